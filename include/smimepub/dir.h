@@ -1,0 +1,133 @@
+/* smimepub: directory access (SPEC §4): connection, profiles, matching, exact-value writes. */
+#ifndef SMIMEPUB_DIR_H
+#define SMIMEPUB_DIR_H
+
+#include <stddef.h>
+
+#include <lber.h>
+
+#include "smimepub/error.h"
+
+/* ---- Profiles: data, not code ------------------------------------------------------------- */
+
+typedef struct smp_profile {
+	const char *name;            /* "ad" or "rfc" */
+	const char *cert_attr;       /* attribute written: "userCertificate" / "userCertificate;binary" */
+	const char *contact_class;   /* objectClass values for --create-contact, NULL-terminated */
+	const char *const *contact_classes;
+	const char *const *match_attrs; /* attributes compared with an address ("mail", "proxyAddresses") */
+	const char *proxy_prefix;    /* "smtp:" for proxyAddresses, or NULL when not used */
+	int write_target_address;    /* set targetAddress on created contacts */
+} smp_profile;
+
+extern const smp_profile smp_profile_ad;
+extern const smp_profile smp_profile_rfc;
+
+/* ---- Connection --------------------------------------------------------------------------- */
+
+typedef enum smp_schema { SMP_SCHEMA_AUTO = 0, SMP_SCHEMA_AD, SMP_SCHEMA_RFC } smp_schema;
+
+typedef struct smp_conn_options {
+	const char *uri;        /* -H; NULL = ldap.conf / .ldaprc default */
+	const char *base;       /* -b; NULL = ldap.conf BASE, else the root DSE's naming context */
+	const char *binddn;     /* -D */
+	const char *password;   /* from -y / -W / SMIMEPUB_PASSWORD; never from argv */
+	const char *saslmech;   /* -Y: EXTERNAL, GSSAPI ... */
+	int starttls;           /* -Z: 1 try, 2 require */
+	int insecure;           /* allow a simple bind with password in clear to a non-loopback host */
+	smp_schema schema;
+	int page_size;          /* paged results page size (default 500) */
+	int timeout;            /* network timeout in seconds (default 30) */
+	int verbose;
+} smp_conn_options;
+
+#define SMP_CONN_OPTIONS_INIT { NULL, NULL, NULL, NULL, NULL, 0, 0, SMP_SCHEMA_AUTO, 500, 30, 0 }
+
+/* An open, bound connection. Opaque. */
+typedef struct smp_dir smp_dir;
+
+/*
+ * Connects, applies TLS, binds and picks the profile (root DSE for auto). Returns 0, or
+ * SMP_ERR_UNAVAILABLE (server down, TLS failure), SMP_ERR_ACCESS (bind refused),
+ * SMP_ERR_USAGE (refused plaintext bind to a non-loopback host). On an LDAP error the message
+ * carries the result code, the server's diagnostic message and the matched DN.
+ */
+int smp_dir_open(smp_dir **out, const smp_conn_options *opts, smp_error *err);
+
+const smp_profile *smp_dir_profile(const smp_dir *d);
+const char *smp_dir_base(const smp_dir *d);
+
+void smp_dir_close(smp_dir *d);
+
+/* ---- Entries ------------------------------------------------------------------------------ */
+
+/* What an entry holds that matters here; values in the server's order. */
+typedef struct smp_entry {
+	char *dn;
+	char *cn;
+	char **mail;                 /* mail values */
+	size_t n_mail;
+	char **proxy;                /* proxyAddresses values, raw ("SMTP:a@b", "X500:...") */
+	size_t n_proxy;
+	struct berval *certs;        /* userCertificate values (both attribute forms merged) */
+	size_t n_certs;
+	char **cert_attrs;           /* for each value, the attribute name it came in */
+	struct berval *smime;        /* userSMIMECertificate values */
+	size_t n_smime;
+} smp_entry;
+
+void smp_entry_free(smp_entry *e);
+
+/* Frees an array of n entries and the array. */
+void smp_entries_free(smp_entry **v, size_t n);
+
+/*
+ * Whether the entry's mail or proxyAddresses (smtp: values) hold addr, case-insensitively.
+ * Returns 2 when through mail, 1 through proxyAddresses only, 0 not at all.
+ */
+int smp_entry_has_address(const smp_entry *e, const char *addr);
+
+/*
+ * Every entry whose mail or proxyAddresses (smtp:) equals addr under the profile, escaped per
+ * RFC 4515. Returns 0 with *out (n may be 0), or an error.
+ */
+int smp_dir_find_by_address(smp_dir *d, const char *addr, smp_entry ***out, size_t *n,
+			    smp_error *err);
+
+/* Reads one entry by DN. SMP_ERR_NOTFOUND when it does not exist. */
+int smp_dir_read(smp_dir *d, const char *dn, smp_entry **out, smp_error *err);
+
+/* One exact-value change of an attribute. */
+typedef struct smp_change {
+	const char *attr;            /* attribute description to write */
+	struct berval *del;          /* exact values to delete, in order */
+	size_t n_del;
+	struct berval *add;          /* values to add, in order */
+	size_t n_add;
+} smp_change;
+
+/*
+ * Applies all changes in ONE modify operation (deletes before adds). Returns 0;
+ * SMP_ERR_CONFLICT when a value to delete is gone or one to add is already there (someone else
+ * changed the entry: re-read and re-plan); SMP_ERR_ACCESS on insufficient access; other errors
+ * with the server's diagnostics.
+ */
+int smp_dir_modify(smp_dir *d, const char *dn, const smp_change *changes, size_t n,
+		   smp_error *err);
+
+/*
+ * Creates a mail-enabled contact for addr named cn under ou (NULL = the base), DN values escaped
+ * per RFC 4514. Returns 0 and *dn_out (caller frees).
+ */
+int smp_dir_create_contact(smp_dir *d, const char *ou, const char *cn, const char *addr,
+			   char **dn_out, smp_error *err);
+
+/*
+ * Calls fn for each entry under the base that holds a certificate (userCertificate or
+ * userSMIMECertificate), with paged results; entries are freed after fn returns. Referrals
+ * are passed to on_referral (may be NULL). Stops when fn returns non-zero and returns that.
+ */
+int smp_dir_walk(smp_dir *d, int (*fn)(const smp_entry *e, void *ctx),
+		 void (*on_referral)(const char *url, void *ctx), void *ctx, smp_error *err);
+
+#endif

@@ -1,0 +1,53 @@
+/* smimepub: error context shared by the whole library. */
+#ifndef SMIMEPUB_ERROR_H
+#define SMIMEPUB_ERROR_H
+
+#include <stddef.h>
+
+/*
+ * Library functions return 0 on success or one of these negative codes. Only the codes a caller
+ * acts on are distinguished; the human-readable reason is in the smp_error passed in.
+ */
+enum smp_code {
+	SMP_OK = 0,
+	SMP_ERR_INTERNAL = -1,    /* bug or unexpected library failure */
+	SMP_ERR_NOMEM = -2,
+	SMP_ERR_USAGE = -3,       /* bad option or argument (exit 64) */
+	SMP_ERR_NOFILE = -4,      /* input file missing or unreadable (exit 66) */
+	SMP_ERR_BADINPUT = -5,    /* not a certificate, malformed message or LDIF (exit 65) */
+	SMP_ERR_UNAVAILABLE = -6, /* directory unreachable, TLS failure (exit 69) */
+	SMP_ERR_ACCESS = -7,      /* bind refused or insufficient access (exit 77) */
+	SMP_ERR_NOTFOUND = -8,    /* no directory entry matched */
+	SMP_ERR_AMBIGUOUS = -9,   /* several directory entries matched */
+	SMP_ERR_CONFLICT = -10,   /* the entry changed between read and write */
+	SMP_ERR_LDAP = -11,       /* any other LDAP failure */
+};
+
+#define SMP_ERROR_MSG_MAX 1024
+
+/* Where a failing function leaves its message. Never a global: callers own it. */
+typedef struct smp_error {
+	int code;
+	char msg[SMP_ERROR_MSG_MAX];
+} smp_error;
+
+#define SMP_ERROR_INIT { 0, { 0 } }
+
+/* Records code and a printf-style message in err (err may be NULL). Returns code. */
+int smp_error_set(smp_error *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Like smp_error_set, then appends ": " and the first reason in OpenSSL's error queue (if any)
+ * and empties the queue. Returns code.
+ */
+int smp_error_openssl(smp_error *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Clears err. */
+void smp_error_clear(smp_error *err);
+
+/* The process exit status (SPEC §5) for a library code: 0, 64, 65, 66, 69, 77 or 1. */
+int smp_exit_status(int code);
+
+#endif

@@ -1,0 +1,120 @@
+/* smimepub: the publish / remove decision as a pure function (SPEC §4). */
+#ifndef SMIMEPUB_PLAN_H
+#define SMIMEPUB_PLAN_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <lber.h>
+
+#include "smimepub/cert.h"
+#include "smimepub/error.h"
+
+typedef struct smp_policy {
+	int add;            /* --add: keep other certificates for the address */
+	int replace;        /* --replace: remove this address's other certificates */
+	int prune_expired;  /* --prune-expired: also remove this entry's expired certificates */
+	int force;          /* --force: publish despite critical problems */
+} smp_policy;
+
+#define SMP_POLICY_INIT { 0, 0, 0, 0 }
+
+/* What a plan will do, as reported in JSON `action`. */
+typedef enum smp_action {
+	SMP_ACT_UNCHANGED = 0,   /* nothing to write */
+	SMP_ACT_PUBLISHED,       /* value added */
+	SMP_ACT_REPLACED,        /* value added, others for the same address removed */
+	SMP_ACT_REMOVED,         /* values removed only */
+	SMP_ACT_REORDERED,       /* only the order changes */
+	SMP_ACT_SKIPPED,         /* refused by policy: reason says why */
+} smp_action;
+
+const char *smp_action_name(smp_action a);
+
+/*
+ * Exact values to delete and add on one entry, in one modify. To reorder, the plan deletes
+ * the values read and adds them back in the order wanted; `add` is in final order.
+ */
+typedef struct smp_plan {
+	smp_action action;
+	const char *reason;       /* static code saying why, for SKIPPED ("critical_problem",
+				     "already_has_certificate") and UNCHANGED ("already_published",
+				     "nothing_selected", "not_found"); NULL otherwise */
+	struct berval *del;       /* borrowed from the entry's values */
+	size_t n_del;
+	struct berval *add;       /* borrowed from the entry's values or the new certificate */
+	size_t n_add;
+} smp_plan;
+
+/*
+ * The existing values of an entry's certificate attribute, in directory order, each with its
+ * analysis (NULL where the value is not a certificate).
+ */
+typedef struct smp_existing {
+	const struct berval *values;
+	smp_certinfo *const *info;
+	size_t n;
+} smp_existing;
+
+/*
+ * Decides what publishing newcert (DER in newder, facts in newinfo) onto an entry holding
+ * `existing` does under policy. Pure: no I/O, no clock (the time is in the analyses).
+ *
+ * - newinfo with a critical problem (address_mismatch included) and no policy->force:
+ *   SKIPPED "critical_problem" (newinfo NULL: SKIPPED "malformed").
+ * - "Same address" means a certificate value (info not NULL) listing one of newinfo->emails
+ *   (case-insensitive). replace deletes the same-address certificates; prune_expired deletes
+ *   the same-address certificates with the problem "expired". Values for other addresses and
+ *   values that are not certificates are never deleted.
+ * - Another certificate left on the entry after that, without add or replace:
+ *   SKIPPED "already_has_certificate" (unless newder itself is already there).
+ * - Afterwards the best value for the address (client usable: no expired / not_yet_valid /
+ *   revoked / malformed problem, can encrypt, emailProtection; latest notAfter) must come
+ *   first. When it would not, the plan also deletes every remaining value read and adds them
+ *   all back, best first, the others in their previous relative order (`add` is then the
+ *   entry's full final order).
+ * - action: PUBLISHED (new value added), REPLACED (added and values removed), REMOVED (already
+ *   there, values removed), REORDERED (already there, order fixed), UNCHANGED
+ *   "already_published".
+ *
+ * The plan borrows the bervals' data from existing and newder: keep them alive while using
+ * it. Returns 0 and a plan the caller frees with smp_plan_free, or SMP_ERR_NOMEM.
+ */
+int smp_plan_publish(smp_plan **out, const smp_existing *existing, const struct berval *newder,
+		     const smp_certinfo *newinfo, const smp_policy *policy);
+
+/* Which values `remove` takes off an entry. */
+typedef struct smp_remove_sel {
+	const char *fingerprint;  /* SHA-256 hex (case-insensitive, ':' allowed), or NULL */
+	int expired;              /* every expired value */
+	int all;                  /* every value */
+} smp_remove_sel;
+
+/*
+ * Plan for `remove`: deletes the selected exact values (the union of the selections; a
+ * fingerprint is compared with the SHA-256 of each value's bytes, so values that are not
+ * certificates can be removed too; `expired` takes certificates with the problem "expired").
+ * Action REMOVED, or UNCHANGED with reason "not_found" (a fingerprint matched nothing and
+ * nothing else was selected) or "nothing_selected". Pure; borrows like smp_plan_publish.
+ * Returns 0; SMP_ERR_USAGE when the fingerprint is not 64 hex digits (colons and spaces
+ * ignored); SMP_ERR_NOMEM.
+ */
+int smp_plan_remove(smp_plan **out, const smp_existing *existing, const smp_remove_sel *sel);
+
+/*
+ * Order for client selection (gpgsm takes the first, OWA the first usable): usable values
+ * first, the latest notAfter first among them; others keep their relative order. Fills
+ * order[0..n) with indexes into existing. Pure.
+ */
+void smp_plan_best_order(size_t *order, const smp_existing *existing);
+
+/*
+ * Whether a client would take the value described by ci to encrypt, from its public fields:
+ * no expired / not_yet_valid / revoked / malformed problem, can_encrypt and email_protection.
+ * 0 for NULL.
+ */
+int smp_plan_usable(const smp_certinfo *ci);
+
+void smp_plan_free(smp_plan *p);
+
+#endif

@@ -1,0 +1,75 @@
+#include "smimepub/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+
+static void vset(smp_error *err, int code, const char *fmt, va_list ap)
+{
+	err->code = code;
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+}
+
+int smp_error_set(smp_error *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return code;
+	va_start(ap, fmt);
+	vset(err, code, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int smp_error_openssl(smp_error *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+	unsigned long e;
+	char reason[256];
+	size_t used;
+
+	e = ERR_peek_error();
+	if (err != NULL) {
+		va_start(ap, fmt);
+		vset(err, code, fmt, ap);
+		va_end(ap);
+		if (e != 0) {
+			ERR_error_string_n(e, reason, sizeof(reason));
+			used = strlen(err->msg);
+			snprintf(err->msg + used, sizeof(err->msg) - used, ": %s", reason);
+		}
+	}
+	ERR_clear_error();
+	return code;
+}
+
+void smp_error_clear(smp_error *err)
+{
+	if (err == NULL)
+		return;
+	err->code = 0;
+	err->msg[0] = '\0';
+}
+
+int smp_exit_status(int code)
+{
+	switch (code) {
+	case SMP_OK:
+		return 0;
+	case SMP_ERR_USAGE:
+		return 64;
+	case SMP_ERR_BADINPUT:
+		return 65;
+	case SMP_ERR_NOFILE:
+		return 66;
+	case SMP_ERR_UNAVAILABLE:
+		return 69;
+	case SMP_ERR_ACCESS:
+		return 77;
+	default:
+		return 1;
+	}
+}

@@ -1,0 +1,109 @@
+/* smimepub command line: options shared by every command, output, and the command table. */
+#ifndef SMIMEPUB_CLI_H
+#define SMIMEPUB_CLI_H
+
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "smimepub/cert.h"
+#include "smimepub/dir.h"
+#include "smimepub/error.h"
+#include "smimepub/plan.h"
+
+enum cli_format { CLI_FMT_TEXT = 0, CLI_FMT_JSON, CLI_FMT_CSV };
+
+/* Everything the command line and the configuration file said. Strings borrowed from argv/config. */
+struct cli_opts {
+	/* connection (SPEC §2) */
+	smp_conn_options conn;
+	const char *password_file;   /* -y */
+	int prompt_password;         /* -W */
+
+	/* trust */
+	smp_trust_options trust;
+
+	/* output */
+	enum cli_format format;
+	int format_set;
+	int quiet;
+	int verbose;
+	int progress;                /* stderr is a terminal and not -q */
+
+	/* behaviour */
+	int dry_run;
+	int strict;                  /* inspect: exit 1 on any critical problem */
+	smp_policy policy;           /* --add --replace --prune-expired --force */
+	int create_contact;
+	const char *ou;
+	const char *journal;
+	const char *from_ldif;
+	const char *files_from;
+	smp_remove_sel remove;       /* --fingerprint --expired --all */
+	int prune_expired_sel;       /* prune: --expired */
+	int prune_untrusted;         /* prune: --untrusted-only */
+	int prune_superseded;        /* prune: --superseded */
+	int allow_from_mismatch;     /* harvest */
+	int jobs;                    /* operations in flight for bulk publish */
+
+	/* positional arguments after the command name */
+	char **args;
+	int nargs;
+};
+
+/* One result record: commands build a JSON object and hand it to the output layer. */
+struct cli_out {
+	enum cli_format format;
+	FILE *fp;
+	int csv_header_done;
+	int quiet;
+};
+
+void cli_out_init(struct cli_out *o, const struct cli_opts *opts, FILE *fp);
+
+/*
+ * Prints one record (takes ownership of obj). JSON: one line. CSV: the fixed columns
+ * (cli_csv_columns). Text: a readable block: what, where, and each problem's message.
+ */
+void cli_out_record(struct cli_out *o, json_t *obj);
+
+/*
+ * The JSON object describing a certificate (SPEC §5 fields: subject, issuer, serial, sha256,
+ * emails, not_before, not_after, key, signature, purposes, is_ca, problems). New reference.
+ */
+json_t *cli_certinfo_json(const smp_certinfo *ci);
+
+/* Prints "smimepub: " + message to stderr (unless quiet, for warnings). */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_warn(const struct cli_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Reads a whole file ("-" = stdin) up to max bytes. Returns 0, SMP_ERR_NOFILE, SMP_ERR_BADINPUT. */
+int cli_read_file(unsigned char **out, size_t *len, const char *path, size_t max, smp_error *err);
+
+/* Progress line on stderr (only when opts->progress): call with done/total (total 0 = unknown). */
+struct cli_progress {
+	const char *what;
+	double start;
+	double last;
+	int active;
+};
+void cli_progress_start(struct cli_progress *p, const struct cli_opts *o, const char *what);
+void cli_progress_update(struct cli_progress *p, size_t done, size_t total);
+void cli_progress_end(struct cli_progress *p);
+
+/* Connects and binds per the connection options, reading the password (-y, -W, SMIMEPUB_PASSWORD). */
+int cli_connect(smp_dir **out, const struct cli_opts *o, smp_error *err);
+
+/* Builds the trust context from the options (--ca-file, --at, ...). */
+int cli_trust(smp_trust **out, const struct cli_opts *o, smp_error *err);
+
+/* Commands. Each returns the process exit status. */
+int cmd_inspect(struct cli_opts *o);
+int cmd_publish(struct cli_opts *o);
+int cmd_lookup(struct cli_opts *o);
+int cmd_remove(struct cli_opts *o);
+int cmd_audit(struct cli_opts *o);
+int cmd_prune(struct cli_opts *o);
+int cmd_harvest(struct cli_opts *o);
+
+#endif

@@ -1,0 +1,508 @@
+/* smimepub command line: option table, configuration file, parsing and --help. */
+#include "options.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+	OPT_INSECURE = 1000,
+	OPT_SCHEMA,
+	OPT_PAGE_SIZE,
+	OPT_CA_FILE,
+	OPT_CA_DIR,
+	OPT_UNTRUSTED,
+	OPT_CRL,
+	OPT_AT,
+	OPT_WARN_DAYS,
+	OPT_FORMAT,
+	OPT_JOURNAL,
+	OPT_STRICT,
+	OPT_ADD,
+	OPT_REPLACE,
+	OPT_PRUNE_EXPIRED,
+	OPT_FORCE,
+	OPT_CREATE_CONTACT,
+	OPT_OU,
+	OPT_FROM_LDIF,
+	OPT_FILES_FROM,
+	OPT_FINGERPRINT,
+	OPT_EXPIRED,
+	OPT_ALL,
+	OPT_SELECT,
+	OPT_ALLOW_FROM_MISMATCH,
+	OPT_JOBS,
+	OPT_CONFIG,
+	OPT_TIMEOUT,
+	OPT_LIST_OPTIONS,
+};
+
+struct opt_def {
+	const char *name;   /* long name */
+	int shortopt;       /* 0 when none */
+	int has_arg;
+	int val;
+	const char *arg;    /* argument name for help */
+	unsigned cmds;
+	const char *help;
+};
+
+static const struct opt_def opt_defs[] = {
+	{ "uri", 'H', 1, 'H', "URI", CMD_DIRECTORY, "LDAP URI (ldap://, ldaps://, ldapi://); default from ldap.conf" },
+	{ "base", 'b', 1, 'b', "DN", CMD_DIRECTORY, "search base; default from ldap.conf, else the server's naming context" },
+	{ "binddn", 'D', 1, 'D', "DN", CMD_DIRECTORY, "bind DN (AD also takes user@REALM or DOMAIN\\user)" },
+	{ "password-file", 'y', 1, 'y', "FILE", CMD_DIRECTORY, "read the bind password from FILE (or set SMIMEPUB_PASSWORD)" },
+	{ "prompt", 'W', 0, 'W', NULL, CMD_DIRECTORY, "prompt for the bind password" },
+	{ "sasl-mech", 'Y', 1, 'Y', "MECH", CMD_DIRECTORY, "SASL mechanism: EXTERNAL (ldapi://) or GSSAPI (after kinit)" },
+	{ "starttls", 'Z', 0, 'Z', NULL, CMD_DIRECTORY, "use StartTLS; -ZZ: require it" },
+	{ "insecure", 0, 0, OPT_INSECURE, NULL, CMD_DIRECTORY, "allow a password bind in clear text to a non-loopback host" },
+	{ "schema", 0, 1, OPT_SCHEMA, "auto|ad|rfc", CMD_DIRECTORY, "directory profile (default auto: read the root DSE)" },
+	{ "page-size", 0, 1, OPT_PAGE_SIZE, "N", CMD_AUDIT | CMD_PRUNE, "entries per page of a paged search (default 500, AD at most 1000)" },
+	{ "timeout", 0, 1, OPT_TIMEOUT, "SECONDS", CMD_DIRECTORY, "network timeout (default 30)" },
+	{ "ca-file", 0, 1, OPT_CA_FILE, "FILE", CMD_ALL, "trust anchors (PEM); default: the system store" },
+	{ "ca-dir", 0, 1, OPT_CA_DIR, "DIR", CMD_ALL, "directory of hashed trust anchors" },
+	{ "untrusted", 0, 1, OPT_UNTRUSTED, "FILE", CMD_ALL, "extra intermediate certificates" },
+	{ "crl", 0, 1, OPT_CRL, "FILE", CMD_ALL, "certificate revocation list(s); enables 'revoked'" },
+	{ "at", 0, 1, OPT_AT, "TIME", CMD_ALL, "judge validity at TIME (RFC 3339 or YYYY-MM-DD) instead of now" },
+	{ "warn-days", 0, 1, OPT_WARN_DAYS, "N", CMD_ALL, "warn about certificates expiring within N days (default 30)" },
+	{ "format", 0, 1, OPT_FORMAT, "text|json|csv", CMD_ALL, "output format (default text; json is JSON Lines)" },
+	{ "dry-run", 'n', 0, 'n', NULL, CMD_PUBLISH | CMD_REMOVE | CMD_PRUNE | CMD_HARVEST, "print the LDIF that would be applied; change nothing" },
+	{ "journal", 0, 1, OPT_JOURNAL, "FILE", CMD_PUBLISH | CMD_REMOVE | CMD_PRUNE | CMD_HARVEST, "undo journal (default $XDG_STATE_HOME/smimepub/journal.ldif)" },
+	{ "strict", 0, 0, OPT_STRICT, NULL, CMD_INSPECT, "exit 1 when any certificate has a critical problem" },
+	{ "add", 0, 0, OPT_ADD, NULL, CMD_PUBLISH | CMD_HARVEST, "keep the entry's other certificates and add this one" },
+	{ "replace", 0, 0, OPT_REPLACE, NULL, CMD_PUBLISH | CMD_HARVEST, "replace the entry's certificates for the same address, atomically" },
+	{ "prune-expired", 0, 0, OPT_PRUNE_EXPIRED, NULL, CMD_PUBLISH | CMD_HARVEST, "also remove the entry's expired certificates for the address" },
+	{ "force", 0, 0, OPT_FORCE, NULL, CMD_PUBLISH | CMD_HARVEST, "publish despite critical problems (they are still printed)" },
+	{ "create-contact", 0, 0, OPT_CREATE_CONTACT, NULL, CMD_PUBLISH | CMD_HARVEST, "create a mail-enabled contact when no entry matches" },
+	{ "ou", 0, 1, OPT_OU, "DN", CMD_PUBLISH | CMD_HARVEST, "where --create-contact creates contacts (default: the base)" },
+	{ "from-ldif", 0, 1, OPT_FROM_LDIF, "FILE", CMD_AUDIT | CMD_PUBLISH, "read the directory from an LDIF export instead of a server" },
+	{ "files-from", 0, 1, OPT_FILES_FROM, "FILE", CMD_PUBLISH | CMD_INSPECT | CMD_HARVEST, "read input file names from FILE, one per line ('-' = stdin)" },
+	{ "fingerprint", 0, 1, OPT_FINGERPRINT, "SHA256", CMD_REMOVE, "remove the certificate with this SHA-256 fingerprint" },
+	{ "expired", 0, 0, OPT_EXPIRED, NULL, CMD_REMOVE, "remove every expired certificate" },
+	{ "all", 0, 0, OPT_ALL, NULL, CMD_REMOVE, "remove every certificate" },
+	{ "select", 0, 1, OPT_SELECT, "LIST", CMD_PRUNE, "what prune removes: expired,untrusted,superseded (default all three)" },
+	{ "allow-from-mismatch", 0, 0, OPT_ALLOW_FROM_MISMATCH, NULL, CMD_HARVEST, "publish even when the signer's address is not the From address" },
+	{ "jobs", 'j', 1, 'j', "N", CMD_PUBLISH | CMD_HARVEST, "directory operations in flight at once (default 8)" },
+	{ "config", 0, 1, OPT_CONFIG, "FILE", CMD_ALL, "configuration file (default $XDG_CONFIG_HOME/smimepub/config, /etc/smimepub/config)" },
+	{ "quiet", 'q', 0, 'q', NULL, CMD_ALL, "print errors only" },
+	{ "verbose", 'v', 0, 'v', NULL, CMD_ALL, "say more" },
+	{ "help", 'h', 0, 'h', NULL, CMD_ALL, "show help (after a command: that command's help)" },
+	{ "version", 'V', 0, 'V', NULL, CMD_ALL, "show the version" },
+	{ "list-options", 0, 0, OPT_LIST_OPTIONS, NULL, 0, NULL },
+	{ NULL, 0, 0, 0, NULL, 0, NULL },
+};
+
+const struct cli_command cli_commands[] = {
+	{ "inspect", cmd_inspect, CMD_INSPECT, 0, "inspect FILE...",
+	  "read certificates or signed mail and print addresses, validity, purposes, chain status and problems" },
+	{ "publish", cmd_publish, CMD_PUBLISH, NEEDS_DIRECTORY | WRITES, "publish FILE|DIR...",
+	  "publish each certificate onto the entry that matches its mailbox address" },
+	{ "lookup", cmd_lookup, CMD_LOOKUP, NEEDS_DIRECTORY, "lookup ADDRESS...",
+	  "show what a mail client will find for a recipient and whether it can encrypt" },
+	{ "remove", cmd_remove, CMD_REMOVE, NEEDS_DIRECTORY | WRITES,
+	  "remove ADDRESS|DN --fingerprint SHA256|--expired|--all",
+	  "remove certificates from one entry" },
+	{ "audit", cmd_audit, CMD_AUDIT, NEEDS_DIRECTORY, "audit [--from-ldif FILE]",
+	  "check every certificate published in the directory (exit 0 clean, 1 warnings, 2 critical, 3 incomplete)" },
+	{ "prune", cmd_prune, CMD_PRUNE, NEEDS_DIRECTORY | WRITES, "prune [--select expired,untrusted,superseded]",
+	  "remove expired, untrusted or superseded certificates across the directory" },
+	{ "harvest", cmd_harvest, CMD_HARVEST, NEEDS_DIRECTORY | WRITES, "harvest MESSAGE...",
+	  "take signer certificates from S/MIME-signed mail (.eml, .p7s, .p7m, mbox, Maildir) and publish them" },
+	{ NULL, NULL, 0, 0, NULL, NULL },
+};
+
+static const char *exit_codes_help =
+	"Exit status: 0 done; 1 some items failed or were refused; 64 usage error; 65 bad input\n"
+	"data; 66 input file not found; 69 directory unavailable; 77 bind refused or insufficient\n"
+	"access. audit: 0 clean, 1 warnings only, 2 critical findings, 3 could not complete.\n";
+
+static void print_options(FILE *fp, unsigned mask)
+{
+	char left[64];
+
+	for (const struct opt_def *d = opt_defs; d->name != NULL; d++) {
+		if (d->help == NULL || (d->cmds & mask) == 0)
+			continue;
+		if (d->shortopt)
+			snprintf(left, sizeof(left), "-%c, --%s%s%s", d->shortopt, d->name,
+				 d->arg ? " " : "", d->arg ? d->arg : "");
+		else
+			snprintf(left, sizeof(left), "    --%s%s%s", d->name, d->arg ? " " : "",
+				 d->arg ? d->arg : "");
+		fprintf(fp, "  %-32s %s\n", left, d->help);
+	}
+}
+
+static void print_help(FILE *fp, const struct cli_command *cmd)
+{
+	if (cmd != NULL) {
+		fprintf(fp, "usage: smimepub [CONNECTION] [OPTIONS] %s\n\n%s\n\noptions:\n", cmd->usage,
+			cmd->summary);
+		print_options(fp, cmd->mask);
+		fprintf(fp, "\n%s", exit_codes_help);
+		return;
+	}
+	fprintf(fp, "usage: smimepub [CONNECTION] [OPTIONS] COMMAND [ARGS]\n\n"
+		    "Publish S/MIME certificates of external people into Active Directory or LDAP,\n"
+		    "and keep them healthy.\n\ncommands:\n");
+	for (const struct cli_command *c = cli_commands; c->name != NULL; c++)
+		fprintf(fp, "  %-9s %s\n", c->name, c->summary);
+	fprintf(fp, "\noptions (any option may stand before or after the command; -- ends them):\n");
+	print_options(fp, CMD_ALL);
+	fprintf(fp, "\n'smimepub COMMAND --help' shows one command's options.\n%s", exit_codes_help);
+}
+
+/* Every long option, one per line: lets a test check that the man page documents them all. */
+static void list_options(void)
+{
+	for (const struct opt_def *d = opt_defs; d->name != NULL; d++)
+		if (d->help != NULL)
+			printf("--%s\n", d->name);
+}
+
+static int parse_int(int *out, const char *text, const char *what, int min, int max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0' || v < min || v > max) {
+		cli_error("invalid %s '%s': expected a number from %d to %d", what, text, min, max);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+static int parse_select(struct cli_opts *o, const char *text)
+{
+	char buf[256];
+	char *save = NULL;
+
+	if (strlen(text) >= sizeof(buf)) {
+		cli_error("invalid --select '%s'", text);
+		return -1;
+	}
+	strcpy(buf, text);
+	o->prune_expired_sel = o->prune_untrusted = o->prune_superseded = 0;
+	for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		if (strcmp(tok, "expired") == 0)
+			o->prune_expired_sel = 1;
+		else if (strcmp(tok, "untrusted") == 0)
+			o->prune_untrusted = 1;
+		else if (strcmp(tok, "superseded") == 0)
+			o->prune_superseded = 1;
+		else {
+			cli_error("invalid --select value '%s': use expired, untrusted, superseded", tok);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int apply_option(struct cli_opts *o, int c, char *arg, int *help, int *version)
+{
+	smp_error err = SMP_ERROR_INIT;
+
+	switch (c) {
+	case 'H': o->conn.uri = arg; break;
+	case 'b': o->conn.base = arg; break;
+	case 'D': o->conn.binddn = arg; break;
+	case 'y': o->password_file = arg; break;
+	case 'W': o->prompt_password = 1; break;
+	case 'Y': o->conn.saslmech = arg; break;
+	case 'Z': o->conn.starttls++; break;
+	case OPT_INSECURE: o->conn.insecure = 1; break;
+	case OPT_SCHEMA:
+		if (strcmp(arg, "auto") == 0)
+			o->conn.schema = SMP_SCHEMA_AUTO;
+		else if (strcmp(arg, "ad") == 0)
+			o->conn.schema = SMP_SCHEMA_AD;
+		else if (strcmp(arg, "rfc") == 0)
+			o->conn.schema = SMP_SCHEMA_RFC;
+		else {
+			cli_error("invalid --schema '%s': use auto, ad or rfc", arg);
+			return -1;
+		}
+		break;
+	case OPT_PAGE_SIZE: return parse_int(&o->conn.page_size, arg, "--page-size", 1, 100000);
+	case OPT_TIMEOUT: return parse_int(&o->conn.timeout, arg, "--timeout", 1, 86400);
+	case OPT_CA_FILE: o->trust.ca_file = arg; break;
+	case OPT_CA_DIR: o->trust.ca_dir = arg; break;
+	case OPT_UNTRUSTED: o->trust.untrusted_file = arg; break;
+	case OPT_CRL: o->trust.crl_file = arg; break;
+	case OPT_AT:
+		if (smp_parse_time(&o->trust.at, arg, &err) != 0) {
+			cli_error("%s", err.msg);
+			return -1;
+		}
+		break;
+	case OPT_WARN_DAYS: return parse_int(&o->trust.warn_days, arg, "--warn-days", 0, 3650);
+	case OPT_FORMAT:
+		if (strcmp(arg, "text") == 0)
+			o->format = CLI_FMT_TEXT;
+		else if (strcmp(arg, "json") == 0)
+			o->format = CLI_FMT_JSON;
+		else if (strcmp(arg, "csv") == 0)
+			o->format = CLI_FMT_CSV;
+		else {
+			cli_error("invalid --format '%s': use text, json or csv", arg);
+			return -1;
+		}
+		o->format_set = 1;
+		break;
+	case 'n': o->dry_run = 1; break;
+	case OPT_JOURNAL: o->journal = arg; break;
+	case OPT_STRICT: o->strict = 1; break;
+	case OPT_ADD: o->policy.add = 1; break;
+	case OPT_REPLACE: o->policy.replace = 1; break;
+	case OPT_PRUNE_EXPIRED: o->policy.prune_expired = 1; break;
+	case OPT_FORCE: o->policy.force = 1; break;
+	case OPT_CREATE_CONTACT: o->create_contact = 1; break;
+	case OPT_OU: o->ou = arg; break;
+	case OPT_FROM_LDIF: o->from_ldif = arg; break;
+	case OPT_FILES_FROM: o->files_from = arg; break;
+	case OPT_FINGERPRINT: o->remove.fingerprint = arg; break;
+	case OPT_EXPIRED: o->remove.expired = 1; break;
+	case OPT_ALL: o->remove.all = 1; break;
+	case OPT_SELECT: return parse_select(o, arg);
+	case OPT_ALLOW_FROM_MISMATCH: o->allow_from_mismatch = 1; break;
+	case 'j': return parse_int(&o->jobs, arg, "--jobs", 1, 256);
+	case OPT_CONFIG: break; /* handled before parsing */
+	case 'q': o->quiet = 1; break;
+	case 'v': o->verbose++; o->conn.verbose++; break;
+	case 'h': *help = 1; break;
+	case 'V': *version = 1; break;
+	case OPT_LIST_OPTIONS: list_options(); *version = 2; break;
+	default:
+		return -1;
+	}
+	return 0;
+}
+
+static void build_getopt(struct option *longopts, char *shortopts)
+{
+	size_t n = 0;
+	char *s = shortopts;
+
+	*s++ = ':'; /* default GNU permutation: options may follow the command */
+	for (const struct opt_def *d = opt_defs; d->name != NULL; d++) {
+		longopts[n].name = d->name;
+		longopts[n].has_arg = d->has_arg ? required_argument : no_argument;
+		longopts[n].flag = NULL;
+		longopts[n].val = d->val;
+		n++;
+		if (d->shortopt) {
+			*s++ = (char)d->shortopt;
+			if (d->has_arg)
+				*s++ = ':';
+		}
+	}
+	memset(&longopts[n], 0, sizeof(longopts[n]));
+	*s = '\0';
+}
+
+/* Configuration file lines kept for the life of the process (options borrow from them). */
+static char **config_argv;
+static int config_argc;
+
+static int config_load(const char *path, int required)
+{
+	FILE *fp;
+	char line[4096];
+	int lineno = 0;
+
+	fp = fopen(path, "r");
+	if (fp == NULL) {
+		if (required || errno != ENOENT) {
+			cli_error("cannot read configuration '%s': %s", path, strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		char *key = line, *value, *end, *arg;
+		char **grown;
+
+		lineno++;
+		while (isspace((unsigned char)*key))
+			key++;
+		if (*key == '#' || *key == ';' || *key == '\0')
+			continue;
+		end = key + strlen(key);
+		while (end > key && isspace((unsigned char)end[-1]))
+			*--end = '\0';
+		value = strchr(key, '=');
+		if (value != NULL) {
+			char *kend = value;
+			*value++ = '\0';
+			while (kend > key && isspace((unsigned char)kend[-1]))
+				*--kend = '\0';
+			while (isspace((unsigned char)*value))
+				value++;
+		}
+		if (*key == '\0' || strchr(key, ' ') != NULL) {
+			cli_error("%s:%d: expected 'option = value'", path, lineno);
+			fclose(fp);
+			return -1;
+		}
+		if (value != NULL && *value != '\0' &&
+		    (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0))
+			value = NULL;
+		if (asprintf(&arg, value != NULL && *value != '\0' ? "--%s=%s" : "--%s", key,
+			     value != NULL ? value : "") < 0) {
+			fclose(fp);
+			return -1;
+		}
+		grown = realloc(config_argv, sizeof(*config_argv) * (size_t)(config_argc + 2));
+		if (grown == NULL) {
+			free(arg);
+			fclose(fp);
+			return -1;
+		}
+		config_argv = grown;
+		config_argv[config_argc++] = arg;
+		config_argv[config_argc] = NULL;
+	}
+	fclose(fp);
+	return 0;
+}
+
+static int config_find_and_load(int argc, char **argv)
+{
+	const char *explicit = NULL;
+	const char *xdg, *home;
+	char path[4096];
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			explicit = argv[i + 1];
+		else if (strncmp(argv[i], "--config=", 9) == 0)
+			explicit = argv[i] + 9;
+	}
+	if (explicit != NULL)
+		return config_load(explicit, 1);
+	if (config_load("/etc/smimepub/config", 0) != 0)
+		return -1;
+	xdg = getenv("XDG_CONFIG_HOME");
+	home = getenv("HOME");
+	if (xdg != NULL && *xdg != '\0')
+		snprintf(path, sizeof(path), "%s/smimepub/config", xdg);
+	else if (home != NULL && *home != '\0')
+		snprintf(path, sizeof(path), "%s/.config/smimepub/config", home);
+	else
+		return 0;
+	return config_load(path, 0);
+}
+
+static int run_getopt(struct cli_opts *o, int argc, char **argv, int *help, int *version,
+		      int config)
+{
+	struct option longopts[sizeof(opt_defs) / sizeof(opt_defs[0])];
+	char shortopts[128];
+	int c;
+
+	build_getopt(longopts, shortopts);
+	opterr = 0;
+	optind = 0; /* full reinitialisation of GNU getopt */
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		if (c == '?' || c == ':') {
+			const char *what = argv[optind - 1];
+			if (c == ':')
+				cli_error("%s%s needs an argument", config ? "configuration: " : "",
+					  what);
+			else if (optopt != 0)
+				cli_error("%sunknown option '-%c'", config ? "configuration: " : "",
+					  optopt);
+			else
+				cli_error("%sunknown option '%s'", config ? "configuration: " : "",
+					  what);
+			return -1;
+		}
+		if (apply_option(o, c, optarg, help, version) != 0)
+			return -1;
+	}
+	return optind;
+}
+
+const struct cli_command *cli_parse(struct cli_opts *o, int argc, char **argv, int *status)
+{
+	const struct cli_command *cmd = NULL;
+	int help = 0, version = 0, first;
+	smp_conn_options conn = SMP_CONN_OPTIONS_INIT;
+	smp_trust_options trust = SMP_TRUST_OPTIONS_INIT;
+	smp_policy policy = SMP_POLICY_INIT;
+
+	memset(o, 0, sizeof(*o));
+	o->conn = conn;
+	o->trust = trust;
+	o->policy = policy;
+	o->jobs = 8;
+	o->prune_expired_sel = o->prune_untrusted = o->prune_superseded = 1;
+	*status = 64;
+
+	if (config_find_and_load(argc, argv) != 0)
+		return NULL;
+	if (config_argc > 0) {
+		char **cargv = calloc((size_t)config_argc + 2, sizeof(*cargv));
+		if (cargv == NULL)
+			return NULL;
+		cargv[0] = argv[0];
+		for (int i = 0; i < config_argc; i++)
+			cargv[i + 1] = config_argv[i];
+		first = run_getopt(o, config_argc + 1, cargv, &help, &version, 1);
+		if (first >= 0 && first < config_argc + 1) {
+			cli_error("configuration: unexpected '%s'", cargv[first]);
+			first = -1;
+		}
+		free(cargv);
+		if (first < 0)
+			return NULL;
+	}
+	first = run_getopt(o, argc, argv, &help, &version, 0);
+	if (first < 0)
+		return NULL;
+	if (version == 2) {
+		*status = 0;
+		return NULL;
+	}
+	if (first < argc) {
+		for (const struct cli_command *c = cli_commands; c->name != NULL; c++)
+			if (strcmp(c->name, argv[first]) == 0)
+				cmd = c;
+		if (cmd == NULL) {
+			cli_error("unknown command '%s' (see 'smimepub --help')", argv[first]);
+			return NULL;
+		}
+	}
+	if (version) {
+		printf("smimepub %s\n", SMIMEPUB_VERSION);
+		*status = 0;
+		return NULL;
+	}
+	if (help) {
+		print_help(stdout, cmd);
+		*status = 0;
+		return NULL;
+	}
+	if (cmd == NULL) {
+		print_help(stderr, NULL);
+		return NULL;
+	}
+	o->args = argv + first + 1;
+	o->nargs = argc - first - 1;
+	if (o->conn.starttls > 2)
+		o->conn.starttls = 2;
+	if (!o->format_set)
+		o->format = CLI_FMT_TEXT;
+	o->progress = !o->quiet && isatty(STDERR_FILENO);
+	*status = 0;
+	return cmd;
+}

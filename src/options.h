@@ -1,0 +1,45 @@
+/* smimepub command line: the option table behind parsing, --help and the man page check. */
+#ifndef SMIMEPUB_OPTIONS_H
+#define SMIMEPUB_OPTIONS_H
+
+#include "cli.h"
+
+/* Which commands an option applies to (for per-command --help). */
+enum {
+	CMD_INSPECT = 1 << 0,
+	CMD_PUBLISH = 1 << 1,
+	CMD_LOOKUP = 1 << 2,
+	CMD_REMOVE = 1 << 3,
+	CMD_AUDIT = 1 << 4,
+	CMD_PRUNE = 1 << 5,
+	CMD_HARVEST = 1 << 6,
+	CMD_DIRECTORY = CMD_PUBLISH | CMD_LOOKUP | CMD_REMOVE | CMD_AUDIT | CMD_PRUNE | CMD_HARVEST,
+	CMD_ALL = 0x7f,
+};
+
+/* Command flags: what setup a command needs. */
+enum {
+	NEEDS_DIRECTORY = 1 << 0,   /* connects unless --dry-run / --from-ldif allow otherwise */
+	WRITES = 1 << 1,            /* changes the directory: journal, --dry-run */
+};
+
+struct cli_command {
+	const char *name;
+	int (*fn)(struct cli_opts *o);
+	unsigned mask;
+	unsigned flags;
+	const char *usage;
+	const char *summary;
+};
+
+/* The command table (NULL-name terminated). */
+extern const struct cli_command cli_commands[];
+
+/*
+ * Parses argv into o (options may stand before or after the command; "--" ends them),
+ * after loading the configuration file. Returns the command, or NULL after printing
+ * help/version (*status = 0) or a usage error (*status = 64).
+ */
+const struct cli_command *cli_parse(struct cli_opts *o, int argc, char **argv, int *status);
+
+#endif

@@ -1,0 +1,381 @@
+/* smimepub command line: output as aligned text, JSON Lines or CSV (SPEC §5). */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <openssl/x509v3.h>
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("smimepub: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void cli_warn(const struct cli_opts *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (o != NULL && o->quiet)
+		return;
+	fputs("smimepub: warning: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_read_file(unsigned char **out, size_t *len, const char *path, size_t max, smp_error *err)
+{
+	FILE *fp;
+	unsigned char *buf = NULL, *grown;
+	size_t cap = 0, used = 0, n;
+	int r = SMP_ERR_INTERNAL;
+
+	*out = NULL;
+	*len = 0;
+	if (strcmp(path, "-") == 0)
+		fp = stdin;
+	else if ((fp = fopen(path, "rb")) == NULL)
+		return smp_error_set(err, errno == ENOENT ? SMP_ERR_NOFILE : SMP_ERR_NOFILE,
+				     "cannot read '%s': %s", path, strerror(errno));
+	for (;;) {
+		if (used == cap) {
+			cap = cap ? cap * 2 : 65536;
+			if ((grown = realloc(buf, cap + 1)) == NULL) {
+				r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			buf = grown;
+		}
+		n = fread(buf + used, 1, cap - used, fp);
+		used += n;
+		if (used > max) {
+			r = smp_error_set(err, SMP_ERR_BADINPUT, "cannot read '%s': larger than %zu bytes",
+					  path, max);
+			goto out;
+		}
+		if (n == 0)
+			break;
+	}
+	if (ferror(fp)) {
+		r = smp_error_set(err, SMP_ERR_NOFILE, "cannot read '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	buf[used] = '\0';
+	*out = buf;
+	*len = used;
+	buf = NULL;
+	r = 0;
+out:
+	free(buf);
+	if (fp != stdin)
+		fclose(fp);
+	return r;
+}
+
+json_t *cli_certinfo_json(const smp_certinfo *ci)
+{
+	json_t *obj, *emails, *problems;
+	char nb[32], na[32];
+
+	smp_format_time(nb, sizeof(nb), ci->not_before);
+	smp_format_time(na, sizeof(na), ci->not_after);
+	emails = json_array();
+	for (size_t i = 0; i < ci->n_emails; i++)
+		json_array_append_new(emails, json_string(ci->emails[i]));
+	problems = json_array();
+	for (size_t i = 0; i < ci->n_problems; i++)
+		json_array_append_new(problems,
+			json_pack("{s:s, s:s, s:s}", "code", ci->problems[i].code, "severity",
+				  smp_severity_name(ci->problems[i].severity), "message",
+				  ci->problems[i].message ? ci->problems[i].message : ""));
+	obj = json_pack("{s:s?, s:s?, s:s?, s:s, s:o, s:s, s:s, s:{s:s, s:i}, s:s?, s:{s:b, s:b}, "
+			"s:b, s:b, s:o}",
+			"subject", ci->subject, "issuer", ci->issuer, "serial", ci->serial,
+			"sha256", ci->sha256, "emails", emails, "not_before", nb, "not_after", na,
+			"key", "type", ci->key_type, "bits", ci->key_bits,
+			"signature", ci->signature,
+			"purposes", "encrypt", ci->can_encrypt, "sign", ci->can_sign,
+			"is_ca", ci->is_ca, "chain_ok", ci->chain_ok, "problems", problems);
+	return obj;
+}
+
+void cli_out_init(struct cli_out *o, const struct cli_opts *opts, FILE *fp)
+{
+	memset(o, 0, sizeof(*o));
+	o->format = opts->format;
+	o->fp = fp;
+	o->quiet = opts->quiet;
+}
+
+/* ---- CSV (RFC 4180) ---------------------------------------------------------------------- */
+
+static const char *const csv_columns[] = {
+	"file", "dn", "action", "reason", "subject", "issuer", "serial", "sha256", "emails",
+	"not_before", "not_after", "key_type", "key_bits", "signature", "encrypt", "sign", "is_ca",
+	"problems", "message", NULL,
+};
+
+static void csv_field(FILE *fp, const char *s)
+{
+	if (strpbrk(s, ",\"\r\n") == NULL) {
+		fputs(s, fp);
+		return;
+	}
+	fputc('"', fp);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', fp);
+		fputc(*s, fp);
+	}
+	fputc('"', fp);
+}
+
+/* Joins an array of strings (or of objects' "code") with ';'. */
+static char *join_array(json_t *arr, const char *key)
+{
+	size_t i, size = 1;
+	json_t *v;
+	char *s;
+
+	json_array_foreach(arr, i, v) {
+		const char *t = json_is_string(v) ? json_string_value(v)
+						 : json_string_value(json_object_get(v, key));
+		size += (t ? strlen(t) : 0) + 1;
+	}
+	if ((s = calloc(1, size)) == NULL)
+		return NULL;
+	json_array_foreach(arr, i, v) {
+		const char *t = json_is_string(v) ? json_string_value(v)
+						 : json_string_value(json_object_get(v, key));
+		if (i > 0)
+			strcat(s, ";");
+		if (t)
+			strcat(s, t);
+	}
+	return s;
+}
+
+static void csv_record(struct cli_out *o, json_t *obj)
+{
+	char buf[64];
+
+	if (!o->csv_header_done) {
+		for (size_t i = 0; csv_columns[i]; i++) {
+			if (i)
+				fputc(',', o->fp);
+			fputs(csv_columns[i], o->fp);
+		}
+		fputs("\r\n", o->fp);
+		o->csv_header_done = 1;
+	}
+	for (size_t i = 0; csv_columns[i]; i++) {
+		const char *col = csv_columns[i];
+		json_t *v;
+		char *joined = NULL;
+		const char *text = "";
+
+		if (i)
+			fputc(',', o->fp);
+		if (strcmp(col, "key_type") == 0)
+			v = json_object_get(json_object_get(obj, "key"), "type");
+		else if (strcmp(col, "key_bits") == 0)
+			v = json_object_get(json_object_get(obj, "key"), "bits");
+		else if (strcmp(col, "encrypt") == 0 || strcmp(col, "sign") == 0)
+			v = json_object_get(json_object_get(obj, "purposes"), col);
+		else
+			v = json_object_get(obj, col);
+		if (json_is_string(v))
+			text = json_string_value(v);
+		else if (json_is_integer(v))
+			snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v)), text = buf;
+		else if (json_is_boolean(v))
+			text = json_is_true(v) ? "true" : "false";
+		else if (json_is_array(v))
+			text = joined = join_array(v, "code");
+		csv_field(o->fp, text ? text : "");
+		free(joined);
+	}
+	fputs("\r\n", o->fp);
+}
+
+/* ---- Text -------------------------------------------------------------------------------- */
+
+static const char *str(json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+	return s ? s : "";
+}
+
+static void text_problems(FILE *fp, json_t *problems, const char *indent)
+{
+	size_t i;
+	json_t *p;
+
+	json_array_foreach(problems, i, p)
+		fprintf(fp, "%s%-8s %-22s %s\n", indent, str(p, "severity"), str(p, "code"),
+			str(p, "message"));
+}
+
+static void text_cert_line(FILE *fp, json_t *obj, const char *indent)
+{
+	json_t *emails = json_object_get(obj, "emails");
+	json_t *key = json_object_get(obj, "key");
+	json_t *purposes = json_object_get(obj, "purposes");
+	char *addr = join_array(emails, NULL);
+	char nb[11] = "", na[11] = "";
+
+	strncat(nb, str(obj, "not_before"), 10);
+	strncat(na, str(obj, "not_after"), 10);
+	fprintf(fp, "%s%-30s %s..%s  %s %lld  %s%s%s  %s\n", indent,
+		addr && *addr ? addr : "(no address)", nb, na,
+		str(key, "type"), (long long)json_integer_value(json_object_get(key, "bits")),
+		json_is_true(json_object_get(purposes, "encrypt")) ? "encrypt" : "",
+		json_is_true(json_object_get(purposes, "encrypt")) &&
+				json_is_true(json_object_get(purposes, "sign")) ? "+" : "",
+		json_is_true(json_object_get(purposes, "sign")) ? "sign" : "",
+		json_is_true(json_object_get(obj, "chain_ok")) ? "chain ok" : "chain not verified");
+	fprintf(fp, "%s  subject %s\n%s  issuer  %s\n%s  sha256  %s\n", indent, str(obj, "subject"),
+		indent, str(obj, "issuer"), indent, str(obj, "sha256"));
+	free(addr);
+}
+
+static void text_record(struct cli_out *o, json_t *obj)
+{
+	FILE *fp = o->fp;
+	const char *action = str(obj, "action");
+	const char *where = *str(obj, "file") ? str(obj, "file") : str(obj, "dn");
+	json_t *problems = json_object_get(obj, "problems");
+
+	if (*str(obj, "type") && strcmp(str(obj, "type"), "summary") == 0) {
+		const char *k;
+		json_t *v;
+		fprintf(fp, "summary:\n");
+		json_object_foreach(obj, k, v) {
+			char *dump;
+			if (strcmp(k, "type") == 0)
+				continue;
+			dump = json_is_string(v) ? strdup(json_string_value(v))
+						 : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+			fprintf(fp, "  %-20s %s\n", k, dump ? dump : "");
+			free(dump);
+		}
+		return;
+	}
+	if (*action) {
+		fprintf(fp, "%-14s %s", action, where);
+		if (*str(obj, "file") && *str(obj, "dn"))
+			fprintf(fp, " -> %s", str(obj, "dn"));
+		if (*str(obj, "reason"))
+			fprintf(fp, "  [%s]", str(obj, "reason"));
+		fputc('\n', fp);
+		if (*str(obj, "message"))
+			fprintf(fp, "    %s\n", str(obj, "message"));
+		if (*str(obj, "sha256"))
+			text_cert_line(fp, obj, "    ");
+		if (!o->quiet)
+			text_problems(fp, problems, "    ");
+		return;
+	}
+	fprintf(fp, "%s", where);
+	if (*str(obj, "source"))
+		fprintf(fp, " (%s%s%s)", str(obj, "source"),
+			*str(obj, "signature") && strcmp(str(obj, "source"), "signer") == 0 ?
+				", signature " : "",
+			strcmp(str(obj, "source"), "signer") == 0 ? str(obj, "signature_status") : "");
+	if (*str(obj, "role"))
+		fprintf(fp, " [%s]", str(obj, "role"));
+	fputs(":\n", fp);
+	if (*str(obj, "message"))
+		fprintf(fp, "    %s\n", str(obj, "message"));
+	if (*str(obj, "sha256"))
+		text_cert_line(fp, obj, "    ");
+	if (json_array_size(problems) == 0 && *str(obj, "sha256"))
+		fprintf(fp, "    no problems found\n");
+	text_problems(fp, problems, "    ");
+}
+
+void cli_out_record(struct cli_out *o, json_t *obj)
+{
+	char *line;
+
+	if (obj == NULL)
+		return;
+	switch (o->format) {
+	case CLI_FMT_JSON:
+		line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+		if (line != NULL) {
+			fputs(line, o->fp);
+			fputc('\n', o->fp);
+			free(line);
+		}
+		break;
+	case CLI_FMT_CSV:
+		csv_record(o, obj);
+		break;
+	default:
+		text_record(o, obj);
+		break;
+	}
+	fflush(o->fp);
+	json_decref(obj);
+}
+
+/* ---- Progress ---------------------------------------------------------------------------- */
+
+static double now_seconds(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+void cli_progress_start(struct cli_progress *p, const struct cli_opts *o, const char *what)
+{
+	memset(p, 0, sizeof(*p));
+	p->what = what;
+	p->active = o->progress;
+	p->start = p->last = now_seconds();
+}
+
+void cli_progress_update(struct cli_progress *p, size_t done, size_t total)
+{
+	double t, rate;
+
+	if (!p->active)
+		return;
+	t = now_seconds();
+	if (t - p->last < 0.2 && (total == 0 || done < total))
+		return;
+	p->last = t;
+	rate = t > p->start ? (double)done / (t - p->start) : 0.0;
+	if (total > 0 && rate > 0)
+		fprintf(stderr, "\r%s: %zu/%zu  %.0f/s  ETA %.0fs   ", p->what, done, total, rate,
+			(double)(total - done) / rate);
+	else
+		fprintf(stderr, "\r%s: %zu  %.0f/s   ", p->what, done, rate);
+}
+
+void cli_progress_end(struct cli_progress *p)
+{
+	if (p->active)
+		fputs("\r\033[K", stderr);
+	p->active = 0;
+}
+
+int cli_trust(smp_trust **out, const struct cli_opts *o, smp_error *err)
+{
+	return smp_trust_new(out, &o->trust, err);
+}
