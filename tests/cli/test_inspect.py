@@ -1,0 +1,228 @@
+"""CLI tests of `smimepub inspect`: the real binary over the generated test PKI (no server)."""
+import csv
+import io
+import os
+import shutil
+import tempfile
+import unittest
+
+import smptest
+from smptest import T0, pki, run
+
+TRUST = ["--at", T0, "--ca-file", pki("root.pem"), "--untrusted", pki("intermediate.pem")]
+
+
+def inspect(*files, extra=()):
+    return run(["inspect", "--format", "json"] + TRUST + list(extra) + [pki(f) for f in files])
+
+
+def codes(obj):
+    return sorted(p["code"] for p in obj["problems"])
+
+
+class TestInspectFacts(unittest.TestCase):
+    def one(self, name, extra=()):
+        r = inspect(name, extra=extra)
+        self.assertEqual(r.rc, 0, r)
+        objs = r.json()
+        self.assertEqual(len(objs), 1, r)
+        return objs[0]
+
+    def test_alice_all_fields(self):
+        o = self.one("alice.pem")
+        for field in ("file", "subject", "issuer", "serial", "sha256", "emails", "not_before",
+                      "not_after", "key", "signature", "purposes", "is_ca", "problems"):
+            self.assertIn(field, o)
+        self.assertEqual(o["emails"], ["alice@partner.example"])
+        self.assertEqual(o["key"], {"type": "RSA", "bits": 2048})
+        self.assertEqual(o["purposes"], {"encrypt": True, "sign": True})
+        self.assertEqual(o["not_before"], "2026-01-01T00:00:00Z")
+        self.assertEqual(o["not_after"], "2027-01-01T00:00:00Z")
+        self.assertFalse(o["is_ca"])
+        self.assertEqual(o["problems"], [])
+        self.assertRegex(o["sha256"], r"^[0-9a-f]{64}$")
+        self.assertRegex(o["serial"], r"^[0-9a-f]+$")
+        self.assertIn("Test Issuing CA 1", o["issuer"])
+        self.assertIn("sha256", o["signature"].lower())
+
+    def test_same_certificate_in_every_format(self):
+        ref = self.one("alice.pem")["sha256"]
+        for name in ("alice.der", "alice.b64", "alice-chain.pem", "alice.p7b", "alice-p7b.pem"):
+            with self.subTest(name=name):
+                o = self.one(name)
+                self.assertEqual(o["sha256"], ref)
+                self.assertEqual(o["problems"], [])
+
+    def test_bundle_intermediate_is_used_without_untrusted(self):
+        for name in ("alice-chain.pem", "alice.p7b"):
+            r = run(["inspect", "--format", "json", "--at", T0, "--ca-file", pki("root.pem"),
+                     pki(name)])
+            self.assertEqual(r.rc, 0, r)
+            self.assertEqual(codes(r.json()[0]), [], name)
+
+    def test_missing_intermediate_names_aia(self):
+        r = run(["inspect", "--format", "json", "--at", T0, "--ca-file", pki("root.pem"),
+                 pki("missing-int.pem")])
+        o = r.json()[0]
+        self.assertEqual(codes(o), ["missing_intermediate"])
+        self.assertIn("http://pki.example.test/issuing1.cer", o["problems"][0]["message"])
+        self.assertEqual(o["problems"][0]["severity"], "critical")
+
+    def test_untrusted_vs_missing_intermediate(self):
+        o = self.one("untrusted.pem")
+        self.assertEqual(codes(o), ["missing_intermediate"])
+        self.assertIn("http://pki.partner.example/issuing2.cer", o["problems"][0]["message"])
+        r = run(["inspect", "--format", "json", "--at", T0, "--ca-file", pki("root.pem"),
+                 "--untrusted", pki("other-intermediate.pem"), pki("untrusted.pem")])
+        o = r.json()[0]
+        self.assertEqual(codes(o), ["untrusted"])
+        self.assertIn("--ca-file", o["problems"][0]["message"])
+        r = run(["inspect", "--format", "json", "--at", T0, "--ca-file", pki("other-root.pem"),
+                 "--untrusted", pki("other-intermediate.pem"), pki("untrusted.pem")])
+        self.assertEqual(codes(r.json()[0]), [])
+
+    def test_problem_codes(self):
+        expected = {
+            "alice-old-expired.pem": ["expired"],
+            "expired.pem": ["expired"],
+            "notyet.pem": ["not_yet_valid"],
+            "expiring.pem": ["expiring"],
+            "signonly.pem": ["no_encryption"],
+            "weak-rsa1024.pem": ["weak_key"],
+            "sha1.pem": ["weak_signature"],
+            "ca-leaf.pem": ["is_ca"],
+            "dave-cn.pem": ["address_from_cn"],
+            "noaddr.pem": ["no_address"],
+        }
+        for name, want in expected.items():
+            with self.subTest(name=name):
+                self.assertEqual(codes(self.one(name)), want)
+
+    def test_severities(self):
+        self.assertEqual(self.one("expiring.pem")["problems"][0]["severity"], "warning")
+        self.assertEqual(self.one("weak-rsa1024.pem")["problems"][0]["severity"], "warning")
+        self.assertEqual(self.one("expired.pem")["problems"][0]["severity"], "critical")
+
+    def test_no_email_protection(self):
+        o = self.one("servereku.pem")
+        self.assertIn("no_email_protection", codes(o))
+        self.assertFalse(o["purposes"]["encrypt"])
+
+    def test_nul_address_is_bad_and_unused(self):
+        o = self.one("nul-email.pem")
+        self.assertIn("bad_address", codes(o))
+        self.assertEqual(o["emails"], [])
+
+    def test_purposes(self):
+        self.assertEqual(self.one("signonly.pem")["purposes"], {"encrypt": False, "sign": True})
+        self.assertEqual(self.one("enconly.pem")["purposes"], {"encrypt": True, "sign": False})
+        self.assertEqual(self.one("noeku.pem")["purposes"], {"encrypt": True, "sign": True})
+        ec = self.one("bob-ec.pem")
+        self.assertEqual(ec["key"], {"type": "EC", "bits": 256})
+        self.assertEqual(ec["purposes"], {"encrypt": True, "sign": True})
+
+    def test_addresses(self):
+        self.assertEqual(self.one("bob-ec.pem")["emails"], ["Bob@partner.example"])
+        self.assertEqual(self.one("carol-sanonly.pem")["emails"],
+                         ["carol@partner.example", "c.smith@partner.example"])
+        self.assertEqual(self.one("idn.pem")["emails"], ["user@xn--bcher-kva.example"])
+        self.assertEqual(self.one("smtputf8.pem")["emails"], ["jörg@xn--bcher-kva.example"])
+        self.assertEqual(self.one("dave-cn.pem")["emails"], ["dave@partner.example"])
+
+    def test_crl(self):
+        self.assertEqual(codes(self.one("revoked.pem")), [])
+        self.assertEqual(codes(self.one("revoked.pem", extra=["--crl", pki("crl.pem")])),
+                         ["revoked"])
+        self.assertEqual(codes(self.one("alice.pem", extra=["--crl", pki("crls.pem")])), [])
+
+    def test_warn_days(self):
+        self.assertEqual(codes(self.one("expiring.pem", extra=["--warn-days", "10"])), [])
+
+    def test_at_changes_judgement(self):
+        o = self.one("alice.pem", extra=["--at", "2027-02-01"])
+        self.assertEqual(codes(o), ["expired"])
+
+    def test_mixed_two_leaves(self):
+        r = inspect("mixed.pem")
+        self.assertEqual(r.rc, 0, r)
+        emails = sorted(o["emails"][0] for o in r.json())
+        self.assertEqual(emails, ["Bob@partner.example", "alice@partner.example"])
+
+
+class TestInspectErrors(unittest.TestCase):
+    def test_bad_inputs_exit_65_and_continue(self):
+        for bad in ("garbage.bin", "truncated.der", "empty.pem", "notcert.pem"):
+            with self.subTest(bad=bad):
+                r = run(["inspect", "--format", "json"] + TRUST + [pki(bad), pki("alice.pem")])
+                self.assertEqual(r.rc, 65, r)
+                self.assertIn(pki(bad), r.err)
+                self.assertEqual([o["emails"] for o in r.json()], [["alice@partner.example"]])
+
+    def test_missing_file_66(self):
+        r = run(["inspect"] + TRUST + [pki("no-such-file.pem")])
+        self.assertEqual(r.rc, 66, r)
+        self.assertIn("no-such-file.pem", r.err)
+
+    def test_usage_64(self):
+        self.assertEqual(run(["inspect"]).rc, 64)
+        self.assertEqual(run(["inspect", "--format", "xml", pki("alice.pem")]).rc, 64)
+        self.assertEqual(run(["inspect", "--at", "yesterday", pki("alice.pem")]).rc, 64)
+        self.assertEqual(run(["frobnicate"]).rc, 64)
+        self.assertEqual(run(["inspect", "--no-such-option", pki("alice.pem")]).rc, 64)
+
+    def test_strict(self):
+        self.assertEqual(run(["inspect", "--strict"] + TRUST + [pki("alice.pem")]).rc, 0)
+        self.assertEqual(run(["inspect", "--strict"] + TRUST + [pki("expired.pem")]).rc, 1)
+        self.assertEqual(run(["inspect"] + TRUST + [pki("expired.pem")]).rc, 0)
+
+    def test_stdin(self):
+        with open(pki("alice.der"), "rb") as fp:
+            data = fp.read()
+        import subprocess
+        proc = subprocess.run([smptest.BIN, "inspect", "--format", "json"] + TRUST + ["-"],
+                              input=data, capture_output=True)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn(b"alice@partner.example", proc.stdout)
+
+
+class TestInspectFormats(unittest.TestCase):
+    def test_csv(self):
+        r = run(["inspect", "--format", "csv"] + TRUST + [pki("alice.pem"), pki("expired.pem")])
+        self.assertEqual(r.rc, 0, r)
+        rows = list(csv.DictReader(io.StringIO(r.out)))
+        self.assertEqual(len(rows), 2)
+        self.assertEqual(rows[0]["emails"], "alice@partner.example")
+        self.assertEqual(rows[1]["problems"], "expired")
+        self.assertEqual(rows[0]["key_bits"], "2048")
+
+    def test_text_tells_what_to_do(self):
+        r = run(["inspect", "--format", "text", "--at", T0, "--ca-file", pki("root.pem"),
+                 pki("missing-int.pem"), pki("alice.pem")])
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("missing_intermediate", r.out)
+        self.assertIn("http://pki.example.test/issuing1.cer", r.out)
+        self.assertIn("mike@partner.example", r.out)
+
+    def test_options_after_command_and_double_dash(self):
+        tmp = tempfile.mkdtemp()
+        try:
+            odd = os.path.join(tmp, "--odd.pem")
+            shutil.copy(pki("alice.pem"), odd)
+            r = run(["inspect"] + TRUST + ["--format", "json", "--", odd])
+            self.assertEqual(r.rc, 0, r)
+            self.assertEqual(r.json()[0]["emails"], ["alice@partner.example"])
+        finally:
+            shutil.rmtree(tmp)
+
+    def test_directory_argument_and_files_from(self):
+        r = run(["inspect", "--format", "json"] + TRUST + [os.path.join(smptest.PKI, "contacts")])
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(len(r.json()), 6)
+        r = run(["inspect", "--format", "json", "--files-from", "-"] + TRUST,
+                stdin=pki("alice.pem") + "\n" + pki("bob-ec.pem") + "\n")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(len(r.json()), 2)
+
+
+if __name__ == "__main__":
+    smptest.main()

@@ -1,0 +1,63 @@
+#!/bin/bash
+# The whole test suite, as README and CI run it:
+#   installs the Debian packages, builds with AddressSanitizer + UndefinedBehaviorSanitizer and
+#   -Werror, starts a throwaway slapd (127.0.0.1) and Samba AD DC (127.0.0.2), runs unit, fuzz
+#   replay, CLI and integration tests, stops the directories by PID, and ends with
+#   "N passed, N failed".
+# Usage: tests/run.sh [BUILDDIR]   (default: build-test)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${1:-$ROOT/build-test}
+cd "$ROOT"
+
+"$ROOT/scripts/install-deps.sh"
+
+if [ ! -f "$BUILD/build.ninja" ]; then
+	meson setup "$BUILD" --werror -Db_sanitize=address,undefined -Db_lundef=false \
+		-Dbuildtype=debug >/dev/null
+fi
+ninja -C "$BUILD"
+
+# Short path: unix sockets of slapd and Samba live below it.
+DIRS=$(mktemp -d /tmp/smp.XXXXXX)
+cleanup() {
+	"$ROOT/tests/dirs/slapd.sh" stop "$DIRS/sd" >/dev/null 2>&1 || true
+	"$ROOT/tests/dirs/samba.sh" stop "$DIRS/ad" >/dev/null 2>&1 || true
+	rm -rf "$DIRS"
+}
+trap cleanup EXIT
+
+echo "starting slapd and Samba AD in $DIRS"
+"$ROOT/tests/dirs/slapd.sh" start "$DIRS/sd" >"$DIRS/slapd.log" 2>&1 ||
+	{ cat "$DIRS/slapd.log" >&2; echo "tests/run.sh: cannot start slapd" >&2; exit 1; }
+"$ROOT/tests/dirs/samba.sh" start "$DIRS/ad" >"$DIRS/samba.log" 2>&1 ||
+	{ cat "$DIRS/samba.log" >&2; echo "tests/run.sh: cannot start Samba AD" >&2; exit 1; }
+export SMIMEPUB_SLAPD_ENV="$DIRS/sd/env"
+export SMIMEPUB_AD_ENV="$DIRS/ad/env"
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:strict_string_checks=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+if [ -f "$ROOT/tests/lsan.supp" ]; then
+	export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
+fi
+
+status=0
+meson test -C "$BUILD" --print-errorlogs --num-processes 2 || status=$?
+
+python3 - "$BUILD/meson-logs/testlog.json" <<'PY'
+import json, sys
+passed = failed = skipped = 0
+with open(sys.argv[1]) as fp:
+    for line in fp:
+        r = json.loads(line)
+        if r["result"] in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        elif r["result"] == "SKIP":
+            skipped += 1
+        else:
+            failed += 1
+            print("FAILED:", r["name"], r["result"])
+print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
+PY
+exit $status

@@ -1,0 +1,234 @@
+"""Shared helpers for smimepub's CLI and integration tests (Python standard library only).
+
+The tests run the real `smimepub` binary (env SMIMEPUB) and, for integration tests, the real
+slapd and Samba AD started by tests/dirs/*.sh; their env files are named by SMIMEPUB_SLAPD_ENV
+and SMIMEPUB_AD_ENV (tests/run.sh sets them). Missing directories make integration tests FAIL.
+"""
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+BIN = os.environ.get("SMIMEPUB", "smimepub")
+PKI = os.environ.get("SMIMEPUB_PKI", "")
+SRCDIR = os.environ.get("SMIMEPUB_SRCDIR", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+T0 = "2026-06-01T00:00:00Z"
+
+
+def pki(name):
+    """Path of a file of the generated test PKI."""
+    return os.path.join(PKI, name)
+
+
+def der_of(name):
+    """DER bytes of a PEM certificate of the test PKI."""
+    out = subprocess.run(["openssl", "x509", "-in", pki(name), "-outform", "DER"],
+                         check=True, capture_output=True)
+    return out.stdout
+
+
+class Result:
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.out = proc.stdout
+        self.err = proc.stderr
+
+    def json(self):
+        """The JSON Lines of stdout as a list of objects."""
+        return [json.loads(line) for line in self.out.splitlines() if line.strip()]
+
+    def __repr__(self):
+        return "rc=%d\nstdout:\n%s\nstderr:\n%s" % (self.rc, self.out, self.err)
+
+
+def run(args, env=None, stdin=None, timeout=600):
+    """Runs smimepub with args; returns a Result (text mode)."""
+    e = dict(os.environ)
+    e.pop("SMIMEPUB_PASSWORD", None)
+    e["XDG_STATE_HOME"] = e.get("SMIMEPUB_TEST_STATE", tempfile.gettempdir())
+    e["LDAPNOINIT"] = "1"  # ignore the machine's ldap.conf unless a test sets it
+    if env:
+        e.update(env)
+        for k, v in list(e.items()):
+            if v is None:
+                del e[k]
+    proc = subprocess.run([BIN] + list(args), input=stdin, capture_output=True, text=True,
+                          env=e, timeout=timeout)
+    return Result(proc)
+
+
+def load_env(var):
+    """KEY=VALUE pairs of a test directory's env file named by environment variable var."""
+    path = os.environ.get(var)
+    if not path or not os.path.exists(path):
+        # an error, never a skip: integration tests must not pass without their directories
+        raise RuntimeError("%s is not set: start the test directories with tests/run.sh" % var)
+    env = {}
+    with open(path) as fp:
+        for line in fp:
+            line = line.strip()
+            if not line or line.startswith("#") or "=" not in line:
+                continue
+            k, v = line.split("=", 1)
+            if v[:1] in "'\"" and v[-1:] == v[:1]:
+                v = v[1:-1]
+            if k.startswith("export "):
+                k = k[7:]
+            env[k] = v
+    return env
+
+
+class Directory:
+    """One test directory (slapd or Samba AD) with admin credentials and ldap-utils wrappers."""
+
+    def __init__(self, kind):
+        self.kind = kind
+        if kind == "slapd":
+            env = load_env("SMIMEPUB_SLAPD_ENV")
+            self.uri = env["SLAPD_URI"]
+            self.ldaps_uri = env.get("SLAPD_LDAPS_URI")
+            self.ldapi_uri = env.get("SLAPD_LDAPI_URI")
+            self.base = env["SLAPD_BASE"]
+            self.admin_dn = env["SLAPD_ROOTDN"]
+            self.admin_pw = env["SLAPD_ROOTPW"]
+            self.cacert = env.get("SLAPD_CACERT")
+            self.partners = "ou=partners," + self.base
+            self.writer = ("cn=certwriter,ou=svc," + self.base, "certwriter")
+            self.reader = ("cn=reader,ou=svc," + self.base, "reader")
+            self.cert_attr = "userCertificate;binary"
+        else:
+            env = load_env("SMIMEPUB_AD_ENV")
+            self.uri = env["AD_URI"]
+            self.ldaps_uri = env.get("AD_LDAPS_URI")
+            self.ldapi_uri = None
+            self.base = env["AD_BASE"]
+            self.admin_dn = env["AD_ADMIN_DN"]
+            self.admin_pw = env["AD_ADMIN_PW"]
+            self.cacert = env.get("AD_CACERT")
+            self.partners = "OU=Partners," + self.base
+            self.writer = (env.get("AD_WRITER_DN"), env.get("AD_WRITER_PW"))
+            self.reader = (env.get("AD_READER_DN"), env.get("AD_READER_PW"))
+            self.cert_attr = "userCertificate"
+        self.env = env
+        self._pwfile = None
+
+    def pwfile(self, password=None):
+        """A file holding the password (for -y)."""
+        fd, path = tempfile.mkstemp(prefix="smp-pw-")
+        with os.fdopen(fd, "w") as fp:
+            fp.write(password if password is not None else self.admin_pw)
+        return path
+
+    def conn_args(self, binddn=None, password=None):
+        """smimepub connection options for an admin (or the given) simple bind."""
+        return ["-H", self.uri, "-b", self.base, "-D", binddn or self.admin_dn,
+                "-y", self.pwfile(password if binddn else None)]
+
+    def _ldap_env(self):
+        e = dict(os.environ)
+        e["LDAPNOINIT"] = "1"
+        if self.cacert:
+            e["LDAPTLS_CACERT"] = self.cacert
+        return e
+
+    def ldapmodify(self, ldif, check=True, extra=()):
+        """Applies LDIF text with ldapmodify as admin; returns CompletedProcess."""
+        proc = subprocess.run(["ldapmodify", "-x", "-H", self.uri, "-D", self.admin_dn,
+                               "-w", self.admin_pw] + list(extra),
+                              input=ldif.encode() if isinstance(ldif, str) else ldif,
+                              capture_output=True, env=self._ldap_env())
+        if check and proc.returncode != 0:
+            raise AssertionError("ldapmodify failed: %s\n%s" % (proc.stderr.decode(), ldif))
+        return proc
+
+    def search(self, base, scope="base", filt="(objectClass=*)", attrs=()):
+        """ldapsearch -LLL as admin; returns {dn: {attr_lower: [bytes values]}}."""
+        proc = subprocess.run(["ldapsearch", "-x", "-LLL", "-o", "ldif-wrap=no", "-H", self.uri,
+                               "-D", self.admin_dn, "-w", self.admin_pw, "-b", base,
+                               "-s", scope, filt] + list(attrs),
+                              capture_output=True, env=self._ldap_env())
+        if proc.returncode == 32:
+            return {}
+        if proc.returncode != 0:
+            raise AssertionError("ldapsearch failed: %s" % proc.stderr.decode())
+        return parse_ldif(proc.stdout)
+
+    def certs(self, dn):
+        """The entry's userCertificate values (DER bytes) in directory order."""
+        entry = self.search(dn, attrs=["userCertificate", "userCertificate;binary"]).get(dn, {})
+        vals = []
+        for k, v in entry.items():
+            if k.split(";")[0] == "usercertificate":
+                vals.extend(v)
+        return vals
+
+    def make_ou(self, name):
+        """Creates (fresh) an OU for one test under the partners OU; returns its DN."""
+        dn = ("ou=%s," % name if self.kind == "slapd" else "OU=%s," % name) + self.partners
+        self.delete_tree(dn)
+        self.ldapmodify("dn: %s\nchangetype: add\nobjectClass: organizationalUnit\nou: %s\n"
+                        % (dn, name))
+        return dn
+
+    def delete_tree(self, dn):
+        subprocess.run(["ldapdelete", "-x", "-r", "-H", self.uri, "-D", self.admin_dn,
+                        "-w", self.admin_pw, dn], capture_output=True, env=self._ldap_env())
+
+    def add_contact(self, parent, cn, mail=None, proxies=(), certs=(), extra=""):
+        """Adds a mail-enabled contact (AD-like on both servers); returns its DN."""
+        dn = "cn=%s,%s" % (cn, parent) if self.kind == "slapd" else "CN=%s,%s" % (cn, parent)
+        lines = ["dn: " + dn, "changetype: add", "objectClass: top"]
+        if self.kind == "slapd":
+            lines.append("objectClass: contact")
+        else:
+            lines += ["objectClass: person", "objectClass: organizationalPerson",
+                      "objectClass: contact"]
+        lines.append("cn: " + cn)
+        if mail:
+            lines.append("mail: " + mail)
+        for p in proxies:
+            lines.append("proxyAddresses: " + p)
+        for c in certs:
+            lines.append("%s:: %s" % (self.cert_attr, base64.b64encode(c).decode()))
+        if extra:
+            lines.append(extra.rstrip("\n"))
+        self.ldapmodify("\n".join(lines) + "\n")
+        return dn
+
+
+def parse_ldif(data):
+    """Minimal reader for ldapsearch -LLL -o ldif-wrap=no output (test side only)."""
+    entries = {}
+    dn = None
+    for raw in data.split(b"\n"):
+        line = raw.rstrip(b"\r")
+        if not line:
+            dn = None
+            continue
+        if line.startswith(b"#"):
+            continue
+        key, _, rest = line.partition(b":")
+        if rest.startswith(b":"):
+            value = base64.b64decode(rest[1:].strip())
+        else:
+            value = rest[1:] if rest.startswith(b" ") else rest
+        k = key.decode().lower()
+        if k == "dn":
+            dn = value.decode()
+            entries[dn] = {}
+            continue
+        entries[dn].setdefault(k, []).append(value)
+    return entries
+
+
+def main():
+    """unittest main that ends with a 'N passed, N failed' line."""
+    loader = unittest.TestLoader()
+    suite = loader.loadTestsFromModule(sys.modules["__main__"])
+    result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
+    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    print("%d passed, %d failed" % (result.testsRun - failed - len(result.skipped), failed))
+    sys.exit(1 if failed or result.testsRun == 0 else 0)
