@@ -1,0 +1,143 @@
+/* smimepub: findings about the certificates on one directory entry, and a whole run's summary. */
+#ifndef SMIMEPUB_AUDIT_H
+#define SMIMEPUB_AUDIT_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "smimepub/cert.h"
+#include "smimepub/dir.h"
+#include "smimepub/error.h"
+
+/* Limits behind the directory-side codes (SPEC §3). */
+#define SMP_AUDIT_MAX_VALUES 15          /* more: too_many_values (Entra ID sync stops) */
+#define SMP_AUDIT_MAX_VALUE_SIZE 32768   /* larger: too_large (Active Directory's limit) */
+
+/* One userCertificate value of an entry and what was found about it. */
+typedef struct smp_audit_value {
+	size_t index;            /* position in entry->certs */
+	size_t size;             /* bytes */
+	const char *attr;        /* attribute it came in, borrowed from the entry (may be NULL) */
+	char sha256[65];         /* lower-case hex of the value's bytes, set even when malformed */
+	smp_certinfo *info;      /* owned; NULL when the value is not a certificate */
+	smp_problem *problems;   /* owned; problems of a value that is not a certificate */
+	size_t n_problems;       /* (for a certificate, every problem is in info->problems) */
+} smp_audit_value;
+
+/* Every value of one entry, plus the problems of the entry as a whole. */
+typedef struct smp_audit_entry {
+	const smp_entry *entry;  /* borrowed: must outlive this */
+	smp_audit_value *values; /* one per entry->certs value, same order */
+	size_t n_values;
+	smp_problem *entry_problems; /* too_many_values, no_mail_attribute, smime_attr_shadows */
+	size_t n_entry_problems;
+} smp_audit_entry;
+
+/*
+ * Analyses every certificate value of e with smp_cert_analyze_der judged by t, and adds the
+ * directory-side problems: address_mismatch, duplicate, superseded, too_large, first_unusable,
+ * malformed (on values) and too_many_values, no_mail_attribute, smime_attr_shadows (on the
+ * entry). Findings are data, not errors. Returns 0 and a result the caller frees with
+ * smp_audit_entry_free (it borrows e), or SMP_ERR_NOMEM / SMP_ERR_INTERNAL.
+ */
+int smp_audit_entry_run(smp_audit_entry **out, const smp_entry *e, const smp_trust *t,
+			smp_error *err);
+
+/* The problems of value v (info's when it is a certificate); sets *problems, returns the count. */
+size_t smp_audit_value_problems(const smp_audit_value *v, const smp_problem **problems);
+
+/* The problem with that code on value v, or NULL. */
+const smp_problem *smp_audit_value_problem(const smp_audit_value *v, const char *code);
+
+/* The entry-level problem with that code, or NULL. */
+const smp_problem *smp_audit_entry_problem(const smp_audit_entry *a, const char *code);
+
+/* Highest severity over the entry's problems and all its values' problems. */
+smp_severity smp_audit_entry_worst(const smp_audit_entry *a);
+
+void smp_audit_entry_free(smp_audit_entry *a);
+
+/* ---- Prune selection ---------------------------------------------------------------------- */
+
+/* Which bad values `prune` removes. */
+typedef struct smp_prune_sel {
+	int expired;        /* values with `expired` */
+	int untrusted;      /* values with `untrusted` (no path to a trust anchor) */
+	int revoked;        /* values with `revoked` */
+	int superseded;     /* values superseded by a usable value that is kept */
+	int malformed;      /* values that are not certificates (off unless asked for) */
+} smp_prune_sel;
+
+#define SMP_PRUNE_SEL_INIT { 1, 1, 1, 1, 0 }
+
+/* One value chosen for removal and why (a problem code, static). */
+typedef struct smp_prune_pick {
+	size_t index;           /* into entry->certs */
+	const char *reason;
+} smp_prune_pick;
+
+/*
+ * Chooses the values of an audited entry that prune removes under sel: only the bad values
+ * themselves, never another certificate for the same address that is fine, never a value
+ * that is not a certificate unless sel->malformed. A value is taken as superseded only when a
+ * usable value for one of its addresses with a later notAfter stays on the entry, so prune
+ * never leaves an address without its best certificate. Returns 0 with *out (NULL when *n
+ * is 0; caller frees with free), in index order, or SMP_ERR_NOMEM.
+ */
+int smp_audit_prune_select(smp_prune_pick **out, size_t *n, const smp_audit_entry *a,
+			   const smp_prune_sel *sel, smp_error *err);
+
+/* ---- Summary of a run --------------------------------------------------------------------- */
+
+/* Counts and the soonest expiries over a whole audit, in bounded memory. Opaque. */
+typedef struct smp_audit_summary smp_audit_summary;
+
+/* How many of the soonest expiries a summary keeps. */
+#define SMP_AUDIT_SOONEST 10
+
+/* A certificate that is not expired yet, and when it will be. */
+typedef struct smp_audit_expiry {
+	char *dn;
+	char *subject;
+	char sha256[65];
+	time_t not_after;
+} smp_audit_expiry;
+
+/* Returns 0 and an empty summary the caller frees, or SMP_ERR_NOMEM. */
+int smp_audit_summary_new(smp_audit_summary **out, smp_error *err);
+
+/*
+ * Adds one audited entry: counts the entry, its values, each problem code (value and entry
+ * problems), and keeps the value among the SMP_AUDIT_SOONEST soonest notAfter of certificates
+ * that are not expired. Copies what it keeps. Returns 0 or SMP_ERR_NOMEM.
+ */
+int smp_audit_summary_add(smp_audit_summary *s, const smp_audit_entry *a, smp_error *err);
+
+size_t smp_audit_summary_entries(const smp_audit_summary *s);
+
+/* Values seen (certificates and values that are not certificates). */
+size_t smp_audit_summary_values(const smp_audit_summary *s);
+
+/* How many times the problem code was found. */
+size_t smp_audit_summary_count(const smp_audit_summary *s, const char *code);
+
+/* Number of distinct problem codes found; code i and its count, in order of first sighting. */
+size_t smp_audit_summary_n_codes(const smp_audit_summary *s);
+const char *smp_audit_summary_code(const smp_audit_summary *s, size_t i, size_t *count);
+
+/* Number of problems found of that severity. */
+size_t smp_audit_summary_severity_count(const smp_audit_summary *s, smp_severity sev);
+
+/* The soonest expiries kept, soonest first: count, and item i (borrowed). */
+size_t smp_audit_summary_n_soonest(const smp_audit_summary *s);
+const smp_audit_expiry *smp_audit_summary_soonest(const smp_audit_summary *s, size_t i);
+
+/*
+ * Exit status by the monitoring-plugin convention (SPEC §5): 0 no problem, 1 warnings only,
+ * 2 at least one critical problem. (3, could not complete, is the command's to return.)
+ */
+int smp_audit_summary_exit_status(const smp_audit_summary *s);
+
+void smp_audit_summary_free(smp_audit_summary *s);
+
+#endif

@@ -1,0 +1,33 @@
+/* smimepub: reading directory exports (LDIF) into entries, one record at a time (SPEC §2 audit). */
+#ifndef SMIMEPUB_LDIF_IN_H
+#define SMIMEPUB_LDIF_IN_H
+
+#include <stddef.h>
+
+#include "smimepub/dir.h"
+#include "smimepub/error.h"
+
+/* Largest record accepted, in bytes of LDIF text (a hostile file cannot exhaust memory). */
+#define SMP_LDIF_RECORD_MAX (64u * 1024 * 1024)
+
+/*
+ * Reads the LDIF export at path ("-" = standard input) and calls fn once per entry record, in
+ * file order, with an entry that is freed when fn returns (copy what must outlive the call).
+ * Only one record is held in memory at a time. Accepts `ldapsearch -LLL` output (comments,
+ * `# refldap://` lines, `userCertificate;binary::`) and Windows `ldifde -f` output (any case of
+ * attribute names, `changetype: add`, CRLF line ends, folded lines, `dn::`). userCertificate
+ * in both forms goes to certs (file order, cert_attrs names the form), userSMIMECertificate in
+ * both forms to smime; mail, proxyAddresses and cn are kept; other attributes are skipped.
+ * Returns 0 when the whole file was read; SMP_ERR_NOFILE when it cannot be opened;
+ * SMP_ERR_BADINPUT with the line number for malformed LDIF, for `:<` URL values (never
+ * fetched) and for change records other than add; or fn's non-zero return value as is, which
+ * stops the walk (fn is expected to have filled err then).
+ */
+int smp_ldif_walk(const char *path, int (*fn)(const smp_entry *e, void *ctx), void *ctx,
+		  smp_error *err);
+
+/* Same over len bytes of LDIF in memory (data need not be NUL-terminated). */
+int smp_ldif_walk_mem(const void *data, size_t len, int (*fn)(const smp_entry *e, void *ctx),
+		      void *ctx, smp_error *err);
+
+#endif
