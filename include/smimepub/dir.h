@@ -18,6 +18,10 @@ typedef struct smp_profile {
 	const char *const *match_attrs; /* attributes compared with an address ("mail", "proxyAddresses") */
 	const char *proxy_prefix;    /* "smtp:" for proxyAddresses, or NULL when not used */
 	int write_target_address;    /* set targetAddress on created contacts */
+	int write_proxy_addresses;   /* set proxyAddresses "SMTP:addr" on created contacts */
+	int write_sn;                /* created contacts need sn (inetOrgPerson) */
+	const char *walk_filter;     /* entries that hold a certificate */
+	int max_page_size;           /* largest page the server accepts, 0 = no limit */
 } smp_profile;
 
 extern const smp_profile smp_profile_ad;
@@ -39,9 +43,11 @@ typedef struct smp_conn_options {
 	int page_size;          /* paged results page size (default 500) */
 	int timeout;            /* network timeout in seconds (default 30) */
 	int verbose;
+	const char *tls_cacert; /* CA file for the server's certificate; NULL = ldap.conf
+				   TLS_CACERT / LDAPTLS_CACERT */
 } smp_conn_options;
 
-#define SMP_CONN_OPTIONS_INIT { NULL, NULL, NULL, NULL, NULL, 0, 0, SMP_SCHEMA_AUTO, 500, 30, 0 }
+#define SMP_CONN_OPTIONS_INIT { NULL, NULL, NULL, NULL, NULL, 0, 0, SMP_SCHEMA_AUTO, 500, 30, 0, NULL }
 
 /* An open, bound connection. Opaque. */
 typedef struct smp_dir smp_dir;
@@ -57,11 +63,36 @@ int smp_dir_open(smp_dir **out, const smp_conn_options *opts, smp_error *err);
 const smp_profile *smp_dir_profile(const smp_dir *d);
 const char *smp_dir_base(const smp_dir *d);
 
+/* The URI actually connected to (after ldap.conf defaults). Owned by d. */
+const char *smp_dir_uri(const smp_dir *d);
+
+/*
+ * A warning from smp_dir_open for the user (e.g. StartTLS failed with -Z and the connection
+ * went on in clear), or NULL. Owned by d.
+ */
+const char *smp_dir_warning(const smp_dir *d);
+
+/* The result code of the last LDAP operation on d (LDAP_SUCCESS, LDAP_NO_SUCH_ATTRIBUTE ...). */
+int smp_dir_last_result(const smp_dir *d);
+
+/* The underlying libldap handle, for callers that need an operation not wrapped here. */
+struct ldap *smp_dir_ldap(smp_dir *d);
+
+/*
+ * Whether every URI in the space-separated list uri is local: ldapi://, or ldap:// / ldaps://
+ * to 127.0.0.0/8, ::1, localhost or an empty host. Returns 1 or 0 (0 also for a bad URI).
+ * smp_dir_open refuses a simple bind with a password in clear unless this holds.
+ */
+int smp_dir_uri_is_local(const char *uri);
+
 void smp_dir_close(smp_dir *d);
 
 /* ---- Entries ------------------------------------------------------------------------------ */
 
-/* What an entry holds that matters here; values in the server's order. */
+/*
+ * What an entry holds that matters here; values in the server's order. Every string, value and
+ * array is malloc'd (arrays carry one extra zeroed element at the end); smp_entry_free frees.
+ */
 typedef struct smp_entry {
 	char *dn;
 	char *cn;

@@ -1,0 +1,1193 @@
+/* smimepub: directory access (SPEC §4) over libldap: connect, bind, profiles, exact-value writes. */
+#include "smimepub/dir.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+
+#include <ldap.h>
+#include <sasl/sasl.h>
+
+#define AD_CAPABILITY_OID "1.2.840.113556.1.4.800"
+
+/* ---- Profiles ----------------------------------------------------------------------------- */
+
+static const char *const ad_contact_classes[] = {
+	"top", "person", "organizationalPerson", "contact", NULL
+};
+static const char *const rfc_contact_classes[] = {
+	"top", "person", "organizationalPerson", "inetOrgPerson", NULL
+};
+static const char *const match_attrs[] = { "mail", "proxyAddresses", NULL };
+
+const smp_profile smp_profile_ad = {
+	.name = "ad",
+	.cert_attr = "userCertificate",
+	.contact_class = "contact",
+	.contact_classes = ad_contact_classes,
+	.match_attrs = match_attrs,
+	.proxy_prefix = "smtp:",
+	.write_target_address = 1,
+	.write_proxy_addresses = 1,
+	.write_sn = 0,
+	.walk_filter = "(|(userCertificate=*)(userSMIMECertificate=*))",
+	.max_page_size = 1000,
+};
+
+/*
+ * OpenLDAP evaluates a filter item on an attribute its schema lacks as Undefined, so the
+ * proxyAddresses half of the filter is harmless where the attribute does not exist.
+ */
+const smp_profile smp_profile_rfc = {
+	.name = "rfc",
+	.cert_attr = "userCertificate;binary",
+	.contact_class = "inetOrgPerson",
+	.contact_classes = rfc_contact_classes,
+	.match_attrs = match_attrs,
+	.proxy_prefix = "smtp:",
+	.write_target_address = 0,
+	.write_proxy_addresses = 0,
+	.write_sn = 1,
+	.walk_filter = "(|(userCertificate=*)(userCertificate;binary=*)(userSMIMECertificate=*))",
+	.max_page_size = 0,
+};
+
+static char *read_attrs[] = {
+	"userCertificate", "userCertificate;binary", "userSMIMECertificate",
+	"userSMIMECertificate;binary", "mail", "proxyAddresses", "cn", "objectClass", NULL
+};
+
+/* ---- Connection --------------------------------------------------------------------------- */
+
+struct smp_dir {
+	LDAP *ld;
+	char *uri;
+	char *base;
+	const smp_profile *profile;
+	int page_size;
+	int timeout;
+	int last_rc;
+	char *warning;
+};
+
+const smp_profile *smp_dir_profile(const smp_dir *d)
+{
+	return d->profile;
+}
+
+const char *smp_dir_base(const smp_dir *d)
+{
+	return d->base;
+}
+
+const char *smp_dir_uri(const smp_dir *d)
+{
+	return d->uri;
+}
+
+const char *smp_dir_warning(const smp_dir *d)
+{
+	return d->warning;
+}
+
+int smp_dir_last_result(const smp_dir *d)
+{
+	return d->last_rc;
+}
+
+struct ldap *smp_dir_ldap(smp_dir *d)
+{
+	return d->ld;
+}
+
+/* The smp_code for an LDAP result code. */
+static int map_rc(int rc)
+{
+	switch (rc) {
+	case LDAP_SUCCESS:
+		return 0;
+	case LDAP_SERVER_DOWN:
+	case LDAP_CONNECT_ERROR:
+	case LDAP_TIMEOUT:
+	case LDAP_UNAVAILABLE:
+	case LDAP_BUSY:
+		return SMP_ERR_UNAVAILABLE;
+	case LDAP_INVALID_CREDENTIALS:
+	case LDAP_INAPPROPRIATE_AUTH:
+	case LDAP_STRONG_AUTH_REQUIRED:
+	case LDAP_CONFIDENTIALITY_REQUIRED:
+	case LDAP_INSUFFICIENT_ACCESS:
+	case LDAP_AUTH_METHOD_NOT_SUPPORTED:
+	case LDAP_AUTH_UNKNOWN:
+		return SMP_ERR_ACCESS;
+	case LDAP_NO_MEMORY:
+		return SMP_ERR_NOMEM;
+	default:
+		return SMP_ERR_LDAP;
+	}
+}
+
+/*
+ * Records code in err with "<what>: <result> (<rc>)", then the diagnostic message and matched
+ * DN when present. diag/matched NULL: taken from the handle. Returns code.
+ */
+static int ldap_fail(smp_dir *d, smp_error *err, int code, int rc, const char *diag,
+		     const char *matched, const char *fmt, ...)
+	__attribute__((format(printf, 7, 8)));
+
+static int ldap_fail(smp_dir *d, smp_error *err, int code, int rc, const char *diag,
+		     const char *matched, const char *fmt, ...)
+{
+	char what[512];
+	char *hdiag = NULL, *hmatched = NULL;
+	va_list ap;
+
+	d->last_rc = rc;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (diag == NULL && d->ld != NULL) {
+		ldap_get_option(d->ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &hdiag);
+		diag = hdiag;
+	}
+	if (matched == NULL && d->ld != NULL && rc > 0) {
+		ldap_get_option(d->ld, LDAP_OPT_MATCHED_DN, &hmatched);
+		matched = hmatched;
+	}
+	if (rc < 0) {
+		/* client-side failure: the diagnostic is libldap's or the TLS library's */
+		smp_error_set(err, code, "%s: %s (%d)%s%s", what, ldap_err2string(rc), rc,
+			      diag != NULL && *diag != '\0' ? ": " : "",
+			      diag != NULL && *diag != '\0' ? diag : "");
+	} else {
+		smp_error_set(err, code, "%s: %s (%d)%s%s%s%s%s", what, ldap_err2string(rc), rc,
+			      diag != NULL && *diag != '\0' ? "; server says: " : "",
+			      diag != NULL && *diag != '\0' ? diag : "",
+			      matched != NULL && *matched != '\0' ? "; matched DN: '" : "",
+			      matched != NULL && *matched != '\0' ? matched : "",
+			      matched != NULL && *matched != '\0' ? "'" : "");
+	}
+	ldap_memfree(hdiag);
+	ldap_memfree(hmatched);
+	return code;
+}
+
+static int is_loopback_host(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (host == NULL || *host == '\0')
+		return 1;
+	if (strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0)
+		return 1;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1) {
+		if (IN6_IS_ADDR_LOOPBACK(&a6))
+			return 1;
+		return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+	}
+	return 0;
+}
+
+/*
+ * Calls fn for each URI of a list as libldap accepts it (separated by spaces or commas).
+ * Returns -1 for an unparsable URI or an empty list, else the OR of fn's results.
+ */
+static int for_each_uri(const char *list, int (*fn)(const LDAPURLDesc *u))
+{
+	char *copy, *tok, *save = NULL;
+	LDAPURLDesc *u;
+	int result = 0, seen = 0;
+
+	if (list == NULL || (copy = strdup(list)) == NULL)
+		return -1;
+	for (tok = strtok_r(copy, " \t,", &save); tok != NULL; tok = strtok_r(NULL, " \t,", &save)) {
+		if (ldap_url_parse(tok, &u) != LDAP_URL_SUCCESS) {
+			result = -1;
+			break;
+		}
+		result |= fn(u);
+		seen = 1;
+		ldap_free_urldesc(u);
+	}
+	free(copy);
+	return seen ? result : -1;
+}
+
+static int uri_not_local(const LDAPURLDesc *u)
+{
+	if (strcasecmp(u->lud_scheme, "ldapi") == 0)
+		return 0;
+	return !is_loopback_host(u->lud_host);
+}
+
+static int uri_not_secure(const LDAPURLDesc *u)
+{
+	return strcasecmp(u->lud_scheme, "ldaps") != 0 && strcasecmp(u->lud_scheme, "ldapi") != 0;
+}
+
+static int uri_is_plain_ldap(const LDAPURLDesc *u)
+{
+	return strcasecmp(u->lud_scheme, "ldap") == 0;
+}
+
+int smp_dir_uri_is_local(const char *uri)
+{
+	return for_each_uri(uri, uri_not_local) == 0;
+}
+
+/* Whether every URI in the list is ldaps:// or ldapi:// (encrypted or local by construction). */
+static int uri_is_secure(const char *uri)
+{
+	return for_each_uri(uri, uri_not_secure) == 0;
+}
+
+/* Whether some URI in the list is plain ldap:// (where StartTLS applies). */
+static int uri_has_plain(const char *uri)
+{
+	return for_each_uri(uri, uri_is_plain_ldap) == 1;
+}
+
+/* Whether the bind would send a password readable on the wire. */
+static int bind_sends_password(const smp_conn_options *o)
+{
+	if (o->password == NULL || *o->password == '\0')
+		return 0;
+	if (o->saslmech == NULL)
+		return o->binddn != NULL;
+	return strcasecmp(o->saslmech, "PLAIN") == 0 || strcasecmp(o->saslmech, "LOGIN") == 0;
+}
+
+struct sasl_defaults {
+	const char *authcid;
+	const char *passwd;
+};
+
+static int sasl_interact(LDAP *ld, unsigned flags, void *defaults, void *in)
+{
+	const struct sasl_defaults *def = defaults;
+	sasl_interact_t *i;
+
+	for (i = in; i->id != SASL_CB_LIST_END; i++) {
+		const char *v = NULL;
+
+		switch (i->id) {
+		case SASL_CB_AUTHNAME:
+			v = def->authcid;
+			break;
+		case SASL_CB_PASS:
+			v = def->passwd;
+			break;
+		default:
+			break;
+		}
+		if (v == NULL)
+			v = i->defresult;
+		if (v == NULL)
+			v = "";
+		i->result = v;
+		i->len = strlen(v);
+	}
+	return LDAP_SUCCESS;
+}
+
+static int set_options(smp_dir *d, const smp_conn_options *o, smp_error *err)
+{
+	int version = LDAP_VERSION3;
+	int zero = 0;
+	struct timeval tv = { o->timeout > 0 ? o->timeout : 30, 0 };
+
+	if (ldap_set_option(d->ld, LDAP_OPT_PROTOCOL_VERSION, &version) != LDAP_OPT_SUCCESS ||
+	    ldap_set_option(d->ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF) != LDAP_OPT_SUCCESS ||
+	    ldap_set_option(d->ld, LDAP_OPT_NETWORK_TIMEOUT, &tv) != LDAP_OPT_SUCCESS ||
+	    ldap_set_option(d->ld, LDAP_OPT_TIMEOUT, &tv) != LDAP_OPT_SUCCESS)
+		return smp_error_set(err, SMP_ERR_INTERNAL, "cannot set LDAP options");
+	if (o->tls_cacert != NULL &&
+	    ldap_set_option(d->ld, LDAP_OPT_X_TLS_CACERTFILE, o->tls_cacert) != LDAP_OPT_SUCCESS)
+		return smp_error_set(err, SMP_ERR_USAGE, "cannot use CA file '%s'", o->tls_cacert);
+	/* a context of this handle's own, from ldap.conf defaults plus the options above */
+	if (ldap_set_option(d->ld, LDAP_OPT_X_TLS_NEWCTX, &zero) != LDAP_OPT_SUCCESS)
+		return ldap_fail(d, err, SMP_ERR_UNAVAILABLE, LDAP_CONNECT_ERROR, NULL, NULL,
+				 "cannot set up TLS for '%s'", d->uri);
+	return 0;
+}
+
+/* Restarts the handle after a failed -Z StartTLS, which may have left the connection unusable. */
+static int reconnect_plain(smp_dir *d, const smp_conn_options *o, smp_error *err)
+{
+	ldap_unbind_ext_s(d->ld, NULL, NULL);
+	d->ld = NULL;
+	if (ldap_initialize(&d->ld, d->uri) != LDAP_SUCCESS)
+		return smp_error_set(err, SMP_ERR_USAGE, "invalid LDAP URI '%s'", d->uri);
+	return set_options(d, o, err);
+}
+
+static int start_tls(smp_dir *d, const smp_conn_options *o, int *encrypted, smp_error *err)
+{
+	int rc;
+	char *diag = NULL;
+
+	*encrypted = 0;
+	if (o->starttls <= 0 || uri_is_secure(d->uri))
+		return 0;
+	rc = ldap_start_tls_s(d->ld, NULL, NULL);
+	if (rc == LDAP_SUCCESS) {
+		*encrypted = 1;
+		return 0;
+	}
+	if (o->starttls >= 2)
+		return ldap_fail(d, err, rc < 0 ? SMP_ERR_UNAVAILABLE :
+				 map_rc(rc) == SMP_ERR_LDAP ? SMP_ERR_UNAVAILABLE : map_rc(rc),
+				 rc, NULL, NULL, "cannot start TLS with '%s'", d->uri);
+	ldap_get_option(d->ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+	free(d->warning);
+	if (asprintf(&d->warning, "StartTLS with '%s' failed, continuing without TLS: %s (%d)%s%s",
+		     d->uri, ldap_err2string(rc), rc, diag != NULL && *diag ? ": " : "",
+		     diag != NULL ? diag : "") < 0)
+		d->warning = NULL;
+	ldap_memfree(diag);
+	return reconnect_plain(d, o, err);
+}
+
+static int do_bind(smp_dir *d, const smp_conn_options *o, smp_error *err)
+{
+	int rc;
+	struct berval cred;
+	struct sasl_defaults def = { o->binddn, o->password };
+
+	if (o->saslmech != NULL) {
+		rc = ldap_sasl_interactive_bind_s(d->ld, NULL, o->saslmech, NULL, NULL,
+						  LDAP_SASL_QUIET, sasl_interact, &def);
+		if (rc != LDAP_SUCCESS)
+			return ldap_fail(d, err, map_rc(rc) == SMP_ERR_LDAP ? SMP_ERR_ACCESS : map_rc(rc),
+					 rc, NULL, NULL, "cannot bind to '%s' with SASL %s",
+					 d->uri, o->saslmech);
+		return 0;
+	}
+	if (o->binddn == NULL)
+		return 0;
+	if (o->password == NULL || *o->password == '\0')
+		return smp_error_set(err, SMP_ERR_USAGE,
+				     "cannot bind as '%s': no password (use -y FILE, -W or SMIMEPUB_PASSWORD)",
+				     o->binddn);
+	cred.bv_val = (char *)o->password;
+	cred.bv_len = strlen(o->password);
+	rc = ldap_sasl_bind_s(d->ld, o->binddn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
+	if (rc != LDAP_SUCCESS) {
+		if (rc < 0)
+			return ldap_fail(d, err, map_rc(rc) == SMP_ERR_LDAP ? SMP_ERR_UNAVAILABLE :
+					 map_rc(rc), rc, NULL, NULL, "cannot reach '%s'", d->uri);
+		return ldap_fail(d, err, map_rc(rc) == SMP_ERR_LDAP ? SMP_ERR_ACCESS : map_rc(rc),
+				 rc, NULL, NULL, "cannot bind to '%s' as '%s'", d->uri, o->binddn);
+	}
+	return 0;
+}
+
+static int has_value(struct berval **vals, const char *want)
+{
+	size_t i;
+
+	for (i = 0; vals != NULL && vals[i] != NULL; i++) {
+		if (vals[i]->bv_len == strlen(want) &&
+		    strncasecmp(vals[i]->bv_val, want, vals[i]->bv_len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static char *first_value(struct berval **vals)
+{
+	if (vals == NULL || vals[0] == NULL || vals[0]->bv_len == 0)
+		return NULL;
+	return strndup(vals[0]->bv_val, vals[0]->bv_len);
+}
+
+/* Reads the root DSE and settles the profile and the base. */
+static int read_root_dse(smp_dir *d, const smp_conn_options *o, smp_error *err)
+{
+	int r = SMP_ERR_INTERNAL;
+	int rc;
+	char *attrs[] = { "supportedCapabilities", "defaultNamingContext", "namingContexts", NULL };
+	LDAPMessage *res = NULL, *e;
+	struct berval **caps = NULL, **defnc = NULL, **ncs = NULL;
+	int need_dse = o->schema == SMP_SCHEMA_AUTO || d->base == NULL;
+
+	rc = ldap_search_ext_s(d->ld, "", LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0, NULL, NULL,
+			       NULL, 0, &res);
+	if (rc != LDAP_SUCCESS) {
+		if (rc < 0) {
+			r = ldap_fail(d, err, SMP_ERR_UNAVAILABLE, rc, NULL, NULL, "cannot reach '%s'",
+				      d->uri);
+			goto out;
+		}
+		if (need_dse) {
+			r = ldap_fail(d, err, map_rc(rc), rc, NULL, NULL,
+				      "cannot read the root DSE of '%s'", d->uri);
+			goto out;
+		}
+		r = 0;
+		goto out;
+	}
+	e = ldap_first_entry(d->ld, res);
+	if (e != NULL) {
+		caps = ldap_get_values_len(d->ld, e, "supportedCapabilities");
+		defnc = ldap_get_values_len(d->ld, e, "defaultNamingContext");
+		ncs = ldap_get_values_len(d->ld, e, "namingContexts");
+	}
+	if (o->schema == SMP_SCHEMA_AUTO)
+		d->profile = has_value(caps, AD_CAPABILITY_OID) ? &smp_profile_ad : &smp_profile_rfc;
+	if (d->base == NULL)
+		d->base = first_value(defnc);
+	if (d->base == NULL)
+		d->base = first_value(ncs);
+	if (d->base == NULL) {
+		r = smp_error_set(err, SMP_ERR_USAGE,
+				  "'%s' names no naming context: give the search base with -b",
+				  d->uri);
+		goto out;
+	}
+	r = 0;
+out:
+	ldap_value_free_len(caps);
+	ldap_value_free_len(defnc);
+	ldap_value_free_len(ncs);
+	ldap_msgfree(res);
+	return r;
+}
+
+int smp_dir_open(smp_dir **out, const smp_conn_options *opts, smp_error *err)
+{
+	int r = SMP_ERR_INTERNAL;
+	smp_dir *d = NULL;
+	char *uri = NULL, *defbase = NULL;
+	int encrypted = 0;
+	int local;
+
+	*out = NULL;
+	d = calloc(1, sizeof(*d));
+	if (d == NULL) {
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (ldap_initialize(&d->ld, opts->uri) != LDAP_SUCCESS || d->ld == NULL) {
+		r = smp_error_set(err, SMP_ERR_USAGE, "invalid LDAP URI '%s'",
+				  opts->uri != NULL ? opts->uri : "(from ldap.conf)");
+		goto out;
+	}
+	if (ldap_get_option(d->ld, LDAP_OPT_URI, &uri) != LDAP_OPT_SUCCESS || uri == NULL) {
+		r = smp_error_set(err, SMP_ERR_USAGE, "no LDAP URI: give one with -H or in ldap.conf");
+		goto out;
+	}
+	d->uri = strdup(uri);
+	if (d->uri == NULL) {
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	local = smp_dir_uri_is_local(d->uri);
+	/* decided before any connection: nothing may reach the network in clear */
+	if (bind_sends_password(opts) && !opts->insecure && !local && !uri_is_secure(d->uri) &&
+	    opts->starttls < 1) {
+		r = smp_error_set(err, SMP_ERR_USAGE,
+				  "refusing to send the password for '%s' in clear to '%s': use ldaps://, -ZZ or --insecure",
+				  opts->binddn != NULL ? opts->binddn : "", d->uri);
+		goto out;
+	}
+	d->timeout = opts->timeout > 0 ? opts->timeout : 30;
+	r = set_options(d, opts, err);
+	if (r < 0)
+		goto out;
+	if (opts->starttls > 0 && uri_has_plain(d->uri)) {
+		r = start_tls(d, opts, &encrypted, err);
+		if (r < 0)
+			goto out;
+		if (!encrypted && bind_sends_password(opts) && !opts->insecure && !local) {
+			r = smp_error_set(err, SMP_ERR_USAGE,
+					  "refusing to send the password for '%s' in clear to '%s' after StartTLS failed: use ldaps://, -ZZ or --insecure",
+					  opts->binddn != NULL ? opts->binddn : "", d->uri);
+			goto out;
+		}
+	}
+	r = do_bind(d, opts, err);
+	if (r < 0)
+		goto out;
+
+	if (opts->base != NULL) {
+		d->base = strdup(opts->base);
+	} else if (ldap_get_option(d->ld, LDAP_OPT_DEFBASE, &defbase) == LDAP_OPT_SUCCESS &&
+		   defbase != NULL && *defbase != '\0') {
+		d->base = strdup(defbase);
+	}
+	switch (opts->schema) {
+	case SMP_SCHEMA_AD:
+		d->profile = &smp_profile_ad;
+		break;
+	case SMP_SCHEMA_RFC:
+		d->profile = &smp_profile_rfc;
+		break;
+	default:
+		break;
+	}
+	r = read_root_dse(d, opts, err);
+	if (r < 0)
+		goto out;
+	d->page_size = opts->page_size > 0 ? opts->page_size : 500;
+	if (d->profile->max_page_size > 0 && d->page_size > d->profile->max_page_size)
+		d->page_size = d->profile->max_page_size;
+	d->last_rc = LDAP_SUCCESS;
+	*out = d;
+	d = NULL;
+	r = 0;
+out:
+	ldap_memfree(uri);
+	ldap_memfree(defbase);
+	smp_dir_close(d);
+	return r;
+}
+
+void smp_dir_close(smp_dir *d)
+{
+	if (d == NULL)
+		return;
+	if (d->ld != NULL)
+		ldap_unbind_ext_s(d->ld, NULL, NULL);
+	free(d->uri);
+	free(d->base);
+	free(d->warning);
+	free(d);
+}
+
+/* ---- Entries ------------------------------------------------------------------------------ */
+
+/* Frees what entry_from_msg allocates; the same layout smp_entry_free releases. */
+static void entry_release(smp_entry *e)
+{
+	size_t i;
+
+	if (e == NULL)
+		return;
+	free(e->dn);
+	free(e->cn);
+	for (i = 0; i < e->n_mail; i++)
+		free(e->mail[i]);
+	free(e->mail);
+	for (i = 0; i < e->n_proxy; i++)
+		free(e->proxy[i]);
+	free(e->proxy);
+	for (i = 0; i < e->n_certs; i++) {
+		free(e->certs[i].bv_val);
+		if (e->cert_attrs != NULL)
+			free(e->cert_attrs[i]);
+	}
+	free(e->certs);
+	free(e->cert_attrs);
+	for (i = 0; i < e->n_smime; i++)
+		free(e->smime[i].bv_val);
+	free(e->smime);
+	free(e);
+}
+
+static void entries_release(smp_entry **v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		entry_release(v[i]);
+	free(v);
+}
+
+/* The attribute type of a description ("userCertificate;binary" -> "userCertificate"). */
+static int attr_is(const char *desc, const char *type)
+{
+	size_t n = strlen(type);
+
+	return strncasecmp(desc, type, n) == 0 && (desc[n] == '\0' || desc[n] == ';');
+}
+
+static int append_strings(char ***arr, size_t *n, struct berval **vals)
+{
+	size_t k = ldap_count_values_len(vals), i;
+	char **v;
+
+	if (k == 0)
+		return 0;
+	v = realloc(*arr, (*n + k + 1) * sizeof(*v));
+	if (v == NULL)
+		return -1;
+	*arr = v;
+	for (i = 0; i < k; i++) {
+		v[*n] = strndup(vals[i]->bv_val, vals[i]->bv_len);
+		if (v[*n] == NULL)
+			return -1;
+		(*n)++;
+		v[*n] = NULL;
+	}
+	return 0;
+}
+
+static int append_values(struct berval **arr, char ***names, size_t *n, struct berval **vals,
+			 const char *name)
+{
+	size_t k = ldap_count_values_len(vals), i;
+	struct berval *v;
+	char **nv;
+
+	if (k == 0)
+		return 0;
+	v = realloc(*arr, (*n + k + 1) * sizeof(*v));
+	if (v == NULL)
+		return -1;
+	*arr = v;
+	if (names != NULL) {
+		nv = realloc(*names, (*n + k + 1) * sizeof(*nv));
+		if (nv == NULL)
+			return -1;
+		*names = nv;
+	}
+	for (i = 0; i < k; i++) {
+		v[*n].bv_len = vals[i]->bv_len;
+		v[*n].bv_val = malloc(vals[i]->bv_len + 1);
+		if (v[*n].bv_val == NULL)
+			return -1;
+		memcpy(v[*n].bv_val, vals[i]->bv_val, vals[i]->bv_len);
+		v[*n].bv_val[vals[i]->bv_len] = '\0';
+		if (names != NULL) {
+			(*names)[*n] = strdup(name);
+			if ((*names)[*n] == NULL) {
+				free(v[*n].bv_val);
+				return -1;
+			}
+		}
+		(*n)++;
+		v[*n].bv_val = NULL;
+		v[*n].bv_len = 0;
+		if (names != NULL)
+			(*names)[*n] = NULL;
+	}
+	return 0;
+}
+
+static int entry_from_msg(smp_entry **out, LDAP *ld, LDAPMessage *msg, smp_error *err)
+{
+	int r = SMP_ERR_INTERNAL;
+	smp_entry *e = NULL;
+	BerElement *ber = NULL;
+	char *a, *dn = NULL;
+	struct berval **vals = NULL;
+	int bad = 0;
+
+	*out = NULL;
+	e = calloc(1, sizeof(*e));
+	dn = ldap_get_dn(ld, msg);
+	if (e == NULL || dn == NULL || (e->dn = strdup(dn)) == NULL) {
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (a = ldap_first_attribute(ld, msg, &ber); a != NULL && !bad;
+	     a = ldap_next_attribute(ld, msg, ber)) {
+		vals = ldap_get_values_len(ld, msg, a);
+		if (attr_is(a, "userCertificate"))
+			bad = append_values(&e->certs, &e->cert_attrs, &e->n_certs, vals, a);
+		else if (attr_is(a, "userSMIMECertificate"))
+			bad = append_values(&e->smime, NULL, &e->n_smime, vals, a);
+		else if (attr_is(a, "mail"))
+			bad = append_strings(&e->mail, &e->n_mail, vals);
+		else if (attr_is(a, "proxyAddresses"))
+			bad = append_strings(&e->proxy, &e->n_proxy, vals);
+		else if (attr_is(a, "cn") && e->cn == NULL && vals != NULL && vals[0] != NULL)
+			bad = (e->cn = strndup(vals[0]->bv_val, vals[0]->bv_len)) == NULL;
+		ldap_value_free_len(vals);
+		vals = NULL;
+		ldap_memfree(a);
+	}
+	if (bad) {
+		if (a != NULL)
+			ldap_memfree(a);
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	*out = e;
+	e = NULL;
+	r = 0;
+out:
+	if (ber != NULL)
+		ber_free(ber, 0);
+	ldap_memfree(dn);
+	entry_release(e);
+	return r;
+}
+
+static int escaped(char **out, const char *value, smp_error *err)
+{
+	struct berval in, esc = { 0, NULL };
+
+	in.bv_val = (char *)value;
+	in.bv_len = strlen(value);
+	if (ldap_bv2escaped_filter_value(&in, &esc) != 0)
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	*out = esc.bv_val;
+	return 0;
+}
+
+/* "(|(mail=A)(proxyAddresses=smtp:A))" with A escaped per RFC 4515. Caller frees. */
+static int address_filter(char **out, const smp_profile *p, const char *addr, smp_error *err)
+{
+	int r = SMP_ERR_INTERNAL;
+	char *esc = NULL, *f = NULL, *nf;
+	size_t i;
+
+	*out = NULL;
+	r = escaped(&esc, addr, err);
+	if (r < 0)
+		goto out;
+	f = strdup("(|");
+	for (i = 0; f != NULL && p->match_attrs[i] != NULL; i++) {
+		const char *attr = p->match_attrs[i];
+		const char *prefix = p->proxy_prefix != NULL &&
+				     strcasecmp(attr, "proxyAddresses") == 0 ? p->proxy_prefix : "";
+
+		if (asprintf(&nf, "%s(%s=%s%s)", f, attr, prefix, esc) < 0)
+			nf = NULL;
+		free(f);
+		f = nf;
+	}
+	if (f == NULL || asprintf(&nf, "%s)", f) < 0) {
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	*out = nf;
+	r = 0;
+out:
+	free(f);
+	ber_memfree(esc);
+	return r;
+}
+
+/* Runs a search and collects the entries; search references are ignored. */
+static int search_entries(smp_dir *d, const char *base, int scope, const char *filter,
+			  smp_entry ***out, size_t *n, int *ldap_rc, smp_error *err)
+{
+	int r = SMP_ERR_INTERNAL;
+	int rc;
+	LDAPMessage *res = NULL, *m;
+	smp_entry **v = NULL, **nv;
+	size_t count = 0;
+
+	*out = NULL;
+	*n = 0;
+	rc = ldap_search_ext_s(d->ld, base, scope, filter, read_attrs, 0, NULL, NULL, NULL, 0, &res);
+	d->last_rc = rc;
+	*ldap_rc = rc;
+	if (rc != LDAP_SUCCESS) {
+		r = SMP_ERR_LDAP;
+		goto out;
+	}
+	for (m = ldap_first_entry(d->ld, res); m != NULL; m = ldap_next_entry(d->ld, m)) {
+		nv = realloc(v, (count + 2) * sizeof(*v));
+		if (nv == NULL) {
+			r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		v = nv;
+		v[count + 1] = NULL;
+		r = entry_from_msg(&v[count], d->ld, m, err);
+		if (r < 0)
+			goto out;
+		count++;
+	}
+	*out = v;
+	*n = count;
+	v = NULL;
+	count = 0;
+	r = 0;
+out:
+	entries_release(v, count);
+	ldap_msgfree(res);
+	return r;
+}
+
+int smp_dir_find_by_address(smp_dir *d, const char *addr, smp_entry ***out, size_t *n,
+			    smp_error *err)
+{
+	int r = SMP_ERR_INTERNAL;
+	char *filter = NULL;
+	int rc = LDAP_SUCCESS;
+
+	*out = NULL;
+	*n = 0;
+	r = address_filter(&filter, d->profile, addr, err);
+	if (r < 0)
+		goto out;
+	r = search_entries(d, d->base, LDAP_SCOPE_SUBTREE, filter, out, n, &rc, err);
+	if (r == SMP_ERR_LDAP && rc != LDAP_SUCCESS)
+		r = ldap_fail(d, err, map_rc(rc), rc, NULL, NULL, "cannot search '%s' for '%s'",
+			      d->base, addr);
+out:
+	free(filter);
+	return r;
+}
+
+int smp_dir_read(smp_dir *d, const char *dn, smp_entry **out, smp_error *err)
+{
+	int r = SMP_ERR_INTERNAL;
+	smp_entry **v = NULL;
+	size_t n = 0;
+	int rc = LDAP_SUCCESS;
+
+	*out = NULL;
+	r = search_entries(d, dn, LDAP_SCOPE_BASE, "(objectClass=*)", &v, &n, &rc, err);
+	if (r == SMP_ERR_LDAP) {
+		if (rc == LDAP_NO_SUCH_OBJECT || rc == LDAP_INVALID_DN_SYNTAX || rc == LDAP_REFERRAL)
+			r = ldap_fail(d, err, SMP_ERR_NOTFOUND, rc, NULL, NULL, "no entry '%s'", dn);
+		else
+			r = ldap_fail(d, err, map_rc(rc), rc, NULL, NULL, "cannot read '%s'", dn);
+		goto out;
+	}
+	if (r < 0)
+		goto out;
+	if (n == 0) {
+		r = smp_error_set(err, SMP_ERR_NOTFOUND, "no entry '%s'", dn);
+		goto out;
+	}
+	*out = v[0];
+	v[0] = NULL;
+	r = 0;
+out:
+	entries_release(v, n);
+	return r;
+}
+
+/* ---- Writes ------------------------------------------------------------------------------- */
+
+static int modify_code(int rc)
+{
+	switch (rc) {
+	case LDAP_NO_SUCH_ATTRIBUTE:
+	case LDAP_TYPE_OR_VALUE_EXISTS:
+		return SMP_ERR_CONFLICT;
+	case LDAP_NO_SUCH_OBJECT:
+		return SMP_ERR_NOTFOUND;
+	default:
+		return map_rc(rc);
+	}
+}
+
+int smp_dir_modify(smp_dir *d, const char *dn, const smp_change *changes, size_t n,
+		   smp_error *err)
+{
+	int r = SMP_ERR_INTERNAL;
+	LDAPMod *mods = NULL, **modp = NULL;
+	struct berval **vals = NULL;
+	size_t nmods = 0, nvals = 0, i, j, k, v;
+	int pass, rc;
+
+	for (i = 0; i < n; i++) {
+		nmods += (changes[i].n_del > 0) + (changes[i].n_add > 0);
+		nvals += changes[i].n_del + changes[i].n_add + 2;
+	}
+	if (nmods == 0)
+		return 0;
+	mods = calloc(nmods, sizeof(*mods));
+	modp = calloc(nmods + 1, sizeof(*modp));
+	vals = calloc(nvals, sizeof(*vals));
+	if (mods == NULL || modp == NULL || vals == NULL) {
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	/* every delete first, then every add: a reorder deletes values and adds them back */
+	k = 0;
+	v = 0;
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < n; i++) {
+			struct berval *src = pass == 0 ? changes[i].del : changes[i].add;
+			size_t cnt = pass == 0 ? changes[i].n_del : changes[i].n_add;
+
+			if (cnt == 0)
+				continue;
+			mods[k].mod_op = (pass == 0 ? LDAP_MOD_DELETE : LDAP_MOD_ADD) | LDAP_MOD_BVALUES;
+			mods[k].mod_type = (char *)changes[i].attr;
+			mods[k].mod_bvalues = &vals[v];
+			for (j = 0; j < cnt; j++)
+				vals[v++] = &src[j];
+			vals[v++] = NULL;
+			modp[k] = &mods[k];
+			k++;
+		}
+	}
+	modp[k] = NULL;
+	rc = ldap_modify_ext_s(d->ld, dn, modp, NULL, NULL);
+	d->last_rc = rc;
+	if (rc != LDAP_SUCCESS) {
+		r = ldap_fail(d, err, modify_code(rc), rc, NULL, NULL, "cannot modify '%s'", dn);
+		goto out;
+	}
+	r = 0;
+out:
+	free(vals);
+	free(modp);
+	free(mods);
+	return r;
+}
+
+/* "cn=<cn>" escaped per RFC 4514 by libldap. Caller frees with ldap_memfree. */
+static int rdn_for_cn(char **out, const char *cn, smp_error *err)
+{
+	LDAPAVA ava;
+	LDAPAVA *rdn[2] = { &ava, NULL };
+	LDAPRDN dn[2] = { rdn, NULL };
+
+	*out = NULL;
+	memset(&ava, 0, sizeof(ava));
+	ava.la_attr.bv_val = "cn";
+	ava.la_attr.bv_len = 2;
+	ava.la_value.bv_val = (char *)cn;
+	ava.la_value.bv_len = strlen(cn);
+	ava.la_flags = LDAP_AVA_STRING;
+	if (ldap_dn2str(dn, out, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS || *out == NULL)
+		return smp_error_set(err, SMP_ERR_BADINPUT, "cannot make a DN from the name '%s'", cn);
+	return 0;
+}
+
+/* sn for an inetOrgPerson: the last word of cn, or cn. */
+static const char *last_word(const char *cn)
+{
+	const char *sp = strrchr(cn, ' ');
+
+	return sp != NULL && sp[1] != '\0' ? sp + 1 : cn;
+}
+
+int smp_dir_create_contact(smp_dir *d, const char *ou, const char *cn, const char *addr,
+			   char **dn_out, smp_error *err)
+{
+	int r = SMP_ERR_INTERNAL;
+	const smp_profile *p = d->profile;
+	const char *parent = ou != NULL ? ou : d->base;
+	LDAPDN pdn = NULL;
+	char *rdn = NULL, *dn = NULL, *smtp = NULL;
+	char *v_cn[] = { (char *)cn, NULL };
+	char *v_mail[] = { (char *)addr, NULL };
+	char *v_sn[] = { (char *)last_word(cn), NULL };
+	char *v_smtp[2] = { NULL, NULL };
+	LDAPMod m[8], *mp[9];
+	int nm = 0, rc, i, with_target;
+
+	*dn_out = NULL;
+	if (*cn == '\0' || *addr == '\0') {
+		r = smp_error_set(err, SMP_ERR_BADINPUT, "cannot create a contact without a name and an address");
+		goto out;
+	}
+	if (ldap_str2dn(parent, &pdn, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS) {
+		r = smp_error_set(err, SMP_ERR_USAGE, "not a DN: '%s'", parent);
+		goto out;
+	}
+	r = rdn_for_cn(&rdn, cn, err);
+	if (r < 0)
+		goto out;
+	if (asprintf(&dn, "%s,%s", rdn, parent) < 0 || asprintf(&smtp, "SMTP:%s", addr) < 0) {
+		dn = NULL;
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	v_smtp[0] = smtp;
+	for (with_target = p->write_target_address; with_target >= 0; with_target--) {
+		nm = 0;
+		memset(m, 0, sizeof(m));
+		m[nm].mod_op = LDAP_MOD_ADD;
+		m[nm].mod_type = "objectClass";
+		m[nm++].mod_values = (char **)p->contact_classes;
+		m[nm].mod_op = LDAP_MOD_ADD;
+		m[nm].mod_type = "cn";
+		m[nm++].mod_values = v_cn;
+		m[nm].mod_op = LDAP_MOD_ADD;
+		m[nm].mod_type = "displayName";
+		m[nm++].mod_values = v_cn;
+		m[nm].mod_op = LDAP_MOD_ADD;
+		m[nm].mod_type = "mail";
+		m[nm++].mod_values = v_mail;
+		if (p->write_sn) {
+			m[nm].mod_op = LDAP_MOD_ADD;
+			m[nm].mod_type = "sn";
+			m[nm++].mod_values = v_sn;
+		}
+		if (p->write_proxy_addresses) {
+			m[nm].mod_op = LDAP_MOD_ADD;
+			m[nm].mod_type = "proxyAddresses";
+			m[nm++].mod_values = v_smtp;
+		}
+		if (with_target) {
+			m[nm].mod_op = LDAP_MOD_ADD;
+			m[nm].mod_type = "targetAddress";
+			m[nm++].mod_values = v_smtp;
+		}
+		for (i = 0; i < nm; i++)
+			mp[i] = &m[i];
+		mp[nm] = NULL;
+		rc = ldap_add_ext_s(d->ld, dn, mp, NULL, NULL);
+		d->last_rc = rc;
+		/* an AD without Exchange's schema has no targetAddress: go on without it */
+		if (rc == LDAP_UNDEFINED_TYPE && with_target)
+			continue;
+		break;
+	}
+	if (rc != LDAP_SUCCESS) {
+		r = ldap_fail(d, err, rc == LDAP_ALREADY_EXISTS ? SMP_ERR_CONFLICT : map_rc(rc), rc,
+			      NULL, NULL, "cannot create contact '%s'", dn);
+		goto out;
+	}
+	*dn_out = dn;
+	dn = NULL;
+	r = 0;
+out:
+	ldap_dnfree(pdn);
+	ldap_memfree(rdn);
+	free(dn);
+	free(smtp);
+	return r;
+}
+
+/* ---- Walk --------------------------------------------------------------------------------- */
+
+static void report_referrals(smp_dir *d, LDAPMessage *msg,
+			     void (*on_referral)(const char *url, void *ctx), void *ctx)
+{
+	char **refs = NULL;
+	size_t i;
+
+	if (ldap_parse_reference(d->ld, msg, &refs, NULL, 0) != LDAP_SUCCESS)
+		return;
+	for (i = 0; refs != NULL && refs[i] != NULL; i++) {
+		if (on_referral != NULL)
+			on_referral(refs[i], ctx);
+	}
+	ldap_memvfree((void **)refs);
+}
+
+int smp_dir_walk(smp_dir *d, int (*fn)(const smp_entry *e, void *ctx),
+		 void (*on_referral)(const char *url, void *ctx), void *ctx, smp_error *err)
+{
+	int r = SMP_ERR_INTERNAL;
+	struct berval cookie = { 0, NULL };
+	LDAPControl *page = NULL, *ctrls[2] = { NULL, NULL }, **sctrls = NULL, *pr;
+	LDAPMessage *msg = NULL;
+	smp_entry *e = NULL;
+	char *diag = NULL, *matched = NULL, **refs = NULL;
+	int msgid = -1, rc, errcode, done, type;
+	ber_int_t estimate;
+	struct timeval tv;
+	size_t i;
+
+	do {
+		rc = ldap_create_page_control(d->ld, d->page_size, cookie.bv_val ? &cookie : NULL,
+					      1, &page);
+		if (rc != LDAP_SUCCESS) {
+			r = ldap_fail(d, err, SMP_ERR_INTERNAL, rc, NULL, NULL,
+				      "cannot create the paged results control");
+			goto out;
+		}
+		ctrls[0] = page;
+		rc = ldap_search_ext(d->ld, d->base, LDAP_SCOPE_SUBTREE, d->profile->walk_filter,
+				     read_attrs, 0, ctrls, NULL, NULL, 0, &msgid);
+		ldap_control_free(page);
+		page = NULL;
+		if (rc != LDAP_SUCCESS) {
+			r = ldap_fail(d, err, map_rc(rc), rc, NULL, NULL, "cannot search '%s'", d->base);
+			goto out;
+		}
+		for (done = 0; !done;) {
+			tv.tv_sec = d->timeout;
+			tv.tv_usec = 0;
+			rc = ldap_result(d->ld, msgid, LDAP_MSG_ONE, &tv, &msg);
+			if (rc <= 0) {
+				if (rc == 0)
+					rc = LDAP_TIMEOUT;
+				else
+					ldap_get_option(d->ld, LDAP_OPT_RESULT_CODE, &rc);
+				r = ldap_fail(d, err, SMP_ERR_UNAVAILABLE, rc, NULL, NULL,
+					      "cannot search '%s'", d->base);
+				goto out;
+			}
+			type = ldap_msgtype(msg);
+			if (type == LDAP_RES_SEARCH_ENTRY) {
+				r = entry_from_msg(&e, d->ld, msg, err);
+				ldap_msgfree(msg);
+				msg = NULL;
+				if (r < 0)
+					goto out;
+				r = fn(e, ctx);
+				entry_release(e);
+				e = NULL;
+				if (r != 0)
+					goto out;
+			} else if (type == LDAP_RES_SEARCH_REFERENCE) {
+				report_referrals(d, msg, on_referral, ctx);
+				ldap_msgfree(msg);
+				msg = NULL;
+			} else if (type == LDAP_RES_SEARCH_RESULT) {
+				rc = ldap_parse_result(d->ld, msg, &errcode, &matched, &diag, &refs,
+						       &sctrls, 1);
+				msg = NULL;
+				msgid = -1;
+				done = 1;
+				if (rc != LDAP_SUCCESS) {
+					r = ldap_fail(d, err, map_rc(rc), rc, NULL, NULL,
+						      "cannot search '%s'", d->base);
+					goto out;
+				}
+				for (i = 0; refs != NULL && refs[i] != NULL; i++) {
+					if (on_referral != NULL)
+						on_referral(refs[i], ctx);
+				}
+				d->last_rc = errcode;
+				if (errcode != LDAP_SUCCESS && errcode != LDAP_REFERRAL) {
+					r = ldap_fail(d, err, map_rc(errcode), errcode, diag, matched,
+						      "cannot search '%s'", d->base);
+					goto out;
+				}
+				ber_memfree(cookie.bv_val);
+				cookie.bv_val = NULL;
+				cookie.bv_len = 0;
+				pr = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, sctrls, NULL);
+				if (pr != NULL &&
+				    ldap_parse_pageresponse_control(d->ld, pr, &estimate,
+								    &cookie) != LDAP_SUCCESS) {
+					r = smp_error_set(err, SMP_ERR_LDAP,
+							  "cannot search '%s': bad paged results response",
+							  d->base);
+					goto out;
+				}
+				ldap_controls_free(sctrls);
+				sctrls = NULL;
+				ldap_memvfree((void **)refs);
+				refs = NULL;
+				ldap_memfree(diag);
+				diag = NULL;
+				ldap_memfree(matched);
+				matched = NULL;
+			} else {
+				ldap_msgfree(msg);
+				msg = NULL;
+			}
+		}
+	} while (cookie.bv_val != NULL && cookie.bv_len > 0);
+	r = 0;
+out:
+	if (msgid >= 0)
+		ldap_abandon_ext(d->ld, msgid, NULL, NULL);
+	entry_release(e);
+	ldap_msgfree(msg);
+	ldap_control_free(page);
+	ldap_controls_free(sctrls);
+	ldap_memvfree((void **)refs);
+	ldap_memfree(diag);
+	ldap_memfree(matched);
+	ber_memfree(cookie.bv_val);
+	return r;
+}
