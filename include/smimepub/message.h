@@ -1,0 +1,101 @@
+/* smimepub: signed mail as an input (SPEC §3): messages, mbox, Maildir, .p7s / .p7m. */
+#ifndef SMIMEPUB_MESSAGE_H
+#define SMIMEPUB_MESSAGE_H
+
+#include <stddef.h>
+
+#include <openssl/x509.h>
+
+#include "smimepub/error.h"
+
+/*
+ * What a message is. SIGNED when at least one S/MIME signature was found (whether or not it
+ * verifies); else MALFORMED when the MIME structure or a CMS part is broken; else ENCRYPTED
+ * when it holds enveloped-data; else UNSIGNED.
+ */
+typedef enum smp_msg_kind {
+	SMP_MSG_SIGNED = 0,
+	SMP_MSG_UNSIGNED,
+	SMP_MSG_ENCRYPTED,
+	SMP_MSG_MALFORMED,
+} smp_msg_kind;
+
+/* "signed", "unsigned", "encrypted" or "malformed" (static). */
+const char *smp_msg_kind_name(smp_msg_kind kind);
+
+/* One SignerInfo of one signature found in a message. */
+typedef struct smp_signer {
+	X509 *cert;             /* owned reference: the signer's certificate, NULL when the
+				   message does not carry it */
+	X509 *encryption_cert;  /* owned reference: the certificate the signed attribute
+				   SMIMEEncryptionKeyPreference names, when it is another certificate
+				   the message carries; else NULL (use cert to encrypt) */
+	int signature_ok;       /* the CMS signature verifies over the signed content (the chain
+				   is NOT judged here) */
+	char *error;            /* owned: why not, when !signature_ok; else NULL */
+	char *from;             /* owned: From addr-spec of the message the signature belongs to
+				   (the forwarded one for a message/rfc822 attachment), or NULL */
+} smp_signer;
+
+/* One message with every signature found in it, however deeply nested. */
+typedef struct smp_message {
+	char *file;             /* owned: input path ("-" for stdin; the message's own file in
+				   a Maildir) */
+	size_t index;           /* 0-based position in the mbox / Maildir; 0 for a single file */
+	char *message_id;       /* owned, without <>; NULL when absent */
+	char *from;             /* owned: first mailbox of From, addr-spec only; NULL when absent */
+	char *subject;          /* owned, decoded UTF-8; NULL when absent */
+	smp_msg_kind kind;
+	char *problem;          /* owned: what is wrong (always for MALFORMED; may be set for a
+				   SIGNED message with a broken part too); else NULL */
+	smp_signer *signers;    /* owned array, in the order found */
+	size_t n_signers;
+	STACK_OF(X509) *carried; /* owned, never NULL: every certificate the message's
+				    signatures carry (signers included), de-duplicated */
+} smp_message;
+
+/*
+ * Called once per message. The message is borrowed and freed when fn returns (X509_up_ref
+ * what you keep). A non-zero return stops reading and is returned by the reader.
+ */
+typedef int (*smp_message_fn)(const smp_message *m, void *ctx);
+
+/*
+ * Parses one message held in memory: an RFC 5322 message, or a bare CMS object (.p7m / .p7s
+ * as DER, PEM or base64). file (may be NULL: "-") is recorded in the result. A broken
+ * message is not an error: it comes back with kind SMP_MSG_MALFORMED and problem set.
+ * Returns 0 and a message the caller frees with smp_message_free, or SMP_ERR_NOMEM /
+ * SMP_ERR_INTERNAL.
+ */
+int smp_message_parse(smp_message **out, const unsigned char *data, size_t len, const char *file,
+		      smp_error *err);
+
+/*
+ * Like smp_message_parse, but data may also be an mbox (it starts with "From "): fn is called
+ * for each message in order. Returns 0, an error, or the first non-zero return of fn.
+ */
+int smp_messages_parse(const unsigned char *data, size_t len, const char *file, smp_message_fn fn,
+		       void *ctx, smp_error *err);
+
+/*
+ * Reads path, deciding by content: "-" is stdin; a directory with cur/ or new/ is a Maildir
+ * (cur/ then new/, file names in byte order); a file starting with "From " is an mbox; a CMS
+ * object is a .p7m, or a .p7s whose content is the file of the same name without ".p7s" when
+ * that exists; anything else is one message. Calls fn for each message. Returns 0,
+ * SMP_ERR_NOFILE (missing or unreadable), SMP_ERR_BADINPUT (a directory that is not a
+ * Maildir), or the first non-zero return of fn.
+ */
+int smp_messages_read(const char *path, smp_message_fn fn, void *ctx, smp_error *err);
+
+/*
+ * Reads a detached signature (.p7s: DER, PEM or base64) and verifies it over the bytes of
+ * content_path exactly (and, if that fails, over them with LF line ends made CRLF).
+ * content_path NULL: the signer is reported with signature_ok 0 ("content not given").
+ * Returns 0 and a message the caller frees, or SMP_ERR_NOFILE.
+ */
+int smp_p7s_read(smp_message **out, const char *p7s_path, const char *content_path,
+		 smp_error *err);
+
+void smp_message_free(smp_message *m);
+
+#endif
