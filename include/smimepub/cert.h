@@ -1,0 +1,204 @@
+/* smimepub: certificate intake and the facts and problems of one certificate (SPEC §3). */
+#ifndef SMIMEPUB_CERT_H
+#define SMIMEPUB_CERT_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <openssl/x509.h>
+
+#include "smimepub/error.h"
+
+/* ---- Problems ---------------------------------------------------------------------------- */
+
+typedef enum smp_severity {
+	SMP_SEV_NONE = 0,
+	SMP_SEV_WARNING = 1,
+	SMP_SEV_CRITICAL = 2,
+} smp_severity;
+
+/* One finding about a certificate: a stable code (SPEC §3), its severity, and advice. */
+typedef struct smp_problem {
+	const char *code;       /* static string, e.g. "expired" */
+	smp_severity severity;
+	char *message;          /* owned: plain words telling the administrator what to do */
+} smp_problem;
+
+/* Severity of a problem code per SPEC §3 (warnings listed there; everything else critical). */
+smp_severity smp_problem_severity(const char *code);
+
+/* "warning" or "critical". */
+const char *smp_severity_name(smp_severity sev);
+
+/* ---- Intake ------------------------------------------------------------------------------- */
+
+/*
+ * What one input held: every certificate found, and which of them are leaves (a leaf is a
+ * certificate that is not the issuer of another one in the same input; the rest are
+ * intermediates). Opaque.
+ */
+typedef struct smp_bundle smp_bundle;
+
+/*
+ * Reads DER, PEM (one or many CERTIFICATE / PKCS7 blocks, text around them ignored), bare base64
+ * of a DER certificate (line breaks allowed) or a PKCS#7 certs-only bundle (DER or PEM).
+ * Returns 0 and a bundle the caller frees, or SMP_ERR_BADINPUT with the reason in err
+ * ("not a certificate", "truncated DER", "PKCS#7 bundle holds no certificate" ...).
+ */
+int smp_bundle_read(smp_bundle **out, const unsigned char *data, size_t len, smp_error *err);
+
+/* Inputs larger than this (16 MiB) are refused as SMP_ERR_BADINPUT. */
+#define SMP_MAX_INPUT (16 * 1024 * 1024)
+
+/*
+ * smp_bundle_read on the contents of the file at path. Returns SMP_ERR_NOFILE when it cannot be
+ * read, SMP_ERR_BADINPUT when it holds no certificate; messages name the file
+ * ("cannot read 'alice.cer': not a certificate ...").
+ */
+int smp_bundle_read_file(smp_bundle **out, const char *path, smp_error *err);
+
+/*
+ * Reads the whole file at path into *out (NUL-terminated, not counted in *len; caller frees).
+ * Returns 0, SMP_ERR_NOFILE, or SMP_ERR_BADINPUT when it is larger than max bytes.
+ */
+int smp_read_file(unsigned char **out, size_t *len, const char *path, size_t max,
+		  smp_error *err);
+
+/* Number of leaves (>= 1 for a bundle returned by smp_bundle_read). */
+size_t smp_bundle_leaf_count(const smp_bundle *b);
+
+/* Leaf i, borrowed from the bundle. */
+X509 *smp_bundle_leaf(const smp_bundle *b, size_t i);
+
+/* Every certificate in the bundle (leaves included), borrowed: use as untrusted intermediates. */
+STACK_OF(X509) *smp_bundle_all(const smp_bundle *b);
+
+void smp_bundle_free(smp_bundle *b);
+
+/* ---- Trust context ------------------------------------------------------------------------ */
+
+typedef struct smp_trust_options {
+	const char *ca_file;      /* PEM trust anchors, or NULL */
+	const char *ca_dir;       /* hashed directory of anchors, or NULL */
+	const char *untrusted_file; /* extra intermediates (any form smp_bundle_read takes) */
+	const char *crl_file;     /* PEM or DER CRLs; enables `revoked` */
+	time_t at;                /* the moment to judge validity at; 0 = now */
+	int warn_days;            /* `expiring` window in days */
+	int use_system_store;     /* when no ca_file/ca_dir: 1 = OpenSSL default paths */
+} smp_trust_options;
+
+#define SMP_TRUST_OPTIONS_INIT { NULL, NULL, NULL, NULL, 0, 30, 1 }
+
+/* Anchors, intermediates, CRLs and the evaluation time. Opaque. */
+typedef struct smp_trust smp_trust;
+
+/*
+ * Loads what options names. Returns 0, SMP_ERR_NOFILE when a named file is missing, or
+ * SMP_ERR_BADINPUT when it cannot be read as certificates / CRLs.
+ */
+int smp_trust_new(smp_trust **out, const smp_trust_options *opts, smp_error *err);
+
+/* The moment findings are judged at (options' `at`, or the time smp_trust_new ran). */
+time_t smp_trust_time(const smp_trust *t);
+
+/* The `expiring` window in days. */
+int smp_trust_warn_days(const smp_trust *t);
+
+/* The trust anchors, borrowed (e.g. for CMS signature verification). */
+X509_STORE *smp_trust_store(const smp_trust *t);
+
+/* Extra intermediates read from untrusted_file, borrowed (empty stack when none). */
+STACK_OF(X509) *smp_trust_untrusted(const smp_trust *t);
+
+/* CRLs read from crl_file, borrowed, or NULL when none was given. */
+STACK_OF(X509_CRL) *smp_trust_crls(const smp_trust *t);
+
+void smp_trust_free(smp_trust *t);
+
+/*
+ * Parses TIME as RFC 3339 (2026-06-01T00:00:00Z, offsets allowed) or YYYY-MM-DD (midnight UTC).
+ * Returns 0 and *out, or SMP_ERR_USAGE.
+ */
+int smp_parse_time(time_t *out, const char *text, smp_error *err);
+
+/* Formats t as RFC 3339 UTC ("2026-06-01T00:00:00Z") into buf (at least 21 bytes). */
+void smp_format_time(char *buf, size_t size, time_t t);
+
+/* ---- Facts about one certificate ---------------------------------------------------------- */
+
+typedef struct smp_certinfo {
+	X509 *x509;             /* owned reference */
+	char *subject;          /* RFC 2253 form */
+	char *issuer;           /* RFC 2253 form */
+	char *issuer_cn;        /* issuer's CN, or the whole issuer when it has none */
+	char *serial;           /* lower-case hex, no separators */
+	char sha256[65];        /* lower-case hex of the DER */
+	char **emails;          /* usable mailbox addresses, normalised (SPEC §3 order) */
+	size_t n_emails;
+	int address_from_cn;    /* emails[0] came from the subject CN */
+	time_t not_before;
+	time_t not_after;
+	char key_type[8];       /* "RSA", "EC", "DSA", "Ed25519", ... */
+	int key_bits;
+	char *signature;        /* signature algorithm, OpenSSL long name */
+	int can_encrypt;        /* keyUsage + EKU allow encryption */
+	int can_sign;           /* keyUsage + EKU allow signing */
+	int email_protection;   /* EKU absent, or has emailProtection / anyExtendedKeyUsage */
+	int is_ca;
+	int chain_ok;           /* a path to a trust anchor was built and verified */
+	char *aia_ca_issuers;   /* first AIA caIssuers URL, or NULL */
+	smp_problem *problems;
+	size_t n_problems;
+} smp_certinfo;
+
+/*
+ * Collects the facts and every problem that can be decided without a directory for leaf,
+ * with extra (may be NULL) as untrusted intermediates, judged by trust. Findings are data in
+ * the result, not errors. Returns 0 and a certinfo the caller frees, or SMP_ERR_NOMEM /
+ * SMP_ERR_INTERNAL.
+ */
+int smp_cert_analyze(smp_certinfo **out, X509 *leaf, STACK_OF(X509) *extra,
+		     const smp_trust *trust, smp_error *err);
+
+/*
+ * Same for a DER value as read from a directory. A value that is not a certificate gives
+ * SMP_ERR_BADINPUT (callers report it as `malformed`).
+ */
+int smp_cert_analyze_der(smp_certinfo **out, const unsigned char *der, size_t len,
+			 const smp_trust *trust, smp_error *err);
+
+/* Appends a problem (severity from the code). Returns 0 or SMP_ERR_NOMEM. */
+int smp_certinfo_add_problem(smp_certinfo *ci, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* The problem with that code, or NULL. */
+const smp_problem *smp_certinfo_problem(const smp_certinfo *ci, const char *code);
+
+/* Highest severity among the problems (SMP_SEV_NONE when there are none). */
+smp_severity smp_certinfo_worst(const smp_certinfo *ci);
+
+/*
+ * Whether a mail client (Outlook's rule) would take this certificate to encrypt: inside its
+ * validity period at the trust's time, emailProtection allowed, can encrypt, not revoked.
+ */
+int smp_certinfo_client_usable(const smp_certinfo *ci);
+
+/* Whether ci lists addr (normalised comparison). */
+int smp_certinfo_has_email(const smp_certinfo *ci, const char *addr);
+
+void smp_certinfo_free(smp_certinfo *ci);
+
+/* ---- Mailbox addresses -------------------------------------------------------------------- */
+
+/*
+ * Normalises a mailbox address: rejects embedded NUL, invalid UTF-8, a missing or misplaced
+ * '@'; lower-cases the domain and converts an internationalised domain to its A-label
+ * (libidn2). The local part is kept as is. Returns 0 and a string the caller frees, or
+ * SMP_ERR_BADINPUT with the reason.
+ */
+int smp_address_normalize(char **out, const char *in, size_t len, smp_error *err);
+
+/* 1 when two normalised addresses name the same mailbox (case-insensitive), else 0. */
+int smp_address_equal(const char *a, const char *b);
+
+#endif

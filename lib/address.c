@@ -1,0 +1,205 @@
+/* Mailbox addresses: validation and normalisation (SPEC §3). */
+#include "smimepub/cert.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <idn2.h>
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 when it is not valid. */
+static size_t utf8_seq_len(const unsigned char *s, size_t n)
+{
+	uint32_t cp;
+	size_t len;
+
+	if (n == 0)
+		return 0;
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+static int is_utf8(const unsigned char *s, size_t n)
+{
+	size_t i = 0, l;
+
+	while (i < n) {
+		l = utf8_seq_len(s + i, n - i);
+		if (l == 0)
+			return 0;
+		i += l;
+	}
+	return 1;
+}
+
+static int is_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return 0;
+	return 1;
+}
+
+/* An ASCII domain: letters, digits, '-', '_' and '.' in non-empty labels, or an address literal. */
+static int ascii_domain_ok(const char *d)
+{
+	size_t n = strlen(d);
+	size_t label = 0;
+
+	if (n == 0)
+		return 0;
+	if (d[0] == '[')
+		return n > 2 && d[n - 1] == ']' && strspn(d + 1, "0123456789abcdefABCDEF.:Iiv") == n - 2;
+	for (const char *p = d; *p != '\0'; p++) {
+		if (*p == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+			return 0;
+		label++;
+	}
+	return label > 0;
+}
+
+/*
+ * Normalises a mailbox address (see cert.h): local part kept, domain lower-cased and in
+ * A-label form. *out is the caller's to free.
+ */
+int smp_address_normalize(char **out, const char *in, size_t len, smp_error *err)
+{
+	int r = SMP_ERR_INTERNAL;
+	char *copy = NULL, *domain_a = NULL, *res = NULL;
+	const char *at, *domain;
+	size_t local_len;
+	int rc;
+
+	if (out != NULL)
+		*out = NULL;
+	if (out == NULL || in == NULL)
+		return smp_error_set(err, SMP_ERR_INTERNAL, "smp_address_normalize: null argument");
+	if (len == 0) {
+		r = smp_error_set(err, SMP_ERR_BADINPUT, "empty address");
+		goto out;
+	}
+	if (memchr(in, '\0', len) != NULL) {
+		r = smp_error_set(err, SMP_ERR_BADINPUT, "address contains a NUL byte");
+		goto out;
+	}
+	if (!is_utf8((const unsigned char *)in, len)) {
+		r = smp_error_set(err, SMP_ERR_BADINPUT, "address is not valid UTF-8");
+		goto out;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		if (c <= 0x20 || c == 0x7f) {
+			r = smp_error_set(err, SMP_ERR_BADINPUT,
+					  "address contains a space or control character");
+			goto out;
+		}
+	}
+	if ((copy = strndup(in, len)) == NULL) {
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	at = strchr(copy, '@');
+	if (at == NULL) {
+		r = smp_error_set(err, SMP_ERR_BADINPUT, "address has no '@'");
+		goto out;
+	}
+	if (strchr(at + 1, '@') != NULL) {
+		r = smp_error_set(err, SMP_ERR_BADINPUT, "address has more than one '@'");
+		goto out;
+	}
+	local_len = (size_t)(at - copy);
+	domain = at + 1;
+	if (local_len == 0) {
+		r = smp_error_set(err, SMP_ERR_BADINPUT, "address has an empty local part");
+		goto out;
+	}
+	if (*domain == '\0') {
+		r = smp_error_set(err, SMP_ERR_BADINPUT, "address has an empty domain");
+		goto out;
+	}
+	if (is_ascii(domain)) {
+		if (!ascii_domain_ok(domain)) {
+			r = smp_error_set(err, SMP_ERR_BADINPUT, "address has an invalid domain");
+			goto out;
+		}
+		if ((domain_a = strdup(domain)) == NULL) {
+			r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+	} else {
+		char *tmp = NULL;
+
+		rc = idn2_lookup_u8((const uint8_t *)domain, (uint8_t **)&tmp,
+				    IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
+		if (rc != IDN2_OK) {
+			r = smp_error_set(err, SMP_ERR_BADINPUT,
+					  "address has an invalid internationalised domain: %s",
+					  idn2_strerror(rc));
+			goto out;
+		}
+		domain_a = strdup(tmp);
+		idn2_free(tmp);
+		if (domain_a == NULL) {
+			r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	for (char *p = domain_a; *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	if ((res = malloc(local_len + 1 + strlen(domain_a) + 1)) == NULL) {
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(res, copy, local_len);
+	res[local_len] = '@';
+	strcpy(res + local_len + 1, domain_a);
+	*out = res;
+	res = NULL;
+	r = 0;
+out:
+	free(copy);
+	free(domain_a);
+	free(res);
+	return r;
+}
+
+/* 1 when a and b (normalised) name the same mailbox, compared case-insensitively. */
+int smp_address_equal(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return 0;
+	return strcasecmp(a, b) == 0;
+}

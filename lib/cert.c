@@ -1,0 +1,1045 @@
+/* The facts and problems of one certificate (SPEC §3): addresses, purposes, key, chain. */
+#include "smimepub/cert.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#define SMTPUTF8_MAILBOX_OID "1.3.6.1.5.5.7.8.9"
+
+/* ---- Problems ---------------------------------------------------------------------------- */
+
+static const char *const warning_codes[] = {
+	"expiring", "superseded", "duplicate", "weak_key", "weak_signature", "address_from_cn",
+	"too_many_values", "no_mail_attribute",
+};
+
+static const char *const known_codes[] = {
+	"expired", "not_yet_valid", "untrusted", "missing_intermediate", "no_address",
+	"bad_address", "address_mismatch", "no_encryption", "no_email_protection", "weak_key",
+	"weak_signature", "is_ca", "revoked", "expiring", "duplicate", "superseded", "malformed",
+	"address_from_cn", "too_many_values", "too_large", "no_mail_attribute",
+	"smime_attr_shadows", "first_unusable",
+};
+
+/* Severity of a problem code (SPEC §3). */
+smp_severity smp_problem_severity(const char *code)
+{
+	if (code == NULL)
+		return SMP_SEV_NONE;
+	for (size_t i = 0; i < sizeof(warning_codes) / sizeof(warning_codes[0]); i++)
+		if (strcmp(code, warning_codes[i]) == 0)
+			return SMP_SEV_WARNING;
+	return SMP_SEV_CRITICAL;
+}
+
+/* "warning", "critical" (or "none"). */
+const char *smp_severity_name(smp_severity sev)
+{
+	switch (sev) {
+	case SMP_SEV_WARNING:
+		return "warning";
+	case SMP_SEV_CRITICAL:
+		return "critical";
+	default:
+		return "none";
+	}
+}
+
+static const char *intern_code(const char *code)
+{
+	for (size_t i = 0; i < sizeof(known_codes) / sizeof(known_codes[0]); i++)
+		if (strcmp(code, known_codes[i]) == 0)
+			return known_codes[i];
+	return code;
+}
+
+/* Appends a problem (see cert.h). */
+int smp_certinfo_add_problem(smp_certinfo *ci, const char *code, const char *fmt, ...)
+{
+	smp_problem *np;
+	va_list ap;
+	char *msg = NULL;
+	int n;
+
+	if (ci == NULL || code == NULL || fmt == NULL)
+		return SMP_ERR_INTERNAL;
+	va_start(ap, fmt);
+	n = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return SMP_ERR_NOMEM;
+	np = realloc(ci->problems, (ci->n_problems + 1) * sizeof(*np));
+	if (np == NULL) {
+		free(msg);
+		return SMP_ERR_NOMEM;
+	}
+	ci->problems = np;
+	np[ci->n_problems].code = intern_code(code);
+	np[ci->n_problems].severity = smp_problem_severity(code);
+	np[ci->n_problems].message = msg;
+	ci->n_problems++;
+	return 0;
+}
+
+/* The problem with that code, or NULL. */
+const smp_problem *smp_certinfo_problem(const smp_certinfo *ci, const char *code)
+{
+	if (ci == NULL || code == NULL)
+		return NULL;
+	for (size_t i = 0; i < ci->n_problems; i++)
+		if (strcmp(ci->problems[i].code, code) == 0)
+			return &ci->problems[i];
+	return NULL;
+}
+
+/* Highest severity among the problems. */
+smp_severity smp_certinfo_worst(const smp_certinfo *ci)
+{
+	smp_severity w = SMP_SEV_NONE;
+
+	if (ci == NULL)
+		return w;
+	for (size_t i = 0; i < ci->n_problems; i++)
+		if (ci->problems[i].severity > w)
+			w = ci->problems[i].severity;
+	return w;
+}
+
+/* Outlook's rule: in its validity period, emailProtection, can encrypt, not revoked. */
+int smp_certinfo_client_usable(const smp_certinfo *ci)
+{
+	if (ci == NULL || ci->x509 == NULL)
+		return 0;
+	return ci->email_protection && ci->can_encrypt &&
+	       smp_certinfo_problem(ci, "expired") == NULL &&
+	       smp_certinfo_problem(ci, "not_yet_valid") == NULL &&
+	       smp_certinfo_problem(ci, "revoked") == NULL;
+}
+
+/* Whether ci lists addr. */
+int smp_certinfo_has_email(const smp_certinfo *ci, const char *addr)
+{
+	char *norm = NULL;
+	int found = 0;
+
+	if (ci == NULL || addr == NULL)
+		return 0;
+	if (smp_address_normalize(&norm, addr, strlen(addr), NULL) != 0)
+		return 0;
+	for (size_t i = 0; i < ci->n_emails && !found; i++)
+		found = smp_address_equal(ci->emails[i], norm);
+	free(norm);
+	return found;
+}
+
+/* Frees ci (NULL is fine). */
+void smp_certinfo_free(smp_certinfo *ci)
+{
+	if (ci == NULL)
+		return;
+	X509_free(ci->x509);
+	free(ci->subject);
+	free(ci->issuer);
+	free(ci->issuer_cn);
+	free(ci->serial);
+	for (size_t i = 0; i < ci->n_emails; i++)
+		free(ci->emails[i]);
+	free(ci->emails);
+	free(ci->signature);
+	free(ci->aia_ca_issuers);
+	for (size_t i = 0; i < ci->n_problems; i++)
+		free(ci->problems[i].message);
+	free(ci->problems);
+	free(ci);
+}
+
+/* ---- Text helpers ------------------------------------------------------------------------- */
+
+/* Printable copy of bytes: control characters and invalid UTF-8 become \xNN. */
+static char *escape_bytes(const unsigned char *s, size_t n)
+{
+	char *out, *o;
+
+	if ((out = malloc(n * 4 + 1)) == NULL)
+		return NULL;
+	o = out;
+	for (size_t i = 0; i < n;) {
+		unsigned char c = s[i];
+		size_t l = 1;
+
+		if (c >= 0x80) {
+			/* Copy a well-formed multi-byte sequence; escape anything else. */
+			if (c >= 0xc2 && c <= 0xf4) {
+				l = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+				if (i + l > n)
+					l = 0;
+				for (size_t k = 1; k < l; k++)
+					if ((s[i + k] & 0xc0) != 0x80)
+						l = 0;
+			} else {
+				l = 0;
+			}
+			if (l > 0) {
+				memcpy(o, s + i, l);
+				o += l;
+				i += l;
+				continue;
+			}
+			l = 1;
+		}
+		if (c < 0x20 || c == 0x7f || c >= 0x80 || c == '\\')
+			o += sprintf(o, "\\x%02x", c);
+		else
+			*o++ = (char)c;
+		i += l;
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Name in RFC 2253 form, UTF-8 kept, or NULL. */
+static char *name_text(const X509_NAME *name)
+{
+	BIO *bio = NULL;
+	char *data = NULL, *res = NULL;
+	long n;
+
+	if (name == NULL || (bio = BIO_new(BIO_s_mem())) == NULL)
+		return NULL;
+	if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0 &&
+	    (n = BIO_get_mem_data(bio, &data)) >= 0)
+		res = escape_bytes((const unsigned char *)data, (size_t)n);
+	if (res == NULL) {
+		ERR_clear_error();
+		res = strdup("(unprintable name)");
+	}
+	BIO_free(bio);
+	return res;
+}
+
+/* The bytes of a directory string, converted to UTF-8 when it is not an 8-bit type. */
+static int string_bytes(const ASN1_STRING *s, unsigned char **conv, const unsigned char **data,
+			size_t *len)
+{
+	int n;
+
+	*conv = NULL;
+	switch (ASN1_STRING_type(s)) {
+	case V_ASN1_UTF8STRING:
+	case V_ASN1_IA5STRING:
+	case V_ASN1_PRINTABLESTRING:
+	case V_ASN1_VISIBLESTRING:
+		*data = ASN1_STRING_get0_data(s);
+		*len = (size_t)ASN1_STRING_length(s);
+		return 0;
+	default:
+		n = ASN1_STRING_to_UTF8(conv, s);
+		if (n < 0) {
+			ERR_clear_error();
+			*data = ASN1_STRING_get0_data(s);
+			*len = (size_t)ASN1_STRING_length(s);
+			return -1;
+		}
+		*data = *conv;
+		*len = (size_t)n;
+		return 0;
+	}
+}
+
+/* First CN of name as printable text, or NULL when there is none. */
+static char *name_cn(const X509_NAME *name)
+{
+	int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+	unsigned char *conv = NULL;
+	const unsigned char *data;
+	size_t len;
+	char *res;
+
+	if (i < 0)
+		return NULL;
+	string_bytes(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)), &conv, &data, &len);
+	res = escape_bytes(data, len);
+	OPENSSL_free(conv);
+	return res;
+}
+
+static int asn1_time_to_time(const ASN1_TIME *a, time_t *out)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (a == NULL || !ASN1_TIME_to_tm(a, &tm)) {
+		ERR_clear_error();
+		return -1;
+	}
+	*out = timegm(&tm);
+	return 0;
+}
+
+static const char *fmt_time(char buf[32], time_t t)
+{
+	smp_format_time(buf, 32, t);
+	return buf;
+}
+
+/* ---- Addresses ---------------------------------------------------------------------------- */
+
+/* Normalises one candidate address; a bad one becomes a `bad_address` problem. */
+static int add_candidate(smp_certinfo *ci, const unsigned char *data, size_t len,
+			 const char *where)
+{
+	smp_error e = SMP_ERROR_INIT;
+	char *norm = NULL, *shown = NULL, **nv;
+	int r;
+
+	r = smp_address_normalize(&norm, (const char *)data, len, &e);
+	if (r == SMP_ERR_NOMEM)
+		return r;
+	if (r != 0) {
+		if ((shown = escape_bytes(data, len)) == NULL)
+			return SMP_ERR_NOMEM;
+		r = smp_certinfo_add_problem(ci, "bad_address",
+					     "address '%s' in the %s is not usable (%s): it is ignored "
+					     "for matching; ask the partner for a certificate that names "
+					     "a plain mailbox address", shown, where, e.msg);
+		free(shown);
+		return r;
+	}
+	for (size_t i = 0; i < ci->n_emails; i++) {
+		if (smp_address_equal(ci->emails[i], norm)) {
+			free(norm);
+			return 0;
+		}
+	}
+	if ((nv = realloc(ci->emails, (ci->n_emails + 1) * sizeof(*nv))) == NULL) {
+		free(norm);
+		return SMP_ERR_NOMEM;
+	}
+	ci->emails = nv;
+	ci->emails[ci->n_emails++] = norm;
+	return 0;
+}
+
+static int is_smtputf8_oid(const ASN1_OBJECT *obj)
+{
+	char buf[64];
+
+	if (obj == NULL || OBJ_obj2txt(buf, sizeof(buf), obj, 1) <= 0)
+		return 0;
+	return strcmp(buf, SMTPUTF8_MAILBOX_OID) == 0;
+}
+
+/* SAN rfc822Name and SmtpUTF8Mailbox, then subject E=, then (flagged) the subject CN. */
+static int collect_addresses(smp_certinfo *ci, X509 *x)
+{
+	GENERAL_NAMES *san = NULL;
+	const X509_NAME *subj = X509_get_subject_name(x);
+	size_t candidates = 0;
+	int r = 0, i;
+
+	san = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	for (i = 0; san != NULL && i < sk_GENERAL_NAME_num(san) && r == 0; i++) {
+		GENERAL_NAME *gn = sk_GENERAL_NAME_value(san, i);
+
+		if (gn->type == GEN_EMAIL) {
+			candidates++;
+			r = add_candidate(ci, ASN1_STRING_get0_data(gn->d.rfc822Name),
+					  (size_t)ASN1_STRING_length(gn->d.rfc822Name),
+					  "subjectAltName");
+		} else if (gn->type == GEN_OTHERNAME && is_smtputf8_oid(gn->d.otherName->type_id)) {
+			ASN1_TYPE *v = gn->d.otherName->value;
+
+			candidates++;
+			if (v == NULL || v->type != V_ASN1_UTF8STRING) {
+				r = smp_certinfo_add_problem(ci, "bad_address",
+							     "SmtpUTF8Mailbox in the subjectAltName is "
+							     "not a UTF8String: it is ignored; ask the "
+							     "partner for a correctly issued certificate");
+				continue;
+			}
+			r = add_candidate(ci, ASN1_STRING_get0_data(v->value.utf8string),
+					  (size_t)ASN1_STRING_length(v->value.utf8string),
+					  "subjectAltName (SmtpUTF8Mailbox)");
+		}
+	}
+	GENERAL_NAMES_free(san);
+	ERR_clear_error();
+	for (i = -1; r == 0 && (i = X509_NAME_get_index_by_NID(subj, NID_pkcs9_emailAddress, i)) >= 0;) {
+		unsigned char *conv = NULL;
+		const unsigned char *data;
+		size_t len;
+
+		candidates++;
+		string_bytes(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, i)), &conv, &data,
+			     &len);
+		r = add_candidate(ci, data, len, "subject emailAddress (E=)");
+		OPENSSL_free(conv);
+	}
+	if (r != 0 || candidates > 0)
+		return r;
+	for (i = -1; (i = X509_NAME_get_index_by_NID(subj, NID_commonName, i)) >= 0;) {
+		unsigned char *conv = NULL;
+		const unsigned char *data;
+		size_t len;
+		char *norm = NULL;
+
+		string_bytes(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, i)), &conv, &data,
+			     &len);
+		if (smp_address_normalize(&norm, (const char *)data, len, NULL) == 0) {
+			OPENSSL_free(conv);
+			if ((ci->emails = malloc(sizeof(*ci->emails))) == NULL) {
+				free(norm);
+				return SMP_ERR_NOMEM;
+			}
+			ci->emails[0] = norm;
+			ci->n_emails = 1;
+			ci->address_from_cn = 1;
+			return smp_certinfo_add_problem(ci, "address_from_cn",
+							"address '%s' was taken from the subject CN "
+							"(no subjectAltName email, no E=): some mail "
+							"clients will not find it; prefer a certificate "
+							"with the address in subjectAltName", norm);
+		}
+		OPENSSL_free(conv);
+	}
+	return 0;
+}
+
+/* ---- Key, purposes, signature ------------------------------------------------------------- */
+
+static int key_facts(smp_certinfo *ci, X509 *x, uint32_t *enc_bits, int *can_sign_alg)
+{
+	EVP_PKEY *pk = X509_get0_pubkey(x);
+	const char *type = "unknown";
+
+	*enc_bits = KU_KEY_ENCIPHERMENT | KU_KEY_AGREEMENT;
+	*can_sign_alg = 1;
+	ERR_clear_error();
+	if (pk == NULL) {
+		snprintf(ci->key_type, sizeof(ci->key_type), "%s", type);
+		return smp_certinfo_add_problem(ci, "malformed",
+						"public key cannot be decoded: the certificate is "
+						"damaged or uses an unsupported algorithm; ask the "
+						"partner for a standard RSA or EC certificate");
+	}
+	ci->key_bits = EVP_PKEY_get_bits(pk);
+	switch (EVP_PKEY_get_base_id(pk)) {
+	case EVP_PKEY_RSA:
+		type = "RSA";
+		*enc_bits = KU_KEY_ENCIPHERMENT;
+		break;
+	case EVP_PKEY_RSA_PSS:
+		type = "RSA-PSS";
+		*enc_bits = 0;
+		break;
+	case EVP_PKEY_EC:
+		type = "EC";
+		*enc_bits = KU_KEY_AGREEMENT;
+		break;
+	case EVP_PKEY_DSA:
+		type = "DSA";
+		*enc_bits = 0;
+		break;
+	case EVP_PKEY_DH:
+	case EVP_PKEY_DHX:
+		type = "DH";
+		*enc_bits = KU_KEY_AGREEMENT;
+		*can_sign_alg = 0;
+		break;
+	case EVP_PKEY_ED25519:
+		type = "Ed25519";
+		*enc_bits = 0;
+		break;
+	case EVP_PKEY_ED448:
+		type = "Ed448";
+		*enc_bits = 0;
+		break;
+	case EVP_PKEY_X25519:
+		type = "X25519";
+		*enc_bits = KU_KEY_AGREEMENT;
+		*can_sign_alg = 0;
+		break;
+	case EVP_PKEY_X448:
+		type = "X448";
+		*enc_bits = KU_KEY_AGREEMENT;
+		*can_sign_alg = 0;
+		break;
+	default:
+		break;
+	}
+	snprintf(ci->key_type, sizeof(ci->key_type), "%s", type);
+	if (((strcmp(type, "RSA") == 0 || strcmp(type, "RSA-PSS") == 0 ||
+	      strcmp(type, "DSA") == 0 || strcmp(type, "DH") == 0) && ci->key_bits < 2048) ||
+	    (strcmp(type, "EC") == 0 && ci->key_bits < 256))
+		return smp_certinfo_add_problem(ci, "weak_key",
+						"%s key of %d bits is too weak: ask the partner for a "
+						"certificate with %s", type, ci->key_bits,
+						strcmp(type, "EC") == 0 ? "an EC key of at least 256 bits"
+						: "a key of at least 2048 bits");
+	return 0;
+}
+
+static int purpose_facts(smp_certinfo *ci, X509 *x)
+{
+	uint32_t flags = X509_get_extension_flags(x);
+	uint32_t ku = X509_get_key_usage(x);
+	uint32_t enc_bits;
+	int sign_alg, r;
+
+	if ((r = key_facts(ci, x, &enc_bits, &sign_alg)) != 0)
+		return r;
+	if (!(flags & EXFLAG_KUSAGE))
+		ku = UINT32_MAX;
+	ci->email_protection = 1;
+	if (flags & EXFLAG_XKUSAGE)
+		ci->email_protection = (X509_get_extended_key_usage(x) & (XKU_SMIME | XKU_ANYEKU)) != 0;
+	ci->can_encrypt = ci->email_protection && (ku & enc_bits) != 0;
+	ci->can_sign = ci->email_protection && sign_alg &&
+		       (ku & (KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION)) != 0;
+	ci->is_ca = (flags & EXFLAG_CA) != 0;
+	if (flags & EXFLAG_INVALID) {
+		ci->can_encrypt = ci->can_sign = 0;
+		if ((r = smp_certinfo_add_problem(ci, "malformed",
+						  "certificate has an invalid or repeated extension: "
+						  "clients will reject it; ask the partner for a "
+						  "correctly issued certificate")) != 0)
+			return r;
+	}
+	if (!ci->email_protection) {
+		if ((r = smp_certinfo_add_problem(ci, "no_email_protection",
+						  "extended key usage does not allow e-mail "
+						  "(emailProtection missing): it cannot be used for "
+						  "S/MIME; ask the partner for an S/MIME certificate")) != 0)
+			return r;
+	} else if (!ci->can_encrypt) {
+		if ((r = smp_certinfo_add_problem(ci, "no_encryption",
+						  "key usage does not allow encryption (%s): mail "
+						  "cannot be encrypted to it; ask the partner for their "
+						  "encryption certificate", ci->can_sign ?
+						  "a signing-only certificate" :
+						  "neither signing nor encryption")) != 0)
+			return r;
+	}
+	if (ci->is_ca &&
+	    (r = smp_certinfo_add_problem(ci, "is_ca",
+					  "certificate is a CA certificate (basicConstraints CA:TRUE), "
+					  "not a person's: publish the person's own certificate "
+					  "instead")) != 0)
+		return r;
+	return 0;
+}
+
+static int signature_facts(smp_certinfo *ci, X509 *x)
+{
+	const ASN1_BIT_STRING *sig = NULL;
+	const X509_ALGOR *alg = NULL;
+	const ASN1_OBJECT *obj = NULL;
+	char buf[128];
+	int mdnid = NID_undef, pknid = NID_undef, secbits = 0;
+	uint32_t sflags = 0;
+	const char *md = NULL;
+
+	X509_get0_signature(&sig, &alg, x);
+	if (alg != NULL)
+		X509_ALGOR_get0(&obj, NULL, NULL, alg);
+	if (obj == NULL || OBJ_obj2txt(buf, sizeof(buf), obj, 0) <= 0)
+		snprintf(buf, sizeof(buf), "unknown");
+	if ((ci->signature = strdup(buf)) == NULL)
+		return SMP_ERR_NOMEM;
+	if (!X509_get_signature_info(x, &mdnid, &pknid, &secbits, &sflags)) {
+		ERR_clear_error();
+		return 0;
+	}
+	switch (mdnid) {
+	case NID_md2:
+		md = "MD2";
+		break;
+	case NID_md4:
+		md = "MD4";
+		break;
+	case NID_md5:
+	case NID_md5_sha1:
+		md = "MD5";
+		break;
+	case NID_sha1:
+		md = "SHA-1";
+		break;
+	default:
+		return 0;
+	}
+	return smp_certinfo_add_problem(ci, "weak_signature",
+					"certificate is signed with %s (%s), which mail clients reject "
+					"or will soon: ask the partner for a certificate signed with "
+					"SHA-256 or better", md, buf);
+}
+
+static char *aia_ca_issuers(X509 *x)
+{
+	AUTHORITY_INFO_ACCESS *aia = X509_get_ext_d2i(x, NID_info_access, NULL, NULL);
+	char *res = NULL;
+
+	for (int i = 0; aia != NULL && i < sk_ACCESS_DESCRIPTION_num(aia) && res == NULL; i++) {
+		ACCESS_DESCRIPTION *ad = sk_ACCESS_DESCRIPTION_value(aia, i);
+
+		if (OBJ_obj2nid(ad->method) == NID_ad_ca_issuers && ad->location->type == GEN_URI)
+			res = escape_bytes(ASN1_STRING_get0_data(ad->location->d.uniformResourceIdentifier),
+					   (size_t)ASN1_STRING_length(ad->location->d.uniformResourceIdentifier));
+	}
+	AUTHORITY_INFO_ACCESS_free(aia);
+	ERR_clear_error();
+	return res;
+}
+
+/* ---- Validity ------------------------------------------------------------------------------ */
+
+static int validity_facts(smp_certinfo *ci, X509 *x, const smp_trust *trust)
+{
+	time_t now = smp_trust_time(trust);
+	long long warn = (long long)smp_trust_warn_days(trust) * 86400;
+	char b1[32];
+	int ok_nb, ok_na;
+
+	ok_nb = asn1_time_to_time(X509_get0_notBefore(x), &ci->not_before) == 0;
+	ok_na = asn1_time_to_time(X509_get0_notAfter(x), &ci->not_after) == 0;
+	if (!ok_nb || !ok_na)
+		return smp_certinfo_add_problem(ci, "malformed",
+						"validity dates cannot be decoded: the certificate is "
+						"damaged; ask the partner for a fresh copy");
+	if (now > ci->not_after)
+		return smp_certinfo_add_problem(ci, "expired",
+						"certificate expired on %s: ask the partner for their "
+						"current certificate", fmt_time(b1, ci->not_after));
+	if (now < ci->not_before)
+		return smp_certinfo_add_problem(ci, "not_yet_valid",
+						"certificate is not valid before %s: publish it then, "
+						"or ask the partner whether it was issued with a wrong "
+						"date", fmt_time(b1, ci->not_before));
+	if (warn > 0 && (long long)(ci->not_after - now) < warn)
+		return smp_certinfo_add_problem(ci, "expiring",
+						"certificate expires on %s (in %lld days): ask the "
+						"partner for its successor",
+						fmt_time(b1, ci->not_after),
+						(long long)(ci->not_after - now) / 86400);
+	return 0;
+}
+
+/* ---- Chain ------------------------------------------------------------------------------- */
+
+struct verify_state {
+	int err;
+	int depth;
+	X509 *cert;   /* owned reference to the certificate the error is about */
+	int revoked;
+};
+
+static int verify_cb(int ok, X509_STORE_CTX *ctx)
+{
+	struct verify_state *st = X509_STORE_CTX_get_app_data(ctx);
+	int err = X509_STORE_CTX_get_error(ctx);
+	int depth = X509_STORE_CTX_get_error_depth(ctx);
+	X509 *cur;
+
+	if (ok || st == NULL)
+		return ok;
+	switch (err) {
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+	case X509_V_ERR_INVALID_PURPOSE:
+	case X509_V_ERR_INVALID_EXTENSION:
+		/* The leaf's own dates, usages and extensions are reported from the leaf. */
+		if (depth == 0)
+			return 1;
+		break;
+	case X509_V_ERR_UNABLE_TO_GET_CRL:
+	case X509_V_ERR_CRL_HAS_EXPIRED:
+	case X509_V_ERR_CRL_NOT_YET_VALID:
+	case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
+	case X509_V_ERR_CRL_SIGNATURE_FAILURE:
+	case X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE:
+	case X509_V_ERR_ERROR_IN_CRL_LAST_UPDATE_FIELD:
+	case X509_V_ERR_ERROR_IN_CRL_NEXT_UPDATE_FIELD:
+	case X509_V_ERR_DIFFERENT_CRL_SCOPE:
+	case X509_V_ERR_UNHANDLED_CRITICAL_CRL_EXTENSION:
+	case X509_V_ERR_KEYUSAGE_NO_CRL_SIGN:
+	case X509_V_ERR_CRL_PATH_VALIDATION_ERROR:
+		/* A CRL that does not cover this certificate: revocation stays unknown. */
+		return 1;
+	case X509_V_ERR_CERT_REVOKED:
+		if (depth == 0) {
+			st->revoked = 1;
+			return 1;
+		}
+		break;
+	default:
+		break;
+	}
+	if (st->err == 0) {
+		st->err = err;
+		st->depth = depth;
+		cur = X509_STORE_CTX_get_current_cert(ctx);
+		if (cur != NULL && X509_up_ref(cur))
+			st->cert = cur;
+	}
+	return 0;
+}
+
+static int has_subject(STACK_OF(X509) *certs, const X509_NAME *name)
+{
+	for (int i = 0; i < sk_X509_num(certs); i++)
+		if (X509_NAME_cmp(X509_get_subject_name(sk_X509_value(certs, i)), name) == 0)
+			return 1;
+	return 0;
+}
+
+static const char *const crl_reasons[] = {
+	"unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded",
+	"cessationOfOperation", "certificateHold", "unknown", "removeFromCRL",
+	"privilegeWithdrawn", "aACompromise",
+};
+
+static int report_revoked(smp_certinfo *ci, X509 *leaf, const smp_trust *trust)
+{
+	STACK_OF(X509_CRL) *crls = smp_trust_crls(trust);
+	char when[32] = "an unknown date", reason[40] = "";
+	char *crl_issuer = NULL;
+	int r;
+
+	for (int i = 0; i < sk_X509_CRL_num(crls); i++) {
+		X509_CRL *crl = sk_X509_CRL_value(crls, i);
+		X509_REVOKED *rev = NULL;
+		time_t t;
+
+		if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_issuer_name(leaf)) != 0 ||
+		    X509_CRL_get0_by_cert(crl, &rev, leaf) != 1 || rev == NULL)
+			continue;
+		if (asn1_time_to_time(X509_REVOKED_get0_revocationDate(rev), &t) == 0)
+			smp_format_time(when, sizeof(when), t);
+		ASN1_ENUMERATED *e = X509_REVOKED_get_ext_d2i(rev, NID_crl_reason, NULL, NULL);
+		if (e != NULL) {
+			long v = ASN1_ENUMERATED_get(e);
+
+			if (v >= 0 && (size_t)v < sizeof(crl_reasons) / sizeof(crl_reasons[0]))
+				snprintf(reason, sizeof(reason), " (%s)", crl_reasons[v]);
+			ASN1_ENUMERATED_free(e);
+		}
+		crl_issuer = name_cn(X509_CRL_get_issuer(crl));
+		break;
+	}
+	ERR_clear_error();
+	r = smp_certinfo_add_problem(ci, "revoked",
+				     "certificate was revoked on %s%s according to the CRL of '%s': "
+				     "do not use it; ask the partner for a new certificate", when,
+				     reason, crl_issuer != NULL ? crl_issuer : ci->issuer_cn);
+	free(crl_issuer);
+	return r;
+}
+
+static int report_chain(smp_certinfo *ci, X509 *leaf, STACK_OF(X509) *untrusted,
+			const struct verify_state *st)
+{
+	char *top_subject = NULL, *top_issuer = NULL, *top_aia = NULL;
+	char when[32] = "an unknown date";
+	time_t t;
+	int r = SMP_ERR_INTERNAL;
+	X509 *top = st->cert != NULL ? st->cert : leaf;
+
+	top_subject = name_cn(X509_get_subject_name(top));
+	if (top_subject == NULL)
+		top_subject = name_text(X509_get_subject_name(top));
+	top_issuer = name_cn(X509_get_issuer_name(top));
+	if (top_issuer == NULL)
+		top_issuer = name_text(X509_get_issuer_name(top));
+	top_aia = aia_ca_issuers(top);
+	if (top_subject == NULL || top_issuer == NULL) {
+		r = SMP_ERR_NOMEM;
+		goto out;
+	}
+	switch (st->err) {
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+		if (st->depth == 0 && !has_subject(untrusted, X509_get_issuer_name(leaf))) {
+			if (ci->aia_ca_issuers != NULL)
+				r = smp_certinfo_add_problem(ci, "missing_intermediate",
+							     "issuer '%s' is not available: download it "
+							     "from %s and pass it with --untrusted",
+							     ci->issuer_cn, ci->aia_ca_issuers);
+			else
+				r = smp_certinfo_add_problem(ci, "missing_intermediate",
+							     "issuer '%s' is not available: get that CA "
+							     "certificate from the partner and pass it "
+							     "with --untrusted", ci->issuer_cn);
+		} else if (st->depth == 0) {
+			r = smp_certinfo_add_problem(ci, "untrusted",
+						     "issuer '%s' given does not match the key that "
+						     "signed this certificate: get the right CA "
+						     "certificate from the partner%s%s%s and pass it "
+						     "with --untrusted", ci->issuer_cn,
+						     ci->aia_ca_issuers ? " (" : "",
+						     ci->aia_ca_issuers ? ci->aia_ca_issuers : "",
+						     ci->aia_ca_issuers ? ")" : "");
+		} else {
+			r = smp_certinfo_add_problem(ci, "untrusted",
+						     "issuer '%s' is not trusted here: get that CA's "
+						     "root certificate '%s' from the partner%s%s%s and "
+						     "add it with --ca-file", ci->issuer_cn, top_issuer,
+						     top_aia ? " (" : "", top_aia ? top_aia : "",
+						     top_aia ? ")" : "");
+		}
+		break;
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+		r = smp_certinfo_add_problem(ci, "untrusted",
+					     "issuer '%s' is not trusted here: its root '%s' is not a "
+					     "trust anchor; get that CA's certificate from the partner, "
+					     "check its fingerprint with them and add it with --ca-file",
+					     ci->issuer_cn, top_subject);
+		break;
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+		r = smp_certinfo_add_problem(ci, "untrusted",
+					     "certificate is self-signed and not trusted here: only if "
+					     "the partner confirms its SHA-256 fingerprint %s, add it "
+					     "with --ca-file", ci->sha256);
+		break;
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+		r = smp_certinfo_add_problem(ci, "untrusted",
+					     "issuer '%s' is not trusted here: the chain ends at '%s', "
+					     "whose issuer '%s' is not a trust anchor; add that CA's "
+					     "certificate%s%s with --ca-file", ci->issuer_cn,
+					     top_subject, top_issuer, top_aia ? " from " : "",
+					     top_aia ? top_aia : "");
+		break;
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		if (asn1_time_to_time(X509_get0_notAfter(top), &t) == 0)
+			fmt_time(when, t);
+		r = smp_certinfo_add_problem(ci, "untrusted",
+					     "issuing CA certificate '%s' expired on %s: the chain is "
+					     "not valid; ask the partner for that CA's current "
+					     "certificate", top_subject, when);
+		break;
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		r = smp_certinfo_add_problem(ci, "untrusted",
+					     "issuing CA certificate '%s' is not valid yet: the chain is "
+					     "not valid; ask the partner for that CA's current "
+					     "certificate", top_subject);
+		break;
+	case X509_V_ERR_INVALID_PURPOSE:
+	case X509_V_ERR_INVALID_CA:
+		r = smp_certinfo_add_problem(ci, "untrusted",
+					     "issuing CA '%s' is not allowed to issue S/MIME "
+					     "certificates (%s): clients will reject the chain; ask the "
+					     "partner", top_subject,
+					     X509_verify_cert_error_string(st->err));
+		break;
+	case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+	case X509_V_ERR_UNABLE_TO_DECRYPT_CERT_SIGNATURE:
+	case X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY:
+		r = smp_certinfo_add_problem(ci, "untrusted",
+					     "signature of '%s' does not verify with its issuer's key: "
+					     "the certificate is damaged or forged; ask the partner for "
+					     "a fresh copy", top_subject);
+		break;
+	default:
+		r = smp_certinfo_add_problem(ci, "untrusted",
+					     "chain of trust fails at '%s': %s; check the CA "
+					     "certificates given with --ca-file and --untrusted",
+					     top_subject, X509_verify_cert_error_string(st->err));
+		break;
+	}
+out:
+	free(top_subject);
+	free(top_issuer);
+	free(top_aia);
+	return r;
+}
+
+static int chain_facts(smp_certinfo *ci, X509 *leaf, STACK_OF(X509) *extra,
+		       const smp_trust *trust, smp_error *err)
+{
+	X509_STORE_CTX *ctx = NULL;
+	STACK_OF(X509) *untrusted = NULL, *tu = smp_trust_untrusted(trust);
+	STACK_OF(X509_CRL) *crls = smp_trust_crls(trust);
+	X509_VERIFY_PARAM *param;
+	struct verify_state st = { 0, 0, NULL, 0 };
+	int r = SMP_ERR_INTERNAL, ok;
+
+	if ((untrusted = sk_X509_new_null()) == NULL || (ctx = X509_STORE_CTX_new()) == NULL) {
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < sk_X509_num(extra); i++)
+		if (sk_X509_push(untrusted, sk_X509_value(extra, i)) <= 0) {
+			r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+	for (int i = 0; i < sk_X509_num(tu); i++)
+		if (sk_X509_push(untrusted, sk_X509_value(tu, i)) <= 0) {
+			r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+	if (!X509_STORE_CTX_init(ctx, smp_trust_store(trust), leaf, untrusted)) {
+		r = smp_error_openssl(err, SMP_ERR_INTERNAL, "cannot set up chain verification");
+		goto out;
+	}
+	/*
+	 * The S/MIME purpose checks the CAs; the leaf's own key usage and EKU are reported by
+	 * purpose_facts, so verify_cb ignores INVALID_PURPOSE at depth 0.
+	 */
+	X509_STORE_CTX_set_purpose(ctx, ci->can_encrypt ? X509_PURPOSE_SMIME_ENCRYPT
+				   : X509_PURPOSE_SMIME_SIGN);
+	param = X509_STORE_CTX_get0_param(ctx);
+	X509_VERIFY_PARAM_set_time(param, smp_trust_time(trust));
+	X509_VERIFY_PARAM_set_auth_level(param, 0);
+	if (crls != NULL) {
+		X509_STORE_CTX_set0_crls(ctx, crls);
+		X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_CRL_CHECK);
+	}
+	X509_STORE_CTX_set_app_data(ctx, &st);
+	X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
+	ok = X509_verify_cert(ctx);
+	ERR_clear_error();
+	ci->chain_ok = ok == 1 && st.err == 0 && !st.revoked;
+	if (st.revoked && (r = report_revoked(ci, leaf, trust)) != 0)
+		goto out;
+	if (ok != 1 || st.err != 0) {
+		if (st.err == 0)
+			st.err = X509_STORE_CTX_get_error(ctx);
+		if ((r = report_chain(ci, leaf, untrusted, &st)) != 0) {
+			smp_error_set(err, r, "out of memory");
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	X509_free(st.cert);
+	X509_STORE_CTX_free(ctx);
+	sk_X509_free(untrusted);
+	return r;
+}
+
+/* ---- Analysis ----------------------------------------------------------------------------- */
+
+static int basic_facts(smp_certinfo *ci, X509 *x)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	BIGNUM *bn = NULL;
+	char *hex = NULL;
+
+	if ((ci->subject = name_text(X509_get_subject_name(x))) == NULL ||
+	    (ci->issuer = name_text(X509_get_issuer_name(x))) == NULL)
+		return SMP_ERR_NOMEM;
+	if ((ci->issuer_cn = name_cn(X509_get_issuer_name(x))) == NULL &&
+	    (ci->issuer_cn = strdup(ci->issuer)) == NULL)
+		return SMP_ERR_NOMEM;
+	if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) == NULL ||
+	    (hex = BN_bn2hex(bn)) == NULL) {
+		BN_free(bn);
+		return SMP_ERR_NOMEM;
+	}
+	BN_free(bn);
+	for (char *p = hex; *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'F')
+			*p = (char)(*p - 'A' + 'a');
+	ci->serial = strdup(hex);
+	OPENSSL_free(hex);
+	if (ci->serial == NULL)
+		return SMP_ERR_NOMEM;
+	if (!X509_digest(x, EVP_sha256(), md, &mdlen) || mdlen != 32)
+		return SMP_ERR_INTERNAL;
+	for (unsigned int i = 0; i < mdlen; i++)
+		snprintf(ci->sha256 + 2 * i, 3, "%02x", md[i]);
+	ci->aia_ca_issuers = aia_ca_issuers(x);
+	return 0;
+}
+
+/* Collects facts and problems of leaf (see cert.h). *out is the caller's to free. */
+int smp_cert_analyze(smp_certinfo **out, X509 *leaf, STACK_OF(X509) *extra,
+		     const smp_trust *trust, smp_error *err)
+{
+	smp_certinfo *ci = NULL;
+	int r = SMP_ERR_INTERNAL;
+
+	if (out != NULL)
+		*out = NULL;
+	if (out == NULL || leaf == NULL || trust == NULL)
+		return smp_error_set(err, SMP_ERR_INTERNAL, "smp_cert_analyze: null argument");
+	if ((ci = calloc(1, sizeof(*ci))) == NULL) {
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (!X509_up_ref(leaf)) {
+		r = smp_error_set(err, SMP_ERR_INTERNAL, "cannot take a reference");
+		goto out;
+	}
+	ci->x509 = leaf;
+	if ((r = basic_facts(ci, leaf)) != 0 || (r = collect_addresses(ci, leaf)) != 0) {
+		smp_error_set(err, r, "cannot analyse the certificate: %s",
+			      r == SMP_ERR_NOMEM ? "out of memory" : "internal error");
+		goto out;
+	}
+	if (ci->n_emails == 0 &&
+	    (r = smp_certinfo_add_problem(ci, "no_address",
+					  "certificate holds no usable mailbox address: it cannot be "
+					  "matched to a directory entry by address; ask the partner "
+					  "for a certificate with their address in subjectAltName")) != 0)
+		goto nomem;
+	if ((r = validity_facts(ci, leaf, trust)) != 0 || (r = purpose_facts(ci, leaf)) != 0 ||
+	    (r = signature_facts(ci, leaf)) != 0)
+		goto nomem;
+	if ((r = chain_facts(ci, leaf, extra, trust, err)) != 0)
+		goto out;
+	*out = ci;
+	ci = NULL;
+	r = 0;
+	goto out;
+nomem:
+	smp_error_set(err, r, "cannot analyse the certificate: out of memory");
+out:
+	ERR_clear_error();
+	smp_certinfo_free(ci);
+	return r;
+}
+
+/* Same for one DER value (see cert.h). */
+int smp_cert_analyze_der(smp_certinfo **out, const unsigned char *der, size_t len,
+			 const smp_trust *trust, smp_error *err)
+{
+	const unsigned char *p = der;
+	X509 *x = NULL;
+	int r;
+
+	if (out != NULL)
+		*out = NULL;
+	if (out == NULL || (der == NULL && len > 0))
+		return smp_error_set(err, SMP_ERR_INTERNAL, "smp_cert_analyze_der: null argument");
+	if (len == 0)
+		return smp_error_set(err, SMP_ERR_BADINPUT, "not a certificate: the value is empty");
+	if (len > SMP_MAX_INPUT)
+		return smp_error_set(err, SMP_ERR_BADINPUT,
+				     "not a certificate: the value is larger than 16 MiB");
+	x = d2i_X509(NULL, &p, (long)len);
+	if (x == NULL) {
+		ERR_clear_error();
+		return smp_error_set(err, SMP_ERR_BADINPUT,
+				     "not a certificate: the %zu-byte value is not DER X.509", len);
+	}
+	if ((size_t)(p - der) != len) {
+		X509_free(x);
+		return smp_error_set(err, SMP_ERR_BADINPUT,
+				     "not a certificate: %zu bytes follow the certificate",
+				     len - (size_t)(p - der));
+	}
+	r = smp_cert_analyze(out, x, NULL, trust, err);
+	X509_free(x);
+	return r;
+}

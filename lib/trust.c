@@ -1,0 +1,322 @@
+/* Trust context: anchors, extra intermediates, CRLs and the moment of judgement; time parsing. */
+#include "smimepub/cert.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+struct smp_trust {
+	X509_STORE *store;
+	STACK_OF(X509) *untrusted;  /* owned references */
+	STACK_OF(X509_CRL) *crls;   /* owned references, NULL when no CRL was given */
+	time_t at;
+	int warn_days;
+};
+
+static int load_ca_file(X509_STORE *store, const char *path, smp_error *err)
+{
+	smp_bundle *b = NULL;
+	STACK_OF(X509) *all;
+	int r;
+
+	if ((r = smp_bundle_read_file(&b, path, err)) != 0)
+		return r;
+	all = smp_bundle_all(b);
+	for (int i = 0; i < sk_X509_num(all); i++) {
+		if (!X509_STORE_add_cert(store, sk_X509_value(all, i))) {
+			r = smp_error_openssl(err, SMP_ERR_BADINPUT,
+					      "cannot use '%s' as trust anchors", path);
+			break;
+		}
+	}
+	smp_bundle_free(b);
+	return r;
+}
+
+static int load_untrusted(STACK_OF(X509) *dst, const char *path, smp_error *err)
+{
+	smp_bundle *b = NULL;
+	STACK_OF(X509) *all;
+	int r;
+
+	if ((r = smp_bundle_read_file(&b, path, err)) != 0)
+		return r;
+	all = smp_bundle_all(b);
+	for (int i = 0; i < sk_X509_num(all); i++) {
+		X509 *x = sk_X509_value(all, i);
+
+		if (!X509_up_ref(x)) {
+			r = smp_error_set(err, SMP_ERR_INTERNAL, "cannot take a reference");
+			break;
+		}
+		if (sk_X509_push(dst, x) <= 0) {
+			X509_free(x);
+			r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+			break;
+		}
+	}
+	smp_bundle_free(b);
+	return r;
+}
+
+static int load_crls(STACK_OF(X509_CRL) *dst, const char *path, smp_error *err)
+{
+	unsigned char *data = NULL;
+	size_t len = 0;
+	BIO *bio = NULL;
+	X509_CRL *crl = NULL;
+	int r;
+
+	if ((r = smp_read_file(&data, &len, path, SMP_MAX_INPUT, err)) != 0)
+		return r;
+	r = SMP_ERR_INTERNAL;
+	if (memmem(data, len, "-----BEGIN X509 CRL-----", 24) != NULL) {
+		if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL) {
+			r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		while ((crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL)) != NULL) {
+			if (sk_X509_CRL_push(dst, crl) <= 0) {
+				r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			crl = NULL;
+		}
+	} else {
+		const unsigned char *p = data;
+
+		crl = d2i_X509_CRL(NULL, &p, (long)len);
+		if (crl != NULL) {
+			if (sk_X509_CRL_push(dst, crl) <= 0) {
+				r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			crl = NULL;
+		}
+	}
+	ERR_clear_error();
+	if (sk_X509_CRL_num(dst) == 0) {
+		r = smp_error_set(err, SMP_ERR_BADINPUT,
+				  "cannot read '%s': no CRL in it (PEM or DER X.509 CRL expected)",
+				  path);
+		goto out;
+	}
+	r = 0;
+out:
+	X509_CRL_free(crl);
+	BIO_free(bio);
+	free(data);
+	return r;
+}
+
+/* Loads anchors, intermediates and CRLs (see cert.h). *out is the caller's to free. */
+int smp_trust_new(smp_trust **out, const smp_trust_options *opts, smp_error *err)
+{
+	smp_trust *t = NULL;
+	struct stat st;
+	int r = SMP_ERR_INTERNAL;
+
+	if (out != NULL)
+		*out = NULL;
+	if (out == NULL || opts == NULL)
+		return smp_error_set(err, SMP_ERR_INTERNAL, "smp_trust_new: null argument");
+	if ((t = calloc(1, sizeof(*t))) == NULL || (t->store = X509_STORE_new()) == NULL ||
+	    (t->untrusted = sk_X509_new_null()) == NULL) {
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	t->at = opts->at != 0 ? opts->at : time(NULL);
+	t->warn_days = opts->warn_days < 0 ? 0 : opts->warn_days;
+	if (opts->ca_file != NULL && (r = load_ca_file(t->store, opts->ca_file, err)) != 0)
+		goto out;
+	if (opts->ca_dir != NULL) {
+		if (stat(opts->ca_dir, &st) != 0) {
+			r = smp_error_set(err, SMP_ERR_NOFILE, "cannot read '%s': %s", opts->ca_dir,
+					  strerror(errno));
+			goto out;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			r = smp_error_set(err, SMP_ERR_NOFILE,
+					  "cannot read '%s': not a directory (--ca-dir wants a "
+					  "directory of hashed certificates; use --ca-file for a file)",
+					  opts->ca_dir);
+			goto out;
+		}
+		if (!X509_STORE_load_path(t->store, opts->ca_dir)) {
+			r = smp_error_openssl(err, SMP_ERR_BADINPUT, "cannot use '%s' as trust anchors",
+					      opts->ca_dir);
+			goto out;
+		}
+	}
+	if (opts->ca_file == NULL && opts->ca_dir == NULL && opts->use_system_store &&
+	    !X509_STORE_set_default_paths(t->store)) {
+		r = smp_error_openssl(err, SMP_ERR_INTERNAL, "cannot load the system trust store");
+		goto out;
+	}
+	if (opts->untrusted_file != NULL &&
+	    (r = load_untrusted(t->untrusted, opts->untrusted_file, err)) != 0)
+		goto out;
+	if (opts->crl_file != NULL) {
+		if ((t->crls = sk_X509_CRL_new_null()) == NULL) {
+			r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		if ((r = load_crls(t->crls, opts->crl_file, err)) != 0)
+			goto out;
+	}
+	*out = t;
+	t = NULL;
+	r = 0;
+out:
+	ERR_clear_error();
+	smp_trust_free(t);
+	return r;
+}
+
+/* The moment findings are judged at. */
+time_t smp_trust_time(const smp_trust *t)
+{
+	return t == NULL ? 0 : t->at;
+}
+
+/* The `expiring` window in days. */
+int smp_trust_warn_days(const smp_trust *t)
+{
+	return t == NULL ? 0 : t->warn_days;
+}
+
+/* The trust anchors, borrowed. */
+X509_STORE *smp_trust_store(const smp_trust *t)
+{
+	return t == NULL ? NULL : t->store;
+}
+
+/* Extra intermediates from untrusted_file, borrowed (never NULL for a trust context). */
+STACK_OF(X509) *smp_trust_untrusted(const smp_trust *t)
+{
+	return t == NULL ? NULL : t->untrusted;
+}
+
+/* CRLs from crl_file, borrowed, or NULL when none was given. */
+STACK_OF(X509_CRL) *smp_trust_crls(const smp_trust *t)
+{
+	return t == NULL ? NULL : t->crls;
+}
+
+/* Frees t (NULL is fine). */
+void smp_trust_free(smp_trust *t)
+{
+	if (t == NULL)
+		return;
+	X509_STORE_free(t->store);
+	sk_X509_pop_free(t->untrusted, X509_free);
+	sk_X509_CRL_pop_free(t->crls, X509_CRL_free);
+	free(t);
+}
+
+/* ---- Time --------------------------------------------------------------------------------- */
+
+/* n decimal digits at *p; advances *p. Returns -1 when they are not there. */
+static int digits(const char **p, int n)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if ((*p)[i] < '0' || (*p)[i] > '9')
+			return -1;
+		v = v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	return v;
+}
+
+static int days_in_month(int y, int m)
+{
+	static const int d[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+
+	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		return 29;
+	return d[m - 1];
+}
+
+/* Parses RFC 3339 or YYYY-MM-DD (see cert.h). */
+int smp_parse_time(time_t *out, const char *text, smp_error *err)
+{
+	const char *p = text;
+	struct tm tm;
+	int y, mo, d, h = 0, mi = 0, s = 0, off = 0;
+	time_t t;
+
+	if (out != NULL)
+		*out = 0;
+	if (out == NULL || text == NULL)
+		goto bad;
+	memset(&tm, 0, sizeof(tm));
+	if ((y = digits(&p, 4)) < 0 || *p++ != '-' || (mo = digits(&p, 2)) < 0 || *p++ != '-' ||
+	    (d = digits(&p, 2)) < 0)
+		goto bad;
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+		goto bad;
+	if (*p != '\0') {
+		if (*p != 'T' && *p != 't' && *p != ' ')
+			goto bad;
+		p++;
+		if ((h = digits(&p, 2)) < 0 || *p++ != ':' || (mi = digits(&p, 2)) < 0 ||
+		    *p++ != ':' || (s = digits(&p, 2)) < 0)
+			goto bad;
+		if (h > 23 || mi > 59 || s > 60)
+			goto bad;
+		if (*p == '.') {
+			p++;
+			if (*p < '0' || *p > '9')
+				goto bad;
+			while (*p >= '0' && *p <= '9')
+				p++;
+		}
+		if (*p == 'Z' || *p == 'z') {
+			p++;
+		} else if (*p == '+' || *p == '-') {
+			int sign = *p++ == '-' ? -1 : 1, oh, om;
+
+			if ((oh = digits(&p, 2)) < 0 || *p++ != ':' || (om = digits(&p, 2)) < 0 ||
+			    oh > 23 || om > 59)
+				goto bad;
+			off = sign * (oh * 3600 + om * 60);
+		} else {
+			goto bad;
+		}
+		if (*p != '\0')
+			goto bad;
+	}
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = s;
+	if ((t = timegm(&tm)) == (time_t)-1)
+		goto bad;
+	*out = t - off;
+	return 0;
+bad:
+	return smp_error_set(err, SMP_ERR_USAGE,
+			     "invalid time '%s': use RFC 3339 (2026-06-01T12:00:00Z) or YYYY-MM-DD",
+			     text != NULL ? text : "");
+}
+
+/* Formats t as RFC 3339 UTC into buf. */
+void smp_format_time(char *buf, size_t size, time_t t)
+{
+	struct tm tm;
+
+	if (buf == NULL || size == 0)
+		return;
+	if (gmtime_r(&t, &tm) == NULL || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		buf[0] = '\0';
+}
