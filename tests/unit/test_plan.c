@@ -1,0 +1,846 @@
+/* Unit tests for the pure publish / remove planner (lib/plan.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cmocka.h>
+
+#include <openssl/sha.h>
+
+#include "smimepub/plan.h"
+
+#define T0 ((time_t)1780272000) /* 2026-06-01T00:00:00Z */
+#define DAY ((time_t)86400)
+
+/* A hand-made certificate value: DER-like bytes (with NUL bytes) and its analysis. */
+typedef struct fake {
+	smp_certinfo ci;
+	char *emails[2];
+	smp_problem problems[4];
+	unsigned char bytes[16];
+	struct berval bv;
+	int is_cert;
+} fake;
+
+static void fake_init(fake *f, unsigned char tag, const char *email, time_t not_after)
+{
+	memset(f, 0, sizeof(*f));
+	f->bytes[0] = 0x30;
+	f->bytes[1] = 0x0e;
+	f->bytes[2] = 0x00;
+	f->bytes[3] = tag;
+	memset(f->bytes + 4, tag, sizeof(f->bytes) - 4);
+	f->bv.bv_val = (char *)f->bytes;
+	f->bv.bv_len = sizeof(f->bytes);
+	f->is_cert = 1;
+	f->emails[0] = (char *)email;
+	f->ci.emails = f->emails;
+	f->ci.n_emails = email != NULL ? 1 : 0;
+	f->ci.not_before = not_after - 365 * DAY;
+	f->ci.not_after = not_after;
+	f->ci.can_encrypt = 1;
+	f->ci.can_sign = 1;
+	f->ci.email_protection = 1;
+	f->ci.problems = f->problems;
+}
+
+/* A value that is not a certificate. */
+static void fake_junk(fake *f, unsigned char tag)
+{
+	fake_init(f, tag, NULL, 0);
+	f->is_cert = 0;
+}
+
+static void fake_problem(fake *f, const char *code, smp_severity sev)
+{
+	assert_true(f->ci.n_problems < 4);
+	f->problems[f->ci.n_problems].code = code;
+	f->problems[f->ci.n_problems].severity = sev;
+	f->ci.n_problems++;
+}
+
+static void fake_expired(fake *f)
+{
+	f->ci.not_after = T0 - 10 * DAY;
+	f->ci.not_before = T0 - 375 * DAY;
+	fake_problem(f, "expired", SMP_SEV_CRITICAL);
+}
+
+/* An entry's existing values built from fakes, in order. */
+typedef struct entry {
+	struct berval values[16];
+	smp_certinfo *info[16];
+	smp_existing ex;
+} entry;
+
+static const smp_existing *entry_of(entry *e, fake *const *v, size_t n)
+{
+	size_t i;
+
+	assert_true(n <= 16);
+	for (i = 0; i < n; i++) {
+		e->values[i] = v[i]->bv;
+		e->info[i] = v[i]->is_cert ? &v[i]->ci : NULL;
+	}
+	e->ex.values = e->values;
+	e->ex.info = e->info;
+	e->ex.n = n;
+	return &e->ex;
+}
+
+static void assert_vals(const struct berval *got, size_t n_got, fake *const *want, size_t n_want)
+{
+	size_t i;
+
+	assert_int_equal(n_got, n_want);
+	for (i = 0; i < n_want; i++) {
+		assert_int_equal(got[i].bv_len, want[i]->bv.bv_len);
+		assert_memory_equal(got[i].bv_val, want[i]->bv.bv_val, want[i]->bv.bv_len);
+	}
+}
+
+#define ENTRY(e, ...) entry_of((e), (fake *const[]){ __VA_ARGS__ }, \
+	sizeof((fake *const[]){ __VA_ARGS__ }) / sizeof(fake *))
+#define VALS(...) (fake *const[]){ __VA_ARGS__ }, sizeof((fake *const[]){ __VA_ARGS__ }) / sizeof(fake *)
+
+static const smp_existing empty_entry = { NULL, NULL, 0 };
+
+static smp_plan *publish(const smp_existing *ex, fake *nf, int add, int replace, int prune,
+			 int force)
+{
+	smp_policy pol = SMP_POLICY_INIT;
+	smp_plan *p = (smp_plan *)1;
+
+	pol.add = add;
+	pol.replace = replace;
+	pol.prune_expired = prune;
+	pol.force = force;
+	assert_int_equal(smp_plan_publish(&p, ex, &nf->bv, &nf->ci, &pol), 0);
+	assert_non_null(p);
+	return p;
+}
+
+/* ---- publish ------------------------------------------------------------------------------ */
+
+static void test_action_names(void **state)
+{
+	(void)state;
+	assert_string_equal(smp_action_name(SMP_ACT_UNCHANGED), "unchanged");
+	assert_string_equal(smp_action_name(SMP_ACT_PUBLISHED), "published");
+	assert_string_equal(smp_action_name(SMP_ACT_REPLACED), "replaced");
+	assert_string_equal(smp_action_name(SMP_ACT_REMOVED), "removed");
+	assert_string_equal(smp_action_name(SMP_ACT_REORDERED), "reordered");
+	assert_string_equal(smp_action_name(SMP_ACT_SKIPPED), "skipped");
+}
+
+static void test_empty_entry(void **state)
+{
+	fake n;
+	smp_plan *p;
+	entry e;
+
+	(void)state;
+	fake_init(&n, 1, "alice@partner.example", T0 + 365 * DAY);
+	p = publish(&empty_entry, &n, 0, 0, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_PUBLISHED);
+	assert_null(p->reason);
+	assert_int_equal(p->n_del, 0);
+	assert_vals(p->add, p->n_add, VALS(&n));
+	smp_plan_free(p);
+
+	p = publish(entry_of(&e, NULL, 0), &n, 0, 1, 1, 0);
+	assert_int_equal(p->action, SMP_ACT_PUBLISHED);
+	assert_vals(p->add, p->n_add, VALS(&n));
+	smp_plan_free(p);
+}
+
+static void test_same_cert_twice(void **state)
+{
+	fake n, copy;
+	smp_plan *p;
+	entry e;
+	int pol;
+
+	(void)state;
+	fake_init(&n, 1, "alice@partner.example", T0 + 365 * DAY);
+	/* the value read back from the directory: same bytes, different storage */
+	fake_init(&copy, 1, "alice@partner.example", T0 + 365 * DAY);
+	for (pol = 0; pol < 16; pol++) {
+		p = publish(ENTRY(&e, &copy), &n, pol & 1, pol & 2, pol & 4, pol & 8);
+		assert_int_equal(p->action, SMP_ACT_UNCHANGED);
+		assert_string_equal(p->reason, "already_published");
+		assert_int_equal(p->n_del, 0);
+		assert_int_equal(p->n_add, 0);
+		smp_plan_free(p);
+	}
+}
+
+static void test_other_cert_refused(void **state)
+{
+	fake n, old, bob;
+	smp_plan *p;
+	entry e;
+
+	(void)state;
+	fake_init(&n, 1, "alice@partner.example", T0 + 365 * DAY);
+	fake_init(&old, 2, "alice@partner.example", T0 + 100 * DAY);
+	fake_init(&bob, 3, "bob@partner.example", T0 + 100 * DAY);
+
+	p = publish(ENTRY(&e, &old), &n, 0, 0, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_SKIPPED);
+	assert_string_equal(p->reason, "already_has_certificate");
+	assert_int_equal(p->n_del, 0);
+	assert_int_equal(p->n_add, 0);
+	smp_plan_free(p);
+
+	/* literally any other certificate refuses, whatever its address */
+	p = publish(ENTRY(&e, &bob), &n, 0, 0, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_SKIPPED);
+	assert_string_equal(p->reason, "already_has_certificate");
+	assert_int_equal(p->n_del + p->n_add, 0);
+	smp_plan_free(p);
+
+	/* --force is about problems, not about other certificates */
+	p = publish(ENTRY(&e, &old), &n, 0, 0, 0, 1);
+	assert_int_equal(p->action, SMP_ACT_SKIPPED);
+	assert_string_equal(p->reason, "already_has_certificate");
+	smp_plan_free(p);
+}
+
+static void test_non_certificate_does_not_refuse(void **state)
+{
+	fake n, junk;
+	smp_plan *p;
+	entry e;
+
+	(void)state;
+	fake_init(&n, 1, "alice@partner.example", T0 + 365 * DAY);
+	fake_junk(&junk, 9);
+	p = publish(ENTRY(&e, &junk), &n, 0, 0, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_PUBLISHED);
+	/* the junk value must not stay first: it is deleted and added back behind */
+	assert_vals(p->del, p->n_del, VALS(&junk));
+	assert_vals(p->add, p->n_add, VALS(&n, &junk));
+	smp_plan_free(p);
+
+	/* --replace never removes a value that is not a certificate */
+	p = publish(ENTRY(&e, &junk), &n, 0, 1, 1, 0);
+	assert_int_equal(p->action, SMP_ACT_PUBLISHED);
+	assert_vals(p->add, p->n_add, VALS(&n, &junk));
+	smp_plan_free(p);
+}
+
+static void test_add_keeps_both(void **state)
+{
+	fake n, older, later;
+	smp_plan *p;
+	entry e;
+
+	(void)state;
+	fake_init(&n, 1, "alice@partner.example", T0 + 365 * DAY);
+	fake_init(&older, 2, "alice@partner.example", T0 + 100 * DAY);
+	fake_init(&later, 3, "alice@partner.example", T0 + 700 * DAY);
+
+	/* existing later certificate stays first: plain add */
+	p = publish(ENTRY(&e, &later), &n, 1, 0, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_PUBLISHED);
+	assert_int_equal(p->n_del, 0);
+	assert_vals(p->add, p->n_add, VALS(&n));
+	smp_plan_free(p);
+
+	/* the new one is better: it goes first, the old one is moved behind it */
+	p = publish(ENTRY(&e, &older), &n, 1, 0, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_PUBLISHED);
+	assert_vals(p->del, p->n_del, VALS(&older));
+	assert_vals(p->add, p->n_add, VALS(&n, &older));
+	smp_plan_free(p);
+
+	/* idempotent: the entry as it is afterwards needs nothing */
+	p = publish(ENTRY(&e, &n, &older), &n, 1, 0, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_UNCHANGED);
+	assert_int_equal(p->n_del + p->n_add, 0);
+	smp_plan_free(p);
+}
+
+static void test_replace(void **state)
+{
+	fake n, old, old2, bob, junk;
+	smp_plan *p;
+	entry e;
+
+	(void)state;
+	fake_init(&n, 1, "alice@partner.example", T0 + 365 * DAY);
+	fake_init(&old, 2, "alice@partner.example", T0 + 100 * DAY);
+	fake_init(&old2, 3, "Alice@Partner.Example", T0 + 800 * DAY);
+	fake_init(&bob, 4, "bob@partner.example", T0 + 100 * DAY);
+	fake_junk(&junk, 5);
+
+	p = publish(ENTRY(&e, &old), &n, 0, 1, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_REPLACED);
+	assert_vals(p->del, p->n_del, VALS(&old));
+	assert_vals(p->add, p->n_add, VALS(&n));
+	smp_plan_free(p);
+
+	/* same address compared case-insensitively; a later one for the address goes too */
+	p = publish(ENTRY(&e, &old, &old2), &n, 0, 1, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_REPLACED);
+	assert_vals(p->del, p->n_del, VALS(&old, &old2));
+	assert_vals(p->add, p->n_add, VALS(&n));
+	smp_plan_free(p);
+
+	/* other addresses and non-certificates stay; new first, their order kept */
+	p = publish(ENTRY(&e, &bob, &old, &junk), &n, 0, 1, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_REPLACED);
+	assert_vals(p->del, p->n_del, VALS(&old, &bob, &junk));
+	assert_vals(p->add, p->n_add, VALS(&n, &bob, &junk));
+	smp_plan_free(p);
+
+	/* nothing for the address to replace: a plain publish */
+	p = publish(ENTRY(&e, &bob), &n, 0, 1, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_PUBLISHED);
+	assert_vals(p->del, p->n_del, VALS(&bob));
+	assert_vals(p->add, p->n_add, VALS(&n, &bob));
+	smp_plan_free(p);
+
+	/* the new certificate already there: the others for the address go, it stays */
+	p = publish(ENTRY(&e, &old, &n), &n, 0, 1, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_REMOVED);
+	assert_vals(p->del, p->n_del, VALS(&old));
+	assert_int_equal(p->n_add, 0);
+	smp_plan_free(p);
+}
+
+static void test_prune_expired(void **state)
+{
+	fake n, exp, bobexp, valid;
+	smp_plan *p;
+	entry e;
+
+	(void)state;
+	fake_init(&n, 1, "alice@partner.example", T0 + 365 * DAY);
+	fake_init(&exp, 2, "alice@partner.example", 0);
+	fake_expired(&exp);
+	fake_init(&bobexp, 3, "bob@partner.example", 0);
+	fake_expired(&bobexp);
+	fake_init(&valid, 4, "alice@partner.example", T0 + 30 * DAY);
+
+	/* the only other certificate is expired and pruned: nothing left to refuse for */
+	p = publish(ENTRY(&e, &exp), &n, 0, 0, 1, 0);
+	assert_int_equal(p->action, SMP_ACT_REPLACED);
+	assert_vals(p->del, p->n_del, VALS(&exp));
+	assert_vals(p->add, p->n_add, VALS(&n));
+	smp_plan_free(p);
+
+	/* an expired certificate for another address is not pruned, and still refuses */
+	p = publish(ENTRY(&e, &exp, &bobexp), &n, 0, 0, 1, 0);
+	assert_int_equal(p->action, SMP_ACT_SKIPPED);
+	assert_string_equal(p->reason, "already_has_certificate");
+	assert_int_equal(p->n_del + p->n_add, 0);
+	smp_plan_free(p);
+
+	p = publish(ENTRY(&e, &bobexp, &exp, &valid), &n, 1, 0, 1, 0);
+	assert_int_equal(p->action, SMP_ACT_REPLACED);
+	assert_vals(p->del, p->n_del, VALS(&exp, &bobexp, &valid));
+	assert_vals(p->add, p->n_add, VALS(&n, &bobexp, &valid));
+	smp_plan_free(p);
+
+	/* the certificate is already there: only the pruning is left to do */
+	p = publish(ENTRY(&e, &n, &exp), &n, 0, 0, 1, 0);
+	assert_int_equal(p->action, SMP_ACT_REMOVED);
+	assert_vals(p->del, p->n_del, VALS(&exp));
+	assert_int_equal(p->n_add, 0);
+	smp_plan_free(p);
+
+	/* without --prune-expired the expired one stays */
+	p = publish(ENTRY(&e, &n, &exp), &n, 0, 0, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_UNCHANGED);
+	smp_plan_free(p);
+}
+
+static void test_critical_problem(void **state)
+{
+	fake n;
+	smp_plan *p;
+	entry e;
+	fake old;
+
+	(void)state;
+	fake_init(&old, 2, "alice@partner.example", T0 + 10 * DAY);
+
+	fake_init(&n, 1, "alice@partner.example", T0 + 365 * DAY);
+	fake_problem(&n, "expiring", SMP_SEV_WARNING);
+	p = publish(&empty_entry, &n, 0, 0, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_PUBLISHED);
+	smp_plan_free(p);
+
+	fake_problem(&n, "untrusted", SMP_SEV_CRITICAL);
+	p = publish(ENTRY(&e, &old), &n, 0, 1, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_SKIPPED);
+	assert_string_equal(p->reason, "critical_problem");
+	assert_int_equal(p->n_del + p->n_add, 0);
+	smp_plan_free(p);
+
+	p = publish(ENTRY(&e, &old), &n, 0, 1, 0, 1);
+	assert_int_equal(p->action, SMP_ACT_REPLACED);
+	assert_vals(p->del, p->n_del, VALS(&old));
+	assert_vals(p->add, p->n_add, VALS(&n));
+	smp_plan_free(p);
+
+	/* address_mismatch added by the caller counts as critical, whatever severity it got */
+	fake_init(&n, 1, "alice@partner.example", T0 + 365 * DAY);
+	fake_problem(&n, "address_mismatch", SMP_SEV_NONE);
+	p = publish(&empty_entry, &n, 0, 0, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_SKIPPED);
+	assert_string_equal(p->reason, "critical_problem");
+	smp_plan_free(p);
+	p = publish(&empty_entry, &n, 0, 0, 0, 1);
+	assert_int_equal(p->action, SMP_ACT_PUBLISHED);
+	smp_plan_free(p);
+}
+
+static void test_null_info_skipped(void **state)
+{
+	fake n;
+	smp_policy pol = SMP_POLICY_INIT;
+	smp_plan *p = NULL;
+
+	(void)state;
+	fake_init(&n, 1, "alice@partner.example", T0 + 365 * DAY);
+	pol.force = 1;
+	assert_int_equal(smp_plan_publish(&p, &empty_entry, &n.bv, NULL, &pol), 0);
+	assert_int_equal(p->action, SMP_ACT_SKIPPED);
+	assert_string_equal(p->reason, "malformed");
+	assert_int_equal(p->n_del + p->n_add, 0);
+	smp_plan_free(p);
+}
+
+static void test_order_fixing(void **state)
+{
+	fake n, exp, nouse, bob, a, b;
+	smp_plan *p;
+	entry e;
+
+	(void)state;
+	fake_init(&n, 1, "alice@partner.example", T0 + 365 * DAY);
+	fake_init(&exp, 2, "alice@partner.example", 0);
+	fake_expired(&exp);
+	fake_init(&nouse, 3, "alice@partner.example", T0 + 900 * DAY);
+	nouse.ci.can_encrypt = 0;
+	fake_init(&bob, 4, "bob@partner.example", T0 + 900 * DAY);
+
+	/* expired first + new valid one with --add: new first, expired moved behind */
+	p = publish(ENTRY(&e, &exp), &n, 1, 0, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_PUBLISHED);
+	assert_vals(p->del, p->n_del, VALS(&exp));
+	assert_vals(p->add, p->n_add, VALS(&n, &exp));
+	smp_plan_free(p);
+
+	/* with --replace the expired one is deleted and no reorder is needed */
+	p = publish(ENTRY(&e, &exp), &n, 0, 1, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_REPLACED);
+	assert_vals(p->del, p->n_del, VALS(&exp));
+	assert_vals(p->add, p->n_add, VALS(&n));
+	smp_plan_free(p);
+
+	/* a later notAfter that cannot encrypt does not win; neither does another address */
+	p = publish(ENTRY(&e, &nouse, &bob), &n, 1, 0, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_PUBLISHED);
+	assert_vals(p->del, p->n_del, VALS(&nouse, &bob));
+	assert_vals(p->add, p->n_add, VALS(&n, &nouse, &bob));
+	smp_plan_free(p);
+
+	/* already present but not first: reorder only */
+	p = publish(ENTRY(&e, &exp, &n), &n, 0, 0, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_REORDERED);
+	assert_vals(p->del, p->n_del, VALS(&exp, &n));
+	assert_vals(p->add, p->n_add, VALS(&n, &exp));
+	smp_plan_free(p);
+	p = publish(ENTRY(&e, &n, &exp), &n, 0, 0, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_UNCHANGED);
+	smp_plan_free(p);
+
+	/* a tie on notAfter keeps the current first value: no needless reorder */
+	fake_init(&a, 5, "alice@partner.example", T0 + 365 * DAY);
+	p = publish(ENTRY(&e, &a), &n, 1, 0, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_PUBLISHED);
+	assert_int_equal(p->n_del, 0);
+	assert_vals(p->add, p->n_add, VALS(&n));
+	smp_plan_free(p);
+
+	/* forced unusable new certificate: nothing usable to promote, plain append */
+	fake_init(&b, 6, "alice@partner.example", 0);
+	fake_expired(&b);
+	p = publish(ENTRY(&e, &exp), &b, 1, 0, 0, 1);
+	assert_int_equal(p->action, SMP_ACT_PUBLISHED);
+	assert_int_equal(p->n_del, 0);
+	assert_vals(p->add, p->n_add, VALS(&b));
+	smp_plan_free(p);
+	/* ... and a usable existing one stays first */
+	p = publish(ENTRY(&e, &a), &b, 1, 0, 0, 1);
+	assert_int_equal(p->action, SMP_ACT_PUBLISHED);
+	assert_int_equal(p->n_del, 0);
+	assert_vals(p->add, p->n_add, VALS(&b));
+	smp_plan_free(p);
+}
+
+static void test_usable(void **state)
+{
+	fake f;
+	static const char *bad[] = { "expired", "not_yet_valid", "revoked", "malformed" };
+	size_t i;
+
+	(void)state;
+	assert_false(smp_plan_usable(NULL));
+	fake_init(&f, 1, "a@b.example", T0 + DAY);
+	assert_true(smp_plan_usable(&f.ci));
+	fake_problem(&f, "expiring", SMP_SEV_WARNING);
+	fake_problem(&f, "untrusted", SMP_SEV_CRITICAL);
+	assert_true(smp_plan_usable(&f.ci));
+	f.ci.can_encrypt = 0;
+	assert_false(smp_plan_usable(&f.ci));
+	f.ci.can_encrypt = 1;
+	f.ci.email_protection = 0;
+	assert_false(smp_plan_usable(&f.ci));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		fake_init(&f, 1, "a@b.example", T0 + DAY);
+		fake_problem(&f, bad[i], SMP_SEV_CRITICAL);
+		assert_false(smp_plan_usable(&f.ci));
+	}
+}
+
+/* ---- invariants over many entries and policies ------------------------------------------- */
+
+#define POOL 6
+
+static fake pool[POOL];
+
+/* Which pool value bv is (by content). */
+static int pool_index(const struct berval *bv)
+{
+	int i;
+
+	for (i = 0; i < POOL; i++) {
+		if (bv->bv_len == pool[i].bv.bv_len &&
+		    memcmp(bv->bv_val, pool[i].bv.bv_val, bv->bv_len) == 0)
+			return i;
+	}
+	fail_msg("plan holds a value that was never given to it");
+	return -1;
+}
+
+/* Applies a plan to a list of pool indexes like an LDAP modify: deletes, then appends. */
+static size_t apply(int *after, const int *before, size_t n, const smp_plan *p)
+{
+	int present[POOL] = { 0 };
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++)
+		present[before[i]] = 1;
+	for (i = 0; i < p->n_del; i++) {
+		int v = pool_index(&p->del[i]);
+
+		assert_true(present[v]); /* exact value deletes of values read */
+		present[v] = 0;
+	}
+	for (i = 0; i < n; i++) {
+		if (present[before[i]])
+			after[k++] = before[i];
+	}
+	for (i = 0; i < p->n_add; i++) {
+		int v = pool_index(&p->add[i]);
+
+		assert_false(present[v]); /* never adds a value that is there */
+		present[v] = 1;
+		after[k++] = v;
+	}
+	return k;
+}
+
+/* Whether f is a certificate for the new certificate's address. */
+static int for_alice(const fake *f)
+{
+	return f->is_cert && strcasecmp(f->emails[0], "alice@partner.example") == 0;
+}
+
+static void check_one(const int *seq, size_t n, int pol)
+{
+	fake *const newf = &pool[0];
+	fake *v[POOL];
+	int after[POOL];
+	size_t i, k;
+	smp_plan *p, *again;
+	entry e, e2;
+	int had[POOL] = { 0 }, has[POOL] = { 0 };
+
+	for (i = 0; i < n; i++) {
+		v[i] = &pool[seq[i]];
+		had[seq[i]] = 1;
+	}
+	p = publish(entry_of(&e, v, n), newf, pol & 1, pol & 2, pol & 4, pol & 8);
+	if (p->action == SMP_ACT_SKIPPED) {
+		assert_int_equal(p->n_del + p->n_add, 0);
+		assert_false(had[0]);
+		smp_plan_free(p);
+		return;
+	}
+	k = apply(after, seq, n, p);
+	for (i = 0; i < k; i++)
+		has[after[i]] = 1;
+	/* the new certificate is there; values for other addresses and junk are kept */
+	assert_true(has[0]);
+	for (i = 1; i < POOL; i++) {
+		if (had[i] && !for_alice(&pool[i]))
+			assert_true(has[i]);
+	}
+	/* the best usable value for the address comes first */
+	for (i = 1; i < k; i++) {
+		const fake *f = &pool[after[i]];
+
+		if (for_alice(f) && smp_plan_usable(&f->ci))
+			assert_true(pool[after[0]].ci.not_after >= f->ci.not_after);
+	}
+	assert_int_equal(p->action == SMP_ACT_UNCHANGED, p->n_del + p->n_add == 0);
+	/* re-running on the result has nothing left to do */
+	for (i = 0; i < k; i++)
+		v[i] = &pool[after[i]];
+	again = publish(entry_of(&e2, v, k), newf, pol & 1, pol & 2, pol & 4, pol & 8);
+	assert_int_equal(again->action, SMP_ACT_UNCHANGED);
+	smp_plan_free(again);
+	smp_plan_free(p);
+}
+
+static void permute(int *seq, size_t n, size_t len, int used, int pol, unsigned *count)
+{
+	int i;
+
+	if (n == len) {
+		check_one(seq, n, pol);
+		(*count)++;
+		return;
+	}
+	for (i = 0; i < POOL; i++) {
+		if (used & (1 << i))
+			continue;
+		seq[n] = i;
+		permute(seq, n + 1, len, used | (1 << i), pol, count);
+	}
+}
+
+static void test_invariants(void **state)
+{
+	int seq[POOL];
+	size_t len;
+	int pol;
+	unsigned count = 0;
+
+	(void)state;
+	fake_init(&pool[0], 1, "alice@partner.example", T0 + 365 * DAY);
+	fake_init(&pool[1], 2, "alice@partner.example", 0);
+	fake_expired(&pool[1]);
+	fake_init(&pool[2], 3, "alice@partner.example", T0 + 100 * DAY);
+	fake_init(&pool[3], 4, "bob@partner.example", T0 + 900 * DAY);
+	fake_junk(&pool[4], 5);
+	fake_init(&pool[5], 6, "ALICE@partner.example", T0 + 900 * DAY);
+	pool[5].ci.email_protection = 0;
+	for (pol = 0; pol < 16; pol++) {
+		for (len = 0; len <= 4; len++)
+			permute(seq, 0, len, 0, pol, &count);
+	}
+	assert_int_equal(count, 16 * (1 + 6 + 30 + 120 + 360));
+}
+
+/* ---- remove ------------------------------------------------------------------------------- */
+
+static void fingerprint(char *out, const fake *f, int upper_colons)
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	size_t i;
+	char *o = out;
+
+	SHA256(f->bytes, sizeof(f->bytes), md);
+	for (i = 0; i < sizeof(md); i++) {
+		if (upper_colons)
+			o += sprintf(o, i == 0 ? "%02X" : ":%02X", md[i]);
+		else
+			o += sprintf(o, "%02x", md[i]);
+	}
+}
+
+static smp_plan *removal(const smp_existing *ex, const char *fp, int expired, int all)
+{
+	smp_remove_sel sel = { fp, expired, all };
+	smp_plan *p = (smp_plan *)1;
+
+	assert_int_equal(smp_plan_remove(&p, ex, &sel), 0);
+	assert_non_null(p);
+	assert_int_equal(p->n_add, 0);
+	return p;
+}
+
+static void test_remove_fingerprint(void **state)
+{
+	fake a, b, junk;
+	char fp[200];
+	smp_plan *p;
+	entry e;
+
+	(void)state;
+	fake_init(&a, 1, "alice@partner.example", T0 + DAY);
+	fake_init(&b, 2, "alice@partner.example", T0 + DAY);
+	fake_junk(&junk, 3);
+
+	fingerprint(fp, &b, 0);
+	p = removal(ENTRY(&e, &a, &b, &junk), fp, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_REMOVED);
+	assert_null(p->reason);
+	assert_vals(p->del, p->n_del, VALS(&b));
+	smp_plan_free(p);
+
+	fingerprint(fp, &b, 1);
+	assert_non_null(strchr(fp, ':'));
+	p = removal(ENTRY(&e, &a, &b, &junk), fp, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_REMOVED);
+	assert_vals(p->del, p->n_del, VALS(&b));
+	smp_plan_free(p);
+
+	/* a value that is not a certificate can be removed by its fingerprint too */
+	fingerprint(fp, &junk, 1);
+	p = removal(ENTRY(&e, &a, &b, &junk), fp, 0, 0);
+	assert_vals(p->del, p->n_del, VALS(&junk));
+	smp_plan_free(p);
+
+	fingerprint(fp, &b, 0);
+	p = removal(ENTRY(&e, &a, &junk), fp, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_UNCHANGED);
+	assert_string_equal(p->reason, "not_found");
+	assert_int_equal(p->n_del, 0);
+	smp_plan_free(p);
+}
+
+static void test_remove_bad_fingerprint(void **state)
+{
+	fake a;
+	entry e;
+	smp_plan *p = (smp_plan *)1;
+	smp_remove_sel sel = { "abcd", 0, 0 };
+	char fp[200];
+
+	(void)state;
+	fake_init(&a, 1, "alice@partner.example", T0 + DAY);
+	assert_int_equal(smp_plan_remove(&p, ENTRY(&e, &a), &sel), SMP_ERR_USAGE);
+	assert_null(p);
+	fingerprint(fp, &a, 0);
+	fp[10] = 'g';
+	sel.fingerprint = fp;
+	assert_int_equal(smp_plan_remove(&p, ENTRY(&e, &a), &sel), SMP_ERR_USAGE);
+	fingerprint(fp, &a, 0);
+	strcat(fp, "00");
+	assert_int_equal(smp_plan_remove(&p, ENTRY(&e, &a), &sel), SMP_ERR_USAGE);
+	assert_null(p);
+}
+
+static void test_remove_expired_all(void **state)
+{
+	fake a, exp1, exp2, junk;
+	smp_plan *p;
+	entry e;
+	char fp[200];
+
+	(void)state;
+	fake_init(&a, 1, "alice@partner.example", T0 + DAY);
+	fake_init(&exp1, 2, "alice@partner.example", 0);
+	fake_expired(&exp1);
+	fake_init(&exp2, 3, "bob@partner.example", 0);
+	fake_expired(&exp2);
+	fake_junk(&junk, 4);
+
+	p = removal(ENTRY(&e, &exp1, &a, &junk, &exp2), NULL, 1, 0);
+	assert_int_equal(p->action, SMP_ACT_REMOVED);
+	assert_vals(p->del, p->n_del, VALS(&exp1, &exp2));
+	smp_plan_free(p);
+
+	p = removal(ENTRY(&e, &a, &junk), NULL, 1, 0);
+	assert_int_equal(p->action, SMP_ACT_UNCHANGED);
+	assert_string_equal(p->reason, "nothing_selected");
+	smp_plan_free(p);
+
+	p = removal(ENTRY(&e, &exp1, &a, &junk, &exp2), NULL, 0, 1);
+	assert_int_equal(p->action, SMP_ACT_REMOVED);
+	assert_vals(p->del, p->n_del, VALS(&exp1, &a, &junk, &exp2));
+	smp_plan_free(p);
+
+	/* selections add up */
+	fingerprint(fp, &a, 1);
+	p = removal(ENTRY(&e, &exp1, &a, &junk), fp, 1, 0);
+	assert_vals(p->del, p->n_del, VALS(&exp1, &a));
+	smp_plan_free(p);
+
+	p = removal(&empty_entry, NULL, 0, 1);
+	assert_int_equal(p->action, SMP_ACT_UNCHANGED);
+	assert_string_equal(p->reason, "nothing_selected");
+	smp_plan_free(p);
+
+	p = removal(ENTRY(&e, &a), NULL, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_UNCHANGED);
+	assert_string_equal(p->reason, "nothing_selected");
+	smp_plan_free(p);
+}
+
+/* ---- best order --------------------------------------------------------------------------- */
+
+static void test_best_order(void **state)
+{
+	fake junk, exp, b1, a, c1, nouse;
+	entry e;
+	size_t order[6];
+
+	(void)state;
+	fake_junk(&junk, 1);
+	fake_init(&exp, 2, "alice@partner.example", 0);
+	fake_expired(&exp);
+	fake_init(&b1, 3, "bob@partner.example", T0 + 400 * DAY);
+	fake_init(&a, 4, "alice@partner.example", T0 + 800 * DAY);
+	fake_init(&c1, 5, "carol@partner.example", T0 + 400 * DAY);
+	fake_init(&nouse, 6, "alice@partner.example", T0 + 999 * DAY);
+	nouse.ci.email_protection = 0;
+
+	smp_plan_best_order(order, ENTRY(&e, &junk, &exp, &b1, &a, &c1, &nouse));
+	assert_int_equal(order[0], 3);
+	assert_int_equal(order[1], 2); /* tie with 4: earlier first */
+	assert_int_equal(order[2], 4);
+	assert_int_equal(order[3], 0); /* the rest keep their relative order */
+	assert_int_equal(order[4], 1);
+	assert_int_equal(order[5], 5);
+
+	smp_plan_best_order(order, &empty_entry);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_action_names),
+		cmocka_unit_test(test_empty_entry),
+		cmocka_unit_test(test_same_cert_twice),
+		cmocka_unit_test(test_other_cert_refused),
+		cmocka_unit_test(test_non_certificate_does_not_refuse),
+		cmocka_unit_test(test_add_keeps_both),
+		cmocka_unit_test(test_replace),
+		cmocka_unit_test(test_prune_expired),
+		cmocka_unit_test(test_critical_problem),
+		cmocka_unit_test(test_null_info_skipped),
+		cmocka_unit_test(test_order_fixing),
+		cmocka_unit_test(test_usable),
+		cmocka_unit_test(test_invariants),
+		cmocka_unit_test(test_remove_fingerprint),
+		cmocka_unit_test(test_remove_bad_fingerprint),
+		cmocka_unit_test(test_remove_expired_all),
+		cmocka_unit_test(test_best_order),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
