@@ -1,0 +1,533 @@
+/* Unit tests: reading LDIF exports (ldapsearch -LLL, ldifde -f) into entries. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "smimepub/dir.h"
+#include "smimepub/ldif_in.h"
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+/* DER of a PEM certificate in the test PKI. */
+static unsigned char *pki_der(const char *name, size_t *len)
+{
+	const char *dir = getenv("SMIMEPUB_PKI");
+	char path[4096];
+	FILE *fp;
+	X509 *x;
+	unsigned char *der = NULL;
+	int n;
+
+	assert_non_null(dir);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	x = PEM_read_X509(fp, NULL, NULL, NULL);
+	fclose(fp);
+	assert_non_null(x);
+	n = i2d_X509(x, &der);
+	assert_true(n > 0);
+	X509_free(x);
+	*len = (size_t)n;
+	return der;
+}
+
+/* base64 of data, as one line. */
+static char *b64(const void *data, size_t len)
+{
+	char *out = malloc(4 * ((len + 2) / 3) + 1);
+
+	assert_non_null(out);
+	EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+	return out;
+}
+
+/* Writes "attr:: base64" folded at width columns (continuations start with one space). */
+static void put_folded(FILE *fp, const char *attr, const char *sep, const char *value,
+		       size_t width, const char *eol)
+{
+	char *line = NULL;
+	size_t len, pos, take;
+
+	assert_true(asprintf(&line, "%s%s%s", attr, sep, value) > 0);
+	len = strlen(line);
+	take = len < width ? len : width;
+	fwrite(line, 1, take, fp);
+	fputs(eol, fp);
+	for (pos = take; pos < len; pos += take) {
+		take = len - pos < width - 1 ? len - pos : width - 1;
+		fputc(' ', fp);
+		fwrite(line + pos, 1, take, fp);
+		fputs(eol, fp);
+	}
+	free(line);
+}
+
+#define MAX_SEEN 8
+
+struct seen {
+	size_t n;
+	char *dn[MAX_SEEN];
+	char *cn[MAX_SEEN];
+	size_t n_mail[MAX_SEEN];
+	char *mail0[MAX_SEEN];
+	size_t n_proxy[MAX_SEEN];
+	char *proxy0[MAX_SEEN];
+	size_t n_certs[MAX_SEEN];
+	struct berval cert[MAX_SEEN][4];
+	char *attr[MAX_SEEN][4];
+	size_t n_smime[MAX_SEEN];
+	int stop_after;   /* return 7 after this many entries (0 = never) */
+};
+
+static int collect(const smp_entry *e, void *ctx)
+{
+	struct seen *s = ctx;
+	size_t i = s->n;
+
+	assert_true(i < MAX_SEEN);
+	s->dn[i] = strdup(e->dn);
+	s->cn[i] = e->cn ? strdup(e->cn) : NULL;
+	s->n_mail[i] = e->n_mail;
+	s->mail0[i] = e->n_mail ? strdup(e->mail[0]) : NULL;
+	s->n_proxy[i] = e->n_proxy;
+	s->proxy0[i] = e->n_proxy ? strdup(e->proxy[0]) : NULL;
+	s->n_certs[i] = e->n_certs;
+	for (size_t k = 0; k < e->n_certs && k < 4; k++) {
+		s->cert[i][k].bv_len = e->certs[k].bv_len;
+		s->cert[i][k].bv_val = malloc(e->certs[k].bv_len);
+		memcpy(s->cert[i][k].bv_val, e->certs[k].bv_val, e->certs[k].bv_len);
+		s->attr[i][k] = strdup(e->cert_attrs[k]);
+	}
+	s->n_smime[i] = e->n_smime;
+	s->n++;
+	if (s->stop_after && s->n == (size_t)s->stop_after)
+		return 7;
+	return 0;
+}
+
+static void seen_free(struct seen *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		free(s->dn[i]);
+		free(s->cn[i]);
+		free(s->mail0[i]);
+		free(s->proxy0[i]);
+		for (size_t k = 0; k < s->n_certs[i] && k < 4; k++) {
+			free(s->cert[i][k].bv_val);
+			free(s->attr[i][k]);
+		}
+	}
+	memset(s, 0, sizeof(*s));
+}
+
+static int walk_text(struct seen *s, const char *text, smp_error *err)
+{
+	return smp_ldif_walk_mem(text, strlen(text), collect, s, err);
+}
+
+static int same_bytes(const struct berval *bv, const unsigned char *der, size_t len)
+{
+	return bv->bv_len == len && memcmp(bv->bv_val, der, len) == 0;
+}
+
+/* ---- tests -------------------------------------------------------------------------------- */
+
+static void test_ldapsearch_style(void **state)
+{
+	size_t alen, blen;
+	unsigned char *alice = pki_der("alice.pem", &alen);
+	unsigned char *bob = pki_der("bob-ec.pem", &blen);
+	char *a64 = b64(alice, alen), *b64v = b64(bob, blen);
+	char *text = NULL;
+	size_t size = 0;
+	FILE *fp = open_memstream(&text, &size);
+	struct seen s = { 0 };
+	smp_error err = SMP_ERROR_INIT;
+
+	(void)state;
+	fputs("# extended LDIF\n#\n# LDAPv3\n\n", fp);
+	fputs("dn: cn=Alice Example,ou=partners,dc=example,dc=test\n", fp);
+	fputs("objectClass: inetOrgPerson\ncn: Alice Example\nsn: Example\n", fp);
+	fputs("mail: alice@partner.example\n", fp);
+	fputs("# a comment inside the record\n", fp);
+	put_folded(fp, "userCertificate;binary", ":: ", a64, 76, "\n");
+	fputs("\n# refldap://example.test/CN=Configuration,DC=example,DC=test\n\n", fp);
+	fputs("dn: cn=Bob,ou=partners,dc=example,dc=test\ncn: Bob\n", fp);
+	fputs("mail: bob@partner.example\nmail: robert@partner.example\n", fp);
+	put_folded(fp, "userCertificate;binary", ":: ", b64v, 76, "\n");
+	put_folded(fp, "userCertificate;binary", ":: ", a64, 76, "\n");
+	fputs("\n# search result\nsearch: 2\nresult: 0 Success\n\n# numResponses: 3\n", fp);
+	fclose(fp);
+
+	assert_int_equal(walk_text(&s, text, &err), 0);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.dn[0], "cn=Alice Example,ou=partners,dc=example,dc=test");
+	assert_string_equal(s.cn[0], "Alice Example");
+	assert_int_equal(s.n_mail[0], 1);
+	assert_string_equal(s.mail0[0], "alice@partner.example");
+	assert_int_equal(s.n_certs[0], 1);
+	assert_true(same_bytes(&s.cert[0][0], alice, alen));
+	assert_string_equal(s.attr[0][0], "userCertificate;binary");
+	assert_int_equal(s.n_mail[1], 2);
+	assert_int_equal(s.n_certs[1], 2);
+	assert_true(same_bytes(&s.cert[1][0], bob, blen));
+	assert_true(same_bytes(&s.cert[1][1], alice, alen));
+
+	seen_free(&s);
+	free(text);
+	free(a64);
+	free(b64v);
+	OPENSSL_free(alice);
+	OPENSSL_free(bob);
+}
+
+static void test_ldifde_style(void **state)
+{
+	size_t alen, blen;
+	unsigned char *alice = pki_der("alice.pem", &alen);
+	unsigned char *bob = pki_der("bob-ec.pem", &blen);
+	char *a64 = b64(alice, alen), *b64v = b64(bob, blen);
+	const char *dn = "CN=J\xc3\xb6rg Smith,OU=Contacts,DC=example,DC=test";
+	char *dn64 = b64(dn, strlen(dn));
+	char *text = NULL;
+	size_t size = 0;
+	FILE *fp = open_memstream(&text, &size);
+	struct seen s = { 0 };
+	smp_error err = SMP_ERROR_INIT;
+
+	(void)state;
+	fputs("\r\n", fp);
+	fprintf(fp, "dn:: %s\r\n", dn64);
+	fputs("changetype: add\r\nobjectClass: top\r\nobjectClass: contact\r\n", fp);
+	fputs("cn: J\xc3\xb6rg Smith\r\n", fp);
+	fputs("proxyAddresses: SMTP:joerg@partner.example\r\n", fp);
+	fputs("proxyAddresses: X500:/o=Example/ou=Exchange/cn=Recipients/cn=joerg\r\n", fp);
+	put_folded(fp, "usercertificate", ":: ", a64, 78, "\r\n");
+	put_folded(fp, "USERCERTIFICATE", ":: ", b64v, 78, "\r\n");
+	put_folded(fp, "userSMIMECertificate", ":: ", a64, 78, "\r\n");
+	fputs("\r\n", fp);
+	fputs("dn: CN=Nobody,OU=Contacts,DC=example,DC=test\r\nchangetype: add\r\n", fp);
+	fputs("Mail: nobody@partner.example\r\n", fp);  /* no line end at the end of the file */
+	fclose(fp);
+	text[strlen(text) - 2] = '\0';
+
+	assert_int_equal(walk_text(&s, text, &err), 0);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.dn[0], dn);
+	assert_string_equal(s.cn[0], "J\xc3\xb6rg Smith");
+	assert_int_equal(s.n_mail[0], 0);
+	assert_int_equal(s.n_proxy[0], 2);
+	assert_string_equal(s.proxy0[0], "SMTP:joerg@partner.example");
+	assert_int_equal(s.n_certs[0], 2);
+	assert_true(same_bytes(&s.cert[0][0], alice, alen));
+	assert_true(same_bytes(&s.cert[0][1], bob, blen));
+	assert_string_equal(s.attr[0][0], "usercertificate");
+	assert_string_equal(s.attr[0][1], "USERCERTIFICATE");
+	assert_int_equal(s.n_smime[0], 1);
+	assert_int_equal(s.n_mail[1], 1);
+	assert_string_equal(s.mail0[1], "nobody@partner.example");
+	assert_int_equal(s.n_certs[1], 0);
+
+	seen_free(&s);
+	free(text);
+	free(a64);
+	free(b64v);
+	free(dn64);
+	OPENSSL_free(alice);
+	OPENSSL_free(bob);
+}
+
+static void test_both_forms_merged_in_order(void **state)
+{
+	size_t alen, blen, nlen;
+	unsigned char *alice = pki_der("alice.pem", &alen);
+	unsigned char *bob = pki_der("bob-ec.pem", &blen);
+	unsigned char *newer = pki_der("alice-new.pem", &nlen);
+	char *text = NULL;
+	char *a = b64(alice, alen), *b = b64(bob, blen), *n = b64(newer, nlen);
+	struct seen s = { 0 };
+	smp_error err = SMP_ERROR_INIT;
+
+	(void)state;
+	assert_true(asprintf(&text, "version: 1\n\ndn: cn=x,dc=test\nuserCertificate:: %s\n"
+			     "cn: x\nuserCertificate;binary:: %s\nUserCertificate;Binary:: %s\n",
+			     n, a, b) > 0);
+	assert_int_equal(walk_text(&s, text, &err), 0);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.n_certs[0], 3);
+	assert_true(same_bytes(&s.cert[0][0], newer, nlen));
+	assert_true(same_bytes(&s.cert[0][1], alice, alen));
+	assert_true(same_bytes(&s.cert[0][2], bob, blen));
+	assert_string_equal(s.attr[0][0], "userCertificate");
+	assert_string_equal(s.attr[0][1], "userCertificate;binary");
+	assert_string_equal(s.attr[0][2], "UserCertificate;Binary");
+
+	seen_free(&s);
+	free(text);
+	free(a);
+	free(b);
+	free(n);
+	OPENSSL_free(alice);
+	OPENSSL_free(bob);
+	OPENSSL_free(newer);
+}
+
+static void expect_bad(const char *text, const char *needle)
+{
+	struct seen s = { 0 };
+	smp_error err = SMP_ERROR_INIT;
+
+	assert_int_equal(walk_text(&s, text, &err), SMP_ERR_BADINPUT);
+	assert_int_equal(err.code, SMP_ERR_BADINPUT);
+	if (strstr(err.msg, needle) == NULL)
+		fail_msg("message '%s' does not contain '%s'", err.msg, needle);
+	seen_free(&s);
+}
+
+static void test_malformed_line_numbers(void **state)
+{
+	(void)state;
+	expect_bad("dn: cn=a,dc=test\nmail: a@b.example\n\n# c\ndn: cn=b,dc=test\n"
+		   "this line has no colon\n", "line 6: missing ':'");
+	expect_bad("dn: cn=a,dc=test\r\ncn: a\r\nuserCertificate:: !!!notbase64***\r\n",
+		   "line 3: invalid value of 'userCertificate'");
+	expect_bad(" continued\n", "line 1: continuation line");
+	expect_bad("\n\ncn: no dn here\n", "line 3: expected 'dn:'");
+	expect_bad("dn: cn=a,dc=test\nchangetype: modify\nreplace: mail\nmail: x@y.example\n-\n",
+		   "line 2: 'changetype: modify' is a change");
+	expect_bad("dn: cn=a,dc=test\nmail: a@b.example\n\ndn: cn=b,dc=test\nmail: b@b.example\n"
+		   ":: QUFB\n", "line 6: missing attribute name");
+	/* the line number counts folded lines too */
+	expect_bad("dn: cn=a,\n dc=test\ncn: folded\n  twice\nbroken\n", "line 5:");
+}
+
+static void test_url_values_refused(void **state)
+{
+	(void)state;
+	expect_bad("dn: cn=a,dc=test\nuserCertificate;binary:< file:///etc/passwd\n",
+		   "line 2: value of 'userCertificate;binary' is a URL");
+	expect_bad("dn: cn=a,dc=test\nmail :<file:///etc/shadow\n", "URL");
+}
+
+static void test_include_not_followed(void **state)
+{
+	(void)state;
+	/* libldap's ldif_read_record would open the file; here it is an ordinary bad record */
+	expect_bad("include: file:///etc/passwd\n\n", "line 1: expected 'dn:'");
+}
+
+static void test_encodings(void **state)
+{
+	struct seen s = { 0 };
+	smp_error err = SMP_ERROR_INIT;
+	const char bom8[] = "\xef\xbb\xbf" "dn: cn=a,dc=test\nmail: a@b.example\n";
+	const char bom16[] = "\xff\xfe" "d\0n\0:\0";
+	const char nul[] = "dn: cn=a,dc=test\nmail: a@b\0.example\n";
+
+	(void)state;
+	assert_int_equal(walk_text(&s, bom8, &err), 0);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.dn[0], "cn=a,dc=test");
+	seen_free(&s);
+
+	assert_int_equal(smp_ldif_walk_mem(bom16, sizeof(bom16) - 1, collect, &s, &err),
+			 SMP_ERR_BADINPUT);
+	assert_non_null(strstr(err.msg, "UTF-16"));
+	assert_int_equal(s.n, 0);
+
+	assert_int_equal(smp_ldif_walk_mem(nul, sizeof(nul) - 1, collect, &s, &err),
+			 SMP_ERR_BADINPUT);
+	assert_non_null(strstr(err.msg, "line 2: NUL"));
+	seen_free(&s);
+
+	/* a base64 value with a NUL is not taken as an address; the entry still comes */
+	assert_int_equal(walk_text(&s, "dn: cn=a,dc=test\nmail:: ZXZpbEBwYXJ0bmVyLmV4YW1wbGUA"
+				   "LmF0dGFja2VyLnRlc3Q=\nmail: ok@partner.example\n", &err), 0);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.n_mail[0], 1);
+	assert_string_equal(s.mail0[0], "ok@partner.example");
+	seen_free(&s);
+
+	/* empty input and comments only: no entry, no error */
+	assert_int_equal(smp_ldif_walk_mem("", 0, collect, &s, &err), 0);
+	assert_int_equal(walk_text(&s, "# nothing\n#  here\n\n\n", &err), 0);
+	assert_int_equal(s.n, 0);
+}
+
+static void test_callback_stops_walk(void **state)
+{
+	struct seen s = { 0 };
+	smp_error err = SMP_ERROR_INIT;
+
+	(void)state;
+	s.stop_after = 1;
+	assert_int_equal(walk_text(&s, "dn: cn=a,dc=test\n\ndn: cn=b,dc=test\n\n"
+				   "dn: cn=c,dc=test\n", &err), 7);
+	assert_int_equal(s.n, 1);
+	seen_free(&s);
+}
+
+static void test_file_and_stdin(void **state)
+{
+	char path[] = "/tmp/smimepub-ldif-XXXXXX";
+	int fd = mkstemp(path);
+	const char *text = "dn: cn=a,dc=test\r\nmail: a@b.example\r\n\r\ndn: cn=b,dc=test\r\n"
+			   "broken line\r\n";
+	struct seen s = { 0 };
+	smp_error err = SMP_ERROR_INIT;
+	char expect[200];
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+
+	assert_int_equal(smp_ldif_walk(path, collect, &s, &err), SMP_ERR_BADINPUT);
+	snprintf(expect, sizeof(expect), "'%s' line 5: missing ':' after the attribute name", path);
+	assert_string_equal(err.msg, expect);
+	assert_int_equal(s.n, 1);
+	seen_free(&s);
+
+	assert_non_null(freopen(path, "rb", stdin));
+	assert_int_equal(smp_ldif_walk("-", collect, &s, &err), SMP_ERR_BADINPUT);
+	assert_non_null(strstr(err.msg, "'standard input' line 5"));
+	seen_free(&s);
+
+	unlink(path);
+	assert_int_equal(smp_ldif_walk(path, collect, &s, &err), SMP_ERR_NOFILE);
+	assert_non_null(strstr(err.msg, path));
+}
+
+struct big {
+	size_t entries;
+	size_t certs;
+	size_t bad_bytes;
+	size_t alen;
+	const unsigned char *alice;
+};
+
+static int count_big(const smp_entry *e, void *ctx)
+{
+	struct big *b = ctx;
+
+	b->entries++;
+	b->certs += e->n_certs;
+	for (size_t i = 0; i < e->n_certs; i++)
+		if (!same_bytes(&e->certs[i], b->alice, b->alen))
+			b->bad_bytes++;
+	if (e->n_mail != 1 || strncmp(e->mail[0], "user", 4) != 0)
+		b->bad_bytes++;
+	return 0;
+}
+
+static void test_streaming_20000_entries(void **state)
+{
+	char path[] = "/tmp/smimepub-ldif-big-XXXXXX";
+	int fd = mkstemp(path);
+	FILE *fp;
+	size_t alen;
+	unsigned char *alice = pki_der("alice.pem", &alen);
+	char *a64 = b64(alice, alen);
+	struct big b = { 0 };
+	smp_error err = SMP_ERROR_INIT;
+
+	(void)state;
+	assert_true(fd >= 0);
+	fp = fdopen(fd, "w");
+	assert_non_null(fp);
+	for (int i = 0; i < 20000; i++) {
+		fprintf(fp, "dn: cn=user%d,ou=partners,dc=example,dc=test\n", i);
+		fprintf(fp, "objectClass: inetOrgPerson\ncn: user%d\nmail: user%d@partner.example\n",
+			i, i);
+		put_folded(fp, "userCertificate;binary", ":: ", a64, 76, "\n");
+		fputs("\n", fp);
+	}
+	fclose(fp);
+
+	b.alice = alice;
+	b.alen = alen;
+	assert_int_equal(smp_ldif_walk(path, count_big, &b, &err), 0);
+	assert_int_equal(b.entries, 20000);
+	assert_int_equal(b.certs, 20000);
+	assert_int_equal(b.bad_bytes, 0);
+
+	unlink(path);
+	free(a64);
+	OPENSSL_free(alice);
+}
+
+static smp_entry *make_entry(const char *const *mail, const char *const *proxy)
+{
+	smp_entry *e = calloc(1, sizeof(*e));
+	size_t n;
+
+	assert_non_null(e);
+	e->dn = strdup("cn=x,dc=test");
+	for (n = 0; mail && mail[n]; n++)
+		;
+	e->mail = calloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		e->mail[i] = strdup(mail[i]);
+	e->n_mail = n;
+	for (n = 0; proxy && proxy[n]; n++)
+		;
+	e->proxy = calloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		e->proxy[i] = strdup(proxy[i]);
+	e->n_proxy = n;
+	return e;
+}
+
+static void test_entry_has_address(void **state)
+{
+	const char *mail[] = { "Alice@Partner.Example", NULL };
+	const char *proxy[] = { "SMTP:alice@partner.example", "smtp:ali@partner.example",
+				"X500:/o=x/cn=bob@partner.example", "bob@partner.example", NULL };
+	smp_entry *e = make_entry(mail, proxy);
+	smp_entry **v;
+
+	(void)state;
+	assert_int_equal(smp_entry_has_address(e, "alice@partner.example"), 2);
+	assert_int_equal(smp_entry_has_address(e, "alice@PARTNER.example"), 2);
+	assert_int_equal(smp_entry_has_address(e, "ali@partner.example"), 1);
+	assert_int_equal(smp_entry_has_address(e, "bob@partner.example"), 0);
+	assert_int_equal(smp_entry_has_address(e, "carol@partner.example"), 0);
+	assert_int_equal(smp_entry_has_address(e, "not an address"), 0);
+
+	v = calloc(2, sizeof(*v));
+	v[0] = e;
+	v[1] = make_entry(NULL, NULL);
+	smp_entries_free(v, 2);
+	smp_entry_free(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ldapsearch_style),
+		cmocka_unit_test(test_ldifde_style),
+		cmocka_unit_test(test_both_forms_merged_in_order),
+		cmocka_unit_test(test_malformed_line_numbers),
+		cmocka_unit_test(test_url_values_refused),
+		cmocka_unit_test(test_include_not_followed),
+		cmocka_unit_test(test_encodings),
+		cmocka_unit_test(test_callback_stops_walk),
+		cmocka_unit_test(test_file_and_stdin),
+		cmocka_unit_test(test_streaming_20000_entries),
+		cmocka_unit_test(test_entry_has_address),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
