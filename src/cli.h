@@ -57,6 +57,7 @@ struct cli_out {
 	FILE *fp;
 	int csv_header_done;
 	int quiet;
+	int verbose;
 };
 
 void cli_out_init(struct cli_out *o, const struct cli_opts *opts, FILE *fp);

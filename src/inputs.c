@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 static int push(struct cli_inputs *in, const char *path)
@@ -24,6 +25,24 @@ static int push(struct cli_inputs *in, const char *path)
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* File name endings a directory argument takes; explicit file arguments are always read. */
+static const char *const input_suffixes[] = {
+	".pem", ".cer", ".crt", ".der", ".p7b", ".p7c", ".b64", ".eml", ".p7s", ".p7m",
+	".mbox", NULL,
+};
+
+static int wanted_in_dir(const char *name)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; input_suffixes[i] != NULL; i++) {
+		size_t sl = strlen(input_suffixes[i]);
+		if (len > sl && strcasecmp(name + len - sl, input_suffixes[i]) == 0)
+			return 1;
+	}
+	return 0;
 }
 
 static int is_maildir(const char *path)
@@ -50,7 +69,7 @@ static int push_dir(struct cli_inputs *in, const char *path)
 	if ((dir = opendir(path)) == NULL)
 		return push(in, path); /* reported by the reader */
 	while ((de = readdir(dir)) != NULL && r == 0) {
-		if (de->d_name[0] == '.')
+		if (de->d_name[0] == '.' || !wanted_in_dir(de->d_name))
 			continue;
 		snprintf(child, sizeof(child), "%s/%s", path, de->d_name);
 		if (stat(child, &st) == 0 && S_ISREG(st.st_mode))

@@ -12,9 +12,10 @@ struct cli_inputs {
 };
 
 /*
- * Collects the inputs: each argument (a directory adds the regular files in it, sorted,
- * not recursing unless it is a Maildir, which message readers handle), then the lines of
- * --files-from. Returns 0, or SMP_ERR_NOFILE for an unreadable --files-from.
+ * Collects the inputs: each argument (a directory adds its regular files named like
+ * certificates or mail (.pem .cer .crt .der .p7b .p7c .b64 .eml .p7s .p7m .mbox), sorted, not
+ * recursing; a Maildir is passed whole to the message reader), then the lines of --files-from.
+ * Returns 0, or SMP_ERR_NOFILE for an unreadable --files-from.
  */
 int cli_inputs_collect(struct cli_inputs *in, const struct cli_opts *o, int expand_dirs,
 		       smp_error *err);

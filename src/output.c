@@ -117,6 +117,7 @@ void cli_out_init(struct cli_out *o, const struct cli_opts *opts, FILE *fp)
 	o->format = opts->format;
 	o->fp = fp;
 	o->quiet = opts->quiet;
+	o->verbose = opts->verbose;
 }
 
 /* ---- CSV (RFC 4180) ---------------------------------------------------------------------- */
@@ -224,31 +225,46 @@ static void text_problems(FILE *fp, json_t *problems, const char *indent)
 	json_t *p;
 
 	json_array_foreach(problems, i, p)
-		fprintf(fp, "%s%-8s %-22s %s\n", indent, str(p, "severity"), str(p, "code"),
+			fprintf(fp, "%s%-8s %-20s %s\n", indent, str(p, "severity"), str(p, "code"),
 			str(p, "message"));
 }
 
-static void text_cert_line(FILE *fp, json_t *obj, const char *indent)
+/* One aligned line: addresses, validity, key, purposes, verdict. */
+static void text_cert_line(FILE *fp, json_t *obj)
 {
-	json_t *emails = json_object_get(obj, "emails");
 	json_t *key = json_object_get(obj, "key");
 	json_t *purposes = json_object_get(obj, "purposes");
-	char *addr = join_array(emails, NULL);
-	char nb[11] = "", na[11] = "";
+	json_t *problems = json_object_get(obj, "problems");
+	int enc = json_is_true(json_object_get(purposes, "encrypt"));
+	int sig = json_is_true(json_object_get(purposes, "sign"));
+	char *addr = join_array(json_object_get(obj, "emails"), NULL);
+	const char *verdict = "ok";
+	char keytext[32], nb[11] = "", na[11] = "";
+	size_t i;
+	json_t *p;
 
+	json_array_foreach(problems, i, p) {
+		if (strcmp(str(p, "severity"), "critical") == 0)
+			verdict = "CRITICAL";
+		else if (strcmp(verdict, "ok") == 0)
+			verdict = "warning";
+	}
 	strncat(nb, str(obj, "not_before"), 10);
 	strncat(na, str(obj, "not_after"), 10);
-	fprintf(fp, "%s%-30s %s..%s  %s %lld  %s%s%s  %s\n", indent,
-		addr && *addr ? addr : "(no address)", nb, na,
-		str(key, "type"), (long long)json_integer_value(json_object_get(key, "bits")),
-		json_is_true(json_object_get(purposes, "encrypt")) ? "encrypt" : "",
-		json_is_true(json_object_get(purposes, "encrypt")) &&
-				json_is_true(json_object_get(purposes, "sign")) ? "+" : "",
-		json_is_true(json_object_get(purposes, "sign")) ? "sign" : "",
-		json_is_true(json_object_get(obj, "chain_ok")) ? "chain ok" : "chain not verified");
-	fprintf(fp, "%s  subject %s\n%s  issuer  %s\n%s  sha256  %s\n", indent, str(obj, "subject"),
-		indent, str(obj, "issuer"), indent, str(obj, "sha256"));
+	snprintf(keytext, sizeof(keytext), "%s %lld", str(key, "type"),
+		 (long long)json_integer_value(json_object_get(key, "bits")));
+	fprintf(fp, "  %-32s %s..%s  %-9s %-13s %s\n", addr && *addr ? addr : "(no address)", nb,
+		na, keytext, enc && sig ? "encrypt+sign" : enc ? "encrypt" : sig ? "sign" : "-",
+		verdict);
 	free(addr);
+}
+
+static void text_details(struct cli_out *o, json_t *obj)
+{
+	if (!o->verbose || !*str(obj, "sha256"))
+		return;
+	fprintf(o->fp, "      subject %s\n      issuer  %s\n      sha256  %s\n", str(obj, "subject"),
+		str(obj, "issuer"), str(obj, "sha256"));
 }
 
 static void text_record(struct cli_out *o, json_t *obj)
@@ -258,7 +274,7 @@ static void text_record(struct cli_out *o, json_t *obj)
 	const char *where = *str(obj, "file") ? str(obj, "file") : str(obj, "dn");
 	json_t *problems = json_object_get(obj, "problems");
 
-	if (*str(obj, "type") && strcmp(str(obj, "type"), "summary") == 0) {
+	if (strcmp(str(obj, "type"), "summary") == 0) {
 		const char *k;
 		json_t *v;
 		fprintf(fp, "summary:\n");
@@ -280,29 +296,22 @@ static void text_record(struct cli_out *o, json_t *obj)
 		if (*str(obj, "reason"))
 			fprintf(fp, "  [%s]", str(obj, "reason"));
 		fputc('\n', fp);
-		if (*str(obj, "message"))
-			fprintf(fp, "    %s\n", str(obj, "message"));
-		if (*str(obj, "sha256"))
-			text_cert_line(fp, obj, "    ");
-		if (!o->quiet)
-			text_problems(fp, problems, "    ");
-		return;
+	} else {
+		fprintf(fp, "%s", where);
+		if (*str(obj, "source"))
+			fprintf(fp, " (%s)", str(obj, "source"));
+		if (*str(obj, "role"))
+			fprintf(fp, " [%s]", str(obj, "role"));
+		if (json_is_true(json_object_get(obj, "chosen")))
+			fprintf(fp, " [chosen by mail clients]");
+		fputc('\n', fp);
 	}
-	fprintf(fp, "%s", where);
-	if (*str(obj, "source"))
-		fprintf(fp, " (%s%s%s)", str(obj, "source"),
-			*str(obj, "signature") && strcmp(str(obj, "source"), "signer") == 0 ?
-				", signature " : "",
-			strcmp(str(obj, "source"), "signer") == 0 ? str(obj, "signature_status") : "");
-	if (*str(obj, "role"))
-		fprintf(fp, " [%s]", str(obj, "role"));
-	fputs(":\n", fp);
 	if (*str(obj, "message"))
 		fprintf(fp, "    %s\n", str(obj, "message"));
-	if (*str(obj, "sha256"))
-		text_cert_line(fp, obj, "    ");
-	if (json_array_size(problems) == 0 && *str(obj, "sha256"))
-		fprintf(fp, "    no problems found\n");
+	if (*str(obj, "sha256")) {
+		text_cert_line(fp, obj);
+		text_details(o, obj);
+	}
 	text_problems(fp, problems, "    ");
 }
 
