@@ -1,0 +1,153 @@
+/* Unit tests: mailbox address normalisation and comparison (SPEC §3), no PKI needed. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "smimepub/cert.h"
+
+/* Normalises in (len bytes) and expects success with result want. */
+static void expect_ok(const char *in, size_t len, const char *want)
+{
+	smp_error err = SMP_ERROR_INIT;
+	char *out = NULL;
+	int r = smp_address_normalize(&out, in, len, &err);
+
+	if (r != 0)
+		fail_msg("'%s' refused: %s", in, err.msg);
+	assert_non_null(out);
+	assert_string_equal(out, want);
+	free(out);
+}
+
+/* Expects refusal with SMP_ERR_BADINPUT and a message containing why; out stays NULL. */
+static void expect_bad(const char *in, size_t len, const char *why)
+{
+	smp_error err = SMP_ERROR_INIT;
+	char *out = (char *)"sentinel";
+	int r = smp_address_normalize(&out, in, len, &err);
+
+	assert_int_equal(r, SMP_ERR_BADINPUT);
+	assert_null(out);
+	assert_int_equal(err.code, SMP_ERR_BADINPUT);
+	if (strstr(err.msg, why) == NULL)
+		fail_msg("message '%s' does not say '%s'", err.msg, why);
+}
+
+#define OK(s, want) expect_ok(s, sizeof(s) - 1, want)
+#define BAD(s, why) expect_bad(s, sizeof(s) - 1, why)
+
+static void test_plain_unchanged(void **state)
+{
+	(void)state;
+	OK("alice@partner.example", "alice@partner.example");
+	OK("first.last+tag@sub.partner.example", "first.last+tag@sub.partner.example");
+}
+
+static void test_domain_lowercased_local_kept(void **state)
+{
+	(void)state;
+	OK("Bob@Partner.EXAMPLE", "Bob@partner.example");
+	OK("CAROL@PARTNER.EXAMPLE", "CAROL@partner.example");
+}
+
+static void test_idn_to_alabel(void **state)
+{
+	(void)state;
+	OK("user@b\xc3\xbc" "cher.example", "user@xn--bcher-kva.example");
+	/* Upper-case U-label maps to the same A-label. */
+	OK("user@B\xc3\x9c" "CHER.example", "user@xn--bcher-kva.example");
+	/* An A-label given as such stays, lower-cased. */
+	OK("user@XN--BCHER-KVA.example", "user@xn--bcher-kva.example");
+	/* Non-transitional processing: sharp s is kept (fass.de vs fa\xc3\x9f.de). */
+	OK("a@fa\xc3\x9f.de", "a@xn--fa-hia.de");
+}
+
+static void test_utf8_local_part_kept(void **state)
+{
+	(void)state;
+	OK("j\xc3\xb6rg@b\xc3\xbc" "cher.example", "j\xc3\xb6rg@xn--bcher-kva.example");
+}
+
+static void test_embedded_nul(void **state)
+{
+	(void)state;
+	BAD("evil@partner.example\0.attacker.test", "NUL");
+	BAD("\0alice@partner.example", "NUL");
+}
+
+static void test_invalid_utf8(void **state)
+{
+	(void)state;
+	BAD("alice@partner\xff.example", "UTF-8");
+	BAD("\xc0\xaf" "alice@partner.example", "UTF-8");      /* overlong '/' */
+	BAD("alice@\xed\xa0\x80.example", "UTF-8");            /* surrogate */
+	BAD("alice@b\xc3", "UTF-8");                           /* cut sequence */
+	BAD("alice\xf5\x80\x80\x80@x.example", "UTF-8");      /* beyond U+10FFFF */
+}
+
+static void test_at_sign(void **state)
+{
+	(void)state;
+	BAD("alice.partner.example", "no '@'");
+	BAD("alice@evil@partner.example", "more than one '@'");
+	BAD("@partner.example", "empty local part");
+	BAD("alice@", "empty domain");
+}
+
+static void test_other_refusals(void **state)
+{
+	smp_error err = SMP_ERROR_INIT;
+	char *out = NULL;
+
+	(void)state;
+	assert_int_equal(smp_address_normalize(&out, "", 0, &err), SMP_ERR_BADINPUT);
+	assert_null(out);
+	BAD("alice smith@partner.example", "space");
+	BAD("alice@partner.example\r\n", "control");
+	BAD("alice@partner..example", "invalid domain");
+	BAD("alice@partner.example.", "invalid domain");
+	BAD("alice@part<ner.example", "invalid domain");
+	/* U+2028 LINE SEPARATOR is disallowed in domain names. */
+	BAD("alice@a\xe2\x80\xa8" "b.example", "internationalised domain");
+}
+
+static void test_length_is_respected(void **state)
+{
+	(void)state;
+	/* Only the first len bytes count: no read beyond them. */
+	expect_ok("alice@partner.exampleXYZ", 21, "alice@partner.example");
+}
+
+static void test_equal(void **state)
+{
+	(void)state;
+	assert_true(smp_address_equal("alice@partner.example", "ALICE@Partner.Example"));
+	assert_true(smp_address_equal("Bob@partner.example", "bob@partner.example"));
+	assert_false(smp_address_equal("alice@partner.example", "alice@partner.example.evil"));
+	assert_false(smp_address_equal("alice@partner.example", "alic@partner.example"));
+	assert_false(smp_address_equal(NULL, "a@b"));
+	assert_false(smp_address_equal("a@b", NULL));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_plain_unchanged),
+		cmocka_unit_test(test_domain_lowercased_local_kept),
+		cmocka_unit_test(test_idn_to_alabel),
+		cmocka_unit_test(test_utf8_local_part_kept),
+		cmocka_unit_test(test_embedded_nul),
+		cmocka_unit_test(test_invalid_utf8),
+		cmocka_unit_test(test_at_sign),
+		cmocka_unit_test(test_other_refusals),
+		cmocka_unit_test(test_length_is_respected),
+		cmocka_unit_test(test_equal),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
