@@ -774,6 +774,12 @@ static void test_remove_expired_all(void **state)
 	assert_vals(p->del, p->n_del, VALS(&exp1, &a, &junk, &exp2));
 	smp_plan_free(p);
 
+	/* a fingerprint takes only its value, not the expired ones */
+	fingerprint(fp, &a, 0);
+	p = removal(ENTRY(&e, &exp1, &a, &exp2), fp, 0, 0);
+	assert_vals(p->del, p->n_del, VALS(&a));
+	smp_plan_free(p);
+
 	/* selections add up */
 	fingerprint(fp, &a, 1);
 	p = removal(ENTRY(&e, &exp1, &a, &junk), fp, 1, 0);
