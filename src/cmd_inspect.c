@@ -1,6 +1,10 @@
 /* smimepub inspect: read certificates (and signed mail) and report facts and problems. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "smimepub/message.h"
 
 #include "cli.h"
 #include "inputs.h"
@@ -34,15 +38,168 @@ static void report_cert(struct inspect_state *st, const char *file, X509 *leaf,
 		json_decref(context);
 		return;
 	}
-	if (smp_certinfo_worst(ci) == SMP_SEV_CRITICAL)
+	if (smp_certinfo_worst(ci) == SMP_SEV_CRITICAL ||
+	    (context != NULL && json_is_true(json_object_get(context, "from_mismatch"))))
 		st->critical = 1;
 	obj = json_pack("{s:s}", "file", file);
-	if (context != NULL)
-		json_object_update(obj, context);
 	json_object_update_new(obj, cli_certinfo_json(ci));
+	if (context != NULL) {
+		/* signed mail: "signature" is the message's verdict (SPEC §3), the algorithm moves */
+		if (json_object_get(context, "signature") != NULL)
+			json_object_set(obj, "signature_algorithm", json_object_get(obj, "signature"));
+		json_object_update(obj, context);
+	}
+	if (json_is_true(json_object_get(obj, "from_mismatch")))
+		json_array_append_new(json_object_get(obj, "problems"),
+			json_pack("{s:s, s:s, s:s}", "code", "from_mismatch", "severity", "critical",
+				  "message", "the signer's certificate is not for the message's From "
+				  "address: do not publish it for that sender"));
+	if (json_is_string(json_object_get(obj, "signature")) &&
+	    strcmp(json_string_value(json_object_get(obj, "signature")), "bad") == 0)
+		json_array_append_new(json_object_get(obj, "problems"),
+			json_pack("{s:s, s:s, s:s}", "code", "bad_signature", "severity", "critical",
+				  "message", "the signature does not match the message: it was changed "
+				  "after signing; never publish this certificate from it"));
 	cli_out_record(&st->out, obj);
 	json_decref(context);
 	smp_certinfo_free(ci);
+}
+
+static int has_suffix(const char *path, const char *suffix)
+{
+	size_t len = strlen(path), sl = strlen(suffix);
+
+	return len > sl && strcasecmp(path + len - sl, suffix) == 0;
+}
+
+/*
+ * Whether an input is mail rather than certificates: a directory (Maildir), a mail or CMS
+ * file by name, an mbox, or text that starts with RFC 5322 header fields and has a MIME
+ * Content-Type.
+ */
+static int looks_like_mail(const char *path, const unsigned char *data, size_t len)
+{
+	struct stat st;
+	size_t head = len < 8192 ? len : 8192;
+	size_t i = 0;
+
+	if (strcmp(path, "-") != 0 && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return 1;
+	if (has_suffix(path, ".eml") || has_suffix(path, ".p7s") || has_suffix(path, ".p7m") ||
+	    has_suffix(path, ".mbox") || has_suffix(path, ".msg"))
+		return 1;
+	if (data == NULL)
+		return 0;
+	if (len >= 5 && memcmp(data, "From ", 5) == 0)
+		return 1;
+	while (i < head && data[i] != ':' && data[i] > ' ' && data[i] < 127)
+		i++;
+	if (i == 0 || i >= head || data[i] != ':')
+		return 0;
+	return memmem(data, head, "Content-Type:", 13) != NULL ||
+	       memmem(data, head, "Content-type:", 13) != NULL ||
+	       memmem(data, head, "content-type:", 13) != NULL;
+}
+
+/* True when addr is one of the certificate's addresses. */
+static int cert_has_from(X509 *cert, const char *from, const smp_trust *trust)
+{
+	smp_certinfo *ci = NULL;
+	int found;
+
+	if (smp_cert_analyze(&ci, cert, NULL, trust, NULL) != 0)
+		return 1; /* reported elsewhere */
+	found = smp_certinfo_has_email(ci, from);
+	smp_certinfo_free(ci);
+	return found;
+}
+
+static json_t *message_context(const smp_message *m)
+{
+	json_t *ctx = json_pack("{s:s, s:s?, s:s?, s:s?}", "source", "signer", "message_id",
+				m->message_id, "from", m->from, "subject", m->subject);
+
+	if (m->index > 0 || strcmp(m->file, "-") != 0)
+		json_object_set_new(ctx, "index", json_integer((json_int_t)m->index));
+	return ctx;
+}
+
+static int inspect_message(const smp_message *m, void *arg)
+{
+	struct inspect_state *st = arg;
+	json_t *obj;
+
+	if (m->kind != SMP_MSG_SIGNED || m->n_signers == 0) {
+		obj = json_pack("{s:s, s:s, s:s?, s:s?, s:s}", "file", m->file, "kind",
+				smp_msg_kind_name(m->kind), "message_id", m->message_id, "from",
+				m->from, "message",
+				m->kind == SMP_MSG_MALFORMED ? (m->problem ? m->problem : "malformed")
+				: m->kind == SMP_MSG_ENCRYPTED ?
+				"encrypted only: no signer certificate to take (ask for a signed message)"
+				: "not signed: no certificate to take (ask the sender to sign a message)");
+		if (m->kind == SMP_MSG_MALFORMED) {
+			cli_error("cannot read a message in '%s': %s", m->file,
+				  m->problem ? m->problem : "malformed");
+			note_status(st, 65);
+		}
+		cli_out_record(&st->out, obj);
+		return 0;
+	}
+	for (size_t i = 0; i < m->n_signers; i++) {
+		const smp_signer *s = &m->signers[i];
+		const char *from = s->from ? s->from : m->from;
+		json_t *ctx;
+
+		if (s->cert == NULL) {
+			obj = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s}", "file", m->file,
+					"source", "signer", "message_id", m->message_id, "from", from,
+					"signature", "bad", "message",
+					"the message does not carry the signer's certificate");
+			cli_out_record(&st->out, obj);
+			continue;
+		}
+		ctx = message_context(m);
+		json_object_set_new(ctx, "signature", json_string(s->signature_ok ? "ok" : "bad"));
+		if (!s->signature_ok)
+			json_object_set_new(ctx, "signature_error",
+					    json_string(s->error ? s->error : "bad signature"));
+		if (from != NULL && !cert_has_from(s->cert, from, st->trust))
+			json_object_set_new(ctx, "from_mismatch", json_true());
+		if (s->encryption_cert != NULL)
+			json_object_set_new(ctx, "encryption_certificate", json_true());
+		report_cert(st, m->file, s->cert, m->carried, ctx);
+		if (s->encryption_cert != NULL) {
+			ctx = message_context(m);
+			json_object_set_new(ctx, "source", json_string("encryption_key_preference"));
+			report_cert(st, m->file, s->encryption_cert, m->carried, ctx);
+		}
+	}
+	return 0;
+}
+
+static void inspect_mail(struct inspect_state *st, const char *path)
+{
+	smp_error err = SMP_ERROR_INIT;
+	int r;
+
+	r = smp_messages_read(path, inspect_message, st, &err);
+	if (r != 0) {
+		cli_error("%s", err.msg);
+		note_status(st, smp_exit_status(r));
+	}
+}
+
+static void inspect_message_data(struct inspect_state *st, const char *path,
+				 const unsigned char *data, size_t len)
+{
+	smp_error err = SMP_ERROR_INIT;
+	int r;
+
+	r = smp_messages_parse(data, len, path, inspect_message, st, &err);
+	if (r != 0) {
+		cli_error("cannot read '%s': %s", path, err.msg);
+		note_status(st, smp_exit_status(r));
+	}
 }
 
 static void inspect_certificates(struct inspect_state *st, const char *path,
@@ -67,12 +224,19 @@ static void inspect_path(struct inspect_state *st, const char *path)
 	size_t len = 0;
 	smp_error err = SMP_ERROR_INIT;
 
+	if (looks_like_mail(path, NULL, 0)) {
+		inspect_mail(st, path);
+		return;
+	}
 	if (cli_read_file(&data, &len, path, INSPECT_MAX_INPUT, &err) != 0) {
 		cli_error("%s", err.msg);
 		note_status(st, smp_exit_status(err.code));
 		return;
 	}
-	inspect_certificates(st, path, data, len);
+	if (looks_like_mail(path, data, len))
+		inspect_message_data(st, path, data, len);
+	else
+		inspect_certificates(st, path, data, len);
 	free(data);
 }
 

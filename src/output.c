@@ -298,8 +298,22 @@ static void text_record(struct cli_out *o, json_t *obj)
 		fputc('\n', fp);
 	} else {
 		fprintf(fp, "%s", where);
-		if (*str(obj, "source"))
-			fprintf(fp, " (%s)", str(obj, "source"));
+		if (*str(obj, "source")) {
+			const char *sig = str(obj, "signature");
+			fprintf(fp, " (%s", str(obj, "source"));
+			if (strcmp(sig, "ok") == 0 || strcmp(sig, "bad") == 0)
+				fprintf(fp, ", signature %s", sig);
+			if (*str(obj, "from"))
+				fprintf(fp, ", from %s", str(obj, "from"));
+			if (*str(obj, "message_id"))
+				fprintf(fp, ", <%s>", str(obj, "message_id"));
+			fputc(')', fp);
+		} else if (*str(obj, "kind")) {
+			fprintf(fp, " (%s message", str(obj, "kind"));
+			if (*str(obj, "from"))
+				fprintf(fp, ", from %s", str(obj, "from"));
+			fputc(')', fp);
+		}
 		if (*str(obj, "role"))
 			fprintf(fp, " [%s]", str(obj, "role"));
 		if (json_is_true(json_object_get(obj, "chosen")))

@@ -224,5 +224,79 @@ class TestInspectFormats(unittest.TestCase):
         self.assertEqual(len(r.json()), 2)
 
 
+class TestInspectMail(unittest.TestCase):
+    """inspect reads signed mail too (SPEC §3): signer certificates with the message facts."""
+
+    @classmethod
+    def setUpClass(cls):
+        import subprocess
+        cls.mail = tempfile.mkdtemp(prefix="smp-mail-")
+        subprocess.run(["bash", os.path.join(smptest.SRCDIR, "tests", "unit", "make-mail.sh"),
+                        smptest.PKI, cls.mail], check=True, capture_output=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.mail)
+
+    def inspect(self, *names):
+        return run(["inspect", "--format", "json"] + TRUST +
+                   [os.path.join(self.mail, n) for n in names])
+
+    def test_signed_message(self):
+        for name in ("smime-lf.eml", "smime-crlf.eml", "cms-lf.eml", "cms-crlf.eml",
+                     "opaque.eml", "opaque-x.eml", "opaque.p7m", "nested.eml", "forwarded.eml"):
+            with self.subTest(name=name):
+                r = self.inspect(name)
+                self.assertEqual(r.rc, 0, r)
+                objs = r.json()
+                self.assertEqual(len(objs), 1, r)
+                o = objs[0]
+                self.assertEqual(o["source"], "signer")
+                self.assertEqual(o["signature"], "ok")
+                self.assertIn("signature_algorithm", o)
+                self.assertIn(o["emails"][0].lower(),
+                              ("alice@partner.example", "bob@partner.example"))
+                self.assertEqual([p["code"] for p in o["problems"]], [])
+
+    def test_message_fields(self):
+        o = self.inspect("smime-lf.eml").json()[0]
+        self.assertEqual(o["message_id"], "smime@test.example")
+        self.assertEqual(o["from"], "alice@partner.example")
+        self.assertTrue(o["file"].endswith("smime-lf.eml"))
+
+    def test_tampered_is_bad(self):
+        o = self.inspect("tampered-body.eml").json()[0]
+        self.assertEqual(o["signature"], "bad")
+        self.assertIn("bad_signature", [p["code"] for p in o["problems"]])
+
+    def test_two_signers_and_from_mismatch(self):
+        objs = self.inspect("two-signers.eml").json()
+        self.assertEqual(len(objs), 2)
+        by_addr = {o["emails"][0].lower(): o for o in objs}
+        self.assertEqual(by_addr["alice@partner.example"]["problems"], [])
+        self.assertIn("from_mismatch",
+                      [p["code"] for p in by_addr["bob@partner.example"]["problems"]])
+
+    def test_unsigned_and_encrypted_are_reported_not_errors(self):
+        r = self.inspect("unsigned.eml", "encrypted.eml")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(sorted(o["kind"] for o in r.json()), ["encrypted", "unsigned"])
+
+    def test_mbox_and_maildir(self):
+        r = self.inspect("mixed.mbox")
+        kinds = [o.get("kind", o.get("source")) for o in r.json()]
+        self.assertIn("signer", kinds)
+        self.assertIn("unsigned", kinds)
+        self.assertIn("encrypted", kinds)
+        self.assertEqual(r.rc, 65, r)  # the mbox holds a malformed message
+        r = self.inspect("maildir")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(len([o for o in r.json() if o.get("source") == "signer"]), 2)
+
+    def test_detached_p7s(self):
+        o = self.inspect("detached.bin.p7s").json()[0]
+        self.assertEqual(o["signature"], "ok")
+
+
 if __name__ == "__main__":
     smptest.main()
