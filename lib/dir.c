@@ -177,6 +177,28 @@ static int ldap_fail(smp_dir *d, smp_error *err, int code, int rc, const char *d
 	return code;
 }
 
+/*
+ * A connection failure. libldap (GnuTLS builds in particular) often leaves only
+ * "(unknown error code)" when the TLS handshake fails, so say what to check.
+ */
+static int connect_fail(smp_dir *d, smp_error *err, int rc, int tls)
+{
+	char *diag = NULL;
+	int r;
+
+	if (d->ld != NULL)
+		ldap_get_option(d->ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+	d->last_rc = rc;
+	if (tls && diag != NULL && *diag != '\0')
+		r = smp_error_set(err, SMP_ERR_UNAVAILABLE,
+				  "cannot reach '%s': %s (%d): TLS handshake failed: %s: check that the server's certificate is issued by a CA in the CA file (TLS_CACERT in ldap.conf, LDAPTLS_CACERT) and names the host in the URI",
+				  d->uri, ldap_err2string(rc), rc, diag);
+	else
+		r = ldap_fail(d, err, SMP_ERR_UNAVAILABLE, rc, NULL, NULL, "cannot reach '%s'", d->uri);
+	ldap_memfree(diag);
+	return r;
+}
+
 static int is_loopback_host(const char *host)
 {
 	struct in_addr a4;
@@ -247,6 +269,17 @@ int smp_dir_uri_is_local(const char *uri)
 static int uri_is_secure(const char *uri)
 {
 	return for_each_uri(uri, uri_not_secure) == 0;
+}
+
+static int uri_is_ldaps(const LDAPURLDesc *u)
+{
+	return strcasecmp(u->lud_scheme, "ldaps") == 0;
+}
+
+/* Whether some URI in the list is ldaps://. */
+static int uri_has_tls(const char *uri)
+{
+	return for_each_uri(uri, uri_is_ldaps) == 1;
 }
 
 /* Whether some URI in the list is plain ldap:// (where StartTLS applies). */
@@ -342,9 +375,10 @@ static int start_tls(smp_dir *d, const smp_conn_options *o, int *encrypted, smp_
 		*encrypted = 1;
 		return 0;
 	}
+	if (o->starttls >= 2 && rc < 0)
+		return connect_fail(d, err, rc, 1);
 	if (o->starttls >= 2)
-		return ldap_fail(d, err, rc < 0 ? SMP_ERR_UNAVAILABLE :
-				 map_rc(rc) == SMP_ERR_LDAP ? SMP_ERR_UNAVAILABLE : map_rc(rc),
+		return ldap_fail(d, err, map_rc(rc) == SMP_ERR_LDAP ? SMP_ERR_UNAVAILABLE : map_rc(rc),
 				 rc, NULL, NULL, "cannot start TLS with '%s'", d->uri);
 	ldap_get_option(d->ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
 	free(d->warning);
@@ -381,9 +415,8 @@ static int do_bind(smp_dir *d, const smp_conn_options *o, smp_error *err)
 	cred.bv_len = strlen(o->password);
 	rc = ldap_sasl_bind_s(d->ld, o->binddn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
 	if (rc != LDAP_SUCCESS) {
-		if (rc < 0)
-			return ldap_fail(d, err, map_rc(rc) == SMP_ERR_LDAP ? SMP_ERR_UNAVAILABLE :
-					 map_rc(rc), rc, NULL, NULL, "cannot reach '%s'", d->uri);
+		if (rc < 0 && rc != LDAP_NO_MEMORY)
+			return connect_fail(d, err, rc, uri_has_tls(d->uri));
 		return ldap_fail(d, err, map_rc(rc) == SMP_ERR_LDAP ? SMP_ERR_ACCESS : map_rc(rc),
 				 rc, NULL, NULL, "cannot bind to '%s' as '%s'", d->uri, o->binddn);
 	}
@@ -423,8 +456,7 @@ static int read_root_dse(smp_dir *d, const smp_conn_options *o, smp_error *err)
 			       NULL, 0, &res);
 	if (rc != LDAP_SUCCESS) {
 		if (rc < 0) {
-			r = ldap_fail(d, err, SMP_ERR_UNAVAILABLE, rc, NULL, NULL, "cannot reach '%s'",
-				      d->uri);
+			r = connect_fail(d, err, rc, uri_has_tls(d->uri));
 			goto out;
 		}
 		if (need_dse) {
@@ -565,45 +597,6 @@ void smp_dir_close(smp_dir *d)
 
 /* ---- Entries ------------------------------------------------------------------------------ */
 
-/* Frees what entry_from_msg allocates; the same layout smp_entry_free releases. */
-static void entry_release(smp_entry *e)
-{
-	size_t i;
-
-	if (e == NULL)
-		return;
-	free(e->dn);
-	free(e->cn);
-	for (i = 0; i < e->n_mail; i++)
-		free(e->mail[i]);
-	free(e->mail);
-	for (i = 0; i < e->n_proxy; i++)
-		free(e->proxy[i]);
-	free(e->proxy);
-	for (i = 0; i < e->n_certs; i++) {
-		free(e->certs[i].bv_val);
-		if (e->cert_attrs != NULL)
-			free(e->cert_attrs[i]);
-	}
-	free(e->certs);
-	free(e->cert_attrs);
-	for (i = 0; i < e->n_smime; i++)
-		free(e->smime[i].bv_val);
-	free(e->smime);
-	free(e);
-}
-
-static void entries_release(smp_entry **v, size_t n)
-{
-	size_t i;
-
-	if (v == NULL)
-		return;
-	for (i = 0; i < n; i++)
-		entry_release(v[i]);
-	free(v);
-}
-
 /* The attribute type of a description ("userCertificate;binary" -> "userCertificate"). */
 static int attr_is(const char *desc, const char *type)
 {
@@ -721,7 +714,7 @@ out:
 	if (ber != NULL)
 		ber_free(ber, 0);
 	ldap_memfree(dn);
-	entry_release(e);
+	smp_entry_free(e);
 	return r;
 }
 
@@ -809,7 +802,7 @@ static int search_entries(smp_dir *d, const char *base, int scope, const char *f
 	count = 0;
 	r = 0;
 out:
-	entries_release(v, count);
+	smp_entries_free(v, count);
 	ldap_msgfree(res);
 	return r;
 }
@@ -861,7 +854,7 @@ int smp_dir_read(smp_dir *d, const char *dn, smp_entry **out, smp_error *err)
 	v[0] = NULL;
 	r = 0;
 out:
-	entries_release(v, n);
+	smp_entries_free(v, n);
 	return r;
 }
 
@@ -937,7 +930,10 @@ out:
 	return r;
 }
 
-/* "cn=<cn>" escaped per RFC 4514 by libldap. Caller frees with ldap_memfree. */
+/*
+ * "cn=<cn>" escaped per RFC 4514 by libldap; LDAP_DN_PRETTY keeps UTF-8 as it is instead of
+ * hex-escaping every non-ASCII byte. Caller frees with ldap_memfree.
+ */
 static int rdn_for_cn(char **out, const char *cn, smp_error *err)
 {
 	LDAPAVA ava;
@@ -951,7 +947,8 @@ static int rdn_for_cn(char **out, const char *cn, smp_error *err)
 	ava.la_value.bv_val = (char *)cn;
 	ava.la_value.bv_len = strlen(cn);
 	ava.la_flags = LDAP_AVA_STRING;
-	if (ldap_dn2str(dn, out, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS || *out == NULL)
+	if (ldap_dn2str(dn, out, LDAP_DN_FORMAT_LDAPV3 | LDAP_DN_PRETTY) != LDAP_SUCCESS ||
+	    *out == NULL)
 		return smp_error_set(err, SMP_ERR_BADINPUT, "cannot make a DN from the name '%s'", cn);
 	return 0;
 }
@@ -1122,7 +1119,7 @@ int smp_dir_walk(smp_dir *d, int (*fn)(const smp_entry *e, void *ctx),
 				if (r < 0)
 					goto out;
 				r = fn(e, ctx);
-				entry_release(e);
+				smp_entry_free(e);
 				e = NULL;
 				if (r != 0)
 					goto out;
@@ -1181,7 +1178,7 @@ int smp_dir_walk(smp_dir *d, int (*fn)(const smp_entry *e, void *ctx),
 out:
 	if (msgid >= 0)
 		ldap_abandon_ext(d->ld, msgid, NULL, NULL);
-	entry_release(e);
+	smp_entry_free(e);
 	ldap_msgfree(msg);
 	ldap_control_free(page);
 	ldap_controls_free(sctrls);
