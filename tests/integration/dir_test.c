@@ -309,7 +309,8 @@ static void delete_tree(LDAP *ld, const char *dn)
 		}
 	}
 	ldap_msgfree(res);
-	qsort(dns, n, sizeof(*dns), by_length_desc);
+	if (n > 1)
+		qsort(dns, n, sizeof(*dns), by_length_desc);
 	for (i = 0; i < n; i++) {
 		ldap_delete_ext_s(ld, dns[i], NULL, NULL);
 		ldap_memfree(dns[i]);
