@@ -207,6 +207,7 @@ static int parse_line(struct reader *r, struct berval *type, struct berval *val)
 {
 	char *colon;
 	char *p;
+	const char *name;
 	int freeval = 0;
 	size_t tlen;
 
@@ -215,6 +216,7 @@ static int parse_line(struct reader *r, struct berval *type, struct berval *val)
 		return bad(r, r->logical_lineno, "missing ':' after the attribute name");
 	for (p = r->logical; p < colon && (*p == ' ' || *p == '\t'); p++)
 		;
+	name = p;
 	tlen = (size_t)(colon - p);
 	while (tlen > 0 && (p[tlen - 1] == ' ' || p[tlen - 1] == '\t'))
 		tlen--;
@@ -223,10 +225,20 @@ static int parse_line(struct reader *r, struct berval *type, struct berval *val)
 	if (colon[1] == '<')
 		return bad(r, r->logical_lineno,
 			   "value of '%.*s' is a URL (':<'): refused, values must be inline",
-			   (int)(tlen > 64 ? 64 : tlen), p);
+			   (int)(tlen > 64 ? 64 : tlen), name);
+	if (colon[1] == ':') {
+		for (p = colon + 2; *p == ' '; p++)
+			;
+		p += strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=");
+		p += strspn(p, " ");
+		if (*p != '\0')
+			return bad(r, r->logical_lineno, "invalid base64 character 0x%02x in the "
+				   "value of '%.*s'", (unsigned char)*p, (int)(tlen > 64 ? 64 : tlen),
+				   name);
+	}
 	if (ldif_parse_line2(r->logical, type, val, &freeval) != 0)
 		return bad(r, r->logical_lineno, "invalid value of '%.*s' (bad base64?)",
-			   (int)(tlen > 64 ? 64 : tlen), p);
+			   (int)(tlen > 64 ? 64 : tlen), name);
 	if (freeval) {
 		/* only URL values are allocated, and those were refused above */
 		ber_memfree(val->bv_val);

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -302,7 +303,9 @@ static void test_malformed_line_numbers(void **state)
 	expect_bad("dn: cn=a,dc=test\nmail: a@b.example\n\n# c\ndn: cn=b,dc=test\n"
 		   "this line has no colon\n", "line 6: missing ':'");
 	expect_bad("dn: cn=a,dc=test\r\ncn: a\r\nuserCertificate:: !!!notbase64***\r\n",
-		   "line 3: invalid value of 'userCertificate'");
+		   "line 3: invalid base64 character 0x21 in the value of 'userCertificate'");
+	expect_bad("dn: cn=a,dc=test\nuserCertificate:: QUFB=QUFB\n",
+		   "line 2: invalid value of 'userCertificate'");
 	expect_bad(" continued\n", "line 1: continuation line");
 	expect_bad("\n\ncn: no dn here\n", "line 3: expected 'dn:'");
 	expect_bad("dn: cn=a,dc=test\nchangetype: modify\nreplace: mail\nmail: x@y.example\n-\n",
@@ -360,6 +363,12 @@ static void test_encodings(void **state)
 	assert_string_equal(s.mail0[0], "ok@partner.example");
 	seen_free(&s);
 
+	/* spaces after a base64 value are not part of it */
+	assert_int_equal(walk_text(&s, "dn: cn=a,dc=test\nmail:: YUBiLmV4YW1wbGU=  \n", &err), 0);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.mail0[0], "a@b.example");
+	seen_free(&s);
+
 	/* empty input and comments only: no entry, no error */
 	assert_int_equal(smp_ldif_walk_mem("", 0, collect, &s, &err), 0);
 	assert_int_equal(walk_text(&s, "# nothing\n#  here\n\n\n", &err), 0);
@@ -411,6 +420,8 @@ static void test_file_and_stdin(void **state)
 }
 
 struct big {
+	size_t heap_at_1000;
+	size_t heap_at_end;
 	size_t entries;
 	size_t certs;
 	size_t bad_bytes;
@@ -423,6 +434,10 @@ static int count_big(const smp_entry *e, void *ctx)
 	struct big *b = ctx;
 
 	b->entries++;
+	if (b->entries == 1000)
+		b->heap_at_1000 = mallinfo2().uordblks;
+	if (b->entries == 20000)
+		b->heap_at_end = mallinfo2().uordblks;
 	b->certs += e->n_certs;
 	for (size_t i = 0; i < e->n_certs; i++)
 		if (!same_bytes(&e->certs[i], b->alice, b->alen))
@@ -462,6 +477,8 @@ static void test_streaming_20000_entries(void **state)
 	assert_int_equal(b.entries, 20000);
 	assert_int_equal(b.certs, 20000);
 	assert_int_equal(b.bad_bytes, 0);
+	/* one record at a time: the heap does not grow with the entries read */
+	assert_true(b.heap_at_end < b.heap_at_1000 + 64 * 1024);
 
 	unlink(path);
 	free(a64);
