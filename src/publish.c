@@ -1,0 +1,847 @@
+/* smimepub command line: the publish pipeline (match, plan, journal, execute) shared by commands. */
+#include "publish.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ldap.h>
+#include <openssl/x509.h>
+
+#include "smimepub/plan.h"
+
+void pub_ctx_init(struct pub_ctx *c, const struct cli_opts *o, smp_dir *dir, smp_trust *trust,
+		  const char *command)
+{
+	memset(c, 0, sizeof(*c));
+	c->o = o;
+	c->dir = dir;
+	c->trust = trust;
+	c->command = command;
+	cli_out_init(&c->out, o, stdout);
+}
+
+void pub_ctx_release(struct pub_ctx *c)
+{
+	smp_journal_close(c->journal);
+	c->journal = NULL;
+}
+
+/* Ranks exit statuses: 77 and 69 (the directory) above 65/66 (inputs) above 1 (refusals). */
+static int status_rank(int status)
+{
+	switch (status) {
+	case 0:
+		return 0;
+	case 1:
+		return 1;
+	case 64:
+	case 65:
+		return 2;
+	case 66:
+		return 3;
+	case 69:
+		return 4;
+	case 77:
+		return 5;
+	default:
+		return 1;
+	}
+}
+
+void pub_note_status(struct pub_ctx *c, int status)
+{
+	if (status_rank(status) > status_rank(c->status))
+		c->status = status;
+}
+
+void pub_result_release(struct pub_result *res)
+{
+	free(res->dn);
+	free(res->message);
+	free(res->ldif);
+	for (size_t i = 0; i < res->n_candidates; i++)
+		free(res->candidates[i]);
+	free(res->candidates);
+	memset(res, 0, sizeof(*res));
+}
+
+static void set_message(struct pub_result *res, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void set_message(struct pub_result *res, const char *fmt, ...)
+{
+	va_list ap;
+	char *m = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&m, fmt, ap) < 0)
+		m = NULL;
+	va_end(ap);
+	free(res->message);
+	res->message = m;
+}
+
+void pub_failure(struct pub_result *res, int code, const char *message)
+{
+	res->action = "failed";
+	switch (code) {
+	case SMP_ERR_ACCESS:
+		res->reason = "insufficient_access";
+		res->status = 77;
+		break;
+	case SMP_ERR_UNAVAILABLE:
+		res->reason = "unavailable";
+		res->status = 69;
+		break;
+	case SMP_ERR_CONFLICT:
+		res->reason = "conflict";
+		res->status = 1;
+		break;
+	case SMP_ERR_NOFILE:
+		res->reason = "journal_unavailable";
+		res->status = 1;
+		break;
+	case SMP_ERR_NOMEM:
+	case SMP_ERR_INTERNAL:
+		res->reason = "internal_error";
+		res->status = 1;
+		break;
+	default:
+		res->reason = "ldap_error";
+		res->status = 1;
+		break;
+	}
+	set_message(res, "%s", message != NULL ? message : "");
+}
+
+const char *pub_action_name(const struct pub_ctx *c, smp_action a)
+{
+	if (!c->o->dry_run)
+		return smp_action_name(a);
+	switch (a) {
+	case SMP_ACT_PUBLISHED:
+		return "would_publish";
+	case SMP_ACT_REPLACED:
+		return "would_replace";
+	case SMP_ACT_REMOVED:
+		return "would_remove";
+	case SMP_ACT_REORDERED:
+		return "would_reorder";
+	default:
+		return smp_action_name(a);
+	}
+}
+
+/* ---- existing values -------------------------------------------------------------------- */
+
+int pub_existing_load(struct pub_existing *pe, const smp_entry *e, const smp_trust *trust,
+		      smp_error *err)
+{
+	smp_error verr = SMP_ERROR_INIT;
+	int r;
+
+	memset(pe, 0, sizeof(*pe));
+	pe->info = calloc(e->n_certs + 1, sizeof(*pe->info));
+	if (pe->info == NULL)
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	pe->ex.n = e->n_certs; /* so a release frees what was analysed so far */
+	for (size_t i = 0; i < e->n_certs; i++) {
+		r = smp_cert_analyze_der(&pe->info[i], (const unsigned char *)e->certs[i].bv_val,
+					 e->certs[i].bv_len, trust, &verr);
+		if (r == SMP_ERR_NOMEM) {
+			pub_existing_release(pe);
+			return smp_error_set(err, r, "out of memory");
+		}
+		if (r != 0)
+			pe->info[i] = NULL; /* not a certificate: the plan keeps it unless asked */
+	}
+	pe->ex.values = e->certs;
+	pe->ex.info = pe->info;
+	return 0;
+}
+
+void pub_existing_release(struct pub_existing *pe)
+{
+	if (pe->info != NULL)
+		for (size_t i = 0; i < pe->ex.n; i++)
+			smp_certinfo_free(pe->info[i]);
+	free(pe->info);
+	memset(pe, 0, sizeof(*pe));
+}
+
+/* ---- writing ---------------------------------------------------------------------------- */
+
+/* The attribute a value of e was read in (deletions must name it), else fallback. */
+static const char *value_attr(const smp_entry *e, const struct berval *bv, const char *fallback)
+{
+	for (size_t i = 0; i < e->n_certs; i++)
+		if (e->certs[i].bv_val == bv->bv_val && e->cert_attrs != NULL &&
+		    e->cert_attrs[i] != NULL)
+			return e->cert_attrs[i];
+	for (size_t i = 0; i < e->n_certs; i++)
+		if (e->certs[i].bv_len == bv->bv_len &&
+		    memcmp(e->certs[i].bv_val, bv->bv_val, bv->bv_len) == 0 &&
+		    e->cert_attrs != NULL && e->cert_attrs[i] != NULL)
+			return e->cert_attrs[i];
+	return fallback;
+}
+
+/* The change for attr in changes[0..*n), appended when missing. */
+static smp_change *change_for(smp_change *changes, size_t *n, const char *attr)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (strcasecmp(changes[i].attr, attr) == 0)
+			return &changes[i];
+	changes[*n].attr = attr;
+	return &changes[(*n)++];
+}
+
+/* Appends text to *buf (malloc'd). Returns 0 or SMP_ERR_NOMEM. */
+static int append_text(char **buf, const char *text, size_t len)
+{
+	size_t old = *buf != NULL ? strlen(*buf) : 0;
+	char *grown = realloc(*buf, old + len + 1);
+
+	if (grown == NULL)
+		return SMP_ERR_NOMEM;
+	memcpy(grown + old, text, len);
+	grown[old + len] = '\0';
+	*buf = grown;
+	return 0;
+}
+
+/* Runs write(fp, ...) against a memory stream and appends what it wrote to *ldif. */
+static int ldif_capture_modify(char **ldif, const char *dn, const smp_change *changes, size_t n,
+			       const char *comment, smp_error *err)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *fp;
+	int r;
+
+	if ((fp = open_memstream(&text, &len)) == NULL)
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	r = smp_ldif_write_modify(fp, dn, changes, n, comment, err);
+	fclose(fp);
+	if (r == 0 && len > 0 && append_text(ldif, text, len) != 0)
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	free(text);
+	return r;
+}
+
+static int journal_ready(struct pub_ctx *c, smp_error *err)
+{
+	if (c->journal != NULL)
+		return 0;
+	return smp_journal_open(&c->journal, c->o->journal, err);
+}
+
+int pub_apply(struct pub_ctx *c, const smp_entry *e, const smp_plan *plan, const char *comment,
+	      char **ldif, smp_error *err)
+{
+	const smp_profile *prof = smp_dir_profile(c->dir);
+	smp_change *changes = NULL;
+	size_t n = 0;
+	int r = SMP_ERR_INTERNAL;
+
+	if (plan->n_del == 0 && plan->n_add == 0)
+		return 0;
+	changes = calloc(plan->n_del + 2, sizeof(*changes));
+	if (changes == NULL) {
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < plan->n_del; i++) {
+		smp_change *ch = change_for(changes, &n,
+					    value_attr(e, &plan->del[i], prof->cert_attr));
+		if (ch->del == NULL) {
+			/* the plan's arrays are contiguous; collect this attribute's values */
+			ch->del = calloc(plan->n_del, sizeof(*ch->del));
+			if (ch->del == NULL) {
+				r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+		}
+		ch->del[ch->n_del++] = plan->del[i];
+	}
+	if (plan->n_add > 0) {
+		smp_change *ch = change_for(changes, &n, prof->cert_attr);
+		ch->add = plan->add;
+		ch->n_add = plan->n_add;
+	}
+
+	if (c->o->dry_run) {
+		r = ldif_capture_modify(ldif, e->dn, changes, n, comment, err);
+		goto out;
+	}
+	if ((r = journal_ready(c, err)) != 0)
+		goto out;
+	if ((r = smp_journal_record(c->journal, e->dn, changes, n, err)) != 0)
+		goto out;
+	r = smp_dir_modify(c->dir, e->dn, changes, n, err);
+out:
+	if (changes != NULL)
+		for (size_t i = 0; i < n; i++)
+			free(changes[i].del);
+	free(changes);
+	return r;
+}
+
+/* ---- matching --------------------------------------------------------------------------- */
+
+struct match {
+	smp_entry **v;
+	size_t n;
+};
+
+static void match_release(struct match *m)
+{
+	smp_entries_free(m->v, m->n);
+	m->v = NULL;
+	m->n = 0;
+}
+
+/* Adds the entries found (taking them) to m, dropping DNs already there. */
+static int match_merge(struct match *m, smp_entry **found, size_t nfound)
+{
+	smp_entry **grown = realloc(m->v, sizeof(*grown) * (m->n + nfound + 1));
+
+	if (grown == NULL) {
+		smp_entries_free(found, nfound);
+		return SMP_ERR_NOMEM;
+	}
+	m->v = grown;
+	for (size_t i = 0; i < nfound; i++) {
+		int dup = 0;
+		for (size_t j = 0; j < m->n && !dup; j++)
+			dup = strcasecmp(m->v[j]->dn, found[i]->dn) == 0;
+		if (dup)
+			smp_entry_free(found[i]);
+		else
+			m->v[m->n++] = found[i];
+	}
+	free(found);
+	return 0;
+}
+
+/* Whether a read by DN failed because there is no such entry (or the DN cannot be one). */
+static int read_not_found(smp_dir *d, int r)
+{
+	int rc;
+
+	if (r == SMP_ERR_NOTFOUND)
+		return 1;
+	if (r != SMP_ERR_LDAP)
+		return 0;
+	rc = smp_dir_last_result(d);
+	return rc == LDAP_NO_SUCH_OBJECT || rc == LDAP_INVALID_DN_SYNTAX ||
+	       rc == LDAP_REFERRAL || rc == LDAP_NAMING_VIOLATION || rc == LDAP_UNWILLING_TO_PERFORM;
+}
+
+/* The certificate's subject CN as UTF-8 (caller frees), or NULL when it has none. */
+static char *subject_cn(const smp_certinfo *ci)
+{
+	X509_NAME *name = ci->x509 != NULL ? X509_get_subject_name(ci->x509) : NULL;
+	unsigned char *utf8 = NULL;
+	char *cn = NULL;
+	int idx, len;
+
+	if (name == NULL)
+		return NULL;
+	idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+	if (idx < 0)
+		return NULL;
+	len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx)));
+	if (len > 0 && memchr(utf8, '\0', (size_t)len) == NULL)
+		cn = strndup((const char *)utf8, (size_t)len);
+	OPENSSL_free(utf8);
+	return cn;
+}
+
+/* parent with an RDN "<type>=<cn>" in front, escaped per RFC 4514 by libldap. */
+static char *contact_dn(const char *type, const char *cn, const char *parent)
+{
+	LDAPAVA ava;
+	LDAPAVA *rdn[2] = { &ava, NULL };
+	char *rdnstr = NULL, *dn = NULL;
+
+	memset(&ava, 0, sizeof(ava));
+	ava.la_attr.bv_val = (char *)type;
+	ava.la_attr.bv_len = strlen(type);
+	ava.la_value.bv_val = (char *)cn;
+	ava.la_value.bv_len = strlen(cn);
+	ava.la_flags = LDAP_AVA_STRING;
+	if (ldap_rdn2str(rdn, &rdnstr, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS)
+		return NULL;
+	if (asprintf(&dn, "%s,%s", rdnstr, parent) < 0)
+		dn = NULL;
+	ldap_memfree(rdnstr);
+	return dn;
+}
+
+/* The LDIF add record of the contact --create-contact would create (dry run). */
+static int ldif_contact(char **ldif, const smp_profile *prof, const char *dn, const char *cn,
+			const char *addr, smp_error *err)
+{
+	const char *attrs[24];
+	struct berval vals[24];
+	const struct berval *pv[24];
+	char *smtp = NULL, *text = NULL;
+	size_t n = 0, len = 0;
+	FILE *fp = NULL;
+	int r = SMP_ERR_NOMEM;
+
+	if (asprintf(&smtp, "SMTP:%s", addr) < 0) {
+		smtp = NULL;
+		goto out;
+	}
+#define PUT(a, v) do { attrs[n] = (a); vals[n].bv_val = (char *)(v); \
+		vals[n].bv_len = strlen(v); pv[n] = &vals[n]; n++; } while (0)
+	if (prof->contact_classes != NULL)
+		for (size_t i = 0; prof->contact_classes[i] != NULL && n < 12; i++)
+			PUT("objectClass", prof->contact_classes[i]);
+	else if (prof->contact_class != NULL)
+		PUT("objectClass", prof->contact_class);
+	PUT("cn", cn);
+	if (prof->write_sn)
+		PUT("sn", cn);
+	PUT("displayName", cn);
+	PUT("mail", addr);
+	if (prof->write_proxy_addresses)
+		PUT("proxyAddresses", smtp);
+	if (prof->write_target_address)
+		PUT("targetAddress", smtp);
+#undef PUT
+	if ((fp = open_memstream(&text, &len)) == NULL)
+		goto out;
+	r = smp_ldif_write_add(fp, dn, attrs, pv, n, "smimepub: would create a contact", err);
+	fclose(fp);
+	fp = NULL;
+	if (r == 0 && append_text(ldif, text, len) != 0)
+		r = SMP_ERR_NOMEM;
+out:
+	if (r == SMP_ERR_NOMEM)
+		smp_error_set(err, r, "out of memory");
+	free(text);
+	free(smtp);
+	return r;
+}
+
+/*
+ * Creates (or, in a dry run, describes) the contact for ci. On success *entry is the new entry
+ * (read back, or an empty one in a dry run) and res->dn its DN.
+ */
+static int create_contact(struct pub_ctx *c, const smp_certinfo *ci, struct pub_result *res,
+			  smp_entry **entry, smp_error *err)
+{
+	const smp_profile *prof = smp_dir_profile(c->dir);
+	const char *parent = c->o->ou != NULL ? c->o->ou : smp_dir_base(c->dir);
+	const char *addr = ci->emails[0];
+	char *cn = subject_cn(ci);
+	char *dn = NULL;
+	smp_entry *e = NULL;
+	int r = SMP_ERR_INTERNAL;
+
+	*entry = NULL;
+	if (cn == NULL && (cn = strdup(addr)) == NULL) {
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (c->o->dry_run) {
+		dn = contact_dn(strcmp(prof->name, "ad") == 0 ? "CN" : "cn", cn,
+				parent != NULL ? parent : "");
+		if (dn == NULL) {
+			r = smp_error_set(err, SMP_ERR_NOMEM, "cannot build a DN for '%s'", cn);
+			goto out;
+		}
+		if ((r = ldif_contact(&res->ldif, prof, dn, cn, addr, err)) != 0)
+			goto out;
+		if ((e = calloc(1, sizeof(*e))) == NULL || (e->dn = strdup(dn)) == NULL) {
+			r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+	} else {
+		if ((r = journal_ready(c, err)) != 0)
+			goto out;
+		if ((r = smp_dir_create_contact(c->dir, c->o->ou, cn, addr, &dn, err)) != 0)
+			goto out;
+		/* recorded once the DN is known: a failed creation leaves no stale record */
+		if ((r = smp_journal_record_add(c->journal, dn, err)) != 0)
+			goto out;
+		if ((r = smp_dir_read(c->dir, dn, &e, err)) != 0)
+			goto out;
+	}
+	res->created = 1;
+	free(res->dn);
+	res->dn = dn;
+	dn = NULL;
+	*entry = e;
+	e = NULL;
+	r = 0;
+out:
+	smp_entry_free(e);
+	free(dn);
+	free(cn);
+	return r;
+}
+
+/* Finds the one entry for ci: by address, then by subject DN. Fills res on failure. */
+static int find_entry(struct pub_ctx *c, const smp_certinfo *ci, struct pub_result *res,
+		      smp_entry **entry, smp_error *err)
+{
+	struct match m = { NULL, 0 };
+	int r = 0;
+
+	*entry = NULL;
+	for (size_t i = 0; i < ci->n_emails; i++) {
+		smp_entry **found = NULL;
+		size_t nfound = 0;
+
+		if ((r = smp_dir_find_by_address(c->dir, ci->emails[i], &found, &nfound, err)) != 0)
+			goto out;
+		if ((r = match_merge(&m, found, nfound)) != 0) {
+			smp_error_set(err, r, "out of memory");
+			goto out;
+		}
+	}
+	if (m.n == 0 && ci->subject != NULL && *ci->subject != '\0') {
+		smp_entry *e = NULL;
+		smp_error rerr = SMP_ERROR_INIT;
+
+		r = smp_dir_read(c->dir, ci->subject, &e, &rerr);
+		if (r == 0) {
+			*entry = e;
+			goto out;
+		}
+		if (!read_not_found(c->dir, r)) {
+			*err = rerr;
+			goto out;
+		}
+		r = 0;
+	}
+	if (m.n == 1) {
+		*entry = m.v[0];
+		m.v[0] = NULL;
+		m.n = 0;
+	} else if (m.n > 1) {
+		size_t len = 0;
+		char *list;
+
+		res->action = "failed";
+		res->reason = "ambiguous";
+		res->status = 1;
+		res->candidates = calloc(m.n, sizeof(*res->candidates));
+		if (res->candidates == NULL) {
+			r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		for (size_t i = 0; i < m.n; i++) {
+			if ((res->candidates[i] = strdup(m.v[i]->dn)) == NULL) {
+				r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			res->n_candidates++;
+			len += strlen(m.v[i]->dn) + 4;
+		}
+		if ((list = calloc(1, len + 1)) != NULL) {
+			for (size_t i = 0; i < res->n_candidates; i++) {
+				strcat(list, i ? "; '" : "'");
+				strcat(list, res->candidates[i]);
+				strcat(list, "'");
+			}
+			set_message(res, "%zu entries match '%s': %s; nothing written: "
+				    "give each a distinct address or remove the duplicate", m.n,
+				    ci->emails[0], list);
+			free(list);
+		}
+	}
+out:
+	match_release(&m);
+	return r;
+}
+
+/* Adds address_mismatch / no_mail_attribute to ci for entry e (once). */
+static int check_addresses(smp_certinfo *ci, const smp_entry *e)
+{
+	int best = 0;
+
+	if (ci->n_emails == 0)
+		return 0;
+	for (size_t i = 0; i < ci->n_emails; i++) {
+		int how = smp_entry_has_address(e, ci->emails[i]);
+		if (how > best)
+			best = how;
+	}
+	if (best == 0 && smp_certinfo_problem(ci, "address_mismatch") == NULL)
+		return smp_certinfo_add_problem(ci, "address_mismatch",
+			"the entry '%s' has none of the certificate's addresses ('%s'%s) in mail or "
+			"proxyAddresses: clients looking up that address will not find it; check that "
+			"this is the right entry, add the address to it, or use --force",
+			e->dn, ci->emails[0], ci->n_emails > 1 ? ", ..." : "");
+	if (best == 1 && smp_certinfo_problem(ci, "no_mail_attribute") == NULL)
+		return smp_certinfo_add_problem(ci, "no_mail_attribute",
+			"the entry '%s' has '%s' only in proxyAddresses: gpgsm and Thunderbird look up "
+			"the mail attribute and will not find the certificate; set mail on the entry",
+			e->dn, ci->emails[0]);
+	return 0;
+}
+
+static int has_critical(const smp_certinfo *ci)
+{
+	return smp_certinfo_worst(ci) == SMP_SEV_CRITICAL;
+}
+
+/* The message for a plan's outcome. */
+static void plan_message(struct pub_result *res, const smp_plan *plan, const smp_entry *e)
+{
+	if (plan->action == SMP_ACT_SKIPPED && plan->reason != NULL) {
+		if (strcmp(plan->reason, "already_has_certificate") == 0)
+			set_message(res, "'%s' already holds another certificate: use --add to keep "
+				    "both or --replace to replace the ones for the same address", e->dn);
+		else if (strcmp(plan->reason, "critical_problem") == 0)
+			set_message(res, "not published because of the critical problems below: fix "
+				    "them, or use --force to publish anyway");
+		else if (strcmp(plan->reason, "malformed") == 0)
+			set_message(res, "not a certificate");
+	} else if (plan->action == SMP_ACT_UNCHANGED) {
+		set_message(res, "this certificate is already published on '%s'", e->dn);
+	} else if (plan->n_del > 0 && plan->action != SMP_ACT_REORDERED) {
+		size_t removed = plan->n_del;
+		/* a reorder deletes and re-adds kept values: count only the ones that go */
+		for (size_t i = 0; i < plan->n_del; i++)
+			for (size_t j = 0; j < plan->n_add; j++)
+				if (plan->add[j].bv_val == plan->del[i].bv_val) {
+					removed--;
+					break;
+				}
+		if (removed > 0)
+			set_message(res, "%zu other certificate%s for the same address removed",
+				    removed, removed == 1 ? "" : "s");
+	}
+}
+
+int pub_certificate(struct pub_ctx *c, const unsigned char *der, size_t len, smp_certinfo *ci,
+		    const char *source, struct pub_result *res)
+{
+	smp_error err = SMP_ERROR_INIT;
+	smp_entry *e = NULL;
+	struct pub_existing pe;
+	smp_plan *plan = NULL;
+	struct berval newbv;
+	char *comment = NULL;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	memset(&pe, 0, sizeof(pe));
+	newbv.bv_val = (char *)der;
+	newbv.bv_len = len;
+
+	if ((r = find_entry(c, ci, res, &e, &err)) != 0) {
+		pub_failure(res, r, err.msg);
+		goto out;
+	}
+	if (res->action != NULL)
+		goto out;
+	if (e == NULL) {
+		if (!c->o->create_contact || ci->n_emails == 0) {
+			res->action = "failed";
+			res->reason = "not_found";
+			res->status = 1;
+			if (ci->n_emails > 0)
+				set_message(res, "no entry has the address '%s' in mail or "
+					    "proxyAddresses, and the subject is not an entry's DN: "
+					    "create the contact first or use --create-contact",
+					    ci->emails[0]);
+			else
+				set_message(res, "the certificate has no address and its subject is "
+					    "not an entry's DN");
+			goto out;
+		}
+		if (has_critical(ci) && !c->o->policy.force) {
+			res->action = "skipped";
+			res->reason = "critical_problem";
+			res->status = 1;
+			set_message(res, "no contact created: the certificate has critical problems "
+				    "(below); fix them, or use --force");
+			goto out;
+		}
+		if ((r = create_contact(c, ci, res, &e, &err)) != 0) {
+			pub_failure(res, r, err.msg);
+			goto out;
+		}
+	}
+	free(res->dn);
+	if ((res->dn = strdup(e->dn)) == NULL) {
+		r = SMP_ERR_NOMEM;
+		goto out;
+	}
+	if (check_addresses(ci, e) != 0) {
+		r = SMP_ERR_NOMEM;
+		goto out;
+	}
+	if (asprintf(&comment, "smimepub %s '%s' (%s)", c->command,
+		     source != NULL ? source : "-", ci->sha256) < 0) {
+		comment = NULL;
+		r = SMP_ERR_NOMEM;
+		goto out;
+	}
+
+	for (int attempt = 0;; attempt++) {
+		if ((r = pub_existing_load(&pe, e, c->trust, &err)) != 0)
+			goto out;
+		if ((r = smp_plan_publish(&plan, &pe.ex, &newbv, ci, &c->o->policy)) != 0)
+			goto out;
+		if (plan->action == SMP_ACT_SKIPPED) {
+			res->action = "skipped";
+			res->reason = plan->reason;
+			res->status = 1;
+			plan_message(res, plan, e);
+			break;
+		}
+		if (plan->action == SMP_ACT_UNCHANGED) {
+			res->action = res->created ? pub_action_name(c, SMP_ACT_PUBLISHED)
+						   : "unchanged";
+			res->reason = plan->reason;
+			plan_message(res, plan, e);
+			break;
+		}
+		r = pub_apply(c, e, plan, comment, &res->ldif, &err);
+		if (r == 0) {
+			res->action = pub_action_name(c, plan->action);
+			plan_message(res, plan, e);
+			break;
+		}
+		if (r != SMP_ERR_CONFLICT || attempt >= PUB_MAX_RETRIES || c->o->dry_run) {
+			pub_failure(res, r, err.msg);
+			r = 0;
+			break;
+		}
+		/* someone else changed the entry: read it again and decide again */
+		smp_plan_free(plan);
+		plan = NULL;
+		pub_existing_release(&pe);
+		{
+			smp_entry *fresh = NULL;
+			char *dn = strdup(e->dn);
+
+			if (dn == NULL) {
+				r = SMP_ERR_NOMEM;
+				goto out;
+			}
+			r = smp_dir_read(c->dir, dn, &fresh, &err);
+			free(dn);
+			if (r != 0) {
+				pub_failure(res, r, err.msg);
+				r = 0;
+				goto out;
+			}
+			smp_entry_free(e);
+			e = fresh;
+		}
+	}
+	if (res->created && res->message == NULL)
+		set_message(res, "%s contact '%s'", c->o->dry_run ? "would create" : "created",
+			    res->dn);
+	else if (res->created) {
+		char *m = res->message;
+		res->message = NULL;
+		set_message(res, "%s contact '%s'; %s", c->o->dry_run ? "would create" : "created",
+			    res->dn, m);
+		free(m);
+	}
+	r = 0;
+out:
+	if (r == SMP_ERR_NOMEM && res->action == NULL)
+		pub_failure(res, r, "out of memory");
+	if (res->action == NULL)
+		pub_failure(res, r != 0 ? r : SMP_ERR_INTERNAL, err.msg);
+	smp_plan_free(plan);
+	pub_existing_release(&pe);
+	smp_entry_free(e);
+	free(comment);
+	return r == SMP_ERR_NOMEM ? r : 0;
+}
+
+/* ---- output ----------------------------------------------------------------------------- */
+
+json_t *pub_result_json(const struct pub_result *res, const smp_certinfo *ci, const char *source)
+{
+	json_t *obj = json_object();
+
+	if (obj == NULL)
+		return NULL;
+	if (source != NULL)
+		json_object_set_new(obj, "file", json_string(source));
+	json_object_set_new(obj, "dn", res->dn != NULL ? json_string(res->dn) : json_null());
+	json_object_set_new(obj, "action", json_string(res->action != NULL ? res->action : "failed"));
+	json_object_set_new(obj, "reason", res->reason != NULL ? json_string(res->reason) : json_null());
+	json_object_set_new(obj, "message", json_string(res->message != NULL ? res->message : ""));
+	if (res->n_candidates > 0) {
+		json_t *arr = json_array();
+		for (size_t i = 0; i < res->n_candidates; i++)
+			json_array_append_new(arr, json_string(res->candidates[i]));
+		json_object_set_new(obj, "candidates", arr);
+	}
+	if (res->created)
+		json_object_set_new(obj, "created", json_true());
+	if (ci != NULL)
+		json_object_update_new(obj, cli_certinfo_json(ci));
+	return obj;
+}
+
+/* Writes text to fp with "# " in front of every line. */
+static void print_commented(FILE *fp, const char *text, size_t len)
+{
+	int bol = 1;
+
+	for (size_t i = 0; i < len; i++) {
+		if (bol)
+			fputs("# ", fp);
+		fputc(text[i], fp);
+		bol = text[i] == '\n';
+	}
+	if (!bol)
+		fputc('\n', fp);
+}
+
+void pub_emit(struct pub_ctx *c, const struct pub_result *res, json_t *record)
+{
+	pub_note_status(c, res->status);
+	if (record == NULL)
+		return;
+	if (!c->o->dry_run) {
+		cli_out_record(&c->out, record);
+		return;
+	}
+	if (c->out.format == CLI_FMT_JSON) {
+		if (res->ldif != NULL)
+			json_object_set_new(record, "ldif", json_string(res->ldif));
+		cli_out_record(&c->out, record);
+	} else if (c->out.format == CLI_FMT_CSV) {
+		cli_out_record(&c->out, record);
+		if (res->ldif != NULL)
+			fputs(res->ldif, stderr);
+	} else {
+		struct cli_out tmp = c->out;
+		char *text = NULL;
+		size_t len = 0;
+
+		/* stdout stays a file ldapmodify accepts: the report as comments, then the LDIF */
+		tmp.fp = open_memstream(&text, &len);
+		if (tmp.fp == NULL) {
+			cli_out_record(&c->out, record);
+		} else {
+			cli_out_record(&tmp, record);
+			fclose(tmp.fp);
+			print_commented(c->out.fp, text, len);
+			free(text);
+		}
+		if (res->ldif != NULL)
+			fputs(res->ldif, c->out.fp);
+		fputc('\n', c->out.fp);
+		fflush(c->out.fp);
+	}
+}

@@ -1,0 +1,112 @@
+/*
+ * smimepub command line: the publish pipeline shared by publish, harvest and bulk publish
+ * (match the entry, plan, journal, execute or print the LDIF of a dry run), and the pieces
+ * remove reuses (existing values, journalled exact-value writes with re-read on conflict).
+ */
+#ifndef SMIMEPUB_PUBLISH_H
+#define SMIMEPUB_PUBLISH_H
+
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "smimepub/journal.h"
+
+/* Re-reads and re-plans after SMP_ERR_CONFLICT at most this many times. */
+#define PUB_MAX_RETRIES 3
+
+/* What one run shares: options, connection, trust, the journal (opened at the first write). */
+struct pub_ctx {
+	const struct cli_opts *o;
+	smp_dir *dir;             /* borrowed, open and bound */
+	smp_trust *trust;         /* borrowed */
+	smp_journal *journal;     /* owned; NULL until the first write */
+	struct cli_out out;       /* where records go (stdout) */
+	const char *command;      /* "publish", "remove", "harvest": for LDIF comments */
+	int status;               /* worst exit status so far: 0, 1, 65, 66, 69, 77 */
+};
+
+/* Sets up c for a run of command; dir and trust stay owned by the caller. */
+void pub_ctx_init(struct pub_ctx *c, const struct cli_opts *o, smp_dir *dir, smp_trust *trust,
+		  const char *command);
+
+/* Closes the journal. */
+void pub_ctx_release(struct pub_ctx *c);
+
+/* Raises c->status to status when that is worse (69/77 beat 65/66, which beat 1). */
+void pub_note_status(struct pub_ctx *c, int status);
+
+/* The outcome for one certificate (or one entry for remove). Strings owned. */
+struct pub_result {
+	const char *action;       /* "published", "would_publish", "unchanged", "skipped",
+				     "failed", ... (static) */
+	const char *reason;       /* static code or NULL: "not_found", "ambiguous",
+				     "critical_problem", "already_has_certificate", ... */
+	char *dn;                 /* the entry written (or that would be), or NULL */
+	char *message;            /* plain words for the administrator, or NULL */
+	char **candidates;        /* ambiguous: every DN that matched */
+	size_t n_candidates;
+	char *ldif;               /* dry run: the LDIF that would be applied, else NULL */
+	int created;              /* a contact was (or would be) created */
+	int status;               /* this item's exit status: 0, 1, 69, 77 */
+};
+
+void pub_result_release(struct pub_result *res);
+
+/*
+ * Publishes one certificate: der/len its DER, ci its analysis (the caller's; this adds the
+ * entry-side findings address_mismatch and no_mail_attribute to it), source a label for
+ * messages (file name, "signer in 'x.eml'"). Matches by address, then by subject DN; creates a
+ * contact when asked; plans with smp_plan_publish under the options' policy; journals and
+ * writes one modify, re-reading and re-planning on conflict; in a dry run fills res->ldif
+ * instead. Always fills res (refusals and failures are results, not errors) and returns 0;
+ * SMP_ERR_NOMEM only when even that failed.
+ */
+int pub_certificate(struct pub_ctx *c, const unsigned char *der, size_t len, smp_certinfo *ci,
+		    const char *source, struct pub_result *res);
+
+/*
+ * The action record for res: file (source, may be NULL), dn, action, reason, message,
+ * candidates, then the fields of cli_certinfo_json(ci) (ci may be NULL). New reference.
+ */
+json_t *pub_result_json(const struct pub_result *res, const smp_certinfo *ci, const char *source);
+
+/*
+ * Prints record (ownership taken) and, in a dry run, res->ldif: text format writes a file
+ * ldapmodify accepts (the record as '#' comment lines, then the LDIF); JSON carries the LDIF
+ * in the record's "ldif" field; CSV writes the LDIF to stderr. Notes res->status in c.
+ */
+void pub_emit(struct pub_ctx *c, const struct pub_result *res, json_t *record);
+
+/* ---- pieces remove (and prune) reuse --------------------------------------------------- */
+
+/* An entry's certificate values with their analyses (NULL where a value is not one). */
+struct pub_existing {
+	smp_existing ex;
+	smp_certinfo **info;
+};
+
+/* Analyses every value of e->certs with trust. Returns 0 or SMP_ERR_NOMEM. */
+int pub_existing_load(struct pub_existing *pe, const smp_entry *e, const smp_trust *trust,
+		      smp_error *err);
+
+void pub_existing_release(struct pub_existing *pe);
+
+/*
+ * Carries out plan on entry e: builds the exact-value changes (deletions in the attribute each
+ * value was read from, additions in the profile's certificate attribute); in a dry run appends
+ * their LDIF to *ldif (comment may be NULL); otherwise records the inverse in the journal and
+ * applies ONE modify. Returns 0 (also when the plan writes nothing), SMP_ERR_CONFLICT when the
+ * entry changed (re-read and re-plan), or another error with the reason in err.
+ */
+int pub_apply(struct pub_ctx *c, const smp_entry *e, const smp_plan *plan, const char *comment,
+	      char **ldif, smp_error *err);
+
+/* The exit status and reason code for a failed directory operation (69/"unavailable", ...). */
+void pub_failure(struct pub_result *res, int code, const char *message);
+
+/* "would_publish" for "published" and so on in a dry run; name itself otherwise. */
+const char *pub_action_name(const struct pub_ctx *c, smp_action a);
+
+#endif
