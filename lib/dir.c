@@ -2,6 +2,7 @@
 #include "smimepub/dir.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -145,6 +146,8 @@ static int ldap_fail(smp_dir *d, smp_error *err, int code, int rc, const char *d
 {
 	char what[512];
 	char *hdiag = NULL, *hmatched = NULL;
+	char trimmed[512];
+	size_t len;
 	va_list ap;
 
 	d->last_rc = rc;
@@ -154,6 +157,13 @@ static int ldap_fail(smp_dir *d, smp_error *err, int code, int rc, const char *d
 	if (diag == NULL && d->ld != NULL) {
 		ldap_get_option(d->ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &hdiag);
 		diag = hdiag;
+	}
+	/* Active Directory ends its messages with a newline (sometimes a NUL-padded one) */
+	if (diag != NULL && (len = strlen(diag)) > 0 && isspace((unsigned char)diag[len - 1])) {
+		while (len > 0 && isspace((unsigned char)diag[len - 1]))
+			len--;
+		snprintf(trimmed, sizeof(trimmed), "%.*s", (int)len, diag);
+		diag = trimmed;
 	}
 	if (matched == NULL && d->ld != NULL && rc > 0) {
 		ldap_get_option(d->ld, LDAP_OPT_MATCHED_DN, &hmatched);
@@ -189,12 +199,16 @@ static int connect_fail(smp_dir *d, smp_error *err, int rc, int tls)
 	if (d->ld != NULL)
 		ldap_get_option(d->ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
 	d->last_rc = rc;
-	if (tls && diag != NULL && *diag != '\0')
+	if (tls && diag != NULL && *diag != '\0') {
+		int unknown = strcmp(diag, "(unknown error code)") == 0;
+
 		r = smp_error_set(err, SMP_ERR_UNAVAILABLE,
-				  "cannot reach '%s': %s (%d): TLS handshake failed: %s: check that the server's certificate is issued by a CA in the CA file (TLS_CACERT in ldap.conf, LDAPTLS_CACERT) and names the host in the URI",
-				  d->uri, ldap_err2string(rc), rc, diag);
-	else
+				  "cannot reach '%s': %s (%d): TLS handshake failed%s%s: check that the server's certificate is issued by a CA in the CA file (TLS_CACERT in ldap.conf, LDAPTLS_CACERT) and names the host in the URI",
+				  d->uri, ldap_err2string(rc), rc, unknown ? "" : ": ",
+				  unknown ? "" : diag);
+	} else {
 		r = ldap_fail(d, err, SMP_ERR_UNAVAILABLE, rc, NULL, NULL, "cannot reach '%s'", d->uri);
+	}
 	ldap_memfree(diag);
 	return r;
 }

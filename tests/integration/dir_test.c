@@ -38,11 +38,16 @@ static const char *suite = "-";
 		}                                                                           \
 	} while (0)
 
+/* SMIMEPUB_TEST_VERBOSE=1 shows the message of every expected error too. */
+static int verbose;
+
 #define CHECK_ERR(r, want, err, name)                                                       \
 	do {                                                                                \
 		CHECK((r) == (want), name);                                                 \
 		if ((r) != (want))                                                          \
 			fprintf(stderr, "    got %d, want %d: %s\n", (r), (want), (err).msg);     \
+		else if (verbose && (r) != 0)                                               \
+			fprintf(stderr, "ok [%s] %s: %s\n", suite, name, (err).msg);            \
 	} while (0)
 
 /* ---- env files ---------------------------------------------------------------------------- */
@@ -816,6 +821,7 @@ int main(void)
 	struct target slapd, ad;
 	int i;
 
+	verbose = getenv("SMIMEPUB_TEST_VERBOSE") != NULL;
 	memset(&slapd_env, 0, sizeof(slapd_env));
 	memset(&ad_env, 0, sizeof(ad_env));
 	if (make_certs() != 0) {
