@@ -215,6 +215,7 @@ int smp_plan_publish(smp_plan **out, const smp_existing *existing, const struct 
 		p->add[p->n_add++] = *newder;
 	}
 
+	p->n_removed = n_removed;
 	if (present < 0)
 		p->action = n_removed > 0 ? SMP_ACT_REPLACED : SMP_ACT_PUBLISHED;
 	else if (n_removed > 0)
@@ -297,6 +298,7 @@ int smp_plan_remove(smp_plan **out, const smp_existing *existing, const smp_remo
 			p->del[p->n_del++] = *bv;
 	}
 
+	p->n_removed = p->n_del;
 	if (p->n_del > 0) {
 		p->action = SMP_ACT_REMOVED;
 	} else {

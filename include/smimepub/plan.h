@@ -44,6 +44,7 @@ typedef struct smp_plan {
 	size_t n_del;
 	struct berval *add;       /* borrowed from the entry's values or the new certificate */
 	size_t n_add;
+	size_t n_removed;         /* values of del that are not added back (really removed) */
 } smp_plan;
 
 /*

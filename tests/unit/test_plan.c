@@ -296,6 +296,7 @@ static void test_replace(void **state)
 	/* other addresses and non-certificates stay; new first, their order kept */
 	p = publish(ENTRY(&e, &bob, &old, &junk), &n, 0, 1, 0, 0);
 	assert_int_equal(p->action, SMP_ACT_REPLACED);
+	assert_int_equal(p->n_removed, 1);
 	assert_vals(p->del, p->n_del, VALS(&old, &bob, &junk));
 	assert_vals(p->add, p->n_add, VALS(&n, &bob, &junk));
 	smp_plan_free(p);
@@ -576,6 +577,7 @@ static void check_one(const int *seq, size_t n, int pol)
 	smp_plan *p, *again;
 	entry e, e2;
 	int had[POOL] = { 0 }, has[POOL] = { 0 };
+	size_t gone;
 
 	for (i = 0; i < n; i++) {
 		v[i] = &pool[seq[i]];
@@ -591,6 +593,11 @@ static void check_one(const int *seq, size_t n, int pol)
 	k = apply(after, seq, n, p);
 	for (i = 0; i < k; i++)
 		has[after[i]] = 1;
+	/* n_removed counts the values that really go */
+	gone = 0;
+	for (i = 0; i < POOL; i++)
+		gone += had[i] && !has[i];
+	assert_int_equal(p->n_removed, gone);
 	/* the new certificate is there; values for other addresses and junk are kept */
 	assert_true(has[0]);
 	for (i = 1; i < POOL; i++) {
@@ -761,6 +768,7 @@ static void test_remove_expired_all(void **state)
 
 	p = removal(ENTRY(&e, &exp1, &a, &junk, &exp2), NULL, 1, 0);
 	assert_int_equal(p->action, SMP_ACT_REMOVED);
+	assert_int_equal(p->n_removed, 2);
 	assert_vals(p->del, p->n_del, VALS(&exp1, &exp2));
 	smp_plan_free(p);
 
