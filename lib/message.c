@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -332,6 +333,9 @@ static int verify_content(CMS_ContentInfo *cms, CMS_SignerInfo *si, const unsign
 	char buf[4096];
 	int ok = 0;
 
+	*why = "the signed content is too large";
+	if (len > INT_MAX)
+		return 0;
 	in = BIO_new_mem_buf(len > 0 ? data : (const unsigned char *)"", (int)len);
 	if (in == NULL)
 		goto out;
@@ -860,6 +864,7 @@ static int read_mbox(GMimeStream *stream, const char *file, smp_message_fn fn, v
 	}
 	g_object_unref(parser);
 	g_mime_parser_options_free(w.popts);
+	walk_release(&w);
 	return r;
 }
 

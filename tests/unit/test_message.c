@@ -300,7 +300,7 @@ static void test_bit_flips(void **state)
 	assert_non_null(body_end);
 	lo = (size_t)(body - (char *)raw);
 	hi = (size_t)(body_end - (char *)raw) + strlen("Regards, Alice");
-	for (size_t i = 0; i < len; i += 3) {
+	for (size_t i = 0; i < len; i += 5) {
 		smp_message *m;
 
 		raw[i] ^= 0x01;
