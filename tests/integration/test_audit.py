@@ -1,0 +1,295 @@
+"""smimepub audit against the real slapd and Samba AD: every audit code, paging, formats, exit codes.
+
+The same test class runs once per directory kind. Each test builds its entries under its own
+OU below the partners OU (-b is set to it, so only those entries are audited) and removes it.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import smptest  # noqa: E402
+from smptest import Directory, der_of, pki, run, T0  # noqa: E402
+
+TRUST = ["--at", T0, "--ca-file", pki("root.pem"), "--untrusted", pki("intermediate.pem")]
+
+# leaves of the test PKI that both servers accept as userCertificate values
+MANY = ["alice.pem", "alice-new.pem", "alice-old-expired.pem", "bob-ec.pem", "carol-sanonly.pem",
+        "dave-cn.pem", "noaddr.pem", "idn.pem", "expired.pem", "notyet.pem", "expiring.pem",
+        "signonly.pem", "enconly.pem", "noeku.pem", "servereku.pem", "weak-rsa1024.pem",
+        "sha1.pem", "ca-leaf.pem"]
+
+
+def findings(records):
+    """{(dn lower, index or None): sorted codes} over certificate and entry records."""
+    out = {}
+    for r in records:
+        if r.get("type") == "certificate":
+            key = (r["dn"].lower(), r["index"])
+        elif r.get("type") == "entry":
+            key = (r["dn"].lower(), None)
+        else:
+            continue
+        out.setdefault(key, set()).update(p["code"] for p in r["problems"])
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def summary(records):
+    s = [r for r in records if r.get("type") == "summary"]
+    assert len(s) == 1, records
+    return s[0]
+
+
+class AuditCases:
+    kind = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Directory(cls.kind)
+        cls.pw = cls.d.pwfile()
+        cls.ous = []
+
+    @classmethod
+    def tearDownClass(cls):
+        for ou in cls.ous:
+            cls.d.delete_tree(ou)
+        os.unlink(cls.pw)
+
+    def ou(self, name):
+        dn = self.d.make_ou("smpaudit-" + name)
+        self.ous.append(dn)
+        return dn
+
+    def audit(self, base, *extra, fmt="json"):
+        args = ["-H", self.d.uri, "-D", self.d.admin_dn, "-y", self.pw, "-b", base] + TRUST
+        return run(args + ["audit", "--format", fmt] + list(extra))
+
+    def codes_of(self, res, dn, index=None):
+        return findings(res.json()).get((dn.lower(), index), [])
+
+    def contact(self, parent, cn, mail=None, certs=(), **kw):
+        return self.d.add_contact(parent, cn, mail=mail, certs=[der_of(c) for c in certs], **kw)
+
+    # ---- exit status by severity ----------------------------------------------------------
+
+    def test_clean_entry_exit_0(self):
+        ou = self.ou("clean")
+        dn = self.contact(ou, "Alice", "alice@partner.example", ["alice.pem"])
+        res = self.audit(ou)
+        self.assertEqual(res.rc, 0, res)
+        recs = res.json()
+        certs = [r for r in recs if r.get("type") == "certificate"]
+        self.assertEqual(len(certs), 1, res)
+        c = certs[0]
+        self.assertEqual(c["dn"].lower(), dn.lower())
+        self.assertEqual(c["index"], 0)
+        self.assertEqual(c["attribute"].lower().split(";")[0], "usercertificate")
+        self.assertEqual(c["emails"], ["alice@partner.example"])
+        self.assertEqual(c["problems"], [])
+        for field in ("subject", "issuer", "serial", "sha256", "not_before", "not_after", "key",
+                      "signature", "purposes", "is_ca"):
+            self.assertIn(field, c)
+        s = summary(recs)
+        self.assertEqual((s["entries"], s["certificates"], s["status"]), (1, 1, "ok"))
+
+    def test_expiring_only_exit_1(self):
+        ou = self.ou("expiring")
+        dn = self.contact(ou, "Exp", "expiring@partner.example", ["expiring.pem"])
+        res = self.audit(ou)
+        self.assertEqual(res.rc, 1, res)
+        self.assertEqual(self.codes_of(res, dn, 0), ["expiring"])
+        self.assertEqual(summary(res.json())["counts"], {"expiring": 1})
+        self.assertEqual(self.audit(ou, "--warn-days", "10").rc, 0)
+
+    def test_expired_exit_2_and_first_unusable(self):
+        ou = self.ou("expired")
+        dn = self.contact(ou, "Old", "expired@partner.example", ["expired.pem"])
+        res = self.audit(ou)
+        self.assertEqual(res.rc, 2, res)
+        self.assertIn("expired", self.codes_of(res, dn, 0))
+        self.assertIn("first_unusable", self.codes_of(res, dn, 0))
+
+    def test_first_unusable_expired_value_first(self):
+        ou = self.ou("first")
+        dn = self.contact(ou, "Alice", "alice@partner.example",
+                          ["alice-old-expired.pem", "alice.pem"])
+        res = self.audit(ou)
+        self.assertEqual(res.rc, 2, res)
+        self.assertIn("first_unusable", self.codes_of(res, dn, 0))
+        self.assertNotIn("first_unusable", self.codes_of(res, dn, 1))
+        # the good one first: only the expired (and superseded) value is reported
+        ou2 = self.ou("first2")
+        dn2 = self.contact(ou2, "Alice", "alice@partner.example",
+                           ["alice.pem", "alice-old-expired.pem"])
+        res = self.audit(ou2)
+        self.assertEqual(self.codes_of(res, dn2, 0), [], res)
+        self.assertNotIn("first_unusable", self.codes_of(res, dn2, 1))
+
+    def test_superseded(self):
+        ou = self.ou("superseded")
+        dn = self.contact(ou, "Alice", "alice@partner.example", ["alice-new.pem", "alice.pem"])
+        res = self.audit(ou)
+        self.assertEqual(res.rc, 1, res)
+        self.assertEqual(self.codes_of(res, dn, 1), ["superseded"])
+        self.assertEqual(self.codes_of(res, dn, 0), [])
+
+    def test_address_mismatch(self):
+        ou = self.ou("mismatch")
+        dn = self.contact(ou, "Bob", "bob@partner.example", ["bob-ec.pem", "alice.pem"])
+        res = self.audit(ou)
+        self.assertEqual(res.rc, 2, res)
+        self.assertEqual(self.codes_of(res, dn, 1), ["address_mismatch"])
+        self.assertEqual(self.codes_of(res, dn, 0), [])
+
+    def test_too_many_values(self):
+        ou = self.ou("many")
+        dn = self.contact(ou, "Many", "alice@partner.example", MANY[:16])
+        res = self.audit(ou)
+        self.assertIn("too_many_values", self.codes_of(res, dn), res)
+        self.assertEqual(len([r for r in res.json() if r.get("type") == "certificate"]), 16)
+        ou2 = self.ou("fifteen")
+        dn2 = self.contact(ou2, "Fifteen", "alice@partner.example", MANY[:15])
+        self.assertNotIn("too_many_values", self.codes_of(self.audit(ou2), dn2))
+
+    def test_no_mail_attribute(self):
+        ou = self.ou("nomail")
+        dn = self.contact(ou, "Alice", None, ["alice.pem"],
+                          proxies=["SMTP:alice@partner.example"])
+        res = self.audit(ou)
+        self.assertEqual(res.rc, 1, res)
+        self.assertEqual(self.codes_of(res, dn), ["no_mail_attribute"])
+        self.assertEqual(self.codes_of(res, dn, 0), [])
+
+    def test_smime_attr_shadows(self):
+        ou = self.ou("shadows")
+        dn = self.contact(ou, "Alice", "alice@partner.example", ["alice.pem"],
+                          extra="userSMIMECertificate:: " +
+                          __import__("base64").b64encode(der_of("expired.pem")).decode())
+        res = self.audit(ou)
+        self.assertEqual(res.rc, 2, res)
+        self.assertEqual(self.codes_of(res, dn), ["smime_attr_shadows"])
+        # an entry holding only userSMIMECertificate is audited too
+        dn2 = self.contact(ou, "Garbage", "garbage@partner.example",
+                           extra="userSMIMECertificate:: Z2FyYmFnZQ==")
+        res = self.audit(ou)
+        self.assertEqual(self.codes_of(res, dn2), ["smime_attr_shadows"], res)
+
+    def test_paging_audits_every_entry(self):
+        ou = self.ou("paging")
+        names = ["ann", "ben", "cat", "dan", "eve", "fay"]
+        for n in names:
+            self.contact(ou, n.title(), n + "@partner.example", ["contacts/%s.pem" % n])
+        self.contact(ou, "Alice", "alice@partner.example", ["alice.pem"])
+        self.contact(ou, "NoCert", "nocert@partner.example")
+        res = self.audit(ou, "--page-size", "2")
+        self.assertEqual(res.rc, 0, res)
+        s = summary(res.json())
+        self.assertEqual((s["entries"], s["certificates"]), (7, 7), res)
+        dns = {r["dn"].lower() for r in res.json() if r.get("type") == "certificate"}
+        self.assertEqual(len(dns), 7)
+
+    def test_quiet_prints_only_problems(self):
+        ou = self.ou("quiet")
+        self.contact(ou, "Alice", "alice@partner.example", ["alice.pem"])
+        dn = self.contact(ou, "Old", "expired@partner.example", ["expired.pem"])
+        res = self.audit(ou, "-q")
+        self.assertEqual(res.rc, 2, res)
+        recs = res.json()
+        self.assertTrue(recs)
+        for r in recs:
+            self.assertEqual(r["dn"].lower(), dn.lower(), res)
+            self.assertTrue(r["problems"])
+        self.assertEqual(self.audit(ou, "-q", fmt="text").err, "")
+
+    def test_text_and_csv(self):
+        ou = self.ou("formats")
+        dn = self.contact(ou, "Old", "expired@partner.example", ["expired.pem"])
+        res = self.audit(ou, fmt="text")
+        self.assertEqual(res.rc, 2, res)
+        self.assertIn(dn, res.out)
+        self.assertIn("expired", res.out)
+        self.assertIn("summary", res.out)
+        res = self.audit(ou, fmt="csv")
+        self.assertEqual(res.rc, 2, res)
+        lines = res.out.split("\r\n")
+        self.assertTrue(lines[0].startswith("file,dn,"), res)
+        self.assertTrue(any("expired" in ln and "first_unusable" in ln for ln in lines), res)
+
+    def test_ldapsearch_export_gives_same_findings(self):
+        ou = self.ou("export")
+        self.contact(ou, "Alice", "alice@partner.example",
+                     ["alice-old-expired.pem", "alice.pem", "alice-new.pem", "bob-ec.pem"])
+        self.contact(ou, "Exp", "expiring@partner.example", ["expiring.pem"])
+        self.contact(ou, "NoMail", None, ["carol-sanonly.pem"],
+                     proxies=["SMTP:carol@partner.example"])
+        live = self.audit(ou)
+        self.assertEqual(live.rc, 2, live)
+        proc = subprocess.run(["ldapsearch", "-x", "-LLL", "-H", self.d.uri, "-D",
+                               self.d.admin_dn, "-w", self.d.admin_pw, "-b", ou,
+                               "(|(userCertificate=*)(userSMIMECertificate=*))",
+                               "mail", "proxyAddresses", "cn", "userCertificate",
+                               "userCertificate;binary", "userSMIMECertificate"],
+                              capture_output=True, env=self.d._ldap_env())
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with tempfile.NamedTemporaryFile(suffix=".ldif", delete=False) as fp:
+            fp.write(proc.stdout)
+        try:
+            offline = run(TRUST + ["audit", "--format", "json", "--from-ldif", fp.name])
+        finally:
+            os.unlink(fp.name)
+        self.assertEqual(offline.rc, live.rc, offline)
+        self.assertEqual(findings(offline.json()), findings(live.json()))
+        a, b = summary(live.json()), summary(offline.json())
+        self.assertEqual((a["entries"], a["certificates"], a["counts"]),
+                         (b["entries"], b["certificates"], b["counts"]))
+
+    def test_unreachable_exit_3(self):
+        res = run(["-H", "ldap://127.0.0.1:1", "-b", "dc=example,dc=test"] + TRUST +
+                  ["audit", "--timeout", "5"])
+        self.assertEqual(res.rc, 3, res)
+        self.assertIn("could not complete", res.err)
+        self.assertRegex(res.err.lower(), "connect|unavailable|can't contact|cannot reach")
+
+    def test_bind_refused_exit_3(self):
+        res = run(["-H", self.d.uri, "-D", self.d.admin_dn, "-y",
+                   self.d.pwfile("wrong-password"), "-b", self.d.base] + TRUST + ["audit"])
+        self.assertEqual(res.rc, 3, res)
+        self.assertIn("could not complete", res.err)
+        self.assertRegex(res.err.lower(), "invalid credentials|bind")
+
+
+class SlapdAudit(AuditCases, unittest.TestCase):
+    kind = "slapd"
+
+
+class SambaADAudit(AuditCases, unittest.TestCase):
+    kind = "ad"
+
+    def test_malformed_value(self):
+        ou = self.ou("malformed")
+        dn = self.d.add_contact(ou, "Junk", mail="alice@partner.example",
+                                certs=[der_of("alice.pem"), b"this is not a certificate"])
+        res = self.audit(ou)
+        self.assertEqual(res.rc, 2, res)
+        self.assertEqual(self.codes_of(res, dn, 1), ["malformed"])
+        junk = [r for r in res.json() if r.get("type") == "certificate" and r["index"] == 1][0]
+        self.assertEqual(junk["size"], 25)
+        self.assertEqual(len(junk["sha256"]), 64)
+
+    def test_referrals_reported(self):
+        # a subtree search from the domain root gets a continuation reference to
+        # CN=Configuration: reported as a warning record, never silently dropped
+        res = run(["-H", self.d.uri, "-D", self.d.admin_dn, "-y", self.pw, "-b", self.d.base] +
+                  TRUST + ["audit", "--format", "json"])
+        self.assertIn(res.rc, (0, 1, 2), res)
+        refs = [r for r in res.json() if r.get("type") == "referral"]
+        self.assertTrue(refs, res)
+        self.assertIn("Configuration", refs[0]["url"])
+        self.assertEqual(refs[0]["severity"], "warning")
+        self.assertGreaterEqual(summary(res.json())["referrals"], 1)
+
+
+if __name__ == "__main__":
+    smptest.main()
