@@ -510,7 +510,7 @@ static void handle_cms(struct walk *w, CMS_ContentInfo *cms, const unsigned char
 			s->cert = signer;
 		s->from = xstrdup_or_null(from);
 		enc = encryption_preference(si, certs);
-		if (enc != NULL && enc != signer && X509_cmp(enc, signer) != 0 && X509_up_ref(enc))
+		if (enc != NULL && (signer == NULL || X509_cmp(enc, signer) != 0) && X509_up_ref(enc))
 			s->encryption_cert = enc;
 		if (signer == NULL) {
 			why = "the signer's certificate is not in the message";
