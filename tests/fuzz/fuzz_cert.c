@@ -1,0 +1,40 @@
+/*
+ * libFuzzer target for certificate intake: smp_bundle_read on the input, then smp_cert_analyze of
+ * every leaf (chain building, addresses, purposes) with a trust context that has no anchors.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "smimepub/cert.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static smp_trust *trust;
+	smp_error err = SMP_ERROR_INIT;
+	smp_bundle *b = NULL;
+
+	if (trust == NULL) {
+		smp_trust_options opts = SMP_TRUST_OPTIONS_INIT;
+
+		opts.at = 1780272000; /* 2026-06-01T00:00:00Z */
+		opts.use_system_store = 0;
+		if (smp_trust_new(&trust, &opts, &err) != 0)
+			return 0;
+	}
+	if (smp_bundle_read(&b, data, size, &err) != 0)
+		return 0;
+	for (size_t i = 0; i < smp_bundle_leaf_count(b); i++) {
+		smp_certinfo *ci = NULL;
+
+		if (smp_cert_analyze(&ci, smp_bundle_leaf(b, i), smp_bundle_all(b), trust, &err) == 0) {
+			(void)smp_certinfo_client_usable(ci);
+			for (size_t k = 0; k < ci->n_emails; k++)
+				(void)smp_certinfo_has_email(ci, ci->emails[k]);
+			smp_certinfo_free(ci);
+		}
+	}
+	smp_bundle_free(b);
+	return 0;
+}
