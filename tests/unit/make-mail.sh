@@ -58,6 +58,10 @@ openssl cms -sign -signer "$pki/untrusted.pem" -inkey "$pki/untrusted.key" \
     -certfile "$pki/other-intermediate.pem" -in body.txt \
     -from untrusted@partner.example -to x@example.org -subject 'Untrusted' -out untrusted.eml
 
+# the signer's certificate left out of the message
+openssl cms -sign -nocerts -signer "$pki/alice.pem" -inkey "$pki/alice.key" -in body.txt \
+    -from alice@partner.example -to x@example.org -subject 'No certs' -out nocerts.eml
+
 # encrypted only; unsigned
 openssl cms -encrypt -aes256 -in body.txt -from alice@partner.example -to bob@example.org \
     -subject 'Secret' -out encrypted.eml "$pki/bob-ec.pem" 2>/dev/null ||

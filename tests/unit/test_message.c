@@ -317,6 +317,49 @@ static void test_bit_flips(void **state)
 	free(p);
 }
 
+static void test_signer_certificate_missing(void **state)
+{
+	smp_message *m = parse_fixture("nocerts.eml");
+
+	(void)state;
+	assert_int_equal(m->kind, SMP_MSG_SIGNED);
+	assert_int_equal(m->n_signers, 1);
+	assert_null(m->signers[0].cert);
+	assert_false(m->signers[0].signature_ok);
+	assert_non_null(strstr(m->signers[0].error, "certificate"));
+	assert_int_equal(sk_X509_num(m->carried), 0);
+	smp_message_free(m);
+}
+
+/* Nesting beyond the limit is reported, not followed (and does not crash). */
+static void test_nesting_limit(void **state)
+{
+	char *msg = NULL, *tail = NULL, *next;
+	smp_message *m;
+
+	(void)state;
+	assert_true(asprintf(&msg, "From: deep@example.org\nMIME-Version: 1.0\n") > 0);
+	assert_true(asprintf(&tail, "%s", "") >= 0);
+	for (int i = 0; i < 40; i++) {
+		assert_true(asprintf(&next, "%sContent-Type: multipart/mixed; boundary=\"b%d\"\n\n--b%d\n",
+				     msg, i, i) > 0);
+		free(msg);
+		msg = next;
+		assert_true(asprintf(&next, "--b%d--\n%s", i, tail) > 0);
+		free(tail);
+		tail = next;
+	}
+	assert_true(asprintf(&next, "%sContent-Type: text/plain\n\nx\n%s", msg, tail) > 0);
+	m = parse_mem((unsigned char *)next, strlen(next));
+	assert_int_equal(m->kind, SMP_MSG_MALFORMED);
+	assert_non_null(m->problem);
+	assert_non_null(strstr(m->problem, "nesting"));
+	smp_message_free(m);
+	free(next);
+	free(msg);
+	free(tail);
+}
+
 /* ---- opaque, nested, forwarded ------------------------------------------------------------ */
 
 static void test_opaque(void **state)
@@ -722,6 +765,17 @@ static void test_encryption_key_preference(void **state)
 		size_t len;
 		unsigned char *msg = sign_with_pref(enc, kind, enc, &len);
 		smp_message *m = parse_mem(msg, len);
+		char name[32];
+		char *p;
+		FILE *fp;
+
+		snprintf(name, sizeof(name), "pref-%d.eml", kind);
+		p = fixture(name);
+		fp = fopen(p, "wb");
+		assert_non_null(fp);
+		assert_int_equal(fwrite(msg, 1, len, fp), len);
+		fclose(fp);
+		free(p);
 
 		assert_int_equal(m->kind, SMP_MSG_SIGNED);
 		assert_int_equal(m->n_signers, 1);
@@ -804,6 +858,8 @@ int main(void)
 		cmocka_unit_test(test_tampered_body_is_bad),
 		cmocka_unit_test(test_tampered_signature_is_bad),
 		cmocka_unit_test(test_bit_flips),
+		cmocka_unit_test(test_signer_certificate_missing),
+		cmocka_unit_test(test_nesting_limit),
 		cmocka_unit_test(test_opaque),
 		cmocka_unit_test(test_nested_in_mixed),
 		cmocka_unit_test(test_forwarded_rfc822),
