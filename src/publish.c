@@ -374,7 +374,7 @@ static char *contact_dn(const char *type, const char *cn, const char *parent)
 	ava.la_value.bv_val = (char *)cn;
 	ava.la_value.bv_len = strlen(cn);
 	ava.la_flags = LDAP_AVA_STRING;
-	if (ldap_rdn2str(rdn, &rdnstr, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS)
+	if (ldap_rdn2str(rdn, &rdnstr, LDAP_DN_FORMAT_LDAPV3 | LDAP_DN_PRETTY) != LDAP_SUCCESS)
 		return NULL;
 	if (asprintf(&dn, "%s,%s", rdnstr, parent) < 0)
 		dn = NULL;
@@ -459,10 +459,14 @@ static int create_contact(struct pub_ctx *c, const smp_certinfo *ci, struct pub_
 		}
 		if ((r = ldif_contact(&res->ldif, prof, dn, cn, addr, err)) != 0)
 			goto out;
-		if ((e = calloc(1, sizeof(*e))) == NULL || (e->dn = strdup(dn)) == NULL) {
+		/* what the contact will hold that matching looks at */
+		if ((e = calloc(1, sizeof(*e))) == NULL || (e->dn = strdup(dn)) == NULL ||
+		    (e->mail = calloc(2, sizeof(*e->mail))) == NULL ||
+		    (e->mail[0] = strdup(addr)) == NULL) {
 			r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
 			goto out;
 		}
+		e->n_mail = 1;
 	} else {
 		if ((r = journal_ready(c, err)) != 0)
 			goto out;

@@ -1,0 +1,501 @@
+"""Integration tests for `smimepub publish` against the real slapd and Samba AD (SPEC sections 2, 4, 5).
+
+Every test class is written once (a mixin) and runs for both directories. Each test works in
+its own OU, which is also the search base, so tests do not see each other's contacts.
+The module also holds the helpers the lookup, remove and journal tests import (Base, make_cert).
+"""
+import base64
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import smptest  # noqa: E402
+from smptest import Directory, T0, der_of, pki, run  # noqa: E402
+
+_DIRS = {}
+_TMP = tempfile.mkdtemp(prefix="smp-itest-")
+
+
+def directory(kind):
+    """One Directory per kind for the whole run."""
+    if kind not in _DIRS:
+        _DIRS[kind] = Directory(kind)
+    return _DIRS[kind]
+
+
+def make_cert(subj, emails, start="20260101000000Z", end="20270101000000Z", key="ec"):
+    """A leaf issued by the test PKI's intermediate with the given subject (openssl -subj form)
+    and rfc822Name SAN addresses, valid start..end. Returns (pem path, DER bytes)."""
+    d = tempfile.mkdtemp(prefix="ca-", dir=_TMP)
+    open(os.path.join(d, "index.txt"), "w").close()
+    cnf = os.path.join(d, "ca.cnf")
+    san = ",".join("email:" + e.replace("\\", "\\\\") for e in emails)
+    with open(cnf, "w") as fp:
+        fp.write("[ ca ]\ndefault_ca = c\n[ c ]\ndir = %s\ndatabase = $dir/index.txt\n"
+                 "new_certs_dir = $dir\nrand_serial = yes\ncertificate = %s\nprivate_key = %s\n"
+                 "default_md = sha256\npolicy = p\npreserve = yes\nemail_in_dn = no\n"
+                 "unique_subject = no\ncopy_extensions = none\nstring_mask = utf8only\n"
+                 "x509_extensions = ext\n[ p ]\ndomainComponent = optional\n"
+                 "organizationalUnitName = optional\ncommonName = optional\n"
+                 "[ ext ]\nbasicConstraints = critical,CA:FALSE\n"
+                 "keyUsage = critical,digitalSignature,%s\nextendedKeyUsage = emailProtection\n%s\n"
+                 % (d, pki("intermediate.pem"), pki("intermediate.key"),
+                    "keyAgreement" if key == "ec" else "keyEncipherment",
+                    ("subjectAltName = " + san) if emails else ""))
+    keyf, req, out = (os.path.join(d, n) for n in ("k.pem", "r.pem", "c.pem"))
+    newkey = (["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"] if key == "ec"
+              else ["-newkey", "rsa:2048"])
+    subprocess.run(["openssl", "req", "-new", "-nodes", "-utf8", "-keyout", keyf, "-out", req,
+                    "-subj", subj] + newkey, check=True, capture_output=True)
+    proc = subprocess.run(["openssl", "ca", "-batch", "-config", cnf, "-in", req, "-out", out,
+                           "-startdate", start, "-enddate", end, "-notext"], capture_output=True)
+    if proc.returncode != 0:
+        raise RuntimeError("openssl ca failed: %s" % proc.stderr.decode())
+    der = subprocess.run(["openssl", "x509", "-in", out, "-outform", "DER"], check=True,
+                         capture_output=True).stdout
+    return out, der
+
+
+def split_ldif_records(text):
+    """The change records of an LDIF text (comments kept with the record they precede)."""
+    return [r.strip("\n") + "\n" for r in re.split(r"\n\s*\n", text) if
+            any(line.startswith("dn:") for line in r.splitlines())]
+
+
+class Base:
+    """Mixin: set `kind` ('slapd' or 'ad') in the concrete TestCase."""
+
+    kind = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = directory(cls.kind)
+
+    def setUp(self):
+        name = re.sub(r"[^a-z0-9]", "", self._testMethodName.lower().replace("test_", ""))[:40]
+        self.ou = self.d.make_ou(("%s-%s" % (self.prefix, name))[:60])
+        self.tmp = tempfile.mkdtemp(prefix="t-", dir=_TMP)
+        self.journal = os.path.join(self.tmp, "journal.ldif")
+
+    prefix = "t"
+
+    def tearDown(self):
+        self.d.delete_tree(self.ou)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # ---- running smimepub -----------------------------------------------------------------
+
+    def conn(self, who="admin", uri=None, base=None):
+        if who == "admin":
+            dn, pw = self.d.admin_dn, self.d.admin_pw
+        elif who == "writer":
+            dn, pw = self.d.writer
+        elif who == "reader":
+            dn, pw = self.d.reader
+        else:
+            dn, pw = who
+        pwfile = os.path.join(self.tmp, "pw-%d" % len(os.listdir(self.tmp)))
+        with open(pwfile, "w") as fp:
+            fp.write(pw)
+        return ["-H", uri or self.d.uri, "-b", base or self.ou, "-D", dn, "-y", pwfile]
+
+    def smp(self, *args, who="admin", uri=None, base=None, fmt="json", env=None, trust=True,
+            journal=True):
+        argv = self.conn(who, uri, base)
+        if trust:
+            argv += ["--at", T0, "--ca-file", pki("root.pem"), "--untrusted",
+                     pki("intermediate.pem")]
+        if journal:
+            argv += ["--journal", self.journal]
+        if fmt:
+            argv += ["--format", fmt]
+        return run(argv + list(args), env=env)
+
+    # ---- the directory side ---------------------------------------------------------------
+
+    def contact(self, cn, mail=None, proxies=(), certs=(), extra=""):
+        return self.d.add_contact(self.ou, cn, mail=mail, proxies=proxies,
+                                  certs=[der_of(c) if isinstance(c, str) else c for c in certs],
+                                  extra=extra)
+
+    def certs(self, dn):
+        return self.d.certs(dn)
+
+    def snapshot(self, dn):
+        """Everything ldapsearch shows of an entry (user attributes), for exact comparison."""
+        entry = self.d.search(dn).get(dn, {})
+        return {k: list(v) for k, v in entry.items()}
+
+    def ldapmodify_text(self, text, check=True):
+        return self.d.ldapmodify(text, check=check)
+
+    def one(self, res, **match):
+        """The single JSON record of a result (optionally the one whose fields match)."""
+        recs = [r for r in res.json() if all(r.get(k) == v for k, v in match.items())]
+        self.assertEqual(len(recs), 1, "expected one record %s in %r" % (match, res))
+        return recs[0]
+
+    def codes(self, rec):
+        return [p["code"] for p in rec.get("problems", [])]
+
+
+A = "alice@partner.example"
+
+
+class PublishTests(Base):
+    prefix = "pub"
+
+    def test_match_by_mail(self):
+        dn = self.contact("Alice", mail=A)
+        res = self.smp("publish", pki("alice.pem"))
+        self.assertEqual(res.rc, 0, res)
+        rec = self.one(res)
+        self.assertEqual(rec["action"], "published")
+        self.assertEqual(rec["dn"].lower(), dn.lower())
+        self.assertEqual(rec["file"], pki("alice.pem"))
+        self.assertEqual(rec["emails"], [A])
+        self.assertEqual(self.certs(dn), [der_of("alice.pem")])
+
+    def test_match_case_insensitive_mixed_case_address(self):
+        dn = self.contact("Bob", mail="BOB@partner.example")
+        res = self.smp("publish", pki("bob-ec.pem"))
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual(self.certs(dn), [der_of("bob-ec.pem")])
+
+    def test_match_by_proxy_addresses_only(self):
+        dn = self.contact("Alice", proxies=["SMTP:" + A, "X500:/o=Example/cn=alice"])
+        res = self.smp("publish", pki("alice.pem"))
+        self.assertEqual(res.rc, 0, res)
+        rec = self.one(res)
+        self.assertEqual(rec["action"], "published")
+        self.assertIn("no_mail_attribute", self.codes(rec))
+        p = [p for p in rec["problems"] if p["code"] == "no_mail_attribute"][0]
+        self.assertEqual(p["severity"], "warning")
+        self.assertEqual(self.certs(dn), [der_of("alice.pem")])
+
+    def _subject_dn_cert(self, cn, address):
+        rdns = [r.split("=", 1) for r in self.ou.split(",")]
+        subj = "".join("/%s=%s" % (k.upper() if k.lower() != "dc" else "DC", v)
+                       for k, v in reversed(rdns)) + "/CN=" + cn
+        return make_cert(subj, [address])
+
+    def test_match_by_subject_dn(self):
+        # the entry's DN is the certificate's subject; its addresses do not include the
+        # certificate's: found, but address_mismatch is critical
+        path, der = self._subject_dn_cert("Subj Person", "subj@partner.example")
+        dn = self.contact("Subj Person", mail="other@partner.example")
+        res = self.smp("publish", path)
+        self.assertEqual(res.rc, 1, res)
+        rec = self.one(res)
+        self.assertEqual(rec["action"], "skipped")
+        self.assertEqual(rec["reason"], "critical_problem")
+        self.assertEqual(rec["dn"].lower(), dn.lower())
+        self.assertIn("address_mismatch", self.codes(rec))
+        self.assertEqual(self.certs(dn), [])
+        res = self.smp("publish", "--force", path)
+        self.assertEqual(res.rc, 0, res)
+        rec = self.one(res)
+        self.assertEqual(rec["action"], "published")
+        self.assertIn("address_mismatch", self.codes(rec))  # still printed
+        self.assertEqual(self.certs(dn), [der])
+
+    def test_ambiguous_writes_nothing(self):
+        dn1 = self.contact("Alice One", mail=A)
+        dn2 = self.contact("Alice Two", proxies=["smtp:" + A])
+        res = self.smp("publish", pki("alice.pem"))
+        self.assertEqual(res.rc, 1, res)
+        rec = self.one(res)
+        self.assertEqual(rec["action"], "failed")
+        self.assertEqual(rec["reason"], "ambiguous")
+        self.assertEqual(sorted(x.lower() for x in rec["candidates"]),
+                         sorted([dn1.lower(), dn2.lower()]))
+        self.assertIn("Alice One", rec["message"])
+        self.assertEqual(self.certs(dn1), [])
+        self.assertEqual(self.certs(dn2), [])
+
+    def test_not_found(self):
+        self.contact("Somebody", mail="somebody@partner.example")
+        res = self.smp("publish", pki("alice.pem"))
+        self.assertEqual(res.rc, 1, res)
+        rec = self.one(res)
+        self.assertEqual(rec["action"], "failed")
+        self.assertEqual(rec["reason"], "not_found")
+        res = self.smp("publish", pki("alice.pem"), fmt="text")
+        self.assertEqual(res.rc, 1, res)
+        self.assertIn("not_found", res.out)
+
+    def test_create_contact_with_escaped_cn(self):
+        cn = 'Doe, Jane + "J" <x>; y\\z=1'
+        path, der = make_cert("/CN=" + re.sub(r'([,+"<>;\\])', r"\\\1", cn),
+                              ["jane.doe@partner.example"])
+        res = self.smp("publish", "--create-contact", "--ou", self.ou, path)
+        self.assertEqual(res.rc, 0, res)
+        rec = self.one(res)
+        self.assertEqual(rec["action"], "published")
+        self.assertTrue(rec.get("created"))
+        found = self.d.search(self.ou, scope="one", filt="(mail=jane.doe@partner.example)")
+        self.assertEqual(len(found), 1, found)
+        dn, attrs = next(iter(found.items()))
+        self.assertEqual(dn.lower(), rec["dn"].lower())
+        self.assertEqual(attrs["cn"], [cn.encode()])
+        self.assertEqual(self.certs(dn), [der])
+        ocs = [v.decode().lower() for v in attrs["objectclass"]]
+        if self.kind == "ad":
+            self.assertIn("contact", ocs)
+            self.assertIn(b"SMTP:jane.doe@partner.example", attrs["proxyaddresses"])
+            self.assertEqual([v.lower() for v in attrs["targetaddress"]],
+                             [b"smtp:jane.doe@partner.example"])
+        else:
+            self.assertIn("inetorgperson", ocs)
+        # publishing again finds the new contact
+        res = self.smp("publish", "--create-contact", "--ou", self.ou, path)
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual(self.one(res)["action"], "unchanged")
+
+    def test_create_contact_dry_run_changes_nothing(self):
+        cn = "Dry, Run"
+        path, der = make_cert("/CN=Dry\\, Run", ["dry.run@partner.example"])
+        res = self.smp("publish", "-n", "--create-contact", "--ou", self.ou, path, fmt=None)
+        self.assertEqual(res.rc, 0, res)
+        self.assertIn("changetype: add", res.out)
+        self.assertIn("would_publish", res.out)
+        self.assertEqual(self.d.search(self.ou, scope="one", filt="(cn=*)"), {})
+        self.assertFalse(os.path.exists(self.journal))
+        # what it printed is what ldapmodify applies
+        self.ldapmodify_text(res.out)
+        found = self.d.search(self.ou, scope="one", filt="(mail=dry.run@partner.example)")
+        self.assertEqual(len(found), 1, found)
+        dn, attrs = next(iter(found.items()))
+        self.assertEqual(attrs["cn"], [cn.encode()])
+        self.assertEqual(self.certs(dn), [der])
+
+    def test_idempotent_republish(self):
+        dn = self.contact("Alice", mail=A)
+        self.assertEqual(self.smp("publish", pki("alice.pem")).rc, 0)
+        res = self.smp("publish", pki("alice.pem"))
+        self.assertEqual(res.rc, 0, res)
+        rec = self.one(res)
+        self.assertEqual(rec["action"], "unchanged")
+        self.assertEqual(self.certs(dn), [der_of("alice.pem")])
+
+    def test_refuse_then_add(self):
+        dn = self.contact("Alice", mail=A, certs=["alice.pem"])
+        res = self.smp("publish", pki("alice-new.pem"))
+        self.assertEqual(res.rc, 1, res)
+        rec = self.one(res)
+        self.assertEqual((rec["action"], rec["reason"]), ("skipped", "already_has_certificate"))
+        self.assertEqual(self.certs(dn), [der_of("alice.pem")])
+        res = self.smp("publish", "--add", pki("alice-new.pem"))
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual(self.one(res)["action"], "published")
+        # both kept; the best (latest notAfter) first
+        self.assertEqual(self.certs(dn), [der_of("alice-new.pem"), der_of("alice.pem")])
+
+    def test_replace_keeps_other_address_and_other_ca(self):
+        dn = self.contact("Alice", mail=A, certs=["alice.pem", "bob-ec.pem", "untrusted.pem"])
+        res = self.smp("publish", "--replace", pki("alice-new.pem"))
+        self.assertEqual(res.rc, 0, res)
+        rec = self.one(res)
+        self.assertEqual(rec["action"], "replaced")
+        got = self.certs(dn)
+        self.assertEqual(got[0], der_of("alice-new.pem"))
+        self.assertEqual(sorted(got), sorted([der_of("alice-new.pem"), der_of("bob-ec.pem"),
+                                              der_of("untrusted.pem")]))
+
+    def test_add_and_replace_exclude_each_other(self):
+        res = self.smp("publish", "--add", "--replace", pki("alice.pem"))
+        self.assertEqual(res.rc, 64, res)
+
+    def test_prune_expired(self):
+        dn = self.contact("Alice", mail=A, certs=["alice-old-expired.pem", "bob-ec.pem"])
+        res = self.smp("publish", "--prune-expired", "--add", pki("alice.pem"))
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual(self.one(res)["action"], "replaced")
+        got = self.certs(dn)
+        self.assertEqual(got[0], der_of("alice.pem"))
+        self.assertEqual(sorted(got), sorted([der_of("alice.pem"), der_of("bob-ec.pem")]))
+
+    def test_best_first_ordering(self):
+        dn = self.contact("Alice", mail=A, certs=["alice-old-expired.pem"])
+        res = self.smp("publish", "--add", pki("alice.pem"))
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual(self.certs(dn), [der_of("alice.pem"), der_of("alice-old-expired.pem")])
+        # a newer one goes first too
+        res = self.smp("publish", "--add", pki("alice-new.pem"))
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual(self.certs(dn), [der_of("alice-new.pem"), der_of("alice.pem"),
+                                          der_of("alice-old-expired.pem")])
+
+    def test_critical_problem_blocks_unless_force(self):
+        dn = self.contact("Expired", mail="expired@partner.example")
+        res = self.smp("publish", pki("expired.pem"))
+        self.assertEqual(res.rc, 1, res)
+        rec = self.one(res)
+        self.assertEqual((rec["action"], rec["reason"]), ("skipped", "critical_problem"))
+        self.assertIn("expired", self.codes(rec))
+        self.assertEqual(self.certs(dn), [])
+        res = self.smp("publish", "--force", pki("expired.pem"))
+        self.assertEqual(res.rc, 0, res)
+        rec = self.one(res)
+        self.assertEqual(rec["action"], "published")
+        self.assertIn("expired", self.codes(rec))
+        self.assertEqual(self.certs(dn), [der_of("expired.pem")])
+
+    def test_untrusted_without_intermediate_is_refused(self):
+        dn = self.contact("Mike", mail="mike@partner.example")
+        argv = ["--at", T0, "--ca-file", pki("root.pem"), "publish", pki("missing-int.pem")]
+        res = self.smp(*argv, trust=False)
+        self.assertEqual(res.rc, 1, res)
+        rec = self.one(res)
+        self.assertIn("missing_intermediate", self.codes(rec))
+        self.assertEqual(self.certs(dn), [])
+
+    def test_dry_run_prints_ldif_and_changes_nothing(self):
+        dn = self.contact("Alice", mail=A, certs=["alice-old-expired.pem"])
+        before = self.snapshot(dn)
+        res = self.smp("publish", "-n", "--add", pki("alice.pem"), fmt=None)
+        self.assertEqual(res.rc, 0, res)
+        self.assertIn("changetype: modify", res.out)
+        self.assertEqual(self.snapshot(dn), before)
+        self.assertFalse(os.path.exists(self.journal))
+        self.ldapmodify_text(res.out)
+        self.assertEqual(self.certs(dn), [der_of("alice.pem"), der_of("alice-old-expired.pem")])
+
+    def test_dry_run_json_carries_ldif(self):
+        dn = self.contact("Alice", mail=A)
+        res = self.smp("publish", "--dry-run", pki("alice.pem"))
+        self.assertEqual(res.rc, 0, res)
+        rec = self.one(res)
+        self.assertEqual(rec["action"], "would_publish")
+        self.assertIn("changetype: modify", rec["ldif"])
+        self.assertEqual(self.certs(dn), [])
+
+    def test_injection_in_certificate_address(self):
+        # addresses with filter metacharacters match only themselves
+        weird = "a(b)*c\\d@partner.example"
+        victim = self.contact("Victim", mail=A)
+        target = self.contact("Weird", mail=weird)
+        path, weird_der = make_cert("/CN=Weird", [weird])
+        res = self.smp("publish", path)
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual(self.one(res)["dn"].lower(), target.lower())
+        self.assertEqual(self.certs(target), [weird_der])
+        self.assertEqual(self.certs(victim), [])
+        for evil in ["*@partner.example", "*)(mail=*@partner.example",
+                     "x)(|(mail=*)@partner.example", "\\2a@partner.example"]:
+            path, der = make_cert("/CN=Evil", [evil])
+            res = self.smp("publish", path)
+            self.assertEqual(res.rc, 1, "%s: %r" % (evil, res))
+            self.assertEqual(self.one(res)["reason"], "not_found", evil)
+        self.assertEqual(self.certs(victim), [])
+        self.assertEqual(self.certs(target), [weird_der])
+
+    def test_multiple_files_and_bundle(self):
+        dn_a = self.contact("Alice", mail=A)
+        dn_b = self.contact("Bob", mail="bob@partner.example")
+        res = self.smp("publish", pki("mixed.pem"), pki("carol-sanonly.pem"))
+        self.assertEqual(res.rc, 1, res)  # carol has no entry
+        recs = res.json()
+        self.assertEqual(sorted(r["action"] for r in recs), ["failed", "published", "published"])
+        self.assertEqual(self.certs(dn_a), [der_of("alice.pem")])
+        self.assertEqual(self.certs(dn_b), [der_of("bob-ec.pem")])
+
+    def test_bad_input_files(self):
+        res = self.smp("publish", pki("garbage.bin"))
+        self.assertEqual(res.rc, 65, res)
+        res = self.smp("publish", os.path.join(self.tmp, "missing.pem"))
+        self.assertEqual(res.rc, 66, res)
+        res = self.smp("publish")
+        self.assertEqual(res.rc, 64, res)
+
+    def test_csv_output(self):
+        self.contact("Alice", mail=A)
+        res = self.smp("publish", pki("alice.pem"), fmt="csv")
+        self.assertEqual(res.rc, 0, res)
+        lines = res.out.splitlines()
+        self.assertTrue(lines[0].startswith("file,dn,action,reason"), res.out)
+        self.assertIn(",published,", lines[1])
+
+
+class AccessTests(Base):
+    prefix = "acc"
+
+    def test_wrong_password(self):
+        dn = self.contact("Alice", mail=A)
+        res = self.smp("publish", pki("alice.pem"), who=(self.d.admin_dn, "wrong-password"))
+        self.assertEqual(res.rc, 77, res)
+        self.assertEqual(self.certs(dn), [])
+
+    def test_unreachable(self):
+        res = self.smp("publish", pki("alice.pem"), uri="ldap://127.0.0.1:1")
+        self.assertEqual(res.rc, 69, res)
+
+    def test_reader_may_not_write(self):
+        dn = self.contact("Alice", mail=A)
+        res = self.smp("publish", pki("alice.pem"), who="reader")
+        self.assertEqual(res.rc, 77, res)
+        rec = self.one(res)
+        self.assertEqual((rec["action"], rec["reason"]), ("failed", "insufficient_access"))
+        self.assertEqual(self.certs(dn), [])
+
+    def test_certwriter_may_publish(self):
+        dn = self.contact("Alice", mail=A, certs=["alice.pem"])
+        res = self.smp("publish", "--replace", pki("alice-new.pem"), who="writer")
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual(self.certs(dn), [der_of("alice-new.pem")])
+
+    def _tls(self, uri, extra=(), cacert=True):
+        dn = self.contact("Alice", mail=A)
+        # like ldapsearch, libldap reads LDAPTLS_CACERT only without LDAPNOINIT
+        env = {"LDAPNOINIT": None, "LDAPTLS_CACERT": self.d.cacert if cacert else None,
+               "LDAPTLS_REQCERT": None, "LDAPCONF": None, "LDAPRC": None}
+        res = self.smp(*(list(extra) + ["publish", pki("alice.pem")]), uri=uri, env=env)
+        return dn, res
+
+    def test_ldaps_verified(self):
+        dn, res = self._tls(self.d.ldaps_uri)
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual(self.certs(dn), [der_of("alice.pem")])
+
+    def test_ldaps_unknown_server_certificate(self):
+        dn, res = self._tls(self.d.ldaps_uri, cacert=False)
+        self.assertEqual(res.rc, 69, res)
+        self.assertEqual(self.certs(dn), [])
+
+    def test_starttls_verified(self):
+        dn, res = self._tls(self.d.uri, extra=["-ZZ"])
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual(self.certs(dn), [der_of("alice.pem")])
+
+    def test_starttls_unknown_server_certificate(self):
+        dn, res = self._tls(self.d.uri, extra=["-ZZ"], cacert=False)
+        self.assertEqual(res.rc, 69, res)
+        self.assertEqual(self.certs(dn), [])
+
+
+class PublishSlapd(PublishTests, unittest.TestCase):
+    kind = "slapd"
+
+
+class PublishAD(PublishTests, unittest.TestCase):
+    kind = "ad"
+
+
+class AccessSlapd(AccessTests, unittest.TestCase):
+    kind = "slapd"
+
+
+class AccessAD(AccessTests, unittest.TestCase):
+    kind = "ad"
+
+
+if __name__ == "__main__":
+    try:
+        smptest.main()
+    finally:
+        shutil.rmtree(_TMP, ignore_errors=True)
