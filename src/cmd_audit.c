@@ -56,7 +56,7 @@ static void report_value(struct audit_state *st, const smp_audit_entry *a,
 		json_object_set_new(obj, "problems", problems_json(p, n));
 	}
 	if (st->out.format == CLI_FMT_TEXT) {
-		snprintf(role, sizeof(role), "value %zu of %zu%s%s", v->index + 1, a->n_values,
+		snprintf(role, sizeof(role), "index %zu of %zu values%s%s", v->index, a->n_values,
 			 v->attr ? ", " : "", v->attr ? v->attr : "");
 		json_object_set_new(obj, "role", json_string(role));
 	}
@@ -125,6 +125,34 @@ static const char *status_name(int status)
 	case 2: return "critical";
 	default: return "unknown";
 	}
+}
+
+static void text_summary(struct audit_state *st, int status)
+{
+	const smp_audit_summary *s = st->summary;
+	FILE *fp = st->out.fp;
+	char when[32];
+	size_t count;
+
+	fprintf(fp, "summary: %s: %zu entries, %zu certificates, %zu critical, %zu warnings%s\n",
+		status_name(status), smp_audit_summary_entries(s), smp_audit_summary_values(s),
+		smp_audit_summary_severity_count(s, SMP_SEV_CRITICAL),
+		smp_audit_summary_severity_count(s, SMP_SEV_WARNING),
+		status == AUDIT_INCOMPLETE ? " (incomplete)" : "");
+	for (size_t i = 0; i < smp_audit_summary_n_codes(s); i++) {
+		const char *code = smp_audit_summary_code(s, i, &count);
+		fprintf(fp, "  %-22s %zu\n", code, count);
+	}
+	if (st->referrals > 0)
+		fprintf(fp, "  %-22s %zu (not followed)\n", "referrals", st->referrals);
+	if (smp_audit_summary_n_soonest(s) > 0)
+		fprintf(fp, "soonest expiries:\n");
+	for (size_t i = 0; i < smp_audit_summary_n_soonest(s); i++) {
+		const smp_audit_expiry *x = smp_audit_summary_soonest(s, i);
+		smp_format_time(when, sizeof(when), x->not_after);
+		fprintf(fp, "  %.10s  %s  (%s)\n", when, x->dn, x->subject);
+	}
+	fflush(fp);
 }
 
 static void report_summary(struct audit_state *st, int status)
@@ -213,7 +241,12 @@ int cmd_audit(struct cli_opts *o)
 	} else {
 		status = smp_audit_summary_exit_status(st.summary);
 	}
-	if (!o->quiet)
+	if (o->quiet || (status == AUDIT_INCOMPLETE && smp_audit_summary_entries(st.summary) == 0 &&
+			 o->format == CLI_FMT_TEXT))
+		;  /* nothing to sum up */
+	else if (o->format == CLI_FMT_TEXT)
+		text_summary(&st, status);
+	else
 		report_summary(&st, status);
 	smp_audit_summary_free(st.summary);
 	smp_trust_free(st.trust);
