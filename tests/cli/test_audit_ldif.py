@@ -1,0 +1,306 @@
+"""smimepub audit --from-ldif: every audit code on LDIF exports, ldapsearch and ldifde styles, exit 3.
+
+No server: the LDIF is written at test time from the test PKI ($SMIMEPUB_PKI).
+"""
+import base64
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import smptest  # noqa: E402
+from smptest import der_of, pki, run, T0  # noqa: E402
+
+TRUST = ["--at", T0, "--ca-file", pki("root.pem"), "--untrusted", pki("intermediate.pem")]
+BASE = "ou=partners,dc=example,dc=test"
+
+
+def fold(line, width=76):
+    """Folds an LDIF line the way ldifde and ldapsearch do: width columns, then ' ' + rest."""
+    out = [line[:width]]
+    rest = line[width:]
+    while rest:
+        out.append(" " + rest[:width - 1])
+        rest = rest[width - 1:]
+    return out
+
+
+class Entry:
+    def __init__(self, cn, mail=None, proxies=(), certs=(), smime=()):
+        self.cn = cn
+        self.dn = "cn=%s,%s" % (cn, BASE)
+        self.mail = mail
+        self.proxies = list(proxies)
+        self.certs = [der_of(c) if isinstance(c, str) else c for c in certs]
+        self.smime = [der_of(c) if isinstance(c, str) else c for c in smime]
+
+
+def ldapsearch_style(entries):
+    """What `ldapsearch -LLL` prints: LF, folded at 76, userCertificate;binary, a refldap."""
+    lines = ["# extended LDIF", "#", "# LDAPv3", ""]
+    for e in entries:
+        rec = ["dn: " + e.dn, "objectClass: top", "objectClass: contact", "cn: " + e.cn]
+        if e.mail:
+            rec.append("mail: " + e.mail)
+        rec += ["proxyAddresses: " + p for p in e.proxies]
+        rec += ["userCertificate;binary:: " + base64.b64encode(c).decode() for c in e.certs]
+        rec += ["userSMIMECertificate:: " + base64.b64encode(c).decode() for c in e.smime]
+        for r in rec:
+            lines += fold(r)
+        lines.append("")
+    lines += ["# refldap://example.test/CN=Configuration,DC=example,DC=test", ""]
+    return "\n".join(lines).encode()
+
+
+def ldifde_style(entries):
+    """What Windows `ldifde -f` writes: CRLF, changetype: add, userCertificate::, any case."""
+    lines = []
+    for e in entries:
+        rec = ["dn: " + e.dn.replace("cn=", "CN=").replace("ou=", "OU=").replace("dc=", "DC="),
+               "changetype: add", "objectClass: top", "objectClass: person",
+               "objectClass: organizationalPerson", "objectClass: contact", "cn: " + e.cn,
+               "distinguishedName: " + e.dn, "instanceType: 4",
+               "whenCreated: 20260101000000.0Z"]
+        if e.mail:
+            rec.append("mail: " + e.mail)
+        rec += ["proxyAddresses: " + p for p in e.proxies]
+        rec += ["userCertificate:: " + base64.b64encode(c).decode() for c in e.certs]
+        rec += ["userSMIMECertificate:: " + base64.b64encode(c).decode() for c in e.smime]
+        rec.append("objectGUID:: " + base64.b64encode(os.urandom(16)).decode())
+        for r in rec:
+            lines += fold(r)
+        lines.append("")
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def findings(records):
+    out = {}
+    for r in records:
+        if r.get("type") == "certificate":
+            key = (r["dn"].lower(), r["index"])
+        elif r.get("type") == "entry":
+            key = (r["dn"].lower(), None)
+        else:
+            continue
+        out.setdefault(key, set()).update(p["code"] for p in r["problems"])
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def summary(records):
+    s = [r for r in records if r.get("type") == "summary"]
+    assert len(s) == 1, records
+    return s[0]
+
+
+class AuditLdif(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="smp-audit-ldif-")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def write(self, name, data):
+        path = os.path.join(self.tmp, name)
+        with open(path, "wb") as fp:
+            fp.write(data)
+        return path
+
+    def audit(self, entries, *extra, style=ldapsearch_style, fmt="json"):
+        path = self.write("in.ldif", style(entries))
+        return run(TRUST + ["audit", "--format", fmt, "--from-ldif", path] + list(extra))
+
+    def codes(self, res, e, index=None):
+        return findings(res.json()).get((e.dn.lower(), index), [])
+
+    # ---- every code ------------------------------------------------------------------------
+
+    def test_clean_exit_0(self):
+        e = Entry("Alice", "alice@partner.example", certs=["alice.pem"])
+        for style in (ldapsearch_style, ldifde_style):
+            res = self.audit([e], style=style)
+            self.assertEqual(res.rc, 0, res)
+            s = summary(res.json())
+            self.assertEqual((s["entries"], s["certificates"], s["counts"]), (1, 1, {}))
+
+    def test_expiring_exit_1_expired_exit_2(self):
+        e = Entry("Exp", "expiring@partner.example", certs=["expiring.pem"])
+        res = self.audit([e])
+        self.assertEqual((res.rc, self.codes(res, e, 0)), (1, ["expiring"]), res)
+        e2 = Entry("Old", "expired@partner.example", certs=["expired.pem"])
+        res = self.audit([e, e2])
+        self.assertEqual(res.rc, 2, res)
+        self.assertEqual(self.codes(res, e2, 0), ["expired", "first_unusable"])
+        self.assertEqual(summary(res.json())["soonest_expiries"][0]["dn"], e.dn)
+
+    def test_duplicate(self):
+        e = Entry("Alice", "alice@partner.example", certs=["alice.pem", "alice.pem"])
+        res = self.audit([e])
+        self.assertEqual(res.rc, 1, res)
+        self.assertEqual(self.codes(res, e, 0), [])
+        self.assertEqual(self.codes(res, e, 1), ["duplicate"])
+
+    def test_superseded(self):
+        e = Entry("Alice", "alice@partner.example", certs=["alice-new.pem", "alice.pem"])
+        res = self.audit([e])
+        self.assertEqual((res.rc, self.codes(res, e, 1)), (1, ["superseded"]), res)
+
+    def test_too_many_values(self):
+        names = ["alice.pem", "alice-new.pem", "bob-ec.pem", "carol-sanonly.pem", "idn.pem",
+                 "expiring.pem", "signonly.pem", "enconly.pem", "noeku.pem", "sha1.pem",
+                 "contacts/ann.pem", "contacts/ben.pem", "contacts/cat.pem", "contacts/dan.pem",
+                 "contacts/eve.pem", "contacts/fay.pem"]
+        e = Entry("Many", "alice@partner.example", certs=names)
+        res = self.audit([e])
+        self.assertIn("too_many_values", self.codes(res, e), res)
+        e15 = Entry("Fifteen", "alice@partner.example", certs=names[:15])
+        self.assertNotIn("too_many_values", self.codes(self.audit([e15]), e15))
+
+    def test_too_large(self):
+        big = os.path.join(self.tmp, "big.der")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                        os.path.join(self.tmp, "big.key"), "-subj", "/CN=Big", "-addext",
+                        "subjectAltName=email:big@partner.example", "-addext",
+                        "nsComment=" + "x" * 33000, "-days", "30", "-outform", "DER",
+                        "-out", big], check=True, capture_output=True)
+        with open(big, "rb") as fp:
+            der = fp.read()
+        self.assertGreater(len(der), 32768)
+        e = Entry("Big", "big@partner.example", certs=[der])
+        res = self.audit([e], style=ldifde_style)
+        self.assertEqual(res.rc, 2, res)
+        self.assertIn("too_large", self.codes(res, e, 0))
+        self.assertNotIn("malformed", self.codes(res, e, 0))
+        # exactly the limit is fine as far as size goes (here: junk, so malformed)
+        e2 = Entry("Limit", "big@partner.example", certs=[b"\x30" * 32768, b"\x30" * 33000])
+        res = self.audit([e2])
+        self.assertEqual(self.codes(res, e2, 0), ["first_unusable", "malformed"])
+        self.assertEqual(self.codes(res, e2, 1), ["malformed", "too_large"])
+
+    def test_malformed(self):
+        e = Entry("Junk", "alice@partner.example", certs=["alice.pem", os.urandom(300)])
+        res = self.audit([e])
+        self.assertEqual(res.rc, 2, res)
+        self.assertEqual(self.codes(res, e, 1), ["malformed"])
+        rec = [r for r in res.json() if r.get("type") == "certificate" and r["index"] == 1][0]
+        self.assertEqual((rec["size"], len(rec["sha256"])), (300, 64))
+
+    def test_address_mismatch(self):
+        e = Entry("Bob", "bob@partner.example", certs=["bob-ec.pem", "alice.pem"])
+        res = self.audit([e])
+        self.assertEqual(res.rc, 2, res)
+        self.assertEqual(self.codes(res, e, 0), [])
+        self.assertEqual(self.codes(res, e, 1), ["address_mismatch"])
+
+    def test_no_mail_attribute(self):
+        e = Entry("Alice", None, proxies=["SMTP:alice@partner.example", "X500:/o=x"],
+                  certs=["alice.pem"])
+        res = self.audit([e], style=ldifde_style)
+        self.assertEqual(res.rc, 1, res)
+        self.assertEqual(self.codes(res, e), ["no_mail_attribute"])
+        self.assertEqual(self.codes(res, e, 0), [])
+
+    def test_smime_attr_shadows(self):
+        e = Entry("Alice", "alice@partner.example", certs=["alice.pem"],
+                  smime=[b"garbage"])
+        res = self.audit([e])
+        self.assertEqual((res.rc, self.codes(res, e)), (2, ["smime_attr_shadows"]), res)
+        e.smime = [der_of("expired.pem")]
+        self.assertEqual(self.codes(self.audit([e]), e), ["smime_attr_shadows"])
+        e.smime = [der_of("alice.pem")]
+        self.assertEqual(self.codes(self.audit([e]), e), [])
+
+    def test_first_unusable(self):
+        e = Entry("Alice", "alice@partner.example", certs=["signonly.pem"])
+        e.mail = "signonly@partner.example"
+        res = self.audit([e])
+        self.assertEqual(self.codes(res, e, 0), ["first_unusable", "no_encryption"], res)
+
+    # ---- both export styles, same findings --------------------------------------------------
+
+    def test_ldapsearch_and_ldifde_give_same_findings(self):
+        entries = [
+            Entry("Alice", "alice@partner.example",
+                  certs=["alice-old-expired.pem", "alice.pem", "alice-new.pem", "bob-ec.pem"]),
+            Entry("Exp", "expiring@partner.example", certs=["expiring.pem"]),
+            Entry("NoMail", None, proxies=["SMTP:carol@partner.example"],
+                  certs=["carol-sanonly.pem"]),
+            Entry("Dup", "bob@partner.example", certs=["bob-ec.pem", "bob-ec.pem"]),
+            Entry("Shadow", "alice@partner.example", certs=["alice.pem"], smime=[b"x"]),
+        ]
+        a = self.audit(entries, style=ldapsearch_style)
+        b = self.audit(entries, style=ldifde_style)
+        self.assertEqual(a.rc, 2, a)
+        self.assertEqual(b.rc, 2, b)
+        fa, fb = findings(a.json()), findings(b.json())
+        self.assertEqual(fa, fb)
+        self.assertEqual(fa[(entries[0].dn.lower(), 0)],
+                         ["expired", "first_unusable", "superseded"])
+        self.assertEqual(fa[(entries[0].dn.lower(), 1)], ["superseded"])
+        self.assertEqual(fa[(entries[0].dn.lower(), 3)], ["address_mismatch"])
+        self.assertEqual(summary(a.json())["counts"], summary(b.json())["counts"])
+        attrs = {r["attribute"] for r in b.json() if r.get("type") == "certificate"}
+        self.assertEqual(attrs, {"userCertificate"})
+
+    def test_standard_input_and_csv(self):
+        e = Entry("Old", "expired@partner.example", certs=["expired.pem"])
+        res = run(TRUST + ["audit", "--format", "csv", "--from-ldif", "-"],
+                  stdin=ldapsearch_style([e]).decode())
+        self.assertEqual(res.rc, 2, res)
+        self.assertTrue(res.out.startswith("file,dn,"), res)
+        self.assertIn("expired;first_unusable", res.out)
+
+    def test_many_entries_streamed(self):
+        e = Entry("x", "alice@partner.example", certs=["alice.pem"])
+        chunk = ldapsearch_style([e]).decode()
+        body = "".join(chunk.replace("cn=x,", "cn=x%d," % i) for i in range(2000))
+        path = self.write("many.ldif", body.encode())
+        res = run(TRUST + ["audit", "-q", "--from-ldif", path])
+        self.assertEqual((res.rc, res.out), (0, ""), res)
+        res = run(TRUST + ["audit", "--format", "json", "--from-ldif", path, "--warn-days", "400"])
+        s = summary(res.json())
+        self.assertEqual((s["entries"], s["certificates"], s["counts"]),
+                         (2000, 2000, {"expiring": 2000}))
+        self.assertEqual(len(s["soonest_expiries"]), 10)
+
+    # ---- could not complete ----------------------------------------------------------------
+
+    def test_missing_ldif_exit_3(self):
+        missing = os.path.join(self.tmp, "nope.ldif")
+        res = run(TRUST + ["audit", "--from-ldif", missing])
+        self.assertEqual(res.rc, 3, res)
+        self.assertIn("nope.ldif", res.err)
+        self.assertIn("could not complete", res.err)
+        self.assertRegex(res.err.lower(), "no such file|cannot")
+
+    def test_broken_ldif_exit_3(self):
+        path = self.write("broken.ldif", b"dn: cn=a,dc=x\nuserCertificate:: !!!notbase64\n")
+        res = run(TRUST + ["audit", "--from-ldif", path])
+        self.assertEqual(res.rc, 3, res)
+        self.assertIn("could not complete", res.err)
+        path = self.write("url.ldif", b"dn: cn=a,dc=x\nuserCertificate:< file:///etc/passwd\n")
+        res = run(TRUST + ["audit", "--from-ldif", path])
+        self.assertEqual(res.rc, 3, res)
+
+    def test_missing_trust_file_exit_3(self):
+        path = self.write("one.ldif", ldapsearch_style([Entry("A", "a@b.example")]))
+        res = run(["--ca-file", os.path.join(self.tmp, "nope.pem"), "audit", "--from-ldif", path])
+        self.assertEqual(res.rc, 3, res)
+        self.assertIn("nope.pem", res.err)
+
+    def test_text_output(self):
+        e = Entry("Alice", "alice@partner.example", certs=["alice-new.pem", "alice.pem"])
+        res = self.audit([e], fmt="text")
+        self.assertEqual(res.rc, 1, res)
+        self.assertIn(e.dn, res.out)
+        self.assertIn("superseded", res.out)
+        self.assertIn("summary", res.out)
+
+
+if __name__ == "__main__":
+    smptest.main()
