@@ -299,11 +299,48 @@ static int has_pem_marker(const unsigned char *data, size_t len)
 	return memmem(data, len, marker, sizeof(marker) - 1) != NULL;
 }
 
+/*
+ * Text saved as UTF-16 (Windows PowerShell's default) with a byte order mark: returns the ASCII
+ * text in *narrow (caller frees), 1 when data is not such text, or an error.
+ */
+static int narrow_utf16(unsigned char **narrow, size_t *nlen, const unsigned char *data,
+			size_t len, smp_error *err)
+{
+	int be;
+	unsigned char *n;
+	size_t k = 0;
+
+	*narrow = NULL;
+	if (len < 2 || len % 2 != 0 || !((data[0] == 0xff && data[1] == 0xfe) ||
+					 (data[0] == 0xfe && data[1] == 0xff)))
+		return 1;
+	be = data[0] == 0xfe;
+	if ((n = malloc(len / 2 + 1)) == NULL)
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	for (size_t i = 2; i < len; i += 2) {
+		unsigned char hi = be ? data[i] : data[i + 1], lo = be ? data[i + 1] : data[i];
+
+		if (hi != 0 || lo >= 0x80) {
+			free(n);
+			return smp_error_set(err, SMP_ERR_BADINPUT,
+					     "not a certificate: UTF-16 text with characters that "
+					     "cannot be in PEM or base64");
+		}
+		n[k++] = lo;
+	}
+	n[k] = '\0';
+	*narrow = n;
+	*nlen = k;
+	return 0;
+}
+
 /* Reads certificates in any supported form (see cert.h). *out is the caller's to free. */
 int smp_bundle_read(smp_bundle **out, const unsigned char *data, size_t len, smp_error *err)
 {
 	smp_bundle *b = NULL;
 	smp_error der_err = SMP_ERROR_INIT;
+	unsigned char *narrow = NULL;
+	size_t nlen = 0;
 	int r = SMP_ERR_INTERNAL;
 
 	if (out != NULL)
@@ -316,6 +353,16 @@ int smp_bundle_read(smp_bundle **out, const unsigned char *data, size_t len, smp
 		return smp_error_set(err, SMP_ERR_BADINPUT,
 				     "input of %zu bytes is larger than the %d MiB limit for "
 				     "certificate data", len, SMP_MAX_INPUT >> 20);
+	if ((r = narrow_utf16(&narrow, &nlen, data, len, err)) == 0) {
+		data = narrow;
+		len = nlen;
+		if (len == 0) {
+			r = smp_error_set(err, SMP_ERR_BADINPUT, "no certificate: the input is empty");
+			goto out;
+		}
+	} else if (r != 1) {
+		goto out;
+	}
 	if ((b = calloc(1, sizeof(*b))) == NULL ||
 	    (b->all = sk_X509_new_null()) == NULL || (b->leaves = sk_X509_new_null()) == NULL) {
 		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
@@ -355,6 +402,7 @@ leaves:
 out:
 	ERR_clear_error();
 	smp_bundle_free(b);
+	free(narrow);
 	return r;
 }
 

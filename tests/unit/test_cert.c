@@ -314,6 +314,73 @@ static void test_format_der_trailing(void **state)
 	free(data);
 }
 
+/* Reads memory that must hold exactly alice.pem's certificate. */
+static void expect_alice_in(const unsigned char *data, size_t len)
+{
+	smp_error err = SMP_ERROR_INIT;
+	smp_bundle *b = NULL;
+	smp_certinfo *ref = analyze("alice.pem");
+	unsigned char *der = NULL;
+	unsigned char *ref_der = NULL;
+	int l1, l2;
+
+	if (smp_bundle_read(&b, data, len, &err) != 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(smp_bundle_leaf_count(b), 1);
+	l1 = i2d_X509(smp_bundle_leaf(b, 0), &der);
+	l2 = i2d_X509(ref->x509, &ref_der);
+	assert_true(l1 > 0);
+	assert_int_equal(l1, l2);
+	assert_memory_equal(der, ref_der, (size_t)l1);
+	OPENSSL_free(der);
+	OPENSSL_free(ref_der);
+	smp_bundle_free(b);
+	smp_certinfo_free(ref);
+}
+
+static void test_format_crlf_and_utf16(void **state)
+{
+	size_t len = 0, n = 0;
+	unsigned char *pem, *conv;
+
+	(void)state;
+	NEED_PKI();
+	pem = slurp("alice.pem", &len);
+	conv = malloc(2 * len + 2);
+	assert_non_null(conv);
+	/* CRLF line ends. */
+	for (size_t i = 0; i < len; i++) {
+		if (pem[i] == '\n')
+			conv[n++] = '\r';
+		conv[n++] = pem[i];
+	}
+	expect_alice_in(conv, n);
+	/* UTF-16LE with a byte order mark, as Windows PowerShell saves text. */
+	n = 0;
+	conv[n++] = 0xff;
+	conv[n++] = 0xfe;
+	for (size_t i = 0; i < len; i++) {
+		conv[n++] = pem[i];
+		conv[n++] = 0;
+	}
+	expect_alice_in(conv, n);
+	/* UTF-16BE. */
+	conv[0] = 0xfe;
+	conv[1] = 0xff;
+	for (size_t i = 0; i < len; i++) {
+		conv[2 + 2 * i] = 0;
+		conv[3 + 2 * i] = pem[i];
+	}
+	expect_alice_in(conv, n);
+	/* A UTF-16 character outside ASCII cannot be PEM. */
+	conv[3] = 0xe4;
+	conv[2] = 0x00;
+	conv[5] = 0x01;
+	expect_bad_input(conv, n, "UTF-16");
+	free(conv);
+	free(pem);
+}
+
 /* ---- Bad inputs ------------------------------------------------------------------------------ */
 
 static void test_bad_files(void **state)
@@ -1185,6 +1252,7 @@ int main(void)
 		cmocka_unit_test(test_format_p7b_der_and_pem),
 		cmocka_unit_test(test_format_mixed_two_leaves),
 		cmocka_unit_test(test_format_der_trailing),
+		cmocka_unit_test(test_format_crlf_and_utf16),
 		cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_bad_memory_inputs),
 		cmocka_unit_test(test_empty_pkcs7),
