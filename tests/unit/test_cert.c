@@ -20,6 +20,7 @@
 #include <openssl/pem.h>
 #include <openssl/pkcs7.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "smimepub/cert.h"
 
@@ -1009,6 +1010,80 @@ static void test_self_signed_root_in_chain(void **state)
 	free(b);
 }
 
+static void test_expired_intermediate(void **state)
+{
+	smp_trust_options o = SMP_TRUST_OPTIONS_INIT;
+	smp_error err = SMP_ERROR_INIT;
+	smp_trust *t = NULL;
+	smp_certinfo *ci;
+
+	(void)state;
+	NEED_PKI();
+	/* 2039-06-01: Test Issuing CA 1 (until 2039-01-01) has expired, the root has not. */
+	assert_int_equal(smp_parse_time(&o.at, "2039-06-01", &err), 0);
+	o.use_system_store = 0;
+	o.ca_file = pki_path("root.pem");
+	o.untrusted_file = pki_path("intermediate.pem");
+	assert_int_equal(smp_trust_new(&t, &o, &err), 0);
+	ci = analyze_with("alice.pem", t);
+	assert_problems(ci, "expired untrusted");
+	assert_message_has(ci, "untrusted", "'Test Issuing CA 1' expired on 2039-01-01");
+	assert_false(ci->chain_ok);
+	smp_certinfo_free(ci);
+	smp_trust_free(t);
+}
+
+/* A certificate named like the leaf's issuer but with another key. */
+static X509 *impostor_ca(const X509_NAME *name)
+{
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	X509 *x = X509_new();
+	BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
+
+	assert_non_null(key);
+	assert_non_null(x);
+	assert_non_null(bc);
+	bc->ca = 1;
+	assert_int_equal(X509_set_version(x, 2), 1);
+	assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), 42), 1);
+	assert_int_equal(X509_set_subject_name(x, name), 1);
+	assert_int_equal(X509_set_issuer_name(x, name), 1);
+	assert_non_null(X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, &(time_t){ D_2026_01_01 }));
+	assert_non_null(X509_time_adj_ex(X509_getm_notAfter(x), 0, 0, &(time_t){ D_2027_01_01 }));
+	assert_int_equal(X509_set_pubkey(x, key), 1);
+	assert_int_equal(X509_add1_ext_i2d(x, NID_basic_constraints, bc, 1, 0), 1);
+	assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+	BASIC_CONSTRAINTS_free(bc);
+	EVP_PKEY_free(key);
+	return x;
+}
+
+static void test_wrong_issuer_given(void **state)
+{
+	smp_trust *t;
+	smp_bundle *b;
+	smp_certinfo *ci = NULL;
+	smp_error err = SMP_ERROR_INIT;
+	STACK_OF(X509) *extra = sk_X509_new_null();
+	X509 *fake;
+
+	(void)state;
+	NEED_PKI();
+	t = mk_trust_full("root.pem", NULL, NULL, 30);
+	b = read_bundle("missing-int.pem");
+	fake = impostor_ca(X509_get_issuer_name(smp_bundle_leaf(b, 0)));
+	assert_true(sk_X509_push(extra, fake) > 0);
+	assert_int_equal(smp_cert_analyze(&ci, smp_bundle_leaf(b, 0), extra, t, &err), 0);
+	/* The issuer's name is there, its certificate is not: not missing, not the right one. */
+	assert_problems(ci, "untrusted");
+	assert_message_has(ci, "untrusted", "'Test Issuing CA 1'");
+	assert_message_has(ci, "untrusted", "http://pki.example.test/issuing1.cer");
+	smp_certinfo_free(ci);
+	sk_X509_pop_free(extra, X509_free);
+	smp_bundle_free(b);
+	smp_trust_free(t);
+}
+
 static void test_revoked(void **state)
 {
 	smp_trust *t;
@@ -1283,6 +1358,8 @@ int main(void)
 		cmocka_unit_test(test_missing_intermediate),
 		cmocka_unit_test(test_untrusted_root),
 		cmocka_unit_test(test_self_signed_root_in_chain),
+		cmocka_unit_test(test_expired_intermediate),
+		cmocka_unit_test(test_wrong_issuer_given),
 		cmocka_unit_test(test_revoked),
 		cmocka_unit_test(test_ca_dir),
 		cmocka_unit_test(test_trust_errors),
