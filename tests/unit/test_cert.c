@@ -747,6 +747,145 @@ static void test_address_nul(void **state)
 	smp_certinfo_free(ci);
 }
 
+/*
+ * A self-signed EC certificate with subject CN=cn (an address or not), optional subject E= of
+ * ASN.1 string type e_type, and the given subjectAltName (taken).
+ */
+static X509 *crafted(const char *cn, int e_type, const char *e, size_t e_len, GENERAL_NAMES *san)
+{
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	X509 *x = X509_new();
+	X509_NAME *name = X509_NAME_new();
+
+	assert_non_null(key);
+	assert_non_null(x);
+	assert_non_null(name);
+	assert_int_equal(X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
+						    (const unsigned char *)cn, -1, -1, 0), 1);
+	if (e != NULL) {
+		ASN1_STRING *str = ASN1_STRING_type_new(e_type);
+
+		assert_int_equal(ASN1_STRING_set(str, e, (int)e_len), 1);
+		X509_NAME_ENTRY *ne = X509_NAME_ENTRY_create_by_NID(NULL, NID_pkcs9_emailAddress,
+								    e_type, ASN1_STRING_get0_data(str),
+								    (int)e_len);
+		assert_non_null(ne);
+		ASN1_STRING_free(str);
+		assert_int_equal(X509_NAME_add_entry(name, ne, -1, 0), 1);
+		X509_NAME_ENTRY_free(ne);
+	}
+	assert_int_equal(X509_set_version(x, 2), 1);
+	assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), 7), 1);
+	assert_int_equal(X509_set_subject_name(x, name), 1);
+	assert_int_equal(X509_set_issuer_name(x, name), 1);
+	assert_non_null(X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, &(time_t){ D_2026_01_01 }));
+	assert_non_null(X509_time_adj_ex(X509_getm_notAfter(x), 0, 0, &(time_t){ D_2027_01_01 }));
+	assert_int_equal(X509_set_pubkey(x, key), 1);
+	if (san != NULL) {
+		assert_int_equal(X509_add1_ext_i2d(x, NID_subject_alt_name, san, 0, 0), 1);
+		GENERAL_NAMES_free(san);
+	}
+	assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+	X509_NAME_free(name);
+	EVP_PKEY_free(key);
+	return x;
+}
+
+static GENERAL_NAME *gn_email(const char *s, size_t len)
+{
+	GENERAL_NAME *gn = GENERAL_NAME_new();
+	ASN1_IA5STRING *v = ASN1_IA5STRING_new();
+
+	assert_int_equal(ASN1_STRING_set(v, s, (int)len), 1);
+	GENERAL_NAME_set0_value(gn, GEN_EMAIL, v);
+	return gn;
+}
+
+static GENERAL_NAME *gn_smtputf8(int type, const char *s)
+{
+	GENERAL_NAME *gn = GENERAL_NAME_new();
+	ASN1_TYPE *val = ASN1_TYPE_new();
+	ASN1_STRING *str = ASN1_STRING_type_new(type);
+
+	assert_int_equal(ASN1_STRING_set(str, s, -1), 1);
+	ASN1_TYPE_set(val, type, str);
+	assert_int_equal(GENERAL_NAME_set0_othername(gn, OBJ_txt2obj("1.3.6.1.5.5.7.8.9", 1),
+						     val), 1);
+	return gn;
+}
+
+static smp_certinfo *analyze_x509(X509 *x)
+{
+	smp_trust *t = mk_trust();
+	smp_certinfo *ci = NULL;
+	smp_error err = SMP_ERROR_INIT;
+
+	if (smp_cert_analyze(&ci, x, NULL, t, &err) != 0)
+		fail_msg("%s", err.msg);
+	X509_free(x);
+	smp_trust_free(t);
+	return ci;
+}
+
+static void test_crafted_addresses(void **state)
+{
+	GENERAL_NAMES *san;
+	smp_certinfo *ci;
+	static const char bmp_e[] = { 0, 'E', 0, 'v', 0, 'a', 0, '@', 0, 'X', 0, '.', 0, 'e', 0, 'u' };
+
+	(void)state;
+	NEED_PKI();
+	/* Order: every SAN address (rfc822Name and SmtpUTF8Mailbox) first, then E=. */
+	san = sk_GENERAL_NAME_new_null();
+	sk_GENERAL_NAME_push(san, gn_smtputf8(V_ASN1_UTF8STRING, "z@b\xc3\xbc" "cher.example"));
+	sk_GENERAL_NAME_push(san, gn_email("a@X.example", 11));
+	ci = analyze_x509(crafted("Someone", V_ASN1_IA5STRING, "e@x.example", 11, san));
+	assert_emails(ci, 3, "z@xn--bcher-kva.example", "a@x.example", "e@x.example");
+	smp_certinfo_free(ci);
+
+	/* A BMPString E= is converted; a DNS-only SAN does not hide it. */
+	san = sk_GENERAL_NAME_new_null();
+	GENERAL_NAME *dns = GENERAL_NAME_new();
+	ASN1_IA5STRING *dv = ASN1_IA5STRING_new();
+
+	ASN1_STRING_set(dv, "host.example", -1);
+	GENERAL_NAME_set0_value(dns, GEN_DNS, dv);
+	sk_GENERAL_NAME_push(san, dns);
+	ci = analyze_x509(crafted("Eva", V_ASN1_BMPSTRING, bmp_e, sizeof(bmp_e), san));
+	assert_emails(ci, 1, "Eva@x.eu");
+	assert_false(ci->address_from_cn);
+	smp_certinfo_free(ci);
+
+	/* SmtpUTF8Mailbox must be a UTF8String; invalid UTF-8 in rfc822Name is refused; a bad
+	 * SAN address does not let a CN address in. */
+	san = sk_GENERAL_NAME_new_null();
+	sk_GENERAL_NAME_push(san, gn_smtputf8(V_ASN1_IA5STRING, "x@y.example"));
+	sk_GENERAL_NAME_push(san, gn_email("bad\xff@partner.example", 20));
+	ci = analyze_x509(crafted("cn@partner.example", 0, NULL, 0, san));
+	assert_emails(ci, 0);
+	assert_false(ci->address_from_cn);
+	assert_non_null(smp_certinfo_problem(ci, "bad_address"));
+	assert_non_null(smp_certinfo_problem(ci, "no_address"));
+	assert_null(smp_certinfo_problem(ci, "address_from_cn"));
+	{
+		size_t bad = 0;
+
+		for (size_t i = 0; i < ci->n_problems; i++)
+			if (strcmp(ci->problems[i].code, "bad_address") == 0)
+				bad++;
+		assert_int_equal(bad, 2);
+	}
+	smp_certinfo_free(ci);
+
+	/* Without any SAN or E= address, a CN that is no address is not used. */
+	ci = analyze_x509(crafted("Just A Name", 0, NULL, 0, NULL));
+	assert_emails(ci, 0);
+	assert_non_null(smp_certinfo_problem(ci, "no_address"));
+	/* Self-signed, not an anchor. */
+	assert_message_has(ci, "untrusted", "self-signed");
+	smp_certinfo_free(ci);
+}
+
 /* ---- Validity ------------------------------------------------------------------------------- */
 
 static void test_expired(void **state)
@@ -1345,6 +1484,7 @@ int main(void)
 		cmocka_unit_test(test_address_idn),
 		cmocka_unit_test(test_address_smtputf8),
 		cmocka_unit_test(test_address_nul),
+		cmocka_unit_test(test_crafted_addresses),
 		cmocka_unit_test(test_expired),
 		cmocka_unit_test(test_not_yet_valid),
 		cmocka_unit_test(test_expiring),
