@@ -719,6 +719,7 @@ static int report_revoked(smp_certinfo *ci, X509 *leaf, const smp_trust *trust)
 	for (int i = 0; i < sk_X509_CRL_num(crls); i++) {
 		X509_CRL *crl = sk_X509_CRL_value(crls, i);
 		X509_REVOKED *rev = NULL;
+		ASN1_ENUMERATED *e;
 		time_t t;
 
 		if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_issuer_name(leaf)) != 0 ||
@@ -726,7 +727,7 @@ static int report_revoked(smp_certinfo *ci, X509 *leaf, const smp_trust *trust)
 			continue;
 		if (asn1_time_to_time(X509_REVOKED_get0_revocationDate(rev), &t) == 0)
 			smp_format_time(when, sizeof(when), t);
-		ASN1_ENUMERATED *e = X509_REVOKED_get_ext_d2i(rev, NID_crl_reason, NULL, NULL);
+		e = X509_REVOKED_get_ext_d2i(rev, NID_crl_reason, NULL, NULL);
 		if (e != NULL) {
 			long v = ASN1_ENUMERATED_get(e);
 
@@ -913,6 +914,8 @@ static int chain_facts(smp_certinfo *ci, X509 *leaf, STACK_OF(X509) *extra,
 	if (ok != 1 || st.err != 0) {
 		if (st.err == 0)
 			st.err = X509_STORE_CTX_get_error(ctx);
+		if (st.err == X509_V_OK)
+			st.err = X509_V_ERR_UNSPECIFIED;
 		if ((r = report_chain(ci, leaf, untrusted, &st)) != 0) {
 			smp_error_set(err, r, "out of memory");
 			goto out;
