@@ -1,9 +1,427 @@
-/* smimepub harvest: not implemented yet (placeholder so the command table links). */
+/*
+ * smimepub harvest: take the signer certificates of S/MIME-signed mail and publish them
+ * (SPEC §2, §3, §5) through the shared publish pipeline.
+ *
+ * Per signature: a signature that does not verify is `bad_signature` and never published
+ * (not even with --force); the signer's address must be the message's From (`from_mismatch`,
+ * refused unless --allow-from-mismatch, which keeps it as a warning; a bare .p7s / .p7m has no
+ * From and is judged like a certificate file); the certificates the
+ * message carries are the intermediates; an SMIMEEncryptionKeyPreference naming another
+ * carried certificate makes that one the certificate to publish.
+ *
+ * A dry run with no -H and no URI configured for libldap (ldap.conf, .ldaprc, LDAPURI) needs no
+ * directory: every certificate that passes the checks is reported `would_publish` without
+ * matching (no "dn" field). With a directory, a dry run matches and prints the LDIF.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <ldap.h>
+#include <openssl/x509.h>
+
+#include "smimepub/message.h"
+
 #include "cli.h"
+#include "inputs.h"
+#include "publish.h"
+
+struct harvest {
+	struct pub_ctx c;
+	int offline;              /* dry run without a directory: no matching */
+};
+
+/* The message's own fields for a record. */
+static void add_message_fields(json_t *obj, const smp_message *m)
+{
+	json_object_set_new(obj, "file", json_string(m->file));
+	json_object_set_new(obj, "index", json_integer((json_int_t)m->index));
+	json_object_set_new(obj, "message_id",
+			    m->message_id != NULL ? json_string(m->message_id) : json_null());
+	json_object_set_new(obj, "from", m->from != NULL ? json_string(m->from) : json_null());
+	if (m->subject != NULL)
+		json_object_set_new(obj, "subject", json_string(m->subject));
+	json_object_set_new(obj, "kind", json_string(smp_msg_kind_name(m->kind)));
+}
+
+/* Prints a record that carries no certificate (ownership taken), noting status. */
+static void emit_plain(struct harvest *h, json_t *obj, int status)
+{
+	struct pub_result res;
+
+	/* through pub_emit: in a text dry run it stays a comment of the LDIF on stdout */
+	memset(&res, 0, sizeof(res));
+	res.status = status;
+	pub_emit(&h->c, &res, obj);
+}
+
+/* A record for a message without a certificate to take (or one that cannot be read). */
+static void report_message(struct harvest *h, const smp_message *m, const char *action,
+			   const char *reason, int status, const char *message)
+{
+	json_t *obj = json_object();
+
+	if (obj == NULL) {
+		pub_note_status(&h->c, status);
+		return;
+	}
+	add_message_fields(obj, m);
+	json_object_set_new(obj, "action", json_string(action));
+	json_object_set_new(obj, "reason", json_string(reason));
+	json_object_set_new(obj, "message", json_string(message));
+	emit_plain(h, obj, status);
+}
+
+/* A record for an input that could not be read at all. */
+static void report_input(struct harvest *h, const char *path, const smp_error *err)
+{
+	int status = smp_exit_status(err->code);
+	json_t *obj = json_pack("{s:s, s:s, s:s, s:s}", "file", path, "action", "failed",
+				"reason", status == 66 ? "file_not_found" : "unreadable",
+				"message", err->msg);
+
+	cli_error("%s", err->msg);
+	emit_plain(h, obj, status);
+}
+
+/*
+ * Adds from_mismatch to ci when the message has a From and none of the certificate's addresses
+ * is it: critical, or a warning with --allow-from-mismatch. A bare .p7s / .p7m has no From and
+ * nothing to compare. Returns 1 when added, 0 when not, or SMP_ERR_NOMEM.
+ */
+static int check_from(smp_certinfo *ci, const char *from, int allow)
+{
+	int r;
+
+	if (from == NULL || smp_certinfo_has_email(ci, from))
+		return 0;
+	if (smp_certinfo_problem(ci, "from_mismatch") != NULL)
+		return 1;
+	r = smp_certinfo_add_problem(ci, "from_mismatch",
+		"the certificate is not for the message's From address '%s': someone else's "
+		"certificate may be attached; %s", from,
+		allow ? "published anyway because of --allow-from-mismatch"
+		      : "check with the sender, or use --allow-from-mismatch");
+	if (r != 0)
+		return r;
+	if (allow)
+		ci->problems[ci->n_problems - 1].severity = SMP_SEV_WARNING;
+	return 1;
+}
+
+/* Whether a certificate must not be published whatever the policy says; sets res. */
+static int refuse_first(struct harvest *h, const smp_signer *s, int mismatch,
+			struct pub_result *res)
+{
+	if (!s->signature_ok) {
+		res->action = "skipped";
+		res->reason = "bad_signature";
+		res->status = 1;
+		res->message = strdup(s->error != NULL ? s->error : "the signature does not verify");
+		return 1;
+	}
+	if (mismatch && !h->c.o->allow_from_mismatch) {
+		res->action = "skipped";
+		res->reason = "from_mismatch";
+		res->status = 1;
+		res->message = strdup("the certificate's addresses do not include the message's "
+				      "From: not published (--allow-from-mismatch publishes it)");
+		return 1;
+	}
+	return 0;
+}
+
+/* The dry run without a directory: the policy's verdict on the certificate alone. */
+static void judge_offline(struct harvest *h, const smp_certinfo *ci, struct pub_result *res)
+{
+	if (smp_certinfo_worst(ci) == SMP_SEV_CRITICAL && !h->c.o->policy.force) {
+		res->action = "skipped";
+		res->reason = "critical_problem";
+		res->status = 1;
+		res->message = strdup("would not be published because of the critical problems "
+				      "below: fix them, or use --force");
+		return;
+	}
+	res->action = "would_publish";
+	res->message = strdup("no directory given (-H): not matched to an entry; give -H to see "
+			      "the entry and the LDIF");
+}
+
+/*
+ * Analyses, checks and publishes one signer's certificate (or the one its
+ * SMIMEEncryptionKeyPreference names) and prints its record. Returns 0 or SMP_ERR_NOMEM.
+ */
+static int harvest_signer(struct harvest *h, const smp_message *m, const smp_signer *s)
+{
+	const char *from = s->from != NULL ? s->from : m->from;
+	X509 *cert = s->encryption_cert != NULL ? s->encryption_cert : s->cert;
+	smp_certinfo *ci = NULL, *signer_ci = NULL;
+	smp_error err = SMP_ERROR_INIT;
+	struct pub_result res;
+	unsigned char *der = NULL;
+	json_t *obj = NULL, *alg;
+	int len, mismatch, r;
+
+	memset(&res, 0, sizeof(res));
+	if ((r = smp_cert_analyze(&ci, cert, m->carried, h->c.trust, &err)) != 0)
+		goto out;
+	if ((mismatch = check_from(ci, from, h->c.o->allow_from_mismatch)) < 0) {
+		r = mismatch;
+		goto out;
+	}
+	if (cert != s->cert) {
+		/* the signer vouches for the encryption certificate: it must be the sender too */
+		if ((r = smp_cert_analyze(&signer_ci, s->cert, m->carried, h->c.trust, &err)) != 0)
+			goto out;
+		if (!mismatch && from != NULL && !smp_certinfo_has_email(signer_ci, from)) {
+			if ((r = smp_certinfo_add_problem(ci, "from_mismatch",
+				"the signing certificate is not for the message's From address '%s', "
+				"so nothing ties this encryption certificate to the sender%s", from,
+				h->c.o->allow_from_mismatch ? " (allowed by --allow-from-mismatch)"
+							    : "")) != 0)
+				goto out;
+			if (h->c.o->allow_from_mismatch)
+				ci->problems[ci->n_problems - 1].severity = SMP_SEV_WARNING;
+			mismatch = 1;
+		}
+	}
+	if (!s->signature_ok &&
+	    (r = smp_certinfo_add_problem(ci, "bad_signature", "the signature does not match the "
+					  "message: it was changed after signing or is forged; never "
+					  "publish a certificate from it")) != 0)
+		goto out;
+
+	if (refuse_first(h, s, mismatch, &res)) {
+		/* nothing else to decide */
+	} else if (h->offline) {
+		judge_offline(h, ci, &res);
+	} else {
+		len = i2d_X509(cert, &der);
+		if (len <= 0) {
+			r = smp_error_openssl(&err, SMP_ERR_INTERNAL, "cannot encode a certificate");
+			goto out;
+		}
+		if ((r = pub_certificate(&h->c, der, (size_t)len, ci, m->file, &res)) != 0)
+			goto out;
+	}
+
+	if ((obj = pub_result_json(&res, ci, m->file)) == NULL) {
+		r = SMP_ERR_NOMEM;
+		goto out;
+	}
+	if (h->offline)
+		json_object_del(obj, "dn");
+	add_message_fields(obj, m);
+	if (from != NULL)
+		json_object_set_new(obj, "from", json_string(from));
+	json_object_set_new(obj, "source", json_string(cert != s->cert ? "encryption_key_preference"
+									: "signer"));
+	if (signer_ci != NULL)
+		json_object_set_new(obj, "signer_sha256", json_string(signer_ci->sha256));
+	/* "signature" is the message's verdict (SPEC §3); the algorithm moves aside */
+	if ((alg = json_object_get(obj, "signature")) != NULL)
+		json_object_set(obj, "signature_algorithm", alg);
+	json_object_set_new(obj, "signature", json_string(s->signature_ok ? "ok" : "bad"));
+	if (!s->signature_ok && s->error != NULL)
+		json_object_set_new(obj, "signature_error", json_string(s->error));
+	pub_emit(&h->c, &res, obj);
+	r = 0;
+out:
+	if (r != 0 && r != SMP_ERR_NOMEM) {
+		/* the certificate could not even be analysed: report it, go on */
+		json_t *fail = json_pack("{s:s, s:s, s:s}", "action", "failed", "reason", "unreadable",
+					 "message", err.msg);
+		if (fail != NULL)
+			add_message_fields(fail, m);
+		emit_plain(h, fail, 65);
+		r = 0;
+	}
+	pub_result_release(&res);
+	OPENSSL_free(der);
+	smp_certinfo_free(signer_ci);
+	smp_certinfo_free(ci);
+	return r;
+}
+
+static int harvest_message(const smp_message *m, void *arg)
+{
+	struct harvest *h = arg;
+
+	switch (m->kind) {
+	case SMP_MSG_MALFORMED:
+		cli_error("cannot read a message in '%s': %s", m->file,
+			  m->problem != NULL ? m->problem : "malformed");
+		report_message(h, m, "failed", "malformed", 65,
+			       m->problem != NULL ? m->problem : "malformed message");
+		return 0;
+	case SMP_MSG_ENCRYPTED:
+		report_message(h, m, "skipped", "encrypted", 0, "encrypted only: no signer "
+			       "certificate to take (ask the sender for a signed message)");
+		return 0;
+	case SMP_MSG_UNSIGNED:
+		report_message(h, m, "skipped", "unsigned", 0, "not signed: no certificate to "
+			       "take (ask the sender to sign a message)");
+		return 0;
+	case SMP_MSG_SIGNED:
+		break;
+	}
+	if (m->n_signers == 0) {
+		report_message(h, m, "skipped", "unsigned", 0, "no signer in the signature");
+		return 0;
+	}
+	for (size_t i = 0; i < m->n_signers; i++) {
+		const smp_signer *s = &m->signers[i];
+
+		if (s->cert == NULL) {
+			report_message(h, m, "failed", "no_signer_certificate", 1,
+				       "the message does not carry the signer's certificate: ask "
+				       "the sender to include it");
+			continue;
+		}
+		if (harvest_signer(h, m, s) != 0) {
+			cli_error("cannot harvest '%s': out of memory", m->file);
+			pub_note_status(&h->c, 1);
+			return SMP_ERR_NOMEM;
+		}
+	}
+	return 0;
+}
+
+static void harvest_path(struct harvest *h, const char *path)
+{
+	smp_error err = SMP_ERROR_INIT;
+	int r;
+
+	r = smp_messages_read(path, harvest_message, h, &err);
+	if (r == SMP_ERR_NOFILE || r == SMP_ERR_BADINPUT)
+		report_input(h, path, &err);
+	else if (r != 0)
+		pub_note_status(&h->c, smp_exit_status(r));
+}
+
+/* Whether a dry run may go without a directory: no -H and no URI configured for libldap. */
+static int no_directory_named(const struct cli_opts *o)
+{
+	char *uri = NULL;
+	LDAPURLDesc *lud = NULL;
+	int none;
+
+	if (o->conn.uri != NULL)
+		return 0;
+	if (ldap_get_option(NULL, LDAP_OPT_URI, &uri) != LDAP_OPT_SUCCESS || uri == NULL)
+		return 1;
+	/* libldap's built-in fallback when nothing is configured is ldap://localhost */
+	none = ldap_url_parse(uri, &lud) == LDAP_URL_SUCCESS && lud->lud_next == NULL &&
+	       strcasecmp(lud->lud_scheme, "ldap") == 0 &&
+	       (lud->lud_host == NULL || *lud->lud_host == '\0' ||
+		strcasecmp(lud->lud_host, "localhost") == 0) &&
+	       (lud->lud_port == 0 || lud->lud_port == LDAP_PORT) &&
+	       (lud->lud_dn == NULL || *lud->lud_dn == '\0');
+	if (lud != NULL)
+		ldap_free_urldesc(lud);
+	ldap_memfree(uri);
+	return none;
+}
+
+/* Refuses option combinations that make no sense for harvest. Returns 0 or 64. */
+static int check_usage(const struct cli_opts *o)
+{
+	if (o->nargs == 0 && o->files_from == NULL) {
+		cli_error("harvest needs at least one MESSAGE (.eml, .p7s, .p7m, mbox, Maildir; "
+			  "'-' reads standard input)");
+		return 64;
+	}
+	if (o->policy.add && o->policy.replace) {
+		cli_error("--add and --replace exclude each other: --add keeps the other "
+			  "certificates, --replace removes the ones for the same address");
+		return 64;
+	}
+	if (o->ou != NULL && !o->create_contact) {
+		cli_error("--ou only applies with --create-contact");
+		return 64;
+	}
+	return 0;
+}
 
 int cmd_harvest(struct cli_opts *o)
 {
-	(void)o;
-	cli_error("'harvest' is not implemented yet");
-	return 1;
+	struct harvest h;
+	struct cli_inputs in;
+	struct cli_progress prog;
+	smp_trust *trust = NULL;
+	smp_dir *dir = NULL;
+	smp_error err = SMP_ERROR_INIT;
+	char *present = NULL;
+	size_t n_present = 0;
+	int r, status;
+
+	memset(&in, 0, sizeof(in));
+	memset(&h, 0, sizeof(h));
+	if ((status = check_usage(o)) != 0)
+		return status;
+	if ((r = cli_trust(&trust, o, &err)) != 0) {
+		cli_error("%s", err.msg);
+		return smp_exit_status(r);
+	}
+	if ((r = cli_inputs_collect(&in, o, 1, &err)) != 0) {
+		cli_error("%s", err.msg);
+		status = smp_exit_status(r);
+		goto out;
+	}
+	pub_ctx_init(&h.c, o, NULL, trust, "harvest");
+	if (in.n == 0) {
+		/* an empty spool directory is nothing to do, not an error (cron) */
+		cli_warn(o, "no message files found: nothing to harvest");
+		status = 0;
+		goto out;
+	}
+	if ((present = calloc(in.n + 1, 1)) == NULL) {
+		cli_error("out of memory");
+		status = 1;
+		goto out;
+	}
+	/* missing inputs are reported first: with none left there is no need to connect */
+	for (size_t i = 0; i < in.n; i++) {
+		struct stat st;
+
+		if (strcmp(in.paths[i], "-") == 0 || stat(in.paths[i], &st) == 0) {
+			present[i] = 1;
+			n_present++;
+			continue;
+		}
+		smp_error_set(&err, SMP_ERR_NOFILE, "cannot read '%s': no such file or directory",
+			      in.paths[i]);
+		report_input(&h, in.paths[i], &err);
+	}
+	if (n_present == 0) {
+		status = h.c.status != 0 ? h.c.status : 66;
+		goto out;
+	}
+	h.offline = o->dry_run && no_directory_named(o);
+	if (!h.offline) {
+		if ((r = cli_connect(&dir, o, &err)) != 0) {
+			cli_error("%s", err.msg);
+			status = smp_exit_status(r);
+			goto out;
+		}
+		h.c.dir = dir;
+	}
+
+	cli_progress_start(&prog, o, "harvest");
+	for (size_t i = 0; i < in.n; i++) {
+		if (present[i])
+			harvest_path(&h, in.paths[i]);
+		cli_progress_update(&prog, i + 1, in.n);
+	}
+	cli_progress_end(&prog);
+	status = h.c.status;
+out:
+	pub_ctx_release(&h.c);
+	free(present);
+	cli_inputs_release(&in);
+	if (dir != NULL)
+		smp_dir_close(dir);
+	smp_trust_free(trust);
+	return status;
 }
