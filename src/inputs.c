@@ -76,7 +76,8 @@ static int push_dir(struct cli_inputs *in, const char *path)
 			r = push(in, child);
 	}
 	closedir(dir);
-	qsort(in->paths + first, in->n - first, sizeof(*in->paths), cmp_str);
+	if (in->n > first)
+		qsort(in->paths + first, in->n - first, sizeof(*in->paths), cmp_str);
 	return r;
 }
 
