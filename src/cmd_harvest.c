@@ -26,24 +26,12 @@
 #include "cli.h"
 #include "inputs.h"
 #include "publish.h"
+#include "signer.h"
 
 struct harvest {
 	struct pub_ctx c;
 	int offline;              /* dry run without a directory: no matching */
 };
-
-/* The message's own fields for a record. */
-static void add_message_fields(json_t *obj, const smp_message *m)
-{
-	json_object_set_new(obj, "file", json_string(m->file));
-	json_object_set_new(obj, "index", json_integer((json_int_t)m->index));
-	json_object_set_new(obj, "message_id",
-			    m->message_id != NULL ? json_string(m->message_id) : json_null());
-	json_object_set_new(obj, "from", m->from != NULL ? json_string(m->from) : json_null());
-	if (m->subject != NULL)
-		json_object_set_new(obj, "subject", json_string(m->subject));
-	json_object_set_new(obj, "kind", json_string(smp_msg_kind_name(m->kind)));
-}
 
 /* Prints a record that carries no certificate (ownership taken), noting status. */
 static void emit_plain(struct harvest *h, json_t *obj, int status)
@@ -66,7 +54,7 @@ static void report_message(struct harvest *h, const smp_message *m, const char *
 		pub_note_status(&h->c, status);
 		return;
 	}
-	add_message_fields(obj, m);
+	cli_message_fields(obj, m);
 	json_object_set_new(obj, "action", json_string(action));
 	json_object_set_new(obj, "reason", json_string(reason));
 	json_object_set_new(obj, "message", json_string(message));
@@ -83,31 +71,6 @@ static void report_input(struct harvest *h, const char *path, const smp_error *e
 
 	cli_error("%s", err->msg);
 	emit_plain(h, obj, status);
-}
-
-/*
- * Adds from_mismatch to ci when the message has a From and none of the certificate's addresses
- * is it: critical, or a warning with --allow-from-mismatch. A bare .p7s / .p7m has no From and
- * nothing to compare. Returns 1 when added, 0 when not, or SMP_ERR_NOMEM.
- */
-static int check_from(smp_certinfo *ci, const char *from, int allow)
-{
-	int r;
-
-	if (from == NULL || smp_certinfo_has_email(ci, from))
-		return 0;
-	if (smp_certinfo_problem(ci, "from_mismatch") != NULL)
-		return 1;
-	r = smp_certinfo_add_problem(ci, "from_mismatch",
-		"the certificate is not for the message's From address '%s': someone else's "
-		"certificate may be attached; %s", from,
-		allow ? "published anyway because of --allow-from-mismatch"
-		      : "check with the sender, or use --allow-from-mismatch");
-	if (r != 0)
-		return r;
-	if (allow)
-		ci->problems[ci->n_problems - 1].severity = SMP_SEV_WARNING;
-	return 1;
 }
 
 /* Whether a certificate must not be published whatever the policy says; sets res. */
@@ -154,43 +117,23 @@ static void judge_offline(struct harvest *h, const smp_certinfo *ci, struct pub_
  */
 static int harvest_signer(struct harvest *h, const smp_message *m, const smp_signer *s)
 {
-	const char *from = s->from != NULL ? s->from : m->from;
 	X509 *cert = s->encryption_cert != NULL ? s->encryption_cert : s->cert;
 	smp_certinfo *ci = NULL, *signer_ci = NULL;
 	smp_error err = SMP_ERROR_INIT;
 	struct pub_result res;
 	unsigned char *der = NULL;
-	json_t *obj = NULL, *alg;
+	json_t *obj = NULL;
 	int len, mismatch, r;
 
 	memset(&res, 0, sizeof(res));
 	if ((r = smp_cert_analyze(&ci, cert, m->carried, h->c.trust, &err)) != 0)
 		goto out;
-	if ((mismatch = check_from(ci, from, h->c.o->allow_from_mismatch)) < 0) {
+	mismatch = cli_signer_problems(ci, cert, m, s, h->c.trust, h->c.o->allow_from_mismatch,
+				       &signer_ci, &err);
+	if (mismatch < 0) {
 		r = mismatch;
 		goto out;
 	}
-	if (cert != s->cert) {
-		/* the signer vouches for the encryption certificate: it must be the sender too */
-		if ((r = smp_cert_analyze(&signer_ci, s->cert, m->carried, h->c.trust, &err)) != 0)
-			goto out;
-		if (!mismatch && from != NULL && !smp_certinfo_has_email(signer_ci, from)) {
-			if ((r = smp_certinfo_add_problem(ci, "from_mismatch",
-				"the signing certificate is not for the message's From address '%s', "
-				"so nothing ties this encryption certificate to the sender%s", from,
-				h->c.o->allow_from_mismatch ? " (allowed by --allow-from-mismatch)"
-							    : "")) != 0)
-				goto out;
-			if (h->c.o->allow_from_mismatch)
-				ci->problems[ci->n_problems - 1].severity = SMP_SEV_WARNING;
-			mismatch = 1;
-		}
-	}
-	if (!s->signature_ok &&
-	    (r = smp_certinfo_add_problem(ci, "bad_signature", "the signature does not match the "
-					  "message: it was changed after signing or is forged; never "
-					  "publish a certificate from it")) != 0)
-		goto out;
 
 	if (refuse_first(h, s, mismatch, &res)) {
 		/* nothing else to decide */
@@ -212,19 +155,8 @@ static int harvest_signer(struct harvest *h, const smp_message *m, const smp_sig
 	}
 	if (h->offline)
 		json_object_del(obj, "dn");
-	add_message_fields(obj, m);
-	if (from != NULL)
-		json_object_set_new(obj, "from", json_string(from));
-	json_object_set_new(obj, "source", json_string(cert != s->cert ? "encryption_key_preference"
-									: "signer"));
-	if (signer_ci != NULL)
-		json_object_set_new(obj, "signer_sha256", json_string(signer_ci->sha256));
-	/* "signature" is the message's verdict (SPEC §3); the algorithm moves aside */
-	if ((alg = json_object_get(obj, "signature")) != NULL)
-		json_object_set(obj, "signature_algorithm", alg);
-	json_object_set_new(obj, "signature", json_string(s->signature_ok ? "ok" : "bad"));
-	if (!s->signature_ok && s->error != NULL)
-		json_object_set_new(obj, "signature_error", json_string(s->error));
+	cli_message_fields(obj, m);
+	cli_signer_fields(obj, m, s, cert != s->cert, signer_ci);
 	pub_emit(&h->c, &res, obj);
 	r = 0;
 out:
@@ -233,7 +165,7 @@ out:
 		json_t *fail = json_pack("{s:s, s:s, s:s}", "action", "failed", "reason", "unreadable",
 					 "message", err.msg);
 		if (fail != NULL)
-			add_message_fields(fail, m);
+			cli_message_fields(fail, m);
 		emit_plain(h, fail, 65);
 		r = 0;
 	}
@@ -256,12 +188,10 @@ static int harvest_message(const smp_message *m, void *arg)
 			       m->problem != NULL ? m->problem : "malformed message");
 		return 0;
 	case SMP_MSG_ENCRYPTED:
-		report_message(h, m, "skipped", "encrypted", 0, "encrypted only: no signer "
-			       "certificate to take (ask the sender for a signed message)");
+		report_message(h, m, "skipped", "encrypted", 0, cli_message_advice(m->kind));
 		return 0;
 	case SMP_MSG_UNSIGNED:
-		report_message(h, m, "skipped", "unsigned", 0, "not signed: no certificate to "
-			       "take (ask the sender to sign a message)");
+		report_message(h, m, "skipped", "unsigned", 0, cli_message_advice(m->kind));
 		return 0;
 	case SMP_MSG_SIGNED:
 		break;

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "inputs.h"
+#include "signer.h"
 
 #define INSPECT_MAX_INPUT (16u * 1024u * 1024u)
 
@@ -26,7 +27,7 @@ static void note_status(struct inspect_state *st, int status)
 }
 
 static void report_cert(struct inspect_state *st, const char *file, X509 *leaf,
-			STACK_OF(X509) *extra, json_t *context)
+			STACK_OF(X509) *extra)
 {
 	smp_certinfo *ci = NULL;
 	smp_error err = SMP_ERROR_INIT;
@@ -35,33 +36,13 @@ static void report_cert(struct inspect_state *st, const char *file, X509 *leaf,
 	if (smp_cert_analyze(&ci, leaf, extra, st->trust, &err) != 0) {
 		cli_error("cannot inspect a certificate in '%s': %s", file, err.msg);
 		note_status(st, 65);
-		json_decref(context);
 		return;
 	}
-	if (smp_certinfo_worst(ci) == SMP_SEV_CRITICAL ||
-	    (context != NULL && json_is_true(json_object_get(context, "from_mismatch"))))
+	if (smp_certinfo_worst(ci) == SMP_SEV_CRITICAL)
 		st->critical = 1;
 	obj = json_pack("{s:s}", "file", file);
 	json_object_update_new(obj, cli_certinfo_json(ci));
-	if (context != NULL) {
-		/* signed mail: "signature" is the message's verdict (SPEC §3), the algorithm moves */
-		if (json_object_get(context, "signature") != NULL)
-			json_object_set(obj, "signature_algorithm", json_object_get(obj, "signature"));
-		json_object_update(obj, context);
-	}
-	if (json_is_true(json_object_get(obj, "from_mismatch")))
-		json_array_append_new(json_object_get(obj, "problems"),
-			json_pack("{s:s, s:s, s:s}", "code", "from_mismatch", "severity", "critical",
-				  "message", "the signer's certificate is not for the message's From "
-				  "address: do not publish it for that sender"));
-	if (json_is_string(json_object_get(obj, "signature")) &&
-	    strcmp(json_string_value(json_object_get(obj, "signature")), "bad") == 0)
-		json_array_append_new(json_object_get(obj, "problems"),
-			json_pack("{s:s, s:s, s:s}", "code", "bad_signature", "severity", "critical",
-				  "message", "the signature does not match the message: it was changed "
-				  "after signing; never publish this certificate from it"));
 	cli_out_record(&st->out, obj);
-	json_decref(context);
 	smp_certinfo_free(ci);
 }
 
@@ -101,27 +82,30 @@ static int looks_like_mail(const char *path, const unsigned char *data, size_t l
 	       memmem(data, head, "content-type:", 13) != NULL;
 }
 
-/* True when addr is one of the certificate's addresses. */
-static int cert_has_from(X509 *cert, const char *from, const smp_trust *trust)
+/* Reports one certificate taken from signer s of m (its own, or its encryption preference). */
+static void report_signer(struct inspect_state *st, const smp_message *m, const smp_signer *s,
+			  X509 *cert)
 {
-	smp_certinfo *ci = NULL;
-	int found;
+	smp_certinfo *ci = NULL, *signer_ci = NULL;
+	smp_error err = SMP_ERROR_INIT;
+	json_t *obj;
+	int r;
 
-	if (smp_cert_analyze(&ci, cert, NULL, trust, NULL) != 0)
-		return 1; /* reported elsewhere */
-	found = smp_certinfo_has_email(ci, from);
+	if ((r = smp_cert_analyze(&ci, cert, m->carried, st->trust, &err)) != 0 ||
+	    (r = cli_signer_problems(ci, cert, m, s, st->trust, 0, &signer_ci, &err)) < 0) {
+		cli_error("cannot inspect a signer certificate in '%s': %s", m->file, err.msg);
+		note_status(st, 65);
+		smp_certinfo_free(ci);
+		return;
+	}
+	if (smp_certinfo_worst(ci) == SMP_SEV_CRITICAL)
+		st->critical = 1;
+	obj = cli_certinfo_json(ci);
+	cli_message_fields(obj, m);
+	cli_signer_fields(obj, m, s, cert != s->cert, signer_ci);
+	cli_out_record(&st->out, obj);
+	smp_certinfo_free(signer_ci);
 	smp_certinfo_free(ci);
-	return found;
-}
-
-static json_t *message_context(const smp_message *m)
-{
-	json_t *ctx = json_pack("{s:s, s:s?, s:s?, s:s?}", "source", "signer", "message_id",
-				m->message_id, "from", m->from, "subject", m->subject);
-
-	if (m->index > 0 || strcmp(m->file, "-") != 0)
-		json_object_set_new(ctx, "index", json_integer((json_int_t)m->index));
-	return ctx;
 }
 
 static int inspect_message(const smp_message *m, void *arg)
@@ -130,13 +114,11 @@ static int inspect_message(const smp_message *m, void *arg)
 	json_t *obj;
 
 	if (m->kind != SMP_MSG_SIGNED || m->n_signers == 0) {
-		obj = json_pack("{s:s, s:s, s:s?, s:s?, s:s}", "file", m->file, "kind",
-				smp_msg_kind_name(m->kind), "message_id", m->message_id, "from",
-				m->from, "message",
-				m->kind == SMP_MSG_MALFORMED ? (m->problem ? m->problem : "malformed")
-				: m->kind == SMP_MSG_ENCRYPTED ?
-				"encrypted only: no signer certificate to take (ask for a signed message)"
-				: "not signed: no certificate to take (ask the sender to sign a message)");
+		obj = json_object();
+		cli_message_fields(obj, m);
+		json_object_set_new(obj, "message", json_string(
+			m->kind == SMP_MSG_MALFORMED && m->problem ? m->problem
+								   : cli_message_advice(m->kind)));
 		if (m->kind == SMP_MSG_MALFORMED) {
 			cli_error("cannot read a message in '%s': %s", m->file,
 				  m->problem ? m->problem : "malformed");
@@ -147,32 +129,21 @@ static int inspect_message(const smp_message *m, void *arg)
 	}
 	for (size_t i = 0; i < m->n_signers; i++) {
 		const smp_signer *s = &m->signers[i];
-		const char *from = s->from ? s->from : m->from;
-		json_t *ctx;
 
 		if (s->cert == NULL) {
-			obj = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s}", "file", m->file,
-					"source", "signer", "message_id", m->message_id, "from", from,
-					"signature", "bad", "message",
-					"the message does not carry the signer's certificate");
+			obj = json_object();
+			cli_message_fields(obj, m);
+			json_object_set_new(obj, "source", json_string("signer"));
+			json_object_set_new(obj, "signature", json_string("bad"));
+			json_object_set_new(obj, "message", json_string(
+				"the message does not carry the signer's certificate: ask the sender "
+				"to include it"));
 			cli_out_record(&st->out, obj);
 			continue;
 		}
-		ctx = message_context(m);
-		json_object_set_new(ctx, "signature", json_string(s->signature_ok ? "ok" : "bad"));
-		if (!s->signature_ok)
-			json_object_set_new(ctx, "signature_error",
-					    json_string(s->error ? s->error : "bad signature"));
-		if (from != NULL && !cert_has_from(s->cert, from, st->trust))
-			json_object_set_new(ctx, "from_mismatch", json_true());
+		report_signer(st, m, s, s->cert);
 		if (s->encryption_cert != NULL)
-			json_object_set_new(ctx, "encryption_certificate", json_true());
-		report_cert(st, m->file, s->cert, m->carried, ctx);
-		if (s->encryption_cert != NULL) {
-			ctx = message_context(m);
-			json_object_set_new(ctx, "source", json_string("encryption_key_preference"));
-			report_cert(st, m->file, s->encryption_cert, m->carried, ctx);
-		}
+			report_signer(st, m, s, s->encryption_cert);
 	}
 	return 0;
 }
@@ -214,7 +185,7 @@ static void inspect_certificates(struct inspect_state *st, const char *path,
 		return;
 	}
 	for (size_t i = 0; i < smp_bundle_leaf_count(b); i++)
-		report_cert(st, path, smp_bundle_leaf(b, i), smp_bundle_all(b), NULL);
+		report_cert(st, path, smp_bundle_leaf(b, i), smp_bundle_all(b));
 	smp_bundle_free(b);
 }
 

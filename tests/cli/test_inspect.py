@@ -284,7 +284,7 @@ class TestInspectMail(unittest.TestCase):
 
     def test_mbox_and_maildir(self):
         r = self.inspect("mixed.mbox")
-        kinds = [o.get("kind", o.get("source")) for o in r.json()]
+        kinds = [o.get("source") or o["kind"] for o in r.json()]
         self.assertIn("signer", kinds)
         self.assertIn("unsigned", kinds)
         self.assertIn("encrypted", kinds)
