@@ -72,6 +72,10 @@ static void report_entry_problem(struct audit_state *st, const smp_audit_entry *
 	obj = json_pack("{s:s, s:s, s:s, s:s, s:o}", "type", "entry", "dn",
 			a->entry->dn ? a->entry->dn : "", "code", p->code, "severity",
 			smp_severity_name(p->severity), "problems", problems_json(p, 1));
+	if (obj != NULL && st->out.format == CLI_FMT_TEXT)
+		json_object_set_new(obj, "role", json_string("entry"));
+	else if (obj != NULL && st->out.format == CLI_FMT_CSV && p->message != NULL)
+		json_object_set_new(obj, "message", json_string(p->message));
 	cli_out_record(&st->out, obj);
 }
 

@@ -432,6 +432,11 @@ int cmd_prune(struct cli_opts *o)
 			  o->args[0]);
 		return 64;
 	}
+	if (o->from_ldif != NULL) {
+		cli_error("prune works on a directory, not on '%s': use audit --from-ldif to check "
+			  "an export", o->from_ldif);
+		return 64;
+	}
 	if (!o->prune_expired_sel && !o->prune_untrusted && !o->prune_superseded) {
 		cli_error("--select chose nothing to prune: use expired, untrusted, superseded");
 		return 64;
