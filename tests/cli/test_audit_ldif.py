@@ -268,6 +268,33 @@ class AuditLdif(unittest.TestCase):
                          (2000, 2000, {"expiring": 2000}))
         self.assertEqual(len(s["soonest_expiries"]), 10)
 
+    def test_progress_only_on_a_terminal(self):
+        import pty
+        e = Entry("x", "alice@partner.example", certs=["alice.pem"])
+        chunk = ldapsearch_style([e]).decode()
+        body = "".join(chunk.replace("cn=x,", "cn=x%d," % i) for i in range(1500))
+        path = self.write("progress.ldif", body.encode())
+        master, slave = pty.openpty()
+        env = dict(os.environ, LDAPNOINIT="1")
+        proc = subprocess.Popen([smptest.BIN] + TRUST + ["audit", "--from-ldif", path],
+                                stdout=subprocess.DEVNULL, stderr=slave, env=env)
+        os.close(slave)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        proc.wait(timeout=120)
+        os.close(master)
+        self.assertEqual(proc.returncode, 0)
+        self.assertIn(b"audit: ", seen)
+        res = run(TRUST + ["audit", "--from-ldif", path])
+        self.assertEqual((res.rc, res.err), (0, ""))
+
     # ---- could not complete ----------------------------------------------------------------
 
     def test_missing_ldif_exit_3(self):

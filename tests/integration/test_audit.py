@@ -93,6 +93,7 @@ class AuditCases:
             self.assertIn(field, c)
         s = summary(recs)
         self.assertEqual((s["entries"], s["certificates"], s["status"]), (1, 1, "ok"))
+        self.assertEqual(res.err, "")  # no progress line when stderr is not a terminal
 
     def test_expiring_only_exit_1(self):
         ou = self.ou("expiring")

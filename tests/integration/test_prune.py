@@ -139,6 +139,20 @@ class PruneCases:
         self.assertEqual([a["reason"] for a in self.actions(res)], ["untrusted"])
         self.assertEqual(self.d.certs(dn), [])
 
+    def test_revoked_counts_with_untrusted_when_crl_given(self):
+        ou = self.ou("revoked")
+        dn = self.contact(ou, "R", "revoked@partner.example", ["revoked.pem"])
+        res = self.prune(ou, "--journal", self.journal("r"))
+        self.assertEqual((res.rc, self.actions(res)), (0, []), res)
+        res = self.prune(ou, "--select", "expired", "--crl", pki("crls.pem"), "--journal",
+                         self.journal("r"))
+        self.assertEqual((res.rc, self.actions(res)), (0, []), res)
+        res = self.prune(ou, "--select", "untrusted", "--crl", pki("crls.pem"), "--journal",
+                         self.journal("r"))
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual([a["reason"] for a in self.actions(res)], ["revoked"])
+        self.assertEqual(self.d.certs(dn), [])
+
     def test_journal_undoes_prune(self):
         ou, alice, _ = self.fixture("undo")
         dn2 = self.contact(ou, "Fay", "fay@partner.example",
