@@ -5,6 +5,7 @@
 #   replay, CLI and integration tests, stops the directories by PID, and ends with
 #   "N passed, N failed".
 # Usage: tests/run.sh [BUILDDIR]   (default: build-test)
+# SMIMEPUB_SLAPD_PORT (default 3389) and SMIMEPUB_AD_IP (default 127.0.0.2) move the directories.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,7 +30,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "starting slapd and Samba AD in $DIRS"
-"$ROOT/tests/dirs/slapd.sh" start "$DIRS/sd" >"$DIRS/slapd.log" 2>&1 ||
+"$ROOT/tests/dirs/slapd.sh" start "$DIRS/sd" "${SMIMEPUB_SLAPD_PORT:-3389}" >"$DIRS/slapd.log" 2>&1 ||
 	{ cat "$DIRS/slapd.log" >&2; echo "tests/run.sh: cannot start slapd" >&2; exit 1; }
 "$ROOT/tests/dirs/samba.sh" start "$DIRS/ad" >"$DIRS/samba.log" 2>&1 ||
 	{ cat "$DIRS/samba.log" >&2; echo "tests/run.sh: cannot start Samba AD" >&2; exit 1; }

@@ -16,7 +16,7 @@ HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib.sh"
 
 MARKER=.smimepub-samba
-IP=127.0.0.2
+IP=${SMIMEPUB_AD_IP:-127.0.0.2}   # another loopback address lets a second instance run beside
 REALM=EXAMPLE.TEST
 DOMAIN=EXAMPLE
 BASE='DC=example,DC=test'
