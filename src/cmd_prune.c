@@ -405,8 +405,9 @@ static void report_summary(struct prune_state *st)
 		     st->entries, st->removed, st->o->dry_run ? "would be removed" : "removed",
 		     st->failed_entries) < 0)
 		msg = NULL;
-	if (st->o->dry_run && st->out.format == CLI_FMT_TEXT) {
-		fprintf(st->out.fp, "# %s\n", msg ? msg : "");
+	if (st->out.format == CLI_FMT_TEXT) {
+		/* a dry run's stdout stays a file ldapmodify accepts */
+		fprintf(st->out.fp, "%s%s\n", st->o->dry_run ? "# " : "summary: ", msg ? msg : "");
 		fflush(st->out.fp);
 	} else {
 		cli_out_record(&st->out,
@@ -471,7 +472,11 @@ int cmd_prune(struct cli_opts *o)
 			st.status = 1;
 	}
 	/* what the walk found before it stopped is still pruned */
-	if (!o->dry_run && st.spooled > 0 && prune_spooled(&st) != 0) {
+	if (!o->dry_run && st.spooled > 0 &&
+	    (r = smp_journal_open(&st.journal, o->journal, &st.err)) != 0) {
+		cli_error("%s: nothing was changed", st.err.msg);
+		note_status(&st, smp_exit_status(r));
+	} else if (!o->dry_run && st.spooled > 0 && prune_spooled(&st) != 0) {
 		cli_error("%s", st.err.msg);
 		note_status(&st, 1);
 	}
