@@ -1,0 +1,376 @@
+#!/usr/bin/env bash
+# smimepub benchmarks against the obvious alternatives, on a throwaway slapd (tests/dirs/slapd.sh).
+#
+#   bench/run.sh publish [N]   bulk publish of N certificates (default 10000)
+#                              vs ldapmodify applying N blind replaces from a pre-built LDIF
+#                              vs one `smimepub publish FILE` process per certificate
+#                              (run on SUBSET files, extrapolated to N)
+#   bench/run.sh audit [N]     audit of N certificates (default 10000)
+#                              vs ldapsearch dumping the same entries and attributes
+#                              vs ldapsearch plus one `openssl verify` per certificate
+#                              (run on SUBSET files, extrapolated to N); peak RSS of the audit
+#   bench/run.sh all [N]       publish N, audit 10000 and audit 100000 (or N and 10*N when N is
+#                              given), and the audit's RSS growth between the two sizes
+#   bench/run.sh profile [N]   perf record -g of an audit of N certificates (default 10000)
+#   bench/run.sh callgrind [N] valgrind --tool=callgrind of an audit of N certificates (default
+#                              2000): inclusive costs by function, readable without debug symbols
+#
+# Environment: SMIMEPUB (binary to test; default: a release build made in BENCH_WORK/build),
+# BENCH_WORK (scratch, default /tmp/smimepub-bench), BENCH_PORT (default 3789; ldaps uses +1),
+# REPEAT (timed runs per side, the best is reported; default 3), SUBSET (default 500).
+#
+# Each side of a comparison runs against the same slapd, configuration and data; before every
+# timed publish run the database is reset to the same snapshot (contacts without certificates).
+# Figures are wall-clock seconds (date +%s.%N), best of REPEAT runs. Nothing is asserted: the
+# script prints figures, ratios and the targets next to them.
+set -euo pipefail
+
+HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd -- "$HERE/.." && pwd)
+SLAPD_SH=$ROOT/tests/dirs/slapd.sh
+PATH=$PATH:/usr/sbin:/sbin
+
+WORK=${BENCH_WORK:-/tmp/smimepub-bench}
+PORT=${BENCH_PORT:-3789}
+REPEAT=${REPEAT:-3}
+SUBSET=${SUBSET:-500}
+AT=2026-06-01
+SD=$WORK/sd                      # slapd instance (short: the ldapi socket lives there)
+# What smimepub's audit reads (lib/dir.c, rfc profile): the ldapsearch side asks for the same.
+AUDIT_FILTER='(|(userCertificate=*)(userCertificate;binary=*)(userSMIMECertificate=*))'
+AUDIT_ATTRS=(userCertificate 'userCertificate;binary' userSMIMECertificate
+    'userSMIMECertificate;binary' mail proxyAddresses cn objectClass)
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+now() { date +%s.%N; }
+# calc EXPR: floating-point arithmetic with awk.
+calc() { awk "BEGIN { printf \"%.2f\", $1 }"; }
+min() { awk -v a="$1" -v b="$2" 'BEGIN { print (b == "" || a < b) ? a : b }'; }
+
+# ---------------------------------------------------------------------------------------------
+# build
+
+build() {
+    mkdir -p "$WORK"
+    if [[ -z ${SMIMEPUB:-} ]]; then
+        local b=$WORK/build
+        if [[ ! -f $b/build.ninja ]]; then
+            meson setup "$b" "$ROOT" -Dbuildtype=release -Dtests=false >"$WORK/meson.log" 2>&1 ||
+                { cat "$WORK/meson.log" >&2; die "meson setup failed"; }
+        fi
+        ninja -C "$b" smimepub >"$WORK/ninja.log" 2>&1 ||
+            { cat "$WORK/ninja.log" >&2; die "build failed"; }
+        SMIMEPUB=$b/smimepub
+    fi
+    [[ -x $SMIMEPUB ]] || die "SMIMEPUB=$SMIMEPUB is not executable"
+    GEN=$WORK/gen
+    if [[ ! -x $GEN || $HERE/gen.c -nt $GEN ]]; then
+        # shellcheck disable=SC2046
+        cc -O2 -Wall -Wextra -o "$GEN" "$HERE/gen.c" $(pkg-config --cflags --libs openssl) \
+            -lpthread || die "cannot build bench/gen.c (needs libssl-dev, pkg-config)"
+    fi
+    for c in slapd slapadd ldapsearch ldapmodify openssl; do
+        command -v "$c" >/dev/null || die "missing $c (packages slapd ldap-utils openssl)"
+    done
+    if [[ -x /usr/bin/time ]]; then TIMEV=/usr/bin/time; else TIMEV=; fi
+    [[ -n $TIMEV ]] || log "/usr/bin/time missing (package time): RSS from /proc VmHWM polling"
+}
+
+# gen_data KIND N PEMS: generated once per (KIND, N) and reused; prints the directory.
+gen_data() {
+    local d=$WORK/data-$1-$2
+    if [[ ! -f $d/.done ]]; then
+        rm -rf -- "$d"
+        log "generating $2 certificates into $d"
+        "$GEN" -n "$2" -p "$3" -o "$d" >&2 || die "generator failed"
+        touch "$d/.done"
+    fi
+    printf '%s\n' "$d"
+}
+
+# ---------------------------------------------------------------------------------------------
+# slapd: created by tests/dirs/slapd.sh, loaded offline with slapadd, restarted with the
+# command line slapd.sh uses (the configuration in $SD/slapd.d is not touched).
+
+slapd_create() {
+    "$SLAPD_SH" start "$SD" "$PORT" >"$WORK/slapd-sh.log" 2>&1 ||
+        { cat "$WORK/slapd-sh.log" >&2; die "slapd.sh start failed"; }
+    set -a
+    # shellcheck disable=SC1091
+    . "$SD/env"
+    set +a
+    printf '%s' "$SLAPD_ROOTPW" >"$WORK/pw"
+    chmod 600 "$WORK/pw"
+    slapd_stop
+}
+
+slapd_stop() { "$SLAPD_SH" stop "$SD" >>"$WORK/slapd-sh.log" 2>&1 || true; }
+
+slapd_run() {
+    local i
+    setsid slapd -F "$SD/slapd.d" -h "$SLAPD_URI/ $SLAPD_LDAPS_URI/ $SLAPD_LDAPI_URI" -d none \
+        </dev/null >>"$SD/slapd.log" 2>&1 &
+    for ((i = 0; i < 300; i++)); do
+        if ldapsearch -x -H "$SLAPD_URI" -o nettimeout=2 -s base -b '' -LLL 1.1 >/dev/null 2>&1 &&
+            [[ -s $SD/slapd.pid ]]; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "slapd did not come back (log: $SD/slapd.log)"
+}
+
+# slapd_load LDIF: offline bulk load (slapd must be stopped).
+slapd_load() {
+    slapadd -F "$SD/slapd.d" -b "$SLAPD_BASE" -q -l "$1" >>"$WORK/slapadd.log" 2>&1 ||
+        { tail -5 "$WORK/slapadd.log" >&2; die "slapadd of $1 failed"; }
+}
+
+snapshot_save() { cp --sparse=always -- "$SD/db/data.mdb" "$WORK/snapshot.mdb"; }
+
+# Stop slapd, put the saved database back, start slapd: every run starts from the same state.
+snapshot_restore() {
+    slapd_stop
+    rm -f -- "$SD/db/lock.mdb"
+    cp --sparse=always -- "$WORK/snapshot.mdb" "$SD/db/data.mdb"
+    slapd_run
+}
+
+cleanup() { [[ -d $SD ]] && slapd_stop; }
+
+count_certs() {
+    ldapsearch -x -H "$SLAPD_URI" -D "$SLAPD_ROOTDN" -y "$WORK/pw" -b "$SLAPD_BASE" -LLL \
+        -E pr=1000/noprompt '(userCertificate=*)' 1.1 2>/dev/null | grep -c '^dn:' || true
+}
+
+# timed VAR CMD...: runs CMD, stores its wall-clock seconds in VAR; CMD's status in LAST_RC.
+timed() {
+    local var=$1 t0 t1
+    shift
+    t0=$(now)
+    set +e
+    "$@"
+    LAST_RC=$?
+    set -e
+    t1=$(now)
+    printf -v "$var" '%s' "$(calc "$t1 - $t0")"
+}
+
+# peak_rss_mb FILE: "Maximum resident set size (kbytes)" from /usr/bin/time -v, in MB.
+peak_rss_mb() { awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$1"; }
+
+# Without /usr/bin/time: run CMD in the background and poll its VmHWM (kB) into RSS_FILE.
+run_polling_rss() {
+    local out=$1 pid hwm=0 v
+    shift
+    "$@" &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        v=$(awk '/VmHWM/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+        [[ -n $v ]] && ((v > hwm)) && hwm=$v
+        sleep 0.05
+    done
+    wait "$pid"
+    local rc=$?
+    printf 'Maximum resident set size (kbytes): %s\n' "$hwm" >"$out"
+    return $rc
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# publish
+
+publish_smimepub() {
+    "$SMIMEPUB" -H "$SLAPD_URI" -D "$SLAPD_ROOTDN" -y "$WORK/pw" --ca-file "$DATA/root.pem" \
+        --at "$AT" --journal "$WORK/journal.ldif" --format json publish "$DATA/certs" \
+        >"$WORK/publish.out" 2>"$WORK/publish.err"
+}
+
+publish_ldapmodify() {
+    ldapmodify -x -H "$SLAPD_URI" -D "$SLAPD_ROOTDN" -y "$WORK/pw" -f "$DATA/modify.ldif" \
+        >/dev/null 2>"$WORK/ldapmodify.err"
+}
+
+publish_loop() {
+    local i f
+    for ((i = 1; i <= SUBSET; i++)); do
+        f=$DATA/certs/user$i.pem
+        "$SMIMEPUB" -H "$SLAPD_URI" -D "$SLAPD_ROOTDN" -y "$WORK/pw" --ca-file "$DATA/root.pem" \
+            --at "$AT" --journal "$WORK/journal-loop.ldif" -q publish "$f" >/dev/null 2>&1 ||
+            return 1
+    done
+}
+
+bench_publish() {
+    local n=$1 r t best_s='' best_m='' t_loop loop_n published incert
+    ((SUBSET <= n)) || SUBSET=$n
+    DATA=$(gen_data pub "$n" "$n")
+    log "publish: $n certificates; slapd on $PORT"
+    slapd_create
+    slapd_load "$DATA/contacts.ldif"
+    snapshot_save
+    for ((r = 1; r <= REPEAT; r++)); do
+        snapshot_restore
+        rm -f -- "$WORK/journal.ldif"
+        timed t publish_smimepub
+        published=$(grep -c '"action": *"published"' "$WORK/publish.out" || true)
+        incert=$(count_certs)
+        log "  run $r: smimepub publish ${t}s (exit $LAST_RC, $published published, $incert entries with a certificate)"
+        ((LAST_RC == 0)) || { tail -3 "$WORK/publish.err" >&2; log "  (smimepub publish failed: figures below are not comparable)"; }
+        best_s=$(min "$t" "$best_s")
+
+        snapshot_restore
+        timed t publish_ldapmodify
+        incert=$(count_certs)
+        log "  run $r: ldapmodify ${t}s (exit $LAST_RC, $incert entries with a certificate)"
+        best_m=$(min "$t" "$best_m")
+    done
+    snapshot_restore
+    rm -f -- "$WORK/journal-loop.ldif"
+    timed t_loop publish_loop
+    ((LAST_RC == 0)) || log "  one-process loop failed"
+    loop_n=$(calc "$t_loop * $n / $SUBSET")
+    slapd_stop
+
+    cat <<EOF
+
+== publish: $n certificates (best of $REPEAT; slapd $(slapd -VV 2>&1 | awk '/slapd/ { print $4; exit }'), olcDbNoSync) ==
+smimepub publish DIR (one process, $n files)   ${best_s} s   $(calc "$n / $best_s") certs/s
+ldapmodify -f modify.ldif ($n blind replaces)  ${best_m} s   $(calc "$n / $best_m") certs/s
+one smimepub process per certificate           ${t_loop} s for $SUBSET (run once), extrapolated to $n: ${loop_n} s
+ratio smimepub / ldapmodify                    $(calc "$best_s / $best_m")   (target <= 1.0)
+speed-up vs one process per certificate        $(calc "$loop_n / $best_s")x   (target >= 20x; baseline extrapolated from $SUBSET)
+EOF
+    printf 'publish %s smimepub=%s ldapmodify=%s loop=%s\n' "$n" "$best_s" "$best_m" "$loop_n" \
+        >>"$WORK/results.txt"
+}
+
+# ---------------------------------------------------------------------------------------------
+# audit
+
+audit_ldapsearch() {
+    ldapsearch -x -H "$SLAPD_URI" -D "$SLAPD_ROOTDN" -y "$WORK/pw" -b "$SLAPD_BASE" -LLL \
+        -E pr=500/noprompt "$AUDIT_FILTER" "${AUDIT_ATTRS[@]}" >/dev/null 2>"$WORK/ldapsearch.err"
+}
+
+audit_smimepub() {
+    local cmd=("$SMIMEPUB" -H "$SLAPD_URI" -D "$SLAPD_ROOTDN" -y "$WORK/pw"
+        --ca-file "$DATA/root.pem" --at "$AT" --format json audit)
+    if [[ -n $TIMEV ]]; then
+        "$TIMEV" -v -o "$WORK/audit.rss" "${cmd[@]}" >"$WORK/audit.out" 2>"$WORK/audit.err"
+    else
+        run_polling_rss "$WORK/audit.rss" "${cmd[@]}" >"$WORK/audit.out" 2>"$WORK/audit.err"
+    fi
+}
+
+openssl_loop() {
+    local i epoch
+    epoch=$(date -u -d "$AT" +%s)
+    for ((i = 1; i <= SUBSET; i++)); do
+        openssl verify -CAfile "$DATA/root.pem" -attime "$epoch" -purpose smimesign \
+            "$DATA/certs/user$i.pem" >/dev/null 2>&1 || return 1
+    done
+}
+
+bench_audit() {
+    local n=$1 r t best_a='' best_l='' rss='' t_ossl ossl_n status
+    ((SUBSET <= n)) || SUBSET=$n
+    DATA=$(gen_data aud "$n" "$SUBSET")
+    log "audit: $n certificates; slapd on $PORT"
+    slapd_create
+    slapd_load "$DATA/contacts-certs.ldif"
+    slapd_run
+    audit_ldapsearch   # warm-up: both sides then read from the same page cache
+    for ((r = 1; r <= REPEAT; r++)); do
+        timed t audit_ldapsearch
+        log "  run $r: ldapsearch ${t}s (exit $LAST_RC)"
+        best_l=$(min "$t" "$best_l")
+        timed t audit_smimepub
+        status=$LAST_RC
+        log "  run $r: smimepub audit ${t}s (exit $status: $(grep -o '"message": *"[^"]*"' "$WORK/audit.out" | tail -1)), peak RSS $(peak_rss_mb "$WORK/audit.rss") MB"
+        ((status <= 2)) || { tail -3 "$WORK/audit.err" >&2; log "  (audit incomplete: figures below are not comparable)"; }
+        best_a=$(min "$t" "$best_a")
+        rss=$(awk -v a="$(peak_rss_mb "$WORK/audit.rss")" -v b="$rss" 'BEGIN { print (b == "" || a > b) ? a : b }')
+    done
+    timed t_ossl openssl_loop
+    ((LAST_RC == 0)) || log "  openssl verify loop failed"
+    ossl_n=$(calc "$best_l + $t_ossl * $n / $SUBSET")
+    slapd_stop
+
+    cat <<EOF
+
+== audit: $n certificates (best of $REPEAT; peak RSS: highest of the runs) ==
+smimepub audit --format json >file             ${best_a} s   $(calc "$n / $best_a") certs/s   peak RSS ${rss} MB (target <= 64 MB)
+ldapsearch, same filter/attributes >/dev/null  ${best_l} s
+ldapsearch + openssl verify per certificate    ${best_l} s + ${t_ossl} s for $SUBSET (run once), extrapolated to $n: ${ossl_n} s
+ratio smimepub / ldapsearch                    $(calc "$best_a / $best_l")   (target <= 2.0)
+speed-up vs ldapsearch + openssl verify        $(calc "$ossl_n / $best_a")x   (target >= 10x; openssl part extrapolated from $SUBSET)
+EOF
+    printf 'audit %s smimepub=%s ldapsearch=%s openssl=%s rss=%s\n' "$n" "$best_a" "$best_l" \
+        "$ossl_n" "$rss" >>"$WORK/results.txt"
+    LAST_RSS=$rss
+}
+
+bench_profile() {
+    local n=$1
+    command -v perf >/dev/null || die "perf not installed (package linux-perf)"
+    DATA=$(gen_data aud "$n" "$SUBSET")
+    slapd_create
+    slapd_load "$DATA/contacts-certs.ldif"
+    slapd_run
+    perf record -g -o "$WORK/audit.perf" -- "$SMIMEPUB" -H "$SLAPD_URI" -D "$SLAPD_ROOTDN" \
+        -y "$WORK/pw" --ca-file "$DATA/root.pem" --at "$AT" --format json audit \
+        >/dev/null 2>"$WORK/perf.err" || true
+    slapd_stop
+    perf report -i "$WORK/audit.perf" --no-children --sort dso,symbol --stdio 2>/dev/null |
+        grep -E '^ +[0-9.]+%' | head -40
+    log "full profile: perf report -i $WORK/audit.perf"
+}
+
+bench_callgrind() {
+    local n=$1
+    command -v valgrind >/dev/null || die "valgrind not installed"
+    DATA=$(gen_data aud "$n" "$SUBSET")
+    slapd_create
+    slapd_load "$DATA/contacts-certs.ldif"
+    slapd_run
+    valgrind --tool=callgrind --callgrind-out-file="$WORK/audit.callgrind" -- "$SMIMEPUB" \
+        -H "$SLAPD_URI" -D "$SLAPD_ROOTDN" -y "$WORK/pw" --ca-file "$DATA/root.pem" --at "$AT" \
+        --format json audit >/dev/null 2>"$WORK/callgrind.err" || true
+    slapd_stop
+    callgrind_annotate --inclusive=yes "$WORK/audit.callgrind" 2>/dev/null |
+        grep -E '^ *[0-9,]+ \( *[0-9.]+%\) ' | grep -v '???:0x' | head -45
+    log "full profile: callgrind_annotate --inclusive=yes --tree=caller $WORK/audit.callgrind"
+}
+
+main() {
+    local what=${1:-all} n=${2:-} small big rss_small
+    case $what in
+        publish | audit | all | profile | callgrind) ;;
+        *) echo "usage: bench/run.sh [publish|audit|all|profile|callgrind] [N]" >&2; exit 2 ;;
+    esac
+    if [[ -n $n && ! $n =~ ^[1-9][0-9]*$ ]]; then die "bad N: $n"; fi
+    build
+    trap cleanup EXIT
+    log "$(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); smimepub $SMIMEPUB"
+    case $what in
+        publish) bench_publish "${n:-10000}" ;;
+        audit) bench_audit "${n:-10000}" ;;
+        profile) bench_profile "${n:-10000}" ;;
+        callgrind) bench_callgrind "${n:-2000}" ;;
+        all)
+            bench_publish "${n:-10000}"
+            small=${n:-10000}
+            big=$((small * 10))
+            bench_audit "$small"
+            rss_small=$LAST_RSS
+            bench_audit "$big"
+            echo
+            echo "audit peak RSS at $big / at $small: $LAST_RSS / $rss_small MB = $(calc "$LAST_RSS / $rss_small") (target <= 1.2)"
+            ;;
+    esac
+}
+
+main "$@"
