@@ -2,10 +2,13 @@
 #include "publish.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <ldap.h>
 #include <openssl/x509.h>
@@ -232,6 +235,33 @@ static int ldif_capture_modify(char **ldif, const char *dn, const smp_change *ch
 	return r;
 }
 
+/* The journal file's size, or -1. */
+static off_t journal_size(const smp_journal *j)
+{
+	struct stat st;
+
+	return stat(smp_journal_path(j), &st) == 0 ? st.st_size : -1;
+}
+
+/*
+ * Takes back the undo record of a write that failed (access refused, conflict), so undoing the
+ * journal does not trip over a change that never happened: cuts the file back to `before`, but
+ * only while the record is still the last thing in it (another process may append too).
+ */
+static void journal_void(const smp_journal *j, off_t before, off_t after)
+{
+	int fd;
+	struct stat st;
+
+	if (before < 0 || after <= before)
+		return;
+	if ((fd = open(smp_journal_path(j), O_WRONLY | O_CLOEXEC)) < 0)
+		return;
+	if (fstat(fd, &st) == 0 && st.st_size == after && ftruncate(fd, before) == 0)
+		fsync(fd);
+	close(fd);
+}
+
 static int journal_ready(struct pub_ctx *c, smp_error *err)
 {
 	if (c->journal != NULL)
@@ -245,6 +275,7 @@ int pub_apply(struct pub_ctx *c, const smp_entry *e, const smp_plan *plan, const
 	const smp_profile *prof = smp_dir_profile(c->dir);
 	smp_change *changes = NULL;
 	size_t n = 0;
+	off_t before, after;
 	int r = SMP_ERR_INTERNAL;
 
 	if (plan->n_del == 0 && plan->n_add == 0)
@@ -279,9 +310,12 @@ int pub_apply(struct pub_ctx *c, const smp_entry *e, const smp_plan *plan, const
 	}
 	if ((r = journal_ready(c, err)) != 0)
 		goto out;
+	before = journal_size(c->journal);
 	if ((r = smp_journal_record(c->journal, e->dn, changes, n, err)) != 0)
 		goto out;
-	r = smp_dir_modify(c->dir, e->dn, changes, n, err);
+	after = journal_size(c->journal);
+	if ((r = smp_dir_modify(c->dir, e->dn, changes, n, err)) != 0)
+		journal_void(c->journal, before, after);
 out:
 	if (changes != NULL)
 		for (size_t i = 0; i < n; i++)

@@ -96,6 +96,16 @@ class JournalTests(Base):
             self.smp(*args)
         self.assertFalse(os.path.exists(self.journal))
 
+    def test_refused_write_leaves_no_undo_record(self):
+        dn = self.contact("Alice", mail=A, certs=["alice-old-expired.pem"])
+        before = self.snapshot(dn)
+        self.assertEqual(self.smp("publish", "--add", pki("alice.pem")).rc, 0)
+        res = self.smp("publish", "--add", pki("alice-new.pem"), who="reader")
+        self.assertEqual(res.rc, 77, res)
+        records = self.undo_all()
+        self.assertEqual(len(records), 1)
+        self.assertEqual(self.snapshot(dn), before)
+
     def test_unwritable_journal_writes_nothing(self):
         dn = self.contact("Alice", mail=A)
         blocker = os.path.join(self.tmp, "file")

@@ -315,8 +315,8 @@ class PublishTests(Base):
         # several --replace at once on one entry: the losers' exact-value deletes fail
         # (the value is gone), they re-read and re-plan; no value of another address is lost
         dn = self.contact("Alice", mail=A, certs=["alice.pem", "bob-ec.pem"])
-        made = [make_cert("/CN=Alice %d" % i, [A], end="2027-0%d-01T00:00:00Z".replace(
-            "-", "").replace("T", "").replace(":", "") % (i + 2)) for i in range(4)]
+        made = [make_cert("/CN=Alice %d" % i, [A], end="20270%d01000000Z" % (i + 2))
+                for i in range(4)]
         argv = self.conn() + ["--at", T0, "--ca-file", pki("root.pem"), "--untrusted",
                               pki("intermediate.pem"), "--journal", self.journal,
                               "--format", "json", "publish", "--replace"]
@@ -467,6 +467,8 @@ class AccessTests(Base):
         rec = self.one(res)
         self.assertEqual((rec["action"], rec["reason"]), ("failed", "insufficient_access"))
         self.assertEqual(self.certs(dn), [])
+        # the undo record of the refused write is taken back
+        self.assertFalse(os.path.exists(self.journal) and os.path.getsize(self.journal) > 0)
 
     def test_certwriter_may_publish(self):
         dn = self.contact("Alice", mail=A, certs=["alice.pem"])
