@@ -359,6 +359,20 @@ static int set_options(smp_dir *d, const smp_conn_options *o, smp_error *err)
 	if (o->tls_cacert != NULL &&
 	    ldap_set_option(d->ld, LDAP_OPT_X_TLS_CACERTFILE, o->tls_cacert) != LDAP_OPT_SUCCESS)
 		return smp_error_set(err, SMP_ERR_USAGE, "cannot use CA file '%s'", o->tls_cacert);
+	/* a new handle starts without ldap.conf's / LDAPTLS_CACERT's CA file: carry it over */
+	if (o->tls_cacert == NULL) {
+		char *file = NULL;
+
+		if (ldap_get_option(NULL, LDAP_OPT_X_TLS_CACERTFILE, &file) == LDAP_OPT_SUCCESS &&
+		    file != NULL)
+			ldap_set_option(d->ld, LDAP_OPT_X_TLS_CACERTFILE, file);
+		ldap_memfree(file);
+		file = NULL;
+		if (ldap_get_option(NULL, LDAP_OPT_X_TLS_CACERTDIR, &file) == LDAP_OPT_SUCCESS &&
+		    file != NULL)
+			ldap_set_option(d->ld, LDAP_OPT_X_TLS_CACERTDIR, file);
+		ldap_memfree(file);
+	}
 	/* a context of this handle's own, from ldap.conf defaults plus the options above */
 	if (ldap_set_option(d->ld, LDAP_OPT_X_TLS_NEWCTX, &zero) != LDAP_OPT_SUCCESS)
 		return ldap_fail(d, err, SMP_ERR_UNAVAILABLE, LDAP_CONNECT_ERROR, NULL, NULL,
