@@ -67,8 +67,20 @@ show "$SMIMEPUB" "${COMMON[@]}" publish "$PKI/demo-expired.pem" || true
 step "lookup: what Outlook / Thunderbird will use for these recipients"
 show "$SMIMEPUB" "${COMMON[@]}" lookup ann@partner.example ben@partner.example
 
-step "audit: every certificate in the directory"
-show "$SMIMEPUB" "${COMMON[@]}" audit || true
+step "a careless admin adds Fay's old, expired certificate anyway (--add --force)"
+show "$SMIMEPUB" "${COMMON[@]}" publish --add --force "$PKI/demo-expired.pem" || true
+
+step "audit: every certificate in the directory (exit 2: critical findings)"
+show "$SMIMEPUB" "${COMMON[@]}" audit -q || true
+
+step "prune --dry-run: the LDIF that would remove the bad value (nothing changes)"
+show "$SMIMEPUB" "${COMMON[@]}" prune --dry-run || true
+
+step "prune: remove it, journalled"
+show "$SMIMEPUB" "${COMMON[@]}" prune
+
+step "audit again: clean"
+show "$SMIMEPUB" "${COMMON[@]}" audit
 
 cat <<EOT
 
