@@ -421,7 +421,9 @@ int smp_read_file(unsigned char **out, size_t *len, const char *path, size_t max
 		*len = 0;
 	if (out == NULL || len == NULL || path == NULL)
 		return smp_error_set(err, SMP_ERR_INTERNAL, "smp_read_file: null argument");
-	if ((fp = fopen(path, "rb")) == NULL) {
+	if (strcmp(path, "-") == 0)
+		fp = stdin;
+	else if ((fp = fopen(path, "rb")) == NULL) {
 		r = smp_error_set(err, SMP_ERR_NOFILE, "cannot read '%s': %s", path,
 				  strerror(errno));
 		goto out;
@@ -468,7 +470,7 @@ int smp_read_file(unsigned char **out, size_t *len, const char *path, size_t max
 	buf = NULL;
 	r = 0;
 out:
-	if (fp != NULL)
+	if (fp != NULL && fp != stdin)
 		fclose(fp);
 	free(buf);
 	return r;

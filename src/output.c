@@ -1,5 +1,6 @@
 /* smimepub command line: output as aligned text, JSON Lines or CSV (SPEC §5). */
 #include "cli.h"
+#include "workers.h"
 
 #include <errno.h>
 #include <math.h>
@@ -37,51 +38,7 @@ void cli_warn(const struct cli_opts *o, const char *fmt, ...)
 
 int cli_read_file(unsigned char **out, size_t *len, const char *path, size_t max, smp_error *err)
 {
-	FILE *fp;
-	unsigned char *buf = NULL, *grown;
-	size_t cap = 0, used = 0, n;
-	int r = SMP_ERR_INTERNAL;
-
-	*out = NULL;
-	*len = 0;
-	if (strcmp(path, "-") == 0)
-		fp = stdin;
-	else if ((fp = fopen(path, "rb")) == NULL)
-		return smp_error_set(err, errno == ENOENT ? SMP_ERR_NOFILE : SMP_ERR_NOFILE,
-				     "cannot read '%s': %s", path, strerror(errno));
-	for (;;) {
-		if (used == cap) {
-			cap = cap ? cap * 2 : 65536;
-			if ((grown = realloc(buf, cap + 1)) == NULL) {
-				r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
-				goto out;
-			}
-			buf = grown;
-		}
-		n = fread(buf + used, 1, cap - used, fp);
-		used += n;
-		if (used > max) {
-			r = smp_error_set(err, SMP_ERR_BADINPUT, "cannot read '%s': larger than %zu bytes",
-					  path, max);
-			goto out;
-		}
-		if (n == 0)
-			break;
-	}
-	if (ferror(fp)) {
-		r = smp_error_set(err, SMP_ERR_NOFILE, "cannot read '%s': %s", path, strerror(errno));
-		goto out;
-	}
-	buf[used] = '\0';
-	*out = buf;
-	*len = used;
-	buf = NULL;
-	r = 0;
-out:
-	free(buf);
-	if (fp != stdin)
-		fclose(fp);
-	return r;
+	return smp_read_file(out, len, path, max, err);
 }
 
 json_t *cli_certinfo_json(const smp_certinfo *ci)
@@ -168,10 +125,9 @@ static char *join_array(json_t *arr, const char *key)
 	return s;
 }
 
-static void csv_record(struct cli_out *o, json_t *obj)
+/* The header line, once per output. */
+static void csv_header(struct cli_out *o)
 {
-	char buf[64];
-
 	if (!o->csv_header_done) {
 		for (size_t i = 0; csv_columns[i]; i++) {
 			if (i)
@@ -181,6 +137,13 @@ static void csv_record(struct cli_out *o, json_t *obj)
 		fputs("\r\n", o->fp);
 		o->csv_header_done = 1;
 	}
+}
+
+static void csv_record(struct cli_out *o, json_t *obj)
+{
+	char buf[64];
+
+	csv_header(o);
 	for (size_t i = 0; csv_columns[i]; i++) {
 		const char *col = csv_columns[i];
 		json_t *v;
@@ -331,18 +294,13 @@ static void text_record(struct cli_out *o, json_t *obj)
 
 void cli_out_record(struct cli_out *o, json_t *obj)
 {
-	char *line;
-
 	if (obj == NULL)
 		return;
 	switch (o->format) {
 	case CLI_FMT_JSON:
-		line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
-		if (line != NULL) {
-			fputs(line, o->fp);
+		if (json_dumpf(obj, o->fp, JSON_COMPACT | JSON_PRESERVE_ORDER |
+			       JSON_ENSURE_ASCII) == 0)
 			fputc('\n', o->fp);
-			free(line);
-		}
 		break;
 	case CLI_FMT_CSV:
 		csv_record(o, obj);
@@ -353,6 +311,17 @@ void cli_out_record(struct cli_out *o, json_t *obj)
 	}
 	fflush(o->fp);
 	json_decref(obj);
+}
+
+/* Records cli_out_record formatted in another process (see workers.h). */
+void cli_out_bytes(struct cli_out *o, const char *data, size_t len)
+{
+	if (len == 0)
+		return;
+	if (o->format == CLI_FMT_CSV)
+		csv_header(o);
+	fwrite(data, 1, len, o->fp);
+	fflush(o->fp);
 }
 
 /* ---- Progress ---------------------------------------------------------------------------- */

@@ -58,7 +58,8 @@ int smp_bundle_read(smp_bundle **out, const unsigned char *data, size_t len, smp
 int smp_bundle_read_file(smp_bundle **out, const char *path, smp_error *err);
 
 /*
- * Reads the whole file at path into *out (NUL-terminated, not counted in *len; caller frees).
+ * Reads the whole file at path ("-" = standard input) into *out (NUL-terminated, not counted
+ * in *len; caller frees).
  * Returns 0, SMP_ERR_NOFILE, or SMP_ERR_BADINPUT when it is larger than max bytes.
  */
 int smp_read_file(unsigned char **out, size_t *len, const char *path, size_t max,
@@ -113,7 +114,20 @@ STACK_OF(X509) *smp_trust_untrusted(const smp_trust *t);
 /* CRLs read from crl_file, borrowed, or NULL when none was given. */
 STACK_OF(X509_CRL) *smp_trust_crls(const smp_trust *t);
 
+/* SHA-256, fetched once per trust context, borrowed. */
+const EVP_MD *smp_trust_sha256(const smp_trust *t);
+
 void smp_trust_free(smp_trust *t);
+
+/*
+ * Under OpenSSL 3.0 only (a no-op elsewhere): makes every later certificate parse decode RSA
+ * and EC public keys with OpenSSL's built-in key methods instead of the provider decoders,
+ * which 3.0 sets up anew for each key (more than half of the CPU of an audit; 3.1 caches
+ * them). It does so by registering an ENGINE that offers exactly those built-in methods, so
+ * keys parsed afterwards are legacy keys: their facts (type, bits) and signature checks are
+ * the same. Process-wide; call once before loading anything. Returns 0 or SMP_ERR_INTERNAL.
+ */
+int smp_fast_key_decode(smp_error *err);
 
 /*
  * Parses TIME as RFC 3339 (2026-06-01T00:00:00Z, offsets allowed) or YYYY-MM-DD (midnight UTC).
@@ -166,6 +180,14 @@ int smp_cert_analyze(smp_certinfo **out, X509 *leaf, STACK_OF(X509) *extra,
  */
 int smp_cert_analyze_der(smp_certinfo **out, const unsigned char *der, size_t len,
 			 const smp_trust *trust, smp_error *err);
+
+/*
+ * smp_cert_analyze_der that also gives the SHA-256 of the value's bytes as lower-case hex in
+ * sha256 (filled even when the value is not a certificate, unless an internal error occurs);
+ * the bytes are hashed once for both.
+ */
+int smp_cert_analyze_value(smp_certinfo **out, char sha256[65], const unsigned char *der,
+			   size_t len, const smp_trust *trust, smp_error *err);
 
 /* Appends a problem (severity from the code). Returns 0 or SMP_ERR_NOMEM. */
 int smp_certinfo_add_problem(smp_certinfo *ci, const char *code, const char *fmt, ...)
