@@ -5,7 +5,7 @@ set -eu
 
 PKGS="meson ninja-build pkg-config gcc libc6-dev python3 openssl
 libssl-dev libldap-dev libsasl2-dev libgmime-3.0-dev libjansson-dev libidn2-dev libcmocka-dev
-ldap-utils gpgsm libsasl2-modules"
+ldap-utils gpgsm libsasl2-modules krb5-user libsasl2-modules-gssapi-mit"
 DIRS="slapd samba samba-ad-dc samba-ad-provision samba-dsdb-modules ldb-tools util-linux"
 [ "${1:-}" = "--no-directories" ] || PKGS="$PKGS $DIRS"
 

@@ -1,0 +1,145 @@
+"""Connection options of the real binary against the real slapd and Samba AD (SPEC §2):
+ldap.conf defaults, password sources, SASL EXTERNAL (ldapi) and GSSAPI (Kerberos against the
+Samba DC), and the errors an administrator sees."""
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+from urllib.parse import urlparse
+
+import smptest
+from smptest import Directory, T0, pki, run
+
+TRUST = ["--at", T0, "--ca-file", pki("root.pem"), "--untrusted", pki("intermediate.pem")]
+
+
+class ConnectSlapd(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Directory("slapd")
+        cls.ou = cls.d.make_ou("conn")
+        cls.dn = cls.d.add_contact(cls.ou, "Alice", mail="alice@partner.example",
+                                   certs=[smptest.der_of("alice.pem")])
+        cls.tmp = tempfile.mkdtemp(prefix="smp-conn-")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.delete_tree(cls.ou)
+        shutil.rmtree(cls.tmp)
+
+    def lookup(self, args, env=None):
+        return run(args + TRUST + ["--format", "json", "lookup", "alice@partner.example"],
+                   env=env)
+
+    def test_password_file_with_trailing_newline(self):
+        pw = os.path.join(self.tmp, "pw")
+        with open(pw, "w") as fp:
+            fp.write(self.d.admin_pw + "\n")
+        r = self.lookup(["-H", self.d.uri, "-b", self.ou, "-D", self.d.admin_dn, "-y", pw])
+        self.assertEqual(r.rc, 0, r)
+        self.assertTrue(any(o.get("chosen") for o in r.json()), r)
+
+    def test_password_from_environment(self):
+        r = self.lookup(["-H", self.d.uri, "-b", self.ou, "-D", self.d.admin_dn],
+                        env={"SMIMEPUB_PASSWORD": self.d.admin_pw})
+        self.assertEqual(r.rc, 0, r)
+
+    def test_password_never_on_command_line(self):
+        r = run(["-H", self.d.uri, "-D", self.d.admin_dn, "-w", self.d.admin_pw,
+                 "lookup", "alice@partner.example"])
+        self.assertEqual(r.rc, 64, r)
+
+    def test_wrong_password_is_77_and_not_echoed(self):
+        r = self.lookup(["-H", self.d.uri, "-b", self.ou, "-D", self.d.admin_dn],
+                        env={"SMIMEPUB_PASSWORD": "Wrong-Secret-4711"})
+        self.assertEqual(r.rc, 77, r)
+        self.assertIn("49", r.err)  # the LDAP result code is shown
+        self.assertNotIn("Wrong-Secret-4711", r.err + r.out)
+
+    def test_unreachable_is_69(self):
+        r = self.lookup(["-H", "ldap://127.0.0.1:1", "-b", self.ou, "-D", self.d.admin_dn],
+                        env={"SMIMEPUB_PASSWORD": "x"})
+        self.assertEqual(r.rc, 69, r)
+        self.assertIn("127.0.0.1:1", r.err)
+
+    def test_ldap_conf_defaults(self):
+        conf = os.path.join(self.tmp, "ldap.conf")
+        with open(conf, "w") as fp:
+            fp.write("URI %s\nBASE %s\nTLS_CACERT %s\n" % (self.d.uri, self.ou, self.d.cacert))
+        env = {"LDAPNOINIT": None, "LDAPCONF": conf, "LDAPRC": os.path.join(self.tmp, "none"),
+               "HOME": self.tmp, "SMIMEPUB_PASSWORD": self.d.admin_pw}
+        r = self.lookup(["-D", self.d.admin_dn], env=env)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.json()[0]["dn"].lower(), self.dn.lower())
+        # ldaps:// from ldap.conf verifies the server with ldap.conf's TLS_CACERT
+        with open(conf, "w") as fp:
+            fp.write("URI %s\nBASE %s\nTLS_CACERT %s\n" % (self.d.ldaps_uri, self.ou,
+                                                            self.d.cacert))
+        r = self.lookup(["-D", self.d.admin_dn], env=env)
+        self.assertEqual(r.rc, 0, r)
+
+    def test_sasl_external_over_ldapi(self):
+        r = self.lookup(["-H", self.d.ldapi_uri, "-Y", "EXTERNAL", "-b", self.ou])
+        self.assertEqual(r.rc, 0, r)
+        self.assertTrue(any(o.get("chosen") for o in r.json()), r)
+
+
+class ConnectGSSAPI(unittest.TestCase):
+    """Kerberos against the Samba DC: kinit, then `-Y GSSAPI` with no password anywhere."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Directory("ad")
+        if shutil.which("kinit") is None:
+            raise RuntimeError("kinit is missing: scripts/install-deps.sh installs krb5-user")
+        cls.host = urlparse(cls.d.uri).hostname
+        cls.tmp = tempfile.mkdtemp(prefix="smp-krb-")
+        cls.krb5 = os.path.join(cls.tmp, "krb5.conf")
+        realm = cls.d.env.get("AD_REALM", "EXAMPLE.TEST")
+        with open(cls.krb5, "w") as fp:
+            fp.write("[libdefaults]\n default_realm = %s\n dns_lookup_kdc = false\n"
+                     " dns_lookup_realm = false\n rdns = false\n[realms]\n %s = {\n"
+                     "  kdc = %s\n }\n" % (realm, realm, cls.host))
+        cls.kenv = {"KRB5_CONFIG": cls.krb5, "KRB5CCNAME": "FILE:" + os.path.join(cls.tmp, "cc"),
+                    "LDAPSASL_NOCANON": "on"}
+        # the DC's LDAP service principal under the address the tests use
+        subprocess.run(["samba-tool", "spn", "add", "ldap/" + cls.host, "DC1$",
+                        "-s", cls.d.env["AD_SMB_CONF"]], capture_output=True)
+        env = dict(os.environ, **cls.kenv)
+        proc = subprocess.run(["kinit", "Administrator@" + realm], input=cls.d.admin_pw + "\n",
+                              text=True, capture_output=True, env=env)
+        if proc.returncode != 0:
+            raise RuntimeError("kinit failed: " + proc.stderr)
+        cls.ou = cls.d.make_ou("krb")
+        cls.d.add_contact(cls.ou, "Alice", mail="alice@partner.example",
+                          certs=[smptest.der_of("alice.pem")])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.delete_tree(cls.ou)
+        shutil.rmtree(cls.tmp)
+
+    def test_lookup_with_kerberos(self):
+        r = run(["-H", self.d.uri, "-Y", "GSSAPI", "-b", self.ou] + TRUST +
+                ["--format", "json", "lookup", "alice@partner.example"], env=self.kenv)
+        self.assertEqual(r.rc, 0, r)
+        self.assertTrue(any(o.get("chosen") for o in r.json()), r)
+
+    def test_publish_with_kerberos(self):
+        dn = self.d.add_contact(self.ou, "Bob", mail="bob@partner.example")
+        r = run(["-H", self.d.uri, "-Y", "GSSAPI", "-b", self.ou, "--journal",
+                 os.path.join(self.tmp, "journal.ldif")] + TRUST +
+                ["--format", "json", "publish", pki("bob-ec.pem")], env=self.kenv)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(self.d.certs(dn), [smptest.der_of("bob-ec.pem")])
+
+    def test_without_ticket_is_refused(self):
+        env = dict(self.kenv, KRB5CCNAME="FILE:" + os.path.join(self.tmp, "no-such-cache"))
+        r = run(["-H", self.d.uri, "-Y", "GSSAPI", "-b", self.ou, "lookup",
+                 "alice@partner.example"], env=env)
+        self.assertIn(r.rc, (69, 77), r)
+
+
+if __name__ == "__main__":
+    smptest.main()
