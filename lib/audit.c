@@ -7,8 +7,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/evp.h>
-
 static int vpush_problem(smp_problem **v, size_t *n, const char *code, const char *fmt,
 			 va_list ap)
 {
@@ -73,22 +71,6 @@ static void free_problems(smp_problem *p, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(p[i].message);
 	free(p);
-}
-
-static int sha256_hex(char out[65], const unsigned char *data, size_t len)
-{
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-	static const char hex[] = "0123456789abcdef";
-
-	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
-		return SMP_ERR_INTERNAL;
-	for (size_t i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
-	return 0;
 }
 
 static int value_has_problem(const smp_audit_value *v, const char *code)
@@ -340,14 +322,9 @@ int smp_audit_entry_run(smp_audit_entry **out, const smp_entry *e, const smp_tru
 		v->index = i;
 		v->size = bv->bv_len;
 		v->attr = e->cert_attrs != NULL ? e->cert_attrs[i] : NULL;
-		r = sha256_hex(v->sha256, (const unsigned char *)bv->bv_val, bv->bv_len);
-		if (r != 0) {
-			smp_error_openssl(err, r, "cannot hash value %zu of '%s'", i, e->dn);
-			goto out;
-		}
 		smp_error_clear(&why);
-		r = smp_cert_analyze_der(&v->info, (const unsigned char *)bv->bv_val, bv->bv_len,
-					 t, &why);
+		r = smp_cert_analyze_value(&v->info, v->sha256, (const unsigned char *)bv->bv_val,
+					   bv->bv_len, t, &why);
 		if (r == SMP_ERR_BADINPUT) {
 			v->info = NULL;
 			r = value_problem(v, "malformed", "value %zu (%zu bytes) is not a certificate "
@@ -592,23 +569,24 @@ static int count_problem(smp_audit_summary *s, const smp_problem *p)
 	return 0;
 }
 
-static int keep_expiry(smp_audit_summary *s, const smp_entry *e, const smp_audit_value *v)
+static int keep_expiry(smp_audit_summary *s, const char *dn, const char *subject,
+		       const char *sha256, time_t not_after)
 {
 	smp_audit_expiry item = { 0 };
 	size_t pos;
 
 	if (s->n_soonest == SMP_AUDIT_SOONEST &&
-	    v->info->not_after >= s->soonest[SMP_AUDIT_SOONEST - 1].not_after)
+	    not_after >= s->soonest[SMP_AUDIT_SOONEST - 1].not_after)
 		return 0;
-	item.dn = strdup(e->dn != NULL ? e->dn : "");
-	item.subject = strdup(v->info->subject != NULL ? v->info->subject : "");
+	item.dn = strdup(dn != NULL ? dn : "");
+	item.subject = strdup(subject != NULL ? subject : "");
 	if (item.dn == NULL || item.subject == NULL) {
 		free(item.dn);
 		free(item.subject);
 		return SMP_ERR_NOMEM;
 	}
-	memcpy(item.sha256, v->sha256, sizeof(item.sha256));
-	item.not_after = v->info->not_after;
+	snprintf(item.sha256, sizeof(item.sha256), "%s", sha256);
+	item.not_after = not_after;
 	if (s->n_soonest == SMP_AUDIT_SOONEST) {
 		free(s->soonest[SMP_AUDIT_SOONEST - 1].dn);
 		free(s->soonest[SMP_AUDIT_SOONEST - 1].subject);
@@ -640,12 +618,46 @@ int smp_audit_summary_add(smp_audit_summary *s, const smp_audit_entry *a, smp_er
 			if (count_problem(s, &p[k]) != 0)
 				goto nomem;
 		if (v->info != NULL && !value_has_problem(v, "expired") &&
-		    keep_expiry(s, a->entry, v) != 0)
+		    keep_expiry(s, a->entry->dn, v->info->subject, v->sha256,
+				v->info->not_after) != 0)
 			goto nomem;
 	}
 	return 0;
 nomem:
 	return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+}
+
+/* See audit.h. */
+void smp_audit_summary_add_counts(smp_audit_summary *s, size_t entries, size_t values)
+{
+	s->entries += entries;
+	s->values += values;
+}
+
+/* See audit.h. */
+int smp_audit_summary_add_code(smp_audit_summary *s, const char *code, size_t count,
+			       smp_error *err)
+{
+	smp_problem p = { code, smp_problem_severity(code), NULL };
+
+	if (count == 0)
+		return 0;
+	if (count_problem(s, &p) != 0)
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < s->n_codes; i++)
+		if (strcmp(s->codes[i].code, code) == 0)
+			s->codes[i].count += count - 1;
+	if (p.severity >= SMP_SEV_NONE && p.severity <= SMP_SEV_CRITICAL)
+		s->by_severity[p.severity] += count - 1;
+	return 0;
+}
+
+/* See audit.h. */
+int smp_audit_summary_add_expiry(smp_audit_summary *s, const smp_audit_expiry *x, smp_error *err)
+{
+	if (keep_expiry(s, x->dn, x->subject, x->sha256, x->not_after) != 0)
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	return 0;
 }
 
 /* See audit.h. */

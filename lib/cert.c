@@ -931,7 +931,19 @@ out:
 
 /* ---- Analysis ----------------------------------------------------------------------------- */
 
-static int basic_facts(smp_certinfo *ci, X509 *x)
+/* 32 digest bytes as lower-case hex into out (65 bytes). */
+static void hex_digest(char out[65], const unsigned char md[32])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < 32; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+static int basic_facts(smp_certinfo *ci, X509 *x, const smp_trust *trust, const char *sha256)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
@@ -957,17 +969,22 @@ static int basic_facts(smp_certinfo *ci, X509 *x)
 	OPENSSL_free(hex);
 	if (ci->serial == NULL)
 		return SMP_ERR_NOMEM;
-	if (!X509_digest(x, EVP_sha256(), md, &mdlen) || mdlen != 32)
-		return SMP_ERR_INTERNAL;
-	for (unsigned int i = 0; i < mdlen; i++)
-		snprintf(ci->sha256 + 2 * i, 3, "%02x", md[i]);
+	if (sha256 != NULL) {
+		memcpy(ci->sha256, sha256, sizeof(ci->sha256));
+	} else {
+		const EVP_MD *sha = smp_trust_sha256(trust);
+
+		if (!X509_digest(x, sha != NULL ? sha : EVP_sha256(), md, &mdlen) || mdlen != 32)
+			return SMP_ERR_INTERNAL;
+		hex_digest(ci->sha256, md);
+	}
 	ci->aia_ca_issuers = aia_ca_issuers(x);
 	return 0;
 }
 
-/* Collects facts and problems of leaf (see cert.h). *out is the caller's to free. */
-int smp_cert_analyze(smp_certinfo **out, X509 *leaf, STACK_OF(X509) *extra,
-		     const smp_trust *trust, smp_error *err)
+/* smp_cert_analyze, with the SHA-256 hex of leaf's DER when the caller has it (or NULL). */
+static int analyze(smp_certinfo **out, X509 *leaf, STACK_OF(X509) *extra,
+		   const smp_trust *trust, const char *sha256, smp_error *err)
 {
 	smp_certinfo *ci = NULL;
 	int r = SMP_ERR_INTERNAL;
@@ -985,7 +1002,7 @@ int smp_cert_analyze(smp_certinfo **out, X509 *leaf, STACK_OF(X509) *extra,
 		goto out;
 	}
 	ci->x509 = leaf;
-	if ((r = basic_facts(ci, leaf)) != 0 || (r = collect_addresses(ci, leaf)) != 0) {
+	if ((r = basic_facts(ci, leaf, trust, sha256)) != 0 || (r = collect_addresses(ci, leaf)) != 0) {
 		smp_error_set(err, r, "cannot analyse the certificate: %s",
 			      r == SMP_ERR_NOMEM ? "out of memory" : "internal error");
 		goto out;
@@ -1013,18 +1030,20 @@ out:
 	return r;
 }
 
-/* Same for one DER value (see cert.h). */
-int smp_cert_analyze_der(smp_certinfo **out, const unsigned char *der, size_t len,
-			 const smp_trust *trust, smp_error *err)
+/* Collects facts and problems of leaf (see cert.h). *out is the caller's to free. */
+int smp_cert_analyze(smp_certinfo **out, X509 *leaf, STACK_OF(X509) *extra,
+		     const smp_trust *trust, smp_error *err)
+{
+	return analyze(out, leaf, extra, trust, NULL, err);
+}
+
+/* Parses one DER value that must be exactly one certificate; SMP_ERR_BADINPUT otherwise. */
+static int parse_der(X509 **out, const unsigned char *der, size_t len, smp_error *err)
 {
 	const unsigned char *p = der;
-	X509 *x = NULL;
-	int r;
+	X509 *x;
 
-	if (out != NULL)
-		*out = NULL;
-	if (out == NULL || (der == NULL && len > 0))
-		return smp_error_set(err, SMP_ERR_INTERNAL, "smp_cert_analyze_der: null argument");
+	*out = NULL;
 	if (len == 0)
 		return smp_error_set(err, SMP_ERR_BADINPUT, "not a certificate: the value is empty");
 	if (len > SMP_MAX_INPUT)
@@ -1042,7 +1061,54 @@ int smp_cert_analyze_der(smp_certinfo **out, const unsigned char *der, size_t le
 				     "not a certificate: %zu bytes follow the certificate",
 				     len - (size_t)(p - der));
 	}
-	r = smp_cert_analyze(out, x, NULL, trust, err);
+	*out = x;
+	return 0;
+}
+
+/* Same for one DER value (see cert.h). */
+int smp_cert_analyze_der(smp_certinfo **out, const unsigned char *der, size_t len,
+			 const smp_trust *trust, smp_error *err)
+{
+	X509 *x = NULL;
+	int r;
+
+	if (out != NULL)
+		*out = NULL;
+	if (out == NULL || (der == NULL && len > 0))
+		return smp_error_set(err, SMP_ERR_INTERNAL, "smp_cert_analyze_der: null argument");
+	if ((r = parse_der(&x, der, len, err)) != 0)
+		return r;
+	r = analyze(out, x, NULL, trust, NULL, err);
+	X509_free(x);
+	return r;
+}
+
+/* Analyses one DER value and hashes its bytes once (see cert.h). */
+int smp_cert_analyze_value(smp_certinfo **out, char sha256[65], const unsigned char *der,
+			   size_t len, const smp_trust *trust, smp_error *err)
+{
+	const EVP_MD *sha = smp_trust_sha256(trust);
+	unsigned char md[EVP_MAX_MD_SIZE], *enc = NULL;
+	unsigned int mdlen = 0;
+	X509 *x = NULL;
+	int r, n, canonical;
+
+	if (out != NULL)
+		*out = NULL;
+	if (out == NULL || sha256 == NULL || (der == NULL && len > 0))
+		return smp_error_set(err, SMP_ERR_INTERNAL, "smp_cert_analyze_value: null argument");
+	if (EVP_Digest(der, len, md, &mdlen, sha != NULL ? sha : EVP_sha256(), NULL) != 1 ||
+	    mdlen != 32)
+		return smp_error_openssl(err, SMP_ERR_INTERNAL, "cannot hash the value");
+	hex_digest(sha256, md);
+	if ((r = parse_der(&x, der, len, err)) != 0)
+		return r;
+	/* The certificate's fingerprint is over its DER: the value's bytes when they are DER. */
+	n = i2d_X509(x, &enc);
+	canonical = n > 0 && (size_t)n == len && memcmp(enc, der, len) == 0;
+	OPENSSL_free(enc);
+	ERR_clear_error();
+	r = analyze(out, x, NULL, trust, canonical ? sha256 : NULL, err);
 	X509_free(x);
 	return r;
 }

@@ -7,9 +7,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#ifndef OPENSSL_NO_ENGINE
+#include <openssl/engine.h>
+#endif
 
 struct smp_trust {
 	X509_STORE *store;
@@ -17,6 +22,7 @@ struct smp_trust {
 	STACK_OF(X509_CRL) *crls;   /* owned references, NULL when no CRL was given */
 	time_t at;
 	int warn_days;
+	EVP_MD *sha256;             /* fetched once: EVP_sha256() looks it up on every use */
 };
 
 static int load_ca_file(X509_STORE *store, const char *path, smp_error *err)
@@ -131,6 +137,10 @@ int smp_trust_new(smp_trust **out, const smp_trust_options *opts, smp_error *err
 		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
 		goto out;
 	}
+	if ((t->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL) {
+		r = smp_error_openssl(err, SMP_ERR_INTERNAL, "cannot fetch SHA-256");
+		goto out;
+	}
 	t->at = opts->at != 0 ? opts->at : time(NULL);
 	t->warn_days = opts->warn_days < 0 ? 0 : opts->warn_days;
 	if (opts->ca_file != NULL && (r = load_ca_file(t->store, opts->ca_file, err)) != 0)
@@ -209,16 +219,75 @@ STACK_OF(X509_CRL) *smp_trust_crls(const smp_trust *t)
 	return t == NULL ? NULL : t->crls;
 }
 
+/* SHA-256, fetched once, borrowed. */
+const EVP_MD *smp_trust_sha256(const smp_trust *t)
+{
+	return t == NULL ? NULL : t->sha256;
+}
+
 /* Frees t (NULL is fine). */
 void smp_trust_free(smp_trust *t)
 {
 	if (t == NULL)
 		return;
+	EVP_MD_free(t->sha256);
 	X509_STORE_free(t->store);
 	sk_X509_pop_free(t->untrusted, X509_free);
 	sk_X509_CRL_pop_free(t->crls, X509_CRL_free);
 	free(t);
 }
+
+/* ---- Fast public-key decoding under OpenSSL 3.0 ------------------------------------------- */
+
+#ifndef OPENSSL_NO_ENGINE
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
+static const int legacy_key_nids[] = { EVP_PKEY_RSA, EVP_PKEY_EC };
+
+/* ENGINE pkey-method callback: OpenSSL's own built-in methods for RSA and EC. */
+static int legacy_pkey_meths(ENGINE *e, EVP_PKEY_METHOD **pmeth, const int **nids, int nid)
+{
+	if (pmeth == NULL) {
+		*nids = legacy_key_nids;
+		return (int)(sizeof(legacy_key_nids) / sizeof(legacy_key_nids[0]));
+	}
+	*pmeth = (EVP_PKEY_METHOD *)EVP_PKEY_meth_find(nid);
+	return *pmeth != NULL;
+}
+
+/* See cert.h. */
+int smp_fast_key_decode(smp_error *err)
+{
+	static int done;
+	ENGINE *e;
+	int ok;
+
+	if (done || OPENSSL_version_major() != 3 || OPENSSL_version_minor() != 0)
+		return 0;
+	if ((e = ENGINE_new()) == NULL)
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	ok = ENGINE_set_id(e, "smimepub-builtin-keys") &&
+	     ENGINE_set_name(e, "OpenSSL's built-in RSA and EC key methods") &&
+	     ENGINE_set_pkey_meths(e, legacy_pkey_meths) && ENGINE_add(e) &&
+	     ENGINE_register_pkey_meths(e);
+	ENGINE_free(e);
+	if (!ok)
+		return smp_error_openssl(err, SMP_ERR_INTERNAL,
+					 "cannot register OpenSSL's built-in key methods");
+	done = 1;
+	return 0;
+}
+
+#pragma GCC diagnostic pop
+#else
+/* See cert.h. */
+int smp_fast_key_decode(smp_error *err)
+{
+	(void)err;
+	return 0;
+}
+#endif
 
 /* ---- Time --------------------------------------------------------------------------------- */
 

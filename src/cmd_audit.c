@@ -1,13 +1,34 @@
 /* smimepub audit: check every certificate in the directory or an LDIF export (SPEC §2, §3). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "smimepub/audit.h"
 #include "smimepub/ldif_in.h"
+#include "workers.h"
 
 /* Monitoring-plugin status when the audit could not complete. */
 #define AUDIT_INCOMPLETE 3
+
+/* With --jobs above 1, entries go to the analysis workers in batches of this many or bytes. */
+#define BATCH_ENTRIES 64
+#define BATCH_BYTES (256 * 1024)
+#define AUDIT_MAX_WORKERS 8
+
+/* A growable byte buffer for the worker framing; failed set once an allocation failed. */
+struct buf {
+	unsigned char *p;
+	size_t len, cap;
+	int failed;
+};
+
+/* A reader over a received frame; bad set once it ran past the end. */
+struct rd {
+	const unsigned char *p;
+	size_t len, off;
+	int bad;
+};
 
 struct audit_state {
 	struct cli_opts *o;
@@ -17,6 +38,11 @@ struct audit_state {
 	struct cli_progress progress;
 	size_t referrals;
 	smp_error err;       /* why the walk stopped, when it did */
+	workers *pool;       /* analysis workers, or NULL: analyse here */
+	struct buf batch;    /* entries not yet handed to a worker */
+	size_t batch_entries;
+	int failed;          /* a failure outside fn (printing before a referral): stop the walk */
+	int pool_failed;     /* a worker died or reported an error: print nothing more */
 };
 
 static json_t *problems_json(const smp_problem *p, size_t n)
@@ -79,9 +105,9 @@ static void report_entry_problem(struct audit_state *st, const smp_audit_entry *
 	cli_out_record(&st->out, obj);
 }
 
-static int audit_one(const smp_entry *e, void *ctx)
+/* Audits one entry: its records to st->out, its findings to st->summary. */
+static int audit_entry(struct audit_state *st, const smp_entry *e)
 {
-	struct audit_state *st = ctx;
 	smp_audit_entry *a = NULL;
 	int r;
 
@@ -96,7 +122,368 @@ static int audit_one(const smp_entry *e, void *ctx)
 			report_entry_problem(st, a, &a->entry_problems[i]);
 	}
 	smp_audit_entry_free(a);
+	return r;
+}
+
+/* ---- Framing between the walk and the analysis workers ------------------------------------ */
+
+static void buf_put(struct buf *b, const void *data, size_t len)
+{
+	unsigned char *np;
+	size_t cap;
+
+	if (b->failed)
+		return;
+	if (b->len + len > b->cap) {
+		cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + len)
+			cap *= 2;
+		if ((np = realloc(b->p, cap)) == NULL) {
+			b->failed = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	if (len > 0)
+		memcpy(b->p + b->len, data, len);
+	b->len += len;
+}
+
+static void buf_u32(struct buf *b, uint32_t v)
+{
+	buf_put(b, &v, sizeof(v));
+}
+
+static void buf_u64(struct buf *b, uint64_t v)
+{
+	buf_put(b, &v, sizeof(v));
+}
+
+/* Bytes as a length and the bytes and a NUL (so the reader can point at strings in place). */
+static void buf_bytes(struct buf *b, const void *data, size_t len)
+{
+	if (len >= UINT32_MAX) {
+		b->failed = 1;
+		return;
+	}
+	buf_u32(b, (uint32_t)len);
+	buf_put(b, data, len);
+	buf_put(b, "", 1);
+}
+
+/* A string, or NULL as the length UINT32_MAX. */
+static void buf_str(struct buf *b, const char *s)
+{
+	if (s == NULL)
+		buf_u32(b, UINT32_MAX);
+	else
+		buf_bytes(b, s, strlen(s));
+}
+
+static const void *rd_take(struct rd *r, size_t len)
+{
+	const void *p;
+
+	if (r->bad || len > r->len - r->off) {
+		r->bad = 1;
+		return NULL;
+	}
+	p = r->p + r->off;
+	r->off += len;
+	return p;
+}
+
+static uint32_t rd_u32(struct rd *r)
+{
+	const void *p = rd_take(r, sizeof(uint32_t));
+	uint32_t v = 0;
+
+	if (p != NULL)
+		memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static uint64_t rd_u64(struct rd *r)
+{
+	const void *p = rd_take(r, sizeof(uint64_t));
+	uint64_t v = 0;
+
+	if (p != NULL)
+		memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* Bytes written by buf_bytes/buf_str, in place (NUL-terminated); NULL for a NULL string. */
+static const char *rd_bytes(struct rd *r, size_t *len)
+{
+	uint32_t n = rd_u32(r);
+	const char *p;
+
+	*len = 0;
+	if (n == UINT32_MAX || r->bad)
+		return NULL;
+	if ((p = rd_take(r, (size_t)n + 1)) == NULL)
+		return NULL;
+	*len = n;
+	return p;
+}
+
+static const char *rd_str(struct rd *r)
+{
+	size_t len;
+
+	return rd_bytes(r, &len);
+}
+
+/* Appends what the audit reads of an entry to the batch. */
+static void put_entry(struct buf *b, const smp_entry *e)
+{
+	buf_str(b, e->dn);
+	buf_str(b, e->cn);
+	buf_u32(b, (uint32_t)e->n_mail);
+	for (size_t i = 0; i < e->n_mail; i++)
+		buf_str(b, e->mail[i]);
+	buf_u32(b, (uint32_t)e->n_proxy);
+	for (size_t i = 0; i < e->n_proxy; i++)
+		buf_str(b, e->proxy[i]);
+	buf_u32(b, (uint32_t)e->n_certs);
+	for (size_t i = 0; i < e->n_certs; i++) {
+		buf_bytes(b, e->certs[i].bv_val, e->certs[i].bv_len);
+		buf_str(b, e->cert_attrs != NULL ? e->cert_attrs[i] : NULL);
+	}
+	buf_u32(b, (uint32_t)e->n_smime);
+	for (size_t i = 0; i < e->n_smime; i++)
+		buf_bytes(b, e->smime[i].bv_val, e->smime[i].bv_len);
+}
+
+static void entry_release(smp_entry *e)
+{
+	free(e->mail);
+	free(e->proxy);
+	free(e->certs);
+	free(e->cert_attrs);
+	free(e->smime);
+	memset(e, 0, sizeof(*e));
+}
+
+/* An array of n (+1 zeroed) elements of size, or NULL (with *bad) when n is not plausible. */
+static void *rd_array(struct rd *r, size_t n, size_t size)
+{
+	void *p;
+
+	if (r->bad || n > r->len - r->off) {
+		r->bad = 1;
+		return NULL;
+	}
+	if ((p = calloc(n + 1, size)) == NULL)
+		r->bad = 1;
+	return p;
+}
+
+/* Reads an entry written by put_entry; its strings and values point into the frame. */
+static int get_entry(struct rd *r, smp_entry *e)
+{
+	size_t len;
+
+	memset(e, 0, sizeof(*e));
+	e->dn = (char *)rd_str(r);
+	e->cn = (char *)rd_str(r);
+	e->n_mail = rd_u32(r);
+	if ((e->mail = rd_array(r, e->n_mail, sizeof(*e->mail))) != NULL)
+		for (size_t i = 0; i < e->n_mail; i++)
+			e->mail[i] = (char *)rd_str(r);
+	e->n_proxy = rd_u32(r);
+	if ((e->proxy = rd_array(r, e->n_proxy, sizeof(*e->proxy))) != NULL)
+		for (size_t i = 0; i < e->n_proxy; i++)
+			e->proxy[i] = (char *)rd_str(r);
+	e->n_certs = rd_u32(r);
+	if ((e->certs = rd_array(r, e->n_certs, sizeof(*e->certs))) != NULL &&
+	    (e->cert_attrs = rd_array(r, e->n_certs, sizeof(*e->cert_attrs))) != NULL)
+		for (size_t i = 0; i < e->n_certs; i++) {
+			e->certs[i].bv_val = (char *)rd_bytes(r, &len);
+			e->certs[i].bv_len = len;
+			e->cert_attrs[i] = (char *)rd_str(r);
+		}
+	e->n_smime = rd_u32(r);
+	if ((e->smime = rd_array(r, e->n_smime, sizeof(*e->smime))) != NULL)
+		for (size_t i = 0; i < e->n_smime; i++) {
+			e->smime[i].bv_val = (char *)rd_bytes(r, &len);
+			e->smime[i].bv_len = len;
+		}
+	if (r->bad) {
+		entry_release(e);
+		return SMP_ERR_INTERNAL;
+	}
+	return 0;
+}
+
+/*
+ * In a worker: audits a batch of entries. The result: status and message, the batch's summary
+ * (entries, values, codes in order of first sighting, soonest expiries) and the records as
+ * cli_out_record formatted them.
+ */
+static int audit_job(unsigned char **res, size_t *res_len, const unsigned char *job, size_t len,
+		     void *ctx)
+{
+	struct audit_state *st = ctx;
+	struct rd in = { job, len, 0, 0 };
+	struct buf b = { 0 };
+	smp_entry e;
+	char *out = NULL;
+	size_t out_len = 0, count;
+	uint32_t n;
+	int r = 0;
+
+	smp_error_clear(&st->err);
+	if ((st->out.fp = open_memstream(&out, &out_len)) == NULL ||
+	    smp_audit_summary_new(&st->summary, &st->err) != 0) {
+		if (st->out.fp != NULL)
+			fclose(st->out.fp);
+		free(out);
+		return SMP_ERR_NOMEM;
+	}
+	st->out.csv_header_done = 1;  /* the parent writes the header */
+	n = rd_u32(&in);
+	for (uint32_t i = 0; i < n && r == 0; i++) {
+		if ((r = get_entry(&in, &e)) != 0) {
+			smp_error_set(&st->err, r, "analysis worker received a damaged batch");
+			break;
+		}
+		r = audit_entry(st, &e);
+		entry_release(&e);
+	}
+	fclose(st->out.fp);
+	st->out.fp = NULL;
+	buf_u32(&b, (uint32_t)(int32_t)r);
+	buf_str(&b, st->err.msg);
+	buf_u64(&b, smp_audit_summary_entries(st->summary));
+	buf_u64(&b, smp_audit_summary_values(st->summary));
+	buf_u32(&b, (uint32_t)smp_audit_summary_n_codes(st->summary));
+	for (size_t i = 0; i < smp_audit_summary_n_codes(st->summary); i++) {
+		buf_str(&b, smp_audit_summary_code(st->summary, i, &count));
+		buf_u64(&b, count);
+	}
+	buf_u32(&b, (uint32_t)smp_audit_summary_n_soonest(st->summary));
+	for (size_t i = 0; i < smp_audit_summary_n_soonest(st->summary); i++) {
+		const smp_audit_expiry *x = smp_audit_summary_soonest(st->summary, i);
+
+		buf_str(&b, x->dn);
+		buf_str(&b, x->subject);
+		buf_str(&b, x->sha256);
+		buf_u64(&b, (uint64_t)(int64_t)x->not_after);
+	}
+	buf_bytes(&b, out, out_len);
+	free(out);
+	smp_audit_summary_free(st->summary);
+	st->summary = NULL;
+	if (b.failed) {
+		free(b.p);
+		return SMP_ERR_NOMEM;
+	}
+	*res = b.p;
+	*res_len = b.len;
+	return 0;
+}
+
+/* In the parent: one batch's result, in walk order: fold the summary, print the records. */
+static int audit_result(const unsigned char *res, size_t len, void *ctx)
+{
+	struct audit_state *st = ctx;
+	struct rd in = { res, len, 0, 0 };
+	smp_audit_expiry x;
+	const char *msg, *data, *code;
+	size_t n, data_len;
+	uint64_t entries, values, count;
+	int status, r;
+
+	status = (int)(int32_t)rd_u32(&in);
+	msg = rd_str(&in);
+	entries = rd_u64(&in);
+	values = rd_u64(&in);
+	if (!in.bad)
+		smp_audit_summary_add_counts(st->summary, entries, values);
+	n = rd_u32(&in);
+	for (size_t i = 0; i < n && !in.bad; i++) {
+		code = rd_str(&in);
+		count = rd_u64(&in);
+		if (code != NULL && !in.bad &&
+		    (r = smp_audit_summary_add_code(st->summary, code, count, &st->err)) != 0)
+			return r;
+	}
+	n = rd_u32(&in);
+	for (size_t i = 0; i < n && !in.bad; i++) {
+		memset(&x, 0, sizeof(x));
+		x.dn = (char *)rd_str(&in);
+		x.subject = (char *)rd_str(&in);
+		snprintf(x.sha256, sizeof(x.sha256), "%s", (code = rd_str(&in)) ? code : "");
+		x.not_after = (time_t)(int64_t)rd_u64(&in);
+		if (!in.bad && (r = smp_audit_summary_add_expiry(st->summary, &x, &st->err)) != 0)
+			return r;
+	}
+	data = rd_bytes(&in, &data_len);
+	if (in.bad)
+		return smp_error_set(&st->err, SMP_ERR_INTERNAL,
+				     "an analysis worker sent a damaged result");
+	cli_out_bytes(&st->out, data, data_len);
 	cli_progress_update(&st->progress, smp_audit_summary_entries(st->summary), 0);
+	if (status != 0)
+		return smp_error_set(&st->err, status, "%s", msg != NULL ? msg : "unknown error");
+	return 0;
+}
+
+/* Hands the entries collected so far to a worker. */
+static int flush_batch(struct audit_state *st)
+{
+	int r;
+
+	if (st->batch_entries == 0)
+		return 0;
+	memcpy(st->batch.p, &(uint32_t){ (uint32_t)st->batch_entries }, sizeof(uint32_t));
+	if (st->batch.failed) {
+		st->pool_failed = 1;
+		return smp_error_set(&st->err, SMP_ERR_NOMEM, "out of memory");
+	}
+	r = workers_submit(st->pool, st->batch.p, st->batch.len, audit_result, st, &st->err);
+	st->batch.len = 0;
+	st->batch_entries = 0;
+	st->pool_failed = r != 0;
+	return r;
+}
+
+static int audit_one(const smp_entry *e, void *ctx)
+{
+	struct audit_state *st = ctx;
+	int r;
+
+	if (st->failed != 0)
+		return st->failed;
+	if (st->pool != NULL) {
+		if (st->batch_entries == 0)
+			buf_u32(&st->batch, 0);  /* the count, set by flush_batch */
+		put_entry(&st->batch, e);
+		st->batch_entries++;
+		if (st->batch_entries < BATCH_ENTRIES && st->batch.len < BATCH_BYTES &&
+		    !st->batch.failed)
+			return 0;
+		return flush_batch(st);
+	}
+	r = audit_entry(st, e);
+	cli_progress_update(&st->progress, smp_audit_summary_entries(st->summary), 0);
+	return r;
+}
+
+/* Everything handed out so far printed, in order (before a referral, and at the end). */
+static int audit_sync(struct audit_state *st)
+{
+	int r;
+
+	if (st->pool == NULL)
+		return 0;
+	if ((r = flush_batch(st)) != 0)
+		return r;
+	r = workers_drain(st->pool, audit_result, st, &st->err);
+	st->pool_failed = r != 0;
 	return r;
 }
 
@@ -106,6 +493,8 @@ static void on_referral(const char *url, void *ctx)
 	char *msg = NULL;
 
 	st->referrals++;
+	if (st->failed != 0 || (st->failed = audit_sync(st)) != 0)
+		return;  /* the walk stops at the next entry, or cmd_audit reports it at the end */
 	if (asprintf(&msg, "the server referred part of the search to '%s'; it was not "
 		     "followed: audit that directory separately if it holds contacts", url) < 0)
 		msg = NULL;
@@ -213,7 +602,7 @@ static int audit_directory(struct audit_state *st)
 int cmd_audit(struct cli_opts *o)
 {
 	struct audit_state st;
-	int r, status;
+	int r, status, jobs;
 
 	memset(&st, 0, sizeof(st));
 	st.o = o;
@@ -223,7 +612,7 @@ int cmd_audit(struct cli_opts *o)
 			  "an export", o->args[0]);
 		return 64;
 	}
-	if ((r = cli_trust(&st.trust, o, &st.err)) != 0) {
+	if ((r = smp_fast_key_decode(&st.err)) != 0 || (r = cli_trust(&st.trust, o, &st.err)) != 0) {
 		cli_error("audit could not start: %s", st.err.msg);
 		return AUDIT_INCOMPLETE;
 	}
@@ -232,11 +621,36 @@ int cmd_audit(struct cli_opts *o)
 		smp_trust_free(st.trust);
 		return AUDIT_INCOMPLETE;
 	}
+	jobs = o->jobs < workers_cpus() ? o->jobs : workers_cpus();
+	if (jobs > AUDIT_MAX_WORKERS)
+		jobs = AUDIT_MAX_WORKERS;
+	/* before connecting: the workers inherit the trust context, not the connection */
+	if (jobs > 1 && (r = workers_start(&st.pool, jobs, audit_job, &st, &st.err)) != 0) {
+		cli_error("audit could not start: %s", st.err.msg);
+		smp_audit_summary_free(st.summary);
+		smp_trust_free(st.trust);
+		return AUDIT_INCOMPLETE;
+	}
 	cli_progress_start(&st.progress, o, "audit");
 	if (o->from_ldif != NULL)
 		r = smp_ldif_walk(o->from_ldif, audit_one, &st, &st.err);
 	else
 		r = audit_directory(&st);
+	if (r == 0)
+		r = st.failed;
+	if (!st.pool_failed) {
+		/* print what was handed out before the walk ended, as audit_one would have */
+		smp_error walk_err = st.err;
+		int rs = audit_sync(&st);
+
+		if (r == 0)
+			r = rs;
+		else
+			st.err = walk_err;
+	}
+	if (workers_stop(st.pool, r == 0 ? &st.err : NULL) != 0 && r == 0)
+		r = SMP_ERR_INTERNAL;
+	free(st.batch.p);
 	cli_progress_end(&st.progress);
 	if (r != 0) {
 		cli_error("audit could not complete: %s",

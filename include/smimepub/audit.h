@@ -113,6 +113,19 @@ int smp_audit_summary_new(smp_audit_summary **out, smp_error *err);
  */
 int smp_audit_summary_add(smp_audit_summary *s, const smp_audit_entry *a, smp_error *err);
 
+/*
+ * Folding in a summary made elsewhere (another process's, over a later stretch of the run):
+ * adds entries and values; counts code count more times (severity from the code), as if
+ * found now; offers one expiry to the soonest list (copied). Folding the parts of a run in
+ * its order, codes in their order and expiries soonest first, gives the same summary as
+ * adding every entry here. Return 0 or SMP_ERR_NOMEM.
+ */
+void smp_audit_summary_add_counts(smp_audit_summary *s, size_t entries, size_t values);
+int smp_audit_summary_add_code(smp_audit_summary *s, const char *code, size_t count,
+			       smp_error *err);
+int smp_audit_summary_add_expiry(smp_audit_summary *s, const smp_audit_expiry *x,
+				 smp_error *err);
+
 size_t smp_audit_summary_entries(const smp_audit_summary *s);
 
 /* Values seen (certificates and values that are not certificates). */

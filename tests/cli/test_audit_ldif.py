@@ -76,6 +76,30 @@ def ldifde_style(entries):
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
+# certificates with every kind of finding, cycled over the entries of the --jobs tests
+MIXED = [["alice.pem"], ["expired.pem"], ["alice-new.pem", "alice.pem"], ["expiring.pem"],
+         ["alice.pem", "alice.pem"], ["bob-ec.pem", "alice.pem"], ["notyet.pem"],
+         ["signonly.pem"], ["noeku.pem"], ["weak-rsa1024.pem"], ["sha1.pem"], ["ca-leaf.pem"],
+         ["dave-cn.pem"], ["noaddr.pem"], ["untrusted.pem"], ["missing-int.pem"], ["idn.pem"],
+         ["carol-sanonly.pem"], [], ["alice-old-expired.pem", "alice.pem", "alice-new.pem"]]
+
+
+def mixed_entries(n):
+    """n entries with mixed findings: every certificate kind, junk values, no mail, S/MIME."""
+    out = []
+    for i in range(n):
+        certs = list(MIXED[i % len(MIXED)])
+        if i % 37 == 5:
+            certs.append(b"\x30\x03junk %d" % i)
+        mail = None if i % 23 == 7 else "user%d@partner.example" % i
+        if certs and i % 3 == 0 and mail:
+            mail = "alice@partner.example"
+        smime = [b"garbage"] if i % 41 == 9 else []
+        out.append(Entry("User %03d" % i, mail, proxies=["SMTP:user%d@partner.example" % i],
+                         certs=certs, smime=smime))
+    return out
+
+
 def findings(records):
     out = {}
     for r in records:
@@ -294,6 +318,56 @@ class AuditLdif(unittest.TestCase):
         self.assertIn(b"audit: ", seen)
         res = run(TRUST + ["audit", "--from-ldif", path])
         self.assertEqual((res.rc, res.err), (0, ""))
+
+    # ---- --jobs: analysis in worker processes, same output --------------------------------
+
+    def test_jobs_output_identical(self):
+        path = self.write("mixed.ldif", ldapsearch_style(mixed_entries(300)))
+        for fmt in ("json", "csv", "text"):
+            for extra in ([], ["-q"], ["-v", "--warn-days", "400"]):
+                one = run(TRUST + ["audit", "--format", fmt, "--jobs", "1", "--from-ldif", path]
+                          + extra)
+                self.assertIn(one.rc, (1, 2), one)
+                for jobs in ("2", "8"):
+                    many = run(TRUST + ["audit", "--format", fmt, "-j", jobs, "--from-ldif",
+                                        path] + extra)
+                    self.assertEqual((many.rc, many.err), (one.rc, one.err), (fmt, extra, jobs))
+                    self.assertEqual(many.out, one.out, (fmt, extra, jobs))
+        s = summary(run(TRUST + ["audit", "--format", "json", "--from-ldif", path]).json())
+        self.assertEqual(s["entries"], 300)
+        self.assertGreater(len(s["counts"]), 10)
+
+    def test_jobs_broken_ldif_prints_what_came_before(self):
+        good = ldapsearch_style(mixed_entries(150)).decode()
+        path = self.write("half.ldif", (good + "dn: cn=broken\nnot ldif at all\n").encode())
+        one = run(TRUST + ["audit", "--format", "json", "-j", "1", "--from-ldif", path])
+        many = run(TRUST + ["audit", "--format", "json", "-j", "2", "--from-ldif", path])
+        self.assertEqual(one.rc, 3, one)
+        self.assertEqual((many.rc, many.out, many.err), (one.rc, one.out, one.err))
+
+    def test_killed_worker_exit_3(self):
+        e = Entry("x", "alice@partner.example", certs=["alice.pem"])
+        chunk = ldapsearch_style([e]).decode()
+        body = "".join(chunk.replace("cn=x,", "cn=x%d," % i) for i in range(3000))
+        path = self.write("kill.ldif", body.encode())
+        env = dict(os.environ, LDAPNOINIT="1")
+        proc = subprocess.Popen([smptest.BIN] + TRUST + ["audit", "--format", "json", "-j", "2",
+                                                         "--from-ldif", path],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        try:
+            proc.stdout.readline()  # the workers are busy; unread output holds them back
+            with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as fp:
+                children = [int(c) for c in fp.read().split()]
+            self.assertEqual(len(children), 2)
+            os.kill(children[0], 9)
+            out, err = proc.communicate(timeout=300)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.assertEqual(proc.returncode, 3, err)
+        self.assertIn(b"killed by signal 9", err)
+        self.assertIn(b"could not complete", err)
 
     # ---- could not complete ----------------------------------------------------------------
 

@@ -264,6 +264,41 @@ class AuditCases:
 class SlapdAudit(AuditCases, unittest.TestCase):
     kind = "slapd"
 
+    def test_jobs_output_identical(self):
+        # a few hundred entries with mixed findings, read in pages: the analysis workers
+        # (--jobs) print exactly what the in-process audit prints, in the walk's order
+        ou = self.ou("jobs")
+        kinds = [["alice.pem"], ["expired.pem"], ["alice-new.pem", "alice.pem"],
+                 ["expiring.pem"], ["bob-ec.pem", "alice.pem"], ["notyet.pem"],
+                 ["signonly.pem"], ["noeku.pem"], ["weak-rsa1024.pem"], ["sha1.pem"],
+                 ["ca-leaf.pem"], ["dave-cn.pem"], ["noaddr.pem"], ["idn.pem"],
+                 ["carol-sanonly.pem"], ["alice-old-expired.pem", "alice.pem", "alice-new.pem"]]
+        records = []
+        for i in range(240):
+            mail = None if i % 23 == 7 else ("alice@partner.example" if i % 3 == 0
+                                             else "user%d@partner.example" % i)
+            lines = ["dn: cn=User %03d,%s" % (i, ou), "changetype: add", "objectClass: top",
+                     "objectClass: contact", "cn: User %03d" % i,
+                     "proxyAddresses: SMTP:user%d@partner.example" % i]
+            if mail:
+                lines.append("mail: " + mail)
+            for c in kinds[i % len(kinds)]:
+                lines.append("%s:: %s" % (self.d.cert_attr,
+                                          __import__("base64").b64encode(der_of(c)).decode()))
+            if i % 41 == 9:
+                lines.append("userSMIMECertificate:: Z2FyYmFnZQ==")
+            records.append("\n".join(lines) + "\n")
+        self.d.ldapmodify("\n".join(records))
+        for fmt in ("json", "csv", "text"):
+            one = self.audit(ou, "--page-size", "17", "--jobs", "1", fmt=fmt)
+            self.assertEqual(one.rc, 2, one)
+            for jobs in ("2", "8"):
+                many = self.audit(ou, "--page-size", "17", "-j", jobs, fmt=fmt)
+                self.assertEqual((many.rc, many.err), (one.rc, one.err), (fmt, jobs))
+                self.assertEqual(many.out, one.out, (fmt, jobs))
+        s = summary(self.audit(ou, "-j", "2").json())
+        self.assertEqual(s["entries"], 240)
+
 
 class SambaADAudit(AuditCases, unittest.TestCase):
     kind = "ad"

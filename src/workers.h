@@ -1,0 +1,66 @@
+/* smimepub command line: a pool of worker processes that run jobs and return results in order. */
+#ifndef SMIMEPUB_WORKERS_H
+#define SMIMEPUB_WORKERS_H
+
+#include <stddef.h>
+
+#include "cli.h"
+#include "smimepub/error.h"
+
+/*
+ * Processes, not threads: OpenSSL 3.0 serialises parsing and verification on its store locks,
+ * so threads add CPU without adding speed, while forked processes scale with the cores and
+ * inherit everything loaded before the fork (the trust context).
+ *
+ * The parent submits jobs (opaque bytes); each goes to one worker over a socketpair, framed as
+ * a 4-byte length and the bytes; the worker answers each job with one result framed the same
+ * way. Results are handed back to the parent in submission order, whatever order the workers
+ * finish in. At most two jobs per worker are in flight, so memory stays bounded by the job
+ * size the caller chooses.
+ */
+typedef struct workers workers;
+
+/*
+ * In a worker: computes the result of one job of len bytes into *res / *res_len (malloc'd,
+ * the pool frees it). Returns 0; non-zero makes the worker exit with a failure, which the
+ * parent reports.
+ */
+typedef int (*workers_job_fn)(unsigned char **res, size_t *res_len, const unsigned char *job,
+			      size_t len, void *ctx);
+
+/* In the parent: one result, in submission order (borrowed for the call). Non-zero stops. */
+typedef int (*workers_result_fn)(const unsigned char *res, size_t len, void *ctx);
+
+/*
+ * Forks n workers running job with job_ctx (which they inherit as it is at the fork). Flushes
+ * stdout and stderr first. Returns 0 and a pool, or SMP_ERR_INTERNAL / SMP_ERR_NOMEM.
+ */
+int workers_start(workers **out, int n, workers_job_fn job, void *job_ctx, smp_error *err);
+
+/*
+ * Sends one job (copied). While waiting for room, hands finished results to on_result in
+ * order. Returns 0, on_result's non-zero value, or SMP_ERR_INTERNAL with err set when a worker
+ * died or a socket failed.
+ */
+int workers_submit(workers *w, const unsigned char *job, size_t len, workers_result_fn on_result,
+		   void *ctx, smp_error *err);
+
+/* Waits for every job submitted so far and hands its result to on_result, in order. */
+int workers_drain(workers *w, workers_result_fn on_result, void *ctx, smp_error *err);
+
+/*
+ * Closes the workers' sockets, waits for them to exit and frees the pool (NULL is fine).
+ * Returns 0, or SMP_ERR_INTERNAL with err set when a worker did not exit cleanly.
+ */
+int workers_stop(workers *w, smp_error *err);
+
+/*
+ * Writes records that cli_out_record formatted into another stream (a worker's), as they are;
+ * for CSV, the header first when none was written yet. Flushes.
+ */
+void cli_out_bytes(struct cli_out *o, const char *data, size_t len);
+
+/* Online CPUs, at least 1. */
+int workers_cpus(void);
+
+#endif
