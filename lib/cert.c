@@ -209,15 +209,16 @@ static char *escape_bytes(const unsigned char *s, size_t n)
 	return out;
 }
 
-/* Name in RFC 2253 form, UTF-8 kept, or NULL. */
+/* Name in RFC 2253 form, UTF-8 kept, or NULL. One memory BIO per thread, emptied each time. */
 static char *name_text(const X509_NAME *name)
 {
-	BIO *bio = NULL;
+	static __thread BIO *bio;
 	char *data = NULL, *res = NULL;
 	long n;
 
-	if (name == NULL || (bio = BIO_new(BIO_s_mem())) == NULL)
+	if (name == NULL || (bio == NULL && (bio = BIO_new(BIO_s_mem())) == NULL))
 		return NULL;
+	(void)BIO_reset(bio);
 	if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0 &&
 	    (n = BIO_get_mem_data(bio, &data)) >= 0)
 		res = escape_bytes((const unsigned char *)data, (size_t)n);
@@ -225,7 +226,6 @@ static char *name_text(const X509_NAME *name)
 		ERR_clear_error();
 		res = strdup("(unprintable name)");
 	}
-	BIO_free(bio);
 	return res;
 }
 

@@ -292,15 +292,35 @@ static void text_record(struct cli_out *o, json_t *obj)
 	text_problems(fp, problems, "    ");
 }
 
+/* One JSON line, encoded into a buffer kept for the next record (not a malloc per record). */
+static void json_line(FILE *fp, json_t *obj)
+{
+	static char *buf;
+	static size_t cap;
+	const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII;
+	size_t n = json_dumpb(obj, buf, cap, flags);
+	char *grown;
+
+	if (n > cap) {
+		if ((grown = realloc(buf, n + 4096)) == NULL)
+			return;
+		buf = grown;
+		cap = n + 4096;
+		n = json_dumpb(obj, buf, cap, flags);
+	}
+	if (n == 0 || n > cap)
+		return;
+	fwrite(buf, 1, n, fp);
+	fputc('\n', fp);
+}
+
 void cli_out_record(struct cli_out *o, json_t *obj)
 {
 	if (obj == NULL)
 		return;
 	switch (o->format) {
 	case CLI_FMT_JSON:
-		if (json_dumpf(obj, o->fp, JSON_COMPACT | JSON_PRESERVE_ORDER |
-			       JSON_ENSURE_ASCII) == 0)
-			fputc('\n', o->fp);
+		json_line(o->fp, obj);
 		break;
 	case CLI_FMT_CSV:
 		csv_record(o, obj);

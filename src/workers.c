@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define JOBS_PER_WORKER 2
+#define JOBS_PER_WORKER 4
 #define FRAME_MAX (1u << 30)
 
 struct slot {

@@ -15,7 +15,7 @@
  * The parent submits jobs (opaque bytes); each goes to one worker over a socketpair, framed as
  * a 4-byte length and the bytes; the worker answers each job with one result framed the same
  * way. Results are handed back to the parent in submission order, whatever order the workers
- * finish in. At most two jobs per worker are in flight, so memory stays bounded by the job
+ * finish in. At most four jobs per worker are in flight, so memory stays bounded by the job
  * size the caller chooses.
  */
 typedef struct workers workers;
