@@ -74,6 +74,8 @@ struct smp_dir {
 	int timeout;
 	int last_rc;
 	char *warning;
+	smp_conn_options conn;  /* for smp_dir_reconnect: strings below owned */
+	char *c_binddn, *c_password, *c_saslmech, *c_tls_cacert;
 };
 
 const smp_profile *smp_dir_profile(const smp_dir *d)
@@ -522,6 +524,32 @@ out:
 	return r;
 }
 
+static int dup_opt(char **dst, const char **field, smp_error *err)
+{
+	if (*field == NULL)
+		return 0;
+	if ((*dst = strdup(*field)) == NULL)
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	*field = *dst;
+	return 0;
+}
+
+/* Copies what smp_dir_reconnect needs (the password too: the caller frees its own). */
+static int keep_options(smp_dir *d, const smp_conn_options *opts, smp_error *err)
+{
+	int r;
+
+	d->conn = *opts;
+	d->conn.uri = d->uri;
+	d->conn.base = NULL;
+	if ((r = dup_opt(&d->c_binddn, &d->conn.binddn, err)) != 0 ||
+	    (r = dup_opt(&d->c_password, &d->conn.password, err)) != 0 ||
+	    (r = dup_opt(&d->c_saslmech, &d->conn.saslmech, err)) != 0 ||
+	    (r = dup_opt(&d->c_tls_cacert, &d->conn.tls_cacert, err)) != 0)
+		return r;
+	return 0;
+}
+
 int smp_dir_open(smp_dir **out, const smp_conn_options *opts, smp_error *err)
 {
 	int r = SMP_ERR_INTERNAL;
@@ -601,6 +629,8 @@ int smp_dir_open(smp_dir **out, const smp_conn_options *opts, smp_error *err)
 	if (d->profile->max_page_size > 0 && d->page_size > d->profile->max_page_size)
 		d->page_size = d->profile->max_page_size;
 	d->last_rc = LDAP_SUCCESS;
+	if ((r = keep_options(d, opts, err)) != 0)
+		goto out;
 	*out = d;
 	d = NULL;
 	r = 0;
@@ -620,7 +650,54 @@ void smp_dir_close(smp_dir *d)
 	free(d->uri);
 	free(d->base);
 	free(d->warning);
+	free(d->c_binddn);
+	if (d->c_password != NULL) {
+		explicit_bzero(d->c_password, strlen(d->c_password));
+		free(d->c_password);
+	}
+	free(d->c_saslmech);
+	free(d->c_tls_cacert);
 	free(d);
+}
+
+int smp_dir_reconnect(smp_dir *d, smp_error *err)
+{
+	int r, encrypted = 0;
+
+	if (d->ld != NULL)
+		ldap_unbind_ext_s(d->ld, NULL, NULL);
+	d->ld = NULL;
+	if (ldap_initialize(&d->ld, d->uri) != LDAP_SUCCESS || d->ld == NULL) {
+		d->ld = NULL;
+		return smp_error_set(err, SMP_ERR_USAGE, "invalid LDAP URI '%s'", d->uri);
+	}
+	if ((r = set_options(d, &d->conn, err)) != 0)
+		return r;
+	if (d->conn.starttls > 0 && uri_has_plain(d->uri)) {
+		free(d->warning);
+		d->warning = NULL;
+		if ((r = start_tls(d, &d->conn, &encrypted, err)) != 0)
+			return r;
+		if (!encrypted && bind_sends_password(&d->conn) && !d->conn.insecure &&
+		    !smp_dir_uri_is_local(d->uri))
+			return smp_error_set(err, SMP_ERR_USAGE,
+					     "refusing to send the password in clear to '%s' after "
+					     "StartTLS failed", d->uri);
+	}
+	if ((r = do_bind(d, &d->conn, err)) != 0)
+		return r;
+	/* the first request on a fresh handle connects: make sure the server really answers */
+	{
+		LDAPMessage *res = NULL;
+		char *attrs[] = { "1.1", NULL };
+		int rc = ldap_search_ext_s(d->ld, "", LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0,
+					   NULL, NULL, NULL, 0, &res);
+		ldap_msgfree(res);
+		if (rc < 0)
+			return connect_fail(d, err, rc, uri_has_tls(d->uri));
+	}
+	d->last_rc = LDAP_SUCCESS;
+	return 0;
 }
 
 /* ---- Entries ------------------------------------------------------------------------------ */
@@ -1215,4 +1292,168 @@ out:
 	ldap_memfree(matched);
 	ber_memfree(cookie.bv_val);
 	return r;
+}
+
+/* ---- Operations in flight ----------------------------------------------------------------- */
+
+int smp_dir_find_addresses_send(smp_dir *d, const char *const *addrs, size_t n, int *msgid,
+				smp_error *err)
+{
+	int r = SMP_ERR_INTERNAL, rc;
+	char *filter = NULL, *one = NULL;
+	size_t len = 0;
+	FILE *fp = NULL;
+
+	*msgid = -1;
+	if ((fp = open_memstream(&filter, &len)) == NULL)
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	fputs("(|", fp);
+	for (size_t i = 0; i < n; i++) {
+		/* each address's own "(|(mail=A)(proxyAddresses=smtp:A))", escaped per RFC 4515 */
+		if ((r = address_filter(&one, d->profile, addrs[i], err)) != 0)
+			goto out;
+		fputs(one, fp);
+		free(one);
+		one = NULL;
+	}
+	fputs(")", fp);
+	if (fclose(fp) != 0) {
+		fp = NULL;
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	fp = NULL;
+	rc = ldap_search_ext(d->ld, d->base, LDAP_SCOPE_SUBTREE, filter, read_attrs, 0, NULL, NULL,
+			     NULL, 0, msgid);
+	d->last_rc = rc;
+	if (rc != LDAP_SUCCESS) {
+		*msgid = -1;
+		r = ldap_fail(d, err, rc < 0 ? SMP_ERR_UNAVAILABLE : map_rc(rc), rc, NULL, NULL,
+			      "cannot search '%s'", d->base);
+		goto out;
+	}
+	r = 0;
+out:
+	if (fp != NULL)
+		fclose(fp);
+	free(one);
+	free(filter);
+	return r;
+}
+
+int smp_dir_modify_send(smp_dir *d, const char *dn, const smp_change *changes, size_t n,
+			int *msgid, smp_error *err)
+{
+	int r = SMP_ERR_INTERNAL;
+	LDAPMod *mods = NULL, **modp = NULL;
+	struct berval **vals = NULL;
+	size_t nmods = 0, nvals = 0, i, j, k, v;
+	int pass, rc;
+
+	*msgid = -1;
+	for (i = 0; i < n; i++) {
+		nmods += (changes[i].n_del > 0) + (changes[i].n_add > 0);
+		nvals += changes[i].n_del + changes[i].n_add + 2;
+	}
+	if (nmods == 0)
+		return smp_error_set(err, SMP_ERR_INTERNAL, "nothing to modify on '%s'", dn);
+	mods = calloc(nmods, sizeof(*mods));
+	modp = calloc(nmods + 1, sizeof(*modp));
+	vals = calloc(nvals, sizeof(*vals));
+	if (mods == NULL || modp == NULL || vals == NULL) {
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	k = 0;
+	v = 0;
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < n; i++) {
+			struct berval *src = pass == 0 ? changes[i].del : changes[i].add;
+			size_t cnt = pass == 0 ? changes[i].n_del : changes[i].n_add;
+
+			if (cnt == 0)
+				continue;
+			mods[k].mod_op = (pass == 0 ? LDAP_MOD_DELETE : LDAP_MOD_ADD) | LDAP_MOD_BVALUES;
+			mods[k].mod_type = (char *)changes[i].attr;
+			mods[k].mod_bvalues = &vals[v];
+			for (j = 0; j < cnt; j++)
+				vals[v++] = &src[j];
+			vals[v++] = NULL;
+			modp[k] = &mods[k];
+			k++;
+		}
+	}
+	modp[k] = NULL;
+	/* libldap encodes the request before returning: the values may go afterwards */
+	rc = ldap_modify_ext(d->ld, dn, modp, NULL, NULL, msgid);
+	d->last_rc = rc;
+	if (rc != LDAP_SUCCESS) {
+		*msgid = -1;
+		r = ldap_fail(d, err, rc < 0 ? SMP_ERR_UNAVAILABLE : modify_code(rc), rc, NULL, NULL,
+			      "cannot modify '%s'", dn);
+		goto out;
+	}
+	r = 0;
+out:
+	free(vals);
+	free(modp);
+	free(mods);
+	return r;
+}
+
+int smp_dir_next_reply(smp_dir *d, smp_dir_reply *out, smp_error *err)
+{
+	LDAPMessage *msg = NULL;
+	struct timeval tv;
+	int rc, type, errcode = LDAP_SUCCESS, r;
+	char *diag = NULL, *matched = NULL;
+
+	memset(out, 0, sizeof(*out));
+	for (;;) {
+		tv.tv_sec = d->timeout;
+		tv.tv_usec = 0;
+		rc = ldap_result(d->ld, LDAP_RES_ANY, LDAP_MSG_ONE, &tv, &msg);
+		if (rc <= 0) {
+			if (rc == 0)
+				rc = LDAP_TIMEOUT;
+			else
+				ldap_get_option(d->ld, LDAP_OPT_RESULT_CODE, &rc);
+			if (rc == LDAP_SUCCESS)
+				rc = LDAP_SERVER_DOWN;
+			return ldap_fail(d, err, SMP_ERR_UNAVAILABLE, rc, NULL, NULL,
+					 "lost the connection to '%s'", d->uri);
+		}
+		type = ldap_msgtype(msg);
+		out->msgid = ldap_msgid(msg);
+		if (type == LDAP_RES_SEARCH_ENTRY) {
+			r = entry_from_msg(&out->entry, d->ld, msg, err);
+			ldap_msgfree(msg);
+			if (r != 0)
+				return r;
+			return 0;
+		}
+		if (type == LDAP_RES_SEARCH_REFERENCE || type == LDAP_RES_INTERMEDIATE) {
+			ldap_msgfree(msg);
+			msg = NULL;
+			continue;
+		}
+		break;
+	}
+	out->done = 1;
+	rc = ldap_parse_result(d->ld, msg, &errcode, &matched, &diag, NULL, NULL, 1);
+	if (rc != LDAP_SUCCESS)
+		errcode = rc;
+	d->last_rc = errcode;
+	out->rc = errcode;
+	if (errcode == LDAP_SUCCESS || (type == LDAP_RES_SEARCH_RESULT && errcode == LDAP_REFERRAL)) {
+		out->code = 0;
+	} else {
+		int code = type == LDAP_RES_MODIFY ? modify_code(errcode) : map_rc(errcode);
+
+		out->code = ldap_fail(d, err, code, errcode, diag, matched, "%s failed",
+				      type == LDAP_RES_MODIFY ? "modify" : "search");
+	}
+	ldap_memfree(diag);
+	ldap_memfree(matched);
+	return 0;
 }

@@ -16,6 +16,16 @@
 struct smp_journal {
 	char *path;
 	int fd;
+	int rw_fd;            /* for voiding records in place (no O_APPEND); -1 until needed */
+};
+
+struct smp_journal_batch {
+	char *text;           /* the records, back to back */
+	size_t len;
+	size_t *start;        /* record i is text[start[i] .. start[i] + size[i]) */
+	size_t *size;
+	size_t n, cap;
+	off_t file_off;       /* where text landed in the file, -1 before commit */
 };
 
 /* Writes one LDIF line made by libldap (wrapped at wrap columns, 0 = LDIF default). */
@@ -260,6 +270,7 @@ int smp_journal_open(smp_journal **out, const char *path, smp_error *err)
 		goto out;
 	}
 	j->fd = -1;
+	j->rw_fd = -1;
 	if (path != NULL) {
 		j->path = strdup(path);
 		if (j->path == NULL) {
@@ -322,6 +333,188 @@ static void undo_comment(char *buf, size_t size, const char *what, const char *d
  * both in their original order, so a reorder is undone too) and syncs it to disk. Returns 0,
  * or an error: then the directory must not be written.
  */
+/* The text of the inverse record of changes to dn (malloc'd in *text), or *len 0 for none. */
+static int inverse_text(char **out, size_t *outlen, const char *dn, const smp_change *changes,
+			size_t n, smp_error *err)
+{
+	int r = SMP_ERR_INTERNAL;
+	smp_change *inverse = NULL;
+	char *text = NULL;
+	size_t len = 0, i;
+	FILE *mem = NULL;
+	char comment[1024];
+
+	*out = NULL;
+	*outlen = 0;
+	if (changes_empty(changes, n))
+		return 0;
+	inverse = calloc(n, sizeof(*inverse));
+	mem = open_memstream(&text, &len);
+	if (inverse == NULL || mem == NULL) {
+		r = smp_error_set(err, SMP_ERR_NOMEM, "cannot record journal entry: out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		inverse[i].attr = changes[i].attr;
+		inverse[i].del = changes[i].add;
+		inverse[i].n_del = changes[i].n_add;
+		inverse[i].add = changes[i].del;
+		inverse[i].n_add = changes[i].n_del;
+	}
+	undo_comment(comment, sizeof(comment), "change to", dn);
+	if ((r = smp_ldif_write_modify(mem, dn, inverse, n, comment, err)) != 0)
+		goto out;
+	if (fclose(mem) != 0) {
+		mem = NULL;
+		r = smp_error_set(err, SMP_ERR_NOMEM, "cannot record journal entry: out of memory");
+		goto out;
+	}
+	mem = NULL;
+	*out = text;
+	*outlen = len;
+	text = NULL;
+	r = 0;
+out:
+	if (mem != NULL)
+		fclose(mem);
+	free(text);
+	free(inverse);
+	return r;
+}
+
+int smp_journal_batch_new(smp_journal_batch **out)
+{
+	*out = calloc(1, sizeof(**out));
+	if (*out == NULL)
+		return SMP_ERR_NOMEM;
+	(*out)->file_off = -1;
+	return 0;
+}
+
+void smp_journal_batch_free(smp_journal_batch *b)
+{
+	if (b == NULL)
+		return;
+	free(b->text);
+	free(b->start);
+	free(b->size);
+	free(b);
+}
+
+size_t smp_journal_batch_count(const smp_journal_batch *b)
+{
+	return b->n;
+}
+
+int smp_journal_batch_add(smp_journal_batch *b, const char *dn, const smp_change *changes,
+			  size_t n, size_t *id, smp_error *err)
+{
+	char *text = NULL, *grown;
+	size_t len = 0;
+	int r;
+
+	if (b->file_off >= 0)
+		return smp_error_set(err, SMP_ERR_INTERNAL, "journal batch already written");
+	if ((r = inverse_text(&text, &len, dn, changes, n, err)) != 0)
+		return r;
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 16;
+		size_t *st = realloc(b->start, cap * sizeof(*st));
+
+		if (st != NULL)
+			b->start = st;
+		st = st != NULL ? realloc(b->size, cap * sizeof(*st)) : NULL;
+		if (st == NULL) {
+			free(text);
+			return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		}
+		b->size = st;
+		b->cap = cap;
+	}
+	if ((grown = realloc(b->text, b->len + len + 1)) == NULL) {
+		free(text);
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	}
+	b->text = grown;
+	if (len > 0)
+		memcpy(b->text + b->len, text, len);
+	b->text[b->len + len] = '\0';
+	b->start[b->n] = b->len;
+	b->size[b->n] = len;
+	b->len += len;
+	*id = b->n++;
+	free(text);
+	return 0;
+}
+
+int smp_journal_batch_commit(smp_journal *j, smp_journal_batch *b, smp_error *err)
+{
+	off_t end;
+	int r;
+
+	if (b->file_off >= 0)
+		return 0;
+	if (b->len == 0) {
+		b->file_off = 0;
+		return 0;
+	}
+	if ((r = journal_append(j, b->text, b->len, err)) != 0)
+		return r;
+	/* O_APPEND: the offset is now the end of what this write put there */
+	end = lseek(j->fd, 0, SEEK_CUR);
+	if (end < 0 || (size_t)end < b->len)
+		return smp_error_set(err, SMP_ERR_INTERNAL, "cannot locate the journal records in '%s'",
+				     j->path);
+	b->file_off = end - (off_t)b->len;
+	return 0;
+}
+
+int smp_journal_batch_void(smp_journal *j, smp_journal_batch *b, size_t id, smp_error *err)
+{
+	char *mine = NULL, *disk = NULL;
+	size_t len;
+	off_t at;
+	ssize_t got;
+	int r = SMP_ERR_INTERNAL;
+
+	if (id >= b->n || b->file_off < 0)
+		return smp_error_set(err, SMP_ERR_INTERNAL, "no such journal record");
+	len = b->size[id];
+	if (len == 0)
+		return 0;
+	at = b->file_off + (off_t)b->start[id];
+	if (j->rw_fd < 0 && (j->rw_fd = open(j->path, O_RDWR | O_CLOEXEC)) < 0)
+		return smp_error_set(err, SMP_ERR_NOFILE, "cannot open journal '%s': %s", j->path,
+				     strerror(errno));
+	mine = malloc(len);
+	disk = malloc(len);
+	if (mine == NULL || disk == NULL) {
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	/* a record already voided (or a file changed behind our back) is left alone */
+	got = pread(j->rw_fd, disk, len, at);
+	if (got != (ssize_t)len || memcmp(disk, b->text + b->start[id], len) != 0) {
+		r = 0;
+		goto out;
+	}
+	memcpy(mine, disk, len);
+	/* every line of the record becomes a comment line: same length, nothing left to apply */
+	for (size_t i = 0; i < len; i++)
+		if ((i == 0 || mine[i - 1] == '\n') && mine[i] != '\n')
+			mine[i] = '#';
+	if (pwrite(j->rw_fd, mine, len, at) != (ssize_t)len || fsync(j->rw_fd) != 0) {
+		r = smp_error_set(err, SMP_ERR_INTERNAL, "cannot void a record of journal '%s': %s",
+				  j->path, strerror(errno));
+		goto out;
+	}
+	r = 0;
+out:
+	free(mine);
+	free(disk);
+	return r;
+}
+
 int smp_journal_record(smp_journal *j, const char *dn, const smp_change *changes, size_t n,
 		       smp_error *err)
 {
@@ -415,6 +608,8 @@ void smp_journal_close(smp_journal *j)
 		return;
 	if (j->fd >= 0)
 		close(j->fd);
+	if (j->rw_fd >= 0)
+		close(j->rw_fd);
 	free(j->path);
 	free(j);
 }

@@ -16,6 +16,24 @@
 /* Re-reads and re-plans after SMP_ERR_CONFLICT at most this many times. */
 #define PUB_MAX_RETRIES 3
 
+/*
+ * A write whose outcome is unknown (the connection went away before its result came): its
+ * undo record (a one-record journal batch), the entry's values before, and the change.
+ */
+struct pub_unknown {
+	int set;
+	char *dn;
+	struct berval *before;
+	size_t n_before;
+	struct berval *del, *add;
+	size_t n_del, n_add;
+	smp_action action;
+	smp_journal_batch *jb;
+	size_t jid;
+};
+
+void pub_unknown_release(struct pub_unknown *u);
+
 /* What one run shares: options, connection, trust, the journal (opened at the first write). */
 struct pub_ctx {
 	const struct cli_opts *o;
@@ -25,6 +43,10 @@ struct pub_ctx {
 	struct cli_out out;       /* where records go (stdout) */
 	const char *command;      /* "publish", "remove", "harvest": for LDIF comments */
 	int status;               /* worst exit status so far: 0, 1, 65, 66, 69, 77 */
+	int bulk;                 /* pub_bulk runs: journal records are voided in place, and a
+				     write cut off by a lost connection is left in `unknown` */
+	int down;                 /* reconnecting gave up: every further item fails */
+	struct pub_unknown unknown;
 };
 
 /* Sets up c for a run of command; dir and trust stay owned by the caller. */
@@ -108,5 +130,44 @@ void pub_failure(struct pub_result *res, int code, const char *message);
 
 /* "would_publish" for "published" and so on in a dry run; name itself otherwise. */
 const char *pub_action_name(const struct pub_ctx *c, smp_action a);
+
+/* ---- bulk publish ----------------------------------------------------------------------- */
+
+/* One certificate of a bulk publish. */
+struct pub_item {
+	const char *source;       /* file name for records and messages (borrowed) */
+	unsigned char *der;       /* the certificate (malloc'd, owned) */
+	size_t len;
+	smp_certinfo *ci;         /* its analysis (owned); NULL when res is already final */
+	struct pub_result res;
+	/* pub_bulk's own */
+	int state;
+	const smp_entry *entry;   /* the one entry the batched search matched (borrowed) */
+	struct pub_existing pe;
+	smp_plan *plan;
+	smp_change *changes;
+	size_t n_changes;
+	smp_journal_batch *jb;    /* borrowed: the batch holding this item's undo record */
+	size_t jid;
+	int msgid;
+};
+
+void pub_item_release(struct pub_item *it);
+
+/*
+ * Publishes items[0..n) with the same decisions and records as pub_certificate, but with the
+ * directory work overlapped: one search per batch of up to PUB_BULK_ADDRS addresses, up to
+ * o->jobs operations in flight, undo records journalled and fsynced once per batch of writes
+ * before that batch is sent. Items whose address matched nothing or several entries, a second
+ * item for an entry, and writes that met a concurrent change go through pub_certificate one by
+ * one. A lost connection is re-established with backoff (up to PUB_RECONNECT_SECONDS); writes
+ * in flight then are decided by re-reading their entries. Emits every item's record, in order,
+ * and releases the items. Returns 0 or SMP_ERR_NOMEM.
+ */
+int pub_bulk(struct pub_ctx *c, struct pub_item *items, size_t n, struct cli_progress *prog,
+	     size_t done_before, size_t total);
+
+#define PUB_BULK_ADDRS 50
+#define PUB_RECONNECT_SECONDS 60
 
 #endif

@@ -87,6 +87,13 @@ int smp_dir_uri_is_local(const char *uri);
 
 void smp_dir_close(smp_dir *d);
 
+/*
+ * Drops the connection (and every operation in flight on it) and opens a new one to the same
+ * URI with the options smp_dir_open was given (StartTLS, bind; profile and base are kept).
+ * Returns 0, or an error as smp_dir_open does (SMP_ERR_UNAVAILABLE while the server is down).
+ */
+int smp_dir_reconnect(smp_dir *d, smp_error *err);
+
 /* ---- Entries ------------------------------------------------------------------------------ */
 
 /*
@@ -160,5 +167,41 @@ int smp_dir_create_contact(smp_dir *d, const char *ou, const char *cn, const cha
  */
 int smp_dir_walk(smp_dir *d, int (*fn)(const smp_entry *e, void *ctx),
 		 void (*on_referral)(const char *url, void *ctx), void *ctx, smp_error *err);
+
+/* ---- Operations in flight (bulk publish) --------------------------------------------------- */
+
+/*
+ * Sends ONE subtree search for every entry matching any of addrs[0..n) (mail or
+ * proxyAddresses smtp:, each value escaped per RFC 4515) and returns at once with its message
+ * id. Entries and the final result come from smp_dir_next_reply. Returns 0, or an error
+ * (SMP_ERR_UNAVAILABLE when the connection is gone).
+ */
+int smp_dir_find_addresses_send(smp_dir *d, const char *const *addrs, size_t n, int *msgid,
+				smp_error *err);
+
+/*
+ * Sends the ONE modify smp_dir_modify would apply and returns at once with its message id;
+ * changes may be freed afterwards. Returns 0 or an error (SMP_ERR_UNAVAILABLE: not sent).
+ */
+int smp_dir_modify_send(smp_dir *d, const char *dn, const smp_change *changes, size_t n,
+			int *msgid, smp_error *err);
+
+/* One message for an operation in flight. */
+typedef struct smp_dir_reply {
+	int msgid;
+	int done;            /* 1: the operation's final result; 0: a search entry */
+	int rc;              /* done: the LDAP result code */
+	int code;            /* done: 0, or the smp code for rc as smp_dir_modify / a search
+				gives it (SMP_ERR_CONFLICT ...); its message is in err */
+	smp_entry *entry;    /* a search entry, the caller's to free; else NULL */
+} smp_dir_reply;
+
+/*
+ * Waits (at most the connection timeout) for the next message of any operation in flight.
+ * Returns 0 with *out filled (a failed operation is a reply with code set, not an error), or
+ * SMP_ERR_UNAVAILABLE when the connection is lost or the server stopped answering: then the
+ * outcome of every operation in flight is unknown (reconnect, re-read, decide again).
+ */
+int smp_dir_next_reply(smp_dir *d, smp_dir_reply *out, smp_error *err);
 
 #endif

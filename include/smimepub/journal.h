@@ -58,6 +58,55 @@ int smp_journal_record(smp_journal *j, const char *dn, const smp_change *changes
 /* Records the inverse of creating an entry (a "changetype: delete" record), synced. */
 int smp_journal_record_add(smp_journal *j, const char *dn, smp_error *err);
 
+/*
+ * Batches (bulk publish): the inverse records of many changes written with ONE write and ONE
+ * fsync before any of those changes is sent, so "the undo is on disk before the change" holds
+ * at one fsync per batch instead of one per change.
+ *
+ * A change that then definitely did not happen (the server refused the modify, which is atomic;
+ * or, after a lost connection, a re-read shows the entry still in its before state) must not
+ * stay undoable: applying its inverse could delete a value someone else added since. Such a
+ * record is VOIDED IN PLACE: every line of it is turned into an LDIF comment line ('#' over
+ * its first character), the length unchanged, then fsync. The journal thus stays a plain LDIF
+ * file that `ldapmodify -f` applies (newest first) without any smimepub tooling, whatever
+ * other processes appended meanwhile, and only records of changes that happened remain.
+ * A void torn by a power loss mid-write leaves a record that ldapmodify rejects as a whole
+ * (no dn, or a modify without a valid operation): it never applies part of a change.
+ *
+ * If the process dies between the batch's fsync and the results (kill -9), records of that one
+ * batch may describe changes that were never sent. Each deletes a value that is then absent,
+ * so `ldapmodify -c` rejects it as a whole (rc 16 / 20) and changes nothing; a rerun of the
+ * same publish appends fresh records for what it then does.
+ */
+typedef struct smp_journal_batch smp_journal_batch;
+
+/* A new empty batch (free with smp_journal_batch_free). Returns 0 or SMP_ERR_NOMEM. */
+int smp_journal_batch_new(smp_journal_batch **out);
+
+/*
+ * Adds the inverse record of changes to dn to the batch (in memory); *id names it for
+ * smp_journal_batch_void. Returns 0 or SMP_ERR_NOMEM / SMP_ERR_INTERNAL (already committed).
+ */
+int smp_journal_batch_add(smp_journal_batch *b, const char *dn, const smp_change *changes,
+			  size_t n, size_t *id, smp_error *err);
+
+/* Number of records in b. */
+size_t smp_journal_batch_count(const smp_journal_batch *b);
+
+/*
+ * Appends every record of b with one write and syncs it (fsync) before returning 0. Only
+ * then send the batch's changes; on an error send none of them.
+ */
+int smp_journal_batch_commit(smp_journal *j, smp_journal_batch *b, smp_error *err);
+
+/*
+ * Voids record id of a committed batch in place (see above) and syncs. A record whose bytes
+ * on disk are no longer what was written is left alone. Returns 0 or an error.
+ */
+int smp_journal_batch_void(smp_journal *j, smp_journal_batch *b, size_t id, smp_error *err);
+
+void smp_journal_batch_free(smp_journal_batch *b);
+
 /* The journal's file name, owned by j. */
 const char *smp_journal_path(const smp_journal *j);
 

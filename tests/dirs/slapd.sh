@@ -3,6 +3,8 @@
 #
 #   tests/dirs/slapd.sh start DIR [PORT]   build a fresh instance in DIR (wiped first), start it
 #   tests/dirs/slapd.sh stop DIR           stop the instance running from DIR
+#   tests/dirs/slapd.sh restart DIR        stop it and start it again with the same
+#                                          configuration and data (fault tests)
 #
 # Listens on ldap://127.0.0.1:PORT (StartTLS too; default PORT 3389), ldaps://127.0.0.1:PORT+1
 # and ldapi:// with a socket in DIR. Writes DIR/env (sourceable). See tests/dirs/README.md.
@@ -31,6 +33,7 @@ usage() {
     cat >&2 <<USAGE
 usage: $PROG start DIR [PORT]   (PORT defaults to 3389; ldaps uses PORT+1)
        $PROG stop DIR
+       $PROG restart DIR
 USAGE
     exit 2
 }
@@ -241,11 +244,40 @@ cmd_start() {
     log "slapd (pid $pid) answers on $ldap_uri, $ldaps_uri and $ldapi_uri; env in $dir/env"
 }
 
+# Stops the instance built in DIR (if running) and starts it again on the same URIs, keeping
+# its configuration and database; updates SLAPD_PID in DIR/env.
+cmd_restart() {
+    local dir pid i uri ldaps ldapi
+    dir=$(abs_dir "$1")
+    [[ -f $dir/$MARKER && -f $dir/env && -d $dir/slapd.d ]] || die "no slapd instance in $dir: use start"
+    find_tools
+    uri=$(sed -n 's/^SLAPD_URI=//p' "$dir/env")
+    ldaps=$(sed -n 's/^SLAPD_LDAPS_URI=//p' "$dir/env")
+    ldapi=$(sed -n 's/^SLAPD_LDAPI_URI=//p' "$dir/env")
+    if pid=$(live_pid "$dir/slapd.pid"); then stop_pid "$pid" 15; fi
+    rm -f -- "$dir/slapd.pid"
+    setsid slapd -F "$dir/slapd.d" -h "$uri/ $ldaps/ $ldapi" -d none </dev/null >>"$dir/slapd.log" 2>&1 &
+    pid=$!
+    for ((i = 0; i < START_TIMEOUT * 20; i++)); do
+        kill -0 "$pid" 2>/dev/null || die "slapd exited during restart (log: $dir/slapd.log)"
+        if ldapsearch -x -H "$uri" -o nettimeout=2 -s base -b '' -LLL 1.1 >/dev/null 2>&1 &&
+            [[ -s $dir/slapd.pid ]]; then
+            break
+        fi
+        sleep 0.05
+    done
+    ((i < START_TIMEOUT * 20)) || die "slapd did not answer on $uri after a restart"
+    pid=$(<"$dir/slapd.pid")
+    sed -i "s/^SLAPD_PID=.*/SLAPD_PID=$pid/" "$dir/env"
+    log "slapd (pid $pid) restarted in $dir"
+}
+
 main() {
     (($# >= 2)) || usage
     case $1 in
         start) (($# <= 3)) || usage; cmd_start "$2" "${3:-}" ;;
         stop) (($# == 2)) || usage; cmd_stop "$2" ;;
+        restart) (($# == 2)) || usage; cmd_restart "$2" ;;
         *) usage ;;
     esac
 }

@@ -1,0 +1,212 @@
+"""Integration tests for bulk `smimepub publish` (many files, a directory, --files-from) against
+the real slapd and Samba AD: one result per certificate, going on past failures, reruns that
+report `unchanged`, and a run killed mid-way that a rerun completes (SPEC sections 4, 5).
+
+Certificates come from bench/gen.c (built once per run with cc): 200 of them take milliseconds.
+"""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import smptest  # noqa: E402
+from smptest import T0, pki  # noqa: E402
+from test_publish import Base, split_ldif_records  # noqa: E402
+
+N = 200
+_GEN = {}
+
+
+def gen_certs(n):
+    """Builds bench/gen.c once and makes n certificates (+10 without contacts); returns the dir."""
+    if n in _GEN:
+        return _GEN[n]
+    work = tempfile.mkdtemp(prefix="smp-gen-")
+    exe = os.path.join(work, "gen")
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "openssl"], check=True,
+                           capture_output=True, text=True).stdout.split()
+    subprocess.run(["cc", "-O2", "-o", exe, os.path.join(smptest.SRCDIR, "bench", "gen.c")]
+                   + flags + ["-lpthread"], check=True, capture_output=True)
+    out = os.path.join(work, "data")
+    subprocess.run([exe, "-n", str(n + 10), "-o", out], check=True, capture_output=True)
+    with open(os.path.join(work, "trust.pem"), "wb") as fp:
+        for f in (os.path.join(out, "root.pem"), pki("root.pem")):
+            with open(f, "rb") as src:
+                fp.write(src.read())
+    _GEN[n] = out
+    return out
+
+
+def der_of_pem(path):
+    return subprocess.run(["openssl", "x509", "-in", path, "-outform", "DER"], check=True,
+                          capture_output=True).stdout
+
+
+class BulkBase(Base):
+    prefix = "b"
+
+    def setUp(self):
+        super().setUp()
+        self.data = gen_certs(N)
+        self.trust = os.path.join(os.path.dirname(self.data), "trust.pem")
+        self.certdir = os.path.join(self.tmp, "certs")
+        os.mkdir(self.certdir)
+        for i in range(1, N + 1):
+            shutil.copy(os.path.join(self.data, "certs", "user%d.pem" % i), self.certdir)
+        self.load_contacts(N)
+
+    def load_contacts(self, n):
+        """The generator's first n contacts, moved into this test's OU."""
+        recs = []
+        for i in range(1, n + 1):
+            oc = (["objectClass: contact"] if self.d.kind == "slapd" else
+                  ["objectClass: top", "objectClass: person", "objectClass: organizationalPerson",
+                   "objectClass: contact"])
+            recs.append("\n".join(["dn: cn=user%d,%s" % (i, self.ou), "changetype: add"] + oc +
+                                  ["cn: user%d" % i, "displayName: User %d" % i,
+                                   "mail: user%d@bench.example" % i,
+                                   "proxyAddresses: SMTP:user%d@bench.example" % i]))
+        self.d.ldapmodify("\n\n".join(recs) + "\n")
+
+    def bulk(self, *args, jobs=8):
+        argv = self.conn() + ["--at", T0, "--ca-file", self.trust, "--untrusted",
+                              pki("intermediate.pem"), "--journal", self.journal,
+                              "--format", "json", "--jobs", str(jobs), "publish"] + list(args)
+        return smptest.run(argv, timeout=900)
+
+    def entries(self):
+        """{dn_lower: [cert DER values]} for every contact of the OU, one search."""
+        found = self.d.search(self.ou, scope="sub", filt="(objectClass=contact)",
+                              attrs=["userCertificate", "userCertificate;binary", "mail"])
+        out = {}
+        for dn, attrs in found.items():
+            vals = []
+            for k, v in attrs.items():
+                if k.split(";")[0] == "usercertificate":
+                    vals.extend(v)
+            out[dn.lower()] = vals
+        return out
+
+    def expected(self, i):
+        return der_of_pem(os.path.join(self.data, "certs", "user%d.pem" % i))
+
+    def assert_all_published(self, n=N):
+        ent = self.entries()
+        for i in range(1, n + 1):
+            dn = ("cn=user%d,%s" % (i, self.ou)).lower()
+            self.assertEqual(ent.get(dn), [self.expected(i)], dn)
+
+    def undo_journal(self, journal):
+        """Applies the journal newest first with ldapmodify -c; returns the process."""
+        with open(journal) as fp:
+            records = split_ldif_records(fp.read())
+        return self.d.ldapmodify("\n".join(reversed(records)), check=False, extra=["-c"])
+
+
+
+class BulkTests(BulkBase):
+    """The tests, run for each directory."""
+
+    def test_directory_publishes_every_certificate_then_rerun_unchanged(self):
+        r = self.bulk(self.certdir)
+        self.assertEqual(r.rc, 0, r)
+        recs = r.json()
+        self.assertEqual(len(recs), N, r)
+        self.assertEqual({x["action"] for x in recs}, {"published"}, r)
+        self.assertEqual(len({x["file"] for x in recs}), N)
+        self.assert_all_published()
+        r = self.bulk(self.certdir)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual([x["action"] for x in r.json()], ["unchanged"] * N, r)
+        # the journal undoes exactly the first run
+        with open(self.journal) as fp:
+            self.assertEqual(len(split_ldif_records(fp.read())), N)
+        p = self.undo_journal(self.journal)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(all(v == [] for v in self.entries().values()))
+
+    def test_failures_do_not_stop_the_run_and_exit_1(self):
+        expired_dn = self.contact("expired", mail="expired@partner.example")
+        garbage = os.path.join(self.tmp, "garbage.pem")
+        with open(garbage, "w") as fp:
+            fp.write("not a certificate\n")
+        lst = os.path.join(self.tmp, "list")
+        names = [os.path.join(self.certdir, "user%d.pem" % i) for i in range(1, N + 1)]
+        names[10:10] = [os.path.join(self.tmp, "missing.pem"), pki("expired.pem"),
+                        os.path.join(self.data, "certs", "user%d.pem" % (N + 1)), garbage]
+        with open(lst, "w") as fp:
+            fp.write("\n".join(names) + "\n")
+        # one certificate's refusal or failure: exit 1
+        short = os.path.join(self.tmp, "short")
+        with open(short, "w") as fp:
+            fp.write("\n".join(n for n in names if n not in (names[10], garbage)) + "\n")
+        r = self.bulk("--files-from", short)
+        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(sum(1 for x in r.json() if x["action"] == "published"), N)
+        # an unreadable (65) or missing (66) input outranks that (SPEC section 5)
+        r = self.bulk("--files-from", lst)
+        self.assertEqual(r.rc, 66, r)
+        recs = r.json()
+        self.assertEqual(len(recs), N + 4, r)
+        by_file = {x["file"]: x for x in recs}
+        self.assertEqual(by_file[names[10]]["reason"], "file_not_found")
+        self.assertEqual(by_file[names[11]]["action"], "skipped")
+        self.assertEqual(by_file[names[11]]["reason"], "critical_problem")
+        self.assertEqual(by_file[names[12]]["reason"], "not_found")
+        self.assertEqual(by_file[names[13]]["action"], "failed")
+        self.assertEqual(sum(1 for x in recs if x["action"] == "unchanged"), N)
+        self.assert_all_published()
+        self.assertEqual(self.certs(expired_dn), [])
+        # records come in input order
+        self.assertEqual([x["file"] for x in recs], names)
+
+    def test_killed_run_then_rerun_completes(self):
+        argv = [smptest.BIN] + self.conn() + [
+            "--at", T0, "--ca-file", self.trust, "--journal", self.journal, "--format", "json",
+            "--jobs", "1", "publish", self.certdir]
+        env = dict(os.environ, LDAPNOINIT="1")
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=env)
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                with open(self.journal) as fp:
+                    if any(line.startswith("dn:") for line in fp):
+                        break
+            except FileNotFoundError:
+                pass
+            time.sleep(0.001)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        self.assertEqual(proc.returncode, -9, "the run ended before it could be interrupted")
+        done = sum(1 for v in self.entries().values() if v)
+        self.assertLess(done, N)
+        r = self.bulk(self.certdir)
+        self.assertEqual(r.rc, 0, r)
+        acts = [x["action"] for x in r.json()]
+        self.assertEqual(len(acts), N)
+        self.assertEqual(acts.count("unchanged"), done)
+        self.assertEqual(acts.count("published"), N - done)
+        self.assert_all_published()
+        # undo: every change the two runs made goes; records of writes the kill cut off fail
+        # as a whole under -c and change nothing
+        self.undo_journal(self.journal)
+        self.assertTrue(all(v == [] for v in self.entries().values()))
+
+
+class SlapdBulk(BulkTests, unittest.TestCase):
+    kind = "slapd"
+
+
+class ADBulk(BulkTests, unittest.TestCase):
+    kind = "ad"
+
+
+if __name__ == "__main__":
+    smptest.main()
