@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -284,6 +285,13 @@ int workers_start(workers **out, int n, workers_job_fn job, void *job_ctx, smp_e
 		goto out;
 	}
 	w->cap = (size_t)n * JOBS_PER_WORKER;
+	/*
+	 * Jobs and results are buffers of a few hundred KiB, allocated and freed over and over:
+	 * with glibc's defaults each free gives the top of the heap back (brk) and the next
+	 * malloc faults it in again, which costs more system time than the work in a VM.
+	 */
+	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+	mallopt(M_MMAP_THRESHOLD, 16 * 1024 * 1024);
 	fflush(stdout);
 	fflush(stderr);
 	for (int i = 0; i < n; i++) {
