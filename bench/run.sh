@@ -17,7 +17,8 @@
 #
 # Environment: SMIMEPUB (binary to test; default: a release build made in BENCH_WORK/build),
 # BENCH_WORK (scratch, default /tmp/smimepub-bench), BENCH_PORT (default 3789; ldaps uses +1),
-# REPEAT (timed runs per side, the best is reported; default 3), SUBSET (default 500).
+# REPEAT (timed runs per side, the best is reported; default 3), SUBSET (default 500),
+# BENCH_JOBS (smimepub publish --jobs, default 8).
 #
 # Each side of a comparison runs against the same slapd, configuration and data; before every
 # timed publish run the database is reset to the same snapshot (contacts without certificates).
@@ -34,6 +35,7 @@ WORK=${BENCH_WORK:-/tmp/smimepub-bench}
 PORT=${BENCH_PORT:-3789}
 REPEAT=${REPEAT:-3}
 SUBSET=${SUBSET:-500}
+JOBS=${BENCH_JOBS:-8}             # smimepub publish --jobs
 AT=2026-06-01
 SD=$WORK/sd                      # slapd instance (short: the ldapi socket lives there)
 # What smimepub's audit reads (lib/dir.c, rfc profile): the ldapsearch side asks for the same.
@@ -184,7 +186,7 @@ run_polling_rss() {
 
 publish_smimepub() {
     "$SMIMEPUB" -H "$SLAPD_URI" -D "$SLAPD_ROOTDN" -y "$WORK/pw" --ca-file "$DATA/root.pem" \
-        --at "$AT" --journal "$WORK/journal.ldif" --format json publish "$DATA/certs" \
+        --at "$AT" --journal "$WORK/journal.ldif" --format json --jobs "$JOBS" publish "$DATA/certs" \
         >"$WORK/publish.out" 2>"$WORK/publish.err"
 }
 
@@ -236,7 +238,7 @@ bench_publish() {
 
     cat <<EOF
 
-== publish: $n certificates (best of $REPEAT; slapd $(slapd -VV 2>&1 | awk '/slapd/ { print $4; exit }'), olcDbNoSync) ==
+== publish: $n certificates (best of $REPEAT; --jobs $JOBS; slapd $(slapd -VV 2>&1 | awk '/slapd/ { print $4; exit }'), olcDbNoSync) ==
 smimepub publish DIR (one process, $n files)   ${best_s} s   $(calc "$n / $best_s") certs/s
 ldapmodify -f modify.ldif ($n blind replaces)  ${best_m} s   $(calc "$n / $best_m") certs/s
 one smimepub process per certificate           ${t_loop} s for $SUBSET (run once), extrapolated to $n: ${loop_n} s

@@ -1333,7 +1333,7 @@ static int bulk_single(struct pub_ctx *c, struct pub_item *it)
 	smp_error err = SMP_ERROR_INIT;
 	int r;
 
-	for (;;) {
+	for (int attempt = 0;; attempt++) {
 		if (c->down) {
 			pub_result_release(&it->res);
 			pub_failure(&it->res, SMP_ERR_UNAVAILABLE,
@@ -1343,7 +1343,7 @@ static int bulk_single(struct pub_ctx *c, struct pub_item *it)
 		pub_result_release(&it->res);
 		if ((r = pub_certificate(c, it->der, it->len, it->ci, it->source, &it->res)) != 0)
 			return r;
-		if (it->res.status != 69 && !c->unknown.set)
+		if ((it->res.status != 69 || attempt >= PUB_MAX_RETRIES) && !c->unknown.set)
 			return 0;
 		if (bulk_reconnect(c, &err) != 0)
 			return 0;  /* keeps the failure; an unknown write keeps its record */

@@ -166,6 +166,22 @@ class BulkTests(BulkBase):
         # records come in input order
         self.assertEqual([x["file"] for x in recs], names)
 
+    def test_refused_writes_leave_no_effective_undo_record(self):
+        argv = self.conn("reader") + ["--at", T0, "--ca-file", self.trust, "--journal",
+                                      self.journal, "--format", "json", "publish", self.certdir]
+        r = smptest.run(argv)
+        self.assertEqual(r.rc, 77, r)
+        recs = r.json()
+        self.assertEqual(len(recs), N)
+        self.assertEqual({x["reason"] for x in recs}, {"insufficient_access"}, r)
+        self.assertTrue(all(v == [] for v in self.entries().values()))
+        # the batch's records were on disk before the writes; each refused one is voided in
+        # place (commented out), so ldapmodify finds nothing to apply
+        with open(self.journal) as fp:
+            text = fp.read()
+        self.assertEqual(split_ldif_records(text), [])
+        self.assertIn("#n:", text)
+
     def test_killed_run_then_rerun_completes(self):
         argv = [smptest.BIN] + self.conn() + [
             "--at", T0, "--ca-file", self.trust, "--journal", self.journal, "--format", "json",
