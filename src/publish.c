@@ -913,19 +913,20 @@ void pub_item_release(struct pub_item *it)
 }
 
 /*
- * Reconnects with backoff (0.2 s, 0.5 s, 1 s, 2 s, 4 s, 8 s, 8 s ... up to
- * PUB_RECONNECT_SECONDS). Returns 0, or the last error (c->down set: nothing more is tried).
+ * Reconnects with backoff (0.2 s, 0.5 s, 1 s, then every 2 s up to PUB_RECONNECT_SECONDS: a
+ * restarted server is back within seconds, and polling it every 2 s costs it nothing). Returns
+ * 0, or the last error (c->down set: nothing more is tried).
  */
 static int bulk_reconnect(struct pub_ctx *c, smp_error *err)
 {
-	static const long delays_ms[] = { 200, 500, 1000, 2000, 4000, 8000 };
+	static const long delays_ms[] = { 200, 500, 1000, 2000 };
 	long waited = 0;
 	int r = SMP_ERR_UNAVAILABLE;
 
 	if (c->down)
 		return smp_error_set(err, SMP_ERR_UNAVAILABLE, "the directory is unavailable");
 	for (size_t i = 0;; i++) {
-		long d = delays_ms[i < 5 ? i : 5];
+		long d = delays_ms[i < 3 ? i : 3];
 		struct timespec ts = { d / 1000, (d % 1000) * 1000000L };
 
 		if (waited + d > PUB_RECONNECT_SECONDS * 1000L)
