@@ -87,6 +87,7 @@ struct cli_progress {
 	double start;
 	double last;
 	int active;
+	int shown;
 };
 void cli_progress_start(struct cli_progress *p, const struct cli_opts *o, const char *what);
 void cli_progress_update(struct cli_progress *p, size_t done, size_t total);

@@ -369,8 +369,10 @@ void cli_progress_update(struct cli_progress *p, size_t done, size_t total)
 	if (!p->active)
 		return;
 	t = now_seconds();
-	if (t - p->last < 0.2 && (total == 0 || done < total))
+	/* the first update shows at once, then at most five a second */
+	if (p->shown && t - p->last < 0.2 && (total == 0 || done < total))
 		return;
+	p->shown = 1;
 	p->last = t;
 	rate = t > p->start ? (double)done / (t - p->start) : 0.0;
 	if (total > 0 && rate > 0)
@@ -389,5 +391,10 @@ void cli_progress_end(struct cli_progress *p)
 
 int cli_trust(smp_trust **out, const struct cli_opts *o, smp_error *err)
 {
+	int r;
+
+	/* every command parses certificates in bulk: skip OpenSSL 3.0's per-key decoder set-up */
+	if ((r = smp_fast_key_decode(err)) != 0)
+		return r;
 	return smp_trust_new(out, &o->trust, err);
 }
