@@ -51,6 +51,15 @@ def setUpModule():
     cms_sign(os.path.join(MAIL, "h-two.eml"), ["alice", "bob-ec"], A)
     cms_sign(os.path.join(MAIL, "h-bob-as-alice.eml"), ["bob-ec"], A)
     cms_sign(os.path.join(MAIL, "h-bob.eml"), ["bob-ec"], B)
+    # Alice signs with alice.pem and names alice-new.pem as her encryption certificate
+    # (SMIMEEncryptionKeyPreference), which the message carries
+    subprocess.run([os.environ["SMIMEPUB_MAKE_PREF_MAIL"], pki("alice.pem"), pki("alice.key"),
+                    pki("alice-new.pem"), pki("intermediate.pem"), A,
+                    os.path.join(MAIL, "h-pref.eml")], check=True, capture_output=True)
+    # the same, but the preferred certificate is someone else's (bob-ec.pem)
+    subprocess.run([os.environ["SMIMEPUB_MAKE_PREF_MAIL"], pki("alice.pem"), pki("alice.key"),
+                    pki("bob-ec.pem"), pki("intermediate.pem"), A,
+                    os.path.join(MAIL, "h-pref-bob.eml")], check=True, capture_output=True)
 
 
 def tearDownModule():
@@ -315,6 +324,24 @@ class HarvestBase:
         entry = self.d.search(self.ou, scope="sub", filt="(mail=%s)" % A)
         self.assertEqual(len(entry), 1, entry)
         self.assertEqual(self.d.certs(list(entry)[0]), [der_of("alice.pem")])
+
+    def test_encryption_key_preference(self):
+        dn, bob = self.alice_bob()
+        res = self.smp(mail("h-pref.eml"))
+        self.assertEqual(res.rc, 0, res)
+        rec = self.one(res)
+        self.assertEqual(rec["source"], "encryption_key_preference")
+        self.assertEqual(rec["sha256"], self.sha256("alice-new.pem"))
+        self.assertEqual(rec["signer_sha256"], self.sha256("alice.pem"))
+        self.assert_published(rec, dn)
+        # the encryption certificate is published, not the signing one
+        self.assertEqual(self.d.certs(dn), [der_of("alice-new.pem")])
+        # a preference for a certificate of another address is refused, nothing written
+        res = self.smp(mail("h-pref-bob.eml"))
+        self.assertEqual(res.rc, 1, res)
+        rec = self.one(res)
+        self.assertEqual((rec["action"], rec["reason"]), ("skipped", "from_mismatch"))
+        self.assertEqual(self.d.certs(bob), [])
 
     def test_gpgsm(self):
         if not os.path.exists(mail("gpgsm.eml")):
