@@ -978,31 +978,44 @@ static int modify_code(int rc)
 	}
 }
 
-int smp_dir_modify(smp_dir *d, const char *dn, const smp_change *changes, size_t n,
-		   smp_error *err)
-{
-	int r = SMP_ERR_INTERNAL;
-	LDAPMod *mods = NULL, **modp = NULL;
-	struct berval **vals = NULL;
-	size_t nmods = 0, nvals = 0, i, j, k, v;
-	int pass, rc;
+/* The LDAPMod arrays of one modify: owns three allocations, freed by mods_release. */
+struct mods {
+	LDAPMod *mods;
+	LDAPMod **modp;     /* NULL-terminated, what ldap_modify_ext takes */
+	struct berval **vals;
+	size_t n;          /* modifications (0 when the changes hold no value) */
+};
 
+static void mods_release(struct mods *m)
+{
+	free(m->vals);
+	free(m->modp);
+	free(m->mods);
+}
+
+/*
+ * Builds the modifications for changes: every delete first, then every add (a reorder
+ * deletes values and adds them back). Values are borrowed. Returns 0 or SMP_ERR_NOMEM.
+ */
+static int mods_build(struct mods *m, const smp_change *changes, size_t n, smp_error *err)
+{
+	size_t nvals = 0, i, j, k = 0, v = 0;
+	int pass;
+
+	memset(m, 0, sizeof(*m));
 	for (i = 0; i < n; i++) {
-		nmods += (changes[i].n_del > 0) + (changes[i].n_add > 0);
+		m->n += (changes[i].n_del > 0) + (changes[i].n_add > 0);
 		nvals += changes[i].n_del + changes[i].n_add + 2;
 	}
-	if (nmods == 0)
+	if (m->n == 0)
 		return 0;
-	mods = calloc(nmods, sizeof(*mods));
-	modp = calloc(nmods + 1, sizeof(*modp));
-	vals = calloc(nvals, sizeof(*vals));
-	if (mods == NULL || modp == NULL || vals == NULL) {
-		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
-		goto out;
+	m->mods = calloc(m->n, sizeof(*m->mods));
+	m->modp = calloc(m->n + 1, sizeof(*m->modp));
+	m->vals = calloc(nvals, sizeof(*m->vals));
+	if (m->mods == NULL || m->modp == NULL || m->vals == NULL) {
+		mods_release(m);
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
 	}
-	/* every delete first, then every add: a reorder deletes values and adds them back */
-	k = 0;
-	v = 0;
 	for (pass = 0; pass < 2; pass++) {
 		for (i = 0; i < n; i++) {
 			struct berval *src = pass == 0 ? changes[i].del : changes[i].add;
@@ -1010,28 +1023,35 @@ int smp_dir_modify(smp_dir *d, const char *dn, const smp_change *changes, size_t
 
 			if (cnt == 0)
 				continue;
-			mods[k].mod_op = (pass == 0 ? LDAP_MOD_DELETE : LDAP_MOD_ADD) | LDAP_MOD_BVALUES;
-			mods[k].mod_type = (char *)changes[i].attr;
-			mods[k].mod_bvalues = &vals[v];
+			m->mods[k].mod_op = (pass == 0 ? LDAP_MOD_DELETE : LDAP_MOD_ADD) |
+					    LDAP_MOD_BVALUES;
+			m->mods[k].mod_type = (char *)changes[i].attr;
+			m->mods[k].mod_bvalues = &m->vals[v];
 			for (j = 0; j < cnt; j++)
-				vals[v++] = &src[j];
-			vals[v++] = NULL;
-			modp[k] = &mods[k];
+				m->vals[v++] = &src[j];
+			m->vals[v++] = NULL;
+			m->modp[k] = &m->mods[k];
 			k++;
 		}
 	}
-	modp[k] = NULL;
-	rc = ldap_modify_ext_s(d->ld, dn, modp, NULL, NULL);
+	m->modp[k] = NULL;
+	return 0;
+}
+
+int smp_dir_modify(smp_dir *d, const char *dn, const smp_change *changes, size_t n,
+		   smp_error *err)
+{
+	struct mods m;
+	int r, rc;
+
+	if ((r = mods_build(&m, changes, n, err)) != 0 || m.n == 0)
+		return r;
+	rc = ldap_modify_ext_s(d->ld, dn, m.modp, NULL, NULL);
 	d->last_rc = rc;
-	if (rc != LDAP_SUCCESS) {
-		r = ldap_fail(d, err, modify_code(rc), rc, NULL, NULL, "cannot modify '%s'", dn);
-		goto out;
-	}
 	r = 0;
-out:
-	free(vals);
-	free(modp);
-	free(mods);
+	if (rc != LDAP_SUCCESS)
+		r = ldap_fail(d, err, modify_code(rc), rc, NULL, NULL, "cannot modify '%s'", dn);
+	mods_release(&m);
 	return r;
 }
 
@@ -1344,60 +1364,24 @@ out:
 int smp_dir_modify_send(smp_dir *d, const char *dn, const smp_change *changes, size_t n,
 			int *msgid, smp_error *err)
 {
-	int r = SMP_ERR_INTERNAL;
-	LDAPMod *mods = NULL, **modp = NULL;
-	struct berval **vals = NULL;
-	size_t nmods = 0, nvals = 0, i, j, k, v;
-	int pass, rc;
+	struct mods m;
+	int r, rc;
 
 	*msgid = -1;
-	for (i = 0; i < n; i++) {
-		nmods += (changes[i].n_del > 0) + (changes[i].n_add > 0);
-		nvals += changes[i].n_del + changes[i].n_add + 2;
-	}
-	if (nmods == 0)
+	if ((r = mods_build(&m, changes, n, err)) != 0)
+		return r;
+	if (m.n == 0)
 		return smp_error_set(err, SMP_ERR_INTERNAL, "nothing to modify on '%s'", dn);
-	mods = calloc(nmods, sizeof(*mods));
-	modp = calloc(nmods + 1, sizeof(*modp));
-	vals = calloc(nvals, sizeof(*vals));
-	if (mods == NULL || modp == NULL || vals == NULL) {
-		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	k = 0;
-	v = 0;
-	for (pass = 0; pass < 2; pass++) {
-		for (i = 0; i < n; i++) {
-			struct berval *src = pass == 0 ? changes[i].del : changes[i].add;
-			size_t cnt = pass == 0 ? changes[i].n_del : changes[i].n_add;
-
-			if (cnt == 0)
-				continue;
-			mods[k].mod_op = (pass == 0 ? LDAP_MOD_DELETE : LDAP_MOD_ADD) | LDAP_MOD_BVALUES;
-			mods[k].mod_type = (char *)changes[i].attr;
-			mods[k].mod_bvalues = &vals[v];
-			for (j = 0; j < cnt; j++)
-				vals[v++] = &src[j];
-			vals[v++] = NULL;
-			modp[k] = &mods[k];
-			k++;
-		}
-	}
-	modp[k] = NULL;
 	/* libldap encodes the request before returning: the values may go afterwards */
-	rc = ldap_modify_ext(d->ld, dn, modp, NULL, NULL, msgid);
+	rc = ldap_modify_ext(d->ld, dn, m.modp, NULL, NULL, msgid);
 	d->last_rc = rc;
+	r = 0;
 	if (rc != LDAP_SUCCESS) {
 		*msgid = -1;
 		r = ldap_fail(d, err, rc < 0 ? SMP_ERR_UNAVAILABLE : modify_code(rc), rc, NULL, NULL,
 			      "cannot modify '%s'", dn);
-		goto out;
 	}
-	r = 0;
-out:
-	free(vals);
-	free(modp);
-	free(mods);
+	mods_release(&m);
 	return r;
 }
 
