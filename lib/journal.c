@@ -329,11 +329,10 @@ static void undo_comment(char *buf, size_t size, const char *what, const char *d
 }
 
 /*
- * Appends the inverse of changes to dn (additions become deletions and the other way round,
- * both in their original order, so a reorder is undone too) and syncs it to disk. Returns 0,
- * or an error: then the directory must not be written.
+ * The text of the inverse record of changes to dn (additions become deletions and the other
+ * way round, both in their original order, so a reorder is undone too), malloc'd in *out, or
+ * *outlen 0 when the changes hold no value.
  */
-/* The text of the inverse record of changes to dn (malloc'd in *text), or *len 0 for none. */
 static int inverse_text(char **out, size_t *outlen, const char *dn, const smp_change *changes,
 			size_t n, smp_error *err)
 {
@@ -518,45 +517,13 @@ out:
 int smp_journal_record(smp_journal *j, const char *dn, const smp_change *changes, size_t n,
 		       smp_error *err)
 {
-	int r = SMP_ERR_INTERNAL;
-	smp_change *inverse = NULL;
 	char *text = NULL;
-	size_t len = 0, i;
-	FILE *mem = NULL;
-	char comment[1024];
+	size_t len = 0;
+	int r;
 
-	if (changes_empty(changes, n))
-		return 0;
-	inverse = calloc(n, sizeof(*inverse));
-	mem = open_memstream(&text, &len);
-	if (inverse == NULL || mem == NULL) {
-		r = smp_error_set(err, SMP_ERR_NOMEM, "cannot record journal entry: out of memory");
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		inverse[i].attr = changes[i].attr;
-		inverse[i].del = changes[i].add;
-		inverse[i].n_del = changes[i].n_add;
-		inverse[i].add = changes[i].del;
-		inverse[i].n_add = changes[i].n_del;
-	}
-	undo_comment(comment, sizeof(comment), "change to", dn);
-	if ((r = smp_ldif_write_modify(mem, dn, inverse, n, comment, err)) != 0)
-		goto out;
-	if (fclose(mem) != 0) {
-		mem = NULL;
-		r = smp_error_set(err, SMP_ERR_NOMEM, "cannot record journal entry: out of memory");
-		goto out;
-	}
-	mem = NULL;
-	if ((r = journal_append(j, text, len, err)) != 0)
-		goto out;
-	r = 0;
-out:
-	if (mem != NULL)
-		fclose(mem);
+	if ((r = inverse_text(&text, &len, dn, changes, n, err)) == 0 && len > 0)
+		r = journal_append(j, text, len, err);
 	free(text);
-	free(inverse);
 	return r;
 }
 
