@@ -262,16 +262,7 @@ static int check_usage(const struct cli_opts *o)
 			  "'-' reads standard input)");
 		return 64;
 	}
-	if (o->policy.add && o->policy.replace) {
-		cli_error("--add and --replace exclude each other: --add keeps the other "
-			  "certificates, --replace removes the ones for the same address");
-		return 64;
-	}
-	if (o->ou != NULL && !o->create_contact) {
-		cli_error("--ou only applies with --create-contact");
-		return 64;
-	}
-	return 0;
+	return pub_check_policy(o);
 }
 
 int cmd_harvest(struct cli_opts *o)

@@ -16,6 +16,20 @@
 
 #include "smimepub/plan.h"
 
+int pub_check_policy(const struct cli_opts *o)
+{
+	if (o->policy.add && o->policy.replace) {
+		cli_error("--add and --replace exclude each other: --add keeps the other "
+			  "certificates, --replace removes the ones for the same address");
+		return 64;
+	}
+	if (o->ou != NULL && !o->create_contact) {
+		cli_error("--ou only applies with --create-contact");
+		return 64;
+	}
+	return 0;
+}
+
 void pub_ctx_init(struct pub_ctx *c, const struct cli_opts *o, smp_dir *dir, smp_trust *trust,
 		  const char *command)
 {

@@ -49,6 +49,12 @@ struct pub_ctx {
 	struct pub_unknown unknown;
 };
 
+/*
+ * Refuses the option combinations publish and harvest share: --add with --replace, --ou
+ * without --create-contact. Prints why and returns 64, or returns 0.
+ */
+int pub_check_policy(const struct cli_opts *o);
+
 /* Sets up c for a run of command; dir and trust stay owned by the caller. */
 void pub_ctx_init(struct pub_ctx *c, const struct cli_opts *o, smp_dir *dir, smp_trust *trust,
 		  const char *command);
