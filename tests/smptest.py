@@ -224,6 +224,27 @@ def parse_ldif(data):
     return entries
 
 
+def audit_findings(records):
+    """{(dn lower, index or None): sorted codes} over audit's certificate and entry records."""
+    out = {}
+    for r in records:
+        if r.get("type") == "certificate":
+            key = (r["dn"].lower(), r["index"])
+        elif r.get("type") == "entry":
+            key = (r["dn"].lower(), None)
+        else:
+            continue
+        out.setdefault(key, set()).update(p["code"] for p in r["problems"])
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def audit_summary(records):
+    """The one summary record of an audit run."""
+    s = [r for r in records if r.get("type") == "summary"]
+    assert len(s) == 1, records
+    return s[0]
+
+
 def main():
     """unittest main that ends with a 'N passed, N failed' line."""
     loader = unittest.TestLoader()

@@ -13,6 +13,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import smptest  # noqa: E402
 from smptest import der_of, pki, run, T0  # noqa: E402
+from smptest import audit_findings as findings, audit_summary as summary  # noqa: E402
 
 TRUST = ["--at", T0, "--ca-file", pki("root.pem"), "--untrusted", pki("intermediate.pem")]
 BASE = "ou=partners,dc=example,dc=test"
@@ -98,25 +99,6 @@ def mixed_entries(n):
         out.append(Entry("User %03d" % i, mail, proxies=["SMTP:user%d@partner.example" % i],
                          certs=certs, smime=smime))
     return out
-
-
-def findings(records):
-    out = {}
-    for r in records:
-        if r.get("type") == "certificate":
-            key = (r["dn"].lower(), r["index"])
-        elif r.get("type") == "entry":
-            key = (r["dn"].lower(), None)
-        else:
-            continue
-        out.setdefault(key, set()).update(p["code"] for p in r["problems"])
-    return {k: sorted(v) for k, v in out.items()}
-
-
-def summary(records):
-    s = [r for r in records if r.get("type") == "summary"]
-    assert len(s) == 1, records
-    return s[0]
 
 
 class AuditLdif(unittest.TestCase):

@@ -12,6 +12,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import smptest  # noqa: E402
 from smptest import Directory, der_of, pki, run, T0  # noqa: E402
+from smptest import audit_findings as findings, audit_summary as summary  # noqa: E402
 
 TRUST = ["--at", T0, "--ca-file", pki("root.pem"), "--untrusted", pki("intermediate.pem")]
 
@@ -20,26 +21,6 @@ MANY = ["alice.pem", "alice-new.pem", "alice-old-expired.pem", "bob-ec.pem", "ca
         "dave-cn.pem", "noaddr.pem", "idn.pem", "expired.pem", "notyet.pem", "expiring.pem",
         "signonly.pem", "enconly.pem", "noeku.pem", "servereku.pem", "weak-rsa1024.pem",
         "sha1.pem", "ca-leaf.pem"]
-
-
-def findings(records):
-    """{(dn lower, index or None): sorted codes} over certificate and entry records."""
-    out = {}
-    for r in records:
-        if r.get("type") == "certificate":
-            key = (r["dn"].lower(), r["index"])
-        elif r.get("type") == "entry":
-            key = (r["dn"].lower(), None)
-        else:
-            continue
-        out.setdefault(key, set()).update(p["code"] for p in r["problems"])
-    return {k: sorted(v) for k, v in out.items()}
-
-
-def summary(records):
-    s = [r for r in records if r.get("type") == "summary"]
-    assert len(s) == 1, records
-    return s[0]
 
 
 class AuditCases:
