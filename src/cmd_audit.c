@@ -612,7 +612,7 @@ int cmd_audit(struct cli_opts *o)
 			  "an export", o->args[0]);
 		return 64;
 	}
-	if ((r = smp_fast_key_decode(&st.err)) != 0 || (r = cli_trust(&st.trust, o, &st.err)) != 0) {
+	if ((r = cli_trust(&st.trust, o, &st.err)) != 0) {
 		cli_error("audit could not start: %s", st.err.msg);
 		return AUDIT_INCOMPLETE;
 	}
