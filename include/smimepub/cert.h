@@ -125,7 +125,10 @@ void smp_trust_free(smp_trust *t);
  * which 3.0 sets up anew for each key (more than half of the CPU of an audit; 3.1 caches
  * them). It does so by registering an ENGINE that offers exactly those built-in methods, so
  * keys parsed afterwards are legacy keys: their facts (type, bits) and signature checks are
- * the same. Process-wide; call once before loading anything. Returns 0 or SMP_ERR_INTERNAL.
+ * the same. EC keys on a named curve also get a copy of a group built once per curve instead
+ * of one built from the curve's parameters for every key. Process-wide; call once before
+ * loading anything; EC key generation afterwards (not something smimepub does) takes the
+ * legacy route too. Returns 0 or SMP_ERR_INTERNAL.
  */
 int smp_fast_key_decode(smp_error *err);
 
