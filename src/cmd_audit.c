@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "frame.h"
 #include "smimepub/audit.h"
 #include "smimepub/ldif_in.h"
 #include "workers.h"
@@ -14,21 +15,7 @@
 /* With --jobs above 1, entries go to the analysis workers in batches of this many or bytes. */
 #define BATCH_ENTRIES 64
 #define BATCH_BYTES (256 * 1024)
-#define AUDIT_MAX_WORKERS 8
-
-/* A growable byte buffer for the worker framing; failed set once an allocation failed. */
-struct buf {
-	unsigned char *p;
-	size_t len, cap;
-	int failed;
-};
-
-/* A reader over a received frame; bad set once it ran past the end. */
-struct rd {
-	const unsigned char *p;
-	size_t len, off;
-	int bad;
-};
+#define BATCH_DEPTH 4      /* batches per worker in flight */
 
 struct audit_state {
 	struct cli_opts *o;
@@ -127,115 +114,6 @@ static int audit_entry(struct audit_state *st, const smp_entry *e)
 
 /* ---- Framing between the walk and the analysis workers ------------------------------------ */
 
-static void buf_put(struct buf *b, const void *data, size_t len)
-{
-	unsigned char *np;
-	size_t cap;
-
-	if (b->failed)
-		return;
-	if (b->len + len > b->cap) {
-		cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + len)
-			cap *= 2;
-		if ((np = realloc(b->p, cap)) == NULL) {
-			b->failed = 1;
-			return;
-		}
-		b->p = np;
-		b->cap = cap;
-	}
-	if (len > 0)
-		memcpy(b->p + b->len, data, len);
-	b->len += len;
-}
-
-static void buf_u32(struct buf *b, uint32_t v)
-{
-	buf_put(b, &v, sizeof(v));
-}
-
-static void buf_u64(struct buf *b, uint64_t v)
-{
-	buf_put(b, &v, sizeof(v));
-}
-
-/* Bytes as a length and the bytes and a NUL (so the reader can point at strings in place). */
-static void buf_bytes(struct buf *b, const void *data, size_t len)
-{
-	if (len >= UINT32_MAX) {
-		b->failed = 1;
-		return;
-	}
-	buf_u32(b, (uint32_t)len);
-	buf_put(b, data, len);
-	buf_put(b, "", 1);
-}
-
-/* A string, or NULL as the length UINT32_MAX. */
-static void buf_str(struct buf *b, const char *s)
-{
-	if (s == NULL)
-		buf_u32(b, UINT32_MAX);
-	else
-		buf_bytes(b, s, strlen(s));
-}
-
-static const void *rd_take(struct rd *r, size_t len)
-{
-	const void *p;
-
-	if (r->bad || len > r->len - r->off) {
-		r->bad = 1;
-		return NULL;
-	}
-	p = r->p + r->off;
-	r->off += len;
-	return p;
-}
-
-static uint32_t rd_u32(struct rd *r)
-{
-	const void *p = rd_take(r, sizeof(uint32_t));
-	uint32_t v = 0;
-
-	if (p != NULL)
-		memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static uint64_t rd_u64(struct rd *r)
-{
-	const void *p = rd_take(r, sizeof(uint64_t));
-	uint64_t v = 0;
-
-	if (p != NULL)
-		memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-/* Bytes written by buf_bytes/buf_str, in place (NUL-terminated); NULL for a NULL string. */
-static const char *rd_bytes(struct rd *r, size_t *len)
-{
-	uint32_t n = rd_u32(r);
-	const char *p;
-
-	*len = 0;
-	if (n == UINT32_MAX || r->bad)
-		return NULL;
-	if ((p = rd_take(r, (size_t)n + 1)) == NULL)
-		return NULL;
-	*len = n;
-	return p;
-}
-
-static const char *rd_str(struct rd *r)
-{
-	size_t len;
-
-	return rd_bytes(r, &len);
-}
-
 /* Appends what the audit reads of an entry to the batch. */
 static void put_entry(struct buf *b, const smp_entry *e)
 {
@@ -265,20 +143,6 @@ static void entry_release(smp_entry *e)
 	free(e->cert_attrs);
 	free(e->smime);
 	memset(e, 0, sizeof(*e));
-}
-
-/* An array of n (+1 zeroed) elements of size, or NULL (with *bad) when n is not plausible. */
-static void *rd_array(struct rd *r, size_t n, size_t size)
-{
-	void *p;
-
-	if (r->bad || n > r->len - r->off) {
-		r->bad = 1;
-		return NULL;
-	}
-	if ((p = calloc(n + 1, size)) == NULL)
-		r->bad = 1;
-	return p;
 }
 
 /* Reads an entry written by put_entry; its strings and values point into the frame. */
@@ -621,11 +485,10 @@ int cmd_audit(struct cli_opts *o)
 		smp_trust_free(st.trust);
 		return AUDIT_INCOMPLETE;
 	}
-	jobs = o->jobs < workers_cpus() ? o->jobs : workers_cpus();
-	if (jobs > AUDIT_MAX_WORKERS)
-		jobs = AUDIT_MAX_WORKERS;
+	jobs = workers_count(o->jobs);
 	/* before connecting: the workers inherit the trust context, not the connection */
-	if (jobs > 1 && (r = workers_start(&st.pool, jobs, audit_job, &st, &st.err)) != 0) {
+	if (jobs > 1 &&
+	    (r = workers_start(&st.pool, jobs, BATCH_DEPTH, audit_job, &st, &st.err)) != 0) {
 		cli_error("audit could not start: %s", st.err.msg);
 		smp_audit_summary_free(st.summary);
 		smp_trust_free(st.trust);

@@ -14,7 +14,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define JOBS_PER_WORKER 4
 #define FRAME_MAX (1u << 30)
 
 struct slot {
@@ -26,7 +25,7 @@ struct slot {
 struct worker {
 	pid_t pid;
 	int fd;                 /* parent's end, non-blocking */
-	size_t queue[JOBS_PER_WORKER]; /* slot numbers of its jobs, oldest first */
+	size_t *queue;          /* slot numbers of its jobs (up to depth), oldest first */
 	size_t n_queued;
 	unsigned char hdr[4];   /* receiving: length, then body */
 	size_t hdr_got;
@@ -37,6 +36,8 @@ struct worker {
 struct workers {
 	struct worker *w;
 	int n;
+	size_t depth;           /* jobs in flight per worker */
+	size_t *queues;         /* every worker's queue, depth entries each */
 	struct slot *slots;     /* ring of jobs in submission order */
 	size_t cap, head, count; /* head: oldest job not yet handed back */
 	struct pollfd *pfd;
@@ -48,6 +49,18 @@ int workers_cpus(void)
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
 	return n < 1 ? 1 : n > 1024 ? 1024 : (int)n;
+}
+
+/* Analysis processes for --jobs N (see workers.h). */
+int workers_count(int jobs)
+{
+	int n = workers_cpus();
+
+	if (jobs < n)
+		n = jobs;
+	if (n > WORKERS_MAX)
+		n = WORKERS_MAX;
+	return n < 1 ? 1 : n;
 }
 
 /* ---- In a worker -------------------------------------------------------------------------- */
@@ -196,8 +209,11 @@ static int worker_read(workers *w, int i, smp_error *err)
 	}
 }
 
-/* Waits until a worker has something to read (or, with out_fd >= 0, until it can be written). */
-static int poll_once(workers *w, int out_fd, int *writable, smp_error *err)
+/*
+ * Waits until a worker has something to read (or, with out_fd >= 0, until it can be written),
+ * at most timeout_ms (-1: no limit), and reads what came.
+ */
+static int poll_once(workers *w, int out_fd, int *writable, int timeout_ms, smp_error *err)
 {
 	int n = 0, r;
 
@@ -214,7 +230,7 @@ static int poll_once(workers *w, int out_fd, int *writable, smp_error *err)
 		n++;
 	}
 	do
-		r = poll(w->pfd, (nfds_t)n, -1);
+		r = poll(w->pfd, (nfds_t)n, timeout_ms);
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return smp_error_set(err, SMP_ERR_INTERNAL, "cannot wait for the analysis workers: %s",
@@ -227,12 +243,12 @@ static int poll_once(workers *w, int out_fd, int *writable, smp_error *err)
 	return 0;
 }
 
-/* Hands the finished jobs at the head of the ring to on_result, in order. */
-static int deliver(workers *w, workers_result_fn on_result, void *ctx)
+/* Hands up to max finished jobs at the head of the ring to on_result, in order. */
+static int deliver(workers *w, size_t max, workers_result_fn on_result, void *ctx)
 {
 	int r;
 
-	while (w->count > 0 && w->slots[w->head].done) {
+	for (size_t k = 0; k < max && w->count > 0 && w->slots[w->head].done; k++) {
 		struct slot *s = &w->slots[w->head];
 
 		r = on_result(s->res, s->len, ctx);
@@ -253,7 +269,7 @@ static int send_all(workers *w, int i, const unsigned char *buf, size_t len, smp
 	ssize_t n;
 
 	while (len > 0) {
-		if (!writable && (r = poll_once(w, w->w[i].fd, &writable, err)) != 0)
+		if (!writable && (r = poll_once(w, w->w[i].fd, &writable, -1, err)) != 0)
 			return r;
 		n = send(w->w[i].fd, buf, len, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
@@ -271,7 +287,8 @@ static int send_all(workers *w, int i, const unsigned char *buf, size_t len, smp
 }
 
 /* See workers.h. */
-int workers_start(workers **out, int n, workers_job_fn job, void *job_ctx, smp_error *err)
+int workers_start(workers **out, int n, int depth, workers_job_fn job, void *job_ctx,
+		  smp_error *err)
 {
 	workers *w = NULL;
 	int sv[2], r = SMP_ERR_INTERNAL;
@@ -280,11 +297,16 @@ int workers_start(workers **out, int n, workers_job_fn job, void *job_ctx, smp_e
 	*out = NULL;
 	if ((w = calloc(1, sizeof(*w))) == NULL || (w->w = calloc((size_t)n, sizeof(*w->w))) == NULL ||
 	    (w->pfd = calloc((size_t)n + 1, sizeof(*w->pfd))) == NULL ||
-	    (w->slots = calloc((size_t)n * JOBS_PER_WORKER, sizeof(*w->slots))) == NULL) {
+	    (w->slots = calloc((size_t)n * (size_t)depth, sizeof(*w->slots))) == NULL) {
 		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	w->cap = (size_t)n * JOBS_PER_WORKER;
+	w->depth = (size_t)depth;
+	w->cap = (size_t)n * w->depth;
+	if ((w->queues = calloc(w->cap, sizeof(*w->queues))) == NULL) {
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
 	/*
 	 * Jobs and results are buffers of a few hundred KiB, allocated and freed over and over:
 	 * with glibc's defaults each free gives the top of the heap back (brk) and the next
@@ -296,6 +318,7 @@ int workers_start(workers **out, int n, workers_job_fn job, void *job_ctx, smp_e
 	fflush(stderr);
 	for (int i = 0; i < n; i++) {
 		w->w[i].fd = -1;
+		w->w[i].queue = w->queues + (size_t)i * w->depth;
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
 			r = smp_error_set(err, SMP_ERR_INTERNAL, "cannot create a socket pair: %s",
 					  strerror(errno));
@@ -345,16 +368,20 @@ int workers_submit(workers *w, const unsigned char *job, size_t len, workers_res
 	if (len > FRAME_MAX)
 		return smp_error_set(err, SMP_ERR_INTERNAL, "job of %zu bytes is too large", len);
 	for (;;) {
-		if ((r = deliver(w, on_result, ctx)) != 0)
+		/*
+		 * One result per job submitted: the ring stays full, so the workers have the most
+		 * work queued while on_result runs (a caller may do long work there)
+		 */
+		if ((r = deliver(w, 1, on_result, ctx)) != 0)
 			return r;
 		best = -1;
 		for (int i = 0; i < w->n; i++)
-			if (w->w[i].n_queued < JOBS_PER_WORKER &&
+			if (w->w[i].n_queued < w->depth &&
 			    (best < 0 || w->w[i].n_queued < w->w[best].n_queued))
 				best = i;
 		if (best >= 0 && w->count < w->cap)
 			break;
-		if ((r = poll_once(w, -1, NULL, err)) != 0)
+		if ((r = poll_once(w, -1, NULL, -1, err)) != 0)
 			return r;
 	}
 	memcpy(hdr, &len32, sizeof(hdr));
@@ -367,16 +394,22 @@ int workers_submit(workers *w, const unsigned char *job, size_t len, workers_res
 }
 
 /* See workers.h. */
+int workers_pump(workers *w, smp_error *err)
+{
+	return w->count > 0 ? poll_once(w, -1, NULL, 0, err) : 0;
+}
+
+/* See workers.h. */
 int workers_drain(workers *w, workers_result_fn on_result, void *ctx, smp_error *err)
 {
 	int r;
 
 	for (;;) {
-		if ((r = deliver(w, on_result, ctx)) != 0)
+		if ((r = deliver(w, SIZE_MAX, on_result, ctx)) != 0)
 			return r;
 		if (w->count == 0)
 			return 0;
-		if ((r = poll_once(w, -1, NULL, err)) != 0)
+		if ((r = poll_once(w, -1, NULL, -1, err)) != 0)
 			return r;
 	}
 }
@@ -394,6 +427,7 @@ int workers_stop(workers *w, smp_error *err)
 	for (int i = 0; i < w->n; i++) {
 		pid_t pid = w->w[i].pid;
 
+		free(w->w[i].body);
 		if (pid <= 0)
 			continue;
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -406,11 +440,11 @@ int workers_stop(workers *w, smp_error *err)
 			r = smp_error_set(err, SMP_ERR_INTERNAL,
 					  "analysis worker %ld failed (exit status %d)", (long)pid,
 					  WEXITSTATUS(status));
-		free(w->w[i].body);
 	}
 	for (size_t i = 0; i < w->cap; i++)
 		free(w->slots[i].res);
 	free(w->slots);
+	free(w->queues);
 	free(w->pfd);
 	free(w->w);
 	free(w);

@@ -15,8 +15,8 @@
  * The parent submits jobs (opaque bytes); each goes to one worker over a socketpair, framed as
  * a 4-byte length and the bytes; the worker answers each job with one result framed the same
  * way. Results are handed back to the parent in submission order, whatever order the workers
- * finish in. At most four jobs per worker are in flight, so memory stays bounded by the job
- * size the caller chooses.
+ * finish in. At most `depth` jobs per worker are in flight, so memory stays bounded by the job
+ * size and depth the caller chooses.
  */
 typedef struct workers workers;
 
@@ -31,19 +31,33 @@ typedef int (*workers_job_fn)(unsigned char **res, size_t *res_len, const unsign
 /* In the parent: one result, in submission order (borrowed for the call). Non-zero stops. */
 typedef int (*workers_result_fn)(const unsigned char *res, size_t len, void *ctx);
 
-/*
- * Forks n workers running job with job_ctx (which they inherit as it is at the fork). Flushes
- * stdout and stderr first. Returns 0 and a pool, or SMP_ERR_INTERNAL / SMP_ERR_NOMEM.
- */
-int workers_start(workers **out, int n, workers_job_fn job, void *job_ctx, smp_error *err);
+/* Never more analysis processes than this, whatever --jobs says. */
+#define WORKERS_MAX 8
 
 /*
- * Sends one job (copied). While waiting for room, hands finished results to on_result in
- * order. Returns 0, on_result's non-zero value, or SMP_ERR_INTERNAL with err set when a worker
- * died or a socket failed.
+ * Forks n workers running job with job_ctx (which they inherit as it is at the fork), each with
+ * up to depth jobs in flight (queued to it, or done and not yet handed back). Flushes stdout
+ * and stderr first. Returns 0 and a pool, or SMP_ERR_INTERNAL / SMP_ERR_NOMEM.
+ */
+int workers_start(workers **out, int n, int depth, workers_job_fn job, void *job_ctx,
+		  smp_error *err);
+
+/*
+ * Sends one job (copied). Hands the oldest result to on_result first when it is finished, and
+ * while waiting for room, so every job submitted takes the place of one handed back: the
+ * workers keep as much queued as the pool holds while on_result works. Returns 0, on_result's
+ * non-zero value, or SMP_ERR_INTERNAL with err set when a worker died or a socket failed.
  */
 int workers_submit(workers *w, const unsigned char *job, size_t len, workers_result_fn on_result,
 		   void *ctx, smp_error *err);
+
+/*
+ * Reads whatever results the workers have sent, without waiting and without handing any back
+ * (results stay queued for workers_submit / workers_drain). For a parent busy with other work
+ * between submissions: a worker whose finished results are read is never held up by a full
+ * socket. Returns 0, or SMP_ERR_INTERNAL with err set when a worker died.
+ */
+int workers_pump(workers *w, smp_error *err);
 
 /* Waits for every job submitted so far and hands its result to on_result, in order. */
 int workers_drain(workers *w, workers_result_fn on_result, void *ctx, smp_error *err);
@@ -62,5 +76,11 @@ void cli_out_bytes(struct cli_out *o, const char *data, size_t len);
 
 /* Online CPUs, at least 1. */
 int workers_cpus(void);
+
+/*
+ * How many analysis processes --jobs N gives: N, but never more than the online CPUs nor
+ * WORKERS_MAX. 1 means: analyse in the parent.
+ */
+int workers_count(int jobs);
 
 #endif

@@ -1,0 +1,286 @@
+/* smimepub command line: the encoding of what the parent and its analysis workers exchange. */
+#include "frame.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The flags of an smp_certinfo, one bit each in the encoding. */
+enum {
+	CI_ADDRESS_FROM_CN = 1 << 0,
+	CI_CAN_ENCRYPT = 1 << 1,
+	CI_CAN_SIGN = 1 << 2,
+	CI_EMAIL_PROTECTION = 1 << 3,
+	CI_IS_CA = 1 << 4,
+	CI_CHAIN_OK = 1 << 5,
+};
+
+/* Appends len bytes of data (see frame.h). */
+void buf_put(struct buf *b, const void *data, size_t len)
+{
+	unsigned char *np;
+	size_t cap;
+
+	if (b->failed)
+		return;
+	if (b->len + len > b->cap) {
+		cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + len)
+			cap *= 2;
+		if ((np = realloc(b->p, cap)) == NULL) {
+			b->failed = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	if (len > 0)
+		memcpy(b->p + b->len, data, len);
+	b->len += len;
+}
+
+/* Appends a 32-bit number. */
+void buf_u32(struct buf *b, uint32_t v)
+{
+	buf_put(b, &v, sizeof(v));
+}
+
+/* Appends a 64-bit number. */
+void buf_u64(struct buf *b, uint64_t v)
+{
+	buf_put(b, &v, sizeof(v));
+}
+
+/* Appends bytes as a length, the bytes and a NUL (see frame.h). */
+void buf_bytes(struct buf *b, const void *data, size_t len)
+{
+	if (len >= UINT32_MAX) {
+		b->failed = 1;
+		return;
+	}
+	buf_u32(b, (uint32_t)len);
+	buf_put(b, data, len);
+	buf_put(b, "", 1);
+}
+
+/* Appends a string, or NULL as the length UINT32_MAX. */
+void buf_str(struct buf *b, const char *s)
+{
+	if (s == NULL)
+		buf_u32(b, UINT32_MAX);
+	else
+		buf_bytes(b, s, strlen(s));
+}
+
+/* The next len bytes of the frame (see frame.h). */
+const void *rd_take(struct rd *r, size_t len)
+{
+	const void *p;
+
+	if (r->bad || len > r->len - r->off) {
+		r->bad = 1;
+		return NULL;
+	}
+	p = r->p + r->off;
+	r->off += len;
+	return p;
+}
+
+/* Reads a number written by buf_u32. */
+uint32_t rd_u32(struct rd *r)
+{
+	const void *p = rd_take(r, sizeof(uint32_t));
+	uint32_t v = 0;
+
+	if (p != NULL)
+		memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* Reads a number written by buf_u64. */
+uint64_t rd_u64(struct rd *r)
+{
+	const void *p = rd_take(r, sizeof(uint64_t));
+	uint64_t v = 0;
+
+	if (p != NULL)
+		memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* Reads bytes written by buf_bytes / buf_str, in place (see frame.h). */
+const char *rd_bytes(struct rd *r, size_t *len)
+{
+	uint32_t n = rd_u32(r);
+	const char *p;
+
+	*len = 0;
+	if (n == UINT32_MAX || r->bad)
+		return NULL;
+	if ((p = rd_take(r, (size_t)n + 1)) == NULL)
+		return NULL;
+	if (p[n] != '\0') {
+		r->bad = 1;
+		return NULL;
+	}
+	*len = n;
+	return p;
+}
+
+/* Reads a string written by buf_str, in place; NULL for NULL. */
+const char *rd_str(struct rd *r)
+{
+	size_t len;
+
+	return rd_bytes(r, &len);
+}
+
+/* A zeroed array for n elements read from the frame (see frame.h). */
+void *rd_array(struct rd *r, size_t n, size_t size)
+{
+	void *p;
+
+	if (r->bad || n > r->len - r->off) {
+		r->bad = 1;
+		return NULL;
+	}
+	if ((p = calloc(n + 1, size)) == NULL)
+		r->bad = 1;
+	return p;
+}
+
+/* Appends the fields of ci (see frame.h). */
+void buf_certinfo(struct buf *b, const smp_certinfo *ci)
+{
+	uint32_t flags = (ci->address_from_cn ? CI_ADDRESS_FROM_CN : 0) |
+			 (ci->can_encrypt ? CI_CAN_ENCRYPT : 0) | (ci->can_sign ? CI_CAN_SIGN : 0) |
+			 (ci->email_protection ? CI_EMAIL_PROTECTION : 0) |
+			 (ci->is_ca ? CI_IS_CA : 0) | (ci->chain_ok ? CI_CHAIN_OK : 0);
+
+	buf_str(b, ci->subject);
+	buf_str(b, ci->issuer);
+	buf_str(b, ci->issuer_cn);
+	buf_str(b, ci->serial);
+	buf_str(b, ci->sha256);
+	buf_u32(b, (uint32_t)ci->n_emails);
+	for (size_t i = 0; i < ci->n_emails; i++)
+		buf_str(b, ci->emails[i]);
+	buf_u64(b, (uint64_t)(int64_t)ci->not_before);
+	buf_u64(b, (uint64_t)(int64_t)ci->not_after);
+	buf_str(b, ci->key_type);
+	buf_u32(b, (uint32_t)(int32_t)ci->key_bits);
+	buf_str(b, ci->signature);
+	buf_u32(b, flags);
+	buf_str(b, ci->aia_ca_issuers);
+	buf_u32(b, (uint32_t)ci->n_problems);
+	for (size_t i = 0; i < ci->n_problems; i++) {
+		buf_str(b, ci->problems[i].code);
+		buf_u32(b, (uint32_t)ci->problems[i].severity);
+		buf_str(b, ci->problems[i].message);
+	}
+}
+
+/* A copy of a string read from the frame into *dst (NULL stays NULL). Returns 0 or NOMEM. */
+static int rd_strdup(struct rd *r, char **dst)
+{
+	const char *s = rd_str(r);
+
+	*dst = NULL;
+	if (s != NULL && (*dst = strdup(s)) == NULL)
+		return SMP_ERR_NOMEM;
+	return 0;
+}
+
+/*
+ * Appends the problem (code, severity, message) read from the frame. The code must be one the
+ * library knows, so that it ends up as the library's static string and never points into the
+ * frame. Returns 0, SMP_ERR_NOMEM, or SMP_ERR_INTERNAL for an unknown code.
+ */
+static int rd_problem(struct rd *r, smp_certinfo *ci)
+{
+	const char *code = rd_str(r);
+	uint32_t severity = rd_u32(r);
+	const char *message = rd_str(r);
+	smp_problem *p;
+	int rc;
+
+	if (r->bad || code == NULL || severity > SMP_SEV_CRITICAL)
+		return SMP_ERR_INTERNAL;
+	if ((rc = smp_certinfo_add_problem(ci, code, "%s", message != NULL ? message : "")) != 0)
+		return rc;
+	p = &ci->problems[ci->n_problems - 1];
+	p->severity = (smp_severity)severity;
+	if (message == NULL) {
+		free(p->message);
+		p->message = NULL;
+	}
+	if (p->code == code) {
+		p->code = "malformed";  /* not interned: never leave a pointer into the frame */
+		return SMP_ERR_INTERNAL;
+	}
+	return 0;
+}
+
+/* Reads an analysis written by buf_certinfo (see frame.h). */
+int rd_certinfo(struct rd *r, smp_certinfo **out)
+{
+	smp_certinfo *ci = NULL;
+	const char *s;
+	uint32_t flags, n;
+	int rc = SMP_ERR_NOMEM;
+
+	*out = NULL;
+	if ((ci = calloc(1, sizeof(*ci))) == NULL)
+		goto out;
+	if ((rc = rd_strdup(r, &ci->subject)) != 0 || (rc = rd_strdup(r, &ci->issuer)) != 0 ||
+	    (rc = rd_strdup(r, &ci->issuer_cn)) != 0 || (rc = rd_strdup(r, &ci->serial)) != 0)
+		goto out;
+	rc = SMP_ERR_INTERNAL;
+	if ((s = rd_str(r)) == NULL || strlen(s) >= sizeof(ci->sha256))
+		goto out;
+	memcpy(ci->sha256, s, strlen(s) + 1);
+	n = rd_u32(r);
+	if ((ci->emails = rd_array(r, n, sizeof(*ci->emails))) == NULL)
+		goto out;
+	for (; ci->n_emails < n; ci->n_emails++) {
+		if ((s = rd_str(r)) == NULL)
+			goto out;
+		if ((ci->emails[ci->n_emails] = strdup(s)) == NULL) {
+			rc = SMP_ERR_NOMEM;
+			goto out;
+		}
+	}
+	ci->not_before = (time_t)(int64_t)rd_u64(r);
+	ci->not_after = (time_t)(int64_t)rd_u64(r);
+	if ((s = rd_str(r)) == NULL || strlen(s) >= sizeof(ci->key_type))
+		goto out;
+	memcpy(ci->key_type, s, strlen(s) + 1);
+	ci->key_bits = (int)(int32_t)rd_u32(r);
+	if ((rc = rd_strdup(r, &ci->signature)) != 0)
+		goto out;
+	flags = rd_u32(r);
+	ci->address_from_cn = (flags & CI_ADDRESS_FROM_CN) != 0;
+	ci->can_encrypt = (flags & CI_CAN_ENCRYPT) != 0;
+	ci->can_sign = (flags & CI_CAN_SIGN) != 0;
+	ci->email_protection = (flags & CI_EMAIL_PROTECTION) != 0;
+	ci->is_ca = (flags & CI_IS_CA) != 0;
+	ci->chain_ok = (flags & CI_CHAIN_OK) != 0;
+	if ((rc = rd_strdup(r, &ci->aia_ca_issuers)) != 0)
+		goto out;
+	n = rd_u32(r);
+	rc = SMP_ERR_INTERNAL;
+	if (r->bad || n > r->len - r->off)
+		goto out;
+	for (uint32_t i = 0; i < n; i++)
+		if ((rc = rd_problem(r, ci)) != 0)
+			goto out;
+	rc = r->bad ? SMP_ERR_INTERNAL : 0;
+out:
+	if (rc == SMP_ERR_INTERNAL)
+		r->bad = 1;
+	if (rc == 0) {
+		*out = ci;
+		ci = NULL;
+	}
+	smp_certinfo_free(ci);
+	return rc;
+}
