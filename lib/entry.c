@@ -53,40 +53,125 @@ void smp_entries_free(smp_entry **v, size_t n)
 	free(v);
 }
 
-static int address_matches(const char *value, const char *addr)
+static char **dup_strings(char *const *v, size_t n)
+{
+	char **out = calloc(n + 1, sizeof(*out));
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if ((out[i] = strdup(v[i])) == NULL) {
+			free_strings(out, i);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+static struct berval *dup_values(const struct berval *v, size_t n)
+{
+	struct berval *out = calloc(n + 1, sizeof(*out));
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if ((out[i].bv_val = malloc(v[i].bv_len + 1)) == NULL) {
+			free_values(out, i);
+			return NULL;
+		}
+		memcpy(out[i].bv_val, v[i].bv_val, v[i].bv_len);
+		out[i].bv_val[v[i].bv_len] = '\0';
+		out[i].bv_len = v[i].bv_len;
+	}
+	return out;
+}
+
+/* A deep copy of e in the layout dir.h describes. Returns 0 or SMP_ERR_NOMEM (*out NULL). */
+int smp_entry_dup(smp_entry **out, const smp_entry *e)
+{
+	smp_entry *c = calloc(1, sizeof(*c));
+
+	*out = NULL;
+	if (c == NULL)
+		return SMP_ERR_NOMEM;
+	/* counted up front: a copy that failed is NULL, which smp_entry_free skips */
+	c->n_mail = e->n_mail;
+	c->n_proxy = e->n_proxy;
+	c->n_certs = e->n_certs;
+	c->n_smime = e->n_smime;
+	if ((c->dn = strdup(e->dn)) == NULL || (e->cn != NULL && (c->cn = strdup(e->cn)) == NULL) ||
+	    (c->mail = dup_strings(e->mail, e->n_mail)) == NULL ||
+	    (c->proxy = dup_strings(e->proxy, e->n_proxy)) == NULL ||
+	    (c->certs = dup_values(e->certs, e->n_certs)) == NULL ||
+	    (c->cert_attrs = dup_strings(e->cert_attrs, e->n_certs)) == NULL ||
+	    (c->smime = dup_values(e->smime, e->n_smime)) == NULL) {
+		smp_entry_free(c);
+		return SMP_ERR_NOMEM;
+	}
+	*out = c;
+	return 0;
+}
+
+/*
+ * Calls fn for each mail value (how 2), then each proxyAddresses value with the smtp: prefix
+ * (any case; primary SMTP: or secondary smtp:, how 1) without it, each normalised with
+ * smp_address_normalize; values that are not well-formed addresses are skipped.
+ */
+int smp_entry_each_address(const smp_entry *e, int (*fn)(const char *addr, int how, void *ctx),
+			   void *ctx)
 {
 	char *norm = NULL;
-	int same;
+	const char *v;
+	int r = 0;
 
-	if (smp_address_normalize(&norm, value, strlen(value), NULL) != 0)
+	for (size_t i = 0; i < e->n_mail + e->n_proxy && r == 0; i++) {
+		int how = i < e->n_mail ? 2 : 1;
+
+		v = how == 2 ? e->mail[i] : e->proxy[i - e->n_mail];
+		if (v == NULL || (how == 1 && strncasecmp(v, "smtp:", 5) != 0))
+			continue;
+		if (how == 1)
+			v += 5;
+		if (smp_address_normalize(&norm, v, strlen(v), NULL) != 0)
+			continue;
+		r = fn(norm, how, ctx);
+		free(norm);
+		norm = NULL;
+	}
+	return r;
+}
+
+struct wanted {
+	const char *addr;  /* normalised */
+	int how;
+};
+
+static int is_wanted(const char *addr, int how, void *ctx)
+{
+	struct wanted *w = ctx;
+
+	if (!smp_address_equal(addr, w->addr))
 		return 0;
-	same = smp_address_equal(norm, addr);
-	free(norm);
-	return same;
+	w->how = how;
+	return 1;
 }
 
 /*
  * 2 when one of the entry's mail values is addr, 1 when only an smtp: proxyAddresses value
- * is (prefix case-insensitive, primary SMTP: or secondary smtp:), 0 otherwise. Both sides are
- * compared normalised (smp_address_normalize), so a value that is not a well-formed address
- * never matches.
+ * is, 0 otherwise: the first of smp_entry_each_address's values that equals addr, both sides
+ * normalised, so a value that is not a well-formed address never matches.
  */
 int smp_entry_has_address(const smp_entry *e, const char *addr)
 {
+	struct wanted w = { NULL, 0 };
 	char *norm = NULL;
-	int found = 0;
 
 	if (e == NULL || addr == NULL)
 		return 0;
 	if (smp_address_normalize(&norm, addr, strlen(addr), NULL) != 0)
 		return 0;
-	for (size_t i = 0; i < e->n_mail && found == 0; i++)
-		if (e->mail[i] != NULL && address_matches(e->mail[i], norm))
-			found = 2;
-	for (size_t i = 0; i < e->n_proxy && found == 0; i++)
-		if (e->proxy[i] != NULL && strncasecmp(e->proxy[i], "smtp:", 5) == 0 &&
-		    address_matches(e->proxy[i] + 5, norm))
-			found = 1;
+	w.addr = norm;
+	smp_entry_each_address(e, is_wanted, &w);
 	free(norm);
-	return found;
+	return w.how;
 }

@@ -119,11 +119,23 @@ void smp_entry_free(smp_entry *e);
 /* Frees an array of n entries and the array. */
 void smp_entries_free(smp_entry **v, size_t n);
 
+/* A deep copy of e into *out (caller frees with smp_entry_free). Returns 0 or SMP_ERR_NOMEM. */
+int smp_entry_dup(smp_entry **out, const smp_entry *e);
+
 /*
  * Whether the entry's mail or proxyAddresses (smtp: values) hold addr, case-insensitively.
  * Returns 2 when through mail, 1 through proxyAddresses only, 0 not at all.
  */
 int smp_entry_has_address(const smp_entry *e, const char *addr);
+
+/*
+ * Calls fn with each address smp_entry_has_address compares: every mail value (how 2), then
+ * every proxyAddresses value with the smtp: prefix (any case) without it (how 1), each
+ * normalised by smp_address_normalize (borrowed for the call); values that are not well-formed
+ * addresses are skipped. Stops at fn's first non-zero return and returns it, else 0.
+ */
+int smp_entry_each_address(const smp_entry *e, int (*fn)(const char *addr, int how, void *ctx),
+			   void *ctx);
 
 /*
  * Every entry whose mail or proxyAddresses (smtp:) equals addr under the profile, escaped per
