@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <ldap.h>
+#include <openssl/err.h>
 #include <openssl/x509.h>
 
 #include "smimepub/plan.h"
@@ -483,23 +484,34 @@ static int read_not_found(smp_dir *d, int r)
 	       rc == LDAP_REFERRAL || rc == LDAP_NAMING_VIOLATION || rc == LDAP_UNWILLING_TO_PERFORM;
 }
 
-/* The certificate's subject CN as UTF-8 (caller frees), or NULL when it has none. */
-static char *subject_cn(const smp_certinfo *ci)
+/*
+ * The certificate's subject CN as UTF-8 (caller frees), or NULL when it has none. Read from
+ * ci->x509, or from der/len when the analysis came without it (from an analysis worker).
+ */
+static char *subject_cn(const smp_certinfo *ci, const unsigned char *der, size_t len)
 {
-	X509_NAME *name = ci->x509 != NULL ? X509_get_subject_name(ci->x509) : NULL;
+	X509 *parsed = NULL;
+	X509_NAME *name;
 	unsigned char *utf8 = NULL;
 	char *cn = NULL;
-	int idx, len;
+	int idx, n;
 
+	if (ci->x509 == NULL && der != NULL && len <= SMP_MAX_INPUT)
+		parsed = d2i_X509(NULL, &der, (long)len);
+	name = ci->x509 != NULL ? X509_get_subject_name(ci->x509)
+	       : parsed != NULL ? X509_get_subject_name(parsed) : NULL;
 	if (name == NULL)
-		return NULL;
+		goto out;
 	idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
 	if (idx < 0)
-		return NULL;
-	len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx)));
-	if (len > 0 && memchr(utf8, '\0', (size_t)len) == NULL)
-		cn = strndup((const char *)utf8, (size_t)len);
+		goto out;
+	n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx)));
+	if (n > 0 && memchr(utf8, '\0', (size_t)n) == NULL)
+		cn = strndup((const char *)utf8, (size_t)n);
+out:
 	OPENSSL_free(utf8);
+	X509_free(parsed);
+	ERR_clear_error();
 	return cn;
 }
 
@@ -576,13 +588,13 @@ out:
  * Creates (or, in a dry run, describes) the contact for ci. On success *entry is the new entry
  * (read back, or an empty one in a dry run) and res->dn its DN.
  */
-static int create_contact(struct pub_ctx *c, const smp_certinfo *ci, struct pub_result *res,
-			  smp_entry **entry, smp_error *err)
+static int create_contact(struct pub_ctx *c, const smp_certinfo *ci, const unsigned char *der,
+			  size_t len, struct pub_result *res, smp_entry **entry, smp_error *err)
 {
 	const smp_profile *prof = smp_dir_profile(c->dir);
 	const char *parent = c->o->ou != NULL ? c->o->ou : smp_dir_base(c->dir);
 	const char *addr = ci->emails[0];
-	char *cn = subject_cn(ci);
+	char *cn = subject_cn(ci, der, len);
 	char *dn = NULL;
 	smp_entry *e = NULL;
 	int r = SMP_ERR_INTERNAL;
@@ -814,7 +826,7 @@ int pub_certificate(struct pub_ctx *c, const unsigned char *der, size_t len, smp
 				    "(below); fix them, or use --force");
 			goto out;
 		}
-		if ((r = create_contact(c, ci, res, &e, &err)) != 0) {
+		if ((r = create_contact(c, ci, der, len, res, &e, &err)) != 0) {
 			pub_failure(res, r, err.msg);
 			goto out;
 		}
@@ -1049,6 +1061,14 @@ static void bulk_written(struct pub_ctx *c, struct pub_item *it)
 	it->state = IT_DONE;
 }
 
+/* The next reply of the operations in flight; lets c->idle run first. */
+static int bulk_next_reply(struct pub_ctx *c, smp_dir_reply *rep, smp_error *err)
+{
+	if (c->idle != NULL)
+		c->idle(c->idle_ctx);
+	return smp_dir_next_reply(c->dir, rep, err);
+}
+
 struct sbatch {
 	size_t first, end;        /* items[first..end) */
 	const char **addrs;
@@ -1103,7 +1123,7 @@ static int bulk_search(struct pub_ctx *c, struct sbatch *sb, size_t nsb)
 		{
 			smp_dir_reply rep;
 
-			r = smp_dir_next_reply(c->dir, &rep, &err);
+			r = bulk_next_reply(c, &rep, &err);
 			if (r == SMP_ERR_UNAVAILABLE)
 				goto lost;
 			if (r != 0)
@@ -1269,7 +1289,7 @@ static int bulk_write_group(struct pub_ctx *c, struct pub_item **group, size_t n
 			smp_dir_reply rep;
 			struct pub_item *it = NULL;
 
-			r = smp_dir_next_reply(c->dir, &rep, &err);
+			r = bulk_next_reply(c, &rep, &err);
 			if (r == SMP_ERR_UNAVAILABLE)
 				goto lost;
 			if (r != 0)

@@ -47,6 +47,10 @@ struct pub_ctx {
 				     write cut off by a lost connection is left in `unknown` */
 	int down;                 /* reconnecting gave up: every further item fails */
 	struct pub_unknown unknown;
+	void (*idle)(void *);     /* pub_bulk calls it (with idle_ctx) before each wait for the
+				     directory, or NULL: the caller's other work (analysis
+				     workers) keeps going */
+	void *idle_ctx;
 };
 
 /*
@@ -84,12 +88,13 @@ void pub_result_release(struct pub_result *res);
 
 /*
  * Publishes one certificate: der/len its DER, ci its analysis (the caller's; this adds the
- * entry-side findings address_mismatch and no_mail_attribute to it), source a label for
- * messages (file name, "signer in 'x.eml'"). Matches by address, then by subject DN; creates a
- * contact when asked; plans with smp_plan_publish under the options' policy; journals and
- * writes one modify, re-reading and re-planning on conflict; in a dry run fills res->ldif
- * instead. Always fills res (refusals and failures are results, not errors) and returns 0;
- * SMP_ERR_NOMEM only when even that failed.
+ * entry-side findings address_mismatch and no_mail_attribute to it; ci->x509 may be NULL,
+ * der is read instead), source a label for messages (file name, "signer in 'x.eml'").
+ * Matches by address, then by subject DN; creates a contact when asked; plans with
+ * smp_plan_publish under the options' policy; journals and writes one modify, re-reading and
+ * re-planning on conflict; in a dry run fills res->ldif instead. Always fills res (refusals
+ * and failures are results, not errors) and returns 0; SMP_ERR_NOMEM only when even that
+ * failed.
  */
 int pub_certificate(struct pub_ctx *c, const unsigned char *der, size_t len, smp_certinfo *ci,
 		    const char *source, struct pub_result *res);
@@ -144,7 +149,8 @@ struct pub_item {
 	const char *source;       /* file name for records and messages (borrowed) */
 	unsigned char *der;       /* the certificate (malloc'd, owned) */
 	size_t len;
-	smp_certinfo *ci;         /* its analysis (owned); NULL when res is already final */
+	smp_certinfo *ci;         /* its analysis (owned; x509 may be NULL); NULL when res is
+				     already final */
 	struct pub_result res;
 	/* pub_bulk's own */
 	int state;

@@ -4,6 +4,7 @@ report `unchanged`, and a run killed mid-way that a rerun completes (SPEC sectio
 
 Certificates come from bench/gen.c (built once per run with cc): 200 of them take milliseconds.
 """
+import json
 import os
 import shutil
 import signal
@@ -221,6 +222,147 @@ class BulkTests(BulkBase):
         # as a whole under -c and change nothing
         self.undo_journal(self.journal)
         self.assertTrue(all(v == [] for v in self.entries().values()))
+
+    def mixed_inputs(self):
+        """A --files-from list for the analysis workers' path: more inputs than publish
+        analyses in-process (64), with every kind of outcome in between (SPEC section 3, 4)."""
+        garbage = os.path.join(self.tmp, "garbage.pem")
+        with open(garbage, "w") as fp:
+            fp.write("not a certificate\n")
+        names = [os.path.join(self.certdir, "user%d.pem" % i) for i in range(1, N + 1)]
+        extra = [
+            os.path.join(self.tmp, "missing.pem"),  # 66
+            garbage,  # 65
+            pki("mixed.pem"),  # two leaves: alice and bob
+            pki("expired.pem"),  # critical: refused without --force
+            pki("untrusted.pem"),  # critical (missing_intermediate): refused
+            pki("alice-new.pem"),  # alice again, another certificate: already_has_certificate
+            names[4],  # the same certificate twice: unchanged
+            os.path.join(self.data, "certs", "user%d.pem" % (N + 1)),  # no entry: a contact
+            pki("noaddr.pem"),  # no address, subject no DN: not_found
+        ]
+        # spread over the run, some in the first job of 64 and across the first chunk's end
+        for k, name in enumerate(extra):
+            names.insert(3 + k * 23, name)
+        lst = os.path.join(self.tmp, "list")
+        with open(lst, "w") as fp:
+            fp.write("\n".join(names) + "\n")
+        return lst, names
+
+    def state(self):
+        """{dn_lower: (sorted mail values, cert DERs)} of every contact of the OU."""
+        found = self.d.search(self.ou, scope="sub", filt="(objectClass=contact)",
+                              attrs=["userCertificate", "userCertificate;binary", "mail"])
+        out = {}
+        for dn, attrs in found.items():
+            vals = [v for k, vs in attrs.items() if k.split(";")[0] == "usercertificate"
+                    for v in vs]
+            out[dn.lower()] = (sorted(attrs.get("mail", [])), vals)
+        return out
+
+    def test_workers_give_the_in_process_results(self):
+        for who in ("Alice", "Bob", "Expired", "Untrusted"):
+            self.contact(who, mail="%s@partner.example" % who.lower())
+        lst, names = self.mixed_inputs()
+        before = self.state()
+        runs = {}
+        for jobs in (1, 8):  # --jobs 1: in this process; 8: worker processes (CPUs >= 2)
+            journal = os.path.join(self.tmp, "journal-%d.ldif" % jobs)
+            argv = self.conn() + ["--at", T0, "--ca-file", self.trust, "--untrusted",
+                                  pki("intermediate.pem"), "--journal", journal, "--format",
+                                  "json", "--jobs", str(jobs), "--create-contact", "--ou",
+                                  self.ou, "publish", "--files-from", lst]
+            r = smptest.run(argv, timeout=900)
+            with open(journal) as fp:
+                records = [rec for rec in split_ldif_records(fp.read())]
+            # the undo records without their comments (they hold the time of the run)
+            ldif = ["\n".join(line for line in rec.splitlines() if not line.startswith("#"))
+                    for rec in records]
+            runs[jobs] = (r, self.state(), ldif)
+            # back to the start for the next run
+            p = self.undo_journal(journal)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(self.state(), before)
+        one, many = runs[1], runs[8]
+        self.assertEqual(many[0].rc, 66, many[0])  # the missing file outranks the rest
+        self.assertEqual(many[0].out, one[0].out)
+        self.assertEqual(many[0].rc, one[0].rc)
+        self.assertEqual(many[1], one[1])
+        self.assertEqual(many[2], one[2])
+        recs = many[0].json()
+        # input order; the bundle gives two records
+        files = [x["file"] for x in recs]
+        expect = list(names)
+        expect.insert(expect.index(pki("mixed.pem")), pki("mixed.pem"))
+        self.assertEqual(files, expect)
+        by = {}
+        for x in recs:
+            by.setdefault(x["file"], []).append(x)
+        def outcome(name, k=0):
+            return by[name][k]["action"], by[name][k]["reason"]
+        self.assertEqual(outcome(os.path.join(self.tmp, "missing.pem")),
+                         ("failed", "file_not_found"))
+        self.assertEqual(outcome(os.path.join(self.tmp, "garbage.pem")), ("failed", "unreadable"))
+        self.assertEqual([outcome(pki("mixed.pem"), k) for k in (0, 1)],
+                         [("published", None), ("published", None)])
+        self.assertEqual(sorted(e for x in by[pki("mixed.pem")] for e in x["emails"]),
+                         ["Bob@partner.example", "alice@partner.example"])
+        self.assertEqual(outcome(pki("expired.pem")), ("skipped", "critical_problem"))
+        self.assertIn("expired", [p["code"] for p in by[pki("expired.pem")][0]["problems"]])
+        self.assertEqual(outcome(pki("untrusted.pem")), ("skipped", "critical_problem"))
+        self.assertEqual(outcome(pki("alice-new.pem")), ("skipped", "already_has_certificate"))
+        self.assertEqual([x["action"] for x in by[names[4 + 1]]], ["published", "unchanged"])
+        created = by[os.path.join(self.data, "certs", "user%d.pem" % (N + 1))][0]
+        self.assertEqual((created["action"], created.get("created")), ("published", True))
+        # named from the certificate's CN, which the parent reads from the DER
+        self.assertTrue(created["dn"].lower().startswith("cn=user %d," % (N + 1)), created)
+        self.assertEqual(outcome(pki("noaddr.pem")), ("failed", "not_found"))
+        self.assertEqual(sum(1 for x in recs if x["action"] == "published"), N + 3)
+        # what the directory held after the run
+        st = many[1]
+        for i in range(1, N + 1):
+            self.assertEqual(st["cn=user%d,%s" % (i, self.ou.lower())][1], [self.expected(i)])
+        self.assertEqual(st["cn=alice,%s" % self.ou.lower()][1], [smptest.der_of("alice.pem")])
+        self.assertEqual(st["cn=expired,%s" % self.ou.lower()][1], [])
+
+    def test_killed_worker_ends_the_run_with_an_error(self):
+        # enough inputs that the analysis is still going when a worker is killed
+        lst = os.path.join(self.tmp, "list")
+        names = [os.path.join(self.certdir, "user%d.pem" % (i % N + 1)) for i in range(10 * N)]
+        with open(lst, "w") as fp:
+            fp.write("\n".join(names) + "\n")
+        argv = [smptest.BIN] + self.conn() + [
+            "--at", T0, "--ca-file", self.trust, "--journal", self.journal, "--format", "json",
+            "--jobs", "8", "publish", "--files-from", lst]
+        env = dict(os.environ, LDAPNOINIT="1")
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=env, text=True)
+        workers = []
+        deadline = time.time() + 60
+        while not workers and time.time() < deadline and proc.poll() is None:
+            try:
+                with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as fp:
+                    workers = [int(x) for x in fp.read().split()]
+            except OSError:
+                break
+        if not workers:
+            proc.kill()
+            proc.communicate()
+            self.skipTest("no analysis workers (one CPU?)")
+        os.kill(workers[0], signal.SIGKILL)
+        try:
+            out, err = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            self.fail("the run hung after its analysis worker was killed")
+        self.assertEqual(proc.returncode, 1, err)
+        self.assertRegex(err, r"analysis worker %d was killed by signal 9" % workers[0])
+        # what was published before is reported, in input order
+        recs = [json.loads(line) for line in out.splitlines() if line.strip()]
+        self.assertEqual([x["file"] for x in recs], names[:len(recs)])
+        self.assertLess(len(recs), len(names), err)
+        self.assertIn("inputs were not published", err)
 
 
 class SlapdBulk(BulkTests, unittest.TestCase):
