@@ -52,6 +52,12 @@ struct reader {
 	int (*fn)(const smp_entry *e, void *ctx);
 	void *ctx;
 	smp_error *err;
+	const char **ad_attr;         /* smp_ldif_walk_origin: set at the first AD-only attribute */
+};
+
+/* Attributes only Active Directory has (smp_ldif_walk_origin). */
+static const char *const ad_only_attrs[] = {
+	"objectGUID", "objectSid", "objectCategory", "sAMAccountName", "instanceType", NULL
 };
 
 static int bad(struct reader *r, unsigned long lineno, const char *fmt, ...)
@@ -312,6 +318,9 @@ static int process_logical(struct reader *r)
 		if (e->cn == NULL)
 			return nomem(r);
 	}
+	for (size_t i = 0; r->ad_attr != NULL && *r->ad_attr == NULL && ad_only_attrs[i]; i++)
+		if (attr_is(&type, ad_only_attrs[i]))
+			*r->ad_attr = ad_only_attrs[i];
 	return 0;
 }
 
@@ -396,7 +405,8 @@ static int walk(struct reader *r)
 }
 
 static int walk_source(struct source *src, const char *name,
-		       int (*fn)(const smp_entry *e, void *ctx), void *ctx, smp_error *err)
+		       int (*fn)(const smp_entry *e, void *ctx), void *ctx, const char **ad_attr,
+		       smp_error *err)
 {
 	struct reader r;
 	int rc;
@@ -407,6 +417,7 @@ static int walk_source(struct source *src, const char *name,
 	r.fn = fn;
 	r.ctx = ctx;
 	r.err = err;
+	r.ad_attr = ad_attr;
 	rc = walk(&r);
 	smp_entry_free(r.entry);
 	free(r.line);
@@ -415,25 +426,34 @@ static int walk_source(struct source *src, const char *name,
 }
 
 /* See ldif_in.h. */
-int smp_ldif_walk(const char *path, int (*fn)(const smp_entry *e, void *ctx), void *ctx,
-		  smp_error *err)
+int smp_ldif_walk_origin(const char *path, int (*fn)(const smp_entry *e, void *ctx), void *ctx,
+			 const char **ad_attr, smp_error *err)
 {
 	struct source src = { 0 };
 	FILE *fp;
 	int r;
 
+	if (ad_attr != NULL)
+		*ad_attr = NULL;
 	if (strcmp(path, "-") == 0) {
 		src.fp = stdin;
-		return walk_source(&src, "standard input", fn, ctx, err);
+		return walk_source(&src, "standard input", fn, ctx, ad_attr, err);
 	}
 	fp = fopen(path, "rb");
 	if (fp == NULL)
 		return smp_error_set(err, SMP_ERR_NOFILE, "cannot open '%s': %s", path,
 				     strerror(errno));
 	src.fp = fp;
-	r = walk_source(&src, path, fn, ctx, err);
+	r = walk_source(&src, path, fn, ctx, ad_attr, err);
 	fclose(fp);
 	return r;
+}
+
+/* See ldif_in.h. */
+int smp_ldif_walk(const char *path, int (*fn)(const smp_entry *e, void *ctx), void *ctx,
+		  smp_error *err)
+{
+	return smp_ldif_walk_origin(path, fn, ctx, NULL, err);
 }
 
 /* See ldif_in.h. */
@@ -444,5 +464,5 @@ int smp_ldif_walk_mem(const void *data, size_t len, int (*fn)(const smp_entry *e
 
 	src.mem = data;
 	src.len = len;
-	return walk_source(&src, NULL, fn, ctx, err);
+	return walk_source(&src, NULL, fn, ctx, NULL, err);
 }

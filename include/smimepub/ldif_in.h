@@ -26,6 +26,15 @@
 int smp_ldif_walk(const char *path, int (*fn)(const smp_entry *e, void *ctx), void *ctx,
 		  smp_error *err);
 
+/*
+ * smp_ldif_walk that also says whether the export comes from Active Directory: *ad_attr is
+ * the name (static) of the first attribute only Active Directory has that the file holds
+ * (objectGUID, objectSid, objectCategory, sAMAccountName or instanceType, which ldifde and an
+ * ldapsearch of all attributes include), or NULL when there is none.
+ */
+int smp_ldif_walk_origin(const char *path, int (*fn)(const smp_entry *e, void *ctx), void *ctx,
+			 const char **ad_attr, smp_error *err);
+
 /* Same over len bytes of LDIF in memory (data need not be NUL-terminated). */
 int smp_ldif_walk_mem(const void *data, size_t len, int (*fn)(const smp_entry *e, void *ctx),
 		      void *ctx, smp_error *err);
