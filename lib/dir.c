@@ -14,6 +14,9 @@
 #include <ldap.h>
 #include <sasl/sasl.h>
 
+#include "smimepub/cert.h"
+#include "smimepub/ldif_in.h"
+
 #define AD_CAPABILITY_OID "1.2.840.113556.1.4.800"
 
 /* ---- Profiles ----------------------------------------------------------------------------- */
@@ -76,7 +79,11 @@ struct smp_dir {
 	char *warning;
 	smp_conn_options conn;  /* for smp_dir_reconnect: strings below owned */
 	char *c_binddn, *c_password, *c_saslmech, *c_tls_cacert;
+	struct ldif_export *ldif;  /* smp_dir_open_ldif: the entries, ld NULL; uri is the path */
 };
+
+static void ldif_export_free(struct ldif_export *x);
+static int ldif_refuse(const smp_dir *d, const char *what, smp_error *err);
 
 const smp_profile *smp_dir_profile(const smp_dir *d)
 {
@@ -675,6 +682,7 @@ void smp_dir_close(smp_dir *d)
 	}
 	free(d->c_saslmech);
 	free(d->c_tls_cacert);
+	ldif_export_free(d->ldif);
 	free(d);
 }
 
@@ -682,6 +690,8 @@ int smp_dir_reconnect(smp_dir *d, smp_error *err)
 {
 	int r, encrypted = 0;
 
+	if (d->ldif != NULL)
+		return ldif_refuse(d, "reconnect", err);
 	if (d->ld != NULL)
 		ldap_unbind_ext_s(d->ld, NULL, NULL);
 	d->ld = NULL;
@@ -717,6 +727,430 @@ int smp_dir_reconnect(smp_dir *d, smp_error *err)
 	}
 	d->last_rc = LDAP_SUCCESS;
 	return 0;
+}
+
+/*
+ * Makes room in the NULL-terminated entry array *v for its element count (the terminator
+ * follows it) and returns where that element goes, or NULL when out of memory (*v kept).
+ */
+static smp_entry **entries_slot(smp_entry ***v, size_t count)
+{
+	smp_entry **nv = realloc(*v, (count + 2) * sizeof(**v));
+
+	if (nv == NULL)
+		return NULL;
+	*v = nv;
+	nv[count] = NULL;
+	nv[count + 1] = NULL;
+	return &nv[count];
+}
+
+/* ---- LDIF exports (smp_dir_open_ldif) ---------------------------------------------------- */
+
+/* One key of an index: a normalised address or DN and the entry (file order) holding it. */
+struct key {
+	char *s;
+	size_t entry;
+};
+
+/* Keys sorted case-insensitively, then by entry: equal keys list their entries in file order. */
+struct index {
+	struct key *v;
+	size_t n, cap;
+};
+
+struct ldif_export {
+	smp_entry **v;             /* every entry, in file order */
+	unsigned char *in_base;    /* whether v[i] is at or under the base */
+	size_t n, cap;
+	struct index addrs;        /* smp_entry_each_address of every entry */
+	struct index dns;          /* each entry's normalised DN */
+	char **base;               /* explicit base: its RDNs; else the common suffix so far */
+	size_t n_base;
+	int explicit_base;
+	int suffix_started;
+	int has_proxy;             /* some entry holds proxyAddresses */
+	const char *path;          /* while loading: for messages */
+	smp_error *err;
+};
+
+static void free_rdns(char **v, size_t n)
+{
+	for (size_t i = 0; v != NULL && i < n; i++)
+		ldap_memfree(v[i]);
+	free(v);
+}
+
+static void index_release(struct index *x)
+{
+	for (size_t i = 0; i < x->n; i++)
+		free(x->v[i].s);
+	free(x->v);
+}
+
+static void ldif_export_free(struct ldif_export *x)
+{
+	if (x == NULL)
+		return;
+	smp_entries_free(x->v, x->n);
+	free(x->in_base);
+	index_release(&x->addrs);
+	index_release(&x->dns);
+	free_rdns(x->base, x->n_base);
+	free(x);
+}
+
+static int index_add(struct index *x, const char *s, size_t entry)
+{
+	if (x->n == x->cap) {
+		size_t ncap = x->cap ? x->cap * 2 : 64;
+		struct key *nv = realloc(x->v, ncap * sizeof(*nv));
+
+		if (nv == NULL)
+			return SMP_ERR_NOMEM;
+		x->v = nv;
+		x->cap = ncap;
+	}
+	if ((x->v[x->n].s = strdup(s)) == NULL)
+		return SMP_ERR_NOMEM;
+	x->v[x->n++].entry = entry;
+	return 0;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	const struct key *ka = a, *kb = b;
+	int c = strcasecmp(ka->s, kb->s);
+
+	if (c != 0)
+		return c;
+	return ka->entry < kb->entry ? -1 : ka->entry > kb->entry;
+}
+
+static void index_sort(struct index *x)
+{
+	if (x->n > 1)
+		qsort(x->v, x->n, sizeof(*x->v), key_cmp);
+}
+
+/* The first position whose key is not below s (x->n when none). */
+static size_t index_lower(const struct index *x, const char *s)
+{
+	size_t lo = 0, hi = x->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcasecmp(x->v[mid].s, s) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * The RDNs of dn, leaf first, each in its RFC 4514 string form as libldap normalises it
+ * (spacing and escapes settled); free with free_rdns. Returns 0 or -1 when dn is not a DN.
+ */
+static int dn_rdns(char ***out, size_t *n, const char *dn)
+{
+	LDAPDN ldn = NULL;
+	char **v = NULL;
+	size_t k = 0, i;
+	int r = -1;
+
+	*out = NULL;
+	*n = 0;
+	if (ldap_str2dn(dn, &ldn, LDAP_DN_FORMAT_LDAP) != LDAP_SUCCESS)
+		return -1;
+	while (ldn != NULL && ldn[k] != NULL)
+		k++;
+	if ((v = calloc(k + 1, sizeof(*v))) == NULL)
+		goto out;
+	for (i = 0; i < k; i++)
+		if (ldap_rdn2str(ldn[i], &v[i], LDAP_DN_FORMAT_LDAPV3 | LDAP_DN_PRETTY) !=
+		    LDAP_SUCCESS || v[i] == NULL)
+			goto out;
+	*out = v;
+	*n = k;
+	v = NULL;
+	r = 0;
+out:
+	free_rdns(v, k);
+	ldap_dnfree(ldn);
+	return r;
+}
+
+/* The RDNs joined with ',' (the normalised DN), or NULL when out of memory. */
+static char *rdns_join(char *const *rdns, size_t n)
+{
+	size_t len = 1;
+	char *s;
+
+	for (size_t i = 0; i < n; i++)
+		len += strlen(rdns[i]) + 1;
+	if ((s = malloc(len)) == NULL)
+		return NULL;
+	*s = '\0';
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			strcat(s, ",");
+		strcat(s, rdns[i]);
+	}
+	return s;
+}
+
+/* How many trailing RDNs a and b share (compared case-insensitively). */
+static size_t common_suffix(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	size_t k = 0;
+
+	while (k < na && k < nb && strcasecmp(a[na - 1 - k], b[nb - 1 - k]) == 0)
+		k++;
+	return k;
+}
+
+struct address_sink {
+	struct index *x;
+	size_t entry;
+};
+
+static int index_address(const char *addr, int how, void *ctx)
+{
+	struct address_sink *s = ctx;
+
+	(void)how;
+	return index_add(s->x, addr, s->entry);
+}
+
+/* smp_ldif_walk's callback: keeps a copy of e with its normalised DN and addresses. */
+static int ldif_keep(const smp_entry *e, void *ctx)
+{
+	struct ldif_export *x = ctx;
+	struct address_sink sink = { &x->addrs, x->n };
+	char **rdns = NULL, *ndn = NULL;
+	size_t n = 0, k;
+	int r = SMP_ERR_NOMEM;
+
+	if (dn_rdns(&rdns, &n, e->dn) != 0)
+		return smp_error_set(x->err, SMP_ERR_BADINPUT, "'%s': entry 'dn: %s': not a valid DN",
+				     x->path, e->dn);
+	if (x->n == x->cap) {
+		size_t ncap = x->cap ? x->cap * 2 : 64;
+		smp_entry **nv = realloc(x->v, (ncap + 1) * sizeof(*nv));
+		unsigned char *nb;
+
+		if (nv == NULL)
+			goto out;
+		x->v = nv;
+		if ((nb = realloc(x->in_base, ncap)) == NULL)
+			goto out;
+		x->in_base = nb;
+		x->cap = ncap;
+	}
+	if (smp_entry_dup(&x->v[x->n], e) != 0)
+		goto out;
+	x->v[x->n + 1] = NULL;
+	x->n++;
+	if ((ndn = rdns_join(rdns, n)) == NULL || index_add(&x->dns, ndn, x->n - 1) != 0 ||
+	    smp_entry_each_address(e, index_address, &sink) != 0)
+		goto out;
+	x->has_proxy |= e->n_proxy > 0;
+	if (x->explicit_base) {
+		x->in_base[x->n - 1] = common_suffix(rdns, n, x->base, x->n_base) == x->n_base;
+	} else if (!x->suffix_started) {
+		x->base = rdns;
+		x->n_base = n;
+		rdns = NULL;
+		x->suffix_started = 1;
+	} else {
+		k = common_suffix(rdns, n, x->base, x->n_base);
+		/* keep the last k RDNs of the suffix so far */
+		for (size_t i = 0; i < x->n_base - k; i++)
+			ldap_memfree(x->base[i]);
+		memmove(x->base, x->base + (x->n_base - k), k * sizeof(*x->base));
+		x->n_base = k;
+	}
+	r = 0;
+out:
+	free(ndn);
+	free_rdns(rdns, n);
+	if (r != 0)
+		smp_error_set(x->err, r, "out of memory reading the LDIF export");
+	return r;
+}
+
+/*
+ * The base of an export without -b: the common suffix of its DNs, or its parent when that is
+ * the DN of an entry with an address (a lone recipient is no container). Every entry is in it.
+ */
+static int ldif_settle_base(smp_dir *d, struct ldif_export *x, smp_error *err)
+{
+	char *suffix = rdns_join(x->base, x->n_base);
+	size_t drop = 0;
+
+	if (suffix == NULL)
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	for (size_t i = index_lower(&x->dns, suffix);
+	     x->n_base > 0 && i < x->dns.n && strcasecmp(x->dns.v[i].s, suffix) == 0; i++) {
+		const smp_entry *e = x->v[x->dns.v[i].entry];
+
+		if (e->n_mail > 0 || e->n_proxy > 0)
+			drop = 1;
+	}
+	if (drop) {
+		free(suffix);
+		suffix = rdns_join(x->base + 1, x->n_base - 1);
+		if (suffix == NULL)
+			return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	}
+	d->base = suffix;
+	if (x->n > 0)
+		memset(x->in_base, 1, x->n);
+	return 0;
+}
+
+/* Write and network entry points on an export: refused. */
+static int ldif_refuse(const smp_dir *d, const char *what, smp_error *err)
+{
+	return smp_error_set(err, SMP_ERR_USAGE, "cannot %s: the LDIF export '%s' is read-only",
+			     what, d->uri);
+}
+
+int smp_dir_open_ldif(smp_dir **out, const char *path, smp_schema schema, const char *base,
+		      smp_error *err)
+{
+	int r = SMP_ERR_NOMEM;
+	smp_dir *d = NULL;
+	struct ldif_export *x = NULL;
+	const char *ad_attr = NULL;
+
+	*out = NULL;
+	if ((d = calloc(1, sizeof(*d))) == NULL || (x = calloc(1, sizeof(*x))) == NULL ||
+	    (d->uri = strdup(path)) == NULL) {
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	x->err = err;
+	x->path = path;
+	if (base != NULL) {
+		if (dn_rdns(&x->base, &x->n_base, base) != 0) {
+			r = smp_error_set(err, SMP_ERR_USAGE, "not a DN: '%s'", base);
+			goto out;
+		}
+		x->explicit_base = 1;
+		if ((d->base = strdup(base)) == NULL) {
+			r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	if ((r = smp_ldif_walk_origin(path, ldif_keep, x, &ad_attr, err)) != 0)
+		goto out;
+	index_sort(&x->addrs);
+	index_sort(&x->dns);
+	if (!x->explicit_base && (r = ldif_settle_base(d, x, err)) != 0)
+		goto out;
+	if (schema == SMP_SCHEMA_AD || (schema == SMP_SCHEMA_AUTO && ad_attr != NULL))
+		d->profile = &smp_profile_ad;
+	else
+		d->profile = &smp_profile_rfc;
+	if (schema == SMP_SCHEMA_AUTO && ad_attr == NULL && x->has_proxy &&
+	    asprintf(&d->warning, "'%s' holds proxyAddresses but no attribute only Active "
+		     "Directory has (objectGUID, objectCategory ...): planning for OpenLDAP "
+		     "(userCertificate;binary); give --schema ad if it is an export of Active "
+		     "Directory", path) < 0)
+		d->warning = NULL;
+	x->err = NULL;
+	x->path = NULL;
+	d->ldif = x;
+	x = NULL;
+	d->last_rc = LDAP_SUCCESS;
+	*out = d;
+	d = NULL;
+	r = 0;
+out:
+	ldif_export_free(x);
+	smp_dir_close(d);
+	return r;
+}
+
+static int ldif_find(smp_dir *d, const char *addr, smp_entry ***out, size_t *n, smp_error *err)
+{
+	const struct ldif_export *x = d->ldif;
+	smp_entry **v = NULL;
+	size_t count = 0, i, last = (size_t)-1;
+	char *norm = NULL;
+	int r = SMP_ERR_NOMEM;
+
+	if (smp_address_normalize(&norm, addr, strlen(addr), NULL) != 0) {
+		r = 0;  /* not an address: nothing holds it */
+		goto out;
+	}
+	for (i = index_lower(&x->addrs, norm);
+	     i < x->addrs.n && strcasecmp(x->addrs.v[i].s, norm) == 0; i++) {
+		size_t entry = x->addrs.v[i].entry;
+		smp_entry **slot;
+
+		if (entry == last || !x->in_base[entry])
+			continue;  /* same entry through mail and proxyAddresses */
+		last = entry;
+		if ((slot = entries_slot(&v, count)) == NULL || smp_entry_dup(slot, x->v[entry]) != 0)
+			goto out;
+		count++;
+	}
+	*out = v;
+	*n = count;
+	v = NULL;
+	count = 0;
+	r = 0;
+out:
+	smp_entries_free(v, count);
+	free(norm);
+	d->last_rc = r == 0 ? LDAP_SUCCESS : LDAP_NO_MEMORY;
+	if (r != 0)
+		smp_error_set(err, r, "out of memory");
+	return r;
+}
+
+static int ldif_read(smp_dir *d, const char *dn, smp_entry **out, smp_error *err)
+{
+	const struct ldif_export *x = d->ldif;
+	char **rdns = NULL, *ndn = NULL;
+	size_t n = 0, i;
+	int r;
+
+	if (dn_rdns(&rdns, &n, dn) != 0) {
+		d->last_rc = LDAP_INVALID_DN_SYNTAX;
+		return smp_error_set(err, SMP_ERR_NOTFOUND, "no entry '%s'", dn);
+	}
+	ndn = rdns_join(rdns, n);
+	free_rdns(rdns, n);
+	if (ndn == NULL)
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	i = index_lower(&x->dns, ndn);
+	if (i < x->dns.n && strcasecmp(x->dns.v[i].s, ndn) == 0) {
+		r = smp_entry_dup(out, x->v[x->dns.v[i].entry]);
+		d->last_rc = r == 0 ? LDAP_SUCCESS : LDAP_NO_MEMORY;
+		if (r != 0)
+			smp_error_set(err, r, "out of memory");
+	} else {
+		d->last_rc = LDAP_NO_SUCH_OBJECT;
+		r = smp_error_set(err, SMP_ERR_NOTFOUND, "no entry '%s'", dn);
+	}
+	free(ndn);
+	return r;
+}
+
+static int ldif_walk(smp_dir *d, int (*fn)(const smp_entry *e, void *ctx), void *ctx)
+{
+	const struct ldif_export *x = d->ldif;
+	int r = 0;
+
+	for (size_t i = 0; i < x->n && r == 0; i++)
+		if (x->in_base[i] && (x->v[i]->n_certs > 0 || x->v[i]->n_smime > 0))
+			r = fn(x->v[i], ctx);
+	return r;
 }
 
 /* ---- Entries ------------------------------------------------------------------------------ */
@@ -895,7 +1329,7 @@ static int search_entries(smp_dir *d, const char *base, int scope, const char *f
 	int r = SMP_ERR_INTERNAL;
 	int rc;
 	LDAPMessage *res = NULL, *m;
-	smp_entry **v = NULL, **nv;
+	smp_entry **v = NULL, **slot;
 	size_t count = 0;
 
 	*out = NULL;
@@ -908,14 +1342,11 @@ static int search_entries(smp_dir *d, const char *base, int scope, const char *f
 		goto out;
 	}
 	for (m = ldap_first_entry(d->ld, res); m != NULL; m = ldap_next_entry(d->ld, m)) {
-		nv = realloc(v, (count + 2) * sizeof(*v));
-		if (nv == NULL) {
+		if ((slot = entries_slot(&v, count)) == NULL) {
 			r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
 			goto out;
 		}
-		v = nv;
-		v[count + 1] = NULL;
-		r = entry_from_msg(&v[count], d->ld, m, err);
+		r = entry_from_msg(slot, d->ld, m, err);
 		if (r < 0)
 			goto out;
 		count++;
@@ -940,6 +1371,8 @@ int smp_dir_find_by_address(smp_dir *d, const char *addr, smp_entry ***out, size
 
 	*out = NULL;
 	*n = 0;
+	if (d->ldif != NULL)
+		return ldif_find(d, addr, out, n, err);
 	r = address_filter(&filter, d->profile, addr, err);
 	if (r < 0)
 		goto out;
@@ -960,6 +1393,8 @@ int smp_dir_read(smp_dir *d, const char *dn, smp_entry **out, smp_error *err)
 	int rc = LDAP_SUCCESS;
 
 	*out = NULL;
+	if (d->ldif != NULL)
+		return ldif_read(d, dn, out, err);
 	r = search_entries(d, dn, LDAP_SCOPE_BASE, "(objectClass=*)", &v, &n, &rc, err);
 	if (r == SMP_ERR_LDAP) {
 		if (rc == LDAP_NO_SUCH_OBJECT || rc == LDAP_INVALID_DN_SYNTAX || rc == LDAP_REFERRAL)
@@ -1063,6 +1498,8 @@ int smp_dir_modify(smp_dir *d, const char *dn, const smp_change *changes, size_t
 	struct mods m;
 	int r, rc;
 
+	if (d->ldif != NULL)
+		return ldif_refuse(d, "modify an entry", err);
 	if ((r = mods_build(&m, changes, n, err)) != 0 || m.n == 0)
 		return r;
 	rc = ldap_modify_ext_s(d->ld, dn, m.modp, NULL, NULL);
@@ -1121,6 +1558,8 @@ int smp_dir_create_contact(smp_dir *d, const char *ou, const char *cn, const cha
 	int nm = 0, rc, i, with_target;
 
 	*dn_out = NULL;
+	if (d->ldif != NULL)
+		return ldif_refuse(d, "create a contact", err);
 	if (*cn == '\0' || *addr == '\0') {
 		r = smp_error_set(err, SMP_ERR_BADINPUT, "cannot create a contact without a name and an address");
 		goto out;
@@ -1225,6 +1664,8 @@ int smp_dir_walk(smp_dir *d, int (*fn)(const smp_entry *e, void *ctx),
 	struct timeval tv;
 	size_t i;
 
+	if (d->ldif != NULL)
+		return ldif_walk(d, fn, ctx);
 	do {
 		rc = ldap_create_page_control(d->ld, d->page_size, cookie.bv_val ? &cookie : NULL,
 					      1, &page);
@@ -1344,6 +1785,8 @@ int smp_dir_find_addresses_send(smp_dir *d, const char *const *addrs, size_t n, 
 	FILE *fp = NULL;
 
 	*msgid = -1;
+	if (d->ldif != NULL)
+		return ldif_refuse(d, "send a search", err);
 	if ((fp = open_memstream(&filter, &len)) == NULL)
 		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
 	fputs("(|", fp);
@@ -1387,6 +1830,8 @@ int smp_dir_modify_send(smp_dir *d, const char *dn, const smp_change *changes, s
 	int r, rc;
 
 	*msgid = -1;
+	if (d->ldif != NULL)
+		return ldif_refuse(d, "modify an entry", err);
 	if ((r = mods_build(&m, changes, n, err)) != 0)
 		return r;
 	if (m.n == 0)
@@ -1412,6 +1857,8 @@ int smp_dir_next_reply(smp_dir *d, smp_dir_reply *out, smp_error *err)
 	char *diag = NULL, *matched = NULL;
 
 	memset(out, 0, sizeof(*out));
+	if (d->ldif != NULL)
+		return ldif_refuse(d, "wait for a reply", err);
 	for (;;) {
 		tv.tv_sec = d->timeout;
 		tv.tv_usec = 0;

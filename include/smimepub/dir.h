@@ -85,6 +85,25 @@ struct ldap *smp_dir_ldap(smp_dir *d);
  */
 int smp_dir_uri_is_local(const char *uri);
 
+/*
+ * Opens the LDIF export at path ("-" = standard input) as a read-only directory: every entry
+ * is read once into memory with smp_ldif_walk and searches and reads are answered from it,
+ * so a dry run plans against the export exactly as against a server (SPEC §2 publish).
+ * schema AUTO picks ad when the export holds an attribute only Active Directory has
+ * (objectGUID, objectSid, objectCategory, sAMAccountName, instanceType: ldifde and full
+ * ldapsearch exports of AD), else rfc; smp_dir_warning then says when that guess is weak
+ * (proxyAddresses without any of them). base (NULL = from the export: the deepest DN every
+ * entry is at or under, the parent of a lone entry with an address) limits address
+ * searches as a server's search base does. Addresses match as smp_entry_has_address says,
+ * DNs after RFC 4514 normalisation, case-insensitively; smp_dir_walk goes over the entries
+ * holding a certificate. Writes, operations in flight and reconnecting fail with
+ * SMP_ERR_USAGE ("the LDIF export is read-only"). Returns 0; SMP_ERR_NOFILE when path cannot
+ * be read; SMP_ERR_BADINPUT (with the line) for malformed LDIF; SMP_ERR_USAGE for a base
+ * that is not a DN.
+ */
+int smp_dir_open_ldif(smp_dir **out, const char *path, smp_schema schema, const char *base,
+		      smp_error *err);
+
 void smp_dir_close(smp_dir *d);
 
 /*

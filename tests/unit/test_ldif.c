@@ -530,6 +530,245 @@ static void test_entry_has_address(void **state)
 	smp_entry_free(NULL);
 }
 
+/* Writes text to a new file made from the mkstemp template path (filled in). */
+static void write_temp(char *path, const char *text)
+{
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+static int add_address(const char *addr, int how, void *ctx)
+{
+	char *list = ctx;
+
+	snprintf(list + strlen(list), 256 - strlen(list), "%d:%s ", how, addr);
+	return strcmp(addr, "stop@partner.example") == 0 ? 5 : 0;
+}
+
+static void test_entry_each_address_and_dup(void **state)
+{
+	const char *mail[] = { "Alice@Partner.EXAMPLE", "not an address", NULL };
+	const char *proxy[] = { "X500:/o=x", "SMTP:a.b@xn--bcher-kva.example",
+				"smtp:c@b\xc3\xbc" "cher.example", "stop@partner.example",
+				"smtp:stop@partner.example", "smtp:after@partner.example", NULL };
+	smp_entry *e = make_entry(mail, proxy), *c = NULL;
+	char list[256] = "";
+
+	(void)state;
+	assert_int_equal(smp_entry_each_address(e, add_address, list), 5);
+	assert_string_equal(list, "2:Alice@partner.example 1:a.b@xn--bcher-kva.example "
+			    "1:c@xn--bcher-kva.example 1:stop@partner.example ");
+
+	e->cn = strdup("Alice");
+	e->certs = calloc(2, sizeof(*e->certs));
+	e->cert_attrs = calloc(2, sizeof(*e->cert_attrs));
+	e->certs[0].bv_val = malloc(3);
+	memcpy(e->certs[0].bv_val, "\x30\x00\x01", 3);
+	e->certs[0].bv_len = 3;
+	e->cert_attrs[0] = strdup("userCertificate;binary");
+	e->n_certs = 1;
+	assert_int_equal(smp_entry_dup(&c, e), 0);
+	assert_ptr_not_equal(c->mail, e->mail);
+	assert_string_equal(c->dn, e->dn);
+	assert_string_equal(c->cn, "Alice");
+	assert_int_equal(c->n_mail, 2);
+	assert_string_equal(c->mail[1], "not an address");
+	assert_null(c->mail[2]);
+	assert_int_equal(c->n_proxy, 6);
+	assert_string_equal(c->proxy[5], "smtp:after@partner.example");
+	assert_int_equal(c->n_certs, 1);
+	assert_true(same_bytes(&c->certs[0], (const unsigned char *)"\x30\x00\x01", 3));
+	assert_string_equal(c->cert_attrs[0], "userCertificate;binary");
+	assert_int_equal(c->n_smime, 0);
+	smp_entry_free(e);
+	assert_int_equal(smp_entry_has_address(c, "alice@partner.example"), 2);
+	smp_entry_free(c);
+}
+
+static void test_walk_origin(void **state)
+{
+	char path[] = "/tmp/smimepub-ldif-origin-XXXXXX";
+	struct seen s = { 0 };
+	smp_error err = SMP_ERROR_INIT;
+	const char *ad = "x";
+
+	(void)state;
+	write_temp(path, "dn: CN=A,DC=test\r\nchangetype: add\r\nmail: a@b.example\r\n"
+		   "objectguid:: AAECAwQFBgcICQoLDA0ODw==\r\nobjectCategory: CN=Person\r\n\r\n");
+	assert_int_equal(smp_ldif_walk_origin(path, collect, &s, &ad, &err), 0);
+	assert_string_equal(ad, "objectGUID");
+	assert_int_equal(s.n, 1);
+	seen_free(&s);
+	unlink(path);
+
+	strcpy(path, "/tmp/smimepub-ldif-origin-XXXXXX");
+	write_temp(path, "dn: cn=a,dc=test\nobjectClass: contact\nproxyAddresses: SMTP:a@b.example\n"
+		   "objectGUIDs: not one\n");
+	assert_int_equal(smp_ldif_walk_origin(path, collect, &s, &ad, &err), 0);
+	assert_null(ad);
+	seen_free(&s);
+	unlink(path);
+}
+
+/* The DNs smp_dir_find_by_address returns for addr, ';'-separated. */
+static char *found(smp_dir *d, const char *addr)
+{
+	smp_entry **v = NULL;
+	size_t n = 0;
+	smp_error err = SMP_ERROR_INIT;
+	char *out = calloc(1, 1024);
+
+	assert_int_equal(smp_dir_find_by_address(d, addr, &v, &n, &err), 0);
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + strlen(out), 1024 - strlen(out), "%s%s", i ? ";" : "", v[i]->dn);
+	if (n > 0)
+		assert_null(v[n]);
+	smp_entries_free(v, n);
+	return out;
+}
+
+#define ASSERT_FOUND(d, addr, expect) do { char *f_ = found(d, addr); \
+	assert_string_equal(f_, expect); free(f_); } while (0)
+
+static int count_walk(const smp_entry *e, void *ctx)
+{
+	(void)e;
+	return ++*(int *)ctx == 99 ? 1 : 0;
+}
+
+static void test_dir_open_ldif(void **state)
+{
+	char path[] = "/tmp/smimepub-ldif-dir-XXXXXX";
+	smp_dir *d = NULL;
+	smp_entry *e = NULL, **v = NULL;
+	smp_error err = SMP_ERROR_INIT;
+	smp_change ch = { "userCertificate;binary", NULL, 0, NULL, 0 };
+	struct berval val = { 3, "abc" };
+	char *dn = NULL;
+	int walked = 0, msgid;
+	size_t n;
+
+	(void)state;
+	write_temp(path,
+		   "# ldapsearch\n"
+		   "dn: ou=partners,dc=example,dc=test\nobjectClass: organizationalUnit\n\n"
+		   "dn: cn=Alice,ou=partners,dc=example,dc=test\nmail: Alice@Partner.Example\n"
+		   "proxyAddresses: smtp:alice@partner.example\nuserCertificate;binary:: MAA=\n\n"
+		   "dn: cn=Al,ou=partners,dc=example,dc=test\nproxyAddresses: SMTP:ALICE@partner.example\n\n"
+		   "dn: cn=Bob\\, Jr.,ou=staff,dc=example,dc=test\nmail: bob@partner.example\n"
+		   "userSMIMECertificate:: MAA=\n\n");
+	assert_int_equal(smp_dir_open_ldif(&d, path, SMP_SCHEMA_AUTO, NULL, &err), 0);
+	assert_string_equal(smp_dir_profile(d)->name, "rfc");
+	assert_string_equal(smp_dir_base(d), "dc=example,dc=test");
+	assert_string_equal(smp_dir_uri(d), path);
+	/* proxyAddresses but nothing only AD has: the guess is said */
+	assert_non_null(smp_dir_warning(d));
+	assert_non_null(strstr(smp_dir_warning(d), "--schema ad"));
+
+	/* mail or smtp: proxy, any case, each entry once, in file order */
+	ASSERT_FOUND(d, "alice@partner.example",
+		     "cn=Alice,ou=partners,dc=example,dc=test;cn=Al,ou=partners,dc=example,dc=test");
+	ASSERT_FOUND(d, "ALICE@partner.example",
+		     "cn=Alice,ou=partners,dc=example,dc=test;cn=Al,ou=partners,dc=example,dc=test");
+	ASSERT_FOUND(d, "bob@partner.example", "cn=Bob\\, Jr.,ou=staff,dc=example,dc=test");
+	ASSERT_FOUND(d, "carol@partner.example", "");
+	ASSERT_FOUND(d, "*", "");
+
+	/* DNs compare normalised */
+	assert_int_equal(smp_dir_read(d, "CN=alice , OU=Partners,DC=example,DC=test", &e, &err), 0);
+	assert_string_equal(e->dn, "cn=Alice,ou=partners,dc=example,dc=test");
+	assert_int_equal(e->n_certs, 1);
+	assert_string_equal(e->cert_attrs[0], "userCertificate;binary");
+	smp_entry_free(e);
+	e = NULL;
+	assert_int_equal(smp_dir_read(d, "cn=Bob\\2C Jr.,ou=staff,dc=example,dc=test", &e, &err), 0);
+	assert_int_equal(e->n_smime, 1);
+	smp_entry_free(e);
+	e = NULL;
+	assert_int_equal(smp_dir_read(d, "cn=Carol,ou=partners,dc=example,dc=test", &e, &err),
+			 SMP_ERR_NOTFOUND);
+	assert_null(e);
+	assert_int_equal(smp_dir_last_result(d), 32);  /* LDAP_NO_SUCH_OBJECT */
+	assert_int_equal(smp_dir_read(d, "not a DN", &e, &err), SMP_ERR_NOTFOUND);
+
+	/* walk: the entries holding a certificate */
+	assert_int_equal(smp_dir_walk(d, count_walk, NULL, &walked, &err), 0);
+	assert_int_equal(walked, 2);
+
+	/* read-only */
+	ch.add = &val;
+	ch.n_add = 1;
+	assert_int_equal(smp_dir_modify(d, "cn=Al,ou=partners,dc=example,dc=test", &ch, 1, &err),
+			 SMP_ERR_USAGE);
+	assert_non_null(strstr(err.msg, "read-only"));
+	assert_int_equal(smp_dir_create_contact(d, NULL, "New", "new@partner.example", &dn, &err),
+			 SMP_ERR_USAGE);
+	assert_null(dn);
+	assert_int_equal(smp_dir_modify_send(d, "cn=Al,ou=partners,dc=example,dc=test", &ch, 1,
+					     &msgid, &err), SMP_ERR_USAGE);
+	assert_int_equal(smp_dir_reconnect(d, &err), SMP_ERR_USAGE);
+	assert_null(smp_dir_ldap(d));
+	smp_dir_close(d);
+	d = NULL;
+
+	/* -b limits the address search; schema given */
+	assert_int_equal(smp_dir_open_ldif(&d, path, SMP_SCHEMA_AD, "OU=Partners, DC=example,DC=test",
+					   &err), 0);
+	assert_string_equal(smp_dir_profile(d)->name, "ad");
+	assert_null(smp_dir_warning(d));
+	assert_string_equal(smp_dir_base(d), "OU=Partners, DC=example,DC=test");
+	ASSERT_FOUND(d, "bob@partner.example", "");
+	ASSERT_FOUND(d, "alice@partner.example",
+		     "cn=Alice,ou=partners,dc=example,dc=test;cn=Al,ou=partners,dc=example,dc=test");
+	walked = 0;
+	assert_int_equal(smp_dir_walk(d, count_walk, NULL, &walked, &err), 0);
+	assert_int_equal(walked, 1);
+	smp_dir_close(d);
+	d = NULL;
+	assert_int_equal(smp_dir_open_ldif(&d, path, SMP_SCHEMA_AUTO, "not a DN", &err),
+			 SMP_ERR_USAGE);
+	assert_null(d);
+	unlink(path);
+
+	/* a lone entry with an address: its parent is the base; objectGUID: AD */
+	strcpy(path, "/tmp/smimepub-ldif-dir-XXXXXX");
+	write_temp(path, "dn: CN=Alice,OU=Partners,DC=example,DC=test\r\nchangetype: add\r\n"
+		   "mail: alice@partner.example\r\nobjectGUID:: AAECAwQFBgcICQoLDA0ODw==\r\n\r\n");
+	assert_int_equal(smp_dir_open_ldif(&d, path, SMP_SCHEMA_AUTO, NULL, &err), 0);
+	assert_string_equal(smp_dir_profile(d)->name, "ad");
+	assert_string_equal(smp_dir_base(d), "OU=Partners,DC=example,DC=test");
+	assert_int_equal(smp_dir_find_by_address(d, "alice@partner.example", &v, &n, &err), 0);
+	assert_int_equal(n, 1);
+	smp_entries_free(v, n);
+	smp_dir_close(d);
+	d = NULL;
+	unlink(path);
+
+	/* errors: missing file, malformed LDIF, an entry whose DN is not one; empty export */
+	assert_int_equal(smp_dir_open_ldif(&d, path, SMP_SCHEMA_AUTO, NULL, &err), SMP_ERR_NOFILE);
+	strcpy(path, "/tmp/smimepub-ldif-dir-XXXXXX");
+	write_temp(path, "dn: cn=a,dc=test\nbroken\n");
+	assert_int_equal(smp_dir_open_ldif(&d, path, SMP_SCHEMA_AUTO, NULL, &err), SMP_ERR_BADINPUT);
+	assert_non_null(strstr(err.msg, "line 2"));
+	unlink(path);
+	strcpy(path, "/tmp/smimepub-ldif-dir-XXXXXX");
+	write_temp(path, "dn: cn=a,dc=test\n\ndn: no DN here\nmail: a@b.example\n");
+	assert_int_equal(smp_dir_open_ldif(&d, path, SMP_SCHEMA_AUTO, NULL, &err), SMP_ERR_BADINPUT);
+	assert_non_null(strstr(err.msg, "'dn: no DN here': not a valid DN"));
+	assert_null(d);
+	unlink(path);
+	strcpy(path, "/tmp/smimepub-ldif-dir-XXXXXX");
+	write_temp(path, "# nothing\n");
+	assert_int_equal(smp_dir_open_ldif(&d, path, SMP_SCHEMA_AUTO, NULL, &err), 0);
+	assert_string_equal(smp_dir_base(d), "");
+	ASSERT_FOUND(d, "alice@partner.example", "");
+	smp_dir_close(d);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -544,6 +783,9 @@ int main(void)
 		cmocka_unit_test(test_file_and_stdin),
 		cmocka_unit_test(test_streaming_20000_entries),
 		cmocka_unit_test(test_entry_has_address),
+		cmocka_unit_test(test_entry_each_address_and_dup),
+		cmocka_unit_test(test_walk_origin),
+		cmocka_unit_test(test_dir_open_ldif),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
