@@ -224,6 +224,75 @@ def parse_ldif(data):
     return entries
 
 
+LDIF_BASE = "ou=partners,dc=example,dc=test"
+
+
+def fold(line, width=76):
+    """Folds an LDIF line the way ldifde and ldapsearch do: width columns, then ' ' + rest."""
+    out = [line[:width]]
+    rest = line[width:]
+    while rest:
+        out.append(" " + rest[:width - 1])
+        rest = rest[width - 1:]
+    return out
+
+
+class LdifEntry:
+    """An entry of a test LDIF export: cn under base, mail, proxyAddresses, certificates
+    (test PKI file names or DER bytes) and userSMIMECertificate values."""
+
+    def __init__(self, cn, mail=None, proxies=(), certs=(), smime=(), base=LDIF_BASE):
+        self.cn = cn
+        self.dn = "cn=%s,%s" % (cn, base)
+        self.mail = mail
+        self.proxies = list(proxies)
+        self.certs = [der_of(c) if isinstance(c, str) else c for c in certs]
+        self.smime = [der_of(c) if isinstance(c, str) else c for c in smime]
+
+
+def ldapsearch_style(entries):
+    """What `ldapsearch -LLL` prints: LF, folded at 76, userCertificate;binary, a refldap."""
+    lines = ["# extended LDIF", "#", "# LDAPv3", ""]
+    for e in entries:
+        rec = ["dn: " + e.dn, "objectClass: top", "objectClass: contact", "cn: " + e.cn]
+        if e.mail:
+            rec.append("mail: " + e.mail)
+        rec += ["proxyAddresses: " + p for p in e.proxies]
+        rec += ["userCertificate;binary:: " + base64.b64encode(c).decode() for c in e.certs]
+        rec += ["userSMIMECertificate:: " + base64.b64encode(c).decode() for c in e.smime]
+        for r in rec:
+            lines += fold(r)
+        lines.append("")
+    lines += ["# refldap://example.test/CN=Configuration,DC=example,DC=test", ""]
+    return "\n".join(lines).encode()
+
+
+def ldifde_dn(dn):
+    """A DN as ldifde spells it: upper-case attribute types."""
+    return dn.replace("cn=", "CN=").replace("ou=", "OU=").replace("dc=", "DC=")
+
+
+def ldifde_style(entries):
+    """What Windows `ldifde -f` writes: CRLF, changetype: add, userCertificate::, any case."""
+    lines = []
+    for e in entries:
+        rec = ["dn: " + ldifde_dn(e.dn),
+               "changetype: add", "objectClass: top", "objectClass: person",
+               "objectClass: organizationalPerson", "objectClass: contact", "cn: " + e.cn,
+               "distinguishedName: " + e.dn, "instanceType: 4",
+               "whenCreated: 20260101000000.0Z"]
+        if e.mail:
+            rec.append("mail: " + e.mail)
+        rec += ["proxyAddresses: " + p for p in e.proxies]
+        rec += ["userCertificate:: " + base64.b64encode(c).decode() for c in e.certs]
+        rec += ["userSMIMECertificate:: " + base64.b64encode(c).decode() for c in e.smime]
+        rec.append("objectGUID:: " + base64.b64encode(os.urandom(16)).decode())
+        for r in rec:
+            lines += fold(r)
+        lines.append("")
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
 def audit_findings(records):
     """{(dn lower, index or None): sorted codes} over audit's certificate and entry records."""
     out = {}

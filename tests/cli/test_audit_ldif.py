@@ -2,7 +2,6 @@
 
 No server: the LDIF is written at test time from the test PKI ($SMIMEPUB_PKI).
 """
-import base64
 import os
 import shutil
 import subprocess
@@ -14,67 +13,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import smptest  # noqa: E402
 from smptest import der_of, pki, run, T0  # noqa: E402
 from smptest import audit_findings as findings, audit_summary as summary  # noqa: E402
+from smptest import LdifEntry as Entry, ldapsearch_style, ldifde_style  # noqa: E402
 
 TRUST = ["--at", T0, "--ca-file", pki("root.pem"), "--untrusted", pki("intermediate.pem")]
-BASE = "ou=partners,dc=example,dc=test"
-
-
-def fold(line, width=76):
-    """Folds an LDIF line the way ldifde and ldapsearch do: width columns, then ' ' + rest."""
-    out = [line[:width]]
-    rest = line[width:]
-    while rest:
-        out.append(" " + rest[:width - 1])
-        rest = rest[width - 1:]
-    return out
-
-
-class Entry:
-    def __init__(self, cn, mail=None, proxies=(), certs=(), smime=()):
-        self.cn = cn
-        self.dn = "cn=%s,%s" % (cn, BASE)
-        self.mail = mail
-        self.proxies = list(proxies)
-        self.certs = [der_of(c) if isinstance(c, str) else c for c in certs]
-        self.smime = [der_of(c) if isinstance(c, str) else c for c in smime]
-
-
-def ldapsearch_style(entries):
-    """What `ldapsearch -LLL` prints: LF, folded at 76, userCertificate;binary, a refldap."""
-    lines = ["# extended LDIF", "#", "# LDAPv3", ""]
-    for e in entries:
-        rec = ["dn: " + e.dn, "objectClass: top", "objectClass: contact", "cn: " + e.cn]
-        if e.mail:
-            rec.append("mail: " + e.mail)
-        rec += ["proxyAddresses: " + p for p in e.proxies]
-        rec += ["userCertificate;binary:: " + base64.b64encode(c).decode() for c in e.certs]
-        rec += ["userSMIMECertificate:: " + base64.b64encode(c).decode() for c in e.smime]
-        for r in rec:
-            lines += fold(r)
-        lines.append("")
-    lines += ["# refldap://example.test/CN=Configuration,DC=example,DC=test", ""]
-    return "\n".join(lines).encode()
-
-
-def ldifde_style(entries):
-    """What Windows `ldifde -f` writes: CRLF, changetype: add, userCertificate::, any case."""
-    lines = []
-    for e in entries:
-        rec = ["dn: " + e.dn.replace("cn=", "CN=").replace("ou=", "OU=").replace("dc=", "DC="),
-               "changetype: add", "objectClass: top", "objectClass: person",
-               "objectClass: organizationalPerson", "objectClass: contact", "cn: " + e.cn,
-               "distinguishedName: " + e.dn, "instanceType: 4",
-               "whenCreated: 20260101000000.0Z"]
-        if e.mail:
-            rec.append("mail: " + e.mail)
-        rec += ["proxyAddresses: " + p for p in e.proxies]
-        rec += ["userCertificate:: " + base64.b64encode(c).decode() for c in e.certs]
-        rec += ["userSMIMECertificate:: " + base64.b64encode(c).decode() for c in e.smime]
-        rec.append("objectGUID:: " + base64.b64encode(os.urandom(16)).decode())
-        for r in rec:
-            lines += fold(r)
-        lines.append("")
-    return ("\r\n".join(lines) + "\r\n").encode()
 
 
 # certificates with every kind of finding, cycled over the entries of the --jobs tests
