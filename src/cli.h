@@ -58,6 +58,7 @@ struct cli_out {
 	int csv_header_done;
 	int quiet;
 	int verbose;
+	int hold;                    /* set: cli_out_record does not flush; the caller does */
 };
 
 void cli_out_init(struct cli_out *o, const struct cli_opts *opts, FILE *fp);

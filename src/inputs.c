@@ -72,7 +72,10 @@ static int push_dir(struct cli_inputs *in, const char *path)
 		if (de->d_name[0] == '.' || !wanted_in_dir(de->d_name))
 			continue;
 		snprintf(child, sizeof(child), "%s/%s", path, de->d_name);
-		if (stat(child, &st) == 0 && S_ISREG(st.st_mode))
+		/* the type readdir gives saves a stat per file; links and unknowns are followed */
+		if (de->d_type == DT_REG ||
+		    ((de->d_type == DT_LNK || de->d_type == DT_UNKNOWN) && stat(child, &st) == 0 &&
+		     S_ISREG(st.st_mode)))
 			r = push(in, child);
 	}
 	closedir(dir);

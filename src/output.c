@@ -329,7 +329,8 @@ void cli_out_record(struct cli_out *o, json_t *obj)
 		text_record(o, obj);
 		break;
 	}
-	fflush(o->fp);
+	if (!o->hold)
+		fflush(o->fp);
 	json_decref(obj);
 }
 

@@ -1156,10 +1156,71 @@ lost:
 	}
 }
 
-/* Matches each searched item with the batch's entries: exactly one → item->entry. */
-static void bulk_match(struct pub_item *items, const struct sbatch *b)
+/*
+ * The addresses of e that smp_entry_has_address matches (mail values, smtp: proxyAddresses),
+ * normalised once: a batch's items are compared with every entry the batch found.
+ */
+struct entry_addrs {
+	char **v;
+	size_t n;
+};
+
+static void entry_addrs_release(struct entry_addrs *a)
 {
-	for (size_t i = b->first; i < b->end; i++) {
+	for (size_t i = 0; i < a->n; i++)
+		free(a->v[i]);
+	free(a->v);
+	memset(a, 0, sizeof(*a));
+}
+
+/* smp_entry_each_address's callback: keeps a copy of addr. */
+static int entry_addrs_add(const char *addr, int how, void *ctx)
+{
+	struct entry_addrs *a = ctx;
+	char **grown = realloc(a->v, (a->n + 1) * sizeof(*grown));
+
+	(void)how;
+	if (grown == NULL)
+		return SMP_ERR_NOMEM;
+	a->v = grown;
+	if ((a->v[a->n] = strdup(addr)) == NULL)
+		return SMP_ERR_NOMEM;
+	a->n++;
+	return 0;
+}
+
+/* Returns 0 or SMP_ERR_NOMEM; values that are not well-formed addresses are left out. */
+static int entry_addrs_load(struct entry_addrs *a, const smp_entry *e)
+{
+	memset(a, 0, sizeof(*a));
+	return smp_entry_each_address(e, entry_addrs_add, a);
+}
+
+/* Whether a holds one of ci's addresses (both normalised, compared as smp_address_equal). */
+static int entry_addrs_hit(const struct entry_addrs *a, const smp_certinfo *ci)
+{
+	for (size_t i = 0; i < ci->n_emails; i++)
+		for (size_t k = 0; k < a->n; k++)
+			if (smp_address_equal(a->v[k], ci->emails[i]))
+				return 1;
+	return 0;
+}
+
+/*
+ * Matches each searched item with the batch's entries: exactly one → item->entry. Returns 0 or
+ * SMP_ERR_NOMEM.
+ */
+static int bulk_match(struct pub_item *items, const struct sbatch *b)
+{
+	struct entry_addrs *addrs = NULL;
+	size_t loaded = 0;
+	int r = 0;
+
+	if (b->state == 2 && (addrs = calloc(b->nfound + 1, sizeof(*addrs))) == NULL)
+		return SMP_ERR_NOMEM;
+	for (; b->state == 2 && loaded < b->nfound && r == 0; loaded++)
+		r = entry_addrs_load(&addrs[loaded], b->found[loaded]);
+	for (size_t i = b->first; i < b->end && r == 0; i++) {
 		struct pub_item *it = &items[i];
 		const smp_entry *one = NULL;
 		size_t count = 0;
@@ -1171,11 +1232,8 @@ static void bulk_match(struct pub_item *items, const struct sbatch *b)
 			continue;
 		}
 		for (size_t k = 0; k < b->nfound; k++) {
-			int hit = 0;
-
-			for (size_t a = 0; a < it->ci->n_emails && !hit; a++)
-				hit = smp_entry_has_address(b->found[k], it->ci->emails[a]) > 0;
-			if (!hit || (one != NULL && strcasecmp(one->dn, b->found[k]->dn) == 0))
+			if (!entry_addrs_hit(&addrs[k], it->ci) ||
+			    (one != NULL && strcasecmp(one->dn, b->found[k]->dn) == 0))
 				continue;
 			one = b->found[k];
 			count++;
@@ -1185,6 +1243,10 @@ static void bulk_match(struct pub_item *items, const struct sbatch *b)
 		else
 			it->state = IT_FALLBACK;  /* not found / ambiguous: the full path says so */
 	}
+	for (size_t k = 0; k < loaded; k++)
+		entry_addrs_release(&addrs[k]);
+	free(addrs);
+	return r;
 }
 
 struct dnref {
@@ -1447,7 +1509,8 @@ int pub_bulk(struct pub_ctx *c, struct pub_item *items, size_t n, struct cli_pro
 	if (nsb > 0 && (r = bulk_search(c, sb, nsb)) != 0)
 		goto out;
 	for (i = 0; i < nsb; i++)
-		bulk_match(items, &sb[i]);
+		if ((r = bulk_match(items, &sb[i])) != 0)
+			goto out;
 
 	/* 2. one item per entry goes through the bulk path; later ones for it, one by one */
 	for (i = 0; i < n; i++)
@@ -1493,6 +1556,7 @@ int pub_bulk(struct pub_ctx *c, struct pub_item *items, size_t n, struct cli_pro
 	}
 	r = 0;
 out:
+	c->out.hold = 1;  /* one flush for the chunk's records */
 	for (i = 0; i < n; i++) {
 		struct pub_item *it = &items[i];
 
@@ -1501,6 +1565,8 @@ out:
 		cli_progress_update(prog, done_before + i + 1, total);
 		pub_item_release(it);
 	}
+	c->out.hold = 0;
+	fflush(c->out.fp);
 	for (i = 0; i < nsb; i++) {
 		sbatch_reset(&sb[i]);
 		free(sb[i].addrs);
