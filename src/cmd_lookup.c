@@ -311,8 +311,6 @@ int cmd_lookup(struct cli_opts *o)
 		smp_trust_free(st.trust);
 		return smp_exit_status(r);
 	}
-	if (smp_dir_warning(st.dir) != NULL)
-		cli_warn(o, "%s", smp_dir_warning(st.dir));
 	for (int i = 0; i < o->nargs; i++)
 		if (!lookup_address(&st, o->args[i]))
 			note(&st, 1);

@@ -477,17 +477,18 @@ int cmd_publish(struct cli_opts *o)
 	job.trust = trust;
 	pool = bulk_workers(o, in.n, &job);
 	/* --dry-run --from-ldif: the export's entries stand in for the directory */
-	if (o->from_ldif != NULL)
+	if (o->from_ldif != NULL) {
 		r = smp_dir_open_ldif(&dir, o->from_ldif, o->conn.schema, o->conn.base, &err);
-	else
-		r = cli_connect(&dir, o, &err);
+		if (r == 0 && smp_dir_warning(dir) != NULL)
+			cli_warn(o, "%s", smp_dir_warning(dir));
+	} else {
+		r = cli_connect(&dir, o, &err); /* prints the connection's warning */
+	}
 	if (r != 0) {
 		cli_error("%s", err.msg);
 		status = smp_exit_status(r);
 		goto out;
 	}
-	if (smp_dir_warning(dir) != NULL)
-		cli_warn(o, "%s", smp_dir_warning(dir));
 
 	pub_ctx_init(&c, o, dir, trust, "publish");
 	cli_progress_start(&prog, o, "publish");

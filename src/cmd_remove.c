@@ -221,8 +221,6 @@ int cmd_remove(struct cli_opts *o)
 		smp_trust_free(trust);
 		return smp_exit_status(r);
 	}
-	if (smp_dir_warning(dir) != NULL)
-		cli_warn(o, "%s", smp_dir_warning(dir));
 	pub_ctx_init(&c, o, dir, trust, "remove");
 	for (int i = 0; i < o->nargs; i++)
 		remove_one(&c, o->args[i]);

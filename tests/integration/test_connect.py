@@ -63,6 +63,17 @@ class ConnectSlapd(unittest.TestCase):
         self.assertEqual(r.rc, 69, r)
         self.assertIn("127.0.0.1:1", r.err)
 
+    def test_failed_starttls_warned_once(self):
+        # -Z (not -ZZ) goes on in clear when StartTLS fails: here the server's test CA is not
+        # trusted. The administrator is told once, and the lookup still works (loopback).
+        for cmd in (["lookup", "alice@partner.example"],
+                    ["remove", "--dry-run", "--all", "alice@partner.example"],
+                    ["--dry-run", "publish", pki("alice.pem")]):
+            r = run(["-H", self.d.uri, "-b", self.ou, "-D", self.d.admin_dn, "-Z"] + TRUST +
+                    cmd, env={"SMIMEPUB_PASSWORD": self.d.admin_pw})
+            self.assertIn(r.rc, (0, 1), r)
+            self.assertEqual(r.err.count("StartTLS with"), 1, r)
+
     def test_ldap_conf_defaults(self):
         conf = os.path.join(self.tmp, "ldap.conf")
         with open(conf, "w") as fp:
