@@ -262,7 +262,7 @@ static int check_usage(const struct cli_opts *o)
 			  "'-' reads standard input)");
 		return 64;
 	}
-	return pub_check_policy(o);
+	return pub_check_policy(o, "harvest");
 }
 
 int cmd_harvest(struct cli_opts *o)
@@ -319,9 +319,9 @@ int cmd_harvest(struct cli_opts *o)
 		status = h.c.status != 0 ? h.c.status : 66;
 		goto out;
 	}
-	h.offline = o->dry_run && no_directory_named(o);
+	h.offline = o->dry_run && o->from_ldif == NULL && no_directory_named(o);
 	if (!h.offline) {
-		if ((r = cli_connect(&dir, o, &err)) != 0) {
+		if ((r = pub_open_dir(&dir, o, &err)) != 0) {
 			cli_error("%s", err.msg);
 			status = smp_exit_status(r);
 			goto out;

@@ -430,22 +430,7 @@ static int check_usage(const struct cli_opts *o)
 		cli_error("publish needs at least one FILE ('-' reads standard input)");
 		return 64;
 	}
-	if (o->from_ldif != NULL && !o->dry_run) {
-		cli_error("publish --from-ldif needs --dry-run: an LDIF export can be planned "
-			  "against, not written; publish to a directory to change it");
-		return 64;
-	}
-	if (o->from_ldif != NULL && strcmp(o->from_ldif, "-") == 0) {
-		int stdin_taken = o->files_from != NULL && strcmp(o->files_from, "-") == 0;
-
-		for (int i = 0; i < o->nargs && !stdin_taken; i++)
-			stdin_taken = strcmp(o->args[i], "-") == 0;
-		if (stdin_taken) {
-			cli_error("--from-ldif - and an input '-' cannot both read standard input");
-			return 64;
-		}
-	}
-	return pub_check_policy(o);
+	return pub_check_policy(o, "publish");
 }
 
 int cmd_publish(struct cli_opts *o)
@@ -476,15 +461,7 @@ int cmd_publish(struct cli_opts *o)
 	/* before connecting: the workers inherit the trust context, not the connection */
 	job.trust = trust;
 	pool = bulk_workers(o, in.n, &job);
-	/* --dry-run --from-ldif: the export's entries stand in for the directory */
-	if (o->from_ldif != NULL) {
-		r = smp_dir_open_ldif(&dir, o->from_ldif, o->conn.schema, o->conn.base, &err);
-		if (r == 0 && smp_dir_warning(dir) != NULL)
-			cli_warn(o, "%s", smp_dir_warning(dir));
-	} else {
-		r = cli_connect(&dir, o, &err); /* prints the connection's warning */
-	}
-	if (r != 0) {
+	if ((r = pub_open_dir(&dir, o, &err)) != 0) {
 		cli_error("%s", err.msg);
 		status = smp_exit_status(r);
 		goto out;

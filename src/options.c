@@ -79,7 +79,7 @@ static const struct opt_def opt_defs[] = {
 	{ "force", 0, 0, OPT_FORCE, NULL, CMD_PUBLISH | CMD_HARVEST, "publish despite critical problems (they are still printed)" },
 	{ "create-contact", 0, 0, OPT_CREATE_CONTACT, NULL, CMD_PUBLISH | CMD_HARVEST, "create a mail-enabled contact when no entry matches" },
 	{ "ou", 0, 1, OPT_OU, "DN", CMD_PUBLISH | CMD_HARVEST, "where --create-contact creates contacts (default: the base)" },
-	{ "from-ldif", 0, 1, OPT_FROM_LDIF, "FILE", CMD_AUDIT | CMD_PUBLISH, "read the directory from an LDIF export instead of a server (publish: with --dry-run only)" },
+	{ "from-ldif", 0, 1, OPT_FROM_LDIF, "FILE", CMD_AUDIT | CMD_PUBLISH | CMD_HARVEST, "read the directory from an LDIF export instead of a server (publish, harvest: with --dry-run only)" },
 	{ "files-from", 0, 1, OPT_FILES_FROM, "FILE", CMD_PUBLISH | CMD_INSPECT | CMD_HARVEST, "read input file names from FILE, one per line ('-' = stdin)" },
 	{ "fingerprint", 0, 1, OPT_FINGERPRINT, "SHA256", CMD_REMOVE, "remove the certificate with this SHA-256 fingerprint" },
 	{ "expired", 0, 0, OPT_EXPIRED, NULL, CMD_REMOVE, "remove every expired certificate" },

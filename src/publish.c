@@ -17,8 +17,23 @@
 
 #include "smimepub/plan.h"
 
-int pub_check_policy(const struct cli_opts *o)
+int pub_check_policy(const struct cli_opts *o, const char *command)
 {
+	if (o->from_ldif != NULL && !o->dry_run) {
+		cli_error("%s --from-ldif needs --dry-run: an LDIF export can be planned "
+			  "against, not written; %s to a directory to change it", command, command);
+		return 64;
+	}
+	if (o->from_ldif != NULL && strcmp(o->from_ldif, "-") == 0) {
+		int stdin_taken = o->files_from != NULL && strcmp(o->files_from, "-") == 0;
+
+		for (int i = 0; i < o->nargs && !stdin_taken; i++)
+			stdin_taken = strcmp(o->args[i], "-") == 0;
+		if (stdin_taken) {
+			cli_error("--from-ldif - and an input '-' cannot both read standard input");
+			return 64;
+		}
+	}
 	if (o->policy.add && o->policy.replace) {
 		cli_error("--add and --replace exclude each other: --add keeps the other "
 			  "certificates, --replace removes the ones for the same address");
@@ -29,6 +44,18 @@ int pub_check_policy(const struct cli_opts *o)
 		return 64;
 	}
 	return 0;
+}
+
+int pub_open_dir(smp_dir **dir, const struct cli_opts *o, smp_error *err)
+{
+	int r;
+
+	if (o->from_ldif == NULL)
+		return cli_connect(dir, o, err); /* prints the connection's warning */
+	r = smp_dir_open_ldif(dir, o->from_ldif, o->conn.schema, o->conn.base, err);
+	if (r == 0 && smp_dir_warning(*dir) != NULL)
+		cli_warn(o, "%s", smp_dir_warning(*dir));
+	return r;
 }
 
 void pub_ctx_init(struct pub_ctx *c, const struct cli_opts *o, smp_dir *dir, smp_trust *trust,

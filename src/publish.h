@@ -54,10 +54,18 @@ struct pub_ctx {
 };
 
 /*
- * Refuses the option combinations publish and harvest share: --add with --replace, --ou
- * without --create-contact. Prints why and returns 64, or returns 0.
+ * Refuses the option combinations publish and harvest (command) share: --from-ldif without
+ * --dry-run or competing for standard input, --add with --replace, --ou without
+ * --create-contact. Prints why and returns 64, or returns 0.
  */
-int pub_check_policy(const struct cli_opts *o);
+int pub_check_policy(const struct cli_opts *o, const char *command);
+
+/*
+ * The directory publish and harvest plan against: the server (cli_connect), or with
+ * --dry-run --from-ldif the export's entries (smp_dir_open_ldif, its warning printed).
+ * Returns 0 and *dir (caller closes), or an error code with err set.
+ */
+int pub_open_dir(smp_dir **dir, const struct cli_opts *o, smp_error *err);
 
 /* Sets up c for a run of command; dir and trust stay owned by the caller. */
 void pub_ctx_init(struct pub_ctx *c, const struct cli_opts *o, smp_dir *dir, smp_trust *trust,

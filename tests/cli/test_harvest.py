@@ -109,6 +109,58 @@ class TestOfflineDryRun(unittest.TestCase):
         self.assertEqual(r.rc, 69, r)
 
 
+class TestDryRunFromLdif(unittest.TestCase):
+    """harvest --dry-run --from-ldif: signer certificates matched and planned against an
+    export's entries, no server (the same directory stand-in as publish)."""
+
+    def export(self, entries, style=smptest.ldapsearch_style):
+        path = os.path.join(_TMP, "export.ldif")
+        with open(path, "wb") as fp:
+            fp.write(style(entries))
+        return path
+
+    def test_matched_and_planned(self):
+        for style in (smptest.ldapsearch_style, smptest.ldifde_style):
+            alice = smptest.LdifEntry("Alice", mail="alice@partner.example")
+            path = self.export([alice, smptest.LdifEntry("Bob", mail="bob@partner.example")],
+                               style)
+            with open(path, "rb") as fp:
+                before = fp.read()
+            r = harvest("--dry-run", "--from-ldif", path, mail("smime-lf.eml"))
+            self.assertEqual(r.rc, 0, r)
+            (rec,) = r.json()
+            self.assertEqual(rec["action"], "would_publish", rec)
+            self.assertEqual(rec["dn"].lower(), alice.dn.lower())
+            self.assertIn("userCertificate", rec["ldif"])
+            self.assertEqual(rec["source"], "signer")
+            with open(path, "rb") as fp:
+                self.assertEqual(fp.read(), before)
+
+    def test_unchanged_and_not_found(self):
+        signer = smptest.der_of("alice.pem")
+        path = self.export([smptest.LdifEntry("Alice", mail="alice@partner.example",
+                                              certs=[signer])])
+        r = harvest("--dry-run", "--from-ldif", path, mail("smime-lf.eml"))
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual([x["action"] for x in r.json()], ["unchanged"], r)
+        path = self.export([smptest.LdifEntry("Bob", mail="bob@partner.example")])
+        r = harvest("--dry-run", "--from-ldif", path, mail("smime-lf.eml"))
+        self.assertEqual(r.rc, 1, r)
+        (rec,) = r.json()
+        self.assertEqual((rec["action"], rec["reason"]), ("failed", "not_found"), rec)
+
+    def test_needs_dry_run_and_an_export(self):
+        path = self.export([smptest.LdifEntry("Alice", mail="alice@partner.example")])
+        r = harvest("--from-ldif", path, mail("smime-lf.eml"))
+        self.assertEqual(r.rc, 64, r)
+        self.assertIn("harvest --from-ldif needs --dry-run", r.err)
+        r = harvest("--dry-run", "--from-ldif", os.path.join(_TMP, "no-such.ldif"),
+                    mail("smime-lf.eml"))
+        self.assertEqual(r.rc, 66, r)
+        r = harvest("--dry-run", "--from-ldif", "-", "-", stdin="")
+        self.assertEqual(r.rc, 64, r)
+
+
 class TestUsage(unittest.TestCase):
     def test_no_message(self):
         r = harvest("--dry-run")
