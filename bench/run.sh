@@ -147,17 +147,38 @@ count_certs() {
         -E pr=1000/noprompt '(userCertificate=*)' 1.1 2>/dev/null | grep -c '^dn:' || true
 }
 
-# timed VAR CMD...: runs CMD, stores its wall-clock seconds in VAR; CMD's status in LAST_RC.
+# CPU seconds (user + system) that this script's finished children used so far, and that the
+# running slapd used so far: /proc's cutime+cstime and utime+stime, in clock ticks. ($$, not
+# $BASHPID: these run in the subshell of a command substitution.)
+children_ticks() { awk '{ print $16 + $17 }' "/proc/$$/stat"; }
+slapd_ticks() { awk '{ print $14 + $15 }' "/proc/$(cat "$SD/slapd.pid")/stat" 2>/dev/null || echo 0; }
+TICK=$(getconf CLK_TCK)
+
+# timed VAR CMD...: runs CMD, stores its wall-clock seconds in VAR; CMD's status in LAST_RC;
+# the CPU seconds CMD (with its children) and slapd used meanwhile in LAST_CPU / LAST_SLAPD_CPU.
 timed() {
-    local var=$1 t0 t1
+    local var=$1 t0 t1 c0 c1 s0 s1
     shift
+    c0=$(children_ticks)
+    s0=$(slapd_ticks)
     t0=$(now)
     set +e
     "$@"
     LAST_RC=$?
     set -e
     t1=$(now)
+    c1=$(children_ticks)
+    s1=$(slapd_ticks)
     printf -v "$var" '%s' "$(calc "$t1 - $t0")"
+    LAST_CPU=$(calc "($c1 - $c0) / $TICK")
+    LAST_SLAPD_CPU=$(calc "($s1 - $s0) / $TICK")
+}
+
+# cpu_line LABEL CLIENT SLAPD WALL: where a run's CPU went, and what that means on these CPUs
+# (client + slapd CPU over the number of CPUs is as fast as the run can be here).
+cpu_line() {
+    printf '  %-12s CPU: client %s s + slapd %s s = %s s over %s s wall (floor on %s CPUs: %s s)\n' \
+        "$1" "$2" "$3" "$(calc "$2 + $3")" "$4" "$(nproc)" "$(calc "($2 + $3) / $(nproc)")"
 }
 
 # peak_rss_mb FILE: "Maximum resident set size (kbytes)" from /usr/bin/time -v, in MB.
@@ -206,7 +227,7 @@ publish_loop() {
 }
 
 bench_publish() {
-    local n=$1 r t best_s='' best_m='' t_loop loop_n published incert
+    local n=$1 r t best_s='' best_m='' t_loop loop_n published incert cpu_s='' cpu_m=''
     ((SUBSET <= n)) || SUBSET=$n
     DATA=$(gen_data pub "$n" "$n")
     log "publish: $n certificates; slapd on $PORT"
@@ -219,14 +240,16 @@ bench_publish() {
         timed t publish_smimepub
         published=$(grep -c '"action": *"published"' "$WORK/publish.out" || true)
         incert=$(count_certs)
-        log "  run $r: smimepub publish ${t}s (exit $LAST_RC, $published published, $incert entries with a certificate)"
+        log "  run $r: smimepub publish ${t}s (exit $LAST_RC, $published published, $incert entries with a certificate; CPU ${LAST_CPU} s, slapd ${LAST_SLAPD_CPU} s)"
         ((LAST_RC == 0)) || { tail -3 "$WORK/publish.err" >&2; log "  (smimepub publish failed: figures below are not comparable)"; }
+        [[ $(min "$t" "$best_s") == "$t" ]] && cpu_s=$(cpu_line smimepub "$LAST_CPU" "$LAST_SLAPD_CPU" "$t")
         best_s=$(min "$t" "$best_s")
 
         snapshot_restore
         timed t publish_ldapmodify
         incert=$(count_certs)
-        log "  run $r: ldapmodify ${t}s (exit $LAST_RC, $incert entries with a certificate)"
+        log "  run $r: ldapmodify ${t}s (exit $LAST_RC, $incert entries with a certificate; CPU ${LAST_CPU} s, slapd ${LAST_SLAPD_CPU} s)"
+        [[ $(min "$t" "$best_m") == "$t" ]] && cpu_m=$(cpu_line ldapmodify "$LAST_CPU" "$LAST_SLAPD_CPU" "$t")
         best_m=$(min "$t" "$best_m")
     done
     snapshot_restore
@@ -244,6 +267,9 @@ ldapmodify -f modify.ldif ($n blind replaces)  ${best_m} s   $(calc "$n / $best_
 one smimepub process per certificate           ${t_loop} s for $SUBSET (run once), extrapolated to $n: ${loop_n} s
 ratio smimepub / ldapmodify                    $(calc "$best_s / $best_m")   (target <= 1.0)
 speed-up vs one process per certificate        $(calc "$loop_n / $best_s")x   (target >= 20x; baseline extrapolated from $SUBSET)
+where the CPU went in the best runs:
+$cpu_s
+$cpu_m
 EOF
     printf 'publish %s smimepub=%s ldapmodify=%s loop=%s\n' "$n" "$best_s" "$best_m" "$loop_n" \
         >>"$WORK/results.txt"
@@ -277,7 +303,7 @@ openssl_loop() {
 }
 
 bench_audit() {
-    local n=$1 r t best_a='' best_l='' rss='' t_ossl ossl_n status
+    local n=$1 r t best_a='' best_l='' rss='' t_ossl ossl_n status cpu_a='' cpu_l=''
     ((SUBSET <= n)) || SUBSET=$n
     DATA=$(gen_data aud "$n" "$SUBSET")
     log "audit: $n certificates; slapd on $PORT"
@@ -287,12 +313,14 @@ bench_audit() {
     audit_ldapsearch   # warm-up: both sides then read from the same page cache
     for ((r = 1; r <= REPEAT; r++)); do
         timed t audit_ldapsearch
-        log "  run $r: ldapsearch ${t}s (exit $LAST_RC)"
+        log "  run $r: ldapsearch ${t}s (exit $LAST_RC; CPU ${LAST_CPU} s, slapd ${LAST_SLAPD_CPU} s)"
+        [[ $(min "$t" "$best_l") == "$t" ]] && cpu_l=$(cpu_line ldapsearch "$LAST_CPU" "$LAST_SLAPD_CPU" "$t")
         best_l=$(min "$t" "$best_l")
         timed t audit_smimepub
         status=$LAST_RC
-        log "  run $r: smimepub audit ${t}s (exit $status: $(grep -o '"message": *"[^"]*"' "$WORK/audit.out" | tail -1)), peak RSS $(peak_rss_mb "$WORK/audit.rss") MB"
+        log "  run $r: smimepub audit ${t}s (exit $status: $(grep -o '"message": *"[^"]*"' "$WORK/audit.out" | tail -1)), peak RSS $(peak_rss_mb "$WORK/audit.rss") MB; CPU ${LAST_CPU} s, slapd ${LAST_SLAPD_CPU} s"
         ((status <= 2)) || { tail -3 "$WORK/audit.err" >&2; log "  (audit incomplete: figures below are not comparable)"; }
+        [[ $(min "$t" "$best_a") == "$t" ]] && cpu_a=$(cpu_line smimepub "$LAST_CPU" "$LAST_SLAPD_CPU" "$t")
         best_a=$(min "$t" "$best_a")
         rss=$(awk -v a="$(peak_rss_mb "$WORK/audit.rss")" -v b="$rss" 'BEGIN { print (b == "" || a > b) ? a : b }')
     done
@@ -309,6 +337,9 @@ ldapsearch, same filter/attributes >/dev/null  ${best_l} s
 ldapsearch + openssl verify per certificate    ${best_l} s + ${t_ossl} s for $SUBSET (run once), extrapolated to $n: ${ossl_n} s
 ratio smimepub / ldapsearch                    $(calc "$best_a / $best_l")   (target <= 2.0)
 speed-up vs ldapsearch + openssl verify        $(calc "$ossl_n / $best_a")x   (target >= 10x; openssl part extrapolated from $SUBSET)
+where the CPU went in the best runs:
+$cpu_a
+$cpu_l
 EOF
     printf 'audit %s smimepub=%s ldapsearch=%s openssl=%s rss=%s\n' "$n" "$best_a" "$best_l" \
         "$ossl_n" "$rss" >>"$WORK/results.txt"
