@@ -1515,22 +1515,38 @@ int smp_dir_modify(smp_dir *d, const char *dn, const smp_change *changes, size_t
  * "cn=<cn>" escaped per RFC 4514 by libldap; LDAP_DN_PRETTY keeps UTF-8 as it is instead of
  * hex-escaping every non-ASCII byte. Caller frees with ldap_memfree.
  */
-static int rdn_for_cn(char **out, const char *cn, smp_error *err)
+int smp_dir_contact_dn(const smp_dir *d, const char *ou, const char *cn, char **out,
+		       smp_error *err)
 {
+	const char *parent = ou != NULL ? ou : d->base;
+	const char *type = strcmp(d->profile->name, "ad") == 0 ? "CN" : "cn";
 	LDAPAVA ava;
 	LDAPAVA *rdn[2] = { &ava, NULL };
-	LDAPRDN dn[2] = { rdn, NULL };
+	LDAPDN pdn = NULL;
+	char *rdnstr = NULL;
 
 	*out = NULL;
+	if (parent == NULL || *parent == '\0')
+		return smp_error_set(err, SMP_ERR_USAGE,
+				     "no DN to create the contact under: give --ou or -b");
+	if (ldap_str2dn(parent, &pdn, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS)
+		return smp_error_set(err, SMP_ERR_USAGE, "not a DN: '%s'", parent);
+	ldap_dnfree(pdn);
 	memset(&ava, 0, sizeof(ava));
-	ava.la_attr.bv_val = "cn";
-	ava.la_attr.bv_len = 2;
+	ava.la_attr.bv_val = (char *)type;
+	ava.la_attr.bv_len = strlen(type);
 	ava.la_value.bv_val = (char *)cn;
 	ava.la_value.bv_len = strlen(cn);
 	ava.la_flags = LDAP_AVA_STRING;
-	if (ldap_dn2str(dn, out, LDAP_DN_FORMAT_LDAPV3 | LDAP_DN_PRETTY) != LDAP_SUCCESS ||
-	    *out == NULL)
+	if (ldap_rdn2str(rdn, &rdnstr, LDAP_DN_FORMAT_LDAPV3 | LDAP_DN_PRETTY) != LDAP_SUCCESS ||
+	    rdnstr == NULL)
 		return smp_error_set(err, SMP_ERR_BADINPUT, "cannot make a DN from the name '%s'", cn);
+	if (asprintf(out, "%s,%s", rdnstr, parent) < 0) {
+		*out = NULL;
+		ldap_memfree(rdnstr);
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	}
+	ldap_memfree(rdnstr);
 	return 0;
 }
 
@@ -1547,9 +1563,7 @@ int smp_dir_create_contact(smp_dir *d, const char *ou, const char *cn, const cha
 {
 	int r = SMP_ERR_INTERNAL;
 	const smp_profile *p = d->profile;
-	const char *parent = ou != NULL ? ou : d->base;
-	LDAPDN pdn = NULL;
-	char *rdn = NULL, *dn = NULL, *smtp = NULL;
+	char *dn = NULL, *smtp = NULL;
 	char *v_cn[] = { (char *)cn, NULL };
 	char *v_mail[] = { (char *)addr, NULL };
 	char *v_sn[] = { (char *)last_word(cn), NULL };
@@ -1564,15 +1578,10 @@ int smp_dir_create_contact(smp_dir *d, const char *ou, const char *cn, const cha
 		r = smp_error_set(err, SMP_ERR_BADINPUT, "cannot create a contact without a name and an address");
 		goto out;
 	}
-	if (ldap_str2dn(parent, &pdn, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS) {
-		r = smp_error_set(err, SMP_ERR_USAGE, "not a DN: '%s'", parent);
+	if ((r = smp_dir_contact_dn(d, ou, cn, &dn, err)) != 0)
 		goto out;
-	}
-	r = rdn_for_cn(&rdn, cn, err);
-	if (r < 0)
-		goto out;
-	if (asprintf(&dn, "%s,%s", rdn, parent) < 0 || asprintf(&smtp, "SMTP:%s", addr) < 0) {
-		dn = NULL;
+	if (asprintf(&smtp, "SMTP:%s", addr) < 0) {
+		smtp = NULL;
 		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -1626,8 +1635,6 @@ int smp_dir_create_contact(smp_dir *d, const char *ou, const char *cn, const cha
 	dn = NULL;
 	r = 0;
 out:
-	ldap_dnfree(pdn);
-	ldap_memfree(rdn);
 	free(dn);
 	free(smtp);
 	return r;

@@ -452,7 +452,8 @@ int pub_apply(struct pub_ctx *c, const smp_entry *e, const smp_plan *plan, const
 	if ((r = smp_journal_record(c->journal, e->dn, changes, n, err)) != 0)
 		goto out;
 	after = journal_size(c->journal);
-	if ((r = smp_dir_modify(c->dir, e->dn, changes, n, err)) != 0)
+	/* refused: the record goes; a lost answer keeps it (the change may have happened) */
+	if ((r = smp_dir_modify(c->dir, e->dn, changes, n, err)) != 0 && r != SMP_ERR_UNAVAILABLE)
 		journal_void(c->journal, before, after);
 out:
 	smp_journal_batch_free(jb);
@@ -542,27 +543,6 @@ out:
 	return cn;
 }
 
-/* parent with an RDN "<type>=<cn>" in front, escaped per RFC 4514 by libldap. */
-static char *contact_dn(const char *type, const char *cn, const char *parent)
-{
-	LDAPAVA ava;
-	LDAPAVA *rdn[2] = { &ava, NULL };
-	char *rdnstr = NULL, *dn = NULL;
-
-	memset(&ava, 0, sizeof(ava));
-	ava.la_attr.bv_val = (char *)type;
-	ava.la_attr.bv_len = strlen(type);
-	ava.la_value.bv_val = (char *)cn;
-	ava.la_value.bv_len = strlen(cn);
-	ava.la_flags = LDAP_AVA_STRING;
-	if (ldap_rdn2str(rdn, &rdnstr, LDAP_DN_FORMAT_LDAPV3 | LDAP_DN_PRETTY) != LDAP_SUCCESS)
-		return NULL;
-	if (asprintf(&dn, "%s,%s", rdnstr, parent) < 0)
-		dn = NULL;
-	ldap_memfree(rdnstr);
-	return dn;
-}
-
 /* The LDIF add record of the contact --create-contact would create (dry run). */
 static int ldif_contact(char **ldif, const smp_profile *prof, const char *dn, const char *cn,
 			const char *addr, smp_error *err)
@@ -619,11 +599,11 @@ static int create_contact(struct pub_ctx *c, const smp_certinfo *ci, const unsig
 			  size_t len, struct pub_result *res, smp_entry **entry, smp_error *err)
 {
 	const smp_profile *prof = smp_dir_profile(c->dir);
-	const char *parent = c->o->ou != NULL ? c->o->ou : smp_dir_base(c->dir);
 	const char *addr = ci->emails[0];
 	char *cn = subject_cn(ci, der, len);
-	char *dn = NULL;
+	char *dn = NULL, *created = NULL;
 	smp_entry *e = NULL;
+	off_t before, after;
 	int r = SMP_ERR_INTERNAL;
 
 	*entry = NULL;
@@ -631,13 +611,9 @@ static int create_contact(struct pub_ctx *c, const smp_certinfo *ci, const unsig
 		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
 		goto out;
 	}
+	if ((r = smp_dir_contact_dn(c->dir, c->o->ou, cn, &dn, err)) != 0)
+		goto out;
 	if (c->o->dry_run) {
-		dn = contact_dn(strcmp(prof->name, "ad") == 0 ? "CN" : "cn", cn,
-				parent != NULL ? parent : "");
-		if (dn == NULL) {
-			r = smp_error_set(err, SMP_ERR_NOMEM, "cannot build a DN for '%s'", cn);
-			goto out;
-		}
 		if ((r = ldif_contact(&res->ldif, prof, dn, cn, addr, err)) != 0)
 			goto out;
 		/* what the contact will hold that matching looks at */
@@ -649,13 +625,19 @@ static int create_contact(struct pub_ctx *c, const smp_certinfo *ci, const unsig
 		}
 		e->n_mail = 1;
 	} else {
+		/* the undo is on disk before the contact exists, like every change's (SPEC §4) */
 		if ((r = journal_ready(c, err)) != 0)
 			goto out;
-		if ((r = smp_dir_create_contact(c->dir, c->o->ou, cn, addr, &dn, err)) != 0)
-			goto out;
-		/* recorded once the DN is known: a failed creation leaves no stale record */
+		before = journal_size(c->journal);
 		if ((r = smp_journal_record_add(c->journal, dn, err)) != 0)
 			goto out;
+		after = journal_size(c->journal);
+		if ((r = smp_dir_create_contact(c->dir, c->o->ou, cn, addr, &created, err)) != 0) {
+			/* refused: nothing was created; a lost answer keeps the record (see journal.h) */
+			if (r != SMP_ERR_UNAVAILABLE)
+				journal_void(c->journal, before, after);
+			goto out;
+		}
 		if ((r = smp_dir_read(c->dir, dn, &e, err)) != 0)
 			goto out;
 	}
@@ -668,6 +650,7 @@ static int create_contact(struct pub_ctx *c, const smp_certinfo *ci, const unsig
 	r = 0;
 out:
 	smp_entry_free(e);
+	free(created);
 	free(dn);
 	free(cn);
 	return r;

@@ -185,8 +185,17 @@ int smp_dir_modify(smp_dir *d, const char *dn, const smp_change *changes, size_t
 		   smp_error *err);
 
 /*
- * Creates a mail-enabled contact for addr named cn under ou (NULL = the base), DN values escaped
- * per RFC 4514. Returns 0 and *dn_out (caller frees).
+ * The DN smp_dir_create_contact gives a contact named cn under ou (NULL = the base): the RDN
+ * "CN=cn" (Active Directory profile) or "cn=cn", escaped per RFC 4514. Returns 0 and *out
+ * (caller frees), SMP_ERR_USAGE when there is no parent or it is not a DN, SMP_ERR_BADINPUT
+ * when cn cannot be put into a DN.
+ */
+int smp_dir_contact_dn(const smp_dir *d, const char *ou, const char *cn, char **out,
+		       smp_error *err);
+
+/*
+ * Creates a mail-enabled contact for addr named cn at smp_dir_contact_dn. Returns 0 and *dn_out
+ * (caller frees); SMP_ERR_CONFLICT when the DN exists.
  */
 int smp_dir_create_contact(smp_dir *d, const char *ou, const char *cn, const char *addr,
 			   char **dn_out, smp_error *err);

@@ -76,7 +76,9 @@ int smp_journal_record_add(smp_journal *j, const char *dn, smp_error *err);
  * If the process dies between the batch's fsync and the results (kill -9), records of that one
  * batch may describe changes that were never sent. Each deletes a value that is then absent,
  * so `ldapmodify -c` rejects it as a whole (rc 16 / 20) and changes nothing; a rerun of the
- * same publish appends fresh records for what it then does.
+ * same publish appends fresh records for what it then does. The same holds outside batches
+ * for a single change or contact creation whose answer was lost with the connection: its
+ * record stays, since the change may have happened (a contact's record deletes the entry).
  */
 typedef struct smp_journal_batch smp_journal_batch;
 

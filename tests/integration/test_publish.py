@@ -470,6 +470,26 @@ class AccessTests(Base):
         # the undo record of the refused write is taken back
         self.assertFalse(os.path.exists(self.journal) and os.path.getsize(self.journal) > 0)
 
+    def test_refused_contact_creation_leaves_no_undo(self):
+        # the reader may not create entries: the delete record written before the add is
+        # taken back, and nothing was created
+        res = self.smp("publish", "--create-contact", "--ou", self.ou, pki("alice.pem"),
+                       who="reader")
+        self.assertEqual(res.rc, 77, res)
+        rec = self.one(res)
+        self.assertEqual((rec["action"], rec["reason"]), ("failed", "insufficient_access"), rec)
+        self.assertEqual(self.d.search(self.ou, scope="one", filt="(cn=*)"), {})
+        self.assertFalse(os.path.exists(self.journal) and os.path.getsize(self.journal) > 0)
+        # a created contact's undo names the DN it got, and applying it removes the contact
+        res = self.smp("publish", "--create-contact", "--ou", self.ou, pki("alice.pem"))
+        self.assertEqual(res.rc, 0, res)
+        rec = self.one(res)
+        self.assertTrue(rec.get("created"), rec)
+        with open(self.journal) as fp:
+            text = fp.read().replace("\n ", "")  # LDIF folding undone
+        self.assertEqual(text.count("changetype: delete"), 1, text)
+        self.assertIn("dn: " + rec["dn"], text)
+
     def test_certwriter_may_publish(self):
         dn = self.contact("Alice", mail=A, certs=["alice.pem"])
         res = self.smp("publish", "--replace", pki("alice-new.pem"), who="writer")
