@@ -16,7 +16,7 @@ static void free_strings(char **v, size_t n)
 	free(v);
 }
 
-static void free_values(struct berval *v, size_t n)
+void smp_bervals_free(struct berval *v, size_t n)
 {
 	if (v == NULL)
 		return;
@@ -37,9 +37,9 @@ void smp_entry_free(smp_entry *e)
 	free(e->cn);
 	free_strings(e->mail, e->n_mail);
 	free_strings(e->proxy, e->n_proxy);
-	free_values(e->certs, e->n_certs);
+	smp_bervals_free(e->certs, e->n_certs);
 	free_strings(e->cert_attrs, e->n_certs);
-	free_values(e->smime, e->n_smime);
+	smp_bervals_free(e->smime, e->n_smime);
 	free(e);
 }
 
@@ -68,7 +68,7 @@ static char **dup_strings(char *const *v, size_t n)
 	return out;
 }
 
-static struct berval *dup_values(const struct berval *v, size_t n)
+struct berval *smp_bervals_dup(const struct berval *v, size_t n)
 {
 	struct berval *out = calloc(n + 1, sizeof(*out));
 
@@ -76,7 +76,7 @@ static struct berval *dup_values(const struct berval *v, size_t n)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
 		if ((out[i].bv_val = malloc(v[i].bv_len + 1)) == NULL) {
-			free_values(out, i);
+			smp_bervals_free(out, i);
 			return NULL;
 		}
 		memcpy(out[i].bv_val, v[i].bv_val, v[i].bv_len);
@@ -102,9 +102,9 @@ int smp_entry_dup(smp_entry **out, const smp_entry *e)
 	if ((c->dn = strdup(e->dn)) == NULL || (e->cn != NULL && (c->cn = strdup(e->cn)) == NULL) ||
 	    (c->mail = dup_strings(e->mail, e->n_mail)) == NULL ||
 	    (c->proxy = dup_strings(e->proxy, e->n_proxy)) == NULL ||
-	    (c->certs = dup_values(e->certs, e->n_certs)) == NULL ||
+	    (c->certs = smp_bervals_dup(e->certs, e->n_certs)) == NULL ||
 	    (c->cert_attrs = dup_strings(e->cert_attrs, e->n_certs)) == NULL ||
-	    (c->smime = dup_values(e->smime, e->n_smime)) == NULL) {
+	    (c->smime = smp_bervals_dup(e->smime, e->n_smime)) == NULL) {
 		smp_entry_free(c);
 		return SMP_ERR_NOMEM;
 	}

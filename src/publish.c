@@ -358,38 +358,12 @@ static void free_changes(smp_change *changes, size_t n)
 	free(changes);
 }
 
-static void bervals_free(struct berval *v, size_t n)
-{
-	if (v != NULL)
-		for (size_t i = 0; i < n; i++)
-			free(v[i].bv_val);
-	free(v);
-}
-
-/* Deep copy of v[0..n). */
-static struct berval *bervals_dup(const struct berval *v, size_t n)
-{
-	struct berval *c = calloc(n + 1, sizeof(*c));
-
-	if (c == NULL)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		if ((c[i].bv_val = malloc(v[i].bv_len + 1)) == NULL) {
-			bervals_free(c, i);
-			return NULL;
-		}
-		memcpy(c[i].bv_val, v[i].bv_val, v[i].bv_len);
-		c[i].bv_len = v[i].bv_len;
-	}
-	return c;
-}
-
 void pub_unknown_release(struct pub_unknown *u)
 {
 	free(u->dn);
-	bervals_free(u->before, u->n_before);
-	bervals_free(u->del, u->n_del);
-	bervals_free(u->add, u->n_add);
+	smp_bervals_free(u->before, u->n_before);
+	smp_bervals_free(u->del, u->n_del);
+	smp_bervals_free(u->add, u->n_add);
 	smp_journal_batch_free(u->jb);
 	memset(u, 0, sizeof(*u));
 }
@@ -430,11 +404,11 @@ int pub_apply(struct pub_ctx *c, const smp_entry *e, const smp_plan *plan, const
 
 			pub_unknown_release(u);
 			u->dn = strdup(e->dn);
-			u->before = bervals_dup(e->certs, e->n_certs);
+			u->before = smp_bervals_dup(e->certs, e->n_certs);
 			u->n_before = e->n_certs;
-			u->del = bervals_dup(plan->del, plan->n_del);
+			u->del = smp_bervals_dup(plan->del, plan->n_del);
 			u->n_del = plan->n_del;
-			u->add = bervals_dup(plan->add, plan->n_add);
+			u->add = smp_bervals_dup(plan->add, plan->n_add);
 			u->n_add = plan->n_add;
 			u->action = plan->action;
 			u->jb = jb;

@@ -142,6 +142,15 @@ void smp_entries_free(smp_entry **v, size_t n);
 int smp_entry_dup(smp_entry **out, const smp_entry *e);
 
 /*
+ * A deep copy of the n values v[0..n) (each buffer NUL-terminated past bv_len, the array
+ * zero-terminated), freed with smp_bervals_free; NULL when out of memory.
+ */
+struct berval *smp_bervals_dup(const struct berval *v, size_t n);
+
+/* Frees n values and the array (NULL is fine). */
+void smp_bervals_free(struct berval *v, size_t n);
+
+/*
  * Whether the entry's mail or proxyAddresses (smtp: values) hold addr, case-insensitively.
  * Returns 2 when through mail, 1 through proxyAddresses only, 0 not at all.
  */
