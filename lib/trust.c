@@ -253,7 +253,11 @@ static const int ec_asn1_nids[] = { EVP_PKEY_EC };
  * for every key (a Montgomery set-up and two modular inverses, a fifth of an audit's CPU),
  * while a copy of a built group costs a few allocations.
  */
-static const int cached_curves[] = { NID_X9_62_prime256v1, NID_secp384r1, NID_secp521r1 };
+static const int cached_curves[] = {
+	NID_X9_62_prime256v1, NID_secp384r1, NID_secp521r1,
+	/* German S/MIME CAs issue keys on these */
+	NID_brainpoolP256r1, NID_brainpoolP384r1, NID_brainpoolP512r1,
+};
 static EC_GROUP *ec_groups[sizeof(cached_curves) / sizeof(cached_curves[0])];
 static EVP_PKEY_ASN1_METHOD *ec_ameth;
 

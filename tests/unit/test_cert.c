@@ -1442,10 +1442,10 @@ static void test_parse_time_invalid(void **state)
 	expect_bad_time("1969-12-31");
 }
 
-/* SubjectPublicKeyInfo DER of a new P-256 key, with the curve named or spelled out. */
-static unsigned char *ec_spki(int explicit_params, int *len)
+/* SubjectPublicKeyInfo DER of a new key on curve, with the curve named or spelled out. */
+static unsigned char *ec_spki(const char *curve, int explicit_params, int *len)
 {
-	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve);
 	unsigned char *der = NULL;
 
 	assert_non_null(key);
@@ -1465,36 +1465,46 @@ static unsigned char *ec_spki(int explicit_params, int *len)
  */
 static void test_fast_key_decode(void **state)
 {
+	/* cached curves (named), explicit parameters, a named curve outside the cache */
+	static const struct {
+		const char *curve;
+		int explicit_params, bits;
+	} keys[] = {
+		{ "P-256", 0, 256 }, { "P-256", 1, 256 }, { "P-384", 0, 384 },
+		{ "brainpoolP256r1", 0, 256 }, { "brainpoolP384r1", 0, 384 },
+		{ "secp256k1", 0, 256 },
+	};
+	enum { NKEYS = sizeof(keys) / sizeof(keys[0]) };
 	smp_error err = SMP_ERROR_INIT;
-	unsigned char *der[2];
-	int len[2];
-	EVP_PKEY *before[2], *after[2], *again;
+	unsigned char *der[NKEYS];
+	int len[NKEYS];
+	EVP_PKEY *before[NKEYS], *after[NKEYS], *again;
 	/* made first: with the switch on, EC key generation goes to the legacy method */
 	X509 *x = crafted("alice@partner.example", 0, NULL, 0, NULL);
 
 	(void)state;
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < NKEYS; i++) {
 		const unsigned char *p;
 
-		der[i] = ec_spki(i, &len[i]);
+		der[i] = ec_spki(keys[i].curve, keys[i].explicit_params, &len[i]);
 		p = der[i];
 		before[i] = d2i_PUBKEY(NULL, &p, len[i]);
 		assert_non_null(before[i]);
 	}
 	assert_int_equal(smp_fast_key_decode(&err), 0);
 	assert_int_equal(smp_fast_key_decode(&err), 0); /* once is enough, twice is harmless */
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < NKEYS; i++) {
 		const unsigned char *p = der[i];
 		unsigned char *enc = NULL;
 		BIO *bio = BIO_new(BIO_s_mem());
-		char *text = NULL;
+		char *text = NULL, head[32];
 		long n;
 
 		after[i] = d2i_PUBKEY(NULL, &p, len[i]);
 		assert_non_null(after[i]);
 		assert_ptr_equal(p, der[i] + len[i]);
 		assert_int_equal(EVP_PKEY_get_base_id(after[i]), EVP_PKEY_EC);
-		assert_int_equal(EVP_PKEY_get_bits(after[i]), 256);
+		assert_int_equal(EVP_PKEY_get_bits(after[i]), keys[i].bits);
 		assert_int_equal(EVP_PKEY_get_size(after[i]), EVP_PKEY_get_size(before[i]));
 		assert_int_equal(EVP_PKEY_eq(after[i], before[i]), 1);
 		assert_int_equal(i2d_PUBKEY(after[i], &enc), len[i]);
@@ -1504,7 +1514,8 @@ static void test_fast_key_decode(void **state)
 		assert_int_equal(EVP_PKEY_print_public(bio, after[i], 0, NULL), 1);
 		n = BIO_get_mem_data(bio, &text);
 		assert_true(n > 0);
-		assert_non_null(memmem(text, (size_t)n, "Public-Key: (256 bit)", 21));
+		snprintf(head, sizeof(head), "Public-Key: (%d bit)", keys[i].bits);
+		assert_non_null(memmem(text, (size_t)n, head, strlen(head)));
 		BIO_free(bio);
 	}
 	/* two different keys are not equal; a truncated point does not decode */
@@ -1546,7 +1557,7 @@ static void test_fast_key_decode(void **state)
 		smp_certinfo_free(ci);
 		smp_trust_free(t);
 	}
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < NKEYS; i++) {
 		EVP_PKEY_free(before[i]);
 		EVP_PKEY_free(after[i]);
 		OPENSSL_free(der[i]);
