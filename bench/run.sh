@@ -283,13 +283,22 @@ audit_ldapsearch() {
         -E pr=500/noprompt "$AUDIT_FILTER" "${AUDIT_ATTRS[@]}" >/dev/null 2>"$WORK/ldapsearch.err"
 }
 
-audit_smimepub() {
-    local cmd=("$SMIMEPUB" -H "$SLAPD_URI" -D "$SLAPD_ROOTDN" -y "$WORK/pw"
+# audit_setup N: the audit data of N certificates in a fresh slapd, started; sets DATA and
+# AUDIT_CMD (the smimepub audit every audit benchmark runs).
+audit_setup() {
+    DATA=$(gen_data aud "$1" "$SUBSET")
+    slapd_create
+    slapd_load "$DATA/contacts-certs.ldif"
+    slapd_run
+    AUDIT_CMD=("$SMIMEPUB" -H "$SLAPD_URI" -D "$SLAPD_ROOTDN" -y "$WORK/pw"
         --ca-file "$DATA/root.pem" --at "$AT" --format json audit)
+}
+
+audit_smimepub() {
     if [[ -n $TIMEV ]]; then
-        "$TIMEV" -v -o "$WORK/audit.rss" "${cmd[@]}" >"$WORK/audit.out" 2>"$WORK/audit.err"
+        "$TIMEV" -v -o "$WORK/audit.rss" "${AUDIT_CMD[@]}" >"$WORK/audit.out" 2>"$WORK/audit.err"
     else
-        run_polling_rss "$WORK/audit.rss" "${cmd[@]}" >"$WORK/audit.out" 2>"$WORK/audit.err"
+        run_polling_rss "$WORK/audit.rss" "${AUDIT_CMD[@]}" >"$WORK/audit.out" 2>"$WORK/audit.err"
     fi
 }
 
@@ -305,11 +314,8 @@ openssl_loop() {
 bench_audit() {
     local n=$1 r t best_a='' best_l='' rss='' t_ossl ossl_n status cpu_a='' cpu_l=''
     ((SUBSET <= n)) || SUBSET=$n
-    DATA=$(gen_data aud "$n" "$SUBSET")
     log "audit: $n certificates; slapd on $PORT"
-    slapd_create
-    slapd_load "$DATA/contacts-certs.ldif"
-    slapd_run
+    audit_setup "$n"
     audit_ldapsearch   # warm-up: both sides then read from the same page cache
     for ((r = 1; r <= REPEAT; r++)); do
         timed t audit_ldapsearch
@@ -349,13 +355,9 @@ EOF
 bench_profile() {
     local n=$1
     command -v perf >/dev/null || die "perf not installed (package linux-perf)"
-    DATA=$(gen_data aud "$n" "$SUBSET")
-    slapd_create
-    slapd_load "$DATA/contacts-certs.ldif"
-    slapd_run
-    perf record -g -o "$WORK/audit.perf" -- "$SMIMEPUB" -H "$SLAPD_URI" -D "$SLAPD_ROOTDN" \
-        -y "$WORK/pw" --ca-file "$DATA/root.pem" --at "$AT" --format json audit \
-        >/dev/null 2>"$WORK/perf.err" || true
+    audit_setup "$n"
+    perf record -g -o "$WORK/audit.perf" -- "${AUDIT_CMD[@]}" >/dev/null 2>"$WORK/perf.err" ||
+        true
     slapd_stop
     perf report -i "$WORK/audit.perf" --no-children --sort dso,symbol --stdio 2>/dev/null |
         grep -E '^ +[0-9.]+%' | head -40
@@ -365,13 +367,9 @@ bench_profile() {
 bench_callgrind() {
     local n=$1
     command -v valgrind >/dev/null || die "valgrind not installed"
-    DATA=$(gen_data aud "$n" "$SUBSET")
-    slapd_create
-    slapd_load "$DATA/contacts-certs.ldif"
-    slapd_run
-    valgrind --tool=callgrind --callgrind-out-file="$WORK/audit.callgrind" -- "$SMIMEPUB" \
-        -H "$SLAPD_URI" -D "$SLAPD_ROOTDN" -y "$WORK/pw" --ca-file "$DATA/root.pem" --at "$AT" \
-        --format json audit >/dev/null 2>"$WORK/callgrind.err" || true
+    audit_setup "$n"
+    valgrind --tool=callgrind --callgrind-out-file="$WORK/audit.callgrind" -- "${AUDIT_CMD[@]}" \
+        >/dev/null 2>"$WORK/callgrind.err" || true
     slapd_stop
     callgrind_annotate --inclusive=yes "$WORK/audit.callgrind" 2>/dev/null |
         grep -E '^ *[0-9,]+ \( *[0-9.]+%\) ' | grep -v '???:0x' | head -45
