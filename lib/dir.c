@@ -1571,7 +1571,8 @@ int smp_dir_create_contact(smp_dir *d, const char *ou, const char *cn, const cha
 	LDAPMod m[8], *mp[9];
 	int nm = 0, rc, i, with_target;
 
-	*dn_out = NULL;
+	if (dn_out != NULL)
+		*dn_out = NULL;
 	if (d->ldif != NULL)
 		return ldif_refuse(d, "create a contact", err);
 	if (*cn == '\0' || *addr == '\0') {
@@ -1631,8 +1632,10 @@ int smp_dir_create_contact(smp_dir *d, const char *ou, const char *cn, const cha
 			      NULL, NULL, "cannot create contact '%s'", dn);
 		goto out;
 	}
-	*dn_out = dn;
-	dn = NULL;
+	if (dn_out != NULL) {
+		*dn_out = dn;
+		dn = NULL;
+	}
 	r = 0;
 out:
 	free(dn);

@@ -575,7 +575,7 @@ static int create_contact(struct pub_ctx *c, const smp_certinfo *ci, const unsig
 	const smp_profile *prof = smp_dir_profile(c->dir);
 	const char *addr = ci->emails[0];
 	char *cn = subject_cn(ci, der, len);
-	char *dn = NULL, *created = NULL;
+	char *dn = NULL;
 	smp_entry *e = NULL;
 	off_t before, after;
 	int r = SMP_ERR_INTERNAL;
@@ -606,7 +606,7 @@ static int create_contact(struct pub_ctx *c, const smp_certinfo *ci, const unsig
 		if ((r = smp_journal_record_add(c->journal, dn, err)) != 0)
 			goto out;
 		after = journal_size(c->journal);
-		if ((r = smp_dir_create_contact(c->dir, c->o->ou, cn, addr, &created, err)) != 0) {
+		if ((r = smp_dir_create_contact(c->dir, c->o->ou, cn, addr, NULL, err)) != 0) {
 			/* refused: nothing was created; a lost answer keeps the record (see journal.h) */
 			if (r != SMP_ERR_UNAVAILABLE)
 				journal_void(c->journal, before, after);
@@ -624,7 +624,6 @@ static int create_contact(struct pub_ctx *c, const smp_certinfo *ci, const unsig
 	r = 0;
 out:
 	smp_entry_free(e);
-	free(created);
 	free(dn);
 	free(cn);
 	return r;

@@ -203,8 +203,8 @@ int smp_dir_contact_dn(const smp_dir *d, const char *ou, const char *cn, char **
 		       smp_error *err);
 
 /*
- * Creates a mail-enabled contact for addr named cn at smp_dir_contact_dn. Returns 0 and *dn_out
- * (caller frees); SMP_ERR_CONFLICT when the DN exists.
+ * Creates a mail-enabled contact for addr named cn at smp_dir_contact_dn. Returns 0 and, when
+ * dn_out is not NULL, *dn_out (caller frees); SMP_ERR_CONFLICT when the DN exists.
  */
 int smp_dir_create_contact(smp_dir *d, const char *ou, const char *cn, const char *addr,
 			   char **dn_out, smp_error *err);
