@@ -943,6 +943,49 @@ static void hex_digest(char out[65], const unsigned char md[32])
 	out[64] = '\0';
 }
 
+/*
+ * The issuer's text and first CN (NULL when it has none), both the caller's to free: 0 or
+ * SMP_ERR_NOMEM. Certificates of one CA share the issuer: the last name's texts are kept per
+ * thread, keyed by its DER, so a directory's worth of them prints the name once.
+ */
+static int issuer_texts(const X509_NAME *name, char **text, char **cn)
+{
+	static __thread struct {
+		unsigned char *der;
+		size_t len;
+		char *text, *cn;
+	} last;
+	const unsigned char *der = NULL;
+	size_t len = 0;
+
+	*text = *cn = NULL;
+	if (!X509_NAME_get0_der(name, &der, &len))
+		der = NULL;
+	if (der == NULL || last.der == NULL || len != last.len || memcmp(der, last.der, len) != 0) {
+		char *t = name_text(name), *c = name_cn(name);
+		unsigned char *d = der != NULL ? malloc(len > 0 ? len : 1) : NULL;
+
+		if (t == NULL || d == NULL) {
+			free(d);
+			*text = t;
+			*cn = c;
+			return t == NULL ? SMP_ERR_NOMEM : 0;
+		}
+		memcpy(d, der, len);
+		free(last.der);
+		free(last.text);
+		free(last.cn);
+		last.der = d;
+		last.len = len;
+		last.text = t;
+		last.cn = c;
+	}
+	if ((*text = strdup(last.text)) == NULL ||
+	    (last.cn != NULL && (*cn = strdup(last.cn)) == NULL))
+		return SMP_ERR_NOMEM;
+	return 0;
+}
+
 static int basic_facts(smp_certinfo *ci, X509 *x, const smp_trust *trust, const char *sha256)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -951,9 +994,9 @@ static int basic_facts(smp_certinfo *ci, X509 *x, const smp_trust *trust, const 
 	char *hex = NULL;
 
 	if ((ci->subject = name_text(X509_get_subject_name(x))) == NULL ||
-	    (ci->issuer = name_text(X509_get_issuer_name(x))) == NULL)
+	    issuer_texts(X509_get_issuer_name(x), &ci->issuer, &ci->issuer_cn) != 0)
 		return SMP_ERR_NOMEM;
-	if ((ci->issuer_cn = name_cn(X509_get_issuer_name(x))) == NULL &&
+	if (ci->issuer_cn == NULL &&
 	    (ci->issuer_cn = strdup(ci->issuer)) == NULL)
 		return SMP_ERR_NOMEM;
 	if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) == NULL ||
@@ -1037,6 +1080,38 @@ int smp_cert_analyze(smp_certinfo **out, X509 *leaf, STACK_OF(X509) *extra,
 	return analyze(out, leaf, extra, trust, NULL, err);
 }
 
+/* Hashes len bytes at der into 64 hex digits; 0 or SMP_ERR_INTERNAL (in err). */
+static int sha256_hex(char out[65], const unsigned char *der, size_t len, const smp_trust *trust,
+		      smp_error *err)
+{
+	const EVP_MD *sha = smp_trust_sha256(trust);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (EVP_Digest(der, len, md, &mdlen, sha != NULL ? sha : EVP_sha256(), NULL) != 1 ||
+	    mdlen != 32)
+		return smp_error_openssl(err, SMP_ERR_INTERNAL, "cannot hash the value");
+	hex_digest(out, md);
+	return 0;
+}
+
+/* Same, with the SHA-256 taken from leaf's encoding in der (see cert.h). */
+int smp_cert_analyze_encoded(smp_certinfo **out, X509 *leaf, STACK_OF(X509) *extra,
+			     const unsigned char *der, size_t len, const smp_trust *trust,
+			     smp_error *err)
+{
+	char sha256[65];
+	int r;
+
+	if (out != NULL)
+		*out = NULL;
+	if (der == NULL || len == 0)
+		return smp_error_set(err, SMP_ERR_INTERNAL, "smp_cert_analyze_encoded: no encoding");
+	if ((r = sha256_hex(sha256, der, len, trust, err)) != 0)
+		return r;
+	return analyze(out, leaf, extra, trust, sha256, err);
+}
+
 /* Parses one DER value that must be exactly one certificate; SMP_ERR_BADINPUT otherwise. */
 static int parse_der(X509 **out, const unsigned char *der, size_t len, smp_error *err)
 {
@@ -1087,9 +1162,7 @@ int smp_cert_analyze_der(smp_certinfo **out, const unsigned char *der, size_t le
 int smp_cert_analyze_value(smp_certinfo **out, char sha256[65], const unsigned char *der,
 			   size_t len, const smp_trust *trust, smp_error *err)
 {
-	const EVP_MD *sha = smp_trust_sha256(trust);
-	unsigned char md[EVP_MAX_MD_SIZE], *enc = NULL;
-	unsigned int mdlen = 0;
+	unsigned char *enc = NULL;
 	X509 *x = NULL;
 	int r, n, canonical;
 
@@ -1097,10 +1170,8 @@ int smp_cert_analyze_value(smp_certinfo **out, char sha256[65], const unsigned c
 		*out = NULL;
 	if (out == NULL || sha256 == NULL || (der == NULL && len > 0))
 		return smp_error_set(err, SMP_ERR_INTERNAL, "smp_cert_analyze_value: null argument");
-	if (EVP_Digest(der, len, md, &mdlen, sha != NULL ? sha : EVP_sha256(), NULL) != 1 ||
-	    mdlen != 32)
-		return smp_error_openssl(err, SMP_ERR_INTERNAL, "cannot hash the value");
-	hex_digest(sha256, md);
+	if ((r = sha256_hex(sha256, der, len, trust, err)) != 0)
+		return r;
 	if ((r = parse_der(&x, der, len, err)) != 0)
 		return r;
 	/* The certificate's fingerprint is over its DER: the value's bytes when they are DER. */

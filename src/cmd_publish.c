@@ -46,18 +46,17 @@ static int intake_path(const char *path, const smp_trust *trust, intake_fn fn, v
 		X509 *leaf = smp_bundle_leaf(bu, i);
 		smp_certinfo *ci = NULL;
 
-		if (smp_cert_analyze(&ci, leaf, smp_bundle_all(bu), trust, &err) != 0) {
-			r = fn(ctx, path, NULL, 0, NULL, &err);
-			continue;
-		}
 		if ((dlen = i2d_X509(leaf, &der)) <= 0) {
-			smp_certinfo_free(ci);
 			smp_error_openssl(&err, SMP_ERR_BADINPUT,
 					  "cannot encode the certificate in '%s'", path);
 			r = fn(ctx, path, NULL, 0, NULL, &err);
 			continue;
 		}
-		r = fn(ctx, path, der, (size_t)dlen, ci, NULL);
+		if (smp_cert_analyze_encoded(&ci, leaf, smp_bundle_all(bu), der, (size_t)dlen, trust,
+					     &err) != 0)
+			r = fn(ctx, path, NULL, 0, NULL, &err);
+		else
+			r = fn(ctx, path, der, (size_t)dlen, ci, NULL);
 		OPENSSL_free(der);
 		der = NULL;
 	}

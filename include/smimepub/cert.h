@@ -178,6 +178,14 @@ int smp_cert_analyze(smp_certinfo **out, X509 *leaf, STACK_OF(X509) *extra,
 		     const smp_trust *trust, smp_error *err);
 
 /*
+ * smp_cert_analyze for a leaf whose DER encoding (from i2d_X509) the caller holds in der/len:
+ * its SHA-256 is taken from those bytes instead of encoding leaf once more.
+ */
+int smp_cert_analyze_encoded(smp_certinfo **out, X509 *leaf, STACK_OF(X509) *extra,
+			     const unsigned char *der, size_t len, const smp_trust *trust,
+			     smp_error *err);
+
+/*
  * Same for a DER value as read from a directory. A value that is not a certificate gives
  * SMP_ERR_BADINPUT (callers report it as `malformed`).
  */
