@@ -645,6 +645,56 @@ static void test_analyze_der(void **state)
 	smp_trust_free(t);
 }
 
+/*
+ * The three ways in give one SHA-256 (over the DER); issuer texts follow each certificate's own
+ * issuer when issuers alternate (they are kept for the last issuer seen).
+ */
+static void test_analyze_encoded(void **state)
+{
+	smp_trust *t;
+	smp_certinfo *a = NULL, *b = NULL, *c = NULL;
+	smp_error err = SMP_ERROR_INIT;
+	const unsigned char *p;
+	unsigned char *data;
+	size_t len = 0;
+	X509 *x;
+
+	(void)state;
+	NEED_PKI();
+	t = mk_trust();
+	data = slurp("alice.der", &len);
+	p = data;
+	x = d2i_X509(NULL, &p, (long)len);
+	assert_non_null(x);
+	assert_int_equal(smp_cert_analyze_der(&a, data, len, t, &err), 0);
+	assert_int_equal(smp_cert_analyze(&b, x, NULL, t, &err), 0);
+	assert_int_equal(smp_cert_analyze_encoded(&c, x, NULL, data, len, t, &err), 0);
+	assert_string_equal(a->sha256, b->sha256);
+	assert_string_equal(a->sha256, c->sha256);
+	assert_string_equal(c->issuer_cn, "Test Issuing CA 1");
+	assert_problems(c, "");
+	smp_certinfo_free(c);
+	c = (smp_certinfo *)&err;
+	assert_int_equal(smp_cert_analyze_encoded(&c, x, NULL, NULL, 0, t, &err), SMP_ERR_INTERNAL);
+	assert_null(c);
+	smp_certinfo_free(a);
+	smp_certinfo_free(b);
+	X509_free(x);
+	free(data);
+	for (int round = 0; round < 2; round++) {
+		a = analyze_with("alice.pem", t);
+		b = analyze_with("intermediate.pem", t);
+		assert_string_equal(a->issuer_cn, "Test Issuing CA 1");
+		assert_non_null(strstr(a->issuer, "CN=Test Issuing CA 1"));
+		assert_string_equal(b->issuer_cn, "Test Root CA");
+		assert_non_null(strstr(b->issuer, "CN=Test Root CA"));
+		assert_null(strstr(b->issuer, "Issuing"));
+		smp_certinfo_free(a);
+		smp_certinfo_free(b);
+	}
+	smp_trust_free(t);
+}
+
 /* ---- Addresses -------------------------------------------------------------------------------- */
 
 static void test_address_mixed_case(void **state)
@@ -1601,6 +1651,7 @@ int main(void)
 		cmocka_unit_test(test_facts_alice),
 		cmocka_unit_test(test_facts_ec),
 		cmocka_unit_test(test_analyze_der),
+		cmocka_unit_test(test_analyze_encoded),
 		cmocka_unit_test(test_address_mixed_case),
 		cmocka_unit_test(test_address_san_then_e_dedup),
 		cmocka_unit_test(test_address_from_cn),
