@@ -1645,6 +1645,37 @@ out:
 
 /* ---- Walk --------------------------------------------------------------------------------- */
 
+/* See dir.h. */
+int smp_dir_referral_is_ad_partition(const smp_dir *d, const char *url)
+{
+	static const struct { const char *attr, *value; } partitions[] = {
+		{ "CN", "Configuration" }, { "DC", "DomainDnsZones" }, { "DC", "ForestDnsZones" },
+	};
+	LDAPURLDesc *lud = NULL;
+	LDAPDN dn = NULL;
+	int hit = 0;
+
+	if (d == NULL || d->profile != &smp_profile_ad || url == NULL ||
+	    ldap_url_parse(url, &lud) != LDAP_URL_SUCCESS)
+		return 0;
+	if (lud->lud_dn != NULL &&
+	    ldap_str2dn(lud->lud_dn, &dn, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS && dn != NULL &&
+	    dn[0] != NULL && dn[1] != NULL && dn[0][0] != NULL && dn[0][1] == NULL) {
+		const LDAPAVA *ava = dn[0][0];
+
+		for (size_t i = 0; i < sizeof(partitions) / sizeof(partitions[0]) && !hit; i++)
+			hit = ava->la_attr.bv_len == strlen(partitions[i].attr) &&
+			      strncasecmp(ava->la_attr.bv_val, partitions[i].attr,
+					  ava->la_attr.bv_len) == 0 &&
+			      ava->la_value.bv_len == strlen(partitions[i].value) &&
+			      strncasecmp(ava->la_value.bv_val, partitions[i].value,
+					  ava->la_value.bv_len) == 0;
+	}
+	ldap_dnfree(dn);
+	ldap_free_urldesc(lud);
+	return hit;
+}
+
 static void report_referrals(smp_dir *d, LDAPMessage *msg,
 			     void (*on_referral)(const char *url, void *ctx), void *ctx)
 {

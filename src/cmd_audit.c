@@ -23,7 +23,9 @@ struct audit_state {
 	smp_trust *trust;
 	smp_audit_summary *summary;
 	struct cli_progress progress;
-	size_t referrals;
+	smp_dir *dir;        /* the directory walked, or NULL for an export */
+	size_t referrals;    /* every referral reported */
+	size_t ad_partition_referrals;  /* of those, to AD partitions that hold no recipients */
 	smp_error err;       /* why the walk stopped, when it did */
 	workers *pool;       /* analysis workers, or NULL: analyse here */
 	struct buf batch;    /* entries not yet handed to a worker */
@@ -356,20 +358,28 @@ static void on_referral(const char *url, void *ctx)
 	struct audit_state *st = ctx;
 	char *msg = NULL;
 
+	int partition = smp_dir_referral_is_ad_partition(st->dir, url);
+	const char *severity = partition ? "info" : "warning";
+	const char *reason = partition ? "ad_partition" : "referral";
+
 	st->referrals++;
+	st->ad_partition_referrals += partition != 0;
 	if (st->failed != 0 || (st->failed = audit_sync(st)) != 0)
 		return;  /* the walk stops at the next entry, or cmd_audit reports it at the end */
-	if (asprintf(&msg, "the server referred part of the search to '%s'; it was not "
-		     "followed: audit that directory separately if it holds contacts", url) < 0)
+	if (asprintf(&msg, partition ? "the server referred part of the search to '%s', one of "
+		     "Active Directory's configuration and DNS partitions, which hold no mail "
+		     "recipients: not followed" : "the server referred part of the search to '%s'; "
+		     "it was not followed: audit that directory separately if it holds contacts",
+		     url) < 0)
 		msg = NULL;
 	if (st->out.format == CLI_FMT_TEXT) {
-		fprintf(st->out.fp, "referral %s:\n    %-8s %-22s %s\n", url, "warning", "referral",
+		fprintf(st->out.fp, "referral %s:\n    %-8s %-22s %s\n", url, severity, reason,
 			msg ? msg : "");
 		fflush(st->out.fp);
 	} else {
 		cli_out_record(&st->out,
 			       json_pack("{s:s, s:s, s:s, s:s, s:s?}", "type", "referral", "url", url,
-					 "severity", "warning", "reason", "referral", "message", msg));
+					 "severity", severity, "reason", reason, "message", msg));
 	}
 	free(msg);
 }
@@ -384,6 +394,13 @@ static const char *status_name(int status)
 	}
 }
 
+/* ", part of the directory not audited (referrals)" when a referral raised the status. */
+static const char *unfollowed_note(const struct audit_state *st)
+{
+	return st->referrals > st->ad_partition_referrals
+		       ? ", part of the directory not audited (referrals)" : "";
+}
+
 static void text_summary(struct audit_state *st, int status)
 {
 	const smp_audit_summary *s = st->summary;
@@ -391,17 +408,21 @@ static void text_summary(struct audit_state *st, int status)
 	char when[32];
 	size_t count;
 
-	fprintf(fp, "summary: %s: %zu entries, %zu certificates, %zu critical, %zu warnings%s\n",
+	fprintf(fp, "summary: %s: %zu entries, %zu certificates, %zu critical, %zu warnings%s%s\n",
 		status_name(status), smp_audit_summary_entries(s), smp_audit_summary_values(s),
 		smp_audit_summary_severity_count(s, SMP_SEV_CRITICAL),
-		smp_audit_summary_severity_count(s, SMP_SEV_WARNING),
+		smp_audit_summary_severity_count(s, SMP_SEV_WARNING), unfollowed_note(st),
 		status == AUDIT_INCOMPLETE ? " (incomplete)" : "");
 	for (size_t i = 0; i < smp_audit_summary_n_codes(s); i++) {
 		const char *code = smp_audit_summary_code(s, i, &count);
 		fprintf(fp, "  %-22s %zu\n", code, count);
 	}
-	if (st->referrals > 0)
-		fprintf(fp, "  %-22s %zu (not followed)\n", "referrals", st->referrals);
+	if (st->referrals > st->ad_partition_referrals)
+		fprintf(fp, "  %-22s %zu (not followed)\n", "referrals",
+			st->referrals - st->ad_partition_referrals);
+	if (st->ad_partition_referrals > 0)
+		fprintf(fp, "  %-22s %zu (AD configuration and DNS partitions: no recipients)\n",
+			"ad_partition", st->ad_partition_referrals);
 	if (smp_audit_summary_n_soonest(s) > 0)
 		fprintf(fp, "soonest expiries:\n");
 	for (size_t i = 0; i < smp_audit_summary_n_soonest(s); i++) {
@@ -431,13 +452,13 @@ static void report_summary(struct audit_state *st, int status)
 							 "subject", x->subject, "sha256",
 							 x->sha256, "not_after", when));
 	}
-	if (asprintf(&msg, "%zu entries, %zu certificates: %zu critical, %zu warnings%s",
+	if (asprintf(&msg, "%zu entries, %zu certificates: %zu critical, %zu warnings%s%s",
 		     smp_audit_summary_entries(s), smp_audit_summary_values(s),
 		     smp_audit_summary_severity_count(s, SMP_SEV_CRITICAL),
-		     smp_audit_summary_severity_count(s, SMP_SEV_WARNING),
+		     smp_audit_summary_severity_count(s, SMP_SEV_WARNING), unfollowed_note(st),
 		     status == AUDIT_INCOMPLETE ? " (incomplete)" : "") < 0)
 		msg = NULL;
-	obj = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:b, s:s?}",
+	obj = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:I, s:b, s:s?}",
 			"type", "summary", "status", status_name(status),
 			"entries", (json_int_t)smp_audit_summary_entries(s),
 			"certificates", (json_int_t)smp_audit_summary_values(s),
@@ -445,6 +466,7 @@ static void report_summary(struct audit_state *st, int status)
 			"warnings", (json_int_t)smp_audit_summary_severity_count(s, SMP_SEV_WARNING),
 			"counts", counts, "soonest_expiries", soonest,
 			"referrals", (json_int_t)st->referrals,
+			"ad_partition_referrals", (json_int_t)st->ad_partition_referrals,
 			"complete", status != AUDIT_INCOMPLETE, "message", msg);
 	free(msg);
 	cli_out_record(&st->out, obj);
@@ -458,7 +480,9 @@ static int audit_directory(struct audit_state *st)
 	r = cli_connect(&d, st->o, &st->err);
 	if (r != 0)
 		return r;
+	st->dir = d;
 	r = smp_dir_walk(d, audit_one, on_referral, st, &st->err);
+	st->dir = NULL;
 	smp_dir_close(d);
 	return r;
 }
@@ -521,6 +545,9 @@ int cmd_audit(struct cli_opts *o)
 		status = AUDIT_INCOMPLETE;
 	} else {
 		status = smp_audit_summary_exit_status(st.summary);
+		/* part of the directory was not audited: at least a warning */
+		if (status == 0 && st.referrals > st.ad_partition_referrals)
+			status = 1;
 	}
 	if (o->quiet || (status == AUDIT_INCOMPLETE && smp_audit_summary_entries(st.summary) == 0 &&
 			 o->format == CLI_FMT_TEXT))

@@ -217,6 +217,15 @@ int smp_dir_create_contact(smp_dir *d, const char *ou, const char *cn, const cha
 int smp_dir_walk(smp_dir *d, int (*fn)(const smp_entry *e, void *ctx),
 		 void (*on_referral)(const char *url, void *ctx), void *ctx, smp_error *err);
 
+/*
+ * 1 when url (a referral from a search of d) names one of Active Directory's own partitions
+ * that hold no mail recipients: the configuration partition (CN=Configuration,...) or the
+ * DNS application partitions (DC=DomainDnsZones,... and DC=ForestDnsZones,...). Every subtree
+ * search from a domain's root is referred there. 0 for any other referral, for a URL that
+ * does not parse, and on a directory that is not Active Directory.
+ */
+int smp_dir_referral_is_ad_partition(const smp_dir *d, const char *url);
+
 /* ---- Operations in flight (bulk publish) --------------------------------------------------- */
 
 /*

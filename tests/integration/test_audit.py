@@ -281,6 +281,39 @@ class SlapdAudit(AuditCases, unittest.TestCase):
         self.assertEqual(s["entries"], 240)
 
 
+    def test_referral_not_followed_is_a_warning(self):
+        # a referral object inside the audited subtree: the part it points to was not audited,
+        # so a clean audit says warning (exit 1), in every format; nothing is contacted there
+        ou = self.ou("referral")
+        self.contact(ou, "Alice", "alice@partner.example", ["alice.pem"])
+        ref = "ou=elsewhere," + ou
+        self.d.ldapmodify("dn: %s\nchangetype: add\nobjectClass: referral\n"
+                          "objectClass: extensibleObject\nou: elsewhere\n"
+                          "ref: ldap://127.0.0.1:9/ou=elsewhere,dc=partner,dc=test\n" % ref,
+                          extra=("-M",))
+        self.addCleanup(self.d.ldapmodify, "dn: %s\nchangetype: delete\n" % ref, False, ("-M",))
+        res = self.audit(ou)
+        self.assertEqual(res.rc, 1, res)
+        refs = [r for r in res.json() if r.get("type") == "referral"]
+        self.assertEqual(len(refs), 1, res)
+        self.assertIn("127.0.0.1:9/ou=elsewhere", refs[0]["url"])
+        self.assertEqual((refs[0]["severity"], refs[0]["reason"]), ("warning", "referral"))
+        self.assertIn("audit that directory separately", refs[0]["message"])
+        s = summary(res.json())
+        self.assertEqual((s["status"], s["referrals"], s["ad_partition_referrals"]),
+                         ("warning", 1, 0))
+        self.assertEqual((s["critical"], s["warnings"]), (0, 0))
+        self.assertIn("not audited", s["message"])
+        text = self.audit(ou, fmt="text")
+        self.assertEqual(text.rc, 1, text)
+        self.assertIn("referral ldap://127.0.0.1:9/ou=elsewhere", text.out)
+        self.assertIn("summary: warning:", text.out)
+        self.assertRegex(text.out, r"\n  referrals +1 \(not followed\)")
+        # the certificate's own findings still decide above that: an expired one is critical
+        self.contact(ou, "Old", "old@partner.example", ["expired.pem"])
+        self.assertEqual(self.audit(ou).rc, 2)
+
+
 class SambaADAudit(AuditCases, unittest.TestCase):
     kind = "ad"
 
@@ -297,15 +330,20 @@ class SambaADAudit(AuditCases, unittest.TestCase):
 
     def test_referrals_reported(self):
         # a subtree search from the domain root gets a continuation reference to
-        # CN=Configuration: reported as a warning record, never silently dropped
+        # CN=Configuration: reported, never silently dropped, but that partition holds no
+        # recipients, so it does not change the exit status the certificates give
         res = run(["-H", self.d.uri, "-D", self.d.admin_dn, "-y", self.pw, "-b", self.d.base] +
                   TRUST + ["audit", "--format", "json"])
         self.assertIn(res.rc, (0, 1, 2), res)
         refs = [r for r in res.json() if r.get("type") == "referral"]
         self.assertTrue(refs, res)
         self.assertIn("Configuration", refs[0]["url"])
-        self.assertEqual(refs[0]["severity"], "warning")
-        self.assertGreaterEqual(summary(res.json())["referrals"], 1)
+        self.assertEqual((refs[0]["severity"], refs[0]["reason"]), ("info", "ad_partition"))
+        s = summary(res.json())
+        self.assertGreaterEqual(s["referrals"], 1)
+        self.assertEqual(s["ad_partition_referrals"], s["referrals"])
+        self.assertEqual(res.rc, 2 if s["critical"] else 1 if s["warnings"] else 0, s)
+        self.assertNotIn("not audited", s["message"])
 
 
 if __name__ == "__main__":

@@ -711,6 +711,9 @@ static void test_dir_open_ldif(void **state)
 					     &msgid, &err), SMP_ERR_USAGE);
 	assert_int_equal(smp_dir_reconnect(d, &err), SMP_ERR_USAGE);
 	assert_null(smp_dir_ldap(d));
+	/* not Active Directory: no referral is to an AD partition */
+	assert_false(smp_dir_referral_is_ad_partition(
+		d, "ldap://example.test/CN=Configuration,DC=example,DC=test"));
 	smp_dir_close(d);
 	d = NULL;
 
@@ -719,6 +722,29 @@ static void test_dir_open_ldif(void **state)
 					   &err), 0);
 	assert_string_equal(smp_dir_profile(d)->name, "ad");
 	assert_null(smp_dir_warning(d));
+	/* AD's configuration and DNS partitions hold no recipients; anything else may */
+	assert_true(smp_dir_referral_is_ad_partition(
+		d, "ldap://example.test/CN=Configuration,DC=example,DC=test"));
+	assert_true(smp_dir_referral_is_ad_partition(
+		d, "ldap://example.test/cn=configuration,dc=example,dc=test??sub"));
+	assert_true(smp_dir_referral_is_ad_partition(
+		d, "ldap://DomainDnsZones.example.test/DC=DomainDnsZones,DC=example,DC=test"));
+	assert_true(smp_dir_referral_is_ad_partition(
+		d, "ldap://ForestDnsZones.example.test/DC=ForestDnsZones,DC=example,DC=test"));
+	assert_false(smp_dir_referral_is_ad_partition(
+		d, "ldap://child.example.test/DC=child,DC=example,DC=test"));
+	assert_false(smp_dir_referral_is_ad_partition(
+		d, "ldap://example.test/OU=Configuration,DC=example,DC=test"));
+	assert_false(smp_dir_referral_is_ad_partition(
+		d, "ldap://example.test/CN=Configuration2,DC=example,DC=test"));
+	assert_false(smp_dir_referral_is_ad_partition(
+		d, "ldap://example.test/CN=Contacts,CN=Configuration,DC=example,DC=test"));
+	assert_false(smp_dir_referral_is_ad_partition(d, "ldap://example.test/CN=Configuration"));
+	assert_false(smp_dir_referral_is_ad_partition(
+		d, "ldap://example.test/CN=Configuration+OU=x,DC=example,DC=test"));
+	assert_false(smp_dir_referral_is_ad_partition(d, "not a URL"));
+	assert_false(smp_dir_referral_is_ad_partition(d, NULL));
+	assert_false(smp_dir_referral_is_ad_partition(NULL, "ldap://example.test/"));
 	assert_string_equal(smp_dir_base(d), "OU=Partners, DC=example,DC=test");
 	ASSERT_FOUND(d, "bob@partner.example", "");
 	ASSERT_FOUND(d, "alice@partner.example",
