@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -759,9 +760,17 @@ struct index {
 	size_t n, cap;
 };
 
+/*
+ * An export is indexed, not held: each entry's offset in the file and what the searches need
+ * to know of it; the entry itself is read again when a search or read returns it. Memory
+ * grows with the keys (addresses, DNs), not with the certificates.
+ */
+enum { LDIF_IN_BASE = 1, LDIF_HAS_ADDRESS = 2, LDIF_HAS_CERT = 4 };
+
 struct ldif_export {
-	smp_entry **v;             /* every entry, in file order */
-	unsigned char *in_base;    /* whether v[i] is at or under the base */
+	FILE *fp;                  /* the export (standard input: a copy in a temporary file) */
+	uint64_t *offset;          /* every entry's place in fp, in file order */
+	unsigned char *flags;      /* LDIF_* of each entry */
 	size_t n, cap;
 	struct index addrs;        /* smp_entry_each_address of every entry */
 	struct index dns;          /* each entry's normalised DN */
@@ -792,8 +801,10 @@ static void ldif_export_free(struct ldif_export *x)
 {
 	if (x == NULL)
 		return;
-	smp_entries_free(x->v, x->n);
-	free(x->in_base);
+	if (x->fp != NULL)
+		fclose(x->fp);
+	free(x->offset);
+	free(x->flags);
 	index_release(&x->addrs);
 	index_release(&x->dns);
 	free_rdns(x->base, x->n_base);
@@ -924,8 +935,8 @@ static int index_address(const char *addr, int how, void *ctx)
 	return index_add(s->x, addr, s->entry);
 }
 
-/* smp_ldif_walk's callback: keeps a copy of e with its normalised DN and addresses. */
-static int ldif_keep(const smp_entry *e, void *ctx)
+/* smp_ldif_walk_stream's callback: indexes e (its offset, normalised DN and addresses). */
+static int ldif_keep(const smp_entry *e, uint64_t offset, void *ctx)
 {
 	struct ldif_export *x = ctx;
 	struct address_sink sink = { &x->addrs, x->n };
@@ -938,27 +949,28 @@ static int ldif_keep(const smp_entry *e, void *ctx)
 				     x->path, e->dn);
 	if (x->n == x->cap) {
 		size_t ncap = x->cap ? x->cap * 2 : 64;
-		smp_entry **nv = realloc(x->v, (ncap + 1) * sizeof(*nv));
-		unsigned char *nb;
+		uint64_t *no = realloc(x->offset, ncap * sizeof(*no));
+		unsigned char *nf;
 
-		if (nv == NULL)
+		if (no == NULL)
 			goto out;
-		x->v = nv;
-		if ((nb = realloc(x->in_base, ncap)) == NULL)
+		x->offset = no;
+		if ((nf = realloc(x->flags, ncap)) == NULL)
 			goto out;
-		x->in_base = nb;
+		x->flags = nf;
 		x->cap = ncap;
 	}
-	if (smp_entry_dup(&x->v[x->n], e) != 0)
-		goto out;
-	x->v[x->n + 1] = NULL;
+	x->offset[x->n] = offset;
+	x->flags[x->n] = (e->n_mail > 0 || e->n_proxy > 0 ? LDIF_HAS_ADDRESS : 0) |
+			 (e->n_certs > 0 || e->n_smime > 0 ? LDIF_HAS_CERT : 0);
 	x->n++;
 	if ((ndn = rdns_join(rdns, n)) == NULL || index_add(&x->dns, ndn, x->n - 1) != 0 ||
 	    smp_entry_each_address(e, index_address, &sink) != 0)
 		goto out;
 	x->has_proxy |= e->n_proxy > 0;
 	if (x->explicit_base) {
-		x->in_base[x->n - 1] = common_suffix(rdns, n, x->base, x->n_base) == x->n_base;
+		if (common_suffix(rdns, n, x->base, x->n_base) == x->n_base)
+			x->flags[x->n - 1] |= LDIF_IN_BASE;
 	} else if (!x->suffix_started) {
 		x->base = rdns;
 		x->n_base = n;
@@ -981,6 +993,45 @@ out:
 	return r;
 }
 
+/* The entry at x->offset[i], read again from the export: 0, or an error in err. */
+static int ldif_entry(const smp_dir *d, size_t i, smp_entry **out, smp_error *err)
+{
+	return smp_ldif_read_at(d->ldif->fp, d->uri, d->ldif->offset[i], out, err);
+}
+
+/*
+ * The export to index: path opened, or standard input ("-") copied to a temporary file so
+ * its entries can be read again. NULL with the reason in err.
+ */
+static FILE *ldif_open(const char *path, smp_error *err)
+{
+	char buf[65536];
+	size_t got;
+	FILE *fp;
+
+	if (strcmp(path, "-") != 0) {
+		if ((fp = fopen(path, "rb")) == NULL)
+			smp_error_set(err, SMP_ERR_NOFILE, "cannot open '%s': %s", path,
+				      strerror(errno));
+		return fp;
+	}
+	if ((fp = tmpfile()) == NULL) {
+		smp_error_set(err, SMP_ERR_NOFILE, "cannot keep standard input in a temporary "
+			      "file: %s", strerror(errno));
+		return NULL;
+	}
+	while ((got = fread(buf, 1, sizeof(buf), stdin)) > 0)
+		if (fwrite(buf, 1, got, fp) != got)
+			break;
+	if (ferror(stdin) || ferror(fp) || fflush(fp) != 0 || fseeko(fp, 0, SEEK_SET) != 0) {
+		smp_error_set(err, SMP_ERR_NOFILE, "cannot keep standard input in a temporary "
+			      "file: %s", strerror(errno ? errno : EIO));
+		fclose(fp);
+		return NULL;
+	}
+	return fp;
+}
+
 /*
  * The base of an export without -b: the common suffix of its DNs, or its parent when that is
  * the DN of an entry with an address (a lone recipient is no container). Every entry is in it.
@@ -993,12 +1044,9 @@ static int ldif_settle_base(smp_dir *d, struct ldif_export *x, smp_error *err)
 	if (suffix == NULL)
 		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
 	for (size_t i = index_lower(&x->dns, suffix);
-	     x->n_base > 0 && i < x->dns.n && strcasecmp(x->dns.v[i].s, suffix) == 0; i++) {
-		const smp_entry *e = x->v[x->dns.v[i].entry];
-
-		if (e->n_mail > 0 || e->n_proxy > 0)
+	     x->n_base > 0 && i < x->dns.n && strcasecmp(x->dns.v[i].s, suffix) == 0; i++)
+		if (x->flags[x->dns.v[i].entry] & LDIF_HAS_ADDRESS)
 			drop = 1;
-	}
 	if (drop) {
 		free(suffix);
 		suffix = rdns_join(x->base + 1, x->n_base - 1);
@@ -1006,8 +1054,8 @@ static int ldif_settle_base(smp_dir *d, struct ldif_export *x, smp_error *err)
 			return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
 	}
 	d->base = suffix;
-	if (x->n > 0)
-		memset(x->in_base, 1, x->n);
+	for (size_t i = 0; i < x->n; i++)
+		x->flags[i] |= LDIF_IN_BASE;
 	return 0;
 }
 
@@ -1045,7 +1093,11 @@ int smp_dir_open_ldif(smp_dir **out, const char *path, smp_schema schema, const 
 			goto out;
 		}
 	}
-	if ((r = smp_ldif_walk_origin(path, ldif_keep, x, &ad_attr, err)) != 0)
+	if ((x->fp = ldif_open(path, err)) == NULL) {
+		r = err->code;
+		goto out;
+	}
+	if ((r = smp_ldif_walk_stream(x->fp, path, ldif_keep, x, &ad_attr, err)) != 0)
 		goto out;
 	index_sort(&x->addrs);
 	index_sort(&x->dns);
@@ -1092,10 +1144,14 @@ static int ldif_find(smp_dir *d, const char *addr, smp_entry ***out, size_t *n, 
 		size_t entry = x->addrs.v[i].entry;
 		smp_entry **slot;
 
-		if (entry == last || !x->in_base[entry])
+		if (entry == last || !(x->flags[entry] & LDIF_IN_BASE))
 			continue;  /* same entry through mail and proxyAddresses */
 		last = entry;
-		if ((slot = entries_slot(&v, count)) == NULL || smp_entry_dup(slot, x->v[entry]) != 0)
+		if ((slot = entries_slot(&v, count)) == NULL) {
+			smp_error_set(err, r, "out of memory");
+			goto out;
+		}
+		if ((r = ldif_entry(d, entry, slot, err)) != 0)
 			goto out;
 		count++;
 	}
@@ -1107,9 +1163,7 @@ static int ldif_find(smp_dir *d, const char *addr, smp_entry ***out, size_t *n, 
 out:
 	smp_entries_free(v, count);
 	free(norm);
-	d->last_rc = r == 0 ? LDAP_SUCCESS : LDAP_NO_MEMORY;
-	if (r != 0)
-		smp_error_set(err, r, "out of memory");
+	d->last_rc = r == 0 ? LDAP_SUCCESS : LDAP_OTHER;
 	return r;
 }
 
@@ -1130,10 +1184,8 @@ static int ldif_read(smp_dir *d, const char *dn, smp_entry **out, smp_error *err
 		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
 	i = index_lower(&x->dns, ndn);
 	if (i < x->dns.n && strcasecmp(x->dns.v[i].s, ndn) == 0) {
-		r = smp_entry_dup(out, x->v[x->dns.v[i].entry]);
-		d->last_rc = r == 0 ? LDAP_SUCCESS : LDAP_NO_MEMORY;
-		if (r != 0)
-			smp_error_set(err, r, "out of memory");
+		r = ldif_entry(d, x->dns.v[i].entry, out, err);
+		d->last_rc = r == 0 ? LDAP_SUCCESS : LDAP_OTHER;
 	} else {
 		d->last_rc = LDAP_NO_SUCH_OBJECT;
 		r = smp_error_set(err, SMP_ERR_NOTFOUND, "no entry '%s'", dn);
@@ -1142,14 +1194,22 @@ static int ldif_read(smp_dir *d, const char *dn, smp_entry **out, smp_error *err
 	return r;
 }
 
-static int ldif_walk(smp_dir *d, int (*fn)(const smp_entry *e, void *ctx), void *ctx)
+static int ldif_walk(smp_dir *d, int (*fn)(const smp_entry *e, void *ctx), void *ctx,
+		     smp_error *err)
 {
 	const struct ldif_export *x = d->ldif;
+	smp_entry *e = NULL;
 	int r = 0;
 
-	for (size_t i = 0; i < x->n && r == 0; i++)
-		if (x->in_base[i] && (x->v[i]->n_certs > 0 || x->v[i]->n_smime > 0))
-			r = fn(x->v[i], ctx);
+	for (size_t i = 0; i < x->n && r == 0; i++) {
+		if ((x->flags[i] & (LDIF_IN_BASE | LDIF_HAS_CERT)) !=
+		    (LDIF_IN_BASE | LDIF_HAS_CERT))
+			continue;
+		if ((r = ldif_entry(d, i, &e, err)) == 0)
+			r = fn(e, ctx);
+		smp_entry_free(e);
+		e = NULL;
+	}
 	return r;
 }
 
@@ -1706,7 +1766,7 @@ int smp_dir_walk(smp_dir *d, int (*fn)(const smp_entry *e, void *ctx),
 	size_t i;
 
 	if (d->ldif != NULL)
-		return ldif_walk(d, fn, ctx);
+		return ldif_walk(d, fn, ctx, err);
 	do {
 		rc = ldap_create_page_control(d->ld, d->page_size, cookie.bv_val ? &cookie : NULL,
 					      1, &page);

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@ struct source {
 	const unsigned char *mem;     /* ... or memory */
 	size_t len;
 	size_t pos;
+	uint64_t offset;              /* bytes taken so far (from where the walk began) */
 };
 
 struct reader {
@@ -42,6 +44,9 @@ struct reader {
 	size_t logical_len;
 	size_t logical_cap;
 	unsigned long logical_lineno;
+	uint64_t line_offset;         /* where the current physical line begins */
+	uint64_t logical_offset;      /* where the current logical line begins */
+	uint64_t record_offset;       /* where the current entry's dn: line begins */
 	int have_logical;
 	int logical_is_comment;
 	size_t record_bytes;
@@ -50,6 +55,7 @@ struct reader {
 	smp_entry *entry;
 	size_t mail_cap, proxy_cap, certs_cap, smime_cap;
 	int (*fn)(const smp_entry *e, void *ctx);
+	int (*fn_at)(const smp_entry *e, uint64_t offset, void *ctx);  /* instead of fn */
 	void *ctx;
 	smp_error *err;
 	const char **ad_attr;         /* smp_ldif_walk_origin: set at the first AD-only attribute */
@@ -102,11 +108,14 @@ static int grow(void **buf, size_t *cap, size_t need, size_t elem)
 
 static int src_getc(struct source *s)
 {
+	int c;
+
 	if (s->fp != NULL)
-		return getc_unlocked(s->fp);
-	if (s->pos >= s->len)
-		return EOF;
-	return s->mem[s->pos++];
+		c = getc_unlocked(s->fp);
+	else
+		c = s->pos < s->len ? s->mem[s->pos++] : EOF;
+	s->offset += c != EOF;
+	return c;
 }
 
 /*
@@ -119,6 +128,7 @@ static int read_line(struct reader *r)
 	int c = EOF;
 
 	r->line_len = 0;
+	r->line_offset = r->src.offset;
 	while ((c = src_getc(&r->src)) != EOF && c != '\n') {
 		if (r->line_len >= budget)
 			return bad(r, r->lineno + 1, "record is larger than %u bytes",
@@ -293,6 +303,7 @@ static int process_logical(struct reader *r)
 		r->entry->dn = strndup(val.bv_val, val.bv_len);
 		if (r->entry->dn == NULL)
 			return nomem(r);
+		r->record_offset = r->logical_offset;
 		r->mail_cap = r->proxy_cap = r->certs_cap = r->smime_cap = 0;
 		r->state = IN_ENTRY;
 		return 0;
@@ -332,7 +343,8 @@ static int end_record(struct reader *r)
 	if (rc != 0)
 		return rc;
 	if (r->state == IN_ENTRY) {
-		rc = r->fn(r->entry, r->ctx);
+		rc = r->fn_at != NULL ? r->fn_at(r->entry, r->record_offset, r->ctx)
+				      : r->fn(r->entry, r->ctx);
 		smp_entry_free(r->entry);
 		r->entry = NULL;
 	}
@@ -350,6 +362,7 @@ static int start_logical(struct reader *r)
 	memcpy(r->logical, r->line, r->line_len + 1);
 	r->logical_len = r->line_len;
 	r->logical_lineno = r->lineno;
+	r->logical_offset = r->line_offset;
 	r->logical_is_comment = r->line[0] == '#';
 	r->have_logical = 1;
 	return 0;
@@ -405,8 +418,9 @@ static int walk(struct reader *r)
 }
 
 static int walk_source(struct source *src, const char *name,
-		       int (*fn)(const smp_entry *e, void *ctx), void *ctx, const char **ad_attr,
-		       smp_error *err)
+		       int (*fn)(const smp_entry *e, void *ctx),
+		       int (*fn_at)(const smp_entry *e, uint64_t offset, void *ctx), void *ctx,
+		       const char **ad_attr, smp_error *err)
 {
 	struct reader r;
 	int rc;
@@ -415,6 +429,7 @@ static int walk_source(struct source *src, const char *name,
 	r.src = *src;
 	r.name = name;
 	r.fn = fn;
+	r.fn_at = fn_at;
 	r.ctx = ctx;
 	r.err = err;
 	r.ad_attr = ad_attr;
@@ -437,14 +452,14 @@ int smp_ldif_walk_origin(const char *path, int (*fn)(const smp_entry *e, void *c
 		*ad_attr = NULL;
 	if (strcmp(path, "-") == 0) {
 		src.fp = stdin;
-		return walk_source(&src, "standard input", fn, ctx, ad_attr, err);
+		return walk_source(&src, "standard input", fn, NULL, ctx, ad_attr, err);
 	}
 	fp = fopen(path, "rb");
 	if (fp == NULL)
 		return smp_error_set(err, SMP_ERR_NOFILE, "cannot open '%s': %s", path,
 				     strerror(errno));
 	src.fp = fp;
-	r = walk_source(&src, path, fn, ctx, ad_attr, err);
+	r = walk_source(&src, path, fn, NULL, ctx, ad_attr, err);
 	fclose(fp);
 	return r;
 }
@@ -464,5 +479,50 @@ int smp_ldif_walk_mem(const void *data, size_t len, int (*fn)(const smp_entry *e
 
 	src.mem = data;
 	src.len = len;
-	return walk_source(&src, NULL, fn, ctx, NULL, err);
+	return walk_source(&src, NULL, fn, NULL, ctx, NULL, err);
+}
+
+/* See ldif_in.h. */
+int smp_ldif_walk_stream(FILE *fp, const char *name,
+			 int (*fn)(const smp_entry *e, uint64_t offset, void *ctx), void *ctx,
+			 const char **ad_attr, smp_error *err)
+{
+	struct source src = { 0 };
+
+	if (ad_attr != NULL)
+		*ad_attr = NULL;
+	src.fp = fp;
+	return walk_source(&src, name, NULL, fn, ctx, ad_attr, err);
+}
+
+/* Stops the walk of smp_ldif_read_at at its first entry, which it keeps. */
+#define FIRST_TAKEN 1
+
+static int take_first(const smp_entry *e, uint64_t offset, void *ctx)
+{
+	(void)offset;
+	return smp_entry_dup(ctx, e) == 0 ? FIRST_TAKEN : SMP_ERR_NOMEM;
+}
+
+/* See ldif_in.h. */
+int smp_ldif_read_at(FILE *fp, const char *name, uint64_t offset, smp_entry **out,
+		     smp_error *err)
+{
+	struct source src = { 0 };
+	int r;
+
+	*out = NULL;
+	if (offset > (uint64_t)INT64_MAX || fseeko(fp, (off_t)offset, SEEK_SET) != 0)
+		return smp_error_set(err, SMP_ERR_BADINPUT, "cannot read '%s' again at byte %llu",
+				     name, (unsigned long long)offset);
+	src.fp = fp;
+	r = walk_source(&src, name, NULL, take_first, out, NULL, err);
+	if (r == FIRST_TAKEN)
+		return 0;
+	if (r == SMP_ERR_NOMEM)
+		return smp_error_set(err, r, "out of memory");
+	if (r == 0)
+		r = smp_error_set(err, SMP_ERR_BADINPUT, "'%s' holds no entry at byte %llu any more: "
+				  "it changed while it was read", name, (unsigned long long)offset);
+	return r;
 }

@@ -151,6 +151,10 @@ void pub_failure(struct pub_result *res, int code, const char *message)
 		res->reason = "journal_unavailable";
 		res->status = 1;
 		break;
+	case SMP_ERR_BADINPUT:  /* only a --from-ldif export reads entries that can be bad */
+		res->reason = "bad_export";
+		res->status = 65;
+		break;
 	case SMP_ERR_NOMEM:
 	case SMP_ERR_INTERNAL:
 		res->reason = "internal_error";

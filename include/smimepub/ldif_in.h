@@ -3,6 +3,8 @@
 #define SMIMEPUB_LDIF_IN_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include "smimepub/dir.h"
 #include "smimepub/error.h"
@@ -34,6 +36,24 @@ int smp_ldif_walk(const char *path, int (*fn)(const smp_entry *e, void *ctx), vo
  */
 int smp_ldif_walk_origin(const char *path, int (*fn)(const smp_entry *e, void *ctx), void *ctx,
 			 const char **ad_attr, smp_error *err);
+
+/*
+ * smp_ldif_walk over an open stream (read from where it stands, left open), with fn also
+ * given the byte offset of each entry's `dn:` line from where the walk began: for a stream
+ * at its start, where smp_ldif_read_at finds that entry again. name is for messages.
+ */
+int smp_ldif_walk_stream(FILE *fp, const char *name,
+			 int (*fn)(const smp_entry *e, uint64_t offset, void *ctx), void *ctx,
+			 const char **ad_attr, smp_error *err);
+
+/*
+ * Reads the entry whose `dn:` line begins at byte offset of the seekable fp (an offset
+ * smp_ldif_walk_stream gave). Returns 0 and *out (caller frees with smp_entry_free);
+ * SMP_ERR_BADINPUT when no entry starts there (the file changed) or it is malformed;
+ * SMP_ERR_NOMEM.
+ */
+int smp_ldif_read_at(FILE *fp, const char *name, uint64_t offset, smp_entry **out,
+		     smp_error *err);
 
 /* Same over len bytes of LDIF in memory (data need not be NUL-terminated). */
 int smp_ldif_walk_mem(const void *data, size_t len, int (*fn)(const smp_entry *e, void *ctx),

@@ -633,6 +633,83 @@ static char *found(smp_dir *d, const char *addr)
 #define ASSERT_FOUND(d, addr, expect) do { char *f_ = found(d, addr); \
 	assert_string_equal(f_, expect); free(f_); } while (0)
 
+struct offsets {
+	uint64_t at[8];
+	char *dn[8];
+	size_t n;
+};
+
+static int note_offset(const smp_entry *e, uint64_t offset, void *ctx)
+{
+	struct offsets *o = ctx;
+
+	assert_true(o->n < 8);
+	o->at[o->n] = offset;
+	o->dn[o->n++] = strdup(e->dn);
+	return 0;
+}
+
+/*
+ * Each entry is found again at the offset the walk gave (BOM, CRLF, comments, a folded and a
+ * base64 DN before it); an offset inside a record, past the end, or in a file that changed
+ * is refused, also through a directory opened on the export.
+ */
+static void test_read_at(void **state)
+{
+	char path[] = "/tmp/smimepub-ldif-at-XXXXXX";
+	struct offsets o = { { 0 }, { NULL }, 0 };
+	smp_error err = SMP_ERROR_INIT;
+	const char *ad = "x";
+	smp_entry *e = NULL, **v = NULL;
+	smp_dir *d = NULL;
+	size_t n = 0;
+	FILE *fp;
+
+	(void)state;
+	write_temp(path, "\xef\xbb\xbfversion: 1\r\n\r\n# cn=A\r\ndn: cn=A,dc=test\r\n"
+		   "mail: a@x.example\r\nuserCertificate;binary:: MAA=\r\n\r\n"
+		   "# folded\ndn: cn=Bee Folded,\n dc=test\nmail: b@x.example\n\n"
+		   "dn:: Y249Q2VlLGRjPXRlc3Q=\nmail: c@x.example\nobjectGUID:: AAAA\n");
+	fp = fopen(path, "rb");
+	assert_non_null(fp);
+	assert_int_equal(smp_ldif_walk_stream(fp, path, note_offset, &o, &ad, &err), 0);
+	assert_int_equal(o.n, 3);
+	assert_string_equal(ad, "objectGUID");
+	assert_string_equal(o.dn[1], "cn=Bee Folded,dc=test");
+	assert_string_equal(o.dn[2], "cn=Cee,dc=test");
+	for (size_t i = o.n; i-- > 0;) {
+		assert_int_equal(smp_ldif_read_at(fp, path, o.at[i], &e, &err), 0);
+		assert_string_equal(e->dn, o.dn[i]);
+		assert_int_equal(e->n_mail, 1);
+		assert_int_equal(e->n_certs, i == 0 ? 1 : 0);
+		smp_entry_free(e);
+	}
+	assert_int_equal(smp_ldif_read_at(fp, path, o.at[0] + 3, &e, &err), SMP_ERR_BADINPUT);
+	assert_null(e);
+	assert_int_equal(smp_ldif_read_at(fp, path, o.at[2] + 400, &e, &err), SMP_ERR_BADINPUT);
+	assert_non_null(strstr(err.msg, "changed"));
+	assert_int_equal(smp_ldif_read_at(fp, path, UINT64_MAX, &e, &err), SMP_ERR_BADINPUT);
+	fclose(fp);
+
+	/* a directory on the export reads entries again when asked: a changed file is an error */
+	assert_int_equal(smp_dir_open_ldif(&d, path, SMP_SCHEMA_AUTO, NULL, &err), 0);
+	assert_int_equal(smp_dir_find_by_address(d, "c@x.example", &v, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0]->dn, "cn=Cee,dc=test");
+	smp_entries_free(v, n);
+	assert_int_equal(truncate(path, (off_t)o.at[2]), 0);
+	v = NULL;
+	assert_int_equal(smp_dir_find_by_address(d, "c@x.example", &v, &n, &err), SMP_ERR_BADINPUT);
+	assert_non_null(strstr(err.msg, "changed"));
+	assert_null(v);
+	assert_int_equal(smp_dir_read(d, "cn=A,dc=test", &e, &err), 0);
+	smp_entry_free(e);
+	smp_dir_close(d);
+	for (size_t i = 0; i < o.n; i++)
+		free(o.dn[i]);
+	unlink(path);
+}
+
 static int count_walk(const smp_entry *e, void *ctx)
 {
 	(void)e;
@@ -812,6 +889,7 @@ int main(void)
 		cmocka_unit_test(test_entry_each_address_and_dup),
 		cmocka_unit_test(test_walk_origin),
 		cmocka_unit_test(test_dir_open_ldif),
+		cmocka_unit_test(test_read_at),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
