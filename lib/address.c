@@ -196,6 +196,45 @@ out:
 	return r;
 }
 
+/* 1 when a label of domain starts with the ACE prefix "xn--" (any case). */
+static int has_a_label(const char *domain)
+{
+	for (const char *label = domain; label != NULL; label = strchr(label, '.')) {
+		if (*label == '.')
+			label++;
+		if (strncasecmp(label, "xn--", 4) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* See cert.h. */
+int smp_address_unicode(char **out, const char *normalized, smp_error *err)
+{
+	const char *at = normalized != NULL ? strrchr(normalized, '@') : NULL;
+	char *u = NULL, *res;
+	size_t local_len;
+
+	*out = NULL;
+	if (at == NULL || !has_a_label(at + 1))
+		return 0;
+	if (idn2_to_unicode_8z8z(at + 1, &u, 0) != IDN2_OK || u == NULL ||
+	    strcmp(u, at + 1) == 0 || !is_utf8((const unsigned char *)u, strlen(u))) {
+		idn2_free(u);
+		return 0;  /* not a domain libidn2 decodes: the A-label form is the only one */
+	}
+	local_len = (size_t)(at - normalized);
+	if ((res = malloc(local_len + 1 + strlen(u) + 1)) == NULL) {
+		idn2_free(u);
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	}
+	memcpy(res, normalized, local_len + 1);
+	strcpy(res + local_len + 1, u);
+	idn2_free(u);
+	*out = res;
+	return 0;
+}
+
 /* 1 when a and b (normalised) name the same mailbox, compared case-insensitively. */
 int smp_address_equal(const char *a, const char *b)
 {

@@ -1348,28 +1348,43 @@ static int escaped(char **out, const char *value, smp_error *err)
 	return 0;
 }
 
-/* "(|(mail=A)(proxyAddresses=smtp:A))" with A escaped per RFC 4515. Caller frees. */
+/*
+ * "(|(mail=A)(proxyAddresses=smtp:A))" with A escaped per RFC 4515; for an internationalised
+ * domain the same again for the address's Unicode form (smp_address_unicode), since entries
+ * hold addresses as they were typed. Caller frees.
+ */
 static int address_filter(char **out, const smp_profile *p, const char *addr, smp_error *err)
 {
 	int r = SMP_ERR_INTERNAL;
-	char *esc = NULL, *f = NULL, *nf;
-	size_t i;
+	char *forms[2] = { NULL, NULL }, *f = NULL, *nf;
+	size_t i, k;
 
 	*out = NULL;
-	r = escaped(&esc, addr, err);
-	if (r < 0)
+	if ((r = smp_address_unicode(&forms[1], addr, err)) != 0 ||
+	    (r = escaped(&forms[0], addr, err)) != 0)
 		goto out;
-	f = strdup("(|");
-	for (i = 0; f != NULL && p->match_attrs[i] != NULL; i++) {
-		const char *attr = p->match_attrs[i];
-		const char *prefix = p->proxy_prefix != NULL &&
-				     strcasecmp(attr, "proxyAddresses") == 0 ? p->proxy_prefix : "";
+	if (forms[1] != NULL) {
+		char *u = forms[1];
 
-		if (asprintf(&nf, "%s(%s=%s%s)", f, attr, prefix, esc) < 0)
-			nf = NULL;
-		free(f);
-		f = nf;
+		forms[1] = NULL;
+		r = escaped(&forms[1], u, err);
+		free(u);
+		if (r != 0)
+			goto out;
 	}
+	f = strdup("(|");
+	for (k = 0; k < 2 && forms[k] != NULL; k++)
+		for (i = 0; f != NULL && p->match_attrs[i] != NULL; i++) {
+			const char *attr = p->match_attrs[i];
+			const char *prefix = p->proxy_prefix != NULL &&
+					     strcasecmp(attr, "proxyAddresses") == 0 ? p->proxy_prefix
+										     : "";
+
+			if (asprintf(&nf, "%s(%s=%s%s)", f, attr, prefix, forms[k]) < 0)
+				nf = NULL;
+			free(f);
+			f = nf;
+		}
 	if (f == NULL || asprintf(&nf, "%s)", f) < 0) {
 		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
 		goto out;
@@ -1378,7 +1393,8 @@ static int address_filter(char **out, const smp_profile *p, const char *addr, sm
 	r = 0;
 out:
 	free(f);
-	ber_memfree(esc);
+	ber_memfree(forms[0]);
+	ber_memfree(forms[1]);
 	return r;
 }
 

@@ -182,6 +182,29 @@ class PublishTests(Base):
         self.assertEqual(p["severity"], "warning")
         self.assertEqual(self.certs(dn), [der_of("alice.pem")])
 
+    def test_match_internationalised_domain_as_typed(self):
+        # the certificate holds user@xn--bcher-kva.example (A-label); the entry holds the
+        # address as it was typed, with the Unicode domain: the same mailbox (SPEC §3)
+        u = "user@b\u00fccher.example"
+        if self.kind == "ad":
+            dn = self.contact("Idn", mail=u)
+        else:  # slapd's mail is an IA5String: Unicode can only be in proxyAddresses
+            dn = self.contact("Idn", proxies=["SMTP:" + u])
+        res = self.smp("publish", pki("idn.pem"))
+        self.assertEqual(res.rc, 0, res)
+        rec = self.one(res)
+        self.assertEqual((rec["action"], rec["dn"].lower()), ("published", dn.lower()))
+        self.assertEqual(self.certs(dn), [der_of("idn.pem")])
+        for addr in ("user@xn--bcher-kva.example", u):
+            res = self.smp("lookup", addr)
+            self.assertEqual(res.rc, 0, res)
+            self.assertIn(dn.lower(), res.out.lower())
+        # the bulk path builds the same filter: a rerun among 70 inputs finds it unchanged
+        files = [pki("idn.pem")] + [pki("alice.pem")] * 69
+        res = self.smp("publish", *files)
+        idn = [r for r in res.json() if r.get("file") == pki("idn.pem")]
+        self.assertEqual([r["action"] for r in idn], ["unchanged"], res)
+
     def _subject_dn_cert(self, cn, address):
         rdns = [r.split("=", 1) for r in self.ou.split(",")]
         subj = "".join("/%s=%s" % (k.upper() if k.lower() != "dc" else "DC", v)

@@ -134,6 +134,38 @@ static void test_equal(void **state)
 	assert_false(smp_address_equal("a@b", NULL));
 }
 
+/* The Unicode form of norm is want (NULL: it has none). */
+static void expect_unicode(const char *norm, const char *want)
+{
+	smp_error err = SMP_ERROR_INIT;
+	char *out = (char *)"sentinel";
+
+	assert_int_equal(smp_address_unicode(&out, norm, &err), 0);
+	if (want == NULL) {
+		assert_null(out);
+		return;
+	}
+	assert_non_null(out);
+	assert_string_equal(out, want);
+	free(out);
+}
+
+static void test_unicode_form(void **state)
+{
+	(void)state;
+	expect_unicode("user@xn--bcher-kva.example", "user@b\xc3\xbc" "cher.example");
+	expect_unicode("J\xc3\xb6" "rg@mail.xn--bcher-kva.example", "J\xc3\xb6" "rg@mail.b\xc3\xbc" "cher.example");
+	/* and back: the Unicode form normalises to the address it came from */
+	OK("user@b\xc3\xbc" "cher.example", "user@xn--bcher-kva.example");
+	/* no A-label, or one libidn2 does not decode: only the address itself */
+	expect_unicode("alice@partner.example", NULL);
+	expect_unicode("alice@xnx--partner.example", NULL);
+	expect_unicode("alice@xn--.example", NULL);
+	expect_unicode("alice@xn--zz-zz-zz-\x7f.example", NULL);
+	expect_unicode("no-at-sign", NULL);
+	expect_unicode(NULL, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -147,6 +179,7 @@ int main(void)
 		cmocka_unit_test(test_other_refusals),
 		cmocka_unit_test(test_length_is_respected),
 		cmocka_unit_test(test_equal),
+		cmocka_unit_test(test_unicode_form),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
