@@ -13,6 +13,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "pref_attr.h"
+
 static X509 *load_cert(const char *path)
 {
 	FILE *fp = fopen(path, "r");
@@ -21,52 +23,6 @@ static X509 *load_cert(const char *path)
 	if (fp)
 		fclose(fp);
 	return x;
-}
-
-/* DER of SMIMEEncryptionKeyPreference [0] IssuerAndSerialNumber naming x; caller frees. */
-static unsigned char *pref_der(X509 *x, int *len)
-{
-	unsigned char *a = NULL, *b = NULL, *der, *p;
-	int na = i2d_X509_NAME(X509_get_issuer_name(x), &a);
-	int nb = i2d_ASN1_INTEGER((ASN1_INTEGER *)X509_get0_serialNumber(x), &b);
-
-	if (na <= 0 || nb <= 0)
-		return NULL;
-	*len = ASN1_object_size(1, na + nb, 0);
-	der = malloc((size_t)*len);
-	p = der;
-	ASN1_put_object(&p, 1, na + nb, 0, V_ASN1_CONTEXT_SPECIFIC);
-	memcpy(p, a, (size_t)na);
-	memcpy(p + na, b, (size_t)nb);
-	OPENSSL_free(a);
-	OPENSSL_free(b);
-	return der;
-}
-
-/* Attribute ::= SEQUENCE { type, SET OF value }, decoded back by OpenSSL. */
-static X509_ATTRIBUTE *attribute(const char *oid_text, const unsigned char *value, int vlen)
-{
-	ASN1_OBJECT *oid = OBJ_txt2obj(oid_text, 1);
-	unsigned char *oid_der = NULL, *der, *p;
-	const unsigned char *q;
-	int olen = i2d_ASN1_OBJECT(oid, &oid_der);
-	int set_len = ASN1_object_size(1, vlen, V_ASN1_SET);
-	int seq_len = ASN1_object_size(1, olen + set_len, V_ASN1_SEQUENCE);
-	X509_ATTRIBUTE *attr;
-
-	der = malloc((size_t)seq_len);
-	p = der;
-	ASN1_put_object(&p, 1, olen + set_len, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
-	memcpy(p, oid_der, (size_t)olen);
-	p += olen;
-	ASN1_put_object(&p, 1, vlen, V_ASN1_SET, V_ASN1_UNIVERSAL);
-	memcpy(p, value, (size_t)vlen);
-	q = der;
-	attr = d2i_X509_ATTRIBUTE(NULL, &q, seq_len);
-	free(der);
-	OPENSSL_free(oid_der);
-	ASN1_OBJECT_free(oid);
-	return attr;
 }
 
 int main(int argc, char **argv)
@@ -78,10 +34,9 @@ int main(int argc, char **argv)
 	CMS_ContentInfo *cms;
 	CMS_SignerInfo *si;
 	X509_ATTRIBUTE *attr;
-	unsigned char *der;
 	BIO *in, *out;
 	FILE *fp;
-	int dlen, ok;
+	int ok;
 
 	if (argc != 7) {
 		fprintf(stderr, "usage: %s SIGNER.pem SIGNER.key ENCRYPTION.pem CHAIN.pem FROM OUT\n",
@@ -101,8 +56,7 @@ int main(int argc, char **argv)
 	}
 	cms = CMS_sign(NULL, NULL, NULL, NULL, CMS_PARTIAL | CMS_DETACHED | CMS_STREAM);
 	si = cms ? CMS_add1_signer(cms, signer, key, EVP_sha256(), 0) : NULL;
-	der = pref_der(enc, &dlen);
-	attr = der ? attribute("1.2.840.113549.1.9.16.2.11", der, dlen) : NULL;
+	attr = pref_attribute(enc, PREF_IAS);
 	ok = si != NULL && attr != NULL && CMS_add1_cert(cms, enc) == 1 &&
 	     CMS_add1_cert(cms, chain) == 1 && CMS_signed_add1_attr(si, attr) == 1;
 	in = BIO_new_mem_buf(body, -1);
@@ -114,7 +68,6 @@ int main(int argc, char **argv)
 	BIO_free(out);
 	BIO_free(in);
 	X509_ATTRIBUTE_free(attr);
-	free(der);
 	CMS_ContentInfo_free(cms);
 	EVP_PKEY_free(key);
 	X509_free(signer);

@@ -21,6 +21,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "pref_attr.h"
 #include "smimepub/message.h"
 
 static char tmpdir[] = "/tmp/smp-message-XXXXXX";
@@ -631,84 +632,6 @@ static void test_read_errors(void **state)
 
 /* ---- SMIMEEncryptionKeyPreference --------------------------------------------------------- */
 
-enum pref_kind { PREF_IAS, PREF_RKID, PREF_SKI };
-
-/* DER of the SMIMEEncryptionKeyPreference CHOICE naming x, encoded by OpenSSL. */
-static unsigned char *pref_der(X509 *x, enum pref_kind kind, int *len)
-{
-	unsigned char *inner = NULL, *der, *p;
-	int n = 0, tag;
-	const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(x);
-
-	switch (kind) {
-	case PREF_IAS: {
-		unsigned char *a = NULL, *b = NULL;
-		int na = i2d_X509_NAME(X509_get_issuer_name(x), &a);
-		int nb = i2d_ASN1_INTEGER((ASN1_INTEGER *)X509_get0_serialNumber(x), &b);
-
-		assert_true(na > 0 && nb > 0);
-		n = na + nb;
-		inner = malloc((size_t)n);
-		memcpy(inner, a, (size_t)na);
-		memcpy(inner + na, b, (size_t)nb);
-		OPENSSL_free(a);
-		OPENSSL_free(b);
-		tag = 0;
-		break;
-	}
-	case PREF_RKID:
-		assert_non_null(ski);
-		n = i2d_ASN1_OCTET_STRING(ski, &inner);
-		tag = 1;
-		break;
-	default:
-		assert_non_null(ski);
-		n = ASN1_STRING_length(ski);
-		inner = OPENSSL_memdup(ASN1_STRING_get0_data(ski), (size_t)n);
-		tag = 2;
-		break;
-	}
-	*len = ASN1_object_size(kind != PREF_SKI, n, tag);
-	der = malloc((size_t)*len);
-	p = der;
-	ASN1_put_object(&p, kind != PREF_SKI, n, tag, V_ASN1_CONTEXT_SPECIFIC);
-	memcpy(p, inner, (size_t)n);
-	if (kind == PREF_IAS)
-		free(inner);
-	else
-		OPENSSL_free(inner);
-	return der;
-}
-
-/*
- * Attribute ::= SEQUENCE { type OID, values SET OF ANY } holding value (DER), decoded by
- * OpenSSL (X509_ATTRIBUTE_create cannot take a context-tagged value).
- */
-static X509_ATTRIBUTE *attribute(const ASN1_OBJECT *oid, const unsigned char *value, int vlen)
-{
-	unsigned char *oid_der = NULL, *der, *p;
-	const unsigned char *q;
-	int olen = i2d_ASN1_OBJECT(oid, &oid_der);
-	int set_len = ASN1_object_size(1, vlen, V_ASN1_SET);
-	int seq_len = ASN1_object_size(1, olen + set_len, V_ASN1_SEQUENCE);
-	X509_ATTRIBUTE *attr;
-
-	assert_true(olen > 0);
-	der = malloc((size_t)seq_len);
-	p = der;
-	ASN1_put_object(&p, 1, olen + set_len, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
-	memcpy(p, oid_der, (size_t)olen);
-	p += olen;
-	ASN1_put_object(&p, 1, vlen, V_ASN1_SET, V_ASN1_UNIVERSAL);
-	memcpy(p, value, (size_t)vlen);
-	q = der;
-	attr = d2i_X509_ATTRIBUTE(NULL, &q, seq_len);
-	assert_non_null(attr);
-	free(der);
-	OPENSSL_free(oid_der);
-	return attr;
-}
-
 /* A multipart/signed message from signonly.pem carrying `carry`, with a preference for pref. */
 static unsigned char *sign_with_pref(X509 *pref, enum pref_kind kind, X509 *carry, size_t *len)
 {
@@ -718,12 +641,10 @@ static unsigned char *sign_with_pref(X509 *pref, enum pref_kind kind, X509 *carr
 	CMS_ContentInfo *cms;
 	CMS_SignerInfo *si;
 	BIO *in, *out;
-	ASN1_OBJECT *oid = OBJ_txt2obj("1.2.840.113549.1.9.16.2.11", 1);
 	X509_ATTRIBUTE *attr;
-	unsigned char *der, *msg;
+	unsigned char *msg;
 	char *data;
 	long n;
-	int dlen;
 
 	cms = CMS_sign(NULL, NULL, NULL, NULL, CMS_PARTIAL | CMS_DETACHED | CMS_STREAM);
 	assert_non_null(cms);
@@ -731,8 +652,8 @@ static unsigned char *sign_with_pref(X509 *pref, enum pref_kind kind, X509 *carr
 	assert_non_null(si);
 	if (carry != NULL)
 		assert_int_equal(CMS_add1_cert(cms, carry), 1);
-	der = pref_der(pref, kind, &dlen);
-	attr = attribute(oid, der, dlen);
+	attr = pref_attribute(pref, kind);
+	assert_non_null(attr);
 	assert_int_equal(CMS_signed_add1_attr(si, attr), 1);
 	X509_ATTRIBUTE_free(attr);
 	in = BIO_new_mem_buf(body, -1);
@@ -746,8 +667,6 @@ static unsigned char *sign_with_pref(X509 *pref, enum pref_kind kind, X509 *carr
 	*len = (size_t)n;
 	BIO_free(out);
 	BIO_free(in);
-	free(der);
-	ASN1_OBJECT_free(oid);
 	CMS_ContentInfo_free(cms);
 	EVP_PKEY_free(key);
 	X509_free(signer);
