@@ -478,13 +478,18 @@ static int do_bind(smp_dir *d, const smp_conn_options *o, smp_error *err)
 	return 0;
 }
 
+/* 1 when bv holds s, compared case-insensitively. */
+static int bv_is(const struct berval *bv, const char *s)
+{
+	return bv->bv_len == strlen(s) && strncasecmp(bv->bv_val, s, bv->bv_len) == 0;
+}
+
 static int has_value(struct berval **vals, const char *want)
 {
 	size_t i;
 
 	for (i = 0; vals != NULL && vals[i] != NULL; i++) {
-		if (vals[i]->bv_len == strlen(want) &&
-		    strncasecmp(vals[i]->bv_val, want, vals[i]->bv_len) == 0)
+		if (bv_is(vals[i], want))
 			return 1;
 	}
 	return 0;
@@ -1148,7 +1153,7 @@ static int ldif_find(smp_dir *d, const char *addr, smp_entry ***out, size_t *n, 
 			continue;  /* same entry through mail and proxyAddresses */
 		last = entry;
 		if ((slot = entries_slot(&v, count)) == NULL) {
-			smp_error_set(err, r, "out of memory");
+			r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
 			goto out;
 		}
 		if ((r = ldif_entry(d, entry, slot, err)) != 0)
@@ -1356,22 +1361,14 @@ static int escaped(char **out, const char *value, smp_error *err)
 static int address_filter(char **out, const smp_profile *p, const char *addr, smp_error *err)
 {
 	int r = SMP_ERR_INTERNAL;
-	char *forms[2] = { NULL, NULL }, *f = NULL, *nf;
+	char *forms[2] = { NULL, NULL }, *unicode = NULL, *f = NULL, *nf;
 	size_t i, k;
 
 	*out = NULL;
-	if ((r = smp_address_unicode(&forms[1], addr, err)) != 0 ||
-	    (r = escaped(&forms[0], addr, err)) != 0)
+	if ((r = smp_address_unicode(&unicode, addr, err)) != 0 ||
+	    (r = escaped(&forms[0], addr, err)) != 0 ||
+	    (unicode != NULL && (r = escaped(&forms[1], unicode, err)) != 0))
 		goto out;
-	if (forms[1] != NULL) {
-		char *u = forms[1];
-
-		forms[1] = NULL;
-		r = escaped(&forms[1], u, err);
-		free(u);
-		if (r != 0)
-			goto out;
-	}
 	f = strdup("(|");
 	for (k = 0; k < 2 && forms[k] != NULL; k++)
 		for (i = 0; f != NULL && p->match_attrs[i] != NULL; i++) {
@@ -1393,6 +1390,7 @@ static int address_filter(char **out, const smp_profile *p, const char *addr, sm
 	r = 0;
 out:
 	free(f);
+	free(unicode);
 	ber_memfree(forms[0]);
 	ber_memfree(forms[1]);
 	return r;
@@ -1740,12 +1738,8 @@ int smp_dir_referral_is_ad_partition(const smp_dir *d, const char *url)
 		const LDAPAVA *ava = dn[0][0];
 
 		for (size_t i = 0; i < sizeof(partitions) / sizeof(partitions[0]) && !hit; i++)
-			hit = ava->la_attr.bv_len == strlen(partitions[i].attr) &&
-			      strncasecmp(ava->la_attr.bv_val, partitions[i].attr,
-					  ava->la_attr.bv_len) == 0 &&
-			      ava->la_value.bv_len == strlen(partitions[i].value) &&
-			      strncasecmp(ava->la_value.bv_val, partitions[i].value,
-					  ava->la_value.bv_len) == 0;
+			hit = bv_is(&ava->la_attr, partitions[i].attr) &&
+			      bv_is(&ava->la_value, partitions[i].value);
 	}
 	ldap_dnfree(dn);
 	ldap_free_urldesc(lud);

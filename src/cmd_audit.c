@@ -356,11 +356,10 @@ static int audit_sync(struct audit_state *st)
 static void on_referral(const char *url, void *ctx)
 {
 	struct audit_state *st = ctx;
-	char *msg = NULL;
-
 	int partition = smp_dir_referral_is_ad_partition(st->dir, url);
 	const char *severity = partition ? "info" : "warning";
 	const char *reason = partition ? "ad_partition" : "referral";
+	char *msg = NULL;
 
 	st->referrals++;
 	st->ad_partition_referrals += partition != 0;
@@ -422,7 +421,7 @@ static void text_summary(struct audit_state *st, int status)
 			st->referrals - st->ad_partition_referrals);
 	if (st->ad_partition_referrals > 0)
 		fprintf(fp, "  %-22s %zu (AD configuration and DNS partitions: no recipients)\n",
-			"ad_partition", st->ad_partition_referrals);
+			"ad_partition_referrals", st->ad_partition_referrals);
 	if (smp_audit_summary_n_soonest(s) > 0)
 		fprintf(fp, "soonest expiries:\n");
 	for (size_t i = 0; i < smp_audit_summary_n_soonest(s); i++) {
