@@ -1934,6 +1934,24 @@ out:
 	return r;
 }
 
+int smp_dir_read_send(smp_dir *d, const char *dn, int *msgid, smp_error *err)
+{
+	int rc;
+
+	*msgid = -1;
+	if (d->ldif != NULL)
+		return ldif_refuse(d, "send a search", err);
+	rc = ldap_search_ext(d->ld, dn, LDAP_SCOPE_BASE, "(objectClass=*)", read_attrs, 0, NULL,
+			     NULL, NULL, 0, msgid);
+	d->last_rc = rc;
+	if (rc != LDAP_SUCCESS) {
+		*msgid = -1;
+		return ldap_fail(d, err, rc < 0 ? SMP_ERR_UNAVAILABLE : map_rc(rc), rc, NULL, NULL,
+				 "cannot read '%s'", dn);
+	}
+	return 0;
+}
+
 int smp_dir_modify_send(smp_dir *d, const char *dn, const smp_change *changes, size_t n,
 			int *msgid, smp_error *err)
 {

@@ -9,9 +9,9 @@
 /*
  * The walk never writes: entries to change are spooled (their DNs, NUL-terminated, in an
  * unlinked temporary file) and changed after the paged search has ended, each read again
- * first. Memory stays bounded on any directory size, and no server sees its paged search
- * interleaved with modifications of the entries it pages through. A dry run changes nothing
- * and prints straight from the walk.
+ * first, a group at a time (prune_spooled). Memory stays bounded on any directory size, and
+ * no server sees its paged search interleaved with modifications of the entries it pages
+ * through. A dry run changes nothing and prints straight from the walk.
  */
 
 struct prune_state {
@@ -375,24 +375,278 @@ static void on_referral(const char *url, void *ctx)
 		 "prune that directory separately", url);
 }
 
-/* Changes every spooled entry, reading the DNs back one at a time. */
+/*
+ * The spooled entries are changed in groups: the group's entries read again with up to --jobs
+ * reads in flight, planned, their undo records synced with one fsync, then their modifies sent
+ * with up to --jobs in flight. An entry whose modify meets a conflict (changed meanwhile) goes
+ * once more through prune_entry, alone.
+ */
+#define PRUNE_GROUP 128
+
+enum { PI_NEW, PI_READING, PI_READ, PI_SENT, PI_DONE, PI_RETRY };
+
+struct pitem {
+	char *dn;
+	int state;
+	int msgid;
+	smp_entry *e;              /* as read again */
+	smp_audit_entry *a;
+	smp_prune_pick *picks;
+	size_t n;
+	struct prune_changes c;    /* the modify */
+	size_t jid;                /* its undo record in the group's journal batch */
+};
+
+static void pitem_release(struct pitem *it)
+{
+	free(it->dn);
+	smp_entry_free(it->e);
+	smp_audit_entry_free(it->a);
+	free(it->picks);
+	changes_release(&it->c);
+	memset(it, 0, sizeof(*it));
+}
+
+static struct pitem *pitem_by_msgid(struct pitem *g, size_t n, int state, int msgid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (g[i].state == state && g[i].msgid == msgid)
+			return &g[i];
+	return NULL;
+}
+
+/* The connection is gone: every item of g still open fails as unavailable, and prune stops. */
+static void group_lost(struct prune_state *st, struct pitem *g, size_t n, const char *msg)
+{
+	for (size_t i = 0; i < n; i++)
+		if (g[i].state != PI_DONE) {
+			report_failure(st, g[i].dn, SMP_ERR_UNAVAILABLE, msg);
+			g[i].state = PI_DONE;
+		}
+	st->stop = 1;
+}
+
+/*
+ * One kind of operation for the items of a group: send it for an item (0, or an error in err:
+ * SMP_ERR_UNAVAILABLE means the connection is gone), take back an item whose send failed
+ * otherwise, and take each reply (a search entry, or the final result).
+ */
+struct group_op {
+	int from, sent;           /* item states: waiting for the operation, operation in flight */
+	int (*send)(struct prune_state *st, struct pitem *it, smp_error *err);
+	void (*refused)(struct prune_state *st, struct pitem *it, int code, const char *msg,
+			void *ctx);
+	void (*reply)(struct prune_state *st, struct pitem *it, smp_dir_reply *rep,
+		      const smp_error *err, void *ctx);
+};
+
+/* Runs op for every item of g in state op->from, with up to jobs in flight. */
+static void group_run(struct prune_state *st, struct pitem *g, size_t n, int jobs,
+		      const struct group_op *op, void *ctx)
+{
+	smp_error err = SMP_ERROR_INIT;
+	size_t inflight = 0, next = 0;
+	smp_dir_reply rep;
+	struct pitem *it;
+	int r;
+
+	for (;;) {
+		for (; next < n && inflight < (size_t)jobs; next++) {
+			if (g[next].state != op->from)
+				continue;
+			if ((r = op->send(st, &g[next], &err)) == SMP_ERR_UNAVAILABLE) {
+				group_lost(st, g, n, err.msg);
+				return;
+			}
+			if (r != 0) {
+				g[next].state = PI_DONE;
+				op->refused(st, &g[next], r, err.msg, ctx);
+				continue;
+			}
+			g[next].state = op->sent;
+			inflight++;
+		}
+		if (inflight == 0)
+			return;
+		if ((r = smp_dir_next_reply(st->dir, &rep, &err)) != 0) {
+			/* what was in flight may have happened: undo records stay */
+			group_lost(st, g, n, err.msg);
+			return;
+		}
+		if ((it = pitem_by_msgid(g, n, op->sent, rep.msgid)) == NULL) {
+			smp_entry_free(rep.entry);
+			continue;
+		}
+		inflight -= rep.done;
+		op->reply(st, it, &rep, &err, ctx);
+	}
+}
+
+static int read_send(struct prune_state *st, struct pitem *it, smp_error *err)
+{
+	return smp_dir_read_send(st->dir, it->dn, &it->msgid, err);
+}
+
+static void op_refused(struct prune_state *st, struct pitem *it, int code, const char *msg,
+		       void *ctx)
+{
+	(void)ctx;
+	report_failure(st, it->dn, code, msg);
+}
+
+/* The entry as read again (PI_READ), gone (PI_DONE: nothing left to prune), or a failure. */
+static void read_reply(struct prune_state *st, struct pitem *it, smp_dir_reply *rep,
+		       const smp_error *err, void *ctx)
+{
+	(void)ctx;
+	if (!rep->done) {
+		if (it->e == NULL)
+			it->e = rep->entry;
+		else
+			smp_entry_free(rep->entry);
+		return;
+	}
+	if (rep->rc == 0 || rep->rc == 32 || rep->rc == 34 || rep->rc == 10) {
+		it->state = it->e != NULL ? PI_READ : PI_DONE;  /* 32, 34, 10: no such entry */
+	} else {
+		report_failure(st, it->dn, rep->code, err->msg);
+		it->state = PI_DONE;
+	}
+}
+
+static const struct group_op read_op = { PI_NEW, PI_READING, read_send, op_refused, read_reply };
+
+/* Plans each entry read and adds its undo record to jb; 0 or SMP_ERR_NOMEM. */
+static int group_plan(struct prune_state *st, struct pitem *g, size_t n, smp_journal_batch *jb)
+{
+	const char *attr = smp_dir_profile(st->dir)->cert_attr;
+	smp_error err = SMP_ERROR_INIT;
+	struct prune_changes jc;
+	int r;
+
+	for (size_t i = 0; i < n; i++) {
+		struct pitem *it = &g[i];
+
+		if (it->state != PI_READ)
+			continue;
+		it->state = PI_DONE;
+		if ((r = plan_entry(st, it->e, &it->a, &it->picks, &it->n, &err)) != 0 ||
+		    it->n == 0 ||
+		    (r = changes_build(&jc, it->e, attr, it->picks, it->n, 1, &err)) != 0) {
+			if (r == SMP_ERR_NOMEM)
+				return r;
+			if (r != 0)
+				report_failure(st, it->dn, r, err.msg);
+			continue;  /* n == 0: changed meanwhile, nothing to prune any more */
+		}
+		r = smp_journal_batch_add(jb, it->e->dn, jc.v, jc.n, &it->jid, &err);
+		changes_release(&jc);
+		if (r == 0)
+			r = changes_build(&it->c, it->e, attr, it->picks, it->n, 0, &err);
+		if (r != 0)
+			return r;
+		it->state = PI_READ;  /* planned, with its record in jb */
+	}
+	return 0;
+}
+
+static int write_send(struct prune_state *st, struct pitem *it, smp_error *err)
+{
+	return smp_dir_modify_send(st->dir, it->e->dn, it->c.v, it->c.n, &it->msgid, err);
+}
+
+/* A modify refused before or by the server changed nothing: its undo record goes. */
+static void write_refused(struct prune_state *st, struct pitem *it, int code, const char *msg,
+			  void *ctx)
+{
+	smp_error verr = SMP_ERROR_INIT;
+
+	smp_journal_batch_void(st->journal, ctx, it->jid, &verr);
+	if (code == SMP_ERR_CONFLICT)
+		it->state = PI_RETRY;  /* changed meanwhile: read and plan it once more, alone */
+	else
+		report_failure(st, it->dn, code, msg);
+}
+
+static void write_reply(struct prune_state *st, struct pitem *it, smp_dir_reply *rep,
+			const smp_error *err, void *ctx)
+{
+	smp_entry_free(rep->entry);
+	if (!rep->done)
+		return;
+	it->state = PI_DONE;
+	if (rep->code != 0) {
+		write_refused(st, it, rep->code, err->msg, ctx);
+		return;
+	}
+	for (size_t i = 0; i < it->n; i++)
+		cli_out_record(&st->out, action_json(it->a, &it->picks[i], "removed", NULL));
+	st->removed += it->n;
+}
+
+/* planned items (PI_READ after group_plan) get their modify */
+static const struct group_op write_op = { PI_READ, PI_SENT, write_send, write_refused,
+					  write_reply };
+
+/* Changes every spooled entry, reading the DNs back a group at a time. */
 static int prune_spooled(struct prune_state *st)
 {
+	struct pitem *g = calloc(PRUNE_GROUP, sizeof(*g));
+	smp_journal_batch *jb = NULL;
+	int jobs = st->o->jobs > 0 ? st->o->jobs : 1;
+	size_t cap = 0, done = 0, n;
 	char *dn = NULL;
-	size_t cap = 0, done = 0;
-	ssize_t len;
+	int r = 0;
 
-	if (fflush(st->spool) != 0 || fseek(st->spool, 0, SEEK_SET) != 0)
+	if (g == NULL)
+		return smp_error_set(&st->err, SMP_ERR_NOMEM, "out of memory");
+	if (fflush(st->spool) != 0 || fseek(st->spool, 0, SEEK_SET) != 0) {
+		free(g);
 		return smp_error_set(&st->err, SMP_ERR_INTERNAL,
 				     "cannot read back the list of entries to prune");
+	}
 	cli_progress_start(&st->progress, st->o, "prune: removing");
-	while (!st->stop && (len = getdelim(&dn, &cap, '\0', st->spool)) > 0) {
-		prune_entry(st, dn);
-		cli_progress_update(&st->progress, ++done, st->spooled);
+	while (!st->stop && r == 0) {
+		for (n = 0; n < PRUNE_GROUP && getdelim(&dn, &cap, '\0', st->spool) > 0; n++) {
+			g[n].dn = dn;
+			dn = NULL;
+			cap = 0;
+		}
+		if (n == 0)
+			break;
+		group_run(st, g, n, jobs, &read_op, NULL);
+		if ((r = smp_journal_batch_new(&jb)) != 0 || (r = group_plan(st, g, n, jb)) != 0) {
+			smp_error_set(&st->err, r, "out of memory");
+		} else if (smp_journal_batch_count(jb) > 0 &&
+			   (r = smp_journal_batch_commit(st->journal, jb, &st->err)) != 0) {
+			/* nothing of this group is sent without its undo records on disk */
+			for (size_t i = 0; i < n; i++)
+				if (g[i].state == PI_READ)
+					report_failure(st, g[i].dn, r, st->err.msg);
+			st->stop = 1;
+			r = 0;
+		} else {
+			group_run(st, g, n, jobs, &write_op, jb);
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (g[i].state == PI_RETRY && !st->stop)
+				prune_entry(st, g[i].dn);
+			else if (g[i].state == PI_RETRY)
+				report_failure(st, g[i].dn, SMP_ERR_UNAVAILABLE, "the connection was "
+					       "lost before this entry could be pruned again");
+			pitem_release(&g[i]);
+		}
+		smp_journal_batch_free(jb);
+		jb = NULL;
+		done += n;
+		cli_progress_update(&st->progress, done, st->spooled);
 	}
 	cli_progress_end(&st->progress);
+	for (size_t i = 0; i < PRUNE_GROUP; i++)
+		pitem_release(&g[i]);
+	free(g);
 	free(dn);
-	return 0;
+	return r;
 }
 
 static void report_summary(struct prune_state *st)

@@ -5,6 +5,7 @@ slapd and Samba AD started by tests/dirs/*.sh; their env files are named by SMIM
 and SMIMEPUB_AD_ENV (tests/run.sh sets them). Missing directories make integration tests FAIL.
 """
 import base64
+import functools
 import json
 import os
 import subprocess
@@ -23,8 +24,9 @@ def pki(name):
     return os.path.join(PKI, name)
 
 
+@functools.lru_cache(maxsize=None)
 def der_of(name):
-    """DER bytes of a PEM certificate of the test PKI."""
+    """DER bytes of a PEM certificate of the test PKI (converted once per run)."""
     out = subprocess.run(["openssl", "x509", "-in", pki(name), "-outform", "DER"],
                          check=True, capture_output=True)
     return out.stdout
@@ -179,7 +181,15 @@ class Directory:
 
     def add_contact(self, parent, cn, mail=None, proxies=(), certs=(), extra=""):
         """Adds a mail-enabled contact (AD-like on both servers); returns its DN."""
-        dn = "cn=%s,%s" % (cn, parent) if self.kind == "slapd" else "CN=%s,%s" % (cn, parent)
+        self.ldapmodify(self.contact_ldif(parent, cn, mail, proxies, certs, extra))
+        return self.contact_dn(parent, cn)
+
+    def contact_dn(self, parent, cn):
+        return "cn=%s,%s" % (cn, parent) if self.kind == "slapd" else "CN=%s,%s" % (cn, parent)
+
+    def contact_ldif(self, parent, cn, mail=None, proxies=(), certs=(), extra=""):
+        """The LDIF change record add_contact applies (to add many with one ldapmodify)."""
+        dn = self.contact_dn(parent, cn)
         lines = ["dn: " + dn, "changetype: add", "objectClass: top"]
         if self.kind == "slapd":
             lines.append("objectClass: contact")
@@ -195,8 +205,7 @@ class Directory:
             lines.append("%s:: %s" % (self.cert_attr, base64.b64encode(c).decode()))
         if extra:
             lines.append(extra.rstrip("\n"))
-        self.ldapmodify("\n".join(lines) + "\n")
-        return dn
+        return "\n".join(lines) + "\n"
 
 
 def parse_ldif(data):

@@ -226,7 +226,7 @@ int smp_dir_walk(smp_dir *d, int (*fn)(const smp_entry *e, void *ctx),
  */
 int smp_dir_referral_is_ad_partition(const smp_dir *d, const char *url);
 
-/* ---- Operations in flight (bulk publish) --------------------------------------------------- */
+/* ---- Operations in flight (bulk publish, prune) --------------------------------------------------- */
 
 /*
  * Sends ONE subtree search for every entry matching any of addrs[0..n) (mail or
@@ -236,6 +236,15 @@ int smp_dir_referral_is_ad_partition(const smp_dir *d, const char *url);
  */
 int smp_dir_find_addresses_send(smp_dir *d, const char *const *addrs, size_t n, int *msgid,
 				smp_error *err);
+
+/*
+ * Sends the base search smp_dir_read makes for dn and returns at once with its message id:
+ * the entry (if any) and the final result come from smp_dir_next_reply; a result code
+ * LDAP_NO_SUCH_OBJECT (32), LDAP_INVALID_DN_SYNTAX (34) or LDAP_REFERRAL (10) means no such
+ * entry, as smp_dir_read says SMP_ERR_NOTFOUND. Returns 0 or an error (SMP_ERR_UNAVAILABLE:
+ * not sent).
+ */
+int smp_dir_read_send(smp_dir *d, const char *dn, int *msgid, smp_error *err);
 
 /*
  * Sends the ONE modify smp_dir_modify would apply and returns at once with its message id;

@@ -208,6 +208,48 @@ class PruneCases:
         summary = [r for r in res.json() if r.get("type") == "summary"][0]
         self.assertEqual((summary["entries"], summary["removed"]), (7, 7))
 
+    def test_groups_with_reads_and_writes_in_flight(self):
+        # more entries than one group (128): every entry is read again, journalled with its
+        # group and changed with several operations in flight; a clean entry stays untouched,
+        # a second run finds nothing left, and the journal undoes every change
+        ou = self.ou("groups")
+        n = 140
+        recs = []
+        for i in range(n):
+            certs = ["carol-sanonly.pem"] if i % 10 == 3 else ["demo-expired.pem",
+                                                              "contacts/fay.pem"]
+            recs.append(self.d.contact_ldif(ou, "Gus%03d" % i, mail="fay@partner.example",
+                                            certs=[der_of(c) for c in certs]))
+        self.d.ldapmodify("\n".join(recs))
+
+        def all_certs():
+            found = self.d.search(ou, scope="one", filt="(cn=Gus*)",
+                                  attrs=["userCertificate", "userCertificate;binary"])
+            return {dn.lower(): [v for k, vals in e.items() if k.startswith("usercertificate")
+                                 for v in vals] for dn, e in found.items()}
+
+        before = all_certs()
+        self.assertEqual(len(before), n)
+        journal = self.journal("groups")
+        for jobs, want in (("5", n - n // 10), ("1", 0)):
+            res = self.prune(ou, "--journal", journal, "--jobs", jobs)
+            self.assertEqual(res.rc, 0, res)
+            summary = [r for r in res.json() if r.get("type") == "summary"][0]
+            self.assertEqual((summary["entries"], summary["removed"], summary["failed"]),
+                             (n, want, 0), res)
+        after = all_certs()
+        for dn, certs in before.items():
+            clean = certs == [der_of("carol-sanonly.pem")]
+            self.assertEqual(after[dn], certs if clean else [der_of("contacts/fay.pem")], dn)
+        with open(journal) as fp:
+            records = [r for r in fp.read().split("\n\n") if r.strip()]
+        self.assertEqual(len(records), n - n // 10)
+        self.d.ldapmodify("\n\n".join(reversed(records)) + "\n")  # newest first
+        undone = all_certs()
+        for dn, certs in before.items():
+            self.assertEqual(undone[dn] if self.kind == "slapd" else sorted(undone[dn]),
+                             certs if self.kind == "slapd" else sorted(certs), dn)
+
     def test_unreachable_69(self):
         res = run(["-H", "ldap://127.0.0.1:1", "-b", "dc=example,dc=test"] + TRUST +
                   ["prune", "--timeout", "5"])
