@@ -9,6 +9,8 @@
 #                              vs ldapsearch dumping the same entries and attributes
 #                              vs ldapsearch plus one `openssl verify` per certificate
 #                              (run on SUBSET files, extrapolated to N); peak RSS of the audit
+#   bench/run.sh prune [N]     prune of N expired certificates (one per entry, judged a year on)
+#                              vs ldapmodify applying N blind deletes from a pre-built LDIF
 #   bench/run.sh all [N]       publish N, audit 10000 and audit 100000 (or N and 10*N when N is
 #                              given), and the audit's RSS growth between the two sizes
 #   bench/run.sh profile [N]   perf record -g of an audit of N certificates (default 10000)
@@ -352,6 +354,66 @@ EOF
     LAST_RSS=$rss
 }
 
+# ---------------------------------------------------------------------------------------------
+# prune
+
+PRUNE_AT=2027-06-01  # a year after the data's certificates expired
+
+prune_smimepub() {
+    "$SMIMEPUB" -H "$SLAPD_URI" -D "$SLAPD_ROOTDN" -y "$WORK/pw" --ca-file "$DATA/root.pem" \
+        --at "$PRUNE_AT" --journal "$WORK/journal-prune.ldif" --format json prune \
+        >"$WORK/prune.out" 2>"$WORK/prune.err"
+}
+
+prune_ldapmodify() {
+    ldapmodify -x -H "$SLAPD_URI" -D "$SLAPD_ROOTDN" -y "$WORK/pw" -f "$WORK/delete.ldif" \
+        >/dev/null 2>"$WORK/ldapmodify.err"
+}
+
+bench_prune() {
+    local n=$1 r t best_s='' best_m='' removed left cpu_s='' cpu_m=''
+    DATA=$(gen_data aud "$n" "$SUBSET")
+    log "prune: $n expired certificates (judged at $PRUNE_AT); slapd on $PORT"
+    # the alternative: delete every entry's userCertificate blindly, no check, no journal
+    awk 'BEGIN { RS = ""; FS = "\n" } /userCertificate/ {
+            print $1; print "changetype: modify"; print "delete: userCertificate;binary"
+            print "-"; print "" }' "$DATA/contacts-certs.ldif" >"$WORK/delete.ldif"
+    slapd_create
+    slapd_load "$DATA/contacts-certs.ldif"
+    snapshot_save
+    for ((r = 1; r <= REPEAT; r++)); do
+        snapshot_restore
+        rm -f -- "$WORK/journal-prune.ldif"
+        timed t prune_smimepub
+        removed=$(grep -c '"action": *"removed"' "$WORK/prune.out" || true)
+        left=$(count_certs)
+        log "  run $r: smimepub prune ${t}s (exit $LAST_RC, $removed removed, $left entries with a certificate left; CPU ${LAST_CPU} s, slapd ${LAST_SLAPD_CPU} s)"
+        ((LAST_RC == 0)) || { tail -3 "$WORK/prune.err" >&2; log "  (smimepub prune failed: figures below are not comparable)"; }
+        [[ $(min "$t" "$best_s") == "$t" ]] && cpu_s=$(cpu_line smimepub "$LAST_CPU" "$LAST_SLAPD_CPU" "$t")
+        best_s=$(min "$t" "$best_s")
+
+        snapshot_restore
+        timed t prune_ldapmodify
+        left=$(count_certs)
+        log "  run $r: ldapmodify ${t}s (exit $LAST_RC, $left entries with a certificate left; CPU ${LAST_CPU} s, slapd ${LAST_SLAPD_CPU} s)"
+        [[ $(min "$t" "$best_m") == "$t" ]] && cpu_m=$(cpu_line ldapmodify "$LAST_CPU" "$LAST_SLAPD_CPU" "$t")
+        best_m=$(min "$t" "$best_m")
+    done
+    slapd_stop
+
+    cat <<EOF
+
+== prune: $n expired certificates (best of $REPEAT; slapd olcDbNoSync) ==
+smimepub prune (walk, check, journal, exact deletes)  ${best_s} s   $(calc "$n / $best_s") certs/s
+ldapmodify -f delete.ldif ($n blind deletes)         ${best_m} s   $(calc "$n / $best_m") certs/s
+ratio smimepub / ldapmodify                           $(calc "$best_s / $best_m")   (no target)
+where the CPU went in the best runs:
+$cpu_s
+$cpu_m
+EOF
+    printf 'prune %s smimepub=%s ldapmodify=%s\n' "$n" "$best_s" "$best_m" >>"$WORK/results.txt"
+}
+
 bench_profile() {
     local n=$1
     command -v perf >/dev/null || die "perf not installed (package linux-perf)"
@@ -379,8 +441,8 @@ bench_callgrind() {
 main() {
     local what=${1:-all} n=${2:-} small big rss_small
     case $what in
-        publish | audit | all | profile | callgrind) ;;
-        *) echo "usage: bench/run.sh [publish|audit|all|profile|callgrind] [N]" >&2; exit 2 ;;
+        publish | audit | prune | all | profile | callgrind) ;;
+        *) echo "usage: bench/run.sh [publish|audit|prune|all|profile|callgrind] [N]" >&2; exit 2 ;;
     esac
     if [[ -n $n && ! $n =~ ^[1-9][0-9]*$ ]]; then die "bad N: $n"; fi
     build
@@ -389,6 +451,7 @@ main() {
     case $what in
         publish) bench_publish "${n:-10000}" ;;
         audit) bench_audit "${n:-10000}" ;;
+        prune) bench_prune "${n:-10000}" ;;
         profile) bench_profile "${n:-10000}" ;;
         callgrind) bench_callgrind "${n:-2000}" ;;
         all)
