@@ -212,7 +212,7 @@ static int has_a_label(const char *domain)
 int smp_address_unicode(char **out, const char *normalized, smp_error *err)
 {
 	const char *at = normalized != NULL ? strrchr(normalized, '@') : NULL;
-	char *u = NULL, *res;
+	char *u = NULL, *res, *back = NULL;
 	size_t local_len;
 
 	*out = NULL;
@@ -231,6 +231,14 @@ int smp_address_unicode(char **out, const char *normalized, smp_error *err)
 	memcpy(res, normalized, local_len + 1);
 	strcpy(res + local_len + 1, u);
 	idn2_free(u);
+	/* only a form that normalises back to the address: a search never asks for another */
+	if (smp_address_normalize(&back, res, strlen(res), NULL) != 0 ||
+	    strcmp(back, normalized) != 0) {
+		free(back);
+		free(res);
+		return 0;
+	}
+	free(back);
 	*out = res;
 	return 0;
 }

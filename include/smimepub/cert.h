@@ -233,10 +233,10 @@ int smp_address_normalize(char **out, const char *in, size_t len, smp_error *err
 
 /*
  * The Unicode form of a normalised address whose domain has A-labels ("xn--"): the domain's
- * U-labels (libidn2), the local part as is. Directories store addresses as they were typed,
- * so a search for an internationalised address asks for both forms. Returns 0 with *out NULL
- * when the domain has no A-label (or does not decode); 0 and a string the caller frees; or
- * SMP_ERR_NOMEM.
+ * U-labels (libidn2), the local part as is; smp_address_normalize of it gives the address
+ * back. Directories store addresses as they were typed, so a search for an internationalised
+ * address asks for both forms. Returns 0 with *out NULL when the domain has no A-label, does
+ * not decode or does not normalise back; 0 and a string the caller frees; or SMP_ERR_NOMEM.
  */
 int smp_address_unicode(char **out, const char *normalized, smp_error *err);
 

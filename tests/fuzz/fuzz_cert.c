@@ -1,9 +1,12 @@
 /*
  * libFuzzer target for certificate intake: smp_bundle_read on the input, then smp_cert_analyze of
- * every leaf (chain building, addresses, purposes) with a trust context that has no anchors.
+ * every leaf (chain building, addresses, purposes) with a trust context that has no anchors;
+ * each address's Unicode form (smp_address_unicode) must normalise back to the address.
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "smimepub/cert.h"
 
@@ -30,8 +33,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (smp_cert_analyze(&ci, smp_bundle_leaf(b, i), smp_bundle_all(b), trust, &err) == 0) {
 			(void)smp_certinfo_client_usable(ci);
-			for (size_t k = 0; k < ci->n_emails; k++)
+			for (size_t k = 0; k < ci->n_emails; k++) {
+				char *u = NULL, *back = NULL;
+
 				(void)smp_certinfo_has_email(ci, ci->emails[k]);
+				/* the Unicode form a search also asks for is the same mailbox */
+				if (smp_address_unicode(&u, ci->emails[k], &err) == 0 && u != NULL &&
+				    (smp_address_normalize(&back, u, strlen(u), &err) != 0 ||
+				     strcmp(back, ci->emails[k]) != 0))
+					abort();
+				free(back);
+				free(u);
+			}
 			smp_certinfo_free(ci);
 		}
 	}

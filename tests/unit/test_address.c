@@ -162,6 +162,9 @@ static void test_unicode_form(void **state)
 	expect_unicode("alice@xnx--partner.example", NULL);
 	expect_unicode("alice@xn--.example", NULL);
 	expect_unicode("alice@xn--zz-zz-zz-\x7f.example", NULL);
+	/* no valid Punycode; a symbol IDNA2008 disallows, which would not normalise back */
+	expect_unicode("alice@xn--abc-.example", NULL);
+	expect_unicode("alice@xn--ls8h.example", NULL);
 	expect_unicode("no-at-sign", NULL);
 	expect_unicode(NULL, NULL);
 }
