@@ -204,14 +204,44 @@ run_polling_rss() {
 }
 
 
+# alternate A_LABEL A_FN A_SAYS B_LABEL B_FN B_SAYS: REPEAT rounds, each running A_FN and then
+# B_FN on the database snapshot (snapshot_restore first), timed; X_SAYS prints what a run
+# left behind, for its log line. Sets BEST_A and BEST_B (seconds) and CPU_A and CPU_B (the
+# best runs' cpu_line). A label's first word names it in cpu_line.
+alternate() {
+    local r t side label fn says best cpu
+    BEST_A='' BEST_B='' CPU_A='' CPU_B=''
+    for ((r = 1; r <= REPEAT; r++)); do
+        for side in A B; do
+            if [[ $side == A ]]; then label=$1 fn=$2 says=$3; else label=$4 fn=$5 says=$6; fi
+            snapshot_restore
+            timed t "$fn"
+            log "  run $r: $label ${t}s (exit $LAST_RC, $("$says"); CPU ${LAST_CPU} s, slapd ${LAST_SLAPD_CPU} s)"
+            ((LAST_RC == 0)) || log "  ($label failed: figures below are not comparable)"
+            best=BEST_$side cpu=CPU_$side
+            [[ $(min "$t" "${!best}") == "$t" ]] &&
+                printf -v "$cpu" '%s' "$(cpu_line "${label%% *}" "$LAST_CPU" "$LAST_SLAPD_CPU" "$t")"
+            printf -v "$best" '%s' "$(min "$t" "${!best}")"
+        done
+    done
+}
+
 # ---------------------------------------------------------------------------------------------
 # publish
 
 publish_smimepub() {
+    rm -f -- "$WORK/journal.ldif"
     "$SMIMEPUB" -H "$SLAPD_URI" -D "$SLAPD_ROOTDN" -y "$WORK/pw" --ca-file "$DATA/root.pem" \
         --at "$AT" --journal "$WORK/journal.ldif" --format json --jobs "$JOBS" publish "$DATA/certs" \
-        >"$WORK/publish.out" 2>"$WORK/publish.err"
+        >"$WORK/publish.out" 2>"$WORK/publish.err" || { local rc=$?; tail -3 "$WORK/publish.err" >&2; return $rc; }
 }
+
+publish_says() {
+    printf '%s published, %s entries with a certificate' \
+        "$(grep -c '"action": *"published"' "$WORK/publish.out" || true)" "$(count_certs)"
+}
+
+certs_says() { printf '%s entries with a certificate' "$(count_certs)"; }
 
 publish_ldapmodify() {
     ldapmodify -x -H "$SLAPD_URI" -D "$SLAPD_ROOTDN" -y "$WORK/pw" -f "$DATA/modify.ldif" \
@@ -229,31 +259,15 @@ publish_loop() {
 }
 
 bench_publish() {
-    local n=$1 r t best_s='' best_m='' t_loop loop_n published incert cpu_s='' cpu_m=''
+    local n=$1 t_loop loop_n
     ((SUBSET <= n)) || SUBSET=$n
     DATA=$(gen_data pub "$n" "$n")
     log "publish: $n certificates; slapd on $PORT"
     slapd_create
     slapd_load "$DATA/contacts.ldif"
     snapshot_save
-    for ((r = 1; r <= REPEAT; r++)); do
-        snapshot_restore
-        rm -f -- "$WORK/journal.ldif"
-        timed t publish_smimepub
-        published=$(grep -c '"action": *"published"' "$WORK/publish.out" || true)
-        incert=$(count_certs)
-        log "  run $r: smimepub publish ${t}s (exit $LAST_RC, $published published, $incert entries with a certificate; CPU ${LAST_CPU} s, slapd ${LAST_SLAPD_CPU} s)"
-        ((LAST_RC == 0)) || { tail -3 "$WORK/publish.err" >&2; log "  (smimepub publish failed: figures below are not comparable)"; }
-        [[ $(min "$t" "$best_s") == "$t" ]] && cpu_s=$(cpu_line smimepub "$LAST_CPU" "$LAST_SLAPD_CPU" "$t")
-        best_s=$(min "$t" "$best_s")
-
-        snapshot_restore
-        timed t publish_ldapmodify
-        incert=$(count_certs)
-        log "  run $r: ldapmodify ${t}s (exit $LAST_RC, $incert entries with a certificate; CPU ${LAST_CPU} s, slapd ${LAST_SLAPD_CPU} s)"
-        [[ $(min "$t" "$best_m") == "$t" ]] && cpu_m=$(cpu_line ldapmodify "$LAST_CPU" "$LAST_SLAPD_CPU" "$t")
-        best_m=$(min "$t" "$best_m")
-    done
+    alternate "smimepub publish" publish_smimepub publish_says \
+        ldapmodify publish_ldapmodify certs_says
     snapshot_restore
     rm -f -- "$WORK/journal-loop.ldif"
     timed t_loop publish_loop
@@ -264,16 +278,16 @@ bench_publish() {
     cat <<EOF
 
 == publish: $n certificates (best of $REPEAT; --jobs $JOBS; slapd $(slapd -VV 2>&1 | awk '/slapd/ { print $4; exit }'), olcDbNoSync) ==
-smimepub publish DIR (one process, $n files)   ${best_s} s   $(calc "$n / $best_s") certs/s
-ldapmodify -f modify.ldif ($n blind replaces)  ${best_m} s   $(calc "$n / $best_m") certs/s
+smimepub publish DIR (one process, $n files)   ${BEST_A} s   $(calc "$n / $BEST_A") certs/s
+ldapmodify -f modify.ldif ($n blind replaces)  ${BEST_B} s   $(calc "$n / $BEST_B") certs/s
 one smimepub process per certificate           ${t_loop} s for $SUBSET (run once), extrapolated to $n: ${loop_n} s
-ratio smimepub / ldapmodify                    $(calc "$best_s / $best_m")   (target <= 1.0)
-speed-up vs one process per certificate        $(calc "$loop_n / $best_s")x   (target >= 20x; baseline extrapolated from $SUBSET)
+ratio smimepub / ldapmodify                    $(calc "$BEST_A / $BEST_B")   (target <= 1.0)
+speed-up vs one process per certificate        $(calc "$loop_n / $BEST_A")x   (target >= 20x; baseline extrapolated from $SUBSET)
 where the CPU went in the best runs:
-$cpu_s
-$cpu_m
+$CPU_A
+$CPU_B
 EOF
-    printf 'publish %s smimepub=%s ldapmodify=%s loop=%s\n' "$n" "$best_s" "$best_m" "$loop_n" \
+    printf 'publish %s smimepub=%s ldapmodify=%s loop=%s\n' "$n" "$BEST_A" "$BEST_B" "$loop_n" \
         >>"$WORK/results.txt"
 }
 
@@ -360,9 +374,15 @@ EOF
 PRUNE_AT=2027-06-01  # a year after the data's certificates expired
 
 prune_smimepub() {
+    rm -f -- "$WORK/journal-prune.ldif"
     "$SMIMEPUB" -H "$SLAPD_URI" -D "$SLAPD_ROOTDN" -y "$WORK/pw" --ca-file "$DATA/root.pem" \
         --at "$PRUNE_AT" --journal "$WORK/journal-prune.ldif" --format json prune \
-        >"$WORK/prune.out" 2>"$WORK/prune.err"
+        >"$WORK/prune.out" 2>"$WORK/prune.err" || { local rc=$?; tail -3 "$WORK/prune.err" >&2; return $rc; }
+}
+
+prune_says() {
+    printf '%s removed, %s entries with a certificate left' \
+        "$(grep -c '"action": *"removed"' "$WORK/prune.out" || true)" "$(count_certs)"
 }
 
 prune_ldapmodify() {
@@ -371,7 +391,7 @@ prune_ldapmodify() {
 }
 
 bench_prune() {
-    local n=$1 r t best_s='' best_m='' removed left cpu_s='' cpu_m=''
+    local n=$1
     DATA=$(gen_data aud "$n" "$SUBSET")
     log "prune: $n expired certificates (judged at $PRUNE_AT); slapd on $PORT"
     # the alternative: delete every entry's userCertificate blindly, no check, no journal
@@ -381,37 +401,20 @@ bench_prune() {
     slapd_create
     slapd_load "$DATA/contacts-certs.ldif"
     snapshot_save
-    for ((r = 1; r <= REPEAT; r++)); do
-        snapshot_restore
-        rm -f -- "$WORK/journal-prune.ldif"
-        timed t prune_smimepub
-        removed=$(grep -c '"action": *"removed"' "$WORK/prune.out" || true)
-        left=$(count_certs)
-        log "  run $r: smimepub prune ${t}s (exit $LAST_RC, $removed removed, $left entries with a certificate left; CPU ${LAST_CPU} s, slapd ${LAST_SLAPD_CPU} s)"
-        ((LAST_RC == 0)) || { tail -3 "$WORK/prune.err" >&2; log "  (smimepub prune failed: figures below are not comparable)"; }
-        [[ $(min "$t" "$best_s") == "$t" ]] && cpu_s=$(cpu_line smimepub "$LAST_CPU" "$LAST_SLAPD_CPU" "$t")
-        best_s=$(min "$t" "$best_s")
-
-        snapshot_restore
-        timed t prune_ldapmodify
-        left=$(count_certs)
-        log "  run $r: ldapmodify ${t}s (exit $LAST_RC, $left entries with a certificate left; CPU ${LAST_CPU} s, slapd ${LAST_SLAPD_CPU} s)"
-        [[ $(min "$t" "$best_m") == "$t" ]] && cpu_m=$(cpu_line ldapmodify "$LAST_CPU" "$LAST_SLAPD_CPU" "$t")
-        best_m=$(min "$t" "$best_m")
-    done
+    alternate "smimepub prune" prune_smimepub prune_says ldapmodify prune_ldapmodify certs_says
     slapd_stop
 
     cat <<EOF
 
 == prune: $n expired certificates (best of $REPEAT; slapd olcDbNoSync) ==
-smimepub prune (walk, check, journal, exact deletes)  ${best_s} s   $(calc "$n / $best_s") certs/s
-ldapmodify -f delete.ldif ($n blind deletes)         ${best_m} s   $(calc "$n / $best_m") certs/s
-ratio smimepub / ldapmodify                           $(calc "$best_s / $best_m")   (no target)
+smimepub prune (walk, check, journal, exact deletes)  ${BEST_A} s   $(calc "$n / $BEST_A") certs/s
+ldapmodify -f delete.ldif ($n blind deletes)         ${BEST_B} s   $(calc "$n / $BEST_B") certs/s
+ratio smimepub / ldapmodify                           $(calc "$BEST_A / $BEST_B")   (no target)
 where the CPU went in the best runs:
-$cpu_s
-$cpu_m
+$CPU_A
+$CPU_B
 EOF
-    printf 'prune %s smimepub=%s ldapmodify=%s\n' "$n" "$best_s" "$best_m" >>"$WORK/results.txt"
+    printf 'prune %s smimepub=%s ldapmodify=%s\n' "$n" "$BEST_A" "$BEST_B" >>"$WORK/results.txt"
 }
 
 bench_profile() {
