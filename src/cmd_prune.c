@@ -371,6 +371,13 @@ static void on_referral(const char *url, void *ctx)
 {
 	struct prune_state *st = ctx;
 
+	/* AD refers every search from a domain's root there; they hold no recipients */
+	if (smp_dir_referral_is_ad_partition(st->dir, url)) {
+		if (st->o->verbose)
+			fprintf(stderr, "smimepub: not followed: '%s', one of Active Directory's "
+				"configuration and DNS partitions (no recipients)\n", url);
+		return;
+	}
 	cli_warn(st->o, "the server referred part of the search to '%s'; it was not followed: "
 		 "prune that directory separately", url);
 }

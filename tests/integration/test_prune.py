@@ -250,6 +250,28 @@ class PruneCases:
             self.assertEqual(undone[dn] if self.kind == "slapd" else sorted(undone[dn]),
                              certs if self.kind == "slapd" else sorted(certs), dn)
 
+    def test_referrals_from_the_domain_root(self):
+        # a dry run from the directory's root: a referral that was not followed is a warning
+        # on stderr, except Active Directory's own partitions, which every such search meets
+        if self.kind == "slapd":
+            ou = self.ou("referral")
+            ref = "ou=elsewhere," + ou
+            self.d.ldapmodify("dn: %s\nchangetype: add\nobjectClass: referral\n"
+                              "objectClass: extensibleObject\nou: elsewhere\n"
+                              "ref: ldap://127.0.0.1:9/ou=elsewhere,dc=partner,dc=test\n" % ref,
+                              extra=("-M",))
+            self.addCleanup(self.d.ldapmodify, "dn: %s\nchangetype: delete\n" % ref, False,
+                            ("-M",))
+        res = self.prune(self.d.base, "--dry-run")
+        self.assertEqual(res.rc, 0, res)
+        if self.kind == "slapd":
+            self.assertIn("warning: the server referred part of the search to "
+                          "'ldap://127.0.0.1:9/ou=elsewhere", res.err)
+        else:
+            self.assertNotIn("warning", res.err)
+            verbose = self.prune(self.d.base, "--dry-run", "-v")
+            self.assertIn("CN=Configuration", verbose.err)
+
     def test_unreachable_69(self):
         res = run(["-H", "ldap://127.0.0.1:1", "-b", "dc=example,dc=test"] + TRUST +
                   ["prune", "--timeout", "5"])
