@@ -141,7 +141,7 @@ static void remove_one(struct pub_ctx *c, const char *arg)
 		goto report;
 	}
 	for (int attempt = 0;; attempt++) {
-		if ((r = pub_existing_load(&pe, e, c->trust, &err)) != 0 ||
+		if ((r = pub_existing_load(&pe, e, NULL, NULL, c->trust, &err)) != 0 ||
 		    (r = smp_plan_remove(&plan, &pe.ex, &c->o->remove)) != 0) {
 			pub_failure(&res, r, err.msg);
 			goto report;

@@ -188,8 +188,8 @@ const char *pub_action_name(const struct pub_ctx *c, smp_action a)
 
 /* ---- existing values -------------------------------------------------------------------- */
 
-int pub_existing_load(struct pub_existing *pe, const smp_entry *e, const smp_trust *trust,
-		      smp_error *err)
+int pub_existing_load(struct pub_existing *pe, const smp_entry *e, const struct berval *newder,
+		      smp_certinfo *newinfo, const smp_trust *trust, smp_error *err)
 {
 	smp_error verr = SMP_ERROR_INIT;
 	int r;
@@ -199,7 +199,13 @@ int pub_existing_load(struct pub_existing *pe, const smp_entry *e, const smp_tru
 	if (pe->info == NULL)
 		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
 	pe->ex.n = e->n_certs; /* so a release frees what was analysed so far */
+	pe->shared = newinfo;
 	for (size_t i = 0; i < e->n_certs; i++) {
+		if (newder != NULL && newinfo != NULL && e->certs[i].bv_len == newder->bv_len &&
+		    memcmp(e->certs[i].bv_val, newder->bv_val, newder->bv_len) == 0) {
+			pe->info[i] = newinfo;
+			continue;
+		}
 		r = smp_cert_analyze_der(&pe->info[i], (const unsigned char *)e->certs[i].bv_val,
 					 e->certs[i].bv_len, trust, &verr);
 		if (r == SMP_ERR_NOMEM) {
@@ -218,7 +224,8 @@ void pub_existing_release(struct pub_existing *pe)
 {
 	if (pe->info != NULL)
 		for (size_t i = 0; i < pe->ex.n; i++)
-			smp_certinfo_free(pe->info[i]);
+			if (pe->info[i] != pe->shared)
+				smp_certinfo_free(pe->info[i]);
 	free(pe->info);
 	memset(pe, 0, sizeof(*pe));
 }
@@ -835,7 +842,7 @@ int pub_certificate(struct pub_ctx *c, const unsigned char *der, size_t len, smp
 	}
 
 	for (int attempt = 0;; attempt++) {
-		if ((r = pub_existing_load(&pe, e, c->trust, &err)) != 0)
+		if ((r = pub_existing_load(&pe, e, &newbv, ci, c->trust, &err)) != 0)
 			goto out;
 		if ((r = smp_plan_publish(&plan, &pe.ex, &newbv, ci, &c->o->policy)) != 0)
 			goto out;
@@ -1260,7 +1267,7 @@ static int bulk_plan(struct pub_ctx *c, struct pub_item *it)
 	newbv.bv_len = it->len;
 	if ((it->res.dn = strdup(it->entry->dn)) == NULL || check_addresses(it->ci, it->entry) != 0)
 		return SMP_ERR_NOMEM;
-	if ((r = pub_existing_load(&it->pe, it->entry, c->trust, &err)) != 0)
+	if ((r = pub_existing_load(&it->pe, it->entry, &newbv, it->ci, c->trust, &err)) != 0)
 		return r;
 	if ((r = smp_plan_publish(&it->plan, &it->pe.ex, &newbv, it->ci, &c->o->policy)) != 0)
 		return r;

@@ -126,11 +126,16 @@ void pub_emit(struct pub_ctx *c, const struct pub_result *res, json_t *record);
 struct pub_existing {
 	smp_existing ex;
 	smp_certinfo **info;
+	smp_certinfo *shared;      /* borrowed: info[i] that is the new certificate's analysis */
 };
 
-/* Analyses every value of e->certs with trust. Returns 0 or SMP_ERR_NOMEM. */
-int pub_existing_load(struct pub_existing *pe, const smp_entry *e, const smp_trust *trust,
-		      smp_error *err);
+/*
+ * Analyses every value of e->certs with trust. A value that is byte for byte newder (may be
+ * NULL) is the certificate being published: it gets newinfo (borrowed) instead of a second
+ * analysis, so the plan judges the two alike. Returns 0 or SMP_ERR_NOMEM.
+ */
+int pub_existing_load(struct pub_existing *pe, const smp_entry *e, const struct berval *newder,
+		      smp_certinfo *newinfo, const smp_trust *trust, smp_error *err);
 
 void pub_existing_release(struct pub_existing *pe);
 
