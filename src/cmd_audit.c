@@ -12,9 +12,7 @@
 /* Monitoring-plugin status when the audit could not complete. */
 #define AUDIT_INCOMPLETE 3
 
-/* With --jobs above 1, entries go to the analysis workers in batches of this many or bytes. */
-#define BATCH_ENTRIES 64
-#define BATCH_BYTES (256 * 1024)
+/* With --jobs above 1, entries go to the analysis workers in batches (entry_batches). */
 #define BATCH_DEPTH 4      /* batches per worker in flight */
 
 struct audit_state {
@@ -27,11 +25,8 @@ struct audit_state {
 	size_t referrals;    /* every referral reported */
 	size_t ad_partition_referrals;  /* of those, to AD partitions that hold no recipients */
 	smp_error err;       /* why the walk stopped, when it did */
-	workers *pool;       /* analysis workers, or NULL: analyse here */
-	struct buf batch;    /* entries not yet handed to a worker */
-	size_t batch_entries;
+	struct entry_batches eb;  /* to the analysis workers (eb.pool), or eb.pool NULL: here */
 	int failed;          /* a failure outside fn (printing before a referral): stop the walk */
-	int pool_failed;     /* a worker died or reported an error: print nothing more */
 };
 
 static json_t *problems_json(const smp_problem *p, size_t n)
@@ -116,74 +111,6 @@ static int audit_entry(struct audit_state *st, const smp_entry *e)
 
 /* ---- Framing between the walk and the analysis workers ------------------------------------ */
 
-/* Appends what the audit reads of an entry to the batch. */
-static void put_entry(struct buf *b, const smp_entry *e)
-{
-	buf_str(b, e->dn);
-	buf_str(b, e->cn);
-	buf_u32(b, (uint32_t)e->n_mail);
-	for (size_t i = 0; i < e->n_mail; i++)
-		buf_str(b, e->mail[i]);
-	buf_u32(b, (uint32_t)e->n_proxy);
-	for (size_t i = 0; i < e->n_proxy; i++)
-		buf_str(b, e->proxy[i]);
-	buf_u32(b, (uint32_t)e->n_certs);
-	for (size_t i = 0; i < e->n_certs; i++) {
-		buf_bytes(b, e->certs[i].bv_val, e->certs[i].bv_len);
-		buf_str(b, e->cert_attrs != NULL ? e->cert_attrs[i] : NULL);
-	}
-	buf_u32(b, (uint32_t)e->n_smime);
-	for (size_t i = 0; i < e->n_smime; i++)
-		buf_bytes(b, e->smime[i].bv_val, e->smime[i].bv_len);
-}
-
-static void entry_release(smp_entry *e)
-{
-	free(e->mail);
-	free(e->proxy);
-	free(e->certs);
-	free(e->cert_attrs);
-	free(e->smime);
-	memset(e, 0, sizeof(*e));
-}
-
-/* Reads an entry written by put_entry; its strings and values point into the frame. */
-static int get_entry(struct rd *r, smp_entry *e)
-{
-	size_t len;
-
-	memset(e, 0, sizeof(*e));
-	e->dn = (char *)rd_str(r);
-	e->cn = (char *)rd_str(r);
-	e->n_mail = rd_u32(r);
-	if ((e->mail = rd_array(r, e->n_mail, sizeof(*e->mail))) != NULL)
-		for (size_t i = 0; i < e->n_mail; i++)
-			e->mail[i] = (char *)rd_str(r);
-	e->n_proxy = rd_u32(r);
-	if ((e->proxy = rd_array(r, e->n_proxy, sizeof(*e->proxy))) != NULL)
-		for (size_t i = 0; i < e->n_proxy; i++)
-			e->proxy[i] = (char *)rd_str(r);
-	e->n_certs = rd_u32(r);
-	if ((e->certs = rd_array(r, e->n_certs, sizeof(*e->certs))) != NULL &&
-	    (e->cert_attrs = rd_array(r, e->n_certs, sizeof(*e->cert_attrs))) != NULL)
-		for (size_t i = 0; i < e->n_certs; i++) {
-			e->certs[i].bv_val = (char *)rd_bytes(r, &len);
-			e->certs[i].bv_len = len;
-			e->cert_attrs[i] = (char *)rd_str(r);
-		}
-	e->n_smime = rd_u32(r);
-	if ((e->smime = rd_array(r, e->n_smime, sizeof(*e->smime))) != NULL)
-		for (size_t i = 0; i < e->n_smime; i++) {
-			e->smime[i].bv_val = (char *)rd_bytes(r, &len);
-			e->smime[i].bv_len = len;
-		}
-	if (r->bad) {
-		entry_release(e);
-		return SMP_ERR_INTERNAL;
-	}
-	return 0;
-}
-
 /*
  * In a worker: audits a batch of entries. The result: status and message, the batch's summary
  * (entries, values, codes in order of first sighting, soonest expiries) and the records as
@@ -195,6 +122,7 @@ static int audit_job(unsigned char **res, size_t *res_len, const unsigned char *
 	struct audit_state *st = ctx;
 	struct rd in = { job, len, 0, 0 };
 	struct buf b = { 0 };
+	const char *header;
 	smp_entry e;
 	char *out = NULL;
 	size_t out_len = 0, count;
@@ -210,14 +138,14 @@ static int audit_job(unsigned char **res, size_t *res_len, const unsigned char *
 		return SMP_ERR_NOMEM;
 	}
 	st->out.csv_header_done = 1;  /* the parent writes the header */
-	n = rd_u32(&in);
+	n = entry_batch_read(&in, &header);
 	for (uint32_t i = 0; i < n && r == 0; i++) {
-		if ((r = get_entry(&in, &e)) != 0) {
+		if ((r = rd_entry(&in, &e)) != 0) {
 			smp_error_set(&st->err, r, "analysis worker received a damaged batch");
 			break;
 		}
 		r = audit_entry(st, &e);
-		entry_release(&e);
+		rd_entry_release(&e);
 	}
 	fclose(st->out.fp);
 	st->out.fp = NULL;
@@ -298,25 +226,6 @@ static int audit_result(const unsigned char *res, size_t len, void *ctx)
 	return 0;
 }
 
-/* Hands the entries collected so far to a worker. */
-static int flush_batch(struct audit_state *st)
-{
-	int r;
-
-	if (st->batch_entries == 0)
-		return 0;
-	memcpy(st->batch.p, &(uint32_t){ (uint32_t)st->batch_entries }, sizeof(uint32_t));
-	if (st->batch.failed) {
-		st->pool_failed = 1;
-		return smp_error_set(&st->err, SMP_ERR_NOMEM, "out of memory");
-	}
-	r = workers_submit(st->pool, st->batch.p, st->batch.len, audit_result, st, &st->err);
-	st->batch.len = 0;
-	st->batch_entries = 0;
-	st->pool_failed = r != 0;
-	return r;
-}
-
 static int audit_one(const smp_entry *e, void *ctx)
 {
 	struct audit_state *st = ctx;
@@ -324,16 +233,8 @@ static int audit_one(const smp_entry *e, void *ctx)
 
 	if (st->failed != 0)
 		return st->failed;
-	if (st->pool != NULL) {
-		if (st->batch_entries == 0)
-			buf_u32(&st->batch, 0);  /* the count, set by flush_batch */
-		put_entry(&st->batch, e);
-		st->batch_entries++;
-		if (st->batch_entries < BATCH_ENTRIES && st->batch.len < BATCH_BYTES &&
-		    !st->batch.failed)
-			return 0;
-		return flush_batch(st);
-	}
+	if (st->eb.pool != NULL)
+		return entry_batches_add(&st->eb, e, &st->err);
 	r = audit_entry(st, e);
 	cli_progress_update(&st->progress, smp_audit_summary_entries(st->summary), 0);
 	return r;
@@ -342,15 +243,7 @@ static int audit_one(const smp_entry *e, void *ctx)
 /* Everything handed out so far printed, in order (before a referral, and at the end). */
 static int audit_sync(struct audit_state *st)
 {
-	int r;
-
-	if (st->pool == NULL)
-		return 0;
-	if ((r = flush_batch(st)) != 0)
-		return r;
-	r = workers_drain(st->pool, audit_result, st, &st->err);
-	st->pool_failed = r != 0;
-	return r;
+	return entry_batches_sync(&st->eb, &st->err);
 }
 
 static void on_referral(const char *url, void *ctx)
@@ -509,9 +402,11 @@ int cmd_audit(struct cli_opts *o)
 		return AUDIT_INCOMPLETE;
 	}
 	jobs = workers_count(o->jobs);
+	st.eb.on_result = audit_result;
+	st.eb.ctx = &st;
 	/* before connecting: the workers inherit the trust context, not the connection */
 	if (jobs > 1 &&
-	    (r = workers_start(&st.pool, jobs, BATCH_DEPTH, audit_job, &st, &st.err)) != 0) {
+	    (r = workers_start(&st.eb.pool, jobs, BATCH_DEPTH, audit_job, &st, &st.err)) != 0) {
 		cli_error("audit could not start: %s", st.err.msg);
 		smp_audit_summary_free(st.summary);
 		smp_trust_free(st.trust);
@@ -524,7 +419,7 @@ int cmd_audit(struct cli_opts *o)
 		r = audit_directory(&st);
 	if (r == 0)
 		r = st.failed;
-	if (!st.pool_failed) {
+	if (!st.eb.failed) {
 		/* print what was handed out before the walk ended, as audit_one would have */
 		smp_error walk_err = st.err;
 		int rs = audit_sync(&st);
@@ -534,9 +429,9 @@ int cmd_audit(struct cli_opts *o)
 		else
 			st.err = walk_err;
 	}
-	if (workers_stop(st.pool, r == 0 ? &st.err : NULL) != 0 && r == 0)
+	if (workers_stop(st.eb.pool, r == 0 ? &st.err : NULL) != 0 && r == 0)
 		r = SMP_ERR_INTERNAL;
-	free(st.batch.p);
+	entry_batches_release(&st.eb);
 	cli_progress_end(&st.progress);
 	if (r != 0) {
 		cli_error("audit could not complete: %s",

@@ -3,8 +3,13 @@
 #include <string.h>
 
 #include "cli.h"
+#include "frame.h"
 #include "smimepub/audit.h"
 #include "smimepub/journal.h"
+#include "workers.h"
+
+/* With --jobs above 1, the walk's entries go to analysis workers in batches (as in audit). */
+#define BATCH_DEPTH 4
 
 /*
  * The walk never writes: entries to change are spooled (their DNs, NUL-terminated, in an
@@ -30,6 +35,8 @@ struct prune_state {
 	int stop;               /* the connection is gone: no point in going on */
 	struct cli_progress progress;
 	smp_error err;          /* why the walk stopped */
+	FILE *aside;            /* where a CSV dry run's LDIF goes: stderr (a worker: its result) */
+	struct entry_batches eb;  /* the walk's analysis workers (eb.pool), or eb.pool NULL */
 };
 
 /* The changes that delete the picked values: one smp_change per attribute form. */
@@ -161,7 +168,7 @@ static void emit_dry(struct prune_state *st, json_t *record, const char *ldif)
 	if (st->out.format == CLI_FMT_CSV) {
 		cli_out_record(&st->out, record);
 		if (ldif != NULL)
-			fputs(ldif, stderr);
+			fputs(ldif, st->aside != NULL ? st->aside : stderr);
 		return;
 	}
 	tmp = st->out;
@@ -253,14 +260,14 @@ static int plan_entry(struct prune_state *st, const smp_entry *e, smp_audit_entr
 	return r;
 }
 
-static void report_dry(struct prune_state *st, const smp_entry *e, const smp_audit_entry *a,
-		       const smp_prune_pick *picks, size_t n)
+static void report_dry(struct prune_state *st, const smp_entry *e, const char *default_attr,
+		       const smp_audit_entry *a, const smp_prune_pick *picks, size_t n)
 {
 	struct prune_changes c;
 	char *ldif = NULL;
 	smp_error err = SMP_ERROR_INIT;
 
-	if (changes_build(&c, e, smp_dir_profile(st->dir)->cert_attr, picks, n, 0, &err) != 0 ||
+	if (changes_build(&c, e, default_attr, picks, n, 0, &err) != 0 ||
 	    ldif_text(&ldif, e, &c, n, &err) != 0) {
 		report_failure(st, e->dn, err.code, err.msg);
 		changes_release(&c);
@@ -338,22 +345,23 @@ out:
 	smp_entry_free(e);
 }
 
-static int walk_one(const smp_entry *e, void *ctx)
+/*
+ * Checks e and either reports it (dry run) or spools its DN; st->err says why it could not.
+ * default_attr: the profile's certificate attribute, for values read without one.
+ */
+static int check_entry(struct prune_state *st, const smp_entry *e, const char *default_attr)
 {
-	struct prune_state *st = ctx;
 	smp_audit_entry *a = NULL;
 	smp_prune_pick *picks = NULL;
 	size_t n = 0;
 	int r;
 
-	st->entries++;
-	cli_progress_update(&st->progress, st->entries, 0);
 	r = plan_entry(st, e, &a, &picks, &n, &st->err);
 	if (r != 0)
 		return r;
 	if (n > 0) {
 		if (st->o->dry_run) {
-			report_dry(st, e, a, picks, n);
+			report_dry(st, e, default_attr, a, picks, n);
 		} else if (fwrite(e->dn, 1, strlen(e->dn) + 1, st->spool) != strlen(e->dn) + 1) {
 			r = smp_error_set(&st->err, SMP_ERR_INTERNAL,
 					  "cannot write the list of entries to prune to a "
@@ -365,6 +373,137 @@ static int walk_one(const smp_entry *e, void *ctx)
 	free(picks);
 	smp_audit_entry_free(a);
 	return r;
+}
+
+/*
+ * In a worker: checks a batch of entries. The result: status and message, the counts
+ * (entries, would-be removals, failed entries, worst exit status), the DNs to spool, and the
+ * records as cli_out_record formatted them.
+ */
+static int prune_job(unsigned char **res, size_t *res_len, const unsigned char *job, size_t len,
+		     void *ctx)
+{
+	struct prune_state *st = ctx;
+	struct rd in = { job, len, 0, 0 };
+	struct buf b = { 0 };
+	char *out = NULL, *dns = NULL, *aside = NULL;
+	size_t out_len = 0, dns_len = 0, aside_len = 0;
+	const char *attr;
+	smp_entry e;
+	uint32_t n;
+	int r = 0;
+
+	smp_error_clear(&st->err);
+	st->entries = st->removed = st->failed_entries = st->spooled = 0;
+	st->status = 0;
+	st->out.fp = open_memstream(&out, &out_len);
+	st->spool = open_memstream(&dns, &dns_len);
+	st->aside = open_memstream(&aside, &aside_len);
+	if (st->out.fp == NULL || st->spool == NULL || st->aside == NULL) {
+		if (st->out.fp != NULL)
+			fclose(st->out.fp);
+		if (st->spool != NULL)
+			fclose(st->spool);
+		if (st->aside != NULL)
+			fclose(st->aside);
+		free(out);
+		free(dns);
+		free(aside);
+		return SMP_ERR_NOMEM;
+	}
+	st->out.csv_header_done = 1;  /* the parent writes the header */
+	n = entry_batch_read(&in, &attr);
+	for (uint32_t i = 0; i < n && r == 0; i++) {
+		if (attr == NULL || (r = rd_entry(&in, &e)) != 0) {
+			r = SMP_ERR_INTERNAL;
+			smp_error_set(&st->err, r, "analysis worker received a damaged batch");
+			break;
+		}
+		st->entries++;
+		r = check_entry(st, &e, attr);
+		rd_entry_release(&e);
+	}
+	fclose(st->out.fp);
+	fclose(st->spool);
+	fclose(st->aside);
+	st->out.fp = NULL;
+	st->spool = NULL;
+	st->aside = NULL;
+	buf_u32(&b, (uint32_t)(int32_t)r);
+	buf_str(&b, st->err.msg);
+	buf_u64(&b, st->entries);
+	buf_u64(&b, st->removed);
+	buf_u64(&b, st->failed_entries);
+	buf_u32(&b, (uint32_t)st->status);
+	buf_u64(&b, st->spooled);
+	buf_bytes(&b, dns, dns_len);
+	buf_bytes(&b, out, out_len);
+	buf_bytes(&b, aside, aside_len);
+	free(dns);
+	free(out);
+	free(aside);
+	if (b.failed) {
+		free(b.p);
+		return SMP_ERR_NOMEM;
+	}
+	*res = b.p;
+	*res_len = b.len;
+	return 0;
+}
+
+/* In the parent: one batch's result, in walk order: counts, spool, records. */
+static int prune_result(const unsigned char *res, size_t len, void *ctx)
+{
+	struct prune_state *st = ctx;
+	struct rd in = { res, len, 0, 0 };
+	const char *msg, *dns, *data, *aside;
+	size_t dns_len, data_len, aside_len;
+	uint64_t entries, removed, failed, spooled;
+	int status, worst;
+
+	status = (int)(int32_t)rd_u32(&in);
+	msg = rd_str(&in);
+	entries = rd_u64(&in);
+	removed = rd_u64(&in);
+	failed = rd_u64(&in);
+	worst = (int)rd_u32(&in);
+	spooled = rd_u64(&in);
+	dns = rd_bytes(&in, &dns_len);
+	data = rd_bytes(&in, &data_len);
+	aside = rd_bytes(&in, &aside_len);
+	if (in.bad)
+		return smp_error_set(&st->err, SMP_ERR_INTERNAL,
+				     "an analysis worker sent a damaged result");
+	st->entries += entries;
+	st->removed += removed;
+	st->failed_entries += failed;
+	note_status(st, worst);
+	if (dns_len > 0 && fwrite(dns, 1, dns_len, st->spool) != dns_len)
+		return smp_error_set(&st->err, SMP_ERR_INTERNAL, "cannot write the list of "
+				     "entries to prune to a temporary file");
+	st->spooled += spooled;
+	cli_out_bytes(&st->out, data, data_len);
+	if (aside_len > 0) {
+		fflush(st->out.fp);
+		fwrite(aside, 1, aside_len, stderr);
+	}
+	cli_progress_update(&st->progress, st->entries, 0);
+	if (status != 0)
+		return smp_error_set(&st->err, status, "%s", msg != NULL ? msg : "unknown error");
+	return 0;
+}
+
+static int walk_one(const smp_entry *e, void *ctx)
+{
+	struct prune_state *st = ctx;
+
+	if (st->eb.pool != NULL) {
+		st->eb.header = smp_dir_profile(st->dir)->cert_attr;
+		return entry_batches_add(&st->eb, e, &st->err);
+	}
+	st->entries++;
+	cli_progress_update(&st->progress, st->entries, 0);
+	return check_entry(st, e, smp_dir_profile(st->dir)->cert_attr);
 }
 
 static void on_referral(const char *url, void *ctx)
@@ -684,7 +823,7 @@ int cmd_prune(struct cli_opts *o)
 {
 	struct prune_state st;
 	smp_prune_sel sel = SMP_PRUNE_SEL_INIT;
-	int r;
+	int r, jobs;
 
 	memset(&st, 0, sizeof(st));
 	st.o = o;
@@ -713,6 +852,16 @@ int cmd_prune(struct cli_opts *o)
 		cli_error("%s", st.err.msg);
 		return smp_exit_status(r);
 	}
+	/* before connecting: the workers inherit the trust context, not the connection */
+	jobs = workers_count(o->jobs);
+	st.eb.on_result = prune_result;
+	st.eb.ctx = &st;
+	if (jobs > 1 &&
+	    (r = workers_start(&st.eb.pool, jobs, BATCH_DEPTH, prune_job, &st, &st.err)) != 0) {
+		cli_error("prune could not start: %s", st.err.msg);
+		smp_trust_free(st.trust);
+		return 1;
+	}
 	if ((r = cli_connect(&st.dir, o, &st.err)) != 0) {
 		cli_error("%s", st.err.msg);
 		st.status = smp_exit_status(r);
@@ -725,6 +874,11 @@ int cmd_prune(struct cli_opts *o)
 	}
 	cli_progress_start(&st.progress, o, "prune: checking");
 	r = smp_dir_walk(st.dir, walk_one, on_referral, &st, &st.err);
+	if (r == 0)  /* every batch handed out checked, its records printed, its DNs spooled */
+		r = entry_batches_sync(&st.eb, &st.err);
+	if (workers_stop(st.eb.pool, r == 0 ? &st.err : NULL) != 0 && r == 0)
+		r = SMP_ERR_INTERNAL;
+	st.eb.pool = NULL;
 	cli_progress_end(&st.progress);
 	if (r != 0) {
 		cli_error("prune stopped: %s", st.err.msg[0] ? st.err.msg : "unknown error");
@@ -743,6 +897,8 @@ int cmd_prune(struct cli_opts *o)
 	}
 	report_summary(&st);
 out:
+	workers_stop(st.eb.pool, NULL);
+	entry_batches_release(&st.eb);
 	if (st.spool != NULL)
 		fclose(st.spool);
 	smp_journal_close(st.journal);

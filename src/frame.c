@@ -284,3 +284,74 @@ out:
 	smp_certinfo_free(ci);
 	return rc;
 }
+
+/* ---- directory entries ------------------------------------------------------------------ */
+
+/* See frame.h. */
+void buf_entry(struct buf *b, const smp_entry *e)
+{
+	buf_str(b, e->dn);
+	buf_str(b, e->cn);
+	buf_u32(b, (uint32_t)e->n_mail);
+	for (size_t i = 0; i < e->n_mail; i++)
+		buf_str(b, e->mail[i]);
+	buf_u32(b, (uint32_t)e->n_proxy);
+	for (size_t i = 0; i < e->n_proxy; i++)
+		buf_str(b, e->proxy[i]);
+	buf_u32(b, (uint32_t)e->n_certs);
+	for (size_t i = 0; i < e->n_certs; i++) {
+		buf_bytes(b, e->certs[i].bv_val, e->certs[i].bv_len);
+		buf_str(b, e->cert_attrs != NULL ? e->cert_attrs[i] : NULL);
+	}
+	buf_u32(b, (uint32_t)e->n_smime);
+	for (size_t i = 0; i < e->n_smime; i++)
+		buf_bytes(b, e->smime[i].bv_val, e->smime[i].bv_len);
+}
+
+/* See frame.h. */
+void rd_entry_release(smp_entry *e)
+{
+	free(e->mail);
+	free(e->proxy);
+	free(e->certs);
+	free(e->cert_attrs);
+	free(e->smime);
+	memset(e, 0, sizeof(*e));
+}
+
+/* See frame.h. */
+int rd_entry(struct rd *r, smp_entry *e)
+{
+	size_t len;
+
+	memset(e, 0, sizeof(*e));
+	e->dn = (char *)rd_str(r);
+	e->cn = (char *)rd_str(r);
+	e->n_mail = rd_u32(r);
+	if ((e->mail = rd_array(r, e->n_mail, sizeof(*e->mail))) != NULL)
+		for (size_t i = 0; i < e->n_mail; i++)
+			e->mail[i] = (char *)rd_str(r);
+	e->n_proxy = rd_u32(r);
+	if ((e->proxy = rd_array(r, e->n_proxy, sizeof(*e->proxy))) != NULL)
+		for (size_t i = 0; i < e->n_proxy; i++)
+			e->proxy[i] = (char *)rd_str(r);
+	e->n_certs = rd_u32(r);
+	if ((e->certs = rd_array(r, e->n_certs, sizeof(*e->certs))) != NULL &&
+	    (e->cert_attrs = rd_array(r, e->n_certs, sizeof(*e->cert_attrs))) != NULL)
+		for (size_t i = 0; i < e->n_certs; i++) {
+			e->certs[i].bv_val = (char *)rd_bytes(r, &len);
+			e->certs[i].bv_len = len;
+			e->cert_attrs[i] = (char *)rd_str(r);
+		}
+	e->n_smime = rd_u32(r);
+	if ((e->smime = rd_array(r, e->n_smime, sizeof(*e->smime))) != NULL)
+		for (size_t i = 0; i < e->n_smime; i++) {
+			e->smime[i].bv_val = (char *)rd_bytes(r, &len);
+			e->smime[i].bv_len = len;
+		}
+	if (r->bad) {
+		rd_entry_release(e);
+		return SMP_ERR_INTERNAL;
+	}
+	return 0;
+}

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "smimepub/cert.h"
+#include "smimepub/dir.h"
 
 /* A growable byte buffer; failed set once an allocation failed (later writes do nothing). */
 struct buf {
@@ -61,5 +62,20 @@ void buf_certinfo(struct buf *b, const smp_certinfo *ci);
  * strings. Returns 0, SMP_ERR_NOMEM, or SMP_ERR_INTERNAL when the frame is damaged (r->bad).
  */
 int rd_certinfo(struct rd *r, smp_certinfo **out);
+
+/*
+ * A directory entry as audit and prune read it (DN, cn, mail, proxyAddresses, certificates
+ * with the attribute each was read in, userSMIMECertificate), appended to b.
+ */
+void buf_entry(struct buf *b, const smp_entry *e);
+
+/*
+ * Reads an entry written by buf_entry into e: its strings and values point into the frame,
+ * only the arrays are allocated (free with rd_entry_release). Returns 0 or SMP_ERR_INTERNAL
+ * when the frame is damaged.
+ */
+int rd_entry(struct rd *r, smp_entry *e);
+
+void rd_entry_release(smp_entry *e);
 
 #endif

@@ -450,3 +450,73 @@ int workers_stop(workers *w, smp_error *err)
 	free(w);
 	return r;
 }
+
+/* ---- entries in batches ------------------------------------------------------------------ */
+
+/* Entries per batch, or bytes: enough to keep a worker busy for a while, little enough to
+ * keep the output flowing. */
+#define BATCH_ENTRIES 64
+#define BATCH_BYTES (256 * 1024)
+
+static int entry_batches_flush(struct entry_batches *b, smp_error *err)
+{
+	int r;
+
+	if (b->n == 0)
+		return 0;
+	memcpy(b->batch.p, &(uint32_t){ (uint32_t)b->n }, sizeof(uint32_t));
+	if (b->batch.failed) {
+		b->failed = 1;
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	}
+	r = workers_submit(b->pool, b->batch.p, b->batch.len, b->on_result, b->ctx, err);
+	b->batch.len = 0;
+	b->n = 0;
+	b->failed = r != 0;
+	return r;
+}
+
+/* See workers.h. */
+int entry_batches_add(struct entry_batches *b, const smp_entry *e, smp_error *err)
+{
+	if (b->n == 0) {
+		buf_u32(&b->batch, 0);  /* the count, set by entry_batches_flush */
+		buf_str(&b->batch, b->header);
+	}
+	buf_entry(&b->batch, e);
+	b->n++;
+	if (b->n < BATCH_ENTRIES && b->batch.len < BATCH_BYTES && !b->batch.failed)
+		return 0;
+	return entry_batches_flush(b, err);
+}
+
+/* See workers.h. */
+int entry_batches_sync(struct entry_batches *b, smp_error *err)
+{
+	int r;
+
+	if (b->pool == NULL || b->failed)
+		return 0;
+	if ((r = entry_batches_flush(b, err)) != 0)
+		return r;
+	r = workers_drain(b->pool, b->on_result, b->ctx, err);
+	b->failed = r != 0;
+	return r;
+}
+
+/* See workers.h. */
+void entry_batches_release(struct entry_batches *b)
+{
+	free(b->batch.p);
+	memset(&b->batch, 0, sizeof(b->batch));
+	b->n = 0;
+}
+
+/* See workers.h. */
+uint32_t entry_batch_read(struct rd *r, const char **header)
+{
+	uint32_t n = rd_u32(r);
+
+	*header = rd_str(r);
+	return n;
+}

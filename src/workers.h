@@ -3,8 +3,10 @@
 #define SMIMEPUB_WORKERS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cli.h"
+#include "frame.h"
 #include "smimepub/error.h"
 
 /*
@@ -67,6 +69,36 @@ int workers_drain(workers *w, workers_result_fn on_result, void *ctx, smp_error 
  * Returns 0, or SMP_ERR_INTERNAL with err set when a worker did not exit cleanly.
  */
 int workers_stop(workers *w, smp_error *err);
+
+/*
+ * Directory entries handed to a pool in batches (audit and prune walk the directory this way).
+ * A batch is a job: the number of entries, the header string (NULL allowed), then each entry
+ * in buf_entry's encoding; the job function reads them back with entry_batch_read.
+ */
+struct entry_batches {
+	workers *pool;
+	workers_result_fn on_result;
+	void *ctx;                 /* for on_result */
+	const char *header;        /* borrowed: goes at the start of every batch */
+	struct buf batch;          /* entries not yet handed to a worker */
+	size_t n;                  /* entries in batch */
+	int failed;                /* a worker died or reported an error: submit nothing more */
+};
+
+/* Adds e to the batch and submits the batch when it is full. Returns 0 or an error in err. */
+int entry_batches_add(struct entry_batches *b, const smp_entry *e, smp_error *err);
+
+/*
+ * Submits what is batched, then waits for every result and hands it to on_result, in order.
+ * Returns 0 or an error in err (nothing when a worker failed before).
+ */
+int entry_batches_sync(struct entry_batches *b, smp_error *err);
+
+/* Frees the batch buffer (the pool is the caller's). */
+void entry_batches_release(struct entry_batches *b);
+
+/* In a worker: the entry count and header of a batch job, before its entries (rd_entry). */
+uint32_t entry_batch_read(struct rd *r, const char **header);
 
 /*
  * Writes records that cli_out_record formatted into another stream (a worker's), as they are;

@@ -230,6 +230,13 @@ class PruneCases:
 
         before = all_certs()
         self.assertEqual(len(before), n)
+        # the walk's checks in worker processes (--jobs 2) print what one process prints
+        for fmt in ("json", "csv", "text"):
+            one = self.prune(ou, "--dry-run", "--jobs", "1", "--page-size", "17", fmt=fmt)
+            self.assertEqual(one.rc, 0, one)
+            many = self.prune(ou, "--dry-run", "--jobs", "2", "--page-size", "17", fmt=fmt)
+            self.assertEqual((many.rc, many.out, many.err), (one.rc, one.out, one.err), fmt)
+        self.assertEqual(all_certs(), before)
         journal = self.journal("groups")
         for jobs, want in (("5", n - n // 10), ("1", 0)):
             res = self.prune(ou, "--journal", journal, "--jobs", jobs)
