@@ -1459,6 +1459,12 @@ out:
 	return r;
 }
 
+/* See dir.h. */
+int smp_dir_rc_no_entry(int rc)
+{
+	return rc == LDAP_NO_SUCH_OBJECT || rc == LDAP_INVALID_DN_SYNTAX || rc == LDAP_REFERRAL;
+}
+
 int smp_dir_read(smp_dir *d, const char *dn, smp_entry **out, smp_error *err)
 {
 	int r = SMP_ERR_INTERNAL;
@@ -1471,7 +1477,7 @@ int smp_dir_read(smp_dir *d, const char *dn, smp_entry **out, smp_error *err)
 		return ldif_read(d, dn, out, err);
 	r = search_entries(d, dn, LDAP_SCOPE_BASE, "(objectClass=*)", &v, &n, &rc, err);
 	if (r == SMP_ERR_LDAP) {
-		if (rc == LDAP_NO_SUCH_OBJECT || rc == LDAP_INVALID_DN_SYNTAX || rc == LDAP_REFERRAL)
+		if (smp_dir_rc_no_entry(rc))
 			r = ldap_fail(d, err, SMP_ERR_NOTFOUND, rc, NULL, NULL, "no entry '%s'", dn);
 		else
 			r = ldap_fail(d, err, map_rc(rc), rc, NULL, NULL, "cannot read '%s'", dn);

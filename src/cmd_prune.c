@@ -497,13 +497,11 @@ static int walk_one(const smp_entry *e, void *ctx)
 {
 	struct prune_state *st = ctx;
 
-	if (st->eb.pool != NULL) {
-		st->eb.header = smp_dir_profile(st->dir)->cert_attr;
+	if (st->eb.pool != NULL)
 		return entry_batches_add(&st->eb, e, &st->err);
-	}
 	st->entries++;
 	cli_progress_update(&st->progress, st->entries, 0);
-	return check_entry(st, e, smp_dir_profile(st->dir)->cert_attr);
+	return check_entry(st, e, st->eb.header);
 }
 
 static void on_referral(const char *url, void *ctx)
@@ -652,8 +650,8 @@ static void read_reply(struct prune_state *st, struct pitem *it, smp_dir_reply *
 			smp_entry_free(rep->entry);
 		return;
 	}
-	if (rep->rc == 0 || rep->rc == 32 || rep->rc == 34 || rep->rc == 10) {
-		it->state = it->e != NULL ? PI_READ : PI_DONE;  /* 32, 34, 10: no such entry */
+	if (rep->rc == 0 || smp_dir_rc_no_entry(rep->rc)) {
+		it->state = it->e != NULL ? PI_READ : PI_DONE;  /* no entry: deleted meanwhile */
 	} else {
 		report_failure(st, it->dn, rep->code, err->msg);
 		it->state = PI_DONE;
@@ -867,6 +865,8 @@ int cmd_prune(struct cli_opts *o)
 		st.status = smp_exit_status(r);
 		goto out;
 	}
+	/* the profile's certificate attribute, for values read without one (batches carry it) */
+	st.eb.header = smp_dir_profile(st.dir)->cert_attr;
 	if (!o->dry_run && (st.spool = tmpfile()) == NULL) {
 		cli_error("cannot create a temporary file for the list of entries to prune");
 		st.status = 1;

@@ -238,11 +238,16 @@ int smp_dir_find_addresses_send(smp_dir *d, const char *const *addrs, size_t n, 
 				smp_error *err);
 
 /*
+ * 1 when a base search's result code says there is no such entry (LDAP_NO_SUCH_OBJECT,
+ * LDAP_INVALID_DN_SYNTAX, LDAP_REFERRAL): smp_dir_read's SMP_ERR_NOTFOUND. Else 0.
+ */
+int smp_dir_rc_no_entry(int rc);
+
+/*
  * Sends the base search smp_dir_read makes for dn and returns at once with its message id:
- * the entry (if any) and the final result come from smp_dir_next_reply; a result code
- * LDAP_NO_SUCH_OBJECT (32), LDAP_INVALID_DN_SYNTAX (34) or LDAP_REFERRAL (10) means no such
- * entry, as smp_dir_read says SMP_ERR_NOTFOUND. Returns 0 or an error (SMP_ERR_UNAVAILABLE:
- * not sent).
+ * the entry (if any) and the final result come from smp_dir_next_reply; a result code for
+ * which smp_dir_rc_no_entry is 1 means no such entry. Returns 0 or an error
+ * (SMP_ERR_UNAVAILABLE: not sent).
  */
 int smp_dir_read_send(smp_dir *d, const char *dn, int *msgid, smp_error *err);
 
