@@ -40,7 +40,7 @@ SUBSET=${SUBSET:-500}
 JOBS=${BENCH_JOBS:-8}             # smimepub publish --jobs
 AT=2026-06-01
 SD=$WORK/sd                      # slapd instance (short: the ldapi socket lives there)
-# What smimepub's audit reads (lib/dir.c, rfc profile): the ldapsearch side asks for the same.
+# What smimepub's audit reads (lib/dir/, rfc profile): the ldapsearch side asks for the same.
 AUDIT_FILTER='(|(userCertificate=*)(userCertificate;binary=*)(userSMIMECertificate=*))'
 AUDIT_ATTRS=(userCertificate 'userCertificate;binary' userSMIMECertificate
     'userSMIMECertificate;binary' mail proxyAddresses cn objectClass)

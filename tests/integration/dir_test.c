@@ -1,5 +1,5 @@
 /*
- * Integration test of the directory layer (lib/dir.c) against a real slapd and a real Samba AD.
+ * Integration test of the directory layer (lib/dir/) against a real slapd and a real Samba AD.
  *
  *   SMIMEPUB_SLAPD_ENV=DIR/env SMIMEPUB_AD_ENV=DIR/env dir_test
  *

@@ -1,4 +1,4 @@
-/* Unit tests for LDIF output and the undo journal (lib/journal.c). */
+/* Unit tests for LDIF output and the undo journal (lib/exec/journal.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

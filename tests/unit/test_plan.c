@@ -1,4 +1,4 @@
-/* Unit tests for the pure publish / remove planner (lib/plan.c). */
+/* Unit tests for the pure publish / remove planner (lib/policy/plan.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
