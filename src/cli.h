@@ -75,6 +75,12 @@ void cli_out_record(struct cli_out *o, json_t *obj);
  */
 json_t *cli_certinfo_json(const smp_certinfo *ci);
 
+/*
+ * Writes records that cli_out_record formatted into another stream (a worker's), as they are;
+ * for CSV, the header first when none was written yet. Flushes.
+ */
+void cli_out_bytes(struct cli_out *o, const char *data, size_t len);
+
 /* Prints "smimepub: " + message to stderr (unless quiet, for warnings). */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const struct cli_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,11 +1,10 @@
-/* smimepub command line: a pool of worker processes that run jobs and return results in order. */
+/* smimepub (internal): a pool of worker processes that run jobs and return results in order. */
 #ifndef SMIMEPUB_WORKERS_H
 #define SMIMEPUB_WORKERS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cli.h"
 #include "frame.h"
 #include "smimepub/error.h"
 
@@ -99,12 +98,6 @@ void entry_batches_release(struct entry_batches *b);
 
 /* In a worker: the entry count and header of a batch job, before its entries (rd_entry). */
 uint32_t entry_batch_read(struct rd *r, const char **header);
-
-/*
- * Writes records that cli_out_record formatted into another stream (a worker's), as they are;
- * for CSV, the header first when none was written yet. Flushes.
- */
-void cli_out_bytes(struct cli_out *o, const char *data, size_t len);
 
 /* Online CPUs, at least 1. */
 int workers_cpus(void);

@@ -1,6 +1,6 @@
 /*
- * smimepub command line: the encoding of what the parent and its analysis workers exchange
- * (src/workers.h): a growable byte buffer to write into, a reader over a received frame, and
+ * smimepub (internal): the encoding of what the parent and its analysis workers exchange
+ * (workers.h): a growable byte buffer to write into, a reader over a received frame, and
  * certificate analyses (smp_certinfo) in that encoding. Both ends are the same program on the
  * same machine: integers go in native byte order.
  */
