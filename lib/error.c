@@ -73,3 +73,28 @@ int smp_exit_status(int code)
 		return 1;
 	}
 }
+
+/* Ranks exit statuses: 77 and 69 (the directory) above 66 and 65/64 (inputs) above 1. */
+static int status_rank(int status)
+{
+	switch (status) {
+	case 0:
+		return 0;
+	case 64:
+	case 65:
+		return 2;
+	case 66:
+		return 3;
+	case 69:
+		return 4;
+	case 77:
+		return 5;
+	default:
+		return 1;
+	}
+}
+
+int smp_status_worse(int a, int b)
+{
+	return status_rank(b) > status_rank(a) ? b : a;
+}

@@ -29,19 +29,25 @@
 #include "signer.h"
 
 struct harvest {
-	struct pub_ctx c;
+	struct cli_run run;
 	int offline;              /* dry run without a directory: no matching */
+	/* the signer being published, for harvest_item */
+	const smp_message *m;
+	const smp_signer *s;
+	int preference;           /* the certificate is the one SMIMEEncryptionKeyPreference names */
+	const smp_certinfo *signer_ci;
+	const smp_trust *trust;
 };
 
 /* Prints a record that carries no certificate (ownership taken), noting status. */
 static void emit_plain(struct harvest *h, json_t *obj, int status)
 {
-	struct pub_result res;
+	smp_item it;
 
-	/* through pub_emit: in a text dry run it stays a comment of the LDIF on stdout */
-	memset(&res, 0, sizeof(res));
-	res.status = status;
-	pub_emit(&h->c, &res, obj);
+	/* through cli_emit: in a text dry run it stays a comment of the LDIF on stdout */
+	memset(&it, 0, sizeof(it));
+	it.status = status;
+	cli_emit(&h->run, &it, obj);
 }
 
 /* A record for a message without a certificate to take (or one that cannot be read). */
@@ -50,14 +56,12 @@ static void report_message(struct harvest *h, const smp_message *m, const char *
 {
 	json_t *obj = json_object();
 
-	if (obj == NULL) {
-		pub_note_status(&h->c, status);
-		return;
+	if (obj != NULL) {
+		cli_message_fields(obj, m);
+		json_object_set_new(obj, "action", json_string(action));
+		json_object_set_new(obj, "reason", json_string(reason));
+		json_object_set_new(obj, "message", json_string(message));
 	}
-	cli_message_fields(obj, m);
-	json_object_set_new(obj, "action", json_string(action));
-	json_object_set_new(obj, "reason", json_string(reason));
-	json_object_set_new(obj, "message", json_string(message));
 	emit_plain(h, obj, status);
 }
 
@@ -73,42 +77,36 @@ static void report_input(struct harvest *h, const char *path, const smp_error *e
 	emit_plain(h, obj, status);
 }
 
-/* Whether a certificate must not be published whatever the policy says; sets res. */
-static int refuse_first(struct harvest *h, const smp_signer *s, int mismatch,
-			struct pub_result *res)
+/* The engine's item for a signer's certificate, with the message's and the signer's fields. */
+static int harvest_item(const smp_item *item, void *ctx)
 {
-	if (!s->signature_ok) {
-		res->action = "skipped";
-		res->reason = "bad_signature";
-		res->status = 1;
-		res->message = strdup(s->error != NULL ? s->error : "the signature does not verify");
-		return 1;
+	struct harvest *h = ctx;
+	json_t *obj = cli_item_json(item);
+
+	if (obj != NULL) {
+		if (h->offline)
+			json_object_del(obj, "dn");
+		cli_message_fields(obj, h->m);
+		cli_signer_fields(obj, h->m, h->s, h->preference, h->signer_ci);
 	}
-	if (mismatch && !h->c.o->allow_from_mismatch) {
-		res->action = "skipped";
-		res->reason = "from_mismatch";
-		res->status = 1;
-		res->message = strdup("the certificate's addresses do not include the message's "
-				      "From: not published (--allow-from-mismatch publishes it)");
-		return 1;
-	}
+	cli_emit(&h->run, item, obj);
 	return 0;
 }
 
-/* The dry run without a directory: the policy's verdict on the certificate alone. */
-static void judge_offline(struct harvest *h, const smp_certinfo *ci, struct pub_result *res)
+/* An item decided here (not by the engine): refused before matching, or the offline verdict. */
+static void harvest_verdict(struct harvest *h, const smp_certinfo *ci, const char *action,
+			    const char *reason, int status, const char *message)
 {
-	if (smp_certinfo_worst(ci) == SMP_SEV_CRITICAL && !h->c.o->policy.force) {
-		res->action = "skipped";
-		res->reason = "critical_problem";
-		res->status = 1;
-		res->message = strdup("would not be published because of the critical problems "
-				      "below: fix them, or use --force");
-		return;
-	}
-	res->action = "would_publish";
-	res->message = strdup("no directory given (-H): not matched to an entry; give -H to see "
-			      "the entry and the LDIF");
+	smp_item it;
+
+	memset(&it, 0, sizeof(it));
+	it.source = h->m->file;
+	it.action = action;
+	it.reason = reason;
+	it.message = message;
+	it.status = status;
+	it.cert = ci;
+	harvest_item(&it, h);
 }
 
 /*
@@ -120,44 +118,54 @@ static int harvest_signer(struct harvest *h, const smp_message *m, const smp_sig
 	X509 *cert = s->encryption_cert != NULL ? s->encryption_cert : s->cert;
 	smp_certinfo *ci = NULL, *signer_ci = NULL;
 	smp_error err = SMP_ERROR_INIT;
-	struct pub_result res;
 	unsigned char *der = NULL;
-	json_t *obj = NULL;
 	int len, mismatch, r;
 
-	memset(&res, 0, sizeof(res));
-	if ((r = smp_cert_analyze(&ci, cert, m->carried, h->c.trust, &err)) != 0)
+	if ((r = smp_cert_analyze(&ci, cert, m->carried, h->trust, &err)) != 0)
 		goto out;
-	mismatch = cli_signer_problems(ci, cert, m, s, h->c.trust, h->c.o->allow_from_mismatch,
-				       &signer_ci, &err);
+	mismatch = cli_signer_problems(ci, cert, m, s, h->trust,
+				       h->run.o->allow_from_mismatch, &signer_ci, &err);
 	if (mismatch < 0) {
 		r = mismatch;
 		goto out;
 	}
+	h->m = m;
+	h->s = s;
+	h->preference = cert != s->cert;
+	h->signer_ci = signer_ci;
 
-	if (refuse_first(h, s, mismatch, &res)) {
-		/* nothing else to decide */
+	if (!s->signature_ok) {
+		harvest_verdict(h, ci, "skipped", "bad_signature", 1,
+				s->error != NULL ? s->error : "the signature does not verify");
+	} else if (mismatch && !h->run.o->allow_from_mismatch) {
+		harvest_verdict(h, ci, "skipped", "from_mismatch", 1,
+				"the certificate's addresses do not include the message's From: not "
+				"published (--allow-from-mismatch publishes it)");
 	} else if (h->offline) {
-		judge_offline(h, ci, &res);
+		if (smp_certinfo_worst(ci) == SMP_SEV_CRITICAL && !h->run.o->policy.force)
+			harvest_verdict(h, ci, "skipped", "critical_problem", 1,
+					"would not be published because of the critical problems "
+					"below: fix them, or use --force");
+		else
+			harvest_verdict(h, ci, "would_publish", NULL, 0,
+					"no directory given (-H): not matched to an entry; give -H "
+					"to see the entry and the LDIF");
 	} else {
+		smp_publish_options po;
+
 		len = i2d_X509(cert, &der);
 		if (len <= 0) {
 			r = smp_error_openssl(&err, SMP_ERR_INTERNAL, "cannot encode a certificate");
 			goto out;
 		}
-		if ((r = pub_certificate(&h->c, der, (size_t)len, ci, m->file, &res)) != 0)
+		cli_publish_options(&po, &h->run);
+		po.on_item = harvest_item;
+		po.on_progress = NULL;
+		po.ctx = h;
+		if ((r = smp_publish_certificate(h->run.session, &po, der, (size_t)len, ci, m->file,
+						 &err)) != 0)
 			goto out;
 	}
-
-	if ((obj = pub_result_json(&res, ci, m->file)) == NULL) {
-		r = SMP_ERR_NOMEM;
-		goto out;
-	}
-	if (h->offline)
-		json_object_del(obj, "dn");
-	cli_message_fields(obj, m);
-	cli_signer_fields(obj, m, s, cert != s->cert, signer_ci);
-	pub_emit(&h->c, &res, obj);
 	r = 0;
 out:
 	if (r != 0 && r != SMP_ERR_NOMEM) {
@@ -169,7 +177,7 @@ out:
 		emit_plain(h, fail, 65);
 		r = 0;
 	}
-	pub_result_release(&res);
+	h->signer_ci = NULL;
 	OPENSSL_free(der);
 	smp_certinfo_free(signer_ci);
 	smp_certinfo_free(ci);
@@ -211,7 +219,7 @@ static int harvest_message(const smp_message *m, void *arg)
 		}
 		if (harvest_signer(h, m, s) != 0) {
 			cli_error("cannot harvest '%s': out of memory", m->file);
-			pub_note_status(&h->c, 1);
+			h->run.status = smp_status_worse(h->run.status, 1);
 			return SMP_ERR_NOMEM;
 		}
 	}
@@ -227,7 +235,7 @@ static void harvest_path(struct harvest *h, const char *path)
 	if (r == SMP_ERR_NOFILE || r == SMP_ERR_BADINPUT)
 		report_input(h, path, &err);
 	else if (r != 0)
-		pub_note_status(&h->c, smp_exit_status(r));
+		h->run.status = smp_status_worse(h->run.status, smp_exit_status(r));
 }
 
 /* Whether a dry run may go without a directory: no -H and no URI configured for libldap. */
@@ -269,7 +277,6 @@ int cmd_harvest(struct cli_opts *o)
 {
 	struct harvest h;
 	struct cli_inputs in;
-	struct cli_progress prog;
 	smp_trust *trust = NULL;
 	smp_dir *dir = NULL;
 	smp_error err = SMP_ERROR_INIT;
@@ -290,7 +297,8 @@ int cmd_harvest(struct cli_opts *o)
 		status = smp_exit_status(r);
 		goto out;
 	}
-	pub_ctx_init(&h.c, o, NULL, trust, "harvest");
+	cli_run_start(&h.run, o);
+	h.trust = trust;
 	if (in.n == 0) {
 		/* an empty spool directory is nothing to do, not an error (cron) */
 		cli_warn(o, "no message files found: nothing to harvest");
@@ -316,7 +324,7 @@ int cmd_harvest(struct cli_opts *o)
 		report_input(&h, in.paths[i], &err);
 	}
 	if (n_present == 0) {
-		status = h.c.status != 0 ? h.c.status : 66;
+		status = h.run.status != 0 ? h.run.status : 66;
 		goto out;
 	}
 	h.offline = o->dry_run && o->from_ldif == NULL && no_directory_named(o);
@@ -326,19 +334,20 @@ int cmd_harvest(struct cli_opts *o)
 			status = smp_exit_status(r);
 			goto out;
 		}
-		h.c.dir = dir;
 	}
+	if ((status = cli_run_open(&h.run, dir, trust, "harvest")) != 0)
+		goto out;
 
-	cli_progress_start(&prog, o, "harvest");
+	cli_progress_start(&h.run.progress, o, "harvest");
 	for (size_t i = 0; i < in.n; i++) {
 		if (present[i])
 			harvest_path(&h, in.paths[i]);
-		cli_progress_update(&prog, i + 1, in.n);
+		cli_progress_update(&h.run.progress, i + 1, in.n);
 	}
-	cli_progress_end(&prog);
-	status = h.c.status;
+	cli_progress_end(&h.run.progress);
+	status = cli_run_release(&h.run);
 out:
-	pub_ctx_release(&h.c);
+	smp_session_free(h.run.session);
 	free(present);
 	cli_inputs_release(&in);
 	if (dir != NULL)

@@ -287,7 +287,8 @@ static void prune_entry(struct prune_state *st, const char *dn)
 	smp_audit_entry *a = NULL;
 	smp_prune_pick *picks = NULL;
 	struct prune_changes c = { NULL, 0 };
-	size_t n = 0;
+	smp_journal_batch *jb = NULL;
+	size_t n = 0, jid = 0;
 	smp_error err = SMP_ERROR_INIT;
 	int r = SMP_ERR_INTERNAL;
 
@@ -316,14 +317,26 @@ static void prune_entry(struct prune_state *st, const char *dn)
 		if (st->journal == NULL &&
 		    (r = smp_journal_open(&st->journal, st->o->journal, &err)) != 0)
 			goto out;
-		r = smp_journal_record(st->journal, e->dn, c.v, c.n, &err);
+		/* a record that can be voided in place when the change does not happen */
+		smp_journal_batch_free(jb);
+		jb = NULL;
+		if ((r = smp_journal_batch_new(&jb)) == 0 &&
+		    (r = smp_journal_batch_add(jb, e->dn, c.v, c.n, &jid, &err)) == 0)
+			r = smp_journal_batch_commit(st->journal, jb, &err);
 		changes_release(&c);
 		if (r == 0)
 			r = changes_build(&c, e, smp_dir_profile(st->dir)->cert_attr, picks, n, 0,
 					  &err);
 		if (r != 0)
 			goto out;
+		cli_test_before_modify(e->dn);
 		r = smp_dir_modify(st->dir, e->dn, c.v, c.n, &err);
+		if (r != 0 && r != SMP_ERR_UNAVAILABLE) {
+			/* refused, so it did not happen: its undo must not stay either (journal.h) */
+			smp_error verr = SMP_ERROR_INIT;
+
+			smp_journal_batch_void(st->journal, jb, jid, &verr);
+		}
 		if (r != SMP_ERR_CONFLICT)
 			break;
 	}
@@ -339,6 +352,7 @@ out:
 				      "pruned; run prune again", dn);
 		report_failure(st, dn, r, err.msg[0] ? err.msg : "cannot prune");
 	}
+	smp_journal_batch_free(jb);
 	changes_release(&c);
 	free(picks);
 	smp_audit_entry_free(a);
@@ -696,6 +710,7 @@ static int group_plan(struct prune_state *st, struct pitem *g, size_t n, smp_jou
 
 static int write_send(struct prune_state *st, struct pitem *it, smp_error *err)
 {
+	cli_test_before_modify(it->e->dn);
 	return smp_dir_modify_send(st->dir, it->e->dn, it->c.v, it->c.n, &it->msgid, err);
 }
 

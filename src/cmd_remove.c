@@ -1,197 +1,13 @@
 /* smimepub remove: take selected certificates off one entry, journalled (SPEC §2, §4). */
-#include <stdlib.h>
 #include <string.h>
-
-#include <ldap.h>
-#include <openssl/sha.h>
 
 #include "cli.h"
 #include "publish.h"
 
-/* Whether arg reads as a DN ("cn=x,ou=y") rather than a mail address. */
-static int looks_like_dn(const char *arg)
-{
-	LDAPDN dn = NULL;
-	int ok;
-
-	if (strchr(arg, '=') == NULL)
-		return 0;
-	ok = ldap_str2dn(arg, &dn, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS && dn != NULL &&
-	     dn[0] != NULL;
-	ldap_dnfree(dn);
-	return ok;
-}
-
-/* Finds the one entry arg names. Fills res (not_found, ambiguous, failure) when there is none. */
-static int resolve(struct pub_ctx *c, const char *arg, smp_entry **entry, struct pub_result *res)
-{
-	smp_error err = SMP_ERROR_INIT;
-	smp_entry **found = NULL;
-	size_t nfound = 0;
-	char *addr = NULL;
-	int r;
-
-	*entry = NULL;
-	if (looks_like_dn(arg)) {
-		r = smp_dir_read(c->dir, arg, entry, &err);
-		if (r == SMP_ERR_NOTFOUND) {
-			res->action = "failed";
-			res->reason = "not_found";
-			res->status = 1;
-			if (asprintf(&res->message, "no entry '%s'", arg) < 0)
-				res->message = NULL;
-		} else if (r != 0) {
-			pub_failure(res, r, err.msg);
-		}
-		return r == SMP_ERR_NOMEM ? r : 0;
-	}
-	if ((r = smp_address_normalize(&addr, arg, strlen(arg), &err)) != 0) {
-		res->action = "failed";
-		res->reason = "bad_address";
-		res->status = 64;
-		if (asprintf(&res->message, "'%s' is neither a DN nor a mail address: %s", arg,
-			     err.msg) < 0)
-			res->message = NULL;
-		return 0;
-	}
-	if ((r = smp_dir_find_by_address(c->dir, addr, &found, &nfound, &err)) != 0) {
-		pub_failure(res, r, err.msg);
-	} else if (nfound == 0) {
-		res->action = "failed";
-		res->reason = "not_found";
-		res->status = 1;
-		if (asprintf(&res->message, "no entry has '%s' in mail or proxyAddresses", addr) < 0)
-			res->message = NULL;
-	} else if (nfound > 1) {
-		res->action = "failed";
-		res->reason = "ambiguous";
-		res->status = 1;
-		res->candidates = calloc(nfound, sizeof(*res->candidates));
-		for (size_t i = 0; res->candidates != NULL && i < nfound; i++)
-			if ((res->candidates[res->n_candidates] = strdup(found[i]->dn)) != NULL)
-				res->n_candidates++;
-		if (asprintf(&res->message, "%zu entries have '%s': name the entry by its DN; "
-			     "nothing removed", nfound, addr) < 0)
-			res->message = NULL;
-	} else {
-		*entry = found[0];
-		found[0] = NULL;
-	}
-	smp_entries_free(found, nfound);
-	free(addr);
-	return 0;
-}
-
-/* Hex SHA-256 of a value. */
-static void value_sha256(char hex[65], const struct berval *bv)
-{
-	unsigned char md[SHA256_DIGEST_LENGTH];
-
-	SHA256((const unsigned char *)bv->bv_val, bv->bv_len, md);
-	for (size_t i = 0; i < sizeof(md); i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-}
-
-/* One record per value the plan removes; the first carries the dry run's LDIF. */
-static void report_removed(struct pub_ctx *c, struct pub_result *res, const smp_plan *plan,
-			   const struct pub_existing *pe)
-{
-	for (size_t i = 0; i < plan->n_del; i++) {
-		const smp_certinfo *ci = NULL;
-		json_t *obj;
-
-		for (size_t j = 0; j < pe->ex.n; j++)
-			if (pe->ex.values[j].bv_val == plan->del[i].bv_val)
-				ci = pe->ex.info[j];
-		obj = pub_result_json(res, ci, NULL);
-		if (ci == NULL) {
-			char hex[65];
-			value_sha256(hex, &plan->del[i]);
-			json_object_set_new(obj, "sha256", json_string(hex));
-		}
-		pub_emit(c, res, obj);
-		if (i == 0) {
-			free(res->ldif);
-			res->ldif = NULL;
-		}
-	}
-}
-
-static void remove_one(struct pub_ctx *c, const char *arg)
-{
-	struct pub_result res;
-	struct pub_existing pe;
-	smp_entry *e = NULL;
-	smp_plan *plan = NULL;
-	smp_error err = SMP_ERROR_INIT;
-	char *comment = NULL;
-	int r;
-
-	memset(&res, 0, sizeof(res));
-	memset(&pe, 0, sizeof(pe));
-	if (resolve(c, arg, &e, &res) != 0 || e == NULL) {
-		if (res.action == NULL)
-			pub_failure(&res, SMP_ERR_NOMEM, "out of memory");
-		goto report;
-	}
-	if ((res.dn = strdup(e->dn)) == NULL ||
-	    asprintf(&comment, "smimepub remove from '%s'", e->dn) < 0) {
-		comment = NULL;
-		pub_failure(&res, SMP_ERR_NOMEM, "out of memory");
-		goto report;
-	}
-	for (int attempt = 0;; attempt++) {
-		if ((r = pub_existing_load(&pe, e, NULL, NULL, c->trust, &err)) != 0 ||
-		    (r = smp_plan_remove(&plan, &pe.ex, &c->o->remove)) != 0) {
-			pub_failure(&res, r, err.msg);
-			goto report;
-		}
-		if (plan->action == SMP_ACT_UNCHANGED) {
-			res.action = "unchanged";
-			res.reason = plan->reason;
-			res.status = plan->reason != NULL && strcmp(plan->reason, "not_found") == 0;
-			if (asprintf(&res.message, res.status ? "no certificate on '%s' has that "
-					     "fingerprint" : "nothing to remove on '%s'", e->dn) < 0)
-				res.message = NULL;
-			goto report;
-		}
-		r = pub_apply(c, e, plan, comment, &res.ldif, &err);
-		if (r == 0) {
-			res.action = pub_action_name(c, plan->action);
-			report_removed(c, &res, plan, &pe);
-			goto done;
-		}
-		if (r != SMP_ERR_CONFLICT || attempt >= PUB_MAX_RETRIES || c->o->dry_run) {
-			pub_failure(&res, r, err.msg);
-			goto report;
-		}
-		/* someone else changed the entry: read it again and decide again */
-		smp_plan_free(plan);
-		plan = NULL;
-		pub_existing_release(&pe);
-		{
-			smp_entry *fresh = NULL;
-			if ((r = smp_dir_read(c->dir, res.dn, &fresh, &err)) != 0) {
-				pub_failure(&res, r, err.msg);
-				goto report;
-			}
-			smp_entry_free(e);
-			e = fresh;
-		}
-	}
-report:
-	pub_emit(c, &res, pub_result_json(&res, NULL, NULL));
-done:
-	smp_plan_free(plan);
-	pub_existing_release(&pe);
-	smp_entry_free(e);
-	free(comment);
-	pub_result_release(&res);
-}
-
 int cmd_remove(struct cli_opts *o)
 {
-	struct pub_ctx c;
+	struct cli_run run;
+	smp_remove_options ro = SMP_REMOVE_OPTIONS_INIT;
 	smp_trust *trust = NULL;
 	smp_dir *dir = NULL;
 	smp_plan *probe = NULL;
@@ -221,11 +37,17 @@ int cmd_remove(struct cli_opts *o)
 		smp_trust_free(trust);
 		return smp_exit_status(r);
 	}
-	pub_ctx_init(&c, o, dir, trust, "remove");
-	for (int i = 0; i < o->nargs; i++)
-		remove_one(&c, o->args[i]);
-	r = c.status;
-	pub_ctx_release(&c);
+	if ((r = cli_run_init(&run, o, dir, trust, "remove")) == 0) {
+		ro.sel = o->remove;
+		ro.on_item = cli_item_print;
+		ro.ctx = &run;
+		for (int i = 0; i < o->nargs; i++)
+			if (smp_remove(run.session, &ro, o->args[i], &err) != 0) {
+				cli_error("%s", err.msg);
+				smp_session_note_status(run.session, 64);
+			}
+		r = cli_run_release(&run);
+	}
 	smp_dir_close(dir);
 	smp_trust_free(trust);
 	return r;

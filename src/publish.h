@@ -1,57 +1,15 @@
 /*
- * smimepub command line: the publish pipeline shared by publish, harvest and bulk publish
- * (match the entry, plan, journal, execute or print the LDIF of a dry run), and the pieces
- * remove reuses (existing values, journalled exact-value writes with re-read on conflict).
+ * smimepub command line: what publish, harvest and remove share over the engine: option
+ * checks, opening the directory or the export, the session, and rendering each item (text,
+ * JSON Lines, CSV; a dry run's LDIF) with the advice that names this front end's flags.
  */
-#ifndef SMIMEPUB_PUBLISH_H
-#define SMIMEPUB_PUBLISH_H
-
-#include <stdio.h>
+#ifndef SMIMEPUB_CLI_PUBLISH_H
+#define SMIMEPUB_CLI_PUBLISH_H
 
 #include <jansson.h>
 
 #include "cli.h"
-#include "smimepub/journal.h"
-
-/* Re-reads and re-plans after SMP_ERR_CONFLICT at most this many times. */
-#define PUB_MAX_RETRIES 3
-
-/*
- * A write whose outcome is unknown (the connection went away before its result came): its
- * undo record (a one-record journal batch), the entry's values before, and the change.
- */
-struct pub_unknown {
-	int set;
-	char *dn;
-	struct berval *before;
-	size_t n_before;
-	struct berval *del, *add;
-	size_t n_del, n_add;
-	smp_action action;
-	smp_journal_batch *jb;
-	size_t jid;
-};
-
-void pub_unknown_release(struct pub_unknown *u);
-
-/* What one run shares: options, connection, trust, the journal (opened at the first write). */
-struct pub_ctx {
-	const struct cli_opts *o;
-	smp_dir *dir;             /* borrowed, open and bound */
-	smp_trust *trust;         /* borrowed */
-	smp_journal *journal;     /* owned; NULL until the first write */
-	struct cli_out out;       /* where records go (stdout) */
-	const char *command;      /* "publish", "remove", "harvest": for LDIF comments */
-	int status;               /* worst exit status so far: 0, 1, 65, 66, 69, 77 */
-	int bulk;                 /* pub_bulk runs: journal records are voided in place, and a
-				     write cut off by a lost connection is left in `unknown` */
-	int down;                 /* reconnecting gave up: every further item fails */
-	struct pub_unknown unknown;
-	void (*idle)(void *);     /* pub_bulk calls it (with idle_ctx) before each wait for the
-				     directory, or NULL: the caller's other work (analysis
-				     workers) keeps going */
-	void *idle_ctx;
-};
+#include "smimepub/engine.h"
 
 /*
  * Refuses the option combinations publish and harvest (command) share: --from-ldif without
@@ -67,132 +25,54 @@ int pub_check_policy(const struct cli_opts *o, const char *command);
  */
 int pub_open_dir(smp_dir **dir, const struct cli_opts *o, smp_error *err);
 
-/* Sets up c for a run of command; dir and trust stay owned by the caller. */
-void pub_ctx_init(struct pub_ctx *c, const struct cli_opts *o, smp_dir *dir, smp_trust *trust,
-		  const char *command);
-
-/* Closes the journal. */
-void pub_ctx_release(struct pub_ctx *c);
-
-/* Raises c->status to status when that is worse (69/77 beat 65/66, which beat 1). */
-void pub_note_status(struct pub_ctx *c, int status);
-
-/* The outcome for one certificate (or one entry for remove). Strings owned. */
-struct pub_result {
-	const char *action;       /* "published", "would_publish", "unchanged", "skipped",
-				     "failed", ... (static) */
-	const char *reason;       /* static code or NULL: "not_found", "ambiguous",
-				     "critical_problem", "already_has_certificate", ... */
-	char *dn;                 /* the entry written (or that would be), or NULL */
-	char *message;            /* plain words for the administrator, or NULL */
-	char **candidates;        /* ambiguous: every DN that matched */
-	size_t n_candidates;
-	char *ldif;               /* dry run: the LDIF that would be applied, else NULL */
-	int created;              /* a contact was (or would be) created */
-	int status;               /* this item's exit status: 0, 1, 69, 77 */
-};
-
-void pub_result_release(struct pub_result *res);
-
-/*
- * Publishes one certificate: der/len its DER, ci its analysis (the caller's; this adds the
- * entry-side findings address_mismatch and no_mail_attribute to it; ci->x509 may be NULL,
- * der is read instead), source a label for messages (file name, "signer in 'x.eml'").
- * Matches by address, then by subject DN; creates a contact when asked; plans with
- * smp_plan_publish under the options' policy; journals and writes one modify, re-reading and
- * re-planning on conflict; in a dry run fills res->ldif instead. Always fills res (refusals
- * and failures are results, not errors) and returns 0; SMP_ERR_NOMEM only when even that
- * failed.
- */
-int pub_certificate(struct pub_ctx *c, const unsigned char *der, size_t len, smp_certinfo *ci,
-		    const char *source, struct pub_result *res);
-
-/*
- * The action record for res: file (source, may be NULL), dn, action, reason, message,
- * candidates, then the fields of cli_certinfo_json(ci) (ci may be NULL). New reference.
- */
-json_t *pub_result_json(const struct pub_result *res, const smp_certinfo *ci, const char *source);
-
-/*
- * Prints record (ownership taken) and, in a dry run, res->ldif: text format writes a file
- * ldapmodify accepts (the record as '#' comment lines, then the LDIF); JSON carries the LDIF
- * in the record's "ldif" field; CSV writes the LDIF to stderr. Notes res->status in c.
- */
-void pub_emit(struct pub_ctx *c, const struct pub_result *res, json_t *record);
-
-/* ---- pieces remove (and prune) reuse --------------------------------------------------- */
-
-/* An entry's certificate values with their analyses (NULL where a value is not one). */
-struct pub_existing {
-	smp_existing ex;
-	smp_certinfo **info;
-	smp_certinfo *shared;      /* borrowed: info[i] that is the new certificate's analysis */
+/* Where a command's items go: the options, stdout's formatter, the engine's session. */
+struct cli_run {
+	const struct cli_opts *o;
+	struct cli_out out;
+	smp_session *session;
+	struct cli_progress progress;
+	int status;               /* worst status of the items emitted (before and with a session) */
 };
 
 /*
- * Analyses every value of e->certs with trust. A value that is byte for byte newder (may be
- * NULL) is the certificate being published: it gets newinfo (borrowed) instead of a second
- * analysis, so the plan judges the two alike. Returns 0 or SMP_ERR_NOMEM.
+ * Starts a session over dir (may be NULL for a command that has none yet) and trust for
+ * command, with the options' journal, dry run, -v notices and the test hook
+ * SMIMEPUB_TEST_BEFORE_MODIFY (a shell command run before each modify, with the entry's DN in
+ * SMIMEPUB_TEST_DN: how the tests force a concurrent change). Returns 0 or prints why and
+ * returns the exit status.
  */
-int pub_existing_load(struct pub_existing *pe, const smp_entry *e, const struct berval *newder,
-		      smp_certinfo *newinfo, const smp_trust *trust, smp_error *err);
+int cli_run_init(struct cli_run *run, const struct cli_opts *o, smp_dir *dir,
+		 const smp_trust *trust, const char *command);
 
-void pub_existing_release(struct pub_existing *pe);
+/* cli_run_init's two halves: the output (records can go out before there is a session) ... */
+void cli_run_start(struct cli_run *run, const struct cli_opts *o);
+
+/* ... and the session (the status of records already emitted carries over). */
+int cli_run_open(struct cli_run *run, smp_dir *dir, const smp_trust *trust, const char *command);
+
+/* The run's exit status (the session's worst), and the session freed. */
+int cli_run_release(struct cli_run *run);
+
+/* The publish options the command line gives (policy, contacts, --jobs) with run's callbacks. */
+void cli_publish_options(smp_publish_options *po, struct cli_run *run);
 
 /*
- * Carries out plan on entry e: builds the exact-value changes (deletions in the attribute each
- * value was read from, additions in the profile's certificate attribute); in a dry run appends
- * their LDIF to *ldif (comment may be NULL); otherwise records the inverse in the journal and
- * applies ONE modify. Returns 0 (also when the plan writes nothing), SMP_ERR_CONFLICT when the
- * entry changed (re-read and re-plan), or another error with the reason in err.
+ * The action record for an item: file, dn, action, reason, message (with this front end's
+ * advice for the reason), candidates, created, then the certificate's fields. New reference.
  */
-int pub_apply(struct pub_ctx *c, const smp_entry *e, const smp_plan *plan, const char *comment,
-	      char **ldif, smp_error *err);
-
-/* The exit status and reason code for a failed directory operation (69/"unavailable", ...). */
-void pub_failure(struct pub_result *res, int code, const char *message);
-
-/* "would_publish" for "published" and so on in a dry run; name itself otherwise. */
-const char *pub_action_name(const struct pub_ctx *c, smp_action a);
-
-/* ---- bulk publish ----------------------------------------------------------------------- */
-
-/* One certificate of a bulk publish. */
-struct pub_item {
-	const char *source;       /* file name for records and messages (borrowed) */
-	unsigned char *der;       /* the certificate (malloc'd, owned) */
-	size_t len;
-	smp_certinfo *ci;         /* its analysis (owned; x509 may be NULL); NULL when res is
-				     already final */
-	struct pub_result res;
-	/* pub_bulk's own */
-	int state;
-	const smp_entry *entry;   /* the one entry the batched search matched (borrowed) */
-	struct pub_existing pe;
-	smp_plan *plan;
-	smp_change *changes;
-	size_t n_changes;
-	smp_journal_batch *jb;    /* borrowed: the batch holding this item's undo record */
-	size_t jid;
-	int msgid;
-};
-
-void pub_item_release(struct pub_item *it);
+json_t *cli_item_json(const smp_item *it);
 
 /*
- * Publishes items[0..n) with the same decisions and records as pub_certificate, but with the
- * directory work overlapped: one search per batch of up to PUB_BULK_ADDRS addresses, up to
- * o->jobs operations in flight, undo records journalled and fsynced once per batch of writes
- * before that batch is sent. Items whose address matched nothing or several entries, a second
- * item for an entry, and writes that met a concurrent change go through pub_certificate one by
- * one. A lost connection is re-established with backoff (up to PUB_RECONNECT_SECONDS); writes
- * in flight then are decided by re-reading their entries. Emits every item's record, in order,
- * and releases the items. Returns 0 or SMP_ERR_NOMEM.
+ * Prints record (ownership taken) for item: text format in a dry run writes a file ldapmodify
+ * accepts (the record as '#' comment lines, then the LDIF); JSON carries the LDIF in the
+ * record's "ldif" field; CSV writes the LDIF to stderr.
  */
-int pub_bulk(struct pub_ctx *c, struct pub_item *items, size_t n, struct cli_progress *prog,
-	     size_t done_before, size_t total);
+void cli_emit(struct cli_run *run, const smp_item *item, json_t *record);
 
-#define PUB_BULK_ADDRS 50
-#define PUB_RECONNECT_SECONDS 60
+/* smp_item_fn that renders each item as cli_emit does (ctx: the struct cli_run). */
+int cli_item_print(const smp_item *item, void *ctx);
+
+/* smp_progress_fn for the run's progress line (ctx: the struct cli_run). */
+void cli_item_progress(size_t done, size_t total, void *ctx);
 
 #endif

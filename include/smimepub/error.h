@@ -50,4 +50,11 @@ void smp_error_clear(smp_error *err);
 /* The process exit status (SPEC §5) for a library code: 0, 64, 65, 66, 69, 77 or 1. */
 int smp_exit_status(int code);
 
+/*
+ * The worse of two exit statuses, the one rule every command and front end uses for a run of
+ * many items: the directory (77 bind/access, then 69 unavailable) beats the inputs (66 not
+ * found, then 65 / 64 bad), which beat 1 (some item refused or failed), which beats 0.
+ */
+int smp_status_worse(int a, int b);
+
 #endif

@@ -1,6 +1,7 @@
 """smimepub prune against the real slapd and Samba AD: dry run, exact removals, --select,
 journal undo, access refused, unreachable. The same test class runs once per directory kind.
 """
+import base64
 import os
 import subprocess
 import sys
@@ -175,6 +176,50 @@ class PruneCases:
         else:
             self.assertEqual(sorted(self.d.certs(alice)), sorted(before[alice]))
             self.assertEqual(sorted(self.d.certs(dn2)), sorted(before[dn2]))
+
+    def test_conflict_voids_the_record_of_the_change_that_did_not_happen(self):
+        # a second writer deletes one bad value just before each of prune's first two modifies
+        # (the group's, then the retry's): each modify is refused as a whole, and its undo
+        # record must not stay undoable -- undoing it would re-add what the other writer
+        # removed. Only the third, successful change keeps a live record.
+        ou = self.ou("conflict")
+        names = ["alice-old-expired.pem", "demo-expired.pem", "alice.pem", "alice-new.pem"]
+        alice = self.contact(ou, "Alice", "alice@partner.example", names)
+        hook = os.path.join(self.tmp, "hook-" + self.kind)
+        os.makedirs(hook, exist_ok=True)
+        for step, name in ((1, names[0]), (2, names[1])):
+            with open(os.path.join(hook, "step%d.ldif" % step), "w") as fp:
+                fp.write("dn: %s\nchangetype: modify\ndelete: %s\n%s:: %s\n-\n" % (
+                    alice, self.d.cert_attr, self.d.cert_attr,
+                    base64.b64encode(der_of(name)).decode()))
+        script = os.path.join(hook, "hook.sh")
+        with open(script, "w") as fp:
+            fp.write('cd "%s" || exit 1\n'
+                     'n=$(( $(cat counter 2>/dev/null || echo 0) + 1 )); echo $n > counter\n'
+                     '[ -f step$n.ldif ] || exit 0\n'
+                     'exec ldapmodify -x -H "%s" -D "%s" -w "%s" -f step$n.ldif >/dev/null\n'
+                     % (hook, self.d.uri, self.d.admin_dn, self.d.admin_pw))
+        journal = self.journal("conflict")
+        pw = self.pw
+        args = ["-H", self.d.uri, "-D", self.d.admin_dn, "-y", pw, "-b", ou] + TRUST
+        env = {"SMIMEPUB_TEST_BEFORE_MODIFY": "sh " + script}
+        if self.d.cacert:
+            env["LDAPTLS_CACERT"] = self.d.cacert
+        res = run(args + ["prune", "--format", "json", "--journal", journal], env=env)
+        self.assertEqual(res.rc, 0, res)
+        with open(os.path.join(hook, "counter")) as fp:
+            self.assertGreaterEqual(int(fp.read()), 3, "both conflicts were forced")
+        self.assertEqual(self.d.certs(alice), [der_of("alice-new.pem")])
+        with open(journal) as fp:
+            text = fp.read()
+        live = [r for r in text.split("\n\n")
+                if any(line.startswith("dn") for line in r.splitlines())]
+        self.assertEqual(len(live), 1, text)
+        for rec in reversed(live):
+            self.d.ldapmodify(rec + "\n")
+        # undo gives back prune's own removal only; the other writer's deletions stay
+        self.assertEqual(sorted(self.d.certs(alice)),
+                         sorted([der_of("alice.pem"), der_of("alice-new.pem")]))
 
     def test_reader_account_77_nothing_changed(self):
         ou, alice, _ = self.fixture("reader")

@@ -1,0 +1,158 @@
+/*
+ * smimepub: the engine. Every front end (the command line, the helpdesk web server, the mailbox
+ * harvester) changes a directory through these calls and nothing else, so that there is one
+ * apply path (read -> plan -> journal -> modify -> on conflict re-read and re-plan, void the
+ * undo records of changes that did not happen, settle answers lost with the connection) and
+ * one pipeline (batched searches, operations in flight, reconnect with backoff).
+ *
+ * Results are data: each item (one certificate published, one value removed, one input that
+ * could not be read) is handed to the caller's item callback as an smp_item, with the action,
+ * the reason code, the entry, the certificate's facts and problems and, in a dry run, the
+ * exact change as LDIF. Nothing here prints, and no message names a command-line flag: what
+ * to do about a reason is the front end's to say (it knows its own flags or buttons).
+ */
+#ifndef SMIMEPUB_ENGINE_H
+#define SMIMEPUB_ENGINE_H
+
+#include <stddef.h>
+
+#include "smimepub/cert.h"
+#include "smimepub/dir.h"
+#include "smimepub/error.h"
+#include "smimepub/plan.h"
+
+/* The version of the options structs below; set `version` to it (the *_INIT macros do). */
+#define SMP_ENGINE_VERSION 1
+
+/* ---- Items: what the engine reports ------------------------------------------------------- */
+
+/*
+ * One result. Every pointer is borrowed for the duration of the callback: copy what you keep.
+ * action: "published", "replaced", "removed", "reordered", "unchanged", "skipped", "failed",
+ * and in a dry run "would_publish", "would_replace", "would_remove", "would_reorder".
+ * reason: a stable code or NULL ("not_found", "ambiguous", "critical_problem",
+ * "already_has_certificate", "already_published", "unavailable", "conflict",
+ * "insufficient_access", "journal_unavailable", "file_not_found", "unreadable" ...).
+ */
+typedef struct smp_item {
+	const char *source;          /* the input (file name, label), or NULL */
+	const char *action;
+	const char *reason;
+	const char *dn;              /* the entry written (or that would be), or NULL */
+	const char *message;         /* the facts in plain words, without advice; "" when none */
+	const char *const *candidates; /* ambiguous: every DN that matched */
+	size_t n_candidates;
+	const char *ldif;            /* dry run: the LDIF that would be applied, else NULL */
+	int created;                 /* a contact was (or would be) created */
+	int status;                  /* this item's exit status (SPEC §5): 0, 1, 64 ... 77 */
+	const smp_certinfo *cert;    /* the certificate's facts and problems, or NULL */
+	const char *value_sha256;    /* remove: the SHA-256 of a removed value that is not a
+					certificate (cert NULL), else NULL */
+} smp_item;
+
+/* Called once per item, in input order. A non-zero return stops the operation. */
+typedef int (*smp_item_fn)(const smp_item *item, void *ctx);
+
+/* Called as a long operation goes: done items of total (0 = unknown). */
+typedef void (*smp_progress_fn)(size_t done, size_t total, void *ctx);
+
+/* ---- Session: directory, trust, journal --------------------------------------------------- */
+
+typedef struct smp_session_options {
+	unsigned version;            /* SMP_ENGINE_VERSION */
+	smp_dir *dir;                /* borrowed: open (and bound), or an LDIF export for a dry run */
+	const smp_trust *trust;      /* borrowed */
+	const char *journal;         /* journal path; NULL = the default (smp_journal_open) */
+	int dry_run;                 /* plan and report the LDIF; change nothing */
+	const char *command;         /* names the change in journal and LDIF comments */
+	/* told about things worth a line on a log (e.g. "reconnected to ..."), or NULL */
+	void (*notice)(const char *message, void *ctx);
+	/*
+	 * Called just before each modify is sent, with the entry's DN, or NULL. For tests: a
+	 * second writer can change the entry here to force the conflict path deterministically.
+	 */
+	void (*before_modify)(const char *dn, void *ctx);
+	void *ctx;                   /* for notice and before_modify */
+} smp_session_options;
+
+#define SMP_SESSION_OPTIONS_INIT { SMP_ENGINE_VERSION, NULL, NULL, NULL, 0, "smimepub", NULL, NULL, NULL }
+
+typedef struct smp_session smp_session;
+
+/*
+ * A session over opts->dir and opts->trust (both borrowed: they must outlive it). The journal
+ * is opened at the first write. Returns 0, SMP_ERR_USAGE for an options version this library
+ * does not know, or SMP_ERR_NOMEM.
+ */
+int smp_session_new(smp_session **out, const smp_session_options *opts, smp_error *err);
+
+/* The worst exit status of every item reported so far (SPEC §5, smp_status_worse). */
+int smp_session_status(const smp_session *s);
+
+/* Raises the session's status by one from outside an operation (a front end's own failure). */
+void smp_session_note_status(smp_session *s, int status);
+
+/* The directory the session works on (borrowed). */
+smp_dir *smp_session_dir(smp_session *s);
+
+/* Closes the journal and frees s (NULL is fine). */
+void smp_session_free(smp_session *s);
+
+/* ---- publish ------------------------------------------------------------------------------ */
+
+typedef struct smp_publish_options {
+	unsigned version;            /* SMP_ENGINE_VERSION */
+	smp_policy policy;           /* add / replace / prune_expired / force */
+	int create_contact;          /* create a mail-enabled contact when nothing matches */
+	const char *ou;              /* where contacts go; NULL = the base */
+	int jobs;                    /* analysis processes and the cap on operations in flight;
+					0 = the defaults */
+	smp_item_fn on_item;
+	smp_progress_fn on_progress;
+	void *ctx;                   /* for on_item and on_progress */
+} smp_publish_options;
+
+#define SMP_PUBLISH_OPTIONS_INIT { SMP_ENGINE_VERSION, SMP_POLICY_INIT, 0, NULL, 0, NULL, NULL, NULL }
+
+/*
+ * Publishes every certificate in the files at paths[0..n) (any form smp_bundle_read takes;
+ * each leaf of a bundle is one item): matched by address, then by subject DN; planned with
+ * smp_plan_publish; journalled and written. Many inputs go through the pipeline (analysis in
+ * worker processes, batched searches, writes in flight); results are the same as one by one
+ * and come in input order. Returns 0 (refusals and failures are items), or SMP_ERR_NOMEM /
+ * SMP_ERR_INTERNAL when the operation itself could not go on (err says why).
+ */
+int smp_publish_paths(smp_session *s, const smp_publish_options *opts,
+		      const char *const *paths, size_t n, smp_error *err);
+
+/*
+ * Publishes one certificate already analysed: der/len its DER, ci its analysis (the caller
+ * keeps it; the entry-side findings address_mismatch and no_mail_attribute are added to it),
+ * source a label. Reports one item through opts->on_item. For harvest and the web page.
+ * Returns 0 or SMP_ERR_NOMEM.
+ */
+int smp_publish_certificate(smp_session *s, const smp_publish_options *opts,
+			    const unsigned char *der, size_t len, smp_certinfo *ci,
+			    const char *source, smp_error *err);
+
+/* ---- remove ------------------------------------------------------------------------------- */
+
+typedef struct smp_remove_options {
+	unsigned version;            /* SMP_ENGINE_VERSION */
+	smp_remove_sel sel;          /* fingerprint / expired / all */
+	smp_item_fn on_item;
+	void *ctx;
+} smp_remove_options;
+
+#define SMP_REMOVE_OPTIONS_INIT { SMP_ENGINE_VERSION, { NULL, 0, 0 }, NULL, NULL }
+
+/*
+ * Removes the selected certificates from the entry that target names (a DN, or a mail
+ * address matching exactly one entry). One item per value removed (the first carries the dry
+ * run's LDIF), or one item saying why nothing was. Returns 0, or SMP_ERR_USAGE for a
+ * fingerprint that is not 64 hex digits (nothing reported).
+ */
+int smp_remove(smp_session *s, const smp_remove_options *opts, const char *target,
+	       smp_error *err);
+
+#endif

@@ -1,0 +1,180 @@
+/*
+ * smimepub (internal): the engine's shared machinery behind include/smimepub/engine.h: the
+ * session, the one apply path (existing values, exact-value writes journalled first, re-read
+ * on conflict, settling writes whose answer was lost), and the publish pipeline that publish,
+ * harvest and remove go through.
+ */
+#ifndef SMIMEPUB_EXEC_H
+#define SMIMEPUB_EXEC_H
+
+#include <stdio.h>
+
+#include "smimepub/engine.h"
+#include "smimepub/journal.h"
+
+/* Re-reads and re-plans after SMP_ERR_CONFLICT at most this many times. */
+#define PUB_MAX_RETRIES 3
+
+/*
+ * A write whose outcome is unknown (the connection went away before its result came): its
+ * undo record (a one-record journal batch), the entry's values before, and the change.
+ */
+struct pub_unknown {
+	int set;
+	char *dn;
+	struct berval *before;
+	size_t n_before;
+	struct berval *del, *add;
+	size_t n_del, n_add;
+	smp_action action;
+	smp_journal_batch *jb;
+	size_t jid;
+};
+
+void pub_unknown_release(struct pub_unknown *u);
+
+/* What one run shares: options, connection, trust, the journal (opened at the first write). */
+struct smp_session {
+	smp_session_options o;    /* the caller's, copied (strings borrowed) */
+	smp_dir *dir;             /* borrowed, open and bound */
+	const smp_trust *trust;   /* borrowed */
+	smp_journal *journal;     /* owned; NULL until the first write */
+	int status;               /* worst exit status so far (smp_status_worse) */
+	int bulk;                 /* pub_bulk runs: journal records are voided in place, and a
+				     write cut off by a lost connection is left in `unknown` */
+	int down;                 /* reconnecting gave up: every further item fails */
+	struct pub_unknown unknown;
+	const smp_publish_options *pub; /* the publish running now (borrowed), or NULL */
+	const smp_remove_options *rm;   /* the remove running now (borrowed), or NULL */
+	void (*idle)(void *);     /* pub_bulk calls it (with idle_ctx) before each wait for the
+				     directory, or NULL: the caller's other work (analysis
+				     workers) keeps going */
+	void *idle_ctx;
+	size_t done_before;       /* pub_bulk's progress: items finished before this chunk */
+	size_t total;             /* and in the whole run (0 = unknown) */
+};
+
+/* Raises c->status to status when that is worse (smp_status_worse). */
+void pub_note_status(smp_session *c, int status);
+
+/* The outcome for one certificate (or one entry for remove). Strings owned. */
+struct pub_result {
+	const char *action;       /* "published", "would_publish", "unchanged", "skipped",
+				     "failed", ... (static) */
+	const char *reason;       /* static code or NULL: "not_found", "ambiguous",
+				     "critical_problem", "already_has_certificate", ... */
+	char *dn;                 /* the entry written (or that would be), or NULL */
+	char *message;            /* plain words for the administrator, or NULL */
+	char **candidates;        /* ambiguous: every DN that matched */
+	size_t n_candidates;
+	char *ldif;               /* dry run: the LDIF that would be applied, else NULL */
+	int created;              /* a contact was (or would be) created */
+	int status;               /* this item's exit status: 0, 1, 69, 77 */
+};
+
+void pub_result_release(struct pub_result *res);
+
+/*
+ * Publishes one certificate: der/len its DER, ci its analysis (the caller's; this adds the
+ * entry-side findings address_mismatch and no_mail_attribute to it; ci->x509 may be NULL,
+ * der is read instead), source a label for messages (file name, "signer in 'x.eml'").
+ * Matches by address, then by subject DN; creates a contact when asked; plans with
+ * smp_plan_publish under the options' policy; journals and writes one modify, re-reading and
+ * re-planning on conflict; in a dry run fills res->ldif instead. Always fills res (refusals
+ * and failures are results, not errors) and returns 0; SMP_ERR_NOMEM only when even that
+ * failed.
+ */
+int pub_certificate(smp_session *c, const unsigned char *der, size_t len, smp_certinfo *ci,
+		    const char *source, struct pub_result *res);
+
+/*
+ * Hands res to the running operation's on_item as an smp_item (ci and source may be NULL)
+ * and notes its status. Returns on_item's value.
+ */
+int pub_report(smp_session *c, const struct pub_result *res, const smp_certinfo *ci,
+	       const char *source, smp_item_fn on_item, void *ctx);
+
+/* ---- pieces remove (and prune) reuse --------------------------------------------------- */
+
+/* An entry's certificate values with their analyses (NULL where a value is not one). */
+struct pub_existing {
+	smp_existing ex;
+	smp_certinfo **info;
+	smp_certinfo *shared;      /* borrowed: info[i] that is the new certificate's analysis */
+};
+
+/*
+ * Analyses every value of e->certs with trust. A value that is byte for byte newder (may be
+ * NULL) is the certificate being published: it gets newinfo (borrowed) instead of a second
+ * analysis, so the plan judges the two alike. Returns 0 or SMP_ERR_NOMEM.
+ */
+int pub_existing_load(struct pub_existing *pe, const smp_entry *e, const struct berval *newder,
+		      smp_certinfo *newinfo, const smp_trust *trust, smp_error *err);
+
+void pub_existing_release(struct pub_existing *pe);
+
+/*
+ * Carries out plan on entry e: builds the exact-value changes (deletions in the attribute each
+ * value was read from, additions in the profile's certificate attribute); in a dry run appends
+ * their LDIF to *ldif (comment may be NULL); otherwise records the inverse in the journal and
+ * applies ONE modify. Returns 0 (also when the plan writes nothing), SMP_ERR_CONFLICT when the
+ * entry changed (re-read and re-plan), or another error with the reason in err.
+ */
+int pub_apply(smp_session *c, const smp_entry *e, const smp_plan *plan, const char *comment,
+	      char **ldif, smp_error *err);
+
+/* The exit status and reason code for a failed directory operation (69/"unavailable", ...). */
+void pub_failure(struct pub_result *res, int code, const char *message);
+
+/* "would_publish" for "published" and so on in a dry run; name itself otherwise. */
+const char *pub_action_name(const smp_session *c, smp_action a);
+
+/* ---- bulk publish ----------------------------------------------------------------------- */
+
+/* One certificate of a bulk publish. */
+struct pub_item {
+	const char *source;       /* file name for records and messages (borrowed) */
+	unsigned char *der;       /* the certificate (malloc'd, owned) */
+	size_t len;
+	smp_certinfo *ci;         /* its analysis (owned; x509 may be NULL); NULL when res is
+				     already final */
+	struct pub_result res;
+	/* pub_bulk's own */
+	int state;
+	const smp_entry *entry;   /* the one entry the batched search matched (borrowed) */
+	struct pub_existing pe;
+	smp_plan *plan;
+	smp_change *changes;
+	size_t n_changes;
+	smp_journal_batch *jb;    /* borrowed: the batch holding this item's undo record */
+	size_t jid;
+	int msgid;
+};
+
+void pub_item_release(struct pub_item *it);
+
+/*
+ * Publishes items[0..n) with the same decisions and records as pub_certificate, but with the
+ * directory work overlapped: one search per batch of up to PUB_BULK_ADDRS addresses, up to
+ * o->jobs operations in flight, undo records journalled and fsynced once per batch of writes
+ * before that batch is sent. Items whose address matched nothing or several entries, a second
+ * item for an entry, and writes that met a concurrent change go through pub_certificate one by
+ * one. A lost connection is re-established with backoff (up to PUB_RECONNECT_SECONDS); writes
+ * in flight then are decided by re-reading their entries. Emits every item's record, in order,
+ * and releases the items. Returns 0 or SMP_ERR_NOMEM.
+ */
+int pub_bulk(smp_session *c, struct pub_item *items, size_t n);
+
+#define PUB_BULK_ADDRS 50
+#define PUB_RECONNECT_SECONDS 60
+
+/* Calls the session's before_modify hook (tests) for dn, if any. */
+void pub_before_modify(smp_session *c, const char *dn);
+
+/* Tells the running publish's on_progress that done items of c->total are finished. */
+void pub_progress(smp_session *c, size_t done);
+
+/* Reports a lost connection's reconnect through the session's notice callback. */
+void pub_notice(smp_session *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif
