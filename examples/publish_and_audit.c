@@ -97,28 +97,82 @@ out:
 	return r;
 }
 
+/* The one entry whose mail or proxyAddresses is addr (caller frees with smp_entries_free). */
+static int find_entry(smp_entry ***out, size_t *n, smp_dir *dir, const char *addr,
+		      smp_error *err)
+{
+	int r;
+
+	if ((r = smp_dir_find_by_address(dir, addr, out, n, err)) != 0 || *n == 1)
+		return r;
+	return smp_error_set(err, *n == 0 ? SMP_ERR_NOTFOUND : SMP_ERR_AMBIGUOUS,
+			     "%zu directory entries for '%s'", *n, addr);
+}
+
+/* Plans publishing the certificate of info onto e and carries the plan out. */
+static int publish_to(smp_dir *dir, const smp_entry *e, const smp_certinfo *info,
+		      const smp_trust *trust, const char *journal_path, smp_action *action,
+		      smp_error *err)
+{
+	smp_certinfo **existing_info = NULL;
+	smp_existing existing;
+	smp_policy policy = SMP_POLICY_INIT;  /* publish only where no other certificate is */
+	smp_plan *plan = NULL;
+	unsigned char *der = NULL;
+	struct berval newder;
+	int der_len;
+	int r = SMP_ERR_INTERNAL;
+
+	if ((r = analyze_existing(&existing_info, e, trust, err)) != 0)
+		goto out;
+	existing.values = e->certs;
+	existing.info = existing_info;
+	existing.n = e->n_certs;
+	if ((der_len = i2d_X509(info->x509, &der)) <= 0) {
+		r = smp_error_set(err, SMP_ERR_INTERNAL, "cannot encode '%s'", info->subject);
+		goto out;
+	}
+	newder.bv_len = (ber_len_t)der_len;
+	newder.bv_val = (char *)der;
+	if ((r = smp_plan_publish(&plan, &existing, &newder, info, &policy)) != 0) {
+		r = smp_error_set(err, r, "out of memory");  /* its only error */
+		goto out;
+	}
+	if ((r = apply_plan(dir, e, plan, journal_path, err)) != 0)
+		goto out;
+	printf("publish %s: %s%s%s\n  %s\n", info->emails[0], smp_action_name(plan->action),
+	       plan->reason != NULL ? " " : "", plan->reason != NULL ? plan->reason : "", e->dn);
+	*action = plan->action;
+	r = 0;
+out:
+	smp_plan_free(plan);
+	OPENSSL_free(der);
+	for (size_t i = 0; existing_info != NULL && i < e->n_certs; i++)
+		smp_certinfo_free(existing_info[i]);
+	free(existing_info);
+	return r;
+}
+
 /* Reads cert_path, finds the one entry of its address and publishes it there (SPEC §4). */
 static int publish(smp_dir *dir, const smp_trust *trust, const char *cert_path,
 		   const char *journal_path, int *refused, smp_error *err)
 {
 	smp_bundle *bundle = NULL;
-	smp_certinfo *info = NULL, **existing_info = NULL;
+	smp_certinfo *info = NULL;
 	smp_entry **entries = NULL;
 	size_t n_entries = 0;
-	smp_plan *plan = NULL;
-	smp_policy policy = SMP_POLICY_INIT;  /* publish only where no other certificate is */
-	unsigned char *der = NULL;
-	int der_len;
+	smp_action action = SMP_ACT_UNCHANGED;
 	int r = SMP_ERR_INTERNAL;
 
 	*refused = 0;
 	if ((r = smp_bundle_read_file(&bundle, cert_path, err)) != 0)
 		goto out;
 	if (smp_bundle_leaf_count(bundle) != 1) {
-		r = smp_error_set(err, SMP_ERR_BADINPUT, "'%s' holds %zu certificates, not one",
+		r = smp_error_set(err, SMP_ERR_BADINPUT, "'%s' holds %zu leaf certificates, not one",
 				  cert_path, smp_bundle_leaf_count(bundle));
 		goto out;
 	}
+	/* the rest of the bundle (intermediates) helps build the chain */
 	if ((r = smp_cert_analyze(&info, smp_bundle_leaf(bundle, 0), smp_bundle_all(bundle),
 				  trust, err)) != 0)
 		goto out;
@@ -126,37 +180,12 @@ static int publish(smp_dir *dir, const smp_trust *trust, const char *cert_path,
 		r = smp_error_set(err, SMP_ERR_BADINPUT, "'%s' names no mail address", cert_path);
 		goto out;
 	}
-	if ((r = smp_dir_find_by_address(dir, info->emails[0], &entries, &n_entries, err)) != 0)
+	if ((r = find_entry(&entries, &n_entries, dir, info->emails[0], err)) != 0 ||
+	    (r = publish_to(dir, entries[0], info, trust, journal_path, &action, err)) != 0)
 		goto out;
-	if (n_entries != 1) {
-		r = smp_error_set(err, n_entries == 0 ? SMP_ERR_NOTFOUND : SMP_ERR_AMBIGUOUS,
-				  "%zu directory entries for '%s'", n_entries, info->emails[0]);
-		goto out;
-	}
-
-	const smp_entry *e = entries[0];
-	if ((r = analyze_existing(&existing_info, e, trust, err)) != 0)
-		goto out;
-	smp_existing existing = { e->certs, existing_info, e->n_certs };
-	if ((der_len = i2d_X509(info->x509, &der)) <= 0) {
-		r = smp_error_set(err, SMP_ERR_INTERNAL, "cannot encode '%s'", cert_path);
-		goto out;
-	}
-	struct berval newder = { (ber_len_t)der_len, (char *)der };
-	if ((r = smp_plan_publish(&plan, &existing, &newder, info, &policy)) != 0 ||
-	    (r = apply_plan(dir, e, plan, journal_path, err)) != 0)
-		goto out;
-
-	printf("publish %s: %s%s%s\n  %s\n", info->emails[0], smp_action_name(plan->action),
-	       plan->reason != NULL ? " " : "", plan->reason != NULL ? plan->reason : "", e->dn);
-	*refused = plan->action == SMP_ACT_SKIPPED;
+	*refused = action == SMP_ACT_SKIPPED;
 	r = 0;
 out:
-	smp_plan_free(plan);
-	OPENSSL_free(der);
-	for (size_t i = 0; existing_info != NULL && i < entries[0]->n_certs; i++)
-		smp_certinfo_free(existing_info[i]);
-	free(existing_info);
 	smp_entries_free(entries, n_entries);
 	smp_certinfo_free(info);
 	smp_bundle_free(bundle);
