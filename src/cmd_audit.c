@@ -21,7 +21,7 @@ struct audit_state {
 	smp_trust *trust;
 	smp_audit_summary *summary;
 	struct cli_progress progress;
-	smp_dir *dir;        /* the directory walked, or NULL for an export */
+	smp_dir *dir;        /* the directory or export walked */
 	size_t referrals;    /* every referral reported */
 	size_t ad_partition_referrals;  /* of those, to AD partitions that hold no recipients */
 	smp_error err;       /* why the walk stopped, when it did */
@@ -364,12 +364,20 @@ static void report_summary(struct audit_state *st, int status)
 	cli_out_record(&st->out, obj);
 }
 
+/* The directory or the export, walked the same way (an export streamed: no index). */
 static int audit_directory(struct audit_state *st)
 {
+	smp_ldif_options lo = SMP_LDIF_OPTIONS_INIT;
 	smp_dir *d = NULL;
 	int r;
 
-	r = cli_connect(&d, st->o, &st->err);
+	lo.schema = st->o->conn.schema;
+	lo.base = st->o->conn.base;
+	lo.walk_only = 1;
+	if (st->o->from_ldif != NULL)
+		r = smp_dir_open_ldif_ex(&d, st->o->from_ldif, &lo, &st->err);
+	else
+		r = cli_connect(&d, st->o, &st->err);
 	if (r != 0)
 		return r;
 	st->dir = d;
@@ -413,10 +421,7 @@ int cmd_audit(struct cli_opts *o)
 		return AUDIT_INCOMPLETE;
 	}
 	cli_progress_start(&st.progress, o, "audit");
-	if (o->from_ldif != NULL)
-		r = smp_ldif_walk(o->from_ldif, audit_one, &st, &st.err);
-	else
-		r = audit_directory(&st);
+	r = audit_directory(&st);
 	if (r == 0)
 		r = st.failed;
 	if (!st.eb.failed) {

@@ -10,26 +10,55 @@
 
 /* ---- Profiles: data, not code ------------------------------------------------------------- */
 
+/*
+ * Everything that differs between kinds of directory, as data: code reads these fields and
+ * never compares a profile's name (which is for display only). A caller may define its own
+ * profile and give it to smp_dir_open_ldif_ex / smp_conn_options.profile.
+ */
 typedef struct smp_profile {
-	const char *name;            /* "ad" or "rfc" */
-	const char *cert_attr;       /* attribute written: "userCertificate" / "userCertificate;binary" */
-	const char *contact_class;   /* objectClass values for --create-contact, NULL-terminated */
-	const char *const *contact_classes;
-	const char *const *match_attrs; /* attributes compared with an address ("mail", "proxyAddresses") */
+	const char *name;            /* for display: "ad", "rfc" */
+	const char *cert_attr;       /* attribute written: "userCertificate" (AD refuses the
+					;binary option) / "userCertificate;binary" (OpenLDAP
+					refuses writes without it) */
+	const char *contact_class;   /* the structural objectClass of a created contact */
+	const char *const *contact_classes; /* all its objectClass values, NULL-terminated */
+	const char *const *match_attrs; /* attributes compared with an address ("mail",
+					   "proxyAddresses"), NULL-terminated */
 	const char *proxy_prefix;    /* "smtp:" for proxyAddresses, or NULL when not used */
 	int write_target_address;    /* set targetAddress on created contacts */
 	int write_proxy_addresses;   /* set proxyAddresses "SMTP:addr" on created contacts */
 	int write_sn;                /* created contacts need sn (inetOrgPerson) */
 	const char *walk_filter;     /* entries that hold a certificate */
 	int max_page_size;           /* largest page the server accepts, 0 = no limit */
+	const char *rdn_attr;        /* attribute type of a created contact's RDN: "CN" / "cn" */
+	size_t max_value_size;       /* largest attribute value the server stores, 0 = no limit */
+	const char *root_dse_capability; /* supportedCapabilities OID announcing this kind of
+					    server (auto), or NULL */
+	const char *const *export_markers; /* attributes only this kind of directory has, whose
+					      presence in an export identifies it (auto), or NULL */
+	const char *const *recipientless_partitions; /* RDNs ("CN=Configuration") of naming
+							contexts the server refers subtree searches
+							to that hold no mail recipients, or NULL */
 } smp_profile;
 
 extern const smp_profile smp_profile_ad;
 extern const smp_profile smp_profile_rfc;
 
+/* The profiles smimepub knows, NULL-terminated; the last one is the default for auto. */
+extern const smp_profile *const smp_profiles[];
+
+/*
+ * The known profile whose export_markers hold attr (case-insensitively), or NULL: what an
+ * export holding attr comes from.
+ */
+const smp_profile *smp_profile_for_export_attr(const char *attr);
+
 /* ---- Connection --------------------------------------------------------------------------- */
 
 typedef enum smp_schema { SMP_SCHEMA_AUTO = 0, SMP_SCHEMA_AD, SMP_SCHEMA_RFC } smp_schema;
+
+/* The profile schema names: smp_profile_ad, smp_profile_rfc, or NULL for SMP_SCHEMA_AUTO. */
+const smp_profile *smp_profile_for_schema(smp_schema schema);
 
 typedef struct smp_conn_options {
 	const char *uri;        /* -H; NULL = ldap.conf / .ldaprc default */
@@ -45,9 +74,11 @@ typedef struct smp_conn_options {
 	int verbose;
 	const char *tls_cacert; /* CA file for the server's certificate; NULL = ldap.conf
 				   TLS_CACERT / LDAPTLS_CACERT */
+	const smp_profile *profile; /* used instead of schema when not NULL (borrowed: must
+				       outlive the connection) */
 } smp_conn_options;
 
-#define SMP_CONN_OPTIONS_INIT { NULL, NULL, NULL, NULL, NULL, 0, 0, SMP_SCHEMA_AUTO, 500, 30, 0, NULL }
+#define SMP_CONN_OPTIONS_INIT { NULL, NULL, NULL, NULL, NULL, 0, 0, SMP_SCHEMA_AUTO, 500, 30, 0, NULL, NULL }
 
 /* An open, bound connection. Opaque. */
 typedef struct smp_dir smp_dir;
@@ -85,24 +116,50 @@ struct ldap *smp_dir_ldap(smp_dir *d);
  */
 int smp_dir_uri_is_local(const char *uri);
 
+/* How smp_dir_open_ldif_ex opens an export. */
+typedef struct smp_ldif_options {
+	smp_schema schema;          /* AUTO: from the export, see smp_dir_open_ldif */
+	const smp_profile *profile; /* used instead of schema when not NULL (borrowed: must
+				       outlive the directory) */
+	const char *base;           /* NULL: from the export, see smp_dir_open_ldif */
+	int walk_only;              /* 1: for smp_dir_walk alone, see smp_dir_open_ldif_ex */
+} smp_ldif_options;
+
+#define SMP_LDIF_OPTIONS_INIT { SMP_SCHEMA_AUTO, NULL, NULL, 0 }
+
 /*
  * Opens the LDIF export at path ("-" = standard input) as a read-only directory: every entry
- * is read once into memory with smp_ldif_walk and searches and reads are answered from it,
- * so a dry run plans against the export exactly as against a server (SPEC §2 publish).
- * schema AUTO picks ad when the export holds an attribute only Active Directory has
- * (objectGUID, objectSid, objectCategory, sAMAccountName, instanceType: ldifde and full
- * ldapsearch exports of AD), else rfc; smp_dir_warning then says when that guess is weak
- * (proxyAddresses without any of them). base (NULL = from the export: the deepest DN every
- * entry is at or under, the parent of a lone entry with an address) limits address
- * searches as a server's search base does. Addresses match as smp_entry_has_address says,
- * DNs after RFC 4514 normalisation, case-insensitively; smp_dir_walk goes over the entries
- * holding a certificate. Writes, operations in flight and reconnecting fail with
- * SMP_ERR_USAGE ("the LDIF export is read-only"). Returns 0; SMP_ERR_NOFILE when path cannot
- * be read; SMP_ERR_BADINPUT (with the line) for malformed LDIF; SMP_ERR_USAGE for a base
- * that is not a DN.
+ * is read once with smp_ldif_walk_stream and indexed (its place in the file, its DN and
+ * addresses; the entry is read again when a search returns it), so a dry run plans against
+ * the export exactly as against a server (SPEC §2 publish). Memory grows with the addresses
+ * and DNs, not with the certificates.
+ * schema AUTO picks the profile whose export_markers the export holds (ad for objectGUID,
+ * objectSid, objectCategory, sAMAccountName, instanceType: ldifde and full ldapsearch exports
+ * of AD), else rfc; smp_dir_warning then says when that guess is weak (proxyAddresses
+ * without any of them). base (NULL = from the export: the deepest DN every entry is at or
+ * under, the parent of a lone entry with an address) limits address searches and the walk
+ * as a server's search base does. Addresses match as smp_entry_has_address says (through
+ * the profile's match_attrs), DNs after RFC 4514 normalisation, case-insensitively;
+ * smp_dir_walk goes over the entries holding a certificate, in file order. Writes,
+ * operations in flight and reconnecting fail with SMP_ERR_USAGE ("the LDIF export is
+ * read-only"). Returns 0; SMP_ERR_NOFILE when path cannot be read; SMP_ERR_BADINPUT (with
+ * the line) for malformed LDIF; SMP_ERR_USAGE for a base that is not a DN.
  */
 int smp_dir_open_ldif(smp_dir **out, const char *path, smp_schema schema, const char *base,
 		      smp_error *err);
+
+/*
+ * smp_dir_open_ldif with options. With walk_only, nothing is read at open (only path opened:
+ * SMP_ERR_NOFILE) and nothing is indexed: smp_dir_walk streams the file, one entry in memory
+ * at a time, whatever its size, handing out each entry as it is read, so a malformed record
+ * stops the walk (SMP_ERR_BADINPUT) after the entries before it. Entries outside an explicit
+ * base are skipped. Standard input can then be walked once. The profile of schema AUTO is
+ * rfc until a walk meets an export marker (then ad, as smp_dir_open_ldif would have said).
+ * smp_dir_base is the explicit base or NULL; smp_dir_find_by_address and smp_dir_read fail
+ * with SMP_ERR_USAGE. This is audit's way through an export (SPEC §2 audit).
+ */
+int smp_dir_open_ldif_ex(smp_dir **out, const char *path, const smp_ldif_options *opts,
+			 smp_error *err);
 
 void smp_dir_close(smp_dir *d);
 
@@ -195,7 +252,7 @@ int smp_dir_modify(smp_dir *d, const char *dn, const smp_change *changes, size_t
 
 /*
  * The DN smp_dir_create_contact gives a contact named cn under ou (NULL = the base): the RDN
- * "CN=cn" (Active Directory profile) or "cn=cn", escaped per RFC 4514. Returns 0 and *out
+ * of the profile's rdn_attr ("CN=cn" on Active Directory, "cn=cn"), escaped per RFC 4514. Returns 0 and *out
  * (caller frees), SMP_ERR_USAGE when there is no parent or it is not a DN, SMP_ERR_BADINPUT
  * when cn cannot be put into a DN.
  */
@@ -218,11 +275,12 @@ int smp_dir_walk(smp_dir *d, int (*fn)(const smp_entry *e, void *ctx),
 		 void (*on_referral)(const char *url, void *ctx), void *ctx, smp_error *err);
 
 /*
- * 1 when url (a referral from a search of d) names one of Active Directory's own partitions
- * that hold no mail recipients: the configuration partition (CN=Configuration,...) or the
- * DNS application partitions (DC=DomainDnsZones,... and DC=ForestDnsZones,...). Every subtree
- * search from a domain's root is referred there. 0 for any other referral, for a URL that
- * does not parse, and on a directory that is not Active Directory.
+ * 1 when url (a referral from a search of d) names one of the profile's
+ * recipientless_partitions: on Active Directory the configuration partition
+ * (CN=Configuration,...) or the DNS application partitions (DC=DomainDnsZones,... and
+ * DC=ForestDnsZones,...), where every subtree search from a domain's root is referred. 0 for
+ * any other referral, for a URL that does not parse, and for a profile without such
+ * partitions.
  */
 int smp_dir_referral_is_ad_partition(const smp_dir *d, const char *url);
 

@@ -61,10 +61,8 @@ struct reader {
 	const char **ad_attr;         /* smp_ldif_walk_origin: set at the first AD-only attribute */
 };
 
-/* Attributes only Active Directory has (smp_ldif_walk_origin). */
-static const char *const ad_only_attrs[] = {
-	"objectGUID", "objectSid", "objectCategory", "sAMAccountName", "instanceType", NULL
-};
+/* Attributes only Active Directory has (smp_ldif_walk_origin): one list, the profile's. */
+#define ad_only_attrs (smp_profile_ad.export_markers)
 
 static int bad(struct reader *r, unsigned long lineno, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

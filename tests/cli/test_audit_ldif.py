@@ -257,7 +257,8 @@ class AuditLdif(unittest.TestCase):
                     self.assertEqual((many.rc, many.err), (one.rc, one.err), (fmt, extra, jobs))
                     self.assertEqual(many.out, one.out, (fmt, extra, jobs))
         s = summary(run(TRUST + ["audit", "--format", "json", "--from-ldif", path]).json())
-        self.assertEqual(s["entries"], 300)
+        # as a live audit walks them: the entries holding a certificate (MIXED[18] holds none)
+        self.assertEqual(s["entries"], 300 - 300 // len(MIXED))
         self.assertGreater(len(s["counts"]), 10)
 
     def test_jobs_broken_ldif_prints_what_came_before(self):

@@ -1,0 +1,83 @@
+/*
+ * smimepub: what a directory backend provides (internal to lib/dir).
+ *
+ * smp_dir is one interface over several kinds of directory: a server reached with libldap
+ * (ldap.c) and an LDIF export read as a read-only directory (ldif.c). dir.c owns struct
+ * smp_dir, its public functions and whatever does not depend on the backend (filters, DNs,
+ * contact names, refusals); each backend fills a table of operations. An operation a backend
+ * cannot do is NULL in its table: dir.c then fails with SMP_ERR_USAGE saying so, the same
+ * way for every backend, so no public function has to ask which backend it is talking to.
+ */
+#ifndef SMIMEPUB_DIR_BACKEND_H
+#define SMIMEPUB_DIR_BACKEND_H
+
+#include <stddef.h>
+
+#include "smimepub/dir.h"
+
+struct smp_dir_ops {
+	/* for refusals: "cannot <what>: <name> '<uri>' <refusal>" */
+	const char *name;        /* "the LDIF export" */
+	const char *refusal;     /* "is read-only" */
+
+	/* as the public functions of the same name; arguments already checked by dir.c */
+	int (*find_by_address)(smp_dir *d, const char *addr, smp_entry ***out, size_t *n,
+			       smp_error *err);
+	int (*read)(smp_dir *d, const char *dn, smp_entry **out, smp_error *err);
+	int (*modify)(smp_dir *d, const char *dn, const smp_change *changes, size_t n,
+		      smp_error *err);
+	/* adds the contact at dn (computed by dir.c with smp_dir_contact_dn) */
+	int (*create_contact)(smp_dir *d, const char *dn, const char *cn, const char *addr,
+			      smp_error *err);
+	int (*walk)(smp_dir *d, int (*fn)(const smp_entry *e, void *ctx),
+		    void (*on_referral)(const char *url, void *ctx), void *ctx, smp_error *err);
+	/* filter: the OR of every address's smp_dir_address_filter */
+	int (*find_addresses_send)(smp_dir *d, const char *filter, int *msgid, smp_error *err);
+	int (*read_send)(smp_dir *d, const char *dn, int *msgid, smp_error *err);
+	int (*modify_send)(smp_dir *d, const char *dn, const smp_change *changes, size_t n,
+			   int *msgid, smp_error *err);
+	int (*next_reply)(smp_dir *d, smp_dir_reply *out, smp_error *err);
+	int (*reconnect)(smp_dir *d, smp_error *err);
+	struct ldap *(*ldap)(smp_dir *d);
+	/* frees d->be (and nothing else of d); NULL be is fine */
+	void (*close)(smp_dir *d);
+};
+
+struct smp_dir {
+	const struct smp_dir_ops *ops;
+	void *be;                    /* the backend's own state */
+	char *uri;                   /* the server's URI, or the export's path */
+	char *base;
+	const smp_profile *profile;
+	char *warning;
+	int last_rc;                 /* LDAP result code of the last operation */
+};
+
+/* A zeroed smp_dir for ops (be NULL), or NULL when out of memory. */
+smp_dir *smp_dir_new(const struct smp_dir_ops *ops);
+
+/*
+ * "(|(mail=A)(proxyAddresses=smtp:A))" after the profile's match attributes, with A escaped
+ * per RFC 4515 by libldap; for an internationalised domain the same again for the address's
+ * Unicode form, since entries hold addresses as they were typed. Caller frees *out.
+ */
+int smp_dir_address_filter(char **out, const smp_profile *p, const char *addr, smp_error *err);
+
+/*
+ * The RDNs of dn, leaf first, each in its RFC 4514 string form as libldap normalises it
+ * (spacing and escapes settled); free with smp_dir_rdns_free. Returns 0 or -1 when dn is not
+ * a DN (or out of memory).
+ */
+int smp_dir_rdns(char ***out, size_t *n, const char *dn);
+void smp_dir_rdns_free(char **v, size_t n);
+
+/* The RDNs joined with ',' (the normalised DN), malloc'd, or NULL when out of memory. */
+char *smp_dir_rdns_join(char *const *rdns, size_t n);
+
+/*
+ * Makes room in the NULL-terminated entry array *v for its element count (the terminator
+ * follows it) and returns where that element goes, or NULL when out of memory (*v kept).
+ */
+smp_entry **smp_dir_entries_slot(smp_entry ***v, size_t count);
+
+#endif

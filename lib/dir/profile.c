@@ -1,0 +1,92 @@
+/*
+ * smimepub: the directory profiles (SPEC §4) as data. What differs between Active Directory
+ * and OpenLDAP-like directories lives in these tables; code asks a field, never a name.
+ */
+#include <stddef.h>
+#include <strings.h>
+
+#include "smimepub/dir.h"
+
+static const char *const ad_contact_classes[] = {
+	"top", "person", "organizationalPerson", "contact", NULL
+};
+static const char *const rfc_contact_classes[] = {
+	"top", "person", "organizationalPerson", "inetOrgPerson", NULL
+};
+static const char *const match_attrs[] = { "mail", "proxyAddresses", NULL };
+
+/* What ldifde and an ldapsearch of all attributes export, and no other directory has. */
+static const char *const ad_export_markers[] = {
+	"objectGUID", "objectSid", "objectCategory", "sAMAccountName", "instanceType", NULL
+};
+
+/* Every subtree search from a domain's root is referred to these; none holds recipients. */
+static const char *const ad_partitions[] = {
+	"CN=Configuration", "DC=DomainDnsZones", "DC=ForestDnsZones", NULL
+};
+
+const smp_profile smp_profile_ad = {
+	.name = "ad",
+	.cert_attr = "userCertificate",
+	.contact_class = "contact",
+	.contact_classes = ad_contact_classes,
+	.match_attrs = match_attrs,
+	.proxy_prefix = "smtp:",
+	.write_target_address = 1,
+	.write_proxy_addresses = 1,
+	.write_sn = 0,
+	.walk_filter = "(|(userCertificate=*)(userSMIMECertificate=*))",
+	.max_page_size = 1000,
+	.rdn_attr = "CN",
+	.max_value_size = 32768,
+	.root_dse_capability = "1.2.840.113556.1.4.800",
+	.export_markers = ad_export_markers,
+	.recipientless_partitions = ad_partitions,
+};
+
+/*
+ * OpenLDAP evaluates a filter item on an attribute its schema lacks as Undefined, so the
+ * proxyAddresses half of the filter is harmless where the attribute does not exist.
+ */
+const smp_profile smp_profile_rfc = {
+	.name = "rfc",
+	.cert_attr = "userCertificate;binary",
+	.contact_class = "inetOrgPerson",
+	.contact_classes = rfc_contact_classes,
+	.match_attrs = match_attrs,
+	.proxy_prefix = "smtp:",
+	.write_target_address = 0,
+	.write_proxy_addresses = 0,
+	.write_sn = 1,
+	.walk_filter = "(|(userCertificate=*)(userCertificate;binary=*)(userSMIMECertificate=*))",
+	.max_page_size = 0,
+	.rdn_attr = "cn",
+	.max_value_size = 0,
+	.root_dse_capability = NULL,
+	.export_markers = NULL,
+	.recipientless_partitions = NULL,
+};
+
+const smp_profile *const smp_profiles[] = { &smp_profile_ad, &smp_profile_rfc, NULL };
+
+const smp_profile *smp_profile_for_schema(smp_schema schema)
+{
+	switch (schema) {
+	case SMP_SCHEMA_AD:
+		return &smp_profile_ad;
+	case SMP_SCHEMA_RFC:
+		return &smp_profile_rfc;
+	default:
+		return NULL;
+	}
+}
+
+const smp_profile *smp_profile_for_export_attr(const char *attr)
+{
+	for (size_t i = 0; attr != NULL && smp_profiles[i] != NULL; i++)
+		for (size_t k = 0; smp_profiles[i]->export_markers != NULL &&
+				   smp_profiles[i]->export_markers[k] != NULL; k++)
+			if (strcasecmp(smp_profiles[i]->export_markers[k], attr) == 0)
+				return smp_profiles[i];
+	return NULL;
+}
