@@ -8,10 +8,9 @@
  *       -b ou=partners,dc=example,dc=test --ca-file root.pem [--at 2026-06-01] \
  *       [--journal FILE] CERT
  *
- * It shows the library API as it is today: the steps `smimepub publish` and `smimepub audit`
- * take (read, analyse, find, plan, journal, modify; walk, audit, summarise) are spelled out
- * one function each, so that each can be swapped for the engine call that will do it in one
- * go. The conventions it relies on (return codes, smp_error, ownership) are at the top of
+ * Publishing goes through the engine (include/smimepub/engine.h), exactly as `smimepub
+ * publish` does; the audit spells out its steps (walk, audit each entry, summarise) with the
+ * lower-level calls. The conventions it relies on (return codes, smp_error, ownership) are at the top of
  * <smimepub/smimepub.h>.
  *
  * Exit status: 0 when the certificate is on the entry afterwards (published now or before)
@@ -25,170 +24,50 @@
 
 #include <smimepub/smimepub.h>
 
-/* ---- publishing one certificate ----------------------------------------------------------- */
+/* ---- publishing one certificate: the engine ---------------------------------------------- */
 
-/* The analyses of an entry's values, as smp_plan_publish wants them (NULL: not a certificate). */
-static int analyze_existing(smp_certinfo ***out, const smp_entry *e, const smp_trust *trust,
-			    smp_error *err)
+struct publish_run {
+	int refused;
+};
+
+/* The engine reports each certificate of the file as an item: print it, remember a refusal. */
+static int on_item(const smp_item *it, void *ctx)
 {
-	smp_certinfo **info;
+	struct publish_run *run = ctx;
 
-	*out = NULL;
-	if ((info = calloc(e->n_certs + 1, sizeof(*info))) == NULL)
-		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
-	for (size_t i = 0; i < e->n_certs; i++) {
-		smp_error ignored = SMP_ERROR_INIT;
-
-		if (smp_cert_analyze_der(&info[i], (const unsigned char *)e->certs[i].bv_val,
-					 e->certs[i].bv_len, trust, &ignored) == SMP_ERR_NOMEM) {
-			for (size_t k = 0; k < i; k++)
-				smp_certinfo_free(info[k]);
-			free(info);
-			return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
-		}
-	}
-	*out = info;
+	printf("publish %s: %s%s%s\n  %s\n",
+	       it->cert != NULL && it->cert->n_emails > 0 ? it->cert->emails[0] : "-", it->action,
+	       it->reason != NULL ? " " : "", it->reason != NULL ? it->reason : "",
+	       it->dn != NULL ? it->dn : it->message);
+	if (it->status != 0)
+		run->refused = 1;
 	return 0;
 }
 
-/* The attribute value v was read in (a delete must name it; slapd says ";binary"). */
-static const char *attr_of(const smp_entry *e, const struct berval *v, const char *fallback)
-{
-	for (size_t i = 0; i < e->n_certs; i++)
-		if (e->certs[i].bv_val == v->bv_val && e->cert_attrs != NULL && e->cert_attrs[i])
-			return e->cert_attrs[i];
-	return fallback;
-}
-
 /*
- * Carries out plan on e: one change per value deleted, one adding the values to add, all in
- * one modify, with the undo record in the journal first.
+ * Publishes the certificate(s) in cert_path through one engine session: matched by address
+ * (then subject DN), planned, journalled, written as one exact-value modify.
  */
-static int apply_plan(smp_dir *dir, const smp_entry *e, const smp_plan *plan,
-		      const char *journal_path, smp_error *err)
-{
-	smp_journal *journal = NULL;
-	smp_change *changes;
-	size_t n = 0;
-	int r = SMP_ERR_INTERNAL;
-
-	if (plan->n_del == 0 && plan->n_add == 0)
-		return 0;
-	if ((changes = calloc(plan->n_del + 1, sizeof(*changes))) == NULL)
-		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
-	for (size_t i = 0; i < plan->n_del; i++) {
-		changes[n].attr = attr_of(e, &plan->del[i], smp_dir_profile(dir)->cert_attr);
-		changes[n].del = &plan->del[i];
-		changes[n++].n_del = 1;
-	}
-	if (plan->n_add > 0) {
-		changes[n].attr = smp_dir_profile(dir)->cert_attr;
-		changes[n].add = plan->add;
-		changes[n++].n_add = plan->n_add;
-	}
-	if ((r = smp_journal_open(&journal, journal_path, err)) != 0 ||
-	    (r = smp_journal_record(journal, e->dn, changes, n, err)) != 0 ||
-	    (r = smp_dir_modify(dir, e->dn, changes, n, err)) != 0)
-		goto out;
-	r = 0;
-out:
-	smp_journal_close(journal);
-	free(changes);
-	return r;
-}
-
-/* The one entry whose mail or proxyAddresses is addr (caller frees with smp_entries_free). */
-static int find_entry(smp_entry ***out, size_t *n, smp_dir *dir, const char *addr,
-		      smp_error *err)
-{
-	int r;
-
-	if ((r = smp_dir_find_by_address(dir, addr, out, n, err)) != 0 || *n == 1)
-		return r;
-	return smp_error_set(err, *n == 0 ? SMP_ERR_NOTFOUND : SMP_ERR_AMBIGUOUS,
-			     "%zu directory entries for '%s'", *n, addr);
-}
-
-/* Plans publishing the certificate of info onto e and carries the plan out. */
-static int publish_to(smp_dir *dir, const smp_entry *e, const smp_certinfo *info,
-		      const smp_trust *trust, const char *journal_path, smp_action *action,
-		      smp_error *err)
-{
-	smp_certinfo **existing_info = NULL;
-	smp_existing existing;
-	smp_policy policy = SMP_POLICY_INIT;  /* publish only where no other certificate is */
-	smp_plan *plan = NULL;
-	unsigned char *der = NULL;
-	struct berval newder;
-	int der_len;
-	int r = SMP_ERR_INTERNAL;
-
-	if ((r = analyze_existing(&existing_info, e, trust, err)) != 0)
-		goto out;
-	existing.values = e->certs;
-	existing.info = existing_info;
-	existing.n = e->n_certs;
-	if ((der_len = i2d_X509(info->x509, &der)) <= 0) {
-		r = smp_error_set(err, SMP_ERR_INTERNAL, "cannot encode '%s'", info->subject);
-		goto out;
-	}
-	newder.bv_len = (ber_len_t)der_len;
-	newder.bv_val = (char *)der;
-	if ((r = smp_plan_publish(&plan, &existing, &newder, info, &policy)) != 0) {
-		r = smp_error_set(err, r, "out of memory");  /* its only error */
-		goto out;
-	}
-	if ((r = apply_plan(dir, e, plan, journal_path, err)) != 0)
-		goto out;
-	printf("publish %s: %s%s%s\n  %s\n", info->emails[0], smp_action_name(plan->action),
-	       plan->reason != NULL ? " " : "", plan->reason != NULL ? plan->reason : "", e->dn);
-	*action = plan->action;
-	r = 0;
-out:
-	smp_plan_free(plan);
-	OPENSSL_free(der);
-	for (size_t i = 0; existing_info != NULL && i < e->n_certs; i++)
-		smp_certinfo_free(existing_info[i]);
-	free(existing_info);
-	return r;
-}
-
-/* Reads cert_path, finds the one entry of its address and publishes it there (SPEC §4). */
 static int publish(smp_dir *dir, const smp_trust *trust, const char *cert_path,
 		   const char *journal_path, int *refused, smp_error *err)
 {
-	smp_bundle *bundle = NULL;
-	smp_certinfo *info = NULL;
-	smp_entry **entries = NULL;
-	size_t n_entries = 0;
-	smp_action action = SMP_ACT_UNCHANGED;
-	int r = SMP_ERR_INTERNAL;
+	smp_session_options so = SMP_SESSION_OPTIONS_INIT;
+	smp_publish_options po = SMP_PUBLISH_OPTIONS_INIT;
+	struct publish_run run = { 0 };
+	smp_session *session = NULL;
+	int r;
 
-	*refused = 0;
-	if ((r = smp_bundle_read_file(&bundle, cert_path, err)) != 0)
-		goto out;
-	if (smp_bundle_leaf_count(bundle) != 1) {
-		r = smp_error_set(err, SMP_ERR_BADINPUT, "'%s' holds %zu leaf certificates, not one",
-				  cert_path, smp_bundle_leaf_count(bundle));
-		goto out;
-	}
-	/* the rest of the bundle (intermediates) helps build the chain */
-	if ((r = smp_cert_analyze(&info, smp_bundle_leaf(bundle, 0), smp_bundle_all(bundle),
-				  trust, err)) != 0)
-		goto out;
-	if (info->n_emails == 0) {
-		r = smp_error_set(err, SMP_ERR_BADINPUT, "'%s' names no mail address", cert_path);
-		goto out;
-	}
-	if ((r = find_entry(&entries, &n_entries, dir, info->emails[0], err)) != 0 ||
-	    (r = publish_to(dir, entries[0], info, trust, journal_path, &action, err)) != 0)
-		goto out;
-	*refused = action == SMP_ACT_SKIPPED;
-	r = 0;
-out:
-	smp_entries_free(entries, n_entries);
-	smp_certinfo_free(info);
-	smp_bundle_free(bundle);
+	so.dir = dir;
+	so.trust = trust;
+	so.journal = journal_path;
+	so.command = "publish_and_audit";
+	po.on_item = on_item;
+	po.ctx = &run;
+	if ((r = smp_session_new(&session, &so, err)) != 0)
+		return r;
+	r = smp_publish_paths(session, &po, &cert_path, 1, err);
+	*refused = run.refused || smp_session_status(session) != 0;
+	smp_session_free(session);
 	return r;
 }
 

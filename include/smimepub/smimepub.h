@@ -55,5 +55,6 @@
 #include "smimepub/plan.h"    /* publish / remove decisions */
 #include "smimepub/audit.h"   /* findings on entries, summary of a run, prune selection */
 #include "smimepub/journal.h" /* the undo journal, LDIF output */
+#include "smimepub/engine.h"  /* the engine: a session, publish / remove, results as items */
 
 #endif
