@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "smimepub/journal.h"
+#include "exec/window.h"
 
 /* Re-reads and re-plans after SMP_ERR_CONFLICT at most this many times. */
 #define PUB_MAX_RETRIES 3
@@ -51,6 +52,7 @@ struct pub_ctx {
 				     directory, or NULL: the caller's other work (analysis
 				     workers) keeps going */
 	void *idle_ctx;
+	smp_window win;           /* operations in flight (pub_bulk): bounded by --jobs if given */
 };
 
 /*
@@ -182,7 +184,7 @@ void pub_item_release(struct pub_item *it);
 /*
  * Publishes items[0..n) with the same decisions and records as pub_certificate, but with the
  * directory work overlapped: one search per batch of up to PUB_BULK_ADDRS addresses, up to
- * o->jobs operations in flight, undo records journalled and fsynced once per batch of writes
+ * c->win operations in flight, undo records journalled and fsynced once per batch of writes
  * before that batch is sent. Items whose address matched nothing or several entries, a second
  * item for an entry, and writes that met a concurrent change go through pub_certificate one by
  * one. A lost connection is re-established with backoff (up to PUB_RECONNECT_SECONDS); writes

@@ -29,6 +29,7 @@
 #define SMP_EXEC_WINDOW_H
 
 #include <stdint.h>
+#include <time.h>
 
 /*
  * The hard bound without --jobs: 256 requests of a few KB (a modify carries a certificate) is
@@ -81,6 +82,15 @@ void smp_window_done(smp_window *w, int64_t now, int trouble);
 /* The connection was lost with every operation in flight: none is in flight any more, and the
    window backs off as for trouble. */
 void smp_window_lost(smp_window *w, int64_t now);
+
+/* The callers' clock (the controller itself reads none): CLOCK_MONOTONIC in nanoseconds. */
+static inline int64_t smp_window_clock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 /* Whether an LDAP result code says the server is overloaded or out of time (busy, unavailable,
    unwilling to perform, time limit, admin limit exceeded). */
