@@ -11,8 +11,14 @@
 #                              (run on SUBSET files, extrapolated to N); peak RSS of the audit
 #   bench/run.sh prune [N]     prune of N expired certificates (one per entry, judged a year on)
 #                              vs ldapmodify applying N blind deletes from a pre-built LDIF
+#   bench/run.sh wan [N]       the directory across a WAN: bulk publish of N certificates and
+#                              prune of N (default 10000), each through bench/delayproxy.c at 0 ms
+#                              and at WAN_RTT ms (default 10), default settings (no --jobs); the
+#                              ratio 10 ms / 0 ms (target <= 1.5); ldapmodify's serial publish
+#                              through both proxies (WAN_LDAPMODIFY_N records, default N; when
+#                              fewer, its time is extrapolated to N and the output says so)
 #   bench/run.sh all [N]       publish N, audit 10000 and audit 100000 (or N and 10*N when N is
-#                              given), and the audit's RSS growth between the two sizes
+#                              given), the audit's RSS growth between the two sizes, and wan N
 #   bench/run.sh profile [N]   perf record -g of an audit of N certificates (default 10000)
 #   bench/run.sh callgrind [N] valgrind --tool=callgrind of an audit of N certificates (default
 #                              2000): inclusive costs by function, readable without debug symbols
@@ -20,7 +26,7 @@
 # Environment: SMIMEPUB (binary to test; default: a release build made in BENCH_WORK/build),
 # BENCH_WORK (scratch, default /tmp/smimepub-bench), BENCH_PORT (default 3789; ldaps uses +1),
 # REPEAT (timed runs per side, the best is reported; default 3), SUBSET (default 500),
-# BENCH_JOBS (smimepub publish --jobs, default 8).
+# BENCH_JOBS (smimepub publish --jobs, default 8; empty: no --jobs, the adaptive default).
 #
 # Each side of a comparison runs against the same slapd, configuration and data; before every
 # timed publish run the database is reset to the same snapshot (contacts without certificates).
@@ -37,7 +43,7 @@ WORK=${BENCH_WORK:-/tmp/smimepub-bench}
 PORT=${BENCH_PORT:-3789}
 REPEAT=${REPEAT:-3}
 SUBSET=${SUBSET:-500}
-JOBS=${BENCH_JOBS:-8}             # smimepub publish --jobs
+JOBS=${BENCH_JOBS-8}              # smimepub publish --jobs (empty: none)
 AT=2026-06-01
 SD=$WORK/sd                      # slapd instance (short: the ldapi socket lives there)
 # What smimepub's audit reads (lib/dir/, rfc profile): the ldapsearch side asks for the same.
@@ -142,7 +148,10 @@ snapshot_restore() {
     slapd_run
 }
 
-cleanup() { [[ -d $SD ]] && slapd_stop; }
+cleanup() {
+    proxy_stop
+    if [[ -d $SD ]]; then slapd_stop; fi
+}
 
 count_certs() {
     ldapsearch -x -H "$SLAPD_URI" -D "$SLAPD_ROOTDN" -y "$WORK/pw" -b "$SLAPD_BASE" -LLL \
@@ -232,7 +241,7 @@ alternate() {
 publish_smimepub() {
     rm -f -- "$WORK/journal.ldif"
     "$SMIMEPUB" -H "$SLAPD_URI" -D "$SLAPD_ROOTDN" -y "$WORK/pw" --ca-file "$DATA/root.pem" \
-        --at "$AT" --journal "$WORK/journal.ldif" --format json --jobs "$JOBS" publish "$DATA/certs" \
+        --at "$AT" --journal "$WORK/journal.ldif" --format json ${JOBS:+--jobs "$JOBS"} publish "$DATA/certs" \
         >"$WORK/publish.out" 2>"$WORK/publish.err" || { local rc=$?; tail -3 "$WORK/publish.err" >&2; return $rc; }
 }
 
@@ -277,7 +286,7 @@ bench_publish() {
 
     cat <<EOF
 
-== publish: $n certificates (best of $REPEAT; --jobs $JOBS; slapd $(slapd -VV 2>&1 | awk '/slapd/ { print $4; exit }'), olcDbNoSync) ==
+== publish: $n certificates (best of $REPEAT; --jobs ${JOBS:-default}; slapd $(slapd -VV 2>&1 | awk '/slapd/ { print $4; exit }'), olcDbNoSync) ==
 smimepub publish DIR (one process, $n files)   ${BEST_A} s   $(calc "$n / $BEST_A") certs/s
 ldapmodify -f modify.ldif ($n blind replaces)  ${BEST_B} s   $(calc "$n / $BEST_B") certs/s
 one smimepub process per certificate           ${t_loop} s for $SUBSET (run once), extrapolated to $n: ${loop_n} s
@@ -417,6 +426,113 @@ EOF
     printf 'prune %s smimepub=%s ldapmodify=%s\n' "$n" "$BEST_A" "$BEST_B" >>"$WORK/results.txt"
 }
 
+# ---------------------------------------------------------------------------------------------
+# wan: the same slapd behind bench/delayproxy.c, at 0 ms and at WAN_RTT ms
+
+WAN_RTT=${WAN_RTT:-10}
+PROXY_PIDS=()
+
+# proxy_start PORT RTT_MS: a delay proxy on 127.0.0.1:PORT in front of slapd's port.
+proxy_start() {
+    local pidfile=$WORK/proxy-$1.pid i
+    rm -f -- "$pidfile"
+    "$PROXY" "$1" "$PORT" "$2" "$pidfile" 2>>"$WORK/proxy.log" &
+    for ((i = 0; i < 100; i++)); do
+        [[ -s $pidfile ]] && { PROXY_PIDS+=("$(cat "$pidfile")"); return 0; }
+        sleep 0.05
+    done
+    die "delay proxy on port $1 did not start (log: $WORK/proxy.log)"
+}
+
+proxy_stop() {
+    local p
+    for p in "${PROXY_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    PROXY_PIDS=()
+}
+
+WAN0_URI='' WAN_URI=''
+wan_publish0() { local SLAPD_URI=$WAN0_URI JOBS=''; publish_smimepub; }
+wan_publish1() { local SLAPD_URI=$WAN_URI JOBS=''; publish_smimepub; }
+wan_prune0() { local SLAPD_URI=$WAN0_URI; prune_smimepub; }
+wan_prune1() { local SLAPD_URI=$WAN_URI; prune_smimepub; }
+wan_ldapmodify() {
+    ldapmodify -x -H "$1" -D "$SLAPD_ROOTDN" -y "$WORK/pw" -f "$WORK/modify-wan.ldif" \
+        >/dev/null 2>"$WORK/ldapmodify.err"
+}
+wan_ldapmodify0() { wan_ldapmodify "$WAN0_URI"; }
+wan_ldapmodify1() { wan_ldapmodify "$WAN_URI"; }
+
+bench_wan() {
+    local n=$1 lm_n=${WAN_LDAPMODIFY_N:-$1} pub0 pub1 prn0 prn1 cpu_p0 cpu_p1 cpu_r0 cpu_r1
+    local lm0 lm1 lm0_n lm1_n lm_note="" lm_rc0 lm_rc1
+    ((lm_n <= n)) || lm_n=$n
+    PROXY=$WORK/delayproxy
+    if [[ ! -x $PROXY || $HERE/delayproxy.c -nt $PROXY ]]; then
+        cc -O2 -Wall -Wextra -o "$PROXY" "$HERE/delayproxy.c" || die "cannot build bench/delayproxy.c"
+    fi
+    WAN0_URI=ldap://127.0.0.1:$((PORT + 2))
+    WAN_URI=ldap://127.0.0.1:$((PORT + 3))
+    proxy_start $((PORT + 2)) 0
+    proxy_start $((PORT + 3)) "$WAN_RTT"
+
+    DATA=$(gen_data pub "$n" "$n")
+    log "wan publish: $n certificates through the proxy at 0 ms and at $WAN_RTT ms; slapd on $PORT"
+    slapd_create
+    slapd_load "$DATA/contacts.ldif"
+    snapshot_save
+    alternate "smimepub-0ms publish" wan_publish0 publish_says \
+        "smimepub-${WAN_RTT}ms publish" wan_publish1 publish_says
+    pub0=$BEST_A pub1=$BEST_B cpu_p0=$CPU_A cpu_p1=$CPU_B
+    # ldapmodify's serial replaces through both proxies, once each (at 10 ms it pays N x RTT)
+    awk -v max="$lm_n" 'BEGIN { RS = ""; ORS = "\n\n" } NR <= max' "$DATA/modify.ldif" \
+        >"$WORK/modify-wan.ldif"
+    snapshot_restore
+    timed lm0 wan_ldapmodify0
+    lm_rc0=$LAST_RC
+    log "  ldapmodify-0ms of $lm_n: ${lm0}s (exit $lm_rc0, $(certs_says))"
+    snapshot_restore
+    timed lm1 wan_ldapmodify1
+    lm_rc1=$LAST_RC
+    log "  ldapmodify-${WAN_RTT}ms of $lm_n: ${lm1}s (exit $lm_rc1, $(certs_says))"
+    lm0_n=$(calc "$lm0 * $n / $lm_n")
+    lm1_n=$(calc "$lm1 * $n / $lm_n")
+    ((lm_n == n)) || lm_note="   EXTRAPOLATED to $n from a run of $lm_n (WAN_LDAPMODIFY_N)"
+    slapd_stop
+
+    DATA=$(gen_data aud "$n" "$SUBSET")
+    log "wan prune: $n expired certificates through the proxy at 0 ms and at $WAN_RTT ms"
+    slapd_create
+    slapd_load "$DATA/contacts-certs.ldif"
+    snapshot_save
+    alternate "smimepub-0ms prune" wan_prune0 prune_says \
+        "smimepub-${WAN_RTT}ms prune" wan_prune1 prune_says
+    prn0=$BEST_A prn1=$BEST_B cpu_r0=$CPU_A cpu_r1=$CPU_B
+    slapd_stop
+    proxy_stop
+
+    cat <<EOF
+
+== wan: $n certificates through bench/delayproxy at 0 ms and at $WAN_RTT ms RTT (best of $REPEAT; default settings, no --jobs) ==
+smimepub publish, 0 ms                 ${pub0} s   $(calc "$n / $pub0") certs/s
+smimepub publish, $WAN_RTT ms                ${pub1} s   $(calc "$n / $pub1") certs/s
+ratio publish $WAN_RTT ms / 0 ms               $(calc "$pub1 / $pub0")   (target <= 1.5)
+smimepub prune, 0 ms                   ${prn0} s   $(calc "$n / $prn0") certs/s
+smimepub prune, $WAN_RTT ms                  ${prn1} s   $(calc "$n / $prn1") certs/s
+ratio prune $WAN_RTT ms / 0 ms                 $(calc "$prn1 / $prn0")   (target <= 1.5)
+ldapmodify (serial), 0 ms              ${lm0_n} s (run once, exit $lm_rc0)$lm_note
+ldapmodify (serial), $WAN_RTT ms             ${lm1_n} s (run once, exit $lm_rc1)$lm_note
+ratio ldapmodify $WAN_RTT ms / 0 ms            $(calc "$lm1_n / $lm0_n")   (it pays N x RTT = $(calc "$n * $WAN_RTT / 1000") s)
+ldapmodify / smimepub publish, $WAN_RTT ms   $(calc "$lm1_n / $pub1")x
+where the CPU went in the best runs:
+$cpu_p0
+$cpu_p1
+$cpu_r0
+$cpu_r1
+EOF
+    printf 'wan %s rtt=%s publish0=%s publish1=%s prune0=%s prune1=%s ldapmodify0=%s ldapmodify1=%s\n' \
+        "$n" "$WAN_RTT" "$pub0" "$pub1" "$prn0" "$prn1" "$lm0_n" "$lm1_n" >>"$WORK/results.txt"
+}
+
 bench_profile() {
     local n=$1
     command -v perf >/dev/null || die "perf not installed (package linux-perf)"
@@ -444,8 +560,8 @@ bench_callgrind() {
 main() {
     local what=${1:-all} n=${2:-} small big rss_small
     case $what in
-        publish | audit | prune | all | profile | callgrind) ;;
-        *) echo "usage: bench/run.sh [publish|audit|prune|all|profile|callgrind] [N]" >&2; exit 2 ;;
+        publish | audit | prune | wan | all | profile | callgrind) ;;
+        *) echo "usage: bench/run.sh [publish|audit|prune|wan|all|profile|callgrind] [N]" >&2; exit 2 ;;
     esac
     if [[ -n $n && ! $n =~ ^[1-9][0-9]*$ ]]; then die "bad N: $n"; fi
     build
@@ -455,6 +571,7 @@ main() {
         publish) bench_publish "${n:-10000}" ;;
         audit) bench_audit "${n:-10000}" ;;
         prune) bench_prune "${n:-10000}" ;;
+        wan) bench_wan "${n:-10000}" ;;
         profile) bench_profile "${n:-10000}" ;;
         callgrind) bench_callgrind "${n:-2000}" ;;
         all)
@@ -466,6 +583,7 @@ main() {
             bench_audit "$big"
             echo
             echo "audit peak RSS at $big / at $small: $LAST_RSS / $rss_small MB = $(calc "$LAST_RSS / $rss_small") (target <= 1.2)"
+            bench_wan "$small"
             ;;
     esac
 }

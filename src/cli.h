@@ -45,6 +45,7 @@ struct cli_opts {
 	int prune_superseded;        /* prune: --superseded */
 	int allow_from_mismatch;     /* harvest */
 	int jobs;                    /* operations in flight for bulk publish */
+	int jobs_set;                /* --jobs given: it bounds the adaptive window */
 
 	/* positional arguments after the command name */
 	char **args;

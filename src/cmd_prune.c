@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "exec/window.h"
 #include "frame.h"
 #include "smimepub/audit.h"
 #include "smimepub/journal.h"
@@ -37,6 +38,7 @@ struct prune_state {
 	smp_error err;          /* why the walk stopped */
 	FILE *aside;            /* where a CSV dry run's LDIF goes: stderr (a worker: its result) */
 	struct entry_batches eb;  /* the walk's analysis workers (eb.pool), or eb.pool NULL */
+	smp_window win;         /* operations in flight: bounded by --jobs if given */
 };
 
 /* The changes that delete the picked values: one smp_change per attribute form. */
@@ -534,12 +536,14 @@ static void on_referral(const char *url, void *ctx)
 }
 
 /*
- * The spooled entries are changed in groups: the group's entries read again with up to --jobs
- * reads in flight, planned, their undo records synced with one fsync, then their modifies sent
- * with up to --jobs in flight. An entry whose modify meets a conflict (changed meanwhile) goes
- * once more through prune_entry, alone.
+ * The spooled entries are changed in groups: the group's entries read again with as many
+ * reads in flight as st->win allows, planned, their undo records synced with one fsync, then
+ * their modifies sent the same way. An entry whose modify meets a conflict (changed meanwhile)
+ * goes once more through prune_entry, alone. A group is 8 windows, PRUNE_GROUP to
+ * PRUNE_GROUP_MAX entries: each group drains twice (reads, writes), a round trip each.
  */
 #define PRUNE_GROUP 128
+#define PRUNE_GROUP_MAX 1024
 
 enum { PI_NEW, PI_READING, PI_READ, PI_SENT, PI_DONE, PI_RETRY };
 
@@ -598,8 +602,8 @@ struct group_op {
 		      const smp_error *err, void *ctx);
 };
 
-/* Runs op for every item of g in state op->from, with up to jobs in flight. */
-static void group_run(struct prune_state *st, struct pitem *g, size_t n, int jobs,
+/* Runs op for every item of g in state op->from, as many in flight as st->win allows. */
+static void group_run(struct prune_state *st, struct pitem *g, size_t n,
 		      const struct group_op *op, void *ctx)
 {
 	smp_error err = SMP_ERROR_INIT;
@@ -609,7 +613,7 @@ static void group_run(struct prune_state *st, struct pitem *g, size_t n, int job
 	int r;
 
 	for (;;) {
-		for (; next < n && inflight < (size_t)jobs; next++) {
+		for (; next < n && smp_window_may_send(&st->win); next++) {
 			if (g[next].state != op->from)
 				continue;
 			if ((r = op->send(st, &g[next], &err)) == SMP_ERR_UNAVAILABLE) {
@@ -623,11 +627,13 @@ static void group_run(struct prune_state *st, struct pitem *g, size_t n, int job
 			}
 			g[next].state = op->sent;
 			inflight++;
+			smp_window_sent(&st->win, smp_window_clock());
 		}
 		if (inflight == 0)
 			return;
 		if ((r = smp_dir_next_reply(st->dir, &rep, &err)) != 0) {
 			/* what was in flight may have happened: undo records stay */
+			smp_window_lost(&st->win, smp_window_clock());
 			group_lost(st, g, n, err.msg);
 			return;
 		}
@@ -636,6 +642,8 @@ static void group_run(struct prune_state *st, struct pitem *g, size_t n, int job
 			continue;
 		}
 		inflight -= rep.done;
+		if (rep.done)
+			smp_window_done(&st->win, smp_window_clock(), smp_window_trouble_rc(rep.rc));
 		op->reply(st, it, &rep, &err, ctx);
 	}
 }
@@ -750,10 +758,9 @@ static const struct group_op write_op = { PI_READ, PI_SENT, write_send, write_re
 /* Changes every spooled entry, reading the DNs back a group at a time. */
 static int prune_spooled(struct prune_state *st)
 {
-	struct pitem *g = calloc(PRUNE_GROUP, sizeof(*g));
+	struct pitem *g = calloc(PRUNE_GROUP_MAX, sizeof(*g));
 	smp_journal_batch *jb = NULL;
-	int jobs = st->o->jobs > 0 ? st->o->jobs : 1;
-	size_t cap = 0, done = 0, n;
+	size_t cap = 0, done = 0, n, group;
 	char *dn = NULL;
 	int r = 0;
 
@@ -765,15 +772,21 @@ static int prune_spooled(struct prune_state *st)
 				     "cannot read back the list of entries to prune");
 	}
 	cli_progress_start(&st->progress, st->o, "prune: removing");
+	smp_window_init(&st->win, st->o->jobs_set ? (unsigned)st->o->jobs : 0, smp_window_clock());
 	while (!st->stop && r == 0) {
-		for (n = 0; n < PRUNE_GROUP && getdelim(&dn, &cap, '\0', st->spool) > 0; n++) {
+		group = (size_t)st->win.size * 8;
+		if (group < PRUNE_GROUP)
+			group = PRUNE_GROUP;
+		if (group > PRUNE_GROUP_MAX)
+			group = PRUNE_GROUP_MAX;
+		for (n = 0; n < group && getdelim(&dn, &cap, '\0', st->spool) > 0; n++) {
 			g[n].dn = dn;
 			dn = NULL;
 			cap = 0;
 		}
 		if (n == 0)
 			break;
-		group_run(st, g, n, jobs, &read_op, NULL);
+		group_run(st, g, n, &read_op, NULL);
 		if ((r = smp_journal_batch_new(&jb)) != 0 || (r = group_plan(st, g, n, jb)) != 0) {
 			smp_error_set(&st->err, r, "out of memory");
 		} else if (smp_journal_batch_count(jb) > 0 &&
@@ -785,7 +798,7 @@ static int prune_spooled(struct prune_state *st)
 			st->stop = 1;
 			r = 0;
 		} else {
-			group_run(st, g, n, jobs, &write_op, jb);
+			group_run(st, g, n, &write_op, jb);
 		}
 		for (size_t i = 0; i < n; i++) {
 			if (g[i].state == PI_RETRY && !st->stop)
@@ -801,7 +814,7 @@ static int prune_spooled(struct prune_state *st)
 		cli_progress_update(&st->progress, done, st->spooled);
 	}
 	cli_progress_end(&st->progress);
-	for (size_t i = 0; i < PRUNE_GROUP; i++)
+	for (size_t i = 0; i < PRUNE_GROUP_MAX; i++)
 		pitem_release(&g[i]);
 	free(g);
 	free(dn);

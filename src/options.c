@@ -86,7 +86,7 @@ static const struct opt_def opt_defs[] = {
 	{ "all", 0, 0, OPT_ALL, NULL, CMD_REMOVE, "remove every certificate" },
 	{ "select", 0, 1, OPT_SELECT, "LIST", CMD_PRUNE, "what prune removes: expired,untrusted,superseded (default all three)" },
 	{ "allow-from-mismatch", 0, 0, OPT_ALLOW_FROM_MISMATCH, NULL, CMD_HARVEST, "publish even when the signer's address is not the From address" },
-	{ "jobs", 'j', 1, 'j', "N", CMD_PUBLISH | CMD_HARVEST | CMD_AUDIT | CMD_PRUNE, "publish, harvest, prune: directory operations in flight at once (default 8); audit, prune's walk, publish of 64 files or more: also the processes that analyse certificates, never more than the online CPUs (1: in this process)" },
+	{ "jobs", 'j', 1, 'j', "N", CMD_PUBLISH | CMD_HARVEST | CMD_AUDIT | CMD_PRUNE, "publish, harvest, prune: at most N directory operations in flight at once (default: found by measuring, 8 to 256); audit, prune's walk, publish of 64 files or more: also the processes that analyse certificates, never more than the online CPUs (1: in this process)" },
 	{ "config", 0, 1, OPT_CONFIG, "FILE", CMD_ALL, "configuration file (default $XDG_CONFIG_HOME/smimepub/config, /etc/smimepub/config)" },
 	{ "quiet", 'q', 0, 'q', NULL, CMD_ALL, "print errors only" },
 	{ "verbose", 'v', 0, 'v', NULL, CMD_ALL, "say more" },
@@ -272,7 +272,7 @@ static int apply_option(struct cli_opts *o, int c, char *arg, int *help, int *ve
 	case OPT_ALL: o->remove.all = 1; break;
 	case OPT_SELECT: return parse_select(o, arg);
 	case OPT_ALLOW_FROM_MISMATCH: o->allow_from_mismatch = 1; break;
-	case 'j': return parse_int(&o->jobs, arg, "--jobs", 1, 256);
+	case 'j': o->jobs_set = 1; return parse_int(&o->jobs, arg, "--jobs", 1, 256);
 	case OPT_CONFIG: break; /* handled before parsing */
 	case 'q': o->quiet = 1; break;
 	case 'v': o->verbose++; o->conn.verbose++; break;

@@ -125,7 +125,7 @@ void cli_publish_options(smp_publish_options *po, struct cli_run *run)
 	po->policy = run->o->policy;
 	po->create_contact = run->o->create_contact;
 	po->ou = run->o->ou;
-	po->jobs = run->o->jobs;
+	po->jobs = run->o->jobs_set ? run->o->jobs : 0;  /* unset: the window finds the pace */
 	po->on_item = cli_item_print;
 	po->on_progress = cli_item_progress;
 	po->ctx = run;

@@ -11,6 +11,10 @@
 
 #include "smimepub/engine.h"
 #include "smimepub/journal.h"
+#include "window.h"
+
+/* Analysis processes when the caller names no number (never more than the CPUs). */
+#define SMP_DEFAULT_JOBS 8
 
 /* Re-reads and re-plans after SMP_ERR_CONFLICT at most this many times. */
 #define PUB_MAX_RETRIES 3
@@ -52,6 +56,7 @@ struct smp_session {
 	void *idle_ctx;
 	size_t done_before;       /* pub_bulk's progress: items finished before this chunk */
 	size_t total;             /* and in the whole run (0 = unknown) */
+	smp_window win;           /* operations in flight (pub_bulk): bounded by jobs if given */
 };
 
 /* Raises c->status to status when that is worse (smp_status_worse). */

@@ -404,7 +404,7 @@ static workers *bulk_workers(smp_session *c, size_t n, struct bulk_job *job)
 {
 	workers *pool = NULL;
 	smp_error err = SMP_ERROR_INIT;
-	int count = workers_count(c->pub->jobs), depth;
+	int count = workers_count(c->pub->jobs > 0 ? c->pub->jobs : SMP_DEFAULT_JOBS), depth;
 
 	if (c->o.dry_run || n < WORKERS_MIN_INPUTS || count < 2)
 		return NULL;
@@ -434,6 +434,7 @@ int smp_publish_paths(smp_session *c, const smp_publish_options *opts,
 	c->pub = opts;
 	c->total = n;
 	c->done_before = 0;
+	smp_window_init(&c->win, opts->jobs > 0 ? (unsigned)opts->jobs : 0, smp_window_clock());
 	if (n > 1 && !c->o.dry_run) {
 		job.trust = c->trust;
 		pool = bulk_workers(c, n, &job);

@@ -1102,16 +1102,15 @@ static void sbatch_reset(struct sbatch *b)
 	b->nfound = 0;
 }
 
-/* Sends the searches (up to jobs at once) and collects their entries. */
+/* Sends the searches (as many at once as c->win allows) and collects their entries. */
 static int bulk_search(smp_session *c, struct sbatch *sb, size_t nsb)
 {
 	smp_error err = SMP_ERROR_INIT;
 	size_t inflight = 0, i;
-	int jobs = c->pub->jobs > 0 ? c->pub->jobs : 1;
 	int r;
 
 	for (;;) {
-		for (i = 0; i < nsb && inflight < (size_t)jobs; i++) {
+		for (i = 0; i < nsb && smp_window_may_send(&c->win); i++) {
 			if (sb[i].state != 0)
 				continue;
 			r = smp_dir_find_addresses_send(c->dir, sb[i].addrs, sb[i].naddrs,
@@ -1120,6 +1119,8 @@ static int bulk_search(smp_session *c, struct sbatch *sb, size_t nsb)
 				goto lost;
 			sb[i].state = r == 0 ? 1 : 3;
 			inflight += r == 0;
+			if (r == 0)
+				smp_window_sent(&c->win, smp_window_clock());
 		}
 		if (inflight == 0)
 			return 0;
@@ -1145,9 +1146,11 @@ static int bulk_search(smp_session *c, struct sbatch *sb, size_t nsb)
 			}
 			sb[i].state = rep.code == 0 ? 2 : 3;
 			inflight--;
+			smp_window_done(&c->win, smp_window_clock(), smp_window_trouble_rc(rep.rc));
 		}
 		continue;
 lost:
+		smp_window_lost(&c->win, smp_window_clock());
 		if (bulk_reconnect(c, &err) != 0)
 			return 0;  /* c->down: every item still open fails below */
 		inflight = 0;
@@ -1301,12 +1304,11 @@ static int bulk_plan(smp_session *c, struct pub_item *it)
 	return 0;
 }
 
-/* Journals and sends the planned items of group[0..ng), up to jobs in flight. */
+/* Journals and sends the planned items of group[0..ng), as many in flight as c->win allows. */
 static int bulk_write_group(smp_session *c, struct pub_item **group, size_t ng,
 			    smp_journal_batch *jb)
 {
 	smp_error err = SMP_ERROR_INIT;
-	int jobs = c->pub->jobs > 0 ? c->pub->jobs : 1;
 	size_t inflight = 0, i;
 	int r;
 
@@ -1328,7 +1330,7 @@ static int bulk_write_group(smp_session *c, struct pub_item **group, size_t ng,
 		return r == SMP_ERR_NOMEM ? r : 0;
 	}
 	for (;;) {
-		for (i = 0; i < ng && inflight < (size_t)jobs && !c->down; i++) {
+		for (i = 0; i < ng && smp_window_may_send(&c->win) && !c->down; i++) {
 			struct pub_item *it = group[i];
 
 			if (it->state != IT_PLANNED)
@@ -1348,6 +1350,7 @@ static int bulk_write_group(smp_session *c, struct pub_item **group, size_t ng,
 			}
 			it->state = IT_SENT;
 			inflight++;
+			smp_window_sent(&c->win, smp_window_clock());
 		}
 		if (inflight == 0)
 			break;
@@ -1367,6 +1370,7 @@ static int bulk_write_group(smp_session *c, struct pub_item **group, size_t ng,
 			if (it == NULL || !rep.done)
 				continue;
 			inflight--;
+			smp_window_done(&c->win, smp_window_clock(), smp_window_trouble_rc(rep.rc));
 			if (rep.code == 0) {
 				bulk_written(c, it);
 				continue;
@@ -1387,6 +1391,7 @@ static int bulk_write_group(smp_session *c, struct pub_item **group, size_t ng,
 		continue;
 lost:
 		inflight = 0;
+		smp_window_lost(&c->win, smp_window_clock());
 		if (bulk_reconnect(c, &err) != 0)
 			break;
 		for (i = 0; i < ng; i++) {
@@ -1477,15 +1482,12 @@ int pub_bulk(smp_session *c, struct pub_item *items, size_t n)
 	struct pub_item **group = NULL;
 	smp_journal_batch **jbs = NULL;
 	size_t nsb = 0, nrefs = 0, njb = 0, i;
-	size_t group_max = (size_t)(c->pub->jobs > 0 ? c->pub->jobs : 1) * 16;
 	int r = SMP_ERR_NOMEM;
 
 	c->bulk = 1;
-	if (group_max < 64)
-		group_max = 64;
 	sb = calloc(n + 1, sizeof(*sb));
 	refs = calloc(n + 1, sizeof(*refs));
-	group = calloc(group_max, sizeof(*group));
+	group = calloc(n + 1, sizeof(*group));
 	jbs = calloc(n / 64 + 2, sizeof(*jbs));
 	if (sb == NULL || refs == NULL || group == NULL || jbs == NULL)
 		goto out;
@@ -1529,9 +1531,13 @@ int pub_bulk(smp_session *c, struct pub_item *items, size_t n)
 		if (items[i].state == IT_NEW && (r = bulk_plan(c, &items[i])) != 0)
 			goto out;
 
-	/* 3. writes: a group's undo records on disk (one fsync), then its modifies */
+	/* 3. writes: a group's undo records on disk (one fsync), then its modifies; a group is
+	   16 windows (at least 64) so its final drain, one round trip, is paid rarely */
 	for (i = 0; i < n;) {
-		size_t ng = 0;
+		size_t ng = 0, group_max = (size_t)c->win.size * 16;
+
+		if (group_max < 64)
+			group_max = 64;
 
 		for (; i < n && ng < group_max; i++)
 			if (items[i].state == IT_PLANNED)
