@@ -23,7 +23,7 @@
  */
 int smp_compat_fast_key_decode(smp_error *err);
 
-/* 1 while smp_compat_fast_key_decode's ENGINE is registered, else 0. */
+/* 1 while smp_compat_fast_key_decode's ENGINE is registered, else 0 (ask after switching on). */
 int smp_compat_fast_key_decode_on(void);
 
 /*
