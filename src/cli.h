@@ -104,10 +104,7 @@ void cli_progress_end(struct cli_progress *p);
 /* Connects and binds per the connection options, reading the password (-y, -W, SMIMEPUB_PASSWORD). */
 int cli_connect(smp_dir **out, const struct cli_opts *o, smp_error *err);
 
-/*
- * Builds the trust context from the options (--ca-file, --at, ...), first switching OpenSSL
- * 3.0 to its built-in key methods for fast certificate parsing (smp_fast_key_decode).
- */
+/* Builds the trust context from the options (--ca-file, --at, ...). */
 int cli_trust(smp_trust **out, const struct cli_opts *o, smp_error *err);
 
 /*

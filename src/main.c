@@ -4,6 +4,8 @@
 
 #include <openssl/crypto.h>
 
+#include "smimepub/compat.h"
+
 #include "cli.h"
 #include "options.h"
 
@@ -11,12 +13,22 @@ int main(int argc, char **argv)
 {
 	struct cli_opts opts;
 	const struct cli_command *cmd;
-	int status;
+	smp_error err = SMP_ERROR_INIT;
+	int status, r;
 
 	setlocale(LC_CTYPE, "");
 	cmd = cli_parse(&opts, argc, argv, &status);
 	if (cmd == NULL)
 		return status;
+	/*
+	 * Every command parses certificates in bulk: skip OpenSSL 3.0's per-key decoder set-up,
+	 * once for the process and before anything is loaded (OPENSSL_cleanup releases it).
+	 */
+	if ((r = smp_compat_fast_key_decode(&err)) != 0) {
+		cli_error("%s", err.msg);
+		OPENSSL_cleanup();
+		return smp_exit_status(r);
+	}
 	status = cmd->fn(&opts);
 	OPENSSL_cleanup();
 	return status;

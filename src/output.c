@@ -392,10 +392,5 @@ void cli_progress_end(struct cli_progress *p)
 
 int cli_trust(smp_trust **out, const struct cli_opts *o, smp_error *err)
 {
-	int r;
-
-	/* every command parses certificates in bulk: skip OpenSSL 3.0's per-key decoder set-up */
-	if ((r = smp_fast_key_decode(err)) != 0)
-		return r;
 	return smp_trust_new(out, &o->trust, err);
 }

@@ -120,19 +120,6 @@ const EVP_MD *smp_trust_sha256(const smp_trust *t);
 void smp_trust_free(smp_trust *t);
 
 /*
- * Under OpenSSL 3.0 only (a no-op elsewhere): makes every later certificate parse decode RSA
- * and EC public keys with OpenSSL's built-in key methods instead of the provider decoders,
- * which 3.0 sets up anew for each key (more than half of the CPU of an audit; 3.1 caches
- * them). It does so by registering an ENGINE that offers exactly those built-in methods, so
- * keys parsed afterwards are legacy keys: their facts (type, bits) and signature checks are
- * the same. EC keys on a named curve also get a copy of a group built once per curve instead
- * of one built from the curve's parameters for every key. Process-wide; call once before
- * loading anything; EC key generation afterwards (not something smimepub does) takes the
- * legacy route too. Returns 0 or SMP_ERR_INTERNAL.
- */
-int smp_fast_key_decode(smp_error *err);
-
-/*
  * Parses TIME as RFC 3339 (2026-06-01T00:00:00Z, offsets allowed) or YYYY-MM-DD (midnight UTC).
  * Returns 0 and *out, or SMP_ERR_USAGE.
  */

@@ -56,5 +56,6 @@
 #include "smimepub/audit.h"   /* findings on entries, summary of a run, prune selection */
 #include "smimepub/journal.h" /* the undo journal, LDIF output */
 #include "smimepub/engine.h"  /* the engine: a session, publish / remove, results as items */
+#include "smimepub/compat.h"  /* workarounds for one OpenSSL version, switched on by programs */
 
 #endif

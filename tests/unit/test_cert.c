@@ -16,7 +16,6 @@
 #include <cmocka.h>
 
 #include <openssl/bio.h>
-#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -1492,128 +1491,6 @@ static void test_parse_time_invalid(void **state)
 	expect_bad_time("1969-12-31");
 }
 
-/* SubjectPublicKeyInfo DER of a new key on curve, with the curve named or spelled out. */
-static unsigned char *ec_spki(const char *curve, int explicit_params, int *len)
-{
-	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve);
-	unsigned char *der = NULL;
-
-	assert_non_null(key);
-	if (explicit_params)
-		assert_int_equal(EVP_PKEY_set_utf8_string_param(key,
-				 OSSL_PKEY_PARAM_EC_ENCODING, OSSL_PKEY_EC_ENCODING_EXPLICIT), 1);
-	*len = i2d_PUBKEY(key, &der);
-	assert_true(*len > 0);
-	EVP_PKEY_free(key);
-	return der;
-}
-
-/*
- * smp_fast_key_decode (process-wide, so this runs last): EC keys decoded through smimepub's
- * method are the same keys OpenSSL's provider decodes, named curve or explicit parameters,
- * re-encode to the same bytes, print, and give the same facts in an analysis.
- */
-static void test_fast_key_decode(void **state)
-{
-	/* cached curves (named), explicit parameters, a named curve outside the cache */
-	static const struct {
-		const char *curve;
-		int explicit_params, bits;
-	} keys[] = {
-		{ "P-256", 0, 256 }, { "P-256", 1, 256 }, { "P-384", 0, 384 },
-		{ "brainpoolP256r1", 0, 256 }, { "brainpoolP384r1", 0, 384 },
-		{ "secp256k1", 0, 256 },
-	};
-	enum { NKEYS = sizeof(keys) / sizeof(keys[0]) };
-	smp_error err = SMP_ERROR_INIT;
-	unsigned char *der[NKEYS];
-	int len[NKEYS];
-	EVP_PKEY *before[NKEYS], *after[NKEYS], *again;
-	/* made first: with the switch on, EC key generation goes to the legacy method */
-	X509 *x = crafted("alice@partner.example", 0, NULL, 0, NULL);
-
-	(void)state;
-	for (int i = 0; i < NKEYS; i++) {
-		const unsigned char *p;
-
-		der[i] = ec_spki(keys[i].curve, keys[i].explicit_params, &len[i]);
-		p = der[i];
-		before[i] = d2i_PUBKEY(NULL, &p, len[i]);
-		assert_non_null(before[i]);
-	}
-	assert_int_equal(smp_fast_key_decode(&err), 0);
-	assert_int_equal(smp_fast_key_decode(&err), 0); /* once is enough, twice is harmless */
-	for (int i = 0; i < NKEYS; i++) {
-		const unsigned char *p = der[i];
-		unsigned char *enc = NULL;
-		BIO *bio = BIO_new(BIO_s_mem());
-		char *text = NULL, head[32];
-		long n;
-
-		after[i] = d2i_PUBKEY(NULL, &p, len[i]);
-		assert_non_null(after[i]);
-		assert_ptr_equal(p, der[i] + len[i]);
-		assert_int_equal(EVP_PKEY_get_base_id(after[i]), EVP_PKEY_EC);
-		assert_int_equal(EVP_PKEY_get_bits(after[i]), keys[i].bits);
-		assert_int_equal(EVP_PKEY_get_size(after[i]), EVP_PKEY_get_size(before[i]));
-		assert_int_equal(EVP_PKEY_eq(after[i], before[i]), 1);
-		assert_int_equal(i2d_PUBKEY(after[i], &enc), len[i]);
-		assert_memory_equal(enc, der[i], (size_t)len[i]);
-		OPENSSL_free(enc);
-		assert_non_null(bio);
-		assert_int_equal(EVP_PKEY_print_public(bio, after[i], 0, NULL), 1);
-		n = BIO_get_mem_data(bio, &text);
-		assert_true(n > 0);
-		snprintf(head, sizeof(head), "Public-Key: (%d bit)", keys[i].bits);
-		assert_non_null(memmem(text, (size_t)n, head, strlen(head)));
-		BIO_free(bio);
-	}
-	/* two different keys are not equal; a truncated point does not decode */
-	assert_int_equal(EVP_PKEY_eq(after[0], after[1]), 0);
-	{
-		const unsigned char *p = der[0];
-
-		again = d2i_PUBKEY(NULL, &p, len[0] - 1);
-		assert_null(again);
-		ERR_clear_error();
-	}
-	/* an EC certificate analysed after the switch: same key facts */
-	{
-		unsigned char *cder = NULL;
-		int clen = i2d_X509(x, &cder);
-		smp_certinfo *ci = NULL;
-		smp_trust *t = mk_trust();
-
-		assert_true(clen > 0);
-		assert_int_equal(smp_cert_analyze_der(&ci, cder, (size_t)clen, t, &err), 0);
-		assert_string_equal(ci->key_type, "EC");
-		assert_int_equal(ci->key_bits, 256);
-		assert_true(ci->can_encrypt);
-		smp_certinfo_free(ci);
-		smp_trust_free(t);
-		OPENSSL_free(cder);
-		X509_free(x);
-	}
-	/* a chain of EC CAs, loaded after the switch, still verifies (and a wrong one does not) */
-	if (pki_path("x") != NULL) {
-		smp_trust *t = mk_trust_full("other-root.pem", "other-intermediate.pem", NULL, 30);
-		smp_certinfo *ci = analyze_with("untrusted.pem", t);
-
-		assert_true(ci->chain_ok);
-		assert_string_equal(ci->key_type, "EC");
-		smp_certinfo_free(ci);
-		ci = analyze_with("bob-ec.pem", t);
-		assert_false(ci->chain_ok);
-		smp_certinfo_free(ci);
-		smp_trust_free(t);
-	}
-	for (int i = 0; i < NKEYS; i++) {
-		EVP_PKEY_free(before[i]);
-		EVP_PKEY_free(after[i]);
-		OPENSSL_free(der[i]);
-	}
-}
-
 static void test_format_time(void **state)
 {
 	char buf[32];
@@ -1683,7 +1560,6 @@ int main(void)
 		cmocka_unit_test(test_parse_time),
 		cmocka_unit_test(test_parse_time_invalid),
 		cmocka_unit_test(test_format_time),
-		cmocka_unit_test(test_fast_key_decode),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
