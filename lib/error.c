@@ -73,3 +73,29 @@ int smp_exit_status(int code)
 		return 1;
 	}
 }
+
+/* How bad an exit status is, for smp_status_worse. */
+static int status_rank(int status)
+{
+	switch (status) {
+	case 0:
+		return 0;
+	case 64:
+	case 65:
+		return 2;
+	case 66:
+		return 3;
+	case 69:
+		return 4;
+	case 77:
+		return 5;
+	default:
+		return 1;
+	}
+}
+
+/* See error.h. */
+int smp_status_worse(int a, int b)
+{
+	return status_rank(b) > status_rank(a) ? b : a;
+}

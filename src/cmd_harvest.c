@@ -128,7 +128,7 @@ static int harvest_signer(struct harvest *h, const smp_message *m, const smp_sig
 	memset(&res, 0, sizeof(res));
 	if ((r = smp_cert_analyze(&ci, cert, m->carried, h->c.trust, &err)) != 0)
 		goto out;
-	mismatch = cli_signer_problems(ci, cert, m, s, h->c.trust, h->c.o->allow_from_mismatch,
+	mismatch = smp_signer_problems(ci, cert, m, s, h->c.trust, h->c.o->allow_from_mismatch,
 				       &signer_ci, &err);
 	if (mismatch < 0) {
 		r = mismatch;

@@ -50,4 +50,12 @@ void smp_error_clear(smp_error *err);
 /* The process exit status (SPEC §5) for a library code: 0, 64, 65, 66, 69, 77 or 1. */
 int smp_exit_status(int code);
 
+/*
+ * The worse of two process exit statuses (SPEC §5), for a run that keeps going after a
+ * failure and exits with the worst: 77 (access) > 69 (directory unavailable) > 66 (input
+ * missing) > 65 (bad input) = 64 (usage) > 1 (items failed) > 0. Any other non-zero status
+ * ranks as 1. On a tie the first (a) is kept. Every command's "worst status" is this rule.
+ */
+int smp_status_worse(int a, int b);
+
 #endif
