@@ -74,7 +74,7 @@ int smp_exit_status(int code)
 	}
 }
 
-/* Ranks exit statuses: 77 and 69 (the directory) above 66 and 65/64 (inputs) above 1. */
+/* How bad an exit status is, for smp_status_worse. */
 static int status_rank(int status)
 {
 	switch (status) {
@@ -94,6 +94,7 @@ static int status_rank(int status)
 	}
 }
 
+/* See error.h. */
 int smp_status_worse(int a, int b)
 {
 	return status_rank(b) > status_rank(a) ? b : a;

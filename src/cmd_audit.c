@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "advice.h"
 #include "cli.h"
 #include "frame.h"
 #include "smimepub/audit.h"
@@ -34,9 +35,7 @@ static json_t *problems_json(const smp_problem *p, size_t n)
 	json_t *arr = json_array();
 
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "code", p[i].code,
-						     "severity", smp_severity_name(p[i].severity),
-						     "message", p[i].message ? p[i].message : ""));
+		json_array_append_new(arr, cli_problem_json(&p[i], NULL));
 	return arr;
 }
 
@@ -78,14 +77,18 @@ static void report_entry_problem(struct audit_state *st, const smp_audit_entry *
 				 const smp_problem *p)
 {
 	json_t *obj;
+	char *text;
 
 	obj = json_pack("{s:s, s:s, s:s, s:s, s:o}", "type", "entry", "dn",
 			a->entry->dn ? a->entry->dn : "", "code", p->code, "severity",
 			smp_severity_name(p->severity), "problems", problems_json(p, 1));
 	if (obj != NULL && st->out.format == CLI_FMT_TEXT)
 		json_object_set_new(obj, "role", json_string("entry"));
-	else if (obj != NULL && st->out.format == CLI_FMT_CSV && p->message != NULL)
-		json_object_set_new(obj, "message", json_string(p->message));
+	else if (obj != NULL && st->out.format == CLI_FMT_CSV && p->message != NULL &&
+		 (text = cli_problem_text(p)) != NULL) {
+		json_object_set_new(obj, "message", json_string(text));
+		free(text);
+	}
 	cli_out_record(&st->out, obj);
 }
 

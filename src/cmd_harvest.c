@@ -123,7 +123,7 @@ static int harvest_signer(struct harvest *h, const smp_message *m, const smp_sig
 
 	if ((r = smp_cert_analyze(&ci, cert, m->carried, h->trust, &err)) != 0)
 		goto out;
-	mismatch = cli_signer_problems(ci, cert, m, s, h->trust,
+	mismatch = smp_signer_problems(ci, cert, m, s, h->trust,
 				       h->run.o->allow_from_mismatch, &signer_ci, &err);
 	if (mismatch < 0) {
 		r = mismatch;

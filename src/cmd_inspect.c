@@ -16,14 +16,13 @@ struct inspect_state {
 	struct cli_opts *o;
 	struct cli_out out;
 	smp_trust *trust;
-	int status;       /* worst input status: 0, 65, 66 */
+	int status;       /* worst input status (smp_status_worse): 0, 65, 66 */
 	int critical;     /* a certificate had a critical problem */
 };
 
 static void note_status(struct inspect_state *st, int status)
 {
-	if (status > st->status)
-		st->status = status;
+	st->status = smp_status_worse(st->status, status);
 }
 
 static void report_cert(struct inspect_state *st, const char *file, X509 *leaf,
@@ -92,7 +91,7 @@ static void report_signer(struct inspect_state *st, const smp_message *m, const 
 	int r;
 
 	if ((r = smp_cert_analyze(&ci, cert, m->carried, st->trust, &err)) != 0 ||
-	    (r = cli_signer_problems(ci, cert, m, s, st->trust, 0, &signer_ci, &err)) < 0) {
+	    (r = smp_signer_problems(ci, cert, m, s, st->trust, 0, &signer_ci, &err)) < 0) {
 		cli_error("cannot inspect a signer certificate in '%s': %s", m->file, err.msg);
 		note_status(st, 65);
 		smp_certinfo_free(ci);
@@ -238,7 +237,5 @@ int cmd_inspect(struct cli_opts *o)
 		inspect_path(&st, in.paths[i]);
 	cli_inputs_release(&in);
 	smp_trust_free(st.trust);
-	if (st.status != 0)
-		return st.status;
-	return o->strict && st.critical ? 1 : 0;
+	return smp_status_worse(st.status, o->strict && st.critical ? 1 : 0);
 }

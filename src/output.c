@@ -1,5 +1,6 @@
 /* smimepub command line: output as aligned text, JSON Lines or CSV (SPEC §5). */
 #include "cli.h"
+#include "advice.h"
 #include "workers.h"
 
 #include <errno.h>
@@ -53,10 +54,7 @@ json_t *cli_certinfo_json(const smp_certinfo *ci)
 		json_array_append_new(emails, json_string(ci->emails[i]));
 	problems = json_array();
 	for (size_t i = 0; i < ci->n_problems; i++)
-		json_array_append_new(problems,
-			json_pack("{s:s, s:s, s:s}", "code", ci->problems[i].code, "severity",
-				  smp_severity_name(ci->problems[i].severity), "message",
-				  ci->problems[i].message ? ci->problems[i].message : ""));
+		json_array_append_new(problems, cli_problem_json(&ci->problems[i], NULL));
 	obj = json_pack("{s:s?, s:s?, s:s?, s:s, s:o, s:s, s:s, s:{s:s, s:i}, s:s?, s:{s:b, s:b}, "
 			"s:b, s:b, s:o}",
 			"subject", ci->subject, "issuer", ci->issuer, "serial", ci->serial,

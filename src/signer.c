@@ -1,69 +1,11 @@
-/* smimepub command line: signer findings and fields shared by inspect and harvest. */
+/* smimepub command line: the signer fields inspect and harvest render alike. */
 #include "signer.h"
 
 #include <string.h>
 
 const char *cli_signer_from(const smp_message *m, const smp_signer *s)
 {
-	return s->from != NULL ? s->from : m->from;
-}
-
-static int add_mismatch(smp_certinfo *ci, int allow, const char *fmt, const char *from)
-{
-	int r;
-
-	if (smp_certinfo_problem(ci, "from_mismatch") != NULL)
-		return 0;
-	r = smp_certinfo_add_problem(ci, "from_mismatch", fmt, from,
-		allow ? "published anyway because of --allow-from-mismatch"
-		      : "check with the sender (harvest refuses it unless --allow-from-mismatch)");
-	if (r == 0 && allow)
-		ci->problems[ci->n_problems - 1].severity = SMP_SEV_WARNING;
-	return r;
-}
-
-int cli_signer_problems(smp_certinfo *ci, X509 *cert, const smp_message *m, const smp_signer *s,
-			const smp_trust *trust, int allow_mismatch, smp_certinfo **signer_ci,
-			smp_error *err)
-{
-	const char *from = cli_signer_from(m, s);
-	smp_certinfo *sci = NULL;
-	int mismatch = 0, r = SMP_ERR_INTERNAL;
-
-	if (signer_ci != NULL)
-		*signer_ci = NULL;
-	if (from != NULL && !smp_certinfo_has_email(ci, from)) {
-		mismatch = 1;
-		if ((r = add_mismatch(ci, allow_mismatch, "the certificate is not for the message's "
-				      "From address '%s': someone else's certificate may be "
-				      "attached; %s", from)) != 0)
-			goto out;
-	}
-	if (cert != s->cert && s->cert != NULL) {
-		/* the signer vouches for the encryption certificate: it must be the sender too */
-		if ((r = smp_cert_analyze(&sci, s->cert, m->carried, trust, err)) != 0)
-			goto out;
-		if (from != NULL && !smp_certinfo_has_email(sci, from)) {
-			mismatch = 1;
-			if ((r = add_mismatch(ci, allow_mismatch, "the signing certificate is not for "
-					      "the message's From address '%s', so nothing ties this "
-					      "encryption certificate to the sender; %s", from)) != 0)
-				goto out;
-		}
-	}
-	if (!s->signature_ok &&
-	    (r = smp_certinfo_add_problem(ci, "bad_signature", "the signature does not match the "
-					  "message: it was changed after signing or is forged; never "
-					  "publish a certificate from it")) != 0)
-		goto out;
-	if (signer_ci != NULL) {
-		*signer_ci = sci;
-		sci = NULL;
-	}
-	r = mismatch;
-out:
-	smp_certinfo_free(sci);
-	return r;
+	return smp_signer_from(m, s);
 }
 
 void cli_message_fields(json_t *obj, const smp_message *m)

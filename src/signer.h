@@ -7,21 +7,10 @@
 #include "smimepub/cert.h"
 #include "smimepub/message.h"
 
-/* The From a signature speaks for: the forwarded message's for a message/rfc822 part. */
+/* smp_signer_from (message.h). */
 const char *cli_signer_from(const smp_message *m, const smp_signer *s);
 
-/*
- * Adds to ci, the analysis of cert (s->cert, or the certificate s's
- * SMIMEEncryptionKeyPreference names), the findings of the message: bad_signature when the
- * signature does not verify; from_mismatch when the message has a From that the certificate
- * is not for, or when cert is the encryption certificate and the signing certificate is not
- * for that From (critical; a warning when allow_mismatch). *signer_ci (may be NULL) receives
- * the signing certificate's analysis when cert is another certificate (caller frees).
- * Returns 1 when from_mismatch applies, 0 when not, or a negative error.
- */
-int cli_signer_problems(smp_certinfo *ci, X509 *cert, const smp_message *m, const smp_signer *s,
-			const smp_trust *trust, int allow_mismatch, smp_certinfo **signer_ci,
-			smp_error *err);
+/* Signer findings (bad_signature, from_mismatch): smp_signer_problems, message.h. */
 
 /* Sets file, index, message_id, from, subject and kind of m on obj. */
 void cli_message_fields(json_t *obj, const smp_message *m);

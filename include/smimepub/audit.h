@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "smimepub/cert.h"
+#include "smimepub/clients.h"
 #include "smimepub/dir.h"
 #include "smimepub/error.h"
 
@@ -31,6 +32,12 @@ typedef struct smp_audit_entry {
 	size_t n_values;
 	smp_problem *entry_problems; /* too_many_values, no_mail_attribute, smime_attr_shadows */
 	size_t n_entry_problems;
+	char *address;           /* owned: the recipient judged for (smp_audit_entry_for), or NULL */
+	smp_audit_value *smime;  /* one per entry->smime value: info is the analysis of its first
+				    leaf usable for the recipient, else of its first leaf; NULL
+				    (and the problem malformed) when it holds no certificate */
+	size_t n_smime;
+	smp_client_pick picks[SMP_CLIENT_COUNT]; /* what each client takes (clients.h) */
 } smp_audit_entry;
 
 /*
@@ -42,6 +49,17 @@ typedef struct smp_audit_entry {
  */
 int smp_audit_entry_run(smp_audit_entry **out, const smp_entry *e, const smp_trust *t,
 			smp_error *err);
+
+/*
+ * smp_audit_entry_run judged for mail to one recipient, address (as lookup does; NULL: the
+ * same as smp_audit_entry_run). What changes with an address: address_mismatch is "the
+ * certificate is not for address"; no_mail_attribute is "address is only in proxyAddresses";
+ * the client picks (and so first_unusable and smime_attr_shadows) are for address. Without
+ * one, the entry's addresses stand in: address_mismatch is "for none of them",
+ * no_mail_attribute "the entry has no mail", and a value with address_mismatch is not usable.
+ */
+int smp_audit_entry_for(smp_audit_entry **out, const smp_entry *e, const char *address,
+			const smp_trust *t, smp_error *err);
 
 /* The problems of value v (info's when it is a certificate); sets *problems, returns the count. */
 size_t smp_audit_value_problems(const smp_audit_value *v, const smp_problem **problems);

@@ -8,27 +8,7 @@
 #include <openssl/x509.h>
 
 #include "smimepub/error.h"
-
-/* ---- Problems ---------------------------------------------------------------------------- */
-
-typedef enum smp_severity {
-	SMP_SEV_NONE = 0,
-	SMP_SEV_WARNING = 1,
-	SMP_SEV_CRITICAL = 2,
-} smp_severity;
-
-/* One finding about a certificate: a stable code (SPEC §3), its severity, and advice. */
-typedef struct smp_problem {
-	const char *code;       /* static string, e.g. "expired" */
-	smp_severity severity;
-	char *message;          /* owned: plain words telling the administrator what to do */
-} smp_problem;
-
-/* Severity of a problem code per SPEC §3 (warnings listed there; everything else critical). */
-smp_severity smp_problem_severity(const char *code);
-
-/* "warning" or "critical". */
-const char *smp_severity_name(smp_severity sev);
+#include "smimepub/problems.h"
 
 /* ---- Intake ------------------------------------------------------------------------------- */
 
@@ -187,21 +167,19 @@ int smp_cert_analyze_der(smp_certinfo **out, const unsigned char *der, size_t le
 int smp_cert_analyze_value(smp_certinfo **out, char sha256[65], const unsigned char *der,
 			   size_t len, const smp_trust *trust, smp_error *err);
 
-/* Appends a problem (severity from the code). Returns 0 or SMP_ERR_NOMEM. */
+/* Appends a problem (severity from the code's row in problems.h). Returns 0 or SMP_ERR_NOMEM. */
 int smp_certinfo_add_problem(smp_certinfo *ci, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* The same, with the remedy the front end renders after the message. */
+int smp_certinfo_add_problem_with(smp_certinfo *ci, const char *code, smp_remedy remedy,
+				  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* The problem with that code, or NULL. */
 const smp_problem *smp_certinfo_problem(const smp_certinfo *ci, const char *code);
 
 /* Highest severity among the problems (SMP_SEV_NONE when there are none). */
 smp_severity smp_certinfo_worst(const smp_certinfo *ci);
-
-/*
- * Whether a mail client (Outlook's rule) would take this certificate to encrypt: inside its
- * validity period at the trust's time, emailProtection allowed, can encrypt, not revoked.
- */
-int smp_certinfo_client_usable(const smp_certinfo *ci);
 
 /* Whether ci lists addr (normalised comparison). */
 int smp_certinfo_has_email(const smp_certinfo *ci, const char *addr);

@@ -51,9 +51,10 @@ void smp_error_clear(smp_error *err);
 int smp_exit_status(int code);
 
 /*
- * The worse of two exit statuses, the one rule every command and front end uses for a run of
- * many items: the directory (77 bind/access, then 69 unavailable) beats the inputs (66 not
- * found, then 65 / 64 bad), which beat 1 (some item refused or failed), which beats 0.
+ * The worse of two process exit statuses (SPEC §5), for a run that keeps going after a
+ * failure and exits with the worst: 77 (access) > 69 (directory unavailable) > 66 (input
+ * missing) > 65 (bad input) = 64 (usage) > 1 (items failed) > 0. Any other non-zero status
+ * ranks as 1. On a tie the first (a) is kept. Every command's "worst status" is this rule.
  */
 int smp_status_worse(int a, int b);
 

@@ -6,6 +6,7 @@
 
 #include <openssl/x509.h>
 
+#include "smimepub/cert.h"
 #include "smimepub/error.h"
 
 /*
@@ -97,5 +98,26 @@ int smp_p7s_read(smp_message **out, const char *p7s_path, const char *content_pa
 		 smp_error *err);
 
 void smp_message_free(smp_message *m);
+
+/* ---- What a message says about the certificates it carries ------------------------------ */
+
+/* The From a signature speaks for: the forwarded message's for a message/rfc822 part. */
+const char *smp_signer_from(const smp_message *m, const smp_signer *s);
+
+/*
+ * Adds to ci, the analysis of cert (s->cert, or the certificate s's
+ * SMIMEEncryptionKeyPreference names), the findings of the message: bad_signature when the
+ * signature does not verify; from_mismatch when the message has a From that the certificate
+ * is not for, or when cert is the encryption certificate and the signing certificate is not
+ * for that From (critical, remedy SMP_REMEDY_CHECK_SENDER; with allow_mismatch a warning,
+ * remedy SMP_REMEDY_SENDER_ALLOWED). *signer_ci (may be NULL) receives the signing
+ * certificate's analysis (with trust, the message's certificates as intermediates) when cert
+ * is another certificate (caller frees). Every front end that takes certificates from mail
+ * (inspect, harvest) judges them with this. Returns 1 when from_mismatch applies, 0 when
+ * not, or a negative error (in err).
+ */
+int smp_signer_problems(smp_certinfo *ci, X509 *cert, const smp_message *m,
+			const smp_signer *s, const smp_trust *trust, int allow_mismatch,
+			smp_certinfo **signer_ci, smp_error *err);
 
 #endif

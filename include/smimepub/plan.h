@@ -69,8 +69,8 @@ typedef struct smp_existing {
  *   values that are not certificates are never deleted.
  * - Another certificate left on the entry after that, without add or replace:
  *   SKIPPED "already_has_certificate" (unless newder itself is already there).
- * - Afterwards the best value for the address (client usable: no expired / not_yet_valid /
- *   revoked / malformed problem, can encrypt, emailProtection; latest notAfter) must come
+ * - Afterwards the best value for the address (smp_cert_usable, clients.h; latest notAfter)
+ *   must come
  *   first. When it would not, the plan also deletes every remaining value read and adds them
  *   all back, best first, the others in their previous relative order (`add` is then the
  *   entry's full final order).
@@ -108,13 +108,6 @@ int smp_plan_remove(smp_plan **out, const smp_existing *existing, const smp_remo
  * order[0..n) with indexes into existing. Pure.
  */
 void smp_plan_best_order(size_t *order, const smp_existing *existing);
-
-/*
- * Whether a client would take the value described by ci to encrypt, from its public fields:
- * no expired / not_yet_valid / revoked / malformed problem, can_encrypt and email_protection.
- * 0 for NULL.
- */
-int smp_plan_usable(const smp_certinfo *ci);
 
 void smp_plan_free(smp_plan *p);
 

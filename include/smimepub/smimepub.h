@@ -57,5 +57,8 @@
 #include "smimepub/journal.h" /* the undo journal, LDIF output */
 #include "smimepub/engine.h"  /* the engine: a session, publish / remove, results as items */
 #include "smimepub/compat.h"  /* workarounds for one OpenSSL version, switched on by programs */
+#include "smimepub/problems.h" /* the one table of problem codes */
+#include "smimepub/clients.h"  /* what each mail client picks from an entry */
+#include "smimepub/lookup.h"   /* a recipient as the clients see it */
 
 #endif

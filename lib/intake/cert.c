@@ -20,77 +20,33 @@
 
 /* ---- Problems ---------------------------------------------------------------------------- */
 
-static const char *const warning_codes[] = {
-	"expiring", "superseded", "duplicate", "weak_key", "weak_signature", "address_from_cn",
-	"too_many_values", "no_mail_attribute",
-};
-
-static const char *const known_codes[] = {
-	"expired", "not_yet_valid", "untrusted", "missing_intermediate", "no_address",
-	"bad_address", "address_mismatch", "no_encryption", "no_email_protection", "weak_key",
-	"weak_signature", "is_ca", "revoked", "expiring", "duplicate", "superseded", "malformed",
-	"address_from_cn", "too_many_values", "too_large", "no_mail_attribute",
-	"smime_attr_shadows", "first_unusable",
-};
-
-/* Severity of a problem code (SPEC §3). */
-smp_severity smp_problem_severity(const char *code)
-{
-	if (code == NULL)
-		return SMP_SEV_NONE;
-	for (size_t i = 0; i < sizeof(warning_codes) / sizeof(warning_codes[0]); i++)
-		if (strcmp(code, warning_codes[i]) == 0)
-			return SMP_SEV_WARNING;
-	return SMP_SEV_CRITICAL;
-}
-
-/* "warning", "critical" (or "none"). */
-const char *smp_severity_name(smp_severity sev)
-{
-	switch (sev) {
-	case SMP_SEV_WARNING:
-		return "warning";
-	case SMP_SEV_CRITICAL:
-		return "critical";
-	default:
-		return "none";
-	}
-}
-
-static const char *intern_code(const char *code)
-{
-	for (size_t i = 0; i < sizeof(known_codes) / sizeof(known_codes[0]); i++)
-		if (strcmp(code, known_codes[i]) == 0)
-			return known_codes[i];
-	return code;
-}
-
 /* Appends a problem (see cert.h). */
 int smp_certinfo_add_problem(smp_certinfo *ci, const char *code, const char *fmt, ...)
 {
-	smp_problem *np;
 	va_list ap;
-	char *msg = NULL;
-	int n;
+	int r;
 
-	if (ci == NULL || code == NULL || fmt == NULL)
+	if (ci == NULL)
 		return SMP_ERR_INTERNAL;
 	va_start(ap, fmt);
-	n = vasprintf(&msg, fmt, ap);
+	r = smp_problems_vadd(&ci->problems, &ci->n_problems, code, SMP_REMEDY_NONE, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return SMP_ERR_NOMEM;
-	np = realloc(ci->problems, (ci->n_problems + 1) * sizeof(*np));
-	if (np == NULL) {
-		free(msg);
-		return SMP_ERR_NOMEM;
-	}
-	ci->problems = np;
-	np[ci->n_problems].code = intern_code(code);
-	np[ci->n_problems].severity = smp_problem_severity(code);
-	np[ci->n_problems].message = msg;
-	ci->n_problems++;
-	return 0;
+	return r;
+}
+
+/* Appends a problem with its remedy (see cert.h). */
+int smp_certinfo_add_problem_with(smp_certinfo *ci, const char *code, smp_remedy remedy,
+				  const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	if (ci == NULL)
+		return SMP_ERR_INTERNAL;
+	va_start(ap, fmt);
+	r = smp_problems_vadd(&ci->problems, &ci->n_problems, code, remedy, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 /* The problem with that code, or NULL. */
@@ -115,17 +71,6 @@ smp_severity smp_certinfo_worst(const smp_certinfo *ci)
 		if (ci->problems[i].severity > w)
 			w = ci->problems[i].severity;
 	return w;
-}
-
-/* Outlook's rule: in its validity period, emailProtection, can encrypt, not revoked. */
-int smp_certinfo_client_usable(const smp_certinfo *ci)
-{
-	if (ci == NULL || ci->x509 == NULL)
-		return 0;
-	return ci->email_protection && ci->can_encrypt &&
-	       smp_certinfo_problem(ci, "expired") == NULL &&
-	       smp_certinfo_problem(ci, "not_yet_valid") == NULL &&
-	       smp_certinfo_problem(ci, "revoked") == NULL;
 }
 
 /* Whether ci lists addr. */
@@ -159,9 +104,7 @@ void smp_certinfo_free(smp_certinfo *ci)
 	free(ci->emails);
 	free(ci->signature);
 	free(ci->aia_ca_issuers);
-	for (size_t i = 0; i < ci->n_problems; i++)
-		free(ci->problems[i].message);
-	free(ci->problems);
+	smp_problems_free(ci->problems, ci->n_problems);
 	free(ci);
 }
 
@@ -771,51 +714,54 @@ static int report_chain(smp_certinfo *ci, X509 *leaf, STACK_OF(X509) *untrusted,
 	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
 		if (st->depth == 0 && !has_subject(untrusted, X509_get_issuer_name(leaf))) {
 			if (ci->aia_ca_issuers != NULL)
-				r = smp_certinfo_add_problem(ci, "missing_intermediate",
-							     "issuer '%s' is not available: download it "
-							     "from %s and pass it with --untrusted",
-							     ci->issuer_cn, ci->aia_ca_issuers);
+				r = smp_certinfo_add_problem_with(ci, "missing_intermediate",
+								  SMP_REMEDY_GIVE_INTERMEDIATE,
+								  "issuer '%s' is not available: "
+								  "download it from %s",
+								  ci->issuer_cn, ci->aia_ca_issuers);
 			else
-				r = smp_certinfo_add_problem(ci, "missing_intermediate",
-							     "issuer '%s' is not available: get that CA "
-							     "certificate from the partner and pass it "
-							     "with --untrusted", ci->issuer_cn);
+				r = smp_certinfo_add_problem_with(ci, "missing_intermediate",
+								  SMP_REMEDY_GIVE_INTERMEDIATE,
+								  "issuer '%s' is not available: get "
+								  "that CA certificate from the partner",
+								  ci->issuer_cn);
 		} else if (st->depth == 0) {
-			r = smp_certinfo_add_problem(ci, "untrusted",
-						     "issuer '%s' given does not match the key that "
-						     "signed this certificate: get the right CA "
-						     "certificate from the partner%s%s%s and pass it "
-						     "with --untrusted", ci->issuer_cn,
+			r = smp_certinfo_add_problem_with(ci, "untrusted",
+							  SMP_REMEDY_GIVE_INTERMEDIATE,
+							  "issuer '%s' given does not match the key "
+							  "that signed this certificate: get the right "
+							  "CA certificate from the partner%s%s%s",
+							  ci->issuer_cn,
 						     ci->aia_ca_issuers ? " (" : "",
 						     ci->aia_ca_issuers ? ci->aia_ca_issuers : "",
 						     ci->aia_ca_issuers ? ")" : "");
 		} else {
-			r = smp_certinfo_add_problem(ci, "untrusted",
-						     "issuer '%s' is not trusted here: get that CA's "
-						     "root certificate '%s' from the partner%s%s%s and "
-						     "add it with --ca-file", ci->issuer_cn, top_issuer,
+			r = smp_certinfo_add_problem_with(ci, "untrusted", SMP_REMEDY_GIVE_ANCHOR,
+							  "issuer '%s' is not trusted here: get that "
+							  "CA's root certificate '%s' from the "
+							  "partner%s%s%s", ci->issuer_cn, top_issuer,
 						     top_aia ? " (" : "", top_aia ? top_aia : "",
 						     top_aia ? ")" : "");
 		}
 		break;
 	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-		r = smp_certinfo_add_problem(ci, "untrusted",
-					     "issuer '%s' is not trusted here: its root '%s' is not a "
-					     "trust anchor; get that CA's certificate from the partner, "
-					     "check its fingerprint with them and add it with --ca-file",
-					     ci->issuer_cn, top_subject);
+		r = smp_certinfo_add_problem_with(ci, "untrusted", SMP_REMEDY_GIVE_ANCHOR,
+						  "issuer '%s' is not trusted here: its root '%s' is "
+						  "not a trust anchor; get that CA's certificate from "
+						  "the partner, check its fingerprint with them",
+						  ci->issuer_cn, top_subject);
 		break;
 	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-		r = smp_certinfo_add_problem(ci, "untrusted",
-					     "certificate is self-signed and not trusted here: only if "
-					     "the partner confirms its SHA-256 fingerprint %s, add it "
-					     "with --ca-file", ci->sha256);
+		r = smp_certinfo_add_problem_with(ci, "untrusted", SMP_REMEDY_GIVE_SELF_ANCHOR,
+						  "certificate is self-signed and not trusted here: "
+						  "only if the partner confirms its SHA-256 "
+						  "fingerprint %s", ci->sha256);
 		break;
 	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-		r = smp_certinfo_add_problem(ci, "untrusted",
-					     "issuer '%s' is not trusted here: the chain ends at '%s', "
-					     "whose issuer '%s' is not a trust anchor; add that CA's "
-					     "certificate%s%s with --ca-file", ci->issuer_cn,
+		r = smp_certinfo_add_problem_with(ci, "untrusted", SMP_REMEDY_GIVE_ISSUER_ANCHOR,
+						  "issuer '%s' is not trusted here: the chain ends "
+						  "at '%s', whose issuer '%s' is not a trust anchor; "
+						  "add that CA's certificate%s%s", ci->issuer_cn,
 					     top_subject, top_issuer, top_aia ? " from " : "",
 					     top_aia ? top_aia : "");
 		break;
@@ -850,10 +796,9 @@ static int report_chain(smp_certinfo *ci, X509 *leaf, STACK_OF(X509) *untrusted,
 					     "a fresh copy", top_subject);
 		break;
 	default:
-		r = smp_certinfo_add_problem(ci, "untrusted",
-					     "chain of trust fails at '%s': %s; check the CA "
-					     "certificates given with --ca-file and --untrusted",
-					     top_subject, X509_verify_cert_error_string(st->err));
+		r = smp_certinfo_add_problem_with(ci, "untrusted", SMP_REMEDY_CHECK_TRUST,
+						  "chain of trust fails at '%s': %s", top_subject,
+						  X509_verify_cert_error_string(st->err));
 		break;
 	}
 out:

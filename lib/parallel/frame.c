@@ -176,6 +176,7 @@ void buf_certinfo(struct buf *b, const smp_certinfo *ci)
 		buf_str(b, ci->problems[i].code);
 		buf_u32(b, (uint32_t)ci->problems[i].severity);
 		buf_str(b, ci->problems[i].message);
+		buf_u32(b, (uint32_t)ci->problems[i].remedy);
 	}
 }
 
@@ -191,7 +192,7 @@ static int rd_strdup(struct rd *r, char **dst)
 }
 
 /*
- * Appends the problem (code, severity, message) read from the frame. The code must be one the
+ * Appends the problem (code, severity, message, remedy) read from the frame. The code must be one the
  * library knows, so that it ends up as the library's static string and never points into the
  * frame. Returns 0, SMP_ERR_NOMEM, or SMP_ERR_INTERNAL for an unknown code.
  */
@@ -200,15 +201,18 @@ static int rd_problem(struct rd *r, smp_certinfo *ci)
 	const char *code = rd_str(r);
 	uint32_t severity = rd_u32(r);
 	const char *message = rd_str(r);
+	uint32_t remedy = rd_u32(r);
 	smp_problem *p;
 	int rc;
 
-	if (r->bad || code == NULL || severity > SMP_SEV_CRITICAL)
+	if (r->bad || code == NULL || severity > SMP_SEV_CRITICAL ||
+	    remedy > SMP_REMEDY_LAST)
 		return SMP_ERR_INTERNAL;
 	if ((rc = smp_certinfo_add_problem(ci, code, "%s", message != NULL ? message : "")) != 0)
 		return rc;
 	p = &ci->problems[ci->n_problems - 1];
 	p->severity = (smp_severity)severity;
+	p->remedy = (smp_remedy)remedy;
 	if (message == NULL) {
 		free(p->message);
 		p->message = NULL;

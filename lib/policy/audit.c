@@ -7,27 +7,6 @@
 #include <string.h>
 #include <strings.h>
 
-static int vpush_problem(smp_problem **v, size_t *n, const char *code, const char *fmt,
-			 va_list ap)
-{
-	smp_problem *nv;
-	char *msg = NULL;
-
-	if (vasprintf(&msg, fmt, ap) < 0)
-		return SMP_ERR_NOMEM;
-	nv = realloc(*v, (*n + 1) * sizeof(**v));
-	if (nv == NULL) {
-		free(msg);
-		return SMP_ERR_NOMEM;
-	}
-	*v = nv;
-	nv[*n].code = code;
-	nv[*n].severity = smp_problem_severity(code);
-	nv[*n].message = msg;
-	(*n)++;
-	return 0;
-}
-
 static int entry_problem(smp_audit_entry *a, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -37,9 +16,23 @@ static int entry_problem(smp_audit_entry *a, const char *code, const char *fmt, 
 	int r;
 
 	va_start(ap, fmt);
-	r = vpush_problem(&a->entry_problems, &a->n_entry_problems, code, fmt, ap);
+	r = smp_problems_vadd(&a->entry_problems, &a->n_entry_problems, code, SMP_REMEDY_NONE,
+			      fmt, ap);
 	va_end(ap);
 	return r;
+}
+
+static int value_vproblem(smp_audit_value *v, const char *code, smp_remedy remedy,
+			  const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+
+/* A problem on the value: on its certificate's analysis, or on the value itself. */
+static int value_vproblem(smp_audit_value *v, const char *code, smp_remedy remedy,
+			  const char *fmt, va_list ap)
+{
+	if (v->info != NULL)
+		return smp_problems_vadd(&v->info->problems, &v->info->n_problems, code, remedy,
+					 fmt, ap);
+	return smp_problems_vadd(&v->problems, &v->n_problems, code, remedy, fmt, ap);
 }
 
 static int value_problem(smp_audit_value *v, const char *code, const char *fmt, ...)
@@ -48,29 +41,27 @@ static int value_problem(smp_audit_value *v, const char *code, const char *fmt, 
 static int value_problem(smp_audit_value *v, const char *code, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg = NULL;
 	int r;
 
 	va_start(ap, fmt);
-	if (v->info == NULL) {
-		r = vpush_problem(&v->problems, &v->n_problems, code, fmt, ap);
-		va_end(ap);
-		return r;
-	}
-	r = vasprintf(&msg, fmt, ap);
+	r = value_vproblem(v, code, SMP_REMEDY_NONE, fmt, ap);
 	va_end(ap);
-	if (r < 0)
-		return SMP_ERR_NOMEM;
-	r = smp_certinfo_add_problem(v->info, code, "%s", msg);
-	free(msg);
 	return r;
 }
 
-static void free_problems(smp_problem *p, size_t n)
+static int value_problem_with(smp_audit_value *v, const char *code, smp_remedy remedy,
+			      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int value_problem_with(smp_audit_value *v, const char *code, smp_remedy remedy,
+			      const char *fmt, ...)
 {
-	for (size_t i = 0; i < n; i++)
-		free(p[i].message);
-	free(p);
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = value_vproblem(v, code, remedy, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 static int value_has_problem(const smp_audit_value *v, const char *code)
@@ -81,7 +72,7 @@ static int value_has_problem(const smp_audit_value *v, const char *code)
 /* A value a client would take and that nothing critical is wrong with. */
 static int value_good(const smp_audit_value *v)
 {
-	return v->info != NULL && smp_certinfo_client_usable(v->info) &&
+	return v->info != NULL && smp_cert_usable(v->info) &&
 	       smp_certinfo_worst(v->info) < SMP_SEV_CRITICAL;
 }
 
@@ -144,17 +135,24 @@ static int entry_addresses_text(char **out, const smp_entry *e)
 	return 0;
 }
 
-static int check_address(smp_audit_value *v, const smp_entry *e)
+static int check_address(smp_audit_value *v, const smp_entry *e, const char *address)
 {
 	const smp_certinfo *ci = v->info;
 	char *have = NULL;
-	int r;
+	int r, on_entry = 0;
 
 	if (ci == NULL || ci->n_emails == 0)
 		return 0;
-	for (size_t k = 0; k < ci->n_emails; k++)
-		if (smp_entry_has_address(e, ci->emails[k]) > 0)
-			return 0;
+	if (address != NULL && smp_certinfo_has_email(ci, address))
+		return 0;
+	for (size_t k = 0; k < ci->n_emails && !on_entry; k++)
+		on_entry = smp_entry_has_address(e, ci->emails[k]) > 0;
+	if (on_entry && address == NULL)
+		return 0;
+	if (on_entry)
+		return value_problem(v, "address_mismatch",
+				     "certificate is for '%s', not for '%s': a mail client cannot "
+				     "encrypt to '%s' with it", ci->emails[0], address, address);
 	r = entry_addresses_text(&have, e);
 	if (r != 0)
 		return r;
@@ -165,37 +163,82 @@ static int check_address(smp_audit_value *v, const smp_entry *e)
 	return r;
 }
 
-static int smime_usable(int *usable, const struct berval *val, const smp_trust *t,
-			smp_error *err)
+/*
+ * Analyses userSMIMECertificate value i (a PKCS#7 bundle or a certificate, any form
+ * smp_bundle_read takes): keeps the first leaf usable for the recipient, else the first leaf.
+ */
+static int analyze_smime(smp_audit_entry *a, size_t i, const smp_trust *t, smp_error *err)
 {
+	const struct berval *val = &a->entry->smime[i];
+	smp_audit_value *v = &a->smime[i];
 	smp_bundle *b = NULL;
 	smp_certinfo *ci = NULL;
-	smp_error ignored = SMP_ERROR_INIT;
+	smp_error why = SMP_ERROR_INIT;
 	int r = SMP_ERR_INTERNAL;
 
-	*usable = 0;
-	if (smp_bundle_read(&b, (const unsigned char *)val->bv_val, val->bv_len, &ignored) != 0) {
-		r = 0;  /* not readable: holds no usable certificate */
+	v->index = i;
+	v->size = val->bv_len;
+	v->attr = "userSMIMECertificate";
+	if (smp_bundle_read(&b, (const unsigned char *)val->bv_val, val->bv_len, &why) != 0) {
+		r = value_problem(v, "malformed", "userSMIMECertificate value %zu (%zu bytes) holds "
+				  "no certificate (%s): clear it", i, v->size,
+				  why.msg[0] ? why.msg : "unreadable");
 		goto out;
 	}
-	for (size_t i = 0; i < smp_bundle_leaf_count(b) && !*usable; i++) {
-		r = smp_cert_analyze(&ci, smp_bundle_leaf(b, i), smp_bundle_all(b), t, err);
+	for (size_t k = 0; k < smp_bundle_leaf_count(b); k++) {
+		r = smp_cert_analyze(&ci, smp_bundle_leaf(b, k), smp_bundle_all(b), t, err);
 		if (r != 0)
 			goto out;
-		*usable = smp_certinfo_client_usable(ci);
-		smp_certinfo_free(ci);
+		if (v->info == NULL || smp_cert_usable_for(ci, a->address)) {
+			smp_certinfo_free(v->info);
+			v->info = ci;
+		} else {
+			smp_certinfo_free(ci);
+		}
 		ci = NULL;
+		if (smp_cert_usable_for(v->info, a->address))
+			break;
 	}
+	if (v->info != NULL)
+		snprintf(v->sha256, sizeof(v->sha256), "%s", v->info->sha256);
 	r = 0;
 out:
+	smp_certinfo_free(ci);
 	smp_bundle_free(b);
 	return r;
 }
 
-static int check_entry(smp_audit_entry *a, const smp_trust *t, smp_error *err)
+/* What each client takes from the analysed values (clients.h). */
+static int pick_clients(smp_audit_entry *a)
+{
+	const smp_certinfo **smime = NULL, **certs = NULL;
+	smp_client_input in = { 0 };
+
+	if ((a->n_smime > 0 && (smime = calloc(a->n_smime, sizeof(*smime))) == NULL) ||
+	    (a->n_values > 0 && (certs = calloc(a->n_values, sizeof(*certs))) == NULL)) {
+		free(smime);
+		return SMP_ERR_NOMEM;
+	}
+	for (size_t i = 0; i < a->n_smime; i++)
+		smime[i] = a->smime[i].info;
+	for (size_t i = 0; i < a->n_values; i++)
+		certs[i] = a->values[i].info;
+	in.smime = smime;
+	in.n_smime = a->n_smime;
+	in.certs = certs;
+	in.n_certs = a->n_values;
+	in.address = a->address;
+	in.in_mail = a->address != NULL ? smp_entry_has_address(a->entry, a->address) == 2
+					: a->entry->n_mail > 0;
+	smp_clients_pick(a->picks, &in);
+	free(smime);
+	free(certs);
+	return 0;
+}
+
+static int check_entry(smp_audit_entry *a)
 {
 	const smp_entry *e = a->entry;
-	int usable = 0;
 	int r;
 
 	if (e->n_certs > SMP_AUDIT_MAX_VALUES) {
@@ -206,19 +249,23 @@ static int check_entry(smp_audit_entry *a, const smp_trust *t, smp_error *err)
 		if (r != 0)
 			return r;
 	}
-	if (e->n_mail == 0 && e->n_certs + e->n_smime > 0) {
+	if (e->n_certs + e->n_smime > 0 && a->address == NULL && e->n_mail == 0) {
 		r = entry_problem(a, "no_mail_attribute",
 				  "the entry has no mail attribute: gpgsm and Thunderbird look up mail "
 				  "only and will not find these certificates; set mail");
 		if (r != 0)
 			return r;
 	}
-	for (size_t i = 0; i < e->n_smime && !usable; i++) {
-		r = smime_usable(&usable, &e->smime[i], t, err);
+	if (e->n_certs + e->n_smime > 0 && a->address != NULL &&
+	    smp_entry_has_address(e, a->address) == 1) {
+		r = entry_problem(a, "no_mail_attribute",
+				  "'%s' is only in proxyAddresses: gpgsm and Thunderbird look up the "
+				  "mail attribute and will not find the certificate; set mail on the "
+				  "entry", a->address);
 		if (r != 0)
 			return r;
 	}
-	if (e->n_smime > 0 && !usable) {
+	if (e->n_smime > 0 && !a->picks[SMP_CLIENT_OUTLOOK].encrypts) {
 		r = entry_problem(a, "smime_attr_shadows",
 				  "userSMIMECertificate is set but holds no usable certificate: Outlook "
 				  "reads it first and never looks at userCertificate; clear it");
@@ -231,7 +278,7 @@ static int check_entry(smp_audit_entry *a, const smp_trust *t, smp_error *err)
 static int first_usable_index(const smp_audit_entry *a, size_t *out)
 {
 	for (size_t i = 0; i < a->n_values; i++) {
-		if (a->values[i].info != NULL && smp_certinfo_client_usable(a->values[i].info)) {
+		if (smp_cert_usable_for(a->values[i].info, a->address)) {
 			*out = i;
 			return 1;
 		}
@@ -264,7 +311,7 @@ static int check_values(smp_audit_entry *a)
 				return r;
 			break;
 		}
-		r = check_address(v, a->entry);
+		r = check_address(v, a->entry, a->address);
 		if (r != 0)
 			return r;
 	}
@@ -274,18 +321,19 @@ static int check_values(smp_audit_entry *a)
 		if (!superseded_by_others(a, i, NULL, &by))
 			continue;
 		smp_format_time(until, sizeof(until), a->values[by].info->not_after);
-		r = value_problem(v, "superseded", "a newer certificate for '%s' is on the entry "
-				  "(value %zu, valid until %s): remove this one (prune)",
-				  v->info->emails[0], by, until);
+		r = value_problem_with(v, "superseded", SMP_REMEDY_PRUNE, "a newer certificate for "
+				       "'%s' is on the entry (value %zu, valid until %s): remove "
+				       "this one", v->info->emails[0], by, until);
 		if (r != 0)
 			return r;
 	}
-	if (a->n_values > 0 && !(a->values[0].info != NULL &&
-				 smp_certinfo_client_usable(a->values[0].info))) {
+	if ((r = pick_clients(a)) != 0)
+		return r;
+	if (a->n_values > 0 && !a->picks[SMP_CLIENT_OWA].encrypts) {
 		if (first_usable_index(a, &by))
-			r = value_problem(&a->values[0], "first_unusable", "the first value is not "
-					  "usable and OWA and gpgsm take the first: put value %zu first "
-					  "(publish reorders) or prune this one", by);
+			r = value_problem_with(&a->values[0], "first_unusable", SMP_REMEDY_REORDER,
+					       "the first value is not usable and OWA and gpgsm take "
+					       "the first: put value %zu first", by);
 		else
 			r = value_problem(&a->values[0], "first_unusable", "the first value is not "
 					  "usable and OWA and gpgsm take the first; no value on this entry "
@@ -300,6 +348,13 @@ static int check_values(smp_audit_entry *a)
 int smp_audit_entry_run(smp_audit_entry **out, const smp_entry *e, const smp_trust *t,
 			smp_error *err)
 {
+	return smp_audit_entry_for(out, e, NULL, t, err);
+}
+
+/* See audit.h. */
+int smp_audit_entry_for(smp_audit_entry **out, const smp_entry *e, const char *address,
+			const smp_trust *t, smp_error *err)
+{
 	smp_audit_entry *a = NULL;
 	smp_error why = SMP_ERROR_INIT;
 	int r = SMP_ERR_INTERNAL;
@@ -309,6 +364,8 @@ int smp_audit_entry_run(smp_audit_entry **out, const smp_entry *e, const smp_tru
 	if (a == NULL)
 		goto nomem;
 	a->entry = e;
+	if (address != NULL && (a->address = strdup(address)) == NULL)
+		goto nomem;
 	if (e->n_certs > 0) {
 		a->values = calloc(e->n_certs, sizeof(*a->values));
 		if (a->values == NULL)
@@ -338,6 +395,19 @@ int smp_audit_entry_run(smp_audit_entry **out, const smp_entry *e, const smp_tru
 		if (r != 0)
 			goto nomem;
 	}
+	if (e->n_smime > 0) {
+		a->smime = calloc(e->n_smime, sizeof(*a->smime));
+		if (a->smime == NULL)
+			goto nomem;
+	}
+	for (size_t i = 0; i < e->n_smime; i++) {
+		a->n_smime = i + 1;
+		r = analyze_smime(a, i, t, err);
+		if (r == SMP_ERR_NOMEM)
+			goto nomem;
+		if (r != 0)
+			goto out;
+	}
 	r = check_values(a);
 	if (r == SMP_ERR_NOMEM)
 		goto nomem;
@@ -345,7 +415,7 @@ int smp_audit_entry_run(smp_audit_entry **out, const smp_entry *e, const smp_tru
 		smp_error_set(err, r, "cannot audit '%s'", e->dn);
 		goto out;
 	}
-	r = check_entry(a, t, err);
+	r = check_entry(a);
 	if (r == SMP_ERR_NOMEM)
 		goto nomem;
 	if (r != 0)
@@ -419,10 +489,16 @@ void smp_audit_entry_free(smp_audit_entry *a)
 		return;
 	for (size_t i = 0; i < a->n_values; i++) {
 		smp_certinfo_free(a->values[i].info);
-		free_problems(a->values[i].problems, a->values[i].n_problems);
+		smp_problems_free(a->values[i].problems, a->values[i].n_problems);
 	}
 	free(a->values);
-	free_problems(a->entry_problems, a->n_entry_problems);
+	for (size_t i = 0; i < a->n_smime; i++) {
+		smp_certinfo_free(a->smime[i].info);
+		smp_problems_free(a->smime[i].problems, a->smime[i].n_problems);
+	}
+	free(a->smime);
+	free(a->address);
+	smp_problems_free(a->entry_problems, a->n_entry_problems);
 	free(a);
 }
 
@@ -638,7 +714,7 @@ void smp_audit_summary_add_counts(smp_audit_summary *s, size_t entries, size_t v
 int smp_audit_summary_add_code(smp_audit_summary *s, const char *code, size_t count,
 			       smp_error *err)
 {
-	smp_problem p = { code, smp_problem_severity(code), NULL };
+	smp_problem p = { code, smp_problem_severity(code), NULL, SMP_REMEDY_NONE };
 
 	if (count == 0)
 		return 0;

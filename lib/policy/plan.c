@@ -1,6 +1,8 @@
 /* smimepub: the publish / remove decision as a pure function (SPEC §4). */
 #include "smimepub/plan.h"
 
+#include "smimepub/clients.h"
+
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,16 +52,6 @@ static int has_critical(const smp_certinfo *ci)
 			return 1;
 	}
 	return 0;
-}
-
-int smp_plan_usable(const smp_certinfo *ci)
-{
-	if (ci == NULL)
-		return 0;
-	if (has_problem(ci, "expired") || has_problem(ci, "not_yet_valid") ||
-	    has_problem(ci, "revoked") || has_problem(ci, "malformed"))
-		return 0;
-	return ci->can_encrypt && ci->email_protection;
 }
 
 static int same_address(const smp_certinfo *a, const smp_certinfo *b)
@@ -191,7 +183,7 @@ int smp_plan_publish(smp_plan **out, const smp_existing *existing, const struct 
 
 	/* The best usable certificate for the address; the earliest wins a tie. */
 	for (i = 0; i < n_final; i++) {
-		if (!smp_plan_usable(final[i].info))
+		if (!smp_cert_usable(final[i].info))
 			continue;
 		if (!final[i].is_new && !same_address(final[i].info, newinfo))
 			continue;
@@ -320,7 +312,7 @@ void smp_plan_best_order(size_t *order, const smp_existing *existing)
 	size_t i, j, k = 0;
 
 	for (i = 0; i < n; i++) {
-		if (smp_plan_usable(existing->info[i]))
+		if (smp_cert_usable(existing->info[i]))
 			order[k++] = i;
 	}
 	/* Insertion sort: stable, latest notAfter first. */
@@ -332,7 +324,7 @@ void smp_plan_best_order(size_t *order, const smp_existing *existing)
 		order[j] = v;
 	}
 	for (i = 0; i < n; i++) {
-		if (!smp_plan_usable(existing->info[i]))
+		if (!smp_cert_usable(existing->info[i]))
 			order[k++] = i;
 	}
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "smimepub/cert.h"
+#include "smimepub/clients.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -32,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		smp_certinfo *ci = NULL;
 
 		if (smp_cert_analyze(&ci, smp_bundle_leaf(b, i), smp_bundle_all(b), trust, &err) == 0) {
-			(void)smp_certinfo_client_usable(ci);
+			(void)smp_cert_usable(ci);
 			for (size_t k = 0; k < ci->n_emails; k++) {
 				char *u = NULL, *back = NULL;
 

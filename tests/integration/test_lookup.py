@@ -52,6 +52,12 @@ class LookupTests(Base):
         self.assertEqual(res.rc, 0, res)
         self.assertIs(self.one(res)["chosen"], True)
 
+    def test_clients(self):
+        self.contact("Alice", mail=A, certs=["alice-old-expired.pem", "alice.pem"])
+        recs = self.lookup(A).json()
+        self.assertEqual([r["clients"] for r in recs],
+                         [["owa", "gpgsm", "thunderbird"], ["outlook", "thunderbird"]])
+
     def test_first_value_unusable(self):
         self.contact("Alice", mail=A, certs=["alice-old-expired.pem", "alice.pem"])
         res = self.lookup(A)
@@ -155,9 +161,14 @@ class LookupTests(Base):
             res = self.lookup(evil)
             self.assertEqual(res.rc, 1, "%s: %r" % (evil, res))
             self.assertFalse([r for r in res.json() if r.get("chosen")], evil)
+        # the entry with the weird address is found, and the certificate on it is Bob's: not
+        # usable for mail to the weird address (SPEC section 4: address_mismatch)
         res = self.lookup(weird)
-        self.assertEqual(res.rc, 0, res)
-        self.assertEqual(self.one(res)["emails"], ["Bob@partner.example"])
+        self.assertEqual(res.rc, 1, res)
+        rec = self.one(res, position=1)
+        self.assertEqual(rec["emails"], ["Bob@partner.example"])
+        self.assertIs(rec["usable"], False)
+        self.assertIn("address_mismatch", self.codes(rec))
 
     def test_text_and_csv(self):
         self.contact("Alice", mail=A, certs=["alice.pem"])

@@ -24,6 +24,7 @@
 #include <openssl/x509v3.h>
 
 #include "smimepub/cert.h"
+#include "smimepub/clients.h"
 
 #define T0 ((time_t)1780272000)          /* 2026-06-01T00:00:00Z */
 #define D_2026_01_01 ((time_t)1767225600)
@@ -166,6 +167,17 @@ static void assert_message_has(const smp_certinfo *ci, const char *code, const c
 	assert_non_null(p);
 	if (strstr(p->message, text) == NULL)
 		fail_msg("%s message '%s' does not contain '%s'", code, p->message, text);
+}
+
+/* The problem's remedy is the one wanted, and its message names no command-line flag. */
+static void assert_remedy(const smp_certinfo *ci, const char *code, smp_remedy remedy)
+{
+	const smp_problem *p = smp_certinfo_problem(ci, code);
+
+	assert_non_null(p);
+	assert_int_equal(p->remedy, remedy);
+	if (strstr(p->message, "--") != NULL)
+		fail_msg("%s message '%s' names a flag", code, p->message);
 }
 
 static void assert_emails(const smp_certinfo *ci, size_t n, ...)
@@ -569,7 +581,7 @@ static void test_facts_alice(void **state)
 	assert_false(ci->is_ca);
 	assert_false(ci->address_from_cn);
 	assert_true(ci->chain_ok);
-	assert_true(smp_certinfo_client_usable(ci));
+	assert_true(smp_cert_usable(ci));
 	assert_int_equal(smp_certinfo_worst(ci), SMP_SEV_NONE);
 
 	/* serial: lower-case hex of the serial number, as OpenSSL prints it. */
@@ -609,7 +621,7 @@ static void test_facts_ec(void **state)
 	assert_true(ci->can_sign);
 	assert_true(ci->chain_ok);
 	assert_problems(ci, "");
-	assert_true(smp_certinfo_client_usable(ci));
+	assert_true(smp_cert_usable(ci));
 	smp_certinfo_free(ci);
 }
 
@@ -950,7 +962,7 @@ static void test_expired(void **state)
 	assert_problems(ci, "expired");
 	assert_message_has(ci, "expired", "2026-01-01T00:00:00Z");
 	assert_true(ci->chain_ok);
-	assert_false(smp_certinfo_client_usable(ci));
+	assert_false(smp_cert_usable(ci));
 	smp_certinfo_free(ci);
 	ci = analyze("alice-old-expired.pem");
 	assert_problems(ci, "expired");
@@ -966,7 +978,7 @@ static void test_not_yet_valid(void **state)
 	ci = analyze("notyet.pem");
 	assert_problems(ci, "not_yet_valid");
 	assert_message_has(ci, "not_yet_valid", "2027-01-01T00:00:00Z");
-	assert_false(smp_certinfo_client_usable(ci));
+	assert_false(smp_cert_usable(ci));
 	smp_certinfo_free(ci);
 }
 
@@ -981,7 +993,7 @@ static void test_expiring(void **state)
 	assert_problems(ci, "expiring");
 	assert_int_equal(smp_certinfo_problem(ci, "expiring")->severity, SMP_SEV_WARNING);
 	assert_message_has(ci, "expiring", "2026-06-15");
-	assert_true(smp_certinfo_client_usable(ci));
+	assert_true(smp_cert_usable(ci));
 	smp_certinfo_free(ci);
 	t = mk_trust_full("root.pem", "intermediate.pem", NULL, 10);
 	ci = analyze_with("expiring.pem", t);
@@ -1002,7 +1014,7 @@ static void test_sign_only(void **state)
 	assert_true(ci->can_sign);
 	assert_false(ci->can_encrypt);
 	assert_problems(ci, "no_encryption");
-	assert_false(smp_certinfo_client_usable(ci));
+	assert_false(smp_cert_usable(ci));
 	smp_certinfo_free(ci);
 }
 
@@ -1016,7 +1028,7 @@ static void test_encrypt_only(void **state)
 	assert_false(ci->can_sign);
 	assert_true(ci->can_encrypt);
 	assert_problems(ci, "");
-	assert_true(smp_certinfo_client_usable(ci));
+	assert_true(smp_cert_usable(ci));
 	smp_certinfo_free(ci);
 }
 
@@ -1047,7 +1059,7 @@ static void test_server_eku(void **state)
 	/* Not also no_encryption, and not an `untrusted` purpose failure from the verifier. */
 	assert_problems(ci, "no_email_protection");
 	assert_true(ci->chain_ok);
-	assert_false(smp_certinfo_client_usable(ci));
+	assert_false(smp_cert_usable(ci));
 	smp_certinfo_free(ci);
 }
 
@@ -1110,7 +1122,7 @@ static void test_missing_intermediate(void **state)
 	assert_false(ci->chain_ok);
 	assert_message_has(ci, "missing_intermediate", "'Test Issuing CA 1'");
 	assert_message_has(ci, "missing_intermediate", "http://pki.example.test/issuing1.cer");
-	assert_message_has(ci, "missing_intermediate", "--untrusted");
+	assert_remedy(ci, "missing_intermediate", SMP_REMEDY_GIVE_INTERMEDIATE);
 	smp_certinfo_free(ci);
 	ci = analyze_with("alice.pem", t);
 	assert_problems(ci, "missing_intermediate");
@@ -1141,7 +1153,7 @@ static void test_untrusted_root(void **state)
 	assert_false(ci->chain_ok);
 	assert_message_has(ci, "untrusted", "issuer 'Partner Issuing CA 2' is not trusted here");
 	assert_message_has(ci, "untrusted", "http://pki.partner.example/root.cer");
-	assert_message_has(ci, "untrusted", "--ca-file");
+	assert_remedy(ci, "untrusted", SMP_REMEDY_GIVE_ANCHOR);
 	smp_certinfo_free(ci);
 	smp_trust_free(t);
 
@@ -1187,7 +1199,7 @@ static void test_self_signed_root_in_chain(void **state)
 	ci = analyze_with("untrusted.pem", t);
 	assert_problems(ci, "untrusted");
 	assert_message_has(ci, "untrusted", "'Partner Root CA'");
-	assert_message_has(ci, "untrusted", "--ca-file");
+	assert_remedy(ci, "untrusted", SMP_REMEDY_GIVE_ANCHOR);
 	smp_certinfo_free(ci);
 	/* A self-signed leaf. */
 	ci = analyze_with("other-root.pem", t);
@@ -1284,7 +1296,7 @@ static void test_revoked(void **state)
 	/* Without a CRL nothing is known about revocation. */
 	ci = analyze("revoked.pem");
 	assert_problems(ci, "");
-	assert_true(smp_certinfo_client_usable(ci));
+	assert_true(smp_cert_usable(ci));
 	smp_certinfo_free(ci);
 
 	/* Only the issuing CA's CRL: the leaf is checked, the chain does not fail for lack of
@@ -1295,7 +1307,7 @@ static void test_revoked(void **state)
 	assert_message_has(ci, "revoked", "2026-04-15");
 	assert_message_has(ci, "revoked", "keyCompromise");
 	assert_false(ci->chain_ok);
-	assert_false(smp_certinfo_client_usable(ci));
+	assert_false(smp_cert_usable(ci));
 	smp_certinfo_free(ci);
 	ci = analyze_with("alice.pem", t);
 	assert_problems(ci, "");
@@ -1427,7 +1439,7 @@ static void test_add_problem(void **state)
 	assert_int_equal(smp_certinfo_add_problem(ci, "address_mismatch", "x"), 0);
 	assert_int_equal(smp_certinfo_worst(ci), SMP_SEV_CRITICAL);
 	assert_null(smp_certinfo_problem(ci, "expired"));
-	assert_false(smp_certinfo_client_usable(ci));
+	assert_false(smp_cert_usable(ci));
 	smp_certinfo_free(ci);
 }
 

@@ -89,6 +89,7 @@ static void assert_certinfo_same(const smp_certinfo *a, const smp_certinfo *b)
 		/* the library's own code strings, so comparisons by pointer keep working */
 		assert_ptr_equal(a->problems[i].code, b->problems[i].code);
 		assert_int_equal(a->problems[i].severity, b->problems[i].severity);
+		assert_int_equal(a->problems[i].remedy, b->problems[i].remedy);
 		assert_str_same(a->problems[i].message, b->problems[i].message);
 	}
 	assert_int_equal(smp_certinfo_worst(a), smp_certinfo_worst(b));

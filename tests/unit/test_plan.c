@@ -12,6 +12,7 @@
 
 #include <openssl/sha.h>
 
+#include "smimepub/clients.h"
 #include "smimepub/plan.h"
 
 #define T0 ((time_t)1780272000) /* 2026-06-01T00:00:00Z */
@@ -496,21 +497,21 @@ static void test_usable(void **state)
 	size_t i;
 
 	(void)state;
-	assert_false(smp_plan_usable(NULL));
+	assert_false(smp_cert_usable(NULL));
 	fake_init(&f, 1, "a@b.example", T0 + DAY);
-	assert_true(smp_plan_usable(&f.ci));
+	assert_true(smp_cert_usable(&f.ci));
 	fake_problem(&f, "expiring", SMP_SEV_WARNING);
 	fake_problem(&f, "untrusted", SMP_SEV_CRITICAL);
-	assert_true(smp_plan_usable(&f.ci));
+	assert_true(smp_cert_usable(&f.ci));
 	f.ci.can_encrypt = 0;
-	assert_false(smp_plan_usable(&f.ci));
+	assert_false(smp_cert_usable(&f.ci));
 	f.ci.can_encrypt = 1;
 	f.ci.email_protection = 0;
-	assert_false(smp_plan_usable(&f.ci));
+	assert_false(smp_cert_usable(&f.ci));
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		fake_init(&f, 1, "a@b.example", T0 + DAY);
 		fake_problem(&f, bad[i], SMP_SEV_CRITICAL);
-		assert_false(smp_plan_usable(&f.ci));
+		assert_false(smp_cert_usable(&f.ci));
 	}
 }
 
@@ -608,7 +609,7 @@ static void check_one(const int *seq, size_t n, int pol)
 	for (i = 1; i < k; i++) {
 		const fake *f = &pool[after[i]];
 
-		if (for_alice(f) && smp_plan_usable(&f->ci))
+		if (for_alice(f) && smp_cert_usable(&f->ci))
 			assert_true(pool[after[0]].ci.not_after >= f->ci.not_after);
 	}
 	assert_int_equal(p->action == SMP_ACT_UNCHANGED, p->n_del + p->n_add == 0);

@@ -1,0 +1,82 @@
+/*
+ * smimepub: what each mail client takes from a recipient's directory entry (SPEC §4), and the
+ * one definition of a "usable" certificate. Pure: no I/O, no clock (the time is in the
+ * analyses).
+ */
+#ifndef SMIMEPUB_CLIENTS_H
+#define SMIMEPUB_CLIENTS_H
+
+#include <stddef.h>
+
+#include "smimepub/cert.h"
+
+/*
+ * Whether a client would take the certificate described by ci to encrypt: no expired,
+ * not_yet_valid, revoked or malformed problem, its key usage allows encryption and its
+ * extended key usage allows e-mail. 0 for NULL (a value that is not a certificate). Every
+ * judgement of "usable" (publish's order, audit, prune, lookup) is this one.
+ */
+int smp_cert_usable(const smp_certinfo *ci);
+
+/*
+ * smp_cert_usable for mail to address: also the certificate lists address (a value that is
+ * not for the recipient is never usable for it, SPEC §4). address NULL: the recipient is
+ * whoever the entry is for, and a certificate with the problem address_mismatch (not for any
+ * of the entry's addresses) is not usable.
+ */
+int smp_cert_usable_for(const smp_certinfo *ci, const char *address);
+
+typedef enum smp_client {
+	SMP_CLIENT_OUTLOOK = 0,   /* userSMIMECertificate first, else the first usable value */
+	SMP_CLIENT_OWA,           /* the first userCertificate value, usable or not */
+	SMP_CLIENT_GPGSM,         /* gpgsm / dirmngr: the first userCertificate value, via mail */
+	SMP_CLIENT_THUNDERBIRD,   /* every userCertificate value, via mail */
+} smp_client;
+
+#define SMP_CLIENT_COUNT 4
+
+/* "outlook", "owa", "gpgsm", "thunderbird". */
+const char *smp_client_name(smp_client c);
+
+/* Which attribute a value is in. */
+typedef enum smp_cert_attr {
+	SMP_ATTR_NONE = 0,        /* no value */
+	SMP_ATTR_SMIME,           /* userSMIMECertificate */
+	SMP_ATTR_CERT,            /* userCertificate (either form) */
+} smp_cert_attr;
+
+/* What the clients see on one entry, for one recipient. Everything borrowed. */
+typedef struct smp_client_input {
+	const smp_certinfo *const *smime; /* userSMIMECertificate values (NULL: unreadable) */
+	size_t n_smime;
+	const smp_certinfo *const *certs; /* userCertificate values in directory order (NULL:
+					     not a certificate) */
+	size_t n_certs;
+	const char *address;      /* the recipient, or NULL (see smp_cert_usable_for) */
+	int in_mail;              /* the recipient's address is in the entry's mail attribute:
+				     gpgsm and Thunderbird look up mail only */
+} smp_client_input;
+
+/* What one client takes. */
+typedef struct smp_client_pick {
+	smp_cert_attr attr;       /* SMP_ATTR_NONE: it finds no certificate to take */
+	size_t index;             /* the value it encrypts with (or tries to), within attr */
+	size_t n_taken;           /* values it takes: 0, 1, or every userCertificate value
+				     (Thunderbird) */
+	int encrypts;             /* encryption to the recipient works with what it takes */
+} smp_client_pick;
+
+/*
+ * For each client (indexed by smp_client), the value it takes from in and whether it can
+ * encrypt to in->address with it:
+ * - Outlook: when userSMIMECertificate has values, the first of them usable for the
+ *   recipient, and none when none is (it never looks at userCertificate then); otherwise the
+ *   first userCertificate value usable for the recipient; none when there is none.
+ * - OWA: the first userCertificate value, even when it is not usable.
+ * - gpgsm / dirmngr: the first userCertificate value, when the address is in mail.
+ * - Thunderbird: every userCertificate value, when the address is in mail; it encrypts with
+ *   the first usable one (index), else index 0 and encrypts 0.
+ */
+void smp_clients_pick(smp_client_pick picks[SMP_CLIENT_COUNT], const smp_client_input *in);
+
+#endif

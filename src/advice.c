@@ -1,0 +1,59 @@
+/* smimepub command line: the advice after each problem's message, in terms of this tool's flags. */
+#include "advice.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* See advice.h. */
+const char *cli_advice(const smp_problem *p)
+{
+	switch (p->remedy) {
+	case SMP_REMEDY_GIVE_INTERMEDIATE:
+		return " and pass it with --untrusted";
+	case SMP_REMEDY_GIVE_ANCHOR:
+		return " and add it with --ca-file";
+	case SMP_REMEDY_GIVE_SELF_ANCHOR:
+		return ", add it with --ca-file";
+	case SMP_REMEDY_GIVE_ISSUER_ANCHOR:
+		return " with --ca-file";
+	case SMP_REMEDY_CHECK_TRUST:
+		return "; check the CA certificates given with --ca-file and --untrusted";
+	case SMP_REMEDY_PRUNE:
+		return " (prune)";
+	case SMP_REMEDY_REORDER:
+		return " (publish reorders) or prune this one";
+	case SMP_REMEDY_CHECK_SENDER:
+		return "; check with the sender (harvest refuses it unless --allow-from-mismatch)";
+	case SMP_REMEDY_SENDER_ALLOWED:
+		return "; published anyway because of --allow-from-mismatch";
+	case SMP_REMEDY_OVERRIDE:
+		return ", or use --force";
+	case SMP_REMEDY_NONE:
+	default:
+		return "";
+	}
+}
+
+/* See advice.h. */
+char *cli_problem_text(const smp_problem *p)
+{
+	char *s = NULL;
+
+	if (asprintf(&s, "%s%s", p->message != NULL ? p->message : "", cli_advice(p)) < 0)
+		return NULL;
+	return s;
+}
+
+/* See advice.h. */
+json_t *cli_problem_json(const smp_problem *p, const char *scope)
+{
+	char *text = cli_problem_text(p);
+	json_t *obj;
+
+	obj = json_pack("{s:s, s:s, s:s}", "code", p->code, "severity",
+			smp_severity_name(p->severity), "message", text != NULL ? text : "");
+	if (obj != NULL && scope != NULL)
+		json_object_set_new(obj, "scope", json_string(scope));
+	free(text);
+	return obj;
+}

@@ -1,0 +1,22 @@
+/*
+ * smimepub command line: advice keyed by problem code and remedy. The library says what is
+ * wrong; the command line adds how to fix it with its own flags, so the same finding reads
+ * right in the web page's words there and in these here.
+ */
+#ifndef SMIMEPUB_ADVICE_H
+#define SMIMEPUB_ADVICE_H
+
+#include <jansson.h>
+
+#include "smimepub/problems.h"
+
+/* What the command line appends to p->message ("" when nothing). Static. */
+const char *cli_advice(const smp_problem *p);
+
+/* p->message followed by cli_advice(p); the caller frees. NULL when out of memory. */
+char *cli_problem_text(const smp_problem *p);
+
+/* {"code", "severity", "message"} of p (message with the advice), and "scope" when not NULL. */
+json_t *cli_problem_json(const smp_problem *p, const char *scope);
+
+#endif
