@@ -106,7 +106,10 @@ const char *smp_dir_warning(const smp_dir *d);
 /* The result code of the last LDAP operation on d (LDAP_SUCCESS, LDAP_NO_SUCH_ATTRIBUTE ...). */
 int smp_dir_last_result(const smp_dir *d);
 
-/* The underlying libldap handle, for callers that need an operation not wrapped here. */
+/*
+ * The underlying libldap handle, for callers that need an operation not wrapped here; NULL
+ * for an LDIF export.
+ */
 struct ldap *smp_dir_ldap(smp_dir *d);
 
 /*
@@ -268,8 +271,9 @@ int smp_dir_create_contact(smp_dir *d, const char *ou, const char *cn, const cha
 
 /*
  * Calls fn for each entry under the base that holds a certificate (userCertificate or
- * userSMIMECertificate), with paged results; entries are freed after fn returns. Referrals
- * are passed to on_referral (may be NULL). Stops when fn returns non-zero and returns that.
+ * userSMIMECertificate), with paged results (an export: in file order, see
+ * smp_dir_open_ldif); entries are freed after fn returns. Referrals are passed to
+ * on_referral (may be NULL). Stops when fn returns non-zero and returns that.
  */
 int smp_dir_walk(smp_dir *d, int (*fn)(const smp_entry *e, void *ctx),
 		 void (*on_referral)(const char *url, void *ctx), void *ctx, smp_error *err);

@@ -240,9 +240,11 @@ static void test_walk_only_streams(void **state)
 	assert_int_equal(w.n, 3);
 	assert_non_null(strstr(err.msg, "line"));
 	smp_dir_close(d);
+	unlink(path);
 
 	/* an explicit base skips the entries outside it; a bad base is a usage error */
-	write_temp(strcpy(path, "/tmp/smimepub-dir-XXXXXX"), EXPORT);
+	memcpy(path, "/tmp/smimepub-dir-XXXXXX", sizeof(path));
+	write_temp(path, EXPORT);
 	append(path, "dn: CN=Out,OU=Staff,DC=example,DC=test\nuserCertificate:: MAA=\n\n");
 	o.base = "cn=ann, ou=partners,dc=example,dc=test";
 	assert_int_equal(smp_dir_open_ldif_ex(&d, path, &o, &err), 0);
