@@ -9,7 +9,21 @@
 static void vset(smp_error *err, int code, const char *fmt, va_list ap)
 {
 	err->code = code;
+	err->hint = SMP_HINT_NONE;
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+}
+
+int smp_error_set_hint(smp_error *err, int code, smp_hint hint, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return code;
+	va_start(ap, fmt);
+	vset(err, code, fmt, ap);
+	va_end(ap);
+	err->hint = hint;
+	return code;
 }
 
 int smp_error_set(smp_error *err, int code, const char *fmt, ...)
@@ -51,6 +65,7 @@ void smp_error_clear(smp_error *err)
 	if (err == NULL)
 		return;
 	err->code = 0;
+	err->hint = SMP_HINT_NONE;
 	err->msg[0] = '\0';
 }
 

@@ -1,6 +1,8 @@
 /* smimepub command line: the advice after each problem's message, in terms of this tool's flags. */
 #include "advice.h"
 
+#include "cli.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -56,4 +58,34 @@ json_t *cli_problem_json(const smp_problem *p, const char *scope)
 		json_object_set_new(obj, "scope", json_string(scope));
 	free(text);
 	return obj;
+}
+
+/* See advice.h. */
+const char *cli_hint(smp_hint hint)
+{
+	switch (hint) {
+	case SMP_HINT_NO_URI:
+		return ": give one with -H or in ldap.conf";
+	case SMP_HINT_NO_BASE:
+		return ": give the search base with -b";
+	case SMP_HINT_NO_PASSWORD:
+		return " (use -y FILE, -W or SMIMEPUB_PASSWORD)";
+	case SMP_HINT_PLAINTEXT_BIND:
+		return ": use ldaps://, -ZZ or --insecure";
+	case SMP_HINT_CONTACT_PARENT:
+		return ": give --ou or -b";
+	case SMP_HINT_JOURNAL_PATH:
+		return ", use --journal";
+	case SMP_HINT_CA_DIR:
+		return " (--ca-dir wants a directory of hashed certificates; use --ca-file for a file)";
+	case SMP_HINT_NONE:
+	default:
+		return "";
+	}
+}
+
+/* See advice.h. */
+void cli_error_of(const smp_error *err)
+{
+	cli_error("%s%s", err->msg, cli_hint(err->hint));
 }

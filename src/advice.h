@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "smimepub/error.h"
 #include "smimepub/problems.h"
 
 /* What the command line appends to p->message ("" when nothing). Static. */
@@ -18,5 +19,11 @@ char *cli_problem_text(const smp_problem *p);
 
 /* {"code", "severity", "message"} of p (message with the advice), and "scope" when not NULL. */
 json_t *cli_problem_json(const smp_problem *p, const char *scope);
+
+/* What to do about an error with that hint, in this tool's flags ("" for none). */
+const char *cli_hint(smp_hint hint);
+
+/* Prints err's message and its hint as cli_error does. */
+void cli_error_of(const smp_error *err);
 
 #endif

@@ -23,6 +23,7 @@
 
 #include "smimepub/message.h"
 
+#include "advice.h"
 #include "cli.h"
 #include "inputs.h"
 #include "publish.h"
@@ -73,7 +74,7 @@ static void report_input(struct harvest *h, const char *path, const smp_error *e
 				"reason", status == 66 ? "file_not_found" : "unreadable",
 				"message", err->msg);
 
-	cli_error("%s", err->msg);
+	cli_error_of(err);
 	emit_plain(h, obj, status);
 }
 
@@ -289,11 +290,11 @@ int cmd_harvest(struct cli_opts *o)
 	if ((status = check_usage(o)) != 0)
 		return status;
 	if ((r = cli_trust(&trust, o, &err)) != 0) {
-		cli_error("%s", err.msg);
+		cli_error_of(&err);
 		return smp_exit_status(r);
 	}
 	if ((r = cli_inputs_collect(&in, o, 1, &err)) != 0) {
-		cli_error("%s", err.msg);
+		cli_error_of(&err);
 		status = smp_exit_status(r);
 		goto out;
 	}
@@ -330,7 +331,7 @@ int cmd_harvest(struct cli_opts *o)
 	h.offline = o->dry_run && o->from_ldif == NULL && no_directory_named(o);
 	if (!h.offline) {
 		if ((r = pub_open_dir(&dir, o, &err)) != 0) {
-			cli_error("%s", err.msg);
+			cli_error_of(&err);
 			status = smp_exit_status(r);
 			goto out;
 		}

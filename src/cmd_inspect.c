@@ -6,6 +6,7 @@
 
 #include "smimepub/message.h"
 
+#include "advice.h"
 #include "cli.h"
 #include "inputs.h"
 #include "signer.h"
@@ -154,7 +155,7 @@ static void inspect_mail(struct inspect_state *st, const char *path)
 
 	r = smp_messages_read(path, inspect_message, st, &err);
 	if (r != 0) {
-		cli_error("%s", err.msg);
+		cli_error_of(&err);
 		note_status(st, smp_exit_status(r));
 	}
 }
@@ -199,7 +200,7 @@ static void inspect_path(struct inspect_state *st, const char *path)
 		return;
 	}
 	if (cli_read_file(&data, &len, path, INSPECT_MAX_INPUT, &err) != 0) {
-		cli_error("%s", err.msg);
+		cli_error_of(&err);
 		note_status(st, smp_exit_status(err.code));
 		return;
 	}
@@ -225,11 +226,11 @@ int cmd_inspect(struct cli_opts *o)
 		return 64;
 	}
 	if ((r = cli_trust(&st.trust, o, &err)) != 0) {
-		cli_error("%s", err.msg);
+		cli_error_of(&err);
 		return smp_exit_status(r);
 	}
 	if ((r = cli_inputs_collect(&in, o, 1, &err)) != 0) {
-		cli_error("%s", err.msg);
+		cli_error_of(&err);
 		smp_trust_free(st.trust);
 		return smp_exit_status(r);
 	}

@@ -200,11 +200,11 @@ int cmd_lookup(struct cli_opts *o)
 		return 64;
 	}
 	if ((r = cli_trust(&st.trust, o, &err)) != 0) {
-		cli_error("%s", err.msg);
+		cli_error_of(&err);
 		return smp_exit_status(r);
 	}
 	if ((r = cli_connect(&st.dir, o, &err)) != 0) {
-		cli_error("%s", err.msg);
+		cli_error_of(&err);
 		smp_trust_free(st.trust);
 		return smp_exit_status(r);
 	}

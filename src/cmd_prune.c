@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "advice.h"
 #include "cli.h"
 #include "exec/window.h"
 #include "frame.h"
@@ -875,7 +876,7 @@ int cmd_prune(struct cli_opts *o)
 	sel.malformed = 0;
 	st.sel = sel;
 	if ((r = cli_trust(&st.trust, o, &st.err)) != 0) {
-		cli_error("%s", st.err.msg);
+		cli_error_of(&st.err);
 		return smp_exit_status(r);
 	}
 	/* before connecting: the workers inherit the trust context, not the connection */
@@ -889,7 +890,7 @@ int cmd_prune(struct cli_opts *o)
 		return 1;
 	}
 	if ((r = cli_connect(&st.dir, o, &st.err)) != 0) {
-		cli_error("%s", st.err.msg);
+		cli_error_of(&st.err);
 		st.status = smp_exit_status(r);
 		goto out;
 	}
@@ -920,7 +921,7 @@ int cmd_prune(struct cli_opts *o)
 		cli_error("%s: nothing was changed", st.err.msg);
 		note_status(&st, smp_exit_status(r));
 	} else if (!o->dry_run && st.spooled > 0 && prune_spooled(&st) != 0) {
-		cli_error("%s", st.err.msg);
+		cli_error_of(&st.err);
 		note_status(&st, 1);
 	}
 	report_summary(&st);

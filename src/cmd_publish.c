@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "advice.h"
 #include "cli.h"
 #include "inputs.h"
 #include "publish.h"
@@ -31,16 +32,16 @@ int cmd_publish(struct cli_opts *o)
 	if ((status = check_usage(o)) != 0)
 		return status;
 	if ((r = cli_trust(&trust, o, &err)) != 0) {
-		cli_error("%s", err.msg);
+		cli_error_of(&err);
 		return smp_exit_status(r);
 	}
 	if ((r = cli_inputs_collect(&in, o, 1, &err)) != 0) {
-		cli_error("%s", err.msg);
+		cli_error_of(&err);
 		status = smp_exit_status(r);
 		goto out;
 	}
 	if ((r = pub_open_dir(&dir, o, &err)) != 0) {
-		cli_error("%s", err.msg);
+		cli_error_of(&err);
 		status = smp_exit_status(r);
 		goto out;
 	}
@@ -51,7 +52,7 @@ int cmd_publish(struct cli_opts *o)
 	r = smp_publish_paths(run.session, &po, (const char *const *)in.paths, in.n, &err);
 	cli_progress_end(&run.progress);
 	if (r != 0) {
-		cli_error("%s", err.msg);
+		cli_error_of(&err);
 		smp_session_note_status(run.session, 1);
 	}
 	status = cli_run_release(&run);

@@ -1,6 +1,7 @@
 /* smimepub remove: take selected certificates off one entry, journalled (SPEC §2, §4). */
 #include <string.h>
 
+#include "advice.h"
 #include "cli.h"
 #include "publish.h"
 
@@ -29,11 +30,11 @@ int cmd_remove(struct cli_opts *o)
 	}
 	smp_plan_free(probe);
 	if ((r = cli_trust(&trust, o, &err)) != 0) {
-		cli_error("%s", err.msg);
+		cli_error_of(&err);
 		return smp_exit_status(r);
 	}
 	if ((r = cli_connect(&dir, o, &err)) != 0) {
-		cli_error("%s", err.msg);
+		cli_error_of(&err);
 		smp_trust_free(trust);
 		return smp_exit_status(r);
 	}
@@ -43,7 +44,7 @@ int cmd_remove(struct cli_opts *o)
 		ro.ctx = &run;
 		for (int i = 0; i < o->nargs; i++)
 			if (smp_remove(run.session, &ro, o->args[i], &err) != 0) {
-				cli_error("%s", err.msg);
+				cli_error_of(&err);
 				smp_session_note_status(run.session, 64);
 			}
 		r = cli_run_release(&run);

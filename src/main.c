@@ -6,6 +6,7 @@
 
 #include "smimepub/compat.h"
 
+#include "advice.h"
 #include "cli.h"
 #include "options.h"
 
@@ -25,7 +26,7 @@ int main(int argc, char **argv)
 	 * once for the process and before anything is loaded (OPENSSL_cleanup releases it).
 	 */
 	if ((r = smp_compat_fast_key_decode(&err)) != 0) {
-		cli_error("%s", err.msg);
+		cli_error_of(&err);
 		OPENSSL_cleanup();
 		return smp_exit_status(r);
 	}

@@ -1,6 +1,8 @@
 /* smimepub command line: option table, configuration file, parsing and --help. */
 #include "options.h"
 
+#include "advice.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -238,7 +240,7 @@ static int apply_option(struct cli_opts *o, int c, char *arg, int *help, int *ve
 	case OPT_CRL: o->trust.crl_file = arg; break;
 	case OPT_AT:
 		if (smp_parse_time(&o->trust.at, arg, &err) != 0) {
-			cli_error("%s", err.msg);
+			cli_error_of(&err);
 			return -1;
 		}
 		break;

@@ -1,6 +1,8 @@
 /* smimepub command line: option checks, the session and item rendering publish, harvest and remove share. */
 #include "publish.h"
 
+#include "advice.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,7 +96,7 @@ int cli_run_open(struct cli_run *run, smp_dir *dir, const smp_trust *trust, cons
 		so.before_modify = test_before_modify;
 	so.ctx = run;
 	if ((r = smp_session_new(&run->session, &so, &err)) != 0) {
-		cli_error("%s", err.msg);
+		cli_error_of(&err);
 		return smp_exit_status(r);
 	}
 	smp_session_note_status(run->session, run->status);

@@ -262,12 +262,55 @@ int smp_dir_modify(smp_dir *d, const char *dn, const smp_change *changes, size_t
 int smp_dir_contact_dn(const smp_dir *d, const char *ou, const char *cn, char **out,
 		       smp_error *err);
 
+/* Most attribute values a contact is created with. */
+#define SMP_CONTACT_MAX_VALUES 16
+
 /*
- * Creates a mail-enabled contact for addr named cn at smp_dir_contact_dn. Returns 0 and, when
- * dn_out is not NULL, *dn_out (caller frees); SMP_ERR_CONFLICT when the DN exists.
+ * A contact to create: its DN and every attribute value it gets, in the order they are
+ * written. The ONE description of a new contact: a dry run prints it (smp_ldif_write_add of
+ * attrs/values) and a real run adds exactly it (smp_dir_add_contact), so the two never differ.
+ */
+typedef struct smp_contact {
+	char *dn;                                   /* owned */
+	size_t n;
+	const char *attrs[SMP_CONTACT_MAX_VALUES];  /* attribute of value i (static names) */
+	struct berval values[SMP_CONTACT_MAX_VALUES]; /* value i (owned) */
+} smp_contact;
+
+/*
+ * What a mail-enabled contact for addr named cn under ou (NULL = the base) holds on d: the
+ * profile's object classes, cn, sn (the last word of cn, where the profile needs it),
+ * displayName, mail, proxyAddresses "SMTP:addr" and targetAddress "SMTP:addr" where the
+ * profile writes them; targetAddress only when the directory's schema has it (Exchange's
+ * schema extension: Samba and an AD without Exchange have none). When the schema cannot be
+ * read (an LDIF export), the profile's default is assumed. Returns 0 and *out (free with
+ * smp_contact_free), SMP_ERR_BADINPUT without a name or an address, or smp_dir_contact_dn's
+ * errors.
+ */
+int smp_dir_contact_new(smp_contact **out, smp_dir *d, const char *ou, const char *cn,
+			const char *addr, smp_error *err);
+
+void smp_contact_free(smp_contact *c);
+
+/*
+ * Adds the contact c (from smp_dir_contact_new on d). Returns 0; SMP_ERR_CONFLICT when the
+ * DN exists; SMP_ERR_USAGE on a backend that cannot write (an LDIF export).
+ */
+int smp_dir_add_contact(smp_dir *d, const smp_contact *c, smp_error *err);
+
+/*
+ * smp_dir_contact_new + smp_dir_add_contact. Returns 0 and, when dn_out is not NULL, *dn_out
+ * (caller frees); SMP_ERR_CONFLICT when the DN exists.
  */
 int smp_dir_create_contact(smp_dir *d, const char *ou, const char *cn, const char *addr,
 			   char **dn_out, smp_error *err);
+
+/*
+ * Whether the directory's schema defines the attribute: 1 yes, 0 no, -1 unknown (the schema
+ * cannot be read, or the backend has none).
+ */
+int smp_dir_schema_has_attribute(smp_dir *d, const char *attr);
+
 
 /*
  * Calls fn for each entry under the base that holds a certificate (userCertificate or

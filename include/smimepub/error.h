@@ -25,13 +25,30 @@ enum smp_code {
 
 #define SMP_ERROR_MSG_MAX 1024
 
+/*
+ * What the user can do about an error, beyond what its message says, for the front end to put
+ * in its own words (a command line names its flags, a web page its fields): the library's
+ * messages never name a front end's options. Stable: front ends key their hints by these.
+ */
+typedef enum smp_hint {
+	SMP_HINT_NONE = 0,
+	SMP_HINT_NO_URI,          /* name the directory's URI */
+	SMP_HINT_NO_BASE,         /* name the search base */
+	SMP_HINT_NO_PASSWORD,     /* give the bind password */
+	SMP_HINT_PLAINTEXT_BIND,  /* use TLS (ldaps, StartTLS required), or allow clear text */
+	SMP_HINT_CONTACT_PARENT,  /* name where contacts go (or the base) */
+	SMP_HINT_JOURNAL_PATH,    /* name the journal's file */
+	SMP_HINT_CA_DIR,          /* a hashed directory of anchors was wanted, not a file */
+} smp_hint;
+
 /* Where a failing function leaves its message. Never a global: callers own it. */
 typedef struct smp_error {
 	int code;
 	char msg[SMP_ERROR_MSG_MAX];
+	smp_hint hint;            /* set by smp_error_set_hint; else NONE */
 } smp_error;
 
-#define SMP_ERROR_INIT { 0, { 0 } }
+#define SMP_ERROR_INIT { 0, { 0 }, SMP_HINT_NONE }
 
 /* Records code and a printf-style message in err (err may be NULL). Returns code. */
 int smp_error_set(smp_error *err, int code, const char *fmt, ...)
@@ -43,6 +60,10 @@ int smp_error_set(smp_error *err, int code, const char *fmt, ...)
  */
 int smp_error_openssl(smp_error *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* smp_error_set that also attaches hint. Returns code. */
+int smp_error_set_hint(smp_error *err, int code, smp_hint hint, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* Clears err. */
 void smp_error_clear(smp_error *err);

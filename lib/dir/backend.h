@@ -26,9 +26,10 @@ struct smp_dir_ops {
 	int (*read)(smp_dir *d, const char *dn, smp_entry **out, smp_error *err);
 	int (*modify)(smp_dir *d, const char *dn, const smp_change *changes, size_t n,
 		      smp_error *err);
-	/* adds the contact at dn (computed by dir.c with smp_dir_contact_dn) */
-	int (*create_contact)(smp_dir *d, const char *dn, const char *cn, const char *addr,
-			      smp_error *err);
+	/* adds the contact c (made by dir.c's smp_dir_contact_new) */
+	int (*add_contact)(smp_dir *d, const smp_contact *c, smp_error *err);
+	/* 1 / 0 whether the schema has attr, -1 when unknown; NULL: always unknown */
+	int (*schema_has_attribute)(smp_dir *d, const char *attr);
 	int (*walk)(smp_dir *d, int (*fn)(const smp_entry *e, void *ctx),
 		    void (*on_referral)(const char *url, void *ctx), void *ctx, smp_error *err);
 	/* filter: the OR of every address's smp_dir_address_filter */

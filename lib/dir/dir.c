@@ -327,9 +327,9 @@ int smp_dir_contact_dn(const smp_dir *d, const char *ou, const char *cn, char **
 	char *rdnstr = NULL;
 
 	*out = NULL;
-	if (parent == NULL || *parent == '\0')
-		return smp_error_set(err, SMP_ERR_USAGE,
-				     "no DN to create the contact under: give --ou or -b");
+	if (parent == NULL || *parent == '\0') 
+		return smp_error_set_hint(err, SMP_ERR_USAGE, SMP_HINT_CONTACT_PARENT,
+					  "no DN to create the contact under");
 	if (ldap_str2dn(parent, &pdn, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS)
 		return smp_error_set(err, SMP_ERR_USAGE, "not a DN: '%s'", parent);
 	ldap_dnfree(pdn);
@@ -351,26 +351,106 @@ int smp_dir_contact_dn(const smp_dir *d, const char *ou, const char *cn, char **
 	return 0;
 }
 
+/* sn for an inetOrgPerson: the last word of cn, or cn. */
+static const char *last_word(const char *cn)
+{
+	const char *sp = strrchr(cn, ' ');
+
+	return sp != NULL && sp[1] != '\0' ? sp + 1 : cn;
+}
+
+int smp_dir_schema_has_attribute(smp_dir *d, const char *attr)
+{
+	return d->ops->schema_has_attribute != NULL ? d->ops->schema_has_attribute(d, attr) : -1;
+}
+
+void smp_contact_free(smp_contact *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		free(c->values[i].bv_val);
+	free(c->dn);
+	free(c);
+}
+
+/* Appends attr: value to c. Returns 0 or SMP_ERR_NOMEM (also when c is full). */
+static int contact_put(smp_contact *c, const char *attr, const char *value)
+{
+	if (c->n >= SMP_CONTACT_MAX_VALUES || (c->values[c->n].bv_val = strdup(value)) == NULL)
+		return SMP_ERR_NOMEM;
+	c->values[c->n].bv_len = strlen(value);
+	c->attrs[c->n++] = attr;
+	return 0;
+}
+
+int smp_dir_contact_new(smp_contact **out, smp_dir *d, const char *ou, const char *cn,
+			const char *addr, smp_error *err)
+{
+	const smp_profile *p = d->profile;
+	smp_contact *c = NULL;
+	char *smtp = NULL;
+	int r = SMP_ERR_NOMEM, target;
+
+	*out = NULL;
+	if (*cn == '\0' || *addr == '\0')
+		return smp_error_set(err, SMP_ERR_BADINPUT,
+				     "cannot create a contact without a name and an address");
+	if ((c = calloc(1, sizeof(*c))) == NULL || asprintf(&smtp, "SMTP:%s", addr) < 0) {
+		smtp = NULL;
+		goto out;
+	}
+	if ((r = smp_dir_contact_dn(d, ou, cn, &c->dn, err)) != 0)
+		goto out;
+	r = SMP_ERR_NOMEM;
+	for (size_t i = 0; p->contact_classes != NULL && p->contact_classes[i] != NULL; i++)
+		if (contact_put(c, "objectClass", p->contact_classes[i]) != 0)
+			goto out;
+	if (contact_put(c, "cn", cn) != 0 ||
+	    (p->write_sn && contact_put(c, "sn", last_word(cn)) != 0) ||
+	    contact_put(c, "displayName", cn) != 0 || contact_put(c, "mail", addr) != 0 ||
+	    (p->write_proxy_addresses && contact_put(c, "proxyAddresses", smtp) != 0))
+		goto out;
+	target = p->write_target_address ? smp_dir_schema_has_attribute(d, "targetAddress") : 0;
+	if (target < 0)
+		target = p->write_target_address;
+	if (target && contact_put(c, "targetAddress", smtp) != 0)
+		goto out;
+	*out = c;
+	c = NULL;
+	r = 0;
+out:
+	if (r == SMP_ERR_NOMEM)
+		smp_error_set(err, r, "out of memory");
+	smp_contact_free(c);
+	free(smtp);
+	return r;
+}
+
+int smp_dir_add_contact(smp_dir *d, const smp_contact *c, smp_error *err)
+{
+	if (d->ops->add_contact == NULL)
+		return refuse(d, "create a contact", err);
+	return d->ops->add_contact(d, c, err);
+}
+
 int smp_dir_create_contact(smp_dir *d, const char *ou, const char *cn, const char *addr,
 			   char **dn_out, smp_error *err)
 {
-	char *dn = NULL;
+	smp_contact *c = NULL;
 	int r;
 
 	if (dn_out != NULL)
 		*dn_out = NULL;
-	if (d->ops->create_contact == NULL)
+	if (d->ops->add_contact == NULL)
 		return refuse(d, "create a contact", err);
-	if (*cn == '\0' || *addr == '\0')
-		return smp_error_set(err, SMP_ERR_BADINPUT,
-				     "cannot create a contact without a name and an address");
-	if ((r = smp_dir_contact_dn(d, ou, cn, &dn, err)) != 0)
+	if ((r = smp_dir_contact_new(&c, d, ou, cn, addr, err)) != 0)
 		return r;
-	if ((r = d->ops->create_contact(d, dn, cn, addr, err)) == 0 && dn_out != NULL) {
-		*dn_out = dn;
-		dn = NULL;
+	if ((r = smp_dir_add_contact(d, c, err)) == 0 && dn_out != NULL) {
+		*dn_out = c->dn;
+		c->dn = NULL;
 	}
-	free(dn);
+	smp_contact_free(c);
 	return r;
 }
 

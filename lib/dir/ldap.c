@@ -27,6 +27,8 @@ struct ldap_be {
 	int timeout;
 	smp_conn_options conn;  /* for smp_dir_reconnect: strings below owned */
 	char *c_binddn, *c_password, *c_saslmech, *c_tls_cacert;
+	char *schema_attr;      /* the last attribute looked up in the schema, and the answer */
+	int schema_has;
 };
 
 static struct ldap_be *L(const smp_dir *d)
@@ -386,9 +388,8 @@ static int do_bind(smp_dir *d, const smp_conn_options *o, smp_error *err)
 	if (o->binddn == NULL)
 		return 0;
 	if (o->password == NULL || *o->password == '\0')
-		return smp_error_set(err, SMP_ERR_USAGE,
-				     "cannot bind as '%s': no password (use -y FILE, -W or SMIMEPUB_PASSWORD)",
-				     o->binddn);
+		return smp_error_set_hint(err, SMP_ERR_USAGE, SMP_HINT_NO_PASSWORD,
+					  "cannot bind as '%s': no password", o->binddn);
 	cred.bv_val = (char *)o->password;
 	cred.bv_len = strlen(o->password);
 	rc = ldap_sasl_bind_s(L(d)->ld, o->binddn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
@@ -467,9 +468,8 @@ static int read_root_dse(smp_dir *d, const smp_conn_options *o, smp_error *err)
 	if (d->base == NULL)
 		d->base = first_value(ncs);
 	if (d->base == NULL) {
-		r = smp_error_set(err, SMP_ERR_USAGE,
-				  "'%s' names no naming context: give the search base with -b",
-				  d->uri);
+		r = smp_error_set_hint(err, SMP_ERR_USAGE, SMP_HINT_NO_BASE,
+				       "'%s' names no naming context", d->uri);
 		goto out;
 	}
 	r = 0;
@@ -528,7 +528,7 @@ int smp_dir_open(smp_dir **out, const smp_conn_options *opts, smp_error *err)
 		goto out;
 	}
 	if (ldap_get_option(L(d)->ld, LDAP_OPT_URI, &uri) != LDAP_OPT_SUCCESS || uri == NULL) {
-		r = smp_error_set(err, SMP_ERR_USAGE, "no LDAP URI: give one with -H or in ldap.conf");
+		r = smp_error_set_hint(err, SMP_ERR_USAGE, SMP_HINT_NO_URI, "no LDAP URI");
 		goto out;
 	}
 	d->uri = strdup(uri);
@@ -540,8 +540,8 @@ int smp_dir_open(smp_dir **out, const smp_conn_options *opts, smp_error *err)
 	/* decided before any connection: nothing may reach the network in clear */
 	if (bind_sends_password(opts) && !opts->insecure && !local && !uri_is_secure(d->uri) &&
 	    opts->starttls < 1) {
-		r = smp_error_set(err, SMP_ERR_USAGE,
-				  "refusing to send the password for '%s' in clear to '%s': use ldaps://, -ZZ or --insecure",
+		r = smp_error_set_hint(err, SMP_ERR_USAGE, SMP_HINT_PLAINTEXT_BIND,
+				  "refusing to send the password for '%s' in clear to '%s'",
 				  opts->binddn != NULL ? opts->binddn : "", d->uri);
 		goto out;
 	}
@@ -554,8 +554,8 @@ int smp_dir_open(smp_dir **out, const smp_conn_options *opts, smp_error *err)
 		if (r < 0)
 			goto out;
 		if (!encrypted && bind_sends_password(opts) && !opts->insecure && !local) {
-			r = smp_error_set(err, SMP_ERR_USAGE,
-					  "refusing to send the password for '%s' in clear to '%s' after StartTLS failed: use ldaps://, -ZZ or --insecure",
+			r = smp_error_set_hint(err, SMP_ERR_USAGE, SMP_HINT_PLAINTEXT_BIND,
+					  "refusing to send the password for '%s' in clear to '%s' after StartTLS failed",
 					  opts->binddn != NULL ? opts->binddn : "", d->uri);
 			goto out;
 		}
@@ -606,6 +606,7 @@ static void ld_close(smp_dir *d)
 	}
 	free(b->c_saslmech);
 	free(b->c_tls_cacert);
+	free(b->schema_attr);
 	free(b);
 	d->be = NULL;
 }
@@ -963,82 +964,93 @@ static int ld_modify(smp_dir *d, const char *dn, const smp_change *changes, size
 	return r;
 }
 
-/* sn for an inetOrgPerson: the last word of cn, or cn. */
-static const char *last_word(const char *cn)
+static int ld_add_contact(smp_dir *d, const smp_contact *c, smp_error *err)
 {
-	const char *sp = strrchr(cn, ' ');
+	LDAPMod m[SMP_CONTACT_MAX_VALUES], *mp[SMP_CONTACT_MAX_VALUES + 1];
+	struct berval *vals[2 * SMP_CONTACT_MAX_VALUES];
+	size_t nm = 0, nv = 0;
+	int rc;
 
-	return sp != NULL && sp[1] != '\0' ? sp + 1 : cn;
+	/* one LDAPMod per attribute, its values in order (objectClass has several) */
+	memset(m, 0, sizeof(m));
+	for (size_t i = 0; i < c->n; i++) {
+		if (nm == 0 || strcasecmp(m[nm - 1].mod_type, c->attrs[i]) != 0) {
+			if (nm > 0)
+				vals[nv++] = NULL;
+			m[nm].mod_op = LDAP_MOD_ADD | LDAP_MOD_BVALUES;
+			m[nm].mod_type = (char *)c->attrs[i];
+			m[nm].mod_bvalues = &vals[nv];
+			mp[nm] = &m[nm];
+			nm++;
+		}
+		vals[nv++] = (struct berval *)&c->values[i];
+	}
+	vals[nv] = NULL;
+	mp[nm] = NULL;
+	rc = ldap_add_ext_s(L(d)->ld, c->dn, mp, NULL, NULL);
+	d->last_rc = rc;
+	if (rc != LDAP_SUCCESS)
+		return ldap_fail(d, err, rc == LDAP_ALREADY_EXISTS ? SMP_ERR_CONFLICT : map_rc(rc), rc,
+				 NULL, NULL, "cannot create contact '%s'", c->dn);
+	return 0;
 }
 
-static int ld_create_contact(smp_dir *d, const char *dn, const char *cn, const char *addr,
-			     smp_error *err)
+/* Whether the attributeTypes description desc names attr ("NAME 'x'" or "NAME ( 'a' 'x' )"). */
+static int names_attribute(const char *desc, size_t len, const char *attr)
 {
-	int r = SMP_ERR_INTERNAL;
-	const smp_profile *p = d->profile;
-	char *smtp = NULL;
-	char *v_cn[] = { (char *)cn, NULL };
-	char *v_mail[] = { (char *)addr, NULL };
-	char *v_sn[] = { (char *)last_word(cn), NULL };
-	char *v_smtp[2] = { NULL, NULL };
-	LDAPMod m[8], *mp[9];
-	int nm = 0, rc, i, with_target;
+	size_t al = strlen(attr);
 
-	if (asprintf(&smtp, "SMTP:%s", addr) < 0) {
-		smtp = NULL;
-		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i + al + 2 <= len; i++)
+		if (desc[i] == '\'' && desc[i + al + 1] == '\'' &&
+		    strncasecmp(desc + i + 1, attr, al) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Reads the subschema entry named by the root DSE's subschemaSubentry for attr. Cached for
+ * the last attribute asked (contact creation asks for one, once per contact).
+ */
+static int ld_schema_has_attribute(smp_dir *d, const char *attr)
+{
+	char *dse_attrs[] = { "subschemaSubentry", NULL };
+	char *sch_attrs[] = { "attributeTypes", NULL };
+	LDAPMessage *res = NULL, *e;
+	struct berval **v = NULL;
+	char *sub = NULL;
+	int rc, found = -1;
+
+	if (L(d)->schema_attr != NULL && strcasecmp(L(d)->schema_attr, attr) == 0)
+		return L(d)->schema_has;
+	rc = ldap_search_ext_s(L(d)->ld, "", LDAP_SCOPE_BASE, "(objectClass=*)", dse_attrs, 0,
+			       NULL, NULL, NULL, 0, &res);
+	if (rc == LDAP_SUCCESS && (e = ldap_first_entry(L(d)->ld, res)) != NULL &&
+	    (v = ldap_get_values_len(L(d)->ld, e, "subschemaSubentry")) != NULL && v[0] != NULL)
+		sub = strndup(v[0]->bv_val, v[0]->bv_len);
+	ldap_value_free_len(v);
+	v = NULL;
+	ldap_msgfree(res);
+	res = NULL;
+	if (sub == NULL)
 		goto out;
+	rc = ldap_search_ext_s(L(d)->ld, sub, LDAP_SCOPE_BASE, "(objectClass=*)", sch_attrs, 0,
+			       NULL, NULL, NULL, 0, &res);
+	if (rc == LDAP_SUCCESS && (e = ldap_first_entry(L(d)->ld, res)) != NULL &&
+	    (v = ldap_get_values_len(L(d)->ld, e, "attributeTypes")) != NULL) {
+		found = 0;
+		for (size_t i = 0; v[i] != NULL && !found; i++)
+			found = names_attribute(v[i]->bv_val, v[i]->bv_len, attr);
 	}
-	v_smtp[0] = smtp;
-	for (with_target = p->write_target_address; with_target >= 0; with_target--) {
-		nm = 0;
-		memset(m, 0, sizeof(m));
-		m[nm].mod_op = LDAP_MOD_ADD;
-		m[nm].mod_type = "objectClass";
-		m[nm++].mod_values = (char **)p->contact_classes;
-		m[nm].mod_op = LDAP_MOD_ADD;
-		m[nm].mod_type = "cn";
-		m[nm++].mod_values = v_cn;
-		m[nm].mod_op = LDAP_MOD_ADD;
-		m[nm].mod_type = "displayName";
-		m[nm++].mod_values = v_cn;
-		m[nm].mod_op = LDAP_MOD_ADD;
-		m[nm].mod_type = "mail";
-		m[nm++].mod_values = v_mail;
-		if (p->write_sn) {
-			m[nm].mod_op = LDAP_MOD_ADD;
-			m[nm].mod_type = "sn";
-			m[nm++].mod_values = v_sn;
-		}
-		if (p->write_proxy_addresses) {
-			m[nm].mod_op = LDAP_MOD_ADD;
-			m[nm].mod_type = "proxyAddresses";
-			m[nm++].mod_values = v_smtp;
-		}
-		if (with_target) {
-			m[nm].mod_op = LDAP_MOD_ADD;
-			m[nm].mod_type = "targetAddress";
-			m[nm++].mod_values = v_smtp;
-		}
-		for (i = 0; i < nm; i++)
-			mp[i] = &m[i];
-		mp[nm] = NULL;
-		rc = ldap_add_ext_s(L(d)->ld, dn, mp, NULL, NULL);
-		d->last_rc = rc;
-		/* an AD without Exchange's schema has no targetAddress: go on without it */
-		if (rc == LDAP_UNDEFINED_TYPE && with_target)
-			continue;
-		break;
-	}
-	if (rc != LDAP_SUCCESS) {
-		r = ldap_fail(d, err, rc == LDAP_ALREADY_EXISTS ? SMP_ERR_CONFLICT : map_rc(rc), rc,
-			      NULL, NULL, "cannot create contact '%s'", dn);
-		goto out;
-	}
-	r = 0;
 out:
-	free(smtp);
-	return r;
+	ldap_value_free_len(v);
+	ldap_msgfree(res);
+	free(sub);
+	if (found >= 0) {
+		free(L(d)->schema_attr);
+		L(d)->schema_attr = strdup(attr);
+		L(d)->schema_has = found;
+	}
+	return found;
 }
 
 /* ---- Walk --------------------------------------------------------------------------------- */
@@ -1305,7 +1317,8 @@ static const struct smp_dir_ops ldap_ops = {
 	.find_by_address = ld_find_by_address,
 	.read = ld_read,
 	.modify = ld_modify,
-	.create_contact = ld_create_contact,
+	.add_contact = ld_add_contact,
+	.schema_has_attribute = ld_schema_has_attribute,
 	.walk = ld_walk,
 	.find_addresses_send = ld_find_addresses_send,
 	.read_send = ld_read_send,

@@ -369,8 +369,8 @@ int smp_dir_open_ldif_ex(smp_dir **out, const char *path, const smp_ldif_options
 		if (given == NULL && ad_attr == NULL && x->has_proxy &&
 		    asprintf(&d->warning, "'%s' holds proxyAddresses but no attribute only Active "
 			     "Directory has (objectGUID, objectCategory ...): planning for OpenLDAP "
-			     "(userCertificate;binary); give --schema ad if it is an export of "
-			     "Active Directory", path) < 0)
+			     "(userCertificate;binary); choose the Active Directory schema if it is an "
+			     "export of Active Directory", path) < 0)
 			d->warning = NULL;
 	}
 	x->err = NULL;

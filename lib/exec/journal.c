@@ -241,10 +241,9 @@ static int default_path(char **out, smp_error *err)
 		pw = getpwuid(getuid());
 		home = pw != NULL ? pw->pw_dir : NULL;
 	}
-	if (home == NULL || home[0] == '\0')
-		return smp_error_set(err, SMP_ERR_USAGE,
-				     "cannot place the journal: neither XDG_STATE_HOME nor HOME is set, "
-				     "use --journal");
+	if (home == NULL || home[0] == '\0') 
+		return smp_error_set_hint(err, SMP_ERR_USAGE, SMP_HINT_JOURNAL_PATH,
+			      "cannot place the journal: neither XDG_STATE_HOME nor HOME is set");
 	if (asprintf(out, "%s/.local/state/smimepub/journal.ldif", home) < 0)
 		goto nomem;
 	return 0;

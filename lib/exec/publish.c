@@ -535,51 +535,25 @@ out:
 	return cn;
 }
 
-/* The LDIF add record of the contact --create-contact would create (dry run). */
-static int ldif_contact(char **ldif, const smp_profile *prof, const char *dn, const char *cn,
-			const char *addr, smp_error *err)
+/* The LDIF add record of contact k: what a dry run prints instead of adding it. */
+static int ldif_contact(char **ldif, const smp_contact *k, smp_error *err)
 {
-	const char *attrs[24];
-	struct berval vals[24];
-	const struct berval *pv[24];
-	char *smtp = NULL, *text = NULL;
-	size_t n = 0, len = 0;
-	FILE *fp = NULL;
-	int r = SMP_ERR_NOMEM;
+	const struct berval *pv[SMP_CONTACT_MAX_VALUES];
+	char *text = NULL;
+	size_t len = 0;
+	FILE *fp;
+	int r;
 
-	if (asprintf(&smtp, "SMTP:%s", addr) < 0) {
-		smtp = NULL;
-		goto out;
-	}
-#define PUT(a, v) do { attrs[n] = (a); vals[n].bv_val = (char *)(v); \
-		vals[n].bv_len = strlen(v); pv[n] = &vals[n]; n++; } while (0)
-	if (prof->contact_classes != NULL)
-		for (size_t i = 0; prof->contact_classes[i] != NULL && n < 12; i++)
-			PUT("objectClass", prof->contact_classes[i]);
-	else if (prof->contact_class != NULL)
-		PUT("objectClass", prof->contact_class);
-	PUT("cn", cn);
-	if (prof->write_sn)
-		PUT("sn", cn);
-	PUT("displayName", cn);
-	PUT("mail", addr);
-	if (prof->write_proxy_addresses)
-		PUT("proxyAddresses", smtp);
-	if (prof->write_target_address)
-		PUT("targetAddress", smtp);
-#undef PUT
+	for (size_t i = 0; i < k->n; i++)
+		pv[i] = &k->values[i];
 	if ((fp = open_memstream(&text, &len)) == NULL)
-		goto out;
-	r = smp_ldif_write_add(fp, dn, attrs, pv, n, "smimepub: would create a contact", err);
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	r = smp_ldif_write_add(fp, k->dn, k->attrs, pv, k->n, "smimepub: would create a contact",
+			       err);
 	fclose(fp);
-	fp = NULL;
 	if (r == 0 && append_text(ldif, text, len) != 0)
-		r = SMP_ERR_NOMEM;
-out:
-	if (r == SMP_ERR_NOMEM)
-		smp_error_set(err, r, "out of memory");
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
 	free(text);
-	free(smtp);
 	return r;
 }
 
@@ -590,10 +564,9 @@ out:
 static int create_contact(smp_session *c, const smp_certinfo *ci, const unsigned char *der,
 			  size_t len, struct pub_result *res, smp_entry **entry, smp_error *err)
 {
-	const smp_profile *prof = smp_dir_profile(c->dir);
 	const char *addr = ci->emails[0];
 	char *cn = subject_cn(ci, der, len);
-	char *dn = NULL;
+	smp_contact *k = NULL;
 	smp_entry *e = NULL;
 	off_t before, after;
 	int r = SMP_ERR_INTERNAL;
@@ -603,13 +576,14 @@ static int create_contact(smp_session *c, const smp_certinfo *ci, const unsigned
 		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((r = smp_dir_contact_dn(c->dir, c->pub->ou, cn, &dn, err)) != 0)
+	/* one description of the contact: printed by a dry run, added by a real one */
+	if ((r = smp_dir_contact_new(&k, c->dir, c->pub->ou, cn, addr, err)) != 0)
 		goto out;
 	if (c->o.dry_run) {
-		if ((r = ldif_contact(&res->ldif, prof, dn, cn, addr, err)) != 0)
+		if ((r = ldif_contact(&res->ldif, k, err)) != 0)
 			goto out;
 		/* what the contact will hold that matching looks at */
-		if ((e = calloc(1, sizeof(*e))) == NULL || (e->dn = strdup(dn)) == NULL ||
+		if ((e = calloc(1, sizeof(*e))) == NULL || (e->dn = strdup(k->dn)) == NULL ||
 		    (e->mail = calloc(2, sizeof(*e->mail))) == NULL ||
 		    (e->mail[0] = strdup(addr)) == NULL) {
 			r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
@@ -621,28 +595,28 @@ static int create_contact(smp_session *c, const smp_certinfo *ci, const unsigned
 		if ((r = journal_ready(c, err)) != 0)
 			goto out;
 		before = journal_size(c->journal);
-		if ((r = smp_journal_record_add(c->journal, dn, err)) != 0)
+		if ((r = smp_journal_record_add(c->journal, k->dn, err)) != 0)
 			goto out;
 		after = journal_size(c->journal);
-		if ((r = smp_dir_create_contact(c->dir, c->pub->ou, cn, addr, NULL, err)) != 0) {
+		if ((r = smp_dir_add_contact(c->dir, k, err)) != 0) {
 			/* refused: nothing was created; a lost answer keeps the record (see journal.h) */
 			if (r != SMP_ERR_UNAVAILABLE)
 				journal_void(c->journal, before, after);
 			goto out;
 		}
-		if ((r = smp_dir_read(c->dir, dn, &e, err)) != 0)
+		if ((r = smp_dir_read(c->dir, k->dn, &e, err)) != 0)
 			goto out;
 	}
 	res->created = 1;
 	free(res->dn);
-	res->dn = dn;
-	dn = NULL;
+	res->dn = k->dn;
+	k->dn = NULL;
 	*entry = e;
 	e = NULL;
 	r = 0;
 out:
 	smp_entry_free(e);
-	free(dn);
+	smp_contact_free(k);
 	free(cn);
 	return r;
 }
@@ -735,10 +709,10 @@ static int check_addresses(smp_certinfo *ci, const smp_entry *e)
 			best = how;
 	}
 	if (best == 0 && smp_certinfo_problem(ci, "address_mismatch") == NULL)
-		return smp_certinfo_add_problem(ci, "address_mismatch",
+		return smp_certinfo_add_problem_with(ci, "address_mismatch", SMP_REMEDY_OVERRIDE,
 			"the entry '%s' has none of the certificate's addresses ('%s'%s) in mail or "
 			"proxyAddresses: clients looking up that address will not find it; check that "
-			"this is the right entry, add the address to it, or use --force",
+			"this is the right entry, add the address to it",
 			e->dn, ci->emails[0], ci->n_emails > 1 ? ", ..." : "");
 	if (best == 1 && smp_certinfo_problem(ci, "no_mail_attribute") == NULL)
 		return smp_certinfo_add_problem(ci, "no_mail_attribute",

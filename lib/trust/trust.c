@@ -149,9 +149,8 @@ int smp_trust_new(smp_trust **out, const smp_trust_options *opts, smp_error *err
 			goto out;
 		}
 		if (!S_ISDIR(st.st_mode)) {
-			r = smp_error_set(err, SMP_ERR_NOFILE,
-					  "cannot read '%s': not a directory (--ca-dir wants a "
-					  "directory of hashed certificates; use --ca-file for a file)",
+			r = smp_error_set_hint(err, SMP_ERR_NOFILE, SMP_HINT_CA_DIR,
+					  "cannot read '%s': not a directory of hashed certificates",
 					  opts->ca_dir);
 			goto out;
 		}

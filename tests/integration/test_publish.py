@@ -284,6 +284,33 @@ class PublishTests(Base):
         self.assertEqual(res.rc, 0, res)
         self.assertEqual(self.one(res)["action"], "unchanged")
 
+    def test_create_contact_dry_run_prints_what_the_real_run_writes(self):
+        # the contact a dry run prints is byte for byte the one the real run creates: sn
+        # (the last word of the name), targetAddress only where the schema has it
+        path, _ = make_cert("/CN=Anna Maria Same", ["anna.same@partner.example"])
+        res = self.smp("publish", "-n", "--create-contact", "--ou", self.ou, path, fmt=None)
+        self.assertEqual(res.rc, 0, res)
+        text = re.sub(r"\n ", "", res.out)  # unfold LDIF continuation lines
+        printed = [e for dn, e in smptest.parse_ldif(text.encode()).items()
+                   if e.get("changetype") == [b"add"]]
+        self.assertEqual(len(printed), 1, res.out)
+        printed = printed[0]
+        del printed["changetype"]
+        res = self.smp("publish", "--create-contact", "--ou", self.ou, path)
+        self.assertEqual(res.rc, 0, res)
+        dn = self.one(res)["dn"]
+        names = ["cn", "sn", "displayName", "mail", "proxyAddresses", "targetAddress",
+                 "givenName", "objectClass"]
+        found = self.d.search(dn, attrs=names)
+        self.assertEqual(len(found), 1, found)
+        real = next(iter(found.values()))
+        ocs = printed.pop("objectclass")
+        self.assertTrue({v.lower() for v in ocs} <= {v.lower() for v in real.pop("objectclass")})
+        self.assertEqual(printed, real)
+        self.assertEqual(printed.get("sn", [b"Same"]), [b"Same"])
+        # the test Samba has Exchange's targetAddress added to its schema (tests/dirs)
+        self.assertEqual("targetaddress" in printed, self.kind == "ad")
+
     def test_create_contact_dry_run_changes_nothing(self):
         cn = "Dry, Run"
         path, der = make_cert("/CN=Dry\\, Run", ["dry.run@partner.example"])
