@@ -447,9 +447,9 @@ int cmd_audit(struct cli_opts *o)
 		status = AUDIT_INCOMPLETE;
 	} else {
 		status = smp_audit_summary_exit_status(st.summary);
-		/* part of the directory was not audited: at least a warning */
-		if (status == 0 && st.referrals > st.ad_partition_referrals)
-			status = 1;
+		/* part of the directory was not audited: at least a warning (2 ranks as 1) */
+		if (st.referrals > st.ad_partition_referrals)
+			status = smp_status_worse(status, 1);
 	}
 	if (o->quiet || (status == AUDIT_INCOMPLETE && smp_audit_summary_entries(st.summary) == 0 &&
 			 o->format == CLI_FMT_TEXT))

@@ -16,6 +16,7 @@
 
 #include "smimepub/audit.h"
 #include "smimepub/ldif_in.h"
+#include "smimepub/lookup.h"
 
 #define T0 ((time_t)1780272000)   /* 2026-06-01T00:00:00Z */
 
@@ -421,6 +422,55 @@ static void test_smime_attr_shadows(void **state)
 	smp_entry_free(e4);
 }
 
+/* lookup judges an entry for one recipient with audit's findings and the client model. */
+static void test_lookup_entry(void **state)
+{
+	const char *const certs[] = { "alice-old-expired.pem", "alice.pem", NULL };
+	const char *const proxy[] = { "SMTP:alice@partner.example", NULL };
+	smp_entry *e = entry(ALICE_MAIL, NULL, certs, NULL);
+	smp_entry *e2 = entry(NULL, proxy, certs, NULL);
+	smp_lookup_result *r = NULL, *r2 = NULL, *r3 = NULL;
+	smp_error err = SMP_ERROR_INIT;
+	int first_unusable = 0;
+
+	(void)state;
+	assert_int_equal(smp_lookup_entry(&r, e, "alice@partner.example", 1, trust, &err), 0);
+	assert_true(r->usable);
+	assert_int_equal(r->n_values, 2);
+	assert_false(r->values[0].usable);
+	assert_false(r->values[0].chosen);
+	assert_true(r->values[1].usable);
+	assert_true(r->values[1].chosen);
+	assert_int_equal(r->values[0].clients, (1u << SMP_CLIENT_OWA) | (1u << SMP_CLIENT_GPGSM) |
+					       (1u << SMP_CLIENT_THUNDERBIRD));
+	assert_int_equal(r->values[1].clients, (1u << SMP_CLIENT_OUTLOOK) |
+					       (1u << SMP_CLIENT_THUNDERBIRD));
+	/* first_unusable is about the entry: in the findings, not among the value's problems */
+	for (size_t i = 0; i < r->n_findings; i++)
+		first_unusable |= strcmp(r->findings[i].code, "first_unusable") == 0;
+	assert_true(first_unusable);
+	for (size_t i = 0; i < r->values[0].n_problems; i++)
+		assert_string_not_equal(r->values[0].problems[i].code, "first_unusable");
+	assert_int_equal(r->values[0].problems[0].remedy, SMP_REMEDY_NONE);
+	/* the same entry for another address: nothing on it is for Bob */
+	assert_int_equal(smp_lookup_entry(&r3, e, "bob@partner.example", 2, trust, &err), 0);
+	assert_false(r3->usable);
+	assert_false(r3->values[1].usable);
+	assert_string_equal(r3->findings[0].code, "ambiguous");
+	assert_non_null(smp_audit_value_problem(&r3->audit->values[1], "address_mismatch"));
+	/* found through proxyAddresses only: gpgsm and Thunderbird do not find it */
+	assert_int_equal(smp_lookup_entry(&r2, e2, "alice@partner.example", 1, trust, &err), 0);
+	assert_true(r2->usable);
+	assert_non_null(smp_audit_entry_problem(r2->audit, "no_mail_attribute"));
+	assert_int_equal(r2->picks[SMP_CLIENT_GPGSM].attr, SMP_ATTR_NONE);
+	assert_int_equal(r2->picks[SMP_CLIENT_THUNDERBIRD].attr, SMP_ATTR_NONE);
+	smp_lookup_result_free(r);
+	smp_lookup_result_free(r2);
+	smp_lookup_result_free(r3);
+	smp_entry_free(e);
+	smp_entry_free(e2);
+}
+
 static void test_smime_pkcs7(void **state)
 {
 	char path[4096];
@@ -705,6 +755,7 @@ int main(void)
 		cmocka_unit_test(test_malformed_and_too_large),
 		cmocka_unit_test(test_first_unusable),
 		cmocka_unit_test(test_smime_attr_shadows),
+		cmocka_unit_test(test_lookup_entry),
 		cmocka_unit_test(test_smime_pkcs7),
 		cmocka_unit_test(test_prune_select),
 		cmocka_unit_test(test_prune_never_removes_best),
