@@ -291,8 +291,8 @@ class PublishTests(Base):
         res = self.smp("publish", "-n", "--create-contact", "--ou", self.ou, path, fmt=None)
         self.assertEqual(res.rc, 0, res)
         text = re.sub(r"\n ", "", res.out)  # unfold LDIF continuation lines
-        printed = [e for dn, e in smptest.parse_ldif(text.encode()).items()
-                   if e.get("changetype") == [b"add"]]
+        records = [smptest.parse_ldif(r.encode()) for r in text.split("\n\n")]
+        printed = [e for r in records for e in r.values() if e.get("changetype") == [b"add"]]
         self.assertEqual(len(printed), 1, res.out)
         printed = printed[0]
         del printed["changetype"]
