@@ -722,6 +722,29 @@ static int check_addresses(smp_certinfo *ci, const smp_entry *e)
 	return 0;
 }
 
+/*
+ * Refuses a certificate larger than the profile's largest value (Active Directory: 32,768
+ * bytes) before anything is written: the server would refuse the modify, and --force cannot
+ * change that. Fills res and adds the critical problem too_large to ci. Returns 1 when refused.
+ */
+static int too_large(smp_session *c, size_t len, smp_certinfo *ci, struct pub_result *res)
+{
+	const smp_profile *p = smp_dir_profile(c->dir);
+
+	if (p->max_value_size == 0 || len <= p->max_value_size)
+		return 0;
+	if (smp_certinfo_problem(ci, "too_large") == NULL)
+		smp_certinfo_add_problem(ci, "too_large", "the certificate is %zu bytes: the "
+					 "directory (%s) stores at most %zu bytes in one value",
+					 len, p->name, p->max_value_size);
+	res->action = "skipped";
+	res->reason = "too_large";
+	res->status = 1;
+	set_message(res, "not published: %zu bytes is more than the %zu bytes one value may hold",
+		    len, p->max_value_size);
+	return 1;
+}
+
 static int has_critical(const smp_certinfo *ci)
 {
 	return smp_certinfo_worst(ci) == SMP_SEV_CRITICAL;
@@ -763,13 +786,15 @@ int pub_certificate(smp_session *c, const unsigned char *der, size_t len, smp_ce
 	smp_plan *plan = NULL;
 	struct berval newbv;
 	char *comment = NULL;
-	int r;
+	int r = 0;
 
 	memset(res, 0, sizeof(*res));
 	memset(&pe, 0, sizeof(pe));
 	newbv.bv_val = (char *)der;
 	newbv.bv_len = len;
 
+	if (too_large(c, len, ci, res))
+		goto out;
 	if ((r = find_entry(c, ci, res, &e, &err)) != 0) {
 		pub_failure(res, r, err.msg);
 		goto out;
@@ -1471,6 +1496,8 @@ int pub_bulk(smp_session *c, struct pub_item *items, size_t n)
 		struct pub_item *it = &items[i];
 
 		it->state = it->ci == NULL ? IT_DONE : it->ci->n_emails == 0 ? IT_FALLBACK : IT_NEW;
+		if (it->ci != NULL && too_large(c, it->len, it->ci, &it->res))
+			it->state = IT_DONE;
 		if (it->state != IT_NEW)
 			continue;
 		if (nsb == 0 || sb[nsb - 1].naddrs + it->ci->n_emails > PUB_BULK_ADDRS) {

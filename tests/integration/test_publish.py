@@ -311,6 +311,27 @@ class PublishTests(Base):
         # the test Samba has Exchange's targetAddress added to its schema (tests/dirs)
         self.assertEqual("targetaddress" in printed, self.kind == "ad")
 
+    def test_value_over_the_profile_limit_is_refused_before_writing(self):
+        # Active Directory keeps at most 32,768 bytes in one value: such a certificate is
+        # refused as too_large (even with --force) and nothing is written; OpenLDAP has no
+        # such limit and takes it
+        names = ["big.cert@partner.example"] + [
+            "alias%04d.big.cert@partner.example" % i for i in range(1100)]
+        path, der = make_cert("/CN=Big Cert", names)
+        self.assertGreater(len(der), 32768)
+        dn = self.d.add_contact(self.ou, "Big Cert", mail="big.cert@partner.example")
+        res = self.smp("publish", "--force", path)
+        rec = self.one(res)
+        if self.kind == "ad":
+            self.assertEqual(res.rc, 1, res)
+            self.assertEqual((rec["action"], rec["reason"]), ("skipped", "too_large"), rec)
+            self.assertIn("too_large", [p["code"] for p in rec["problems"]])
+            self.assertEqual(self.certs(dn), [])
+        else:
+            self.assertEqual(res.rc, 0, res)
+            self.assertEqual(rec["action"], "published", rec)
+            self.assertEqual(self.certs(dn), [der])
+
     def test_create_contact_dry_run_changes_nothing(self):
         cn = "Dry, Run"
         path, der = make_cert("/CN=Dry\\, Run", ["dry.run@partner.example"])
