@@ -3,7 +3,7 @@
 # Usage: scripts/install-deps.sh [--no-directories]   (the latter skips slapd and Samba)
 set -eu
 
-PKGS="meson ninja-build pkg-config gcc libc6-dev binutils python3 openssl
+PKGS="meson ninja-build pkg-config gcc g++ libc6-dev binutils python3 openssl
 libssl-dev libldap-dev libsasl2-dev libgmime-3.0-dev libjansson-dev libidn2-dev libcmocka-dev
 ldap-utils gpgsm libsasl2-modules krb5-user libsasl2-modules-gssapi-mit"
 DIRS="slapd samba samba-ad-dc samba-ad-provision samba-dsdb-modules ldb-tools util-linux"

@@ -10,6 +10,10 @@
 #include "smimepub/dir.h"
 #include "smimepub/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Limits behind the directory-side codes (SPEC §3). */
 #define SMP_AUDIT_MAX_VALUES 15          /* more: too_many_values (Entra ID sync stops) */
 #define SMP_AUDIT_MAX_VALUE_SIZE 32768   /* larger: too_large (Active Directory's limit) */
@@ -170,5 +174,9 @@ const smp_audit_expiry *smp_audit_summary_soonest(const smp_audit_summary *s, si
 int smp_audit_summary_exit_status(const smp_audit_summary *s);
 
 void smp_audit_summary_free(smp_audit_summary *s);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -10,6 +10,10 @@
 #include "smimepub/error.h"
 #include "smimepub/problems.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---- Intake ------------------------------------------------------------------------------- */
 
 /*
@@ -207,5 +211,9 @@ int smp_address_unicode(char **out, const char *normalized, smp_error *err);
 
 /* 1 when two normalised addresses name the same mailbox (case-insensitive), else 0. */
 int smp_address_equal(const char *a, const char *b);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -10,6 +10,10 @@
 
 #include "smimepub/cert.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /*
  * Whether a client would take the certificate described by ci to encrypt: no expired,
  * not_yet_valid, revoked or malformed problem, its key usage allows encryption and its
@@ -78,5 +82,9 @@ typedef struct smp_client_pick {
  *   the first usable one (index), else index 0 and encrypts 0.
  */
 void smp_clients_pick(smp_client_pick picks[SMP_CLIENT_COUNT], const smp_client_input *in);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

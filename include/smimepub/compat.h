@@ -7,6 +7,10 @@
 
 #include "smimepub/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /*
  * Under OpenSSL 3.0.x only (a no-op under any other version, and compiled out where OpenSSL has
  * no ENGINE API or with -Dopenssl30_key_workaround=false): makes every later certificate parse
@@ -33,5 +37,9 @@ int smp_compat_fast_key_decode_on(void);
  * OpenSSL. Calling it again, or without smp_compat_fast_key_decode, does nothing.
  */
 void smp_compat_release(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -8,6 +8,10 @@
 
 #include "smimepub/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---- Profiles: data, not code ------------------------------------------------------------- */
 
 /*
@@ -311,7 +315,6 @@ int smp_dir_create_contact(smp_dir *d, const char *ou, const char *cn, const cha
  */
 int smp_dir_schema_has_attribute(smp_dir *d, const char *attr);
 
-
 /*
  * Calls fn for each entry under the base that holds a certificate (userCertificate or
  * userSMIMECertificate), with paged results (an export: in file order, see
@@ -380,5 +383,9 @@ typedef struct smp_dir_reply {
  * outcome of every operation in flight is unknown (reconnect, re-read, decide again).
  */
 int smp_dir_next_reply(smp_dir *d, smp_dir_reply *out, smp_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

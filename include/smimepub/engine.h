@@ -21,6 +21,10 @@
 #include "smimepub/error.h"
 #include "smimepub/plan.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The version of the options structs below; set `version` to it (the *_INIT macros do). */
 #define SMP_ENGINE_VERSION 1
 
@@ -154,5 +158,9 @@ typedef struct smp_remove_options {
  */
 int smp_remove(smp_session *s, const smp_remove_options *opts, const char *target,
 	       smp_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

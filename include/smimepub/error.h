@@ -4,6 +4,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /*
  * Library functions return 0 on success or one of these negative codes. Only the codes a caller
  * acts on are distinguished; the human-readable reason is in the smp_error passed in.
@@ -78,5 +82,9 @@ int smp_exit_status(int code);
  * ranks as 1. On a tie the first (a) is kept. Every command's "worst status" is this rule.
  */
 int smp_status_worse(int a, int b);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

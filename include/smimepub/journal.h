@@ -7,6 +7,10 @@
 #include "smimepub/dir.h"
 #include "smimepub/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /*
  * Writes the LDIF change record (changetype: modify) that applies changes to dn, as
  * `ldapmodify -f` accepts it, with a comment line first when comment is not NULL (control
@@ -114,5 +118,9 @@ const char *smp_journal_path(const smp_journal *j);
 
 /* Closes j; NULL is fine. */
 void smp_journal_close(smp_journal *j);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

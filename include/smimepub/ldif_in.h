@@ -9,6 +9,10 @@
 #include "smimepub/dir.h"
 #include "smimepub/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Largest record accepted, in bytes of LDIF text (a hostile file cannot exhaust memory). */
 #define SMP_LDIF_RECORD_MAX (64u * 1024 * 1024)
 
@@ -58,5 +62,9 @@ int smp_ldif_read_at(FILE *fp, const char *name, uint64_t offset, smp_entry **ou
 /* Same over len bytes of LDIF in memory (data need not be NUL-terminated). */
 int smp_ldif_walk_mem(const void *data, size_t len, int (*fn)(const smp_entry *e, void *ctx),
 		      void *ctx, smp_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

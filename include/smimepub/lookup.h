@@ -15,6 +15,10 @@
 #include "smimepub/dir.h"
 #include "smimepub/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* One value on the entry, as the clients see it. */
 typedef struct smp_lookup_value {
 	smp_cert_attr kind;       /* SMP_ATTR_SMIME or SMP_ATTR_CERT */
@@ -54,5 +58,9 @@ int smp_lookup_entry(smp_lookup_result **out, const smp_entry *e, const char *ad
 		     size_t n_matches, const smp_trust *t, smp_error *err);
 
 void smp_lookup_result_free(smp_lookup_result *r);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

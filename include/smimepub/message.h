@@ -9,6 +9,10 @@
 #include "smimepub/cert.h"
 #include "smimepub/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /*
  * What a message is. SIGNED when at least one S/MIME signature was found (whether or not it
  * verifies); else MALFORMED when the MIME structure or a CMS part is broken; else ENCRYPTED
@@ -119,5 +123,9 @@ const char *smp_signer_from(const smp_message *m, const smp_signer *s);
 int smp_signer_problems(smp_certinfo *ci, X509 *cert, const smp_message *m,
 			const smp_signer *s, const smp_trust *trust, int allow_mismatch,
 			smp_certinfo **signer_ci, smp_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -10,6 +10,10 @@
 #include "smimepub/cert.h"
 #include "smimepub/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct smp_policy {
 	int add;            /* --add: keep other certificates for the address */
 	int replace;        /* --replace: remove this address's other certificates */
@@ -110,5 +114,9 @@ int smp_plan_remove(smp_plan **out, const smp_existing *existing, const smp_remo
 void smp_plan_best_order(size_t *order, const smp_existing *existing);
 
 void smp_plan_free(smp_plan *p);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

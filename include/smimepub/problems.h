@@ -10,6 +10,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum smp_severity {
 	SMP_SEV_NONE = 0,
 	SMP_SEV_WARNING = 1,
@@ -93,5 +97,9 @@ int smp_problems_vadd(smp_problem **v, size_t *n, const char *code, smp_remedy r
 
 /* Frees the messages of n problems and the array (NULL is fine). */
 void smp_problems_free(smp_problem *v, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

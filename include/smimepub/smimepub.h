@@ -61,4 +61,12 @@
 #include "smimepub/clients.h"  /* what each mail client picks from an entry */
 #include "smimepub/lookup.h"   /* a recipient as the clients see it */
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
 #endif
