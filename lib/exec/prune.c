@@ -12,6 +12,7 @@
  * an analysis worker, and reported from that encoding: one path, so --jobs cannot change a
  * byte of the output.
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -809,6 +810,8 @@ int smp_prune(smp_session *c, const smp_prune_options *opts, smp_prune_report *r
 
 	if (opts == NULL || opts->version != SMP_ENGINE_VERSION)
 		return smp_error_set(err, SMP_ERR_USAGE, "prune options of an unknown version");
+	/* a server that goes away mid-write must be an error to reconnect from, not SIGPIPE */
+	signal(SIGPIPE, SIG_IGN);
 	memset(&run, 0, sizeof(run));
 	run.c = c;
 	run.o = opts;
