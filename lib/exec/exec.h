@@ -2,7 +2,8 @@
  * smimepub (internal): the engine's shared machinery behind include/smimepub/engine.h: the
  * session, the one apply path (existing values, exact-value writes journalled first, re-read
  * on conflict, settling writes whose answer was lost), and the publish pipeline that publish,
- * harvest and remove go through.
+ * harvest and remove go through; prune (prune.c) runs its groups on the same pieces
+ * (build_changes, bulk_reconnect, settle_unknown) and its retries through pub_apply.
  */
 #ifndef SMIMEPUB_EXEC_H
 #define SMIMEPUB_EXEC_H
