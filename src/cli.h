@@ -107,13 +107,6 @@ int cli_connect(smp_dir **out, const struct cli_opts *o, smp_error *err);
 /* Builds the trust context from the options (--ca-file, --at, ...). */
 int cli_trust(smp_trust **out, const struct cli_opts *o, smp_error *err);
 
-/*
- * The test hook: runs the shell command in $SMIMEPUB_TEST_BEFORE_MODIFY (if set) with dn in
- * SMIMEPUB_TEST_DN, just before a modify of that entry is sent: how the tests put a second
- * writer between read and modify, deterministically.
- */
-void cli_test_before_modify(const char *dn);
-
 /* Commands. Each returns the process exit status. */
 int cmd_inspect(struct cli_opts *o);
 int cmd_publish(struct cli_opts *o);

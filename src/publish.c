@@ -47,22 +47,21 @@ int pub_open_dir(smp_dir **dir, const struct cli_opts *o, smp_error *err)
 	return r;
 }
 
-
-void cli_test_before_modify(const char *dn)
+/*
+ * The test hook: runs the shell command in $SMIMEPUB_TEST_BEFORE_MODIFY with dn in
+ * SMIMEPUB_TEST_DN, just before a modify of that entry is sent: how the tests put a second
+ * writer between read and modify, deterministically.
+ */
+static void test_before_modify(const char *dn, void *ctx)
 {
 	const char *cmd = getenv("SMIMEPUB_TEST_BEFORE_MODIFY");
 
+	(void)ctx;
 	if (cmd == NULL || *cmd == '\0')
 		return;
 	fflush(NULL);
 	if (setenv("SMIMEPUB_TEST_DN", dn, 1) == 0 && system(cmd) != 0)
 		cli_error("the test hook before the modify of '%s' failed", dn);
-}
-
-static void test_before_modify(const char *dn, void *ctx)
-{
-	(void)ctx;
-	cli_test_before_modify(dn);
 }
 
 static void run_notice(const char *message, void *ctx)

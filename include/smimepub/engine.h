@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 
+#include "smimepub/audit.h"
 #include "smimepub/cert.h"
 #include "smimepub/dir.h"
 #include "smimepub/error.h"
@@ -52,6 +53,9 @@ typedef struct smp_item {
 	const smp_certinfo *cert;    /* the certificate's facts and problems, or NULL */
 	const char *value_sha256;    /* remove: the SHA-256 of a removed value that is not a
 					certificate (cert NULL), else NULL */
+	/* prune, for an item about one value (cert or value_sha256 set): */
+	size_t value_index;          /* its position among the entry's certificate values */
+	const char *attribute;       /* the attribute it was read in, or NULL */
 } smp_item;
 
 /* Called once per item, in input order. A non-zero return stops the operation. */
@@ -158,6 +162,52 @@ typedef struct smp_remove_options {
  */
 int smp_remove(smp_session *s, const smp_remove_options *opts, const char *target,
 	       smp_error *err);
+
+/* ---- prune -------------------------------------------------------------------------------- */
+
+typedef struct smp_prune_options {
+	unsigned version;            /* SMP_ENGINE_VERSION */
+	smp_prune_sel sel;           /* which bad values go (audit.h) */
+	int jobs;                    /* analysis processes for the walk and the cap on operations
+					in flight; 0 = the defaults (the window finds the pace) */
+	smp_item_fn on_item;
+	/* the walk: (entries checked, 0); removing: (entries done, entries to change) */
+	smp_progress_fn on_progress;
+	/* "checking" when the walk starts, "removing" when the changes start, NULL at the end;
+	   or NULL */
+	void (*on_stage)(const char *stage, void *ctx);
+	/* a part of the search the server referred elsewhere and that was not followed */
+	void (*on_referral)(const char *url, void *ctx);
+	void *ctx;                   /* for the callbacks */
+} smp_prune_options;
+
+#define SMP_PRUNE_OPTIONS_INIT { SMP_ENGINE_VERSION, SMP_PRUNE_SEL_INIT, 0, NULL, NULL, NULL, \
+				 NULL, NULL }
+
+/* What a prune did, for a summary. */
+typedef struct smp_prune_report {
+	size_t entries;              /* entries checked */
+	size_t removed;              /* values removed (in a dry run: that would be) */
+	size_t failed;               /* entries that could not be pruned */
+	int walked;                  /* the walk ran (0: prune stopped before it began) */
+} smp_prune_report;
+
+/*
+ * Removes the bad values (smp_audit_prune_select under opts->sel) of every entry under the
+ * directory's base. The walk only reads: each entry is audited (in analysis workers when
+ * jobs allow) and the DNs to change are spooled to a temporary file; afterwards they are
+ * changed a group at a time: read again with reads in flight, planned with smp_plan_prune,
+ * their undo records synced once per group, their modifies in flight. An entry that changed
+ * meanwhile is read, planned and written again alone, the way publish and remove do; a lost
+ * connection is re-established with backoff and writes in flight then are settled by reading
+ * their entries. A dry run reports from the walk, with the LDIF. One item per value removed
+ * (value_index, attribute; the first of an entry carries the dry run's LDIF), one "failed"
+ * item per entry that could not be pruned. Fills *report (may be NULL). Returns 0, or an
+ * error (err's message says what stopped; the session's status includes it) when the run
+ * could not start or the walk stopped early: what the walk found before is still pruned.
+ */
+int smp_prune(smp_session *s, const smp_prune_options *opts, smp_prune_report *report,
+	      smp_error *err);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,4 @@
-/* smimepub: the publish / remove decision as a pure function (SPEC §4). */
+/* smimepub: the publish / remove / prune decisions as pure functions (SPEC §4). */
 #ifndef SMIMEPUB_PLAN_H
 #define SMIMEPUB_PLAN_H
 
@@ -7,6 +7,7 @@
 
 #include <lber.h>
 
+#include "smimepub/audit.h"
 #include "smimepub/cert.h"
 #include "smimepub/error.h"
 
@@ -105,6 +106,22 @@ typedef struct smp_remove_sel {
  * ignored); SMP_ERR_NOMEM.
  */
 int smp_plan_remove(smp_plan **out, const smp_existing *existing, const smp_remove_sel *sel);
+
+/*
+ * Plan for `prune`: takes the values picks[0..n) name (indexes into existing, as
+ * smp_audit_prune_select chose them) off the entry and keeps the order of the others. The
+ * change is in the order-preserving form: from the first picked value on, `del` holds every
+ * value in directory order and `add` the ones that stay, in their order. Applied, it removes
+ * exactly the picks (an LDAP modify appends what it adds, so the kept values come back where
+ * they were); its inverse (delete `add`, add `del`) gives back every value in its old place,
+ * which is what the journal must record (journal.h) and why the modify itself is sent in this
+ * form: pub_apply journals the inverse of exactly what it sends. n_removed is the number of
+ * distinct picks. Action REMOVED, or UNCHANGED "nothing_selected" when n is 0. Pure; borrows
+ * like smp_plan_publish. Returns 0; SMP_ERR_USAGE when a pick's index is past the values;
+ * SMP_ERR_NOMEM.
+ */
+int smp_plan_prune(smp_plan **out, const smp_existing *existing, const smp_prune_pick *picks,
+		   size_t n);
 
 /*
  * Order for client selection (gpgsm takes the first, OWA the first usable): usable values

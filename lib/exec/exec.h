@@ -2,7 +2,8 @@
  * smimepub (internal): the engine's shared machinery behind include/smimepub/engine.h: the
  * session, the one apply path (existing values, exact-value writes journalled first, re-read
  * on conflict, settling writes whose answer was lost), and the publish pipeline that publish,
- * harvest and remove go through.
+ * harvest and remove go through; prune (prune.c) runs its groups on the same pieces
+ * (build_changes, bulk_reconnect, settle_unknown) and its retries through pub_apply.
  */
 #ifndef SMIMEPUB_EXEC_H
 #define SMIMEPUB_EXEC_H
@@ -128,6 +129,16 @@ void pub_existing_release(struct pub_existing *pe);
 int pub_apply(smp_session *c, const smp_entry *e, const smp_plan *plan, const char *comment,
 	      char **ldif, smp_error *err);
 
+/*
+ * The exact-value changes that carry out plan on e, as pub_apply sends them (deletions in the
+ * attribute each value was read from, additions in the profile's certificate attribute; the
+ * additions borrow plan->add). For pipelines that journal and send them themselves. Free
+ * with free_changes. Returns 0 or SMP_ERR_NOMEM.
+ */
+int build_changes(const smp_profile *prof, const smp_entry *e, const smp_plan *plan,
+		  smp_change **out, size_t *nout, smp_error *err);
+void free_changes(smp_change *changes, size_t n);
+
 /* The exit status and reason code for a failed directory operation (69/"unavailable", ...). */
 void pub_failure(struct pub_result *res, int code, const char *message);
 
@@ -172,6 +183,23 @@ int pub_bulk(smp_session *c, struct pub_item *items, size_t n);
 
 #define PUB_BULK_ADDRS 50
 #define PUB_RECONNECT_SECONDS 60
+
+/*
+ * Reconnects with backoff (0.2 s, 0.5 s, 1 s, then every 2 s up to PUB_RECONNECT_SECONDS).
+ * Returns 0, or the last error with c->down set: the directory stayed away, nothing more is
+ * tried. Shared by the pipelines of publish and prune.
+ */
+int bulk_reconnect(smp_session *c, smp_error *err);
+
+/*
+ * Settles a write whose answer was lost with the connection: re-reads dn (reconnecting as
+ * needed) and decides from its values whether the modify (delete del, then add add) of an
+ * entry that held before[0..nb) happened; when it did not, voids its undo record jid in jb.
+ * Sets *happened. Returns 0 or an error (the directory stayed away: the record is kept).
+ */
+int settle_unknown(smp_session *c, const char *dn, const struct berval *before, size_t nb,
+		   const struct berval *del, size_t nd, const struct berval *add, size_t na,
+		   smp_journal_batch *jb, size_t jid, int *happened, smp_error *err);
 
 /* Calls the session's before_modify hook (tests) for dn, if any. */
 void pub_before_modify(smp_session *c, const char *dn);

@@ -330,7 +330,7 @@ static int journal_ready(smp_session *c, smp_error *err)
 }
 
 /* The exact-value changes that carry out plan on e; free with free_changes. */
-static int build_changes(const smp_profile *prof, const smp_entry *e, const smp_plan *plan,
+int build_changes(const smp_profile *prof, const smp_entry *e, const smp_plan *plan,
 			 smp_change **out, size_t *nout, smp_error *err)
 {
 	smp_change *changes;
@@ -366,7 +366,7 @@ static int build_changes(const smp_profile *prof, const smp_entry *e, const smp_
 	return 0;
 }
 
-static void free_changes(smp_change *changes, size_t n)
+void free_changes(smp_change *changes, size_t n)
 {
 	if (changes != NULL)
 		for (size_t i = 0; i < n; i++)
@@ -946,7 +946,7 @@ void pub_item_release(struct pub_item *it)
  * restarted server is back within seconds, and polling it every 2 s costs it nothing). Returns
  * 0, or the last error (c->down set: nothing more is tried).
  */
-static int bulk_reconnect(smp_session *c, smp_error *err)
+int bulk_reconnect(smp_session *c, smp_error *err)
 {
 	static const long delays_ms[] = { 200, 500, 1000, 2000 };
 	long waited = 0;
@@ -1026,7 +1026,7 @@ loose:
  * did not happen, voids its undo record. *happened says which. Returns 0 or an error (the
  * directory stayed away: the record is kept, see journal.h).
  */
-static int settle_unknown(smp_session *c, const char *dn, const struct berval *before,
+int settle_unknown(smp_session *c, const char *dn, const struct berval *before,
 			  size_t nb, const struct berval *del, size_t nd, const struct berval *add,
 			  size_t na, smp_journal_batch *jb, size_t jid, int *happened,
 			  smp_error *err)

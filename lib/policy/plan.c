@@ -306,6 +306,52 @@ out:
 	return r;
 }
 
+int smp_plan_prune(smp_plan **out, const smp_existing *existing, const smp_prune_pick *picks,
+		   size_t n)
+{
+	size_t nv = existing != NULL ? existing->n : 0, first = nv, i;
+	unsigned char *picked = NULL;
+	smp_plan *p = NULL;
+	int r = SMP_ERR_INTERNAL;
+
+	*out = NULL;
+	if ((picked = calloc(nv + 1, 1)) == NULL) {
+		r = SMP_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (picks[i].index >= nv) {
+			r = SMP_ERR_USAGE;
+			goto out;
+		}
+		picked[picks[i].index] = 1;
+		if (picks[i].index < first)
+			first = picks[i].index;
+	}
+	if ((r = plan_new(&p, nv, nv)) != 0)
+		goto out;
+	for (i = first; i < nv; i++) {
+		p->del[p->n_del++] = existing->values[i];
+		if (picked[i])
+			p->n_removed++;
+		else
+			p->add[p->n_add++] = existing->values[i];
+	}
+	if (p->n_removed > 0) {
+		p->action = SMP_ACT_REMOVED;
+	} else {
+		p->action = SMP_ACT_UNCHANGED;
+		p->reason = "nothing_selected";
+	}
+	*out = p;
+	p = NULL;
+	r = 0;
+out:
+	free(picked);
+	smp_plan_free(p);
+	return r;
+}
+
 void smp_plan_best_order(size_t *order, const smp_existing *existing)
 {
 	size_t n = existing->n;

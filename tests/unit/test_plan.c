@@ -12,6 +12,7 @@
 
 #include <openssl/sha.h>
 
+#include "smimepub/audit.h"
 #include "smimepub/clients.h"
 #include "smimepub/plan.h"
 
@@ -835,6 +836,137 @@ static void test_best_order(void **state)
 	smp_plan_best_order(order, &empty_entry);
 }
 
+/* ---- prune -------------------------------------------------------------------------------- */
+
+/* The inverse the journal records for p: delete what p adds, add back what it deletes. */
+static smp_plan inverse_of(const smp_plan *p)
+{
+	smp_plan inv;
+
+	memset(&inv, 0, sizeof(inv));
+	inv.del = p->add;
+	inv.n_del = p->n_add;
+	inv.add = p->del;
+	inv.n_add = p->n_del;
+	return inv;
+}
+
+static void test_prune_plan(void **state)
+{
+	fake a, b, c, d;
+	entry e;
+	smp_plan *p = NULL;
+	smp_prune_pick picks[] = { { 2, "superseded" }, { 0, "expired" } };
+	smp_prune_pick past[] = { { 4, "expired" } };
+
+	(void)state;
+	fake_init(&a, 1, "alice@partner.example", T0 + DAY);
+	fake_expired(&a);
+	fake_init(&b, 2, "bob@partner.example", T0 + 9 * DAY);
+	fake_init(&c, 3, "alice@partner.example", T0 + 5 * DAY);
+	fake_junk(&d, 4);
+
+	/* from the first pick on: every value deleted, the ones that stay added back in order */
+	assert_int_equal(smp_plan_prune(&p, ENTRY(&e, &a, &b, &c, &d), picks, 2), 0);
+	assert_int_equal(p->action, SMP_ACT_REMOVED);
+	assert_null(p->reason);
+	assert_int_equal(p->n_removed, 2);
+	assert_vals(p->del, p->n_del, VALS(&a, &b, &c, &d));
+	assert_vals(p->add, p->n_add, VALS(&b, &d));
+	smp_plan_free(p);
+
+	/* values before the first pick are not touched */
+	picks[0].index = 3;
+	assert_int_equal(smp_plan_prune(&p, ENTRY(&e, &a, &b, &c, &d), picks, 1), 0);
+	assert_vals(p->del, p->n_del, VALS(&d));
+	assert_int_equal(p->n_add, 0);
+	assert_int_equal(p->n_removed, 1);
+	smp_plan_free(p);
+
+	/* nothing picked: nothing to write */
+	assert_int_equal(smp_plan_prune(&p, ENTRY(&e, &a, &b), NULL, 0), 0);
+	assert_int_equal(p->action, SMP_ACT_UNCHANGED);
+	assert_string_equal(p->reason, "nothing_selected");
+	assert_int_equal(p->n_del + p->n_add, 0);
+	smp_plan_free(p);
+	assert_int_equal(smp_plan_prune(&p, &empty_entry, NULL, 0), 0);
+	assert_int_equal(p->action, SMP_ACT_UNCHANGED);
+	smp_plan_free(p);
+
+	/* a pick past the values is the caller's mistake */
+	p = (smp_plan *)1;
+	assert_int_equal(smp_plan_prune(&p, ENTRY(&e, &a, &b, &c, &d), past, 1), SMP_ERR_USAGE);
+	assert_null(p);
+}
+
+/*
+ * Every subset of picks on a 5-value entry (certificates and a value that is not one): the
+ * plan takes off exactly the picks and keeps the others in order; the inverse the journal
+ * records gives back the original list in its order; planning the result again (the picks
+ * are gone, nothing is selected) has nothing to do; a pick named twice counts once.
+ */
+static void test_prune_roundtrip_all_subsets(void **state)
+{
+	const int before[5] = { 0, 1, 2, 3, 4 };
+	fake *v[5];
+	unsigned mask;
+	entry e;
+
+	(void)state;
+	fake_init(&pool[0], 11, "alice@partner.example", 0);
+	fake_expired(&pool[0]);
+	fake_init(&pool[1], 12, "alice@partner.example", T0 + 100 * DAY);
+	fake_init(&pool[2], 13, "bob@partner.example", T0 + 50 * DAY);
+	fake_junk(&pool[3], 14);
+	fake_init(&pool[4], 15, "alice@partner.example", T0 + 200 * DAY);
+	for (int i = 0; i < 5; i++)
+		v[i] = &pool[i];
+	for (mask = 0; mask < 32; mask++) {
+		smp_prune_pick picks[10];
+		int after[POOL], undone[POOL], kept[5];
+		size_t n = 0, k, nk = 0, u, removed = 0;
+		smp_plan *p = NULL, *again = NULL, inv;
+		entry e2;
+		fake *rest[5];
+
+		/* picks in descending order, the lowest named twice: order and repeats do not
+		   matter */
+		for (int i = 4; i >= 0; i--)
+			if (mask & (1u << i))
+				picks[n++] = (smp_prune_pick){ (size_t)i, "expired" };
+		if (n > 0)
+			picks[n] = picks[n - 1], n++;
+		for (int i = 0; i < 5; i++)
+			if (!(mask & (1u << i)))
+				kept[nk++] = i;
+		assert_int_equal(smp_plan_prune(&p, entry_of(&e, v, 5), picks, n), 0);
+		assert_int_equal(p->action, mask == 0 ? SMP_ACT_UNCHANGED : SMP_ACT_REMOVED);
+		k = apply(after, before, 5, p);
+		/* exactly the picks go, the others stay in their order */
+		assert_int_equal(k, nk);
+		for (size_t i = 0; i < k; i++)
+			assert_int_equal(after[i], kept[i]);
+		for (int i = 0; i < 5; i++)
+			removed += (mask >> i) & 1u;
+		assert_int_equal(p->n_removed, removed);
+		assert_int_equal(p->n_del - p->n_add, removed);
+		/* the inverse restores values and order */
+		inv = inverse_of(p);
+		u = apply(undone, after, k, &inv);
+		assert_int_equal(u, 5);
+		for (size_t i = 0; i < 5; i++)
+			assert_int_equal(undone[i], before[i]);
+		/* idempotent: on the result, nothing is left to select */
+		for (size_t i = 0; i < k; i++)
+			rest[i] = &pool[after[i]];
+		assert_int_equal(smp_plan_prune(&again, entry_of(&e2, rest, k), NULL, 0), 0);
+		assert_int_equal(again->action, SMP_ACT_UNCHANGED);
+		assert_int_equal(again->n_del + again->n_add, 0);
+		smp_plan_free(again);
+		smp_plan_free(p);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -855,6 +987,8 @@ int main(void)
 		cmocka_unit_test(test_remove_bad_fingerprint),
 		cmocka_unit_test(test_remove_expired_all),
 		cmocka_unit_test(test_best_order),
+		cmocka_unit_test(test_prune_plan),
+		cmocka_unit_test(test_prune_roundtrip_all_subsets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
