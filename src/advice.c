@@ -76,6 +76,8 @@ const char *cli_hint(smp_hint hint)
 		return ": give --ou or -b";
 	case SMP_HINT_JOURNAL_PATH:
 		return ", use --journal";
+	case SMP_HINT_SCHEMA_AD:
+		return "; give --schema ad if it is an export of Active Directory";
 	case SMP_HINT_CA_DIR:
 		return " (--ca-dir wants a directory of hashed certificates; use --ca-file for a file)";
 	case SMP_HINT_NONE:

@@ -7,6 +7,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "advice.h"
 #include "cli.h"
 
 #define PASSWORD_MAX 4096
@@ -154,7 +155,7 @@ int cli_connect(smp_dir **out, const struct cli_opts *o, smp_error *err)
 	if (r < 0)
 		goto out;
 	if (smp_dir_warning(d) != NULL)
-		cli_warn(o, "%s", smp_dir_warning(d));
+		cli_warn(o, "%s%s", smp_dir_warning(d), cli_hint(smp_dir_warning_hint(d)));
 	*out = d;
 	r = 0;
 out:

@@ -43,7 +43,7 @@ int pub_open_dir(smp_dir **dir, const struct cli_opts *o, smp_error *err)
 		return cli_connect(dir, o, err); /* prints the connection's warning */
 	r = smp_dir_open_ldif(dir, o->from_ldif, o->conn.schema, o->conn.base, err);
 	if (r == 0 && smp_dir_warning(*dir) != NULL)
-		cli_warn(o, "%s", smp_dir_warning(*dir));
+		cli_warn(o, "%s%s", smp_dir_warning(*dir), cli_hint(smp_dir_warning_hint(*dir)));
 	return r;
 }
 

@@ -107,6 +107,9 @@ const char *smp_dir_uri(const smp_dir *d);
  */
 const char *smp_dir_warning(const smp_dir *d);
 
+/* What the user can do about smp_dir_warning, for the front end to say (SMP_HINT_NONE). */
+smp_hint smp_dir_warning_hint(const smp_dir *d);
+
 /* The result code of the last LDAP operation on d (LDAP_SUCCESS, LDAP_NO_SUCH_ATTRIBUTE ...). */
 int smp_dir_last_result(const smp_dir *d);
 

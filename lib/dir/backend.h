@@ -51,6 +51,7 @@ struct smp_dir {
 	char *base;
 	const smp_profile *profile;
 	char *warning;
+	smp_hint warning_hint;       /* what to do about it (SMP_HINT_NONE) */
 	int last_rc;                 /* LDAP result code of the last operation */
 };
 

@@ -41,6 +41,11 @@ const char *smp_dir_uri(const smp_dir *d)
 	return d->uri;
 }
 
+smp_hint smp_dir_warning_hint(const smp_dir *d)
+{
+	return d->warning_hint;
+}
+
 const char *smp_dir_warning(const smp_dir *d)
 {
 	return d->warning;

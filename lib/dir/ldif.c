@@ -369,9 +369,10 @@ int smp_dir_open_ldif_ex(smp_dir **out, const char *path, const smp_ldif_options
 		if (given == NULL && ad_attr == NULL && x->has_proxy &&
 		    asprintf(&d->warning, "'%s' holds proxyAddresses but no attribute only Active "
 			     "Directory has (objectGUID, objectCategory ...): planning for OpenLDAP "
-			     "(userCertificate;binary); choose the Active Directory schema if it is an "
-			     "export of Active Directory", path) < 0)
+			     "(userCertificate;binary)", path) < 0)
 			d->warning = NULL;
+		else if (d->warning != NULL)
+			d->warning_hint = SMP_HINT_SCHEMA_AD;
 	}
 	x->err = NULL;
 	d->last_rc = LDAP_SUCCESS;

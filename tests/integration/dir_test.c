@@ -378,8 +378,8 @@ static void test_offline(void)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	CHECK_ERR(r, SMP_ERR_USAGE, err, "plaintext bind to a remote host refused");
 	CHECK(d == NULL, "no handle after refusal");
-	CHECK(strstr(err.msg, "ldaps://") != NULL && strstr(err.msg, "-ZZ") != NULL &&
-	      err.hint == SMP_HINT_PLAINTEXT_BIND, "refusal hints at TLS or allowing clear text");
+	CHECK(err.hint == SMP_HINT_PLAINTEXT_BIND && strstr(err.msg, "--") == NULL,
+	      "refusal hints at TLS or allowing clear text, naming no flag");
 	CHECK(strstr(err.msg, "sEcReT-pw") == NULL, "refusal does not show the password");
 	CHECK(t1.tv_sec - t0.tv_sec < 1, "refusal is immediate");
 
