@@ -84,10 +84,11 @@ static void report_entry_problem(struct audit_state *st, const smp_audit_entry *
 /* A referral the engine reports: counted for the summary, and one record. */
 static void report_referral(struct audit_state *st, const smp_item *it)
 {
-	const char *severity = it->status == 0 ? "info" : "warning";
+	int partition = strcmp(it->reason, "ad_partition") == 0;
+	const char *severity = partition ? "info" : "warning";
 
 	st->referrals++;
-	st->ad_partition_referrals += it->status == 0;
+	st->ad_partition_referrals += partition;
 	if (st->out.format == CLI_FMT_TEXT) {
 		fprintf(st->out.fp, "referral %s:\n    %-8s %-22s %s\n", it->source, severity,
 			it->reason, it->message);
@@ -114,6 +115,24 @@ static int on_item(const smp_item *it, void *ctx)
 	for (size_t i = 0; i < a->n_entry_problems; i++)
 		report_entry_problem(st, a, &a->entry_problems[i]);
 	return 0;
+}
+
+/* In an analysis worker: the records of one entry into fp, for the parent's on_output. */
+static int render(const smp_item *it, FILE *fp, void *ctx)
+{
+	struct audit_state *st = ctx;
+
+	st->out.fp = fp;
+	st->out.csv_header_done = 1;  /* the parent writes the header */
+	return on_item(it, ctx);
+}
+
+/* In the parent: what a worker rendered, in walk order. */
+static void on_output(const char *data, size_t len, void *ctx)
+{
+	struct audit_state *st = ctx;
+
+	cli_out_bytes(&st->out, data, len);
 }
 
 static void on_progress(size_t done, size_t total, void *ctx)
@@ -250,14 +269,20 @@ int cmd_audit(struct cli_opts *o)
 	ao.jobs = o->jobs;
 	ao.on_item = on_item;
 	ao.on_progress = on_progress;
+	ao.render = render;
+	ao.on_output = on_output;
 	ao.ctx = &st;
 	cli_progress_start(&st.progress, o, "audit");
 	if ((r = open_directory(&dir, o, &err)) == 0) {
 		so.dir = dir;
 		if ((r = smp_session_new(&s, &so, &err)) == 0)
 			r = smp_audit(s, &ao, &summary, &err);
-	} else if (smp_audit_summary_new(&summary, NULL) != 0) {
-		summary = NULL;
+	} else {
+		/* nothing audited, but the summary still says so (JSON, CSV) */
+		smp_error scratch = SMP_ERROR_INIT;
+
+		if (smp_audit_summary_new(&summary, &scratch) != 0)
+			summary = NULL;
 	}
 	cli_progress_end(&st.progress);
 	if (summary == NULL) {

@@ -15,6 +15,7 @@
 #define SMIMEPUB_ENGINE_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "smimepub/audit.h"
 #include "smimepub/cert.h"
@@ -32,10 +33,12 @@
 /*
  * One result. Every pointer is borrowed for the duration of the callback: copy what you keep.
  * action: "published", "replaced", "removed", "reordered", "unchanged", "skipped", "failed",
- * and in a dry run "would_publish", "would_replace", "would_remove", "would_reorder".
+ * and in a dry run "would_publish", "would_replace", "would_remove", "would_reorder"; the
+ * read-only operations: "inspected", "looked_up", "audited", "referral".
  * reason: a stable code or NULL ("not_found", "ambiguous", "critical_problem",
  * "already_has_certificate", "already_published", "unavailable", "conflict",
- * "insufficient_access", "journal_unavailable", "file_not_found", "unreadable" ...).
+ * "insufficient_access", "journal_unavailable", "file_not_found", "unreadable", "malformed",
+ * "bad_address", "no_certificate", "signer_not_carried", "ad_partition", "referral" ...).
  */
 typedef struct smp_item {
 	const char *source;          /* the input (file name, label), or NULL */
@@ -221,10 +224,21 @@ typedef struct smp_audit_options {
 					1: in this process; 0: the default */
 	smp_item_fn on_item;
 	smp_progress_fn on_progress; /* entries audited so far (total 0: unknown) */
-	void *ctx;                   /* for on_item and on_progress */
+	void *ctx;                   /* for every callback here */
+	/*
+	 * Optional, both or neither: for a front end whose rendering would hold up the process
+	 * that collects the workers' results (one process renders everything the workers found:
+	 * a command's JSON costs that process as much as the workers' analysis). With workers,
+	 * each audited entry's item is then handed to render in the worker that analysed it
+	 * (with ctx as it was when the workers were forked), which writes it to fp; the bytes
+	 * come to on_output in walk order instead of the items to on_item. Without workers, and
+	 * for referrals, on_item is called as usual.
+	 */
+	int (*render)(const smp_item *item, FILE *fp, void *ctx);
+	void (*on_output)(const char *data, size_t len, void *ctx);
 } smp_audit_options;
 
-#define SMP_AUDIT_OPTIONS_INIT { SMP_ENGINE_VERSION, 0, NULL, NULL, NULL }
+#define SMP_AUDIT_OPTIONS_INIT { SMP_ENGINE_VERSION, 0, NULL, NULL, NULL, NULL, NULL }
 
 /*
  * Walks every entry of the session's directory (or LDIF export) that holds a certificate and

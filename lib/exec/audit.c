@@ -4,10 +4,15 @@
  *
  * With jobs > 1 the analysis (chains, signatures: nearly all of the CPU) runs in worker
  * processes (lib/parallel/workers.h): entries go to them in batches, and each batch comes back
- * as data, every entry with its findings (frame.h: buf_entry, buf_audit_entry), which the
- * parent reads back into an smp_audit_entry, adds to the summary and hands to the caller in
- * walk order. So the caller renders in one place however the work was split, and nothing a
- * front end formats ever crosses the process boundary.
+ * in one of two forms. As data: every entry with its findings (frame.h: buf_entry,
+ * buf_audit_entry), which the parent reads back into an smp_audit_entry, adds to the summary
+ * and hands to on_item in walk order. Or, when the caller gives a render function, as the
+ * bytes it wrote for each entry in the worker, with the batch's part of the summary: the
+ * parent then only copies bytes and folds counts. The second exists for speed: the parent is
+ * one process, and reading the findings back and rendering them there doubles its CPU (audit
+ * of 10,000 certificates from an export, JSON: parent 0.26-0.33 s against 0.11-0.16 s, the
+ * workers 0.6-0.8 s together), which would cap the audit at about three workers' worth of
+ * analysis. Nothing a front end formats is known here either way: render is the front end's.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,9 +61,100 @@ static void progress(struct audit_run *st)
 
 /* ---- Framing between the walk and the analysis workers ------------------------------------ */
 
+/* A batch's part of the summary: counts, codes in order of first sighting, soonest expiries. */
+static void buf_summary(struct buf *b, const smp_audit_summary *sum)
+{
+	size_t count;
+
+	buf_u64(b, smp_audit_summary_entries(sum));
+	buf_u64(b, smp_audit_summary_values(sum));
+	buf_u32(b, (uint32_t)smp_audit_summary_n_codes(sum));
+	for (size_t i = 0; i < smp_audit_summary_n_codes(sum); i++) {
+		buf_str(b, smp_audit_summary_code(sum, i, &count));
+		buf_u64(b, count);
+	}
+	buf_u32(b, (uint32_t)smp_audit_summary_n_soonest(sum));
+	for (size_t i = 0; i < smp_audit_summary_n_soonest(sum); i++) {
+		const smp_audit_expiry *x = smp_audit_summary_soonest(sum, i);
+
+		buf_str(b, x->dn);
+		buf_str(b, x->subject);
+		buf_str(b, x->sha256);
+		buf_u64(b, (uint64_t)(int64_t)x->not_after);
+	}
+}
+
+/* Folds a part written by buf_summary into st->summary, as if its entries were added here. */
+static int rd_summary(struct audit_run *st, struct rd *in)
+{
+	smp_audit_expiry x;
+	const char *code;
+	uint64_t entries, values, count;
+	size_t n;
+	int r;
+
+	entries = rd_u64(in);
+	values = rd_u64(in);
+	if (!in->bad)
+		smp_audit_summary_add_counts(st->summary, entries, values);
+	n = rd_u32(in);
+	for (size_t i = 0; i < n && !in->bad; i++) {
+		code = rd_str(in);
+		count = rd_u64(in);
+		if (code != NULL && !in->bad &&
+		    (r = smp_audit_summary_add_code(st->summary, code, count, &st->err)) != 0)
+			return r;
+	}
+	n = rd_u32(in);
+	for (size_t i = 0; i < n && !in->bad; i++) {
+		memset(&x, 0, sizeof(x));
+		x.dn = (char *)rd_str(in);
+		x.subject = (char *)rd_str(in);
+		snprintf(x.sha256, sizeof(x.sha256), "%s", (code = rd_str(in)) ? code : "");
+		x.not_after = (time_t)(int64_t)rd_u64(in);
+		if (!in->bad && (r = smp_audit_summary_add_expiry(st->summary, &x, &st->err)) != 0)
+			return r;
+	}
+	return 0;
+}
+
 /*
- * In a worker: audits a batch of entries. The result: for each entry audited, 1, the entry
- * (buf_entry) and its findings (buf_audit_entry); then 0, the status and its message.
+ * In a worker, rendering (opts->render): audits a batch into sum and fp. Returns 0 or an
+ * error in st->err.
+ */
+static int audit_batch_rendered(struct audit_run *st, struct rd *in, uint32_t n,
+				smp_audit_summary *sum, FILE *fp)
+{
+	smp_audit_entry *a = NULL;
+	smp_entry e;
+	smp_item it;
+	int r = 0;
+
+	for (uint32_t i = 0; i < n && r == 0; i++) {
+		if ((r = rd_entry(in, &e)) != 0)
+			return smp_error_set(&st->err, r, "analysis worker received a damaged batch");
+		if ((r = smp_audit_entry_run(&a, &e, st->s->trust, &st->err)) == 0 &&
+		    (r = smp_audit_summary_add(sum, a, &st->err)) == 0) {
+			memset(&it, 0, sizeof(it));
+			it.action = "audited";
+			it.dn = e.dn;
+			it.message = "";
+			it.audit = a;
+			if ((r = st->o->render(&it, fp, st->o->ctx)) != 0)
+				smp_error_set(&st->err, r, "rendering an entry failed");
+		}
+		smp_audit_entry_free(a);
+		a = NULL;
+		rd_entry_release(&e);
+	}
+	return r;
+}
+
+/*
+ * In a worker: audits a batch of entries. Without a render function, the result is, for each
+ * entry audited, 1, the entry (buf_entry) and its findings (buf_audit_entry); then 0, the
+ * status and its message. With one: the status and message, the batch's part of the summary
+ * and the bytes rendered.
  */
 static int audit_job(unsigned char **res, size_t *res_len, const unsigned char *job, size_t len,
 		     void *ctx)
@@ -66,14 +162,36 @@ static int audit_job(unsigned char **res, size_t *res_len, const unsigned char *
 	struct audit_run *st = ctx;
 	struct rd in = { job, len, 0, 0 };
 	struct buf b = { 0 };
+	smp_audit_summary *sum = NULL;
 	smp_audit_entry *a;
 	const char *header;
 	smp_entry e;
+	char *out = NULL;
+	size_t out_len = 0;
+	FILE *fp = NULL;
 	uint32_t n;
 	int r = 0;
 
 	smp_error_clear(&st->err);
 	n = entry_batch_read(&in, &header);
+	if (st->o->render != NULL) {
+		if ((fp = open_memstream(&out, &out_len)) == NULL ||
+		    smp_audit_summary_new(&sum, &st->err) != 0) {
+			if (fp != NULL)
+				fclose(fp);
+			free(out);
+			return SMP_ERR_NOMEM;
+		}
+		r = audit_batch_rendered(st, &in, n, sum, fp);
+		fclose(fp);
+		buf_u32(&b, (uint32_t)(int32_t)r);
+		buf_str(&b, st->err.msg);
+		buf_summary(&b, sum);
+		buf_bytes(&b, out, out_len);
+		free(out);
+		smp_audit_summary_free(sum);
+		goto done;
+	}
 	for (uint32_t i = 0; i < n && r == 0; i++) {
 		if ((r = rd_entry(&in, &e)) != 0) {
 			smp_error_set(&st->err, r, "analysis worker received a damaged batch");
@@ -90,6 +208,7 @@ static int audit_job(unsigned char **res, size_t *res_len, const unsigned char *
 	buf_u32(&b, 0);
 	buf_u32(&b, (uint32_t)(int32_t)r);
 	buf_str(&b, st->err.msg);
+done:
 	if (b.failed) {
 		free(b.p);
 		return SMP_ERR_NOMEM;
@@ -107,8 +226,23 @@ static int audit_result(const unsigned char *res, size_t len, void *ctx)
 	smp_audit_entry *a;
 	smp_entry e;
 	const char *msg;
+	const char *data;
+	size_t data_len;
 	int status, r;
 
+	if (st->o->render != NULL) {
+		status = (int)(int32_t)rd_u32(&in);
+		msg = rd_str(&in);
+		if ((r = rd_summary(st, &in)) != 0)
+			return r;
+		data = rd_bytes(&in, &data_len);
+		if (in.bad)
+			return smp_error_set(&st->err, SMP_ERR_INTERNAL,
+					     "an analysis worker sent a damaged result");
+		if (data_len > 0 && st->o->on_output != NULL)
+			st->o->on_output(data, data_len, st->o->ctx);
+		goto done;
+	}
 	while (rd_u32(&in) == 1 && !in.bad) {
 		if ((r = rd_entry(&in, &e)) != 0 || (r = rd_audit_entry(&in, &e, &a)) != 0) {
 			rd_entry_release(&e);
@@ -127,6 +261,7 @@ static int audit_result(const unsigned char *res, size_t len, void *ctx)
 	if (in.bad)
 		return smp_error_set(&st->err, SMP_ERR_INTERNAL,
 				     "an analysis worker sent a damaged result");
+done:
 	progress(st);
 	if (status != 0)
 		return smp_error_set(&st->err, status, "%s", msg != NULL ? msg : "unknown error");
@@ -205,6 +340,9 @@ int smp_audit(smp_session *s, const smp_audit_options *opts, smp_audit_summary *
 				     SMP_ENGINE_VERSION);
 	if (s->dir == NULL)
 		return smp_error_set(err, SMP_ERR_USAGE, "audit needs a directory");
+	if ((opts->render == NULL) != (opts->on_output == NULL))
+		return smp_error_set(err, SMP_ERR_USAGE, "audit options: a render function "
+				     "needs an output function, and the other way round");
 	memset(&st, 0, sizeof(st));
 	st.s = s;
 	st.o = opts;

@@ -261,12 +261,90 @@ static void test_audit(void **state)
 	smp_audit_summary_free(b);
 }
 
+/* render: called in the worker with the context as at the fork; writes the item's line. */
+static int render_line(const smp_item *it, FILE *fp, void *ctx)
+{
+	struct seen tmp = { .n = 0 };
+
+	(void)ctx;
+	collect(it, &tmp);
+	fprintf(fp, "%s\n", tmp.lines[0]);
+	return 0;
+}
+
+struct output {
+	char text[4096];
+	size_t len;
+};
+
+static struct output *out_sink;
+static int workers_ran;
+
+static void on_output(const char *data, size_t len, void *ctx)
+{
+	struct output *o = out_sink;
+
+	(void)ctx;
+	workers_ran = 1;
+
+	assert_true(o->len + len < sizeof(o->text));
+	memcpy(o->text + o->len, data, len);
+	o->len += len;
+}
+
+/* Rendering in the workers: the bytes arrive in walk order, the summary is the same. */
+static void test_audit_rendered(void **state)
+{
+	smp_audit_options ao = SMP_AUDIT_OPTIONS_INIT;
+	smp_error err = SMP_ERROR_INIT;
+	smp_audit_summary *sum = NULL, *plain;
+	struct seen one = { .n = 0 }, items = { .n = 0 };
+	struct output out = { .len = 0 };
+	char expect[4096];
+	size_t len = 0;
+	smp_dir *d = NULL;
+	smp_session *s;
+
+	(void)state;
+	plain = audit(1, &one);
+	for (size_t i = 0; i < one.n; i++)
+		len += (size_t)snprintf(expect + len, sizeof(expect) - len, "%s\n", one.lines[i]);
+	assert_int_equal(smp_dir_open_ldif(&d, export_path, SMP_SCHEMA_RFC, NULL, &err), 0);
+	s = session(d);
+	ao.jobs = 2;
+	ao.on_item = collect;
+	ao.render = render_line;
+	ao.on_output = on_output;
+	ao.ctx = &items;
+	out_sink = &out;
+	assert_int_equal(smp_audit(s, &ao, &sum, &err), 0);
+	out.text[out.len] = '\0';
+	if (workers_ran) {
+		assert_string_equal(out.text, expect);
+		assert_int_equal(items.n, 0);  /* audited entries never came to on_item */
+	} else {                               /* one CPU: analysed here, reported as items */
+		assert_int_equal(items.n, one.n);
+	}
+	assert_int_equal(smp_audit_summary_entries(sum), smp_audit_summary_entries(plain));
+	assert_int_equal(smp_audit_summary_count(sum, "expired"), 1);
+	assert_int_equal(smp_audit_summary_exit_status(sum), 2);
+	/* render without on_output is refused */
+	ao.on_output = NULL;
+	smp_audit_summary_free(sum);
+	assert_int_equal(smp_audit(s, &ao, &sum, &err), SMP_ERR_USAGE);
+	assert_null(sum);
+	smp_audit_summary_free(plain);
+	smp_session_free(s);
+	smp_dir_close(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_inspect),
 		cmocka_unit_test(test_lookup),
 		cmocka_unit_test(test_audit),
+		cmocka_unit_test(test_audit_rendered),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
