@@ -437,8 +437,9 @@ static int rd_audit_values(struct rd *r, smp_audit_value **v, size_t *n, const s
 		return r->bad ? SMP_ERR_INTERNAL : 0;
 	if ((*v = rd_array(r, count, sizeof(**v))) == NULL)
 		return SMP_ERR_INTERNAL;
-	for (; *n < count; (*n)++) {
-		smp_audit_value *x = &(*v)[*n];
+	while (*n < count) {
+		/* counted before it is read: a value read in part is freed with the rest */
+		smp_audit_value *x = &(*v)[(*n)++];
 
 		x->index = (size_t)rd_u64(r);
 		x->size = (size_t)rd_u64(r);
