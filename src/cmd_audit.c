@@ -1,33 +1,22 @@
 /* smimepub audit: check every certificate in the directory or an LDIF export (SPEC §2, §3). */
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "smimepub/engine.h"
+#include "smimepub/ldif_in.h"
+
 #include "advice.h"
 #include "cli.h"
-#include "frame.h"
-#include "smimepub/audit.h"
-#include "smimepub/ldif_in.h"
-#include "workers.h"
 
 /* Monitoring-plugin status when the audit could not complete. */
 #define AUDIT_INCOMPLETE 3
 
-/* With --jobs above 1, entries go to the analysis workers in batches (entry_batches). */
-#define BATCH_DEPTH 4      /* batches per worker in flight */
-
 struct audit_state {
 	struct cli_opts *o;
 	struct cli_out out;
-	smp_trust *trust;
-	smp_audit_summary *summary;
 	struct cli_progress progress;
-	smp_dir *dir;        /* the directory or export walked */
 	size_t referrals;    /* every referral reported */
 	size_t ad_partition_referrals;  /* of those, to AD partitions that hold no recipients */
-	smp_error err;       /* why the walk stopped, when it did */
-	struct entry_batches eb;  /* to the analysis workers (eb.pool), or eb.pool NULL: here */
-	int failed;          /* a failure outside fn (printing before a referral): stop the walk */
 };
 
 static json_t *problems_json(const smp_problem *p, size_t n)
@@ -92,191 +81,65 @@ static void report_entry_problem(struct audit_state *st, const smp_audit_entry *
 	cli_out_record(&st->out, obj);
 }
 
-/* Audits one entry: its records to st->out, its findings to st->summary. */
-static int audit_entry(struct audit_state *st, const smp_entry *e)
+/* A referral the engine reports: counted for the summary, and one record. */
+static void report_referral(struct audit_state *st, const smp_item *it)
 {
-	smp_audit_entry *a = NULL;
-	int r;
-
-	r = smp_audit_entry_run(&a, e, st->trust, &st->err);
-	if (r != 0)
-		return r;
-	r = smp_audit_summary_add(st->summary, a, &st->err);
-	if (r == 0) {
-		for (size_t i = 0; i < a->n_values; i++)
-			report_value(st, a, &a->values[i]);
-		for (size_t i = 0; i < a->n_entry_problems; i++)
-			report_entry_problem(st, a, &a->entry_problems[i]);
-	}
-	smp_audit_entry_free(a);
-	return r;
-}
-
-/* ---- Framing between the walk and the analysis workers ------------------------------------ */
-
-/*
- * In a worker: audits a batch of entries. The result: status and message, the batch's summary
- * (entries, values, codes in order of first sighting, soonest expiries) and the records as
- * cli_out_record formatted them.
- */
-static int audit_job(unsigned char **res, size_t *res_len, const unsigned char *job, size_t len,
-		     void *ctx)
-{
-	struct audit_state *st = ctx;
-	struct rd in = { job, len, 0, 0 };
-	struct buf b = { 0 };
-	const char *header;
-	smp_entry e;
-	char *out = NULL;
-	size_t out_len = 0, count;
-	uint32_t n;
-	int r = 0;
-
-	smp_error_clear(&st->err);
-	if ((st->out.fp = open_memstream(&out, &out_len)) == NULL ||
-	    smp_audit_summary_new(&st->summary, &st->err) != 0) {
-		if (st->out.fp != NULL)
-			fclose(st->out.fp);
-		free(out);
-		return SMP_ERR_NOMEM;
-	}
-	st->out.csv_header_done = 1;  /* the parent writes the header */
-	n = entry_batch_read(&in, &header);
-	for (uint32_t i = 0; i < n && r == 0; i++) {
-		if ((r = rd_entry(&in, &e)) != 0) {
-			smp_error_set(&st->err, r, "analysis worker received a damaged batch");
-			break;
-		}
-		r = audit_entry(st, &e);
-		rd_entry_release(&e);
-	}
-	fclose(st->out.fp);
-	st->out.fp = NULL;
-	buf_u32(&b, (uint32_t)(int32_t)r);
-	buf_str(&b, st->err.msg);
-	buf_u64(&b, smp_audit_summary_entries(st->summary));
-	buf_u64(&b, smp_audit_summary_values(st->summary));
-	buf_u32(&b, (uint32_t)smp_audit_summary_n_codes(st->summary));
-	for (size_t i = 0; i < smp_audit_summary_n_codes(st->summary); i++) {
-		buf_str(&b, smp_audit_summary_code(st->summary, i, &count));
-		buf_u64(&b, count);
-	}
-	buf_u32(&b, (uint32_t)smp_audit_summary_n_soonest(st->summary));
-	for (size_t i = 0; i < smp_audit_summary_n_soonest(st->summary); i++) {
-		const smp_audit_expiry *x = smp_audit_summary_soonest(st->summary, i);
-
-		buf_str(&b, x->dn);
-		buf_str(&b, x->subject);
-		buf_str(&b, x->sha256);
-		buf_u64(&b, (uint64_t)(int64_t)x->not_after);
-	}
-	buf_bytes(&b, out, out_len);
-	free(out);
-	smp_audit_summary_free(st->summary);
-	st->summary = NULL;
-	if (b.failed) {
-		free(b.p);
-		return SMP_ERR_NOMEM;
-	}
-	*res = b.p;
-	*res_len = b.len;
-	return 0;
-}
-
-/* In the parent: one batch's result, in walk order: fold the summary, print the records. */
-static int audit_result(const unsigned char *res, size_t len, void *ctx)
-{
-	struct audit_state *st = ctx;
-	struct rd in = { res, len, 0, 0 };
-	smp_audit_expiry x;
-	const char *msg, *data, *code;
-	size_t n, data_len;
-	uint64_t entries, values, count;
-	int status, r;
-
-	status = (int)(int32_t)rd_u32(&in);
-	msg = rd_str(&in);
-	entries = rd_u64(&in);
-	values = rd_u64(&in);
-	if (!in.bad)
-		smp_audit_summary_add_counts(st->summary, entries, values);
-	n = rd_u32(&in);
-	for (size_t i = 0; i < n && !in.bad; i++) {
-		code = rd_str(&in);
-		count = rd_u64(&in);
-		if (code != NULL && !in.bad &&
-		    (r = smp_audit_summary_add_code(st->summary, code, count, &st->err)) != 0)
-			return r;
-	}
-	n = rd_u32(&in);
-	for (size_t i = 0; i < n && !in.bad; i++) {
-		memset(&x, 0, sizeof(x));
-		x.dn = (char *)rd_str(&in);
-		x.subject = (char *)rd_str(&in);
-		snprintf(x.sha256, sizeof(x.sha256), "%s", (code = rd_str(&in)) ? code : "");
-		x.not_after = (time_t)(int64_t)rd_u64(&in);
-		if (!in.bad && (r = smp_audit_summary_add_expiry(st->summary, &x, &st->err)) != 0)
-			return r;
-	}
-	data = rd_bytes(&in, &data_len);
-	if (in.bad)
-		return smp_error_set(&st->err, SMP_ERR_INTERNAL,
-				     "an analysis worker sent a damaged result");
-	cli_out_bytes(&st->out, data, data_len);
-	cli_progress_update(&st->progress, smp_audit_summary_entries(st->summary), 0);
-	if (status != 0)
-		return smp_error_set(&st->err, status, "%s", msg != NULL ? msg : "unknown error");
-	return 0;
-}
-
-static int audit_one(const smp_entry *e, void *ctx)
-{
-	struct audit_state *st = ctx;
-	int r;
-
-	if (st->failed != 0)
-		return st->failed;
-	if (st->eb.pool != NULL)
-		return entry_batches_add(&st->eb, e, &st->err);
-	r = audit_entry(st, e);
-	cli_progress_update(&st->progress, smp_audit_summary_entries(st->summary), 0);
-	return r;
-}
-
-/* Everything handed out so far printed, in order (before a referral, and at the end). */
-static int audit_sync(struct audit_state *st)
-{
-	return entry_batches_sync(&st->eb, &st->err);
-}
-
-static void on_referral(const char *url, void *ctx)
-{
-	struct audit_state *st = ctx;
-	int partition = smp_dir_referral_is_ad_partition(st->dir, url);
+	int partition = strcmp(it->reason, "ad_partition") == 0;
 	const char *severity = partition ? "info" : "warning";
-	const char *reason = partition ? "ad_partition" : "referral";
-	char *msg = NULL;
 
 	st->referrals++;
-	st->ad_partition_referrals += partition != 0;
-	if (st->failed != 0 || (st->failed = audit_sync(st)) != 0)
-		return;  /* the walk stops at the next entry, or cmd_audit reports it at the end */
-	if (asprintf(&msg, partition ? "the server referred part of the search to '%s', one of "
-		     "Active Directory's configuration and DNS partitions, which hold no mail "
-		     "recipients: not followed" : "the server referred part of the search to '%s'; "
-		     "it was not followed: audit that directory separately if it holds contacts",
-		     url) < 0)
-		msg = NULL;
+	st->ad_partition_referrals += partition;
 	if (st->out.format == CLI_FMT_TEXT) {
-		fprintf(st->out.fp, "referral %s:\n    %-8s %-22s %s\n", url, severity, reason,
-			msg ? msg : "");
+		fprintf(st->out.fp, "referral %s:\n    %-8s %-22s %s\n", it->source, severity,
+			it->reason, it->message);
 		fflush(st->out.fp);
 	} else {
 		cli_out_record(&st->out,
-			       json_pack("{s:s, s:s, s:s, s:s, s:s?}", "type", "referral", "url", url,
-					 "severity", severity, "reason", reason, "message", msg));
+			       json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "referral", "url",
+					 it->source, "severity", severity, "reason", it->reason,
+					 "message", it->message));
 	}
-	free(msg);
+}
+
+static int on_item(const smp_item *it, void *ctx)
+{
+	struct audit_state *st = ctx;
+	const smp_audit_entry *a = it->audit;
+
+	if (a == NULL) {
+		report_referral(st, it);
+		return 0;
+	}
+	for (size_t i = 0; i < a->n_values; i++)
+		report_value(st, a, &a->values[i]);
+	for (size_t i = 0; i < a->n_entry_problems; i++)
+		report_entry_problem(st, a, &a->entry_problems[i]);
+	return 0;
+}
+
+/* In an analysis worker: the records of one entry into fp, for the parent's on_output. */
+static int render(const smp_item *it, FILE *fp, void *ctx)
+{
+	struct audit_state *st = ctx;
+
+	st->out.fp = fp;
+	st->out.csv_header_done = 1;  /* the parent writes the header */
+	return on_item(it, ctx);
+}
+
+/* In the parent: what a worker rendered, in walk order. */
+static void on_output(const char *data, size_t len, void *ctx)
+{
+	struct audit_state *st = ctx;
+
+	cli_out_bytes(&st->out, data, len);
+}
+
+static void on_progress(size_t done, size_t total, void *ctx)
+{
+	struct audit_state *st = ctx;
+
+	cli_progress_update(&st->progress, done, total);
 }
 
 static const char *status_name(int status)
@@ -296,9 +159,8 @@ static const char *unfollowed_note(const struct audit_state *st)
 		       ? ", part of the directory not audited (referrals)" : "";
 }
 
-static void text_summary(struct audit_state *st, int status)
+static void text_summary(struct audit_state *st, const smp_audit_summary *s, int status)
 {
-	const smp_audit_summary *s = st->summary;
 	FILE *fp = st->out.fp;
 	char when[32];
 	size_t count;
@@ -328,9 +190,8 @@ static void text_summary(struct audit_state *st, int status)
 	fflush(fp);
 }
 
-static void report_summary(struct audit_state *st, int status)
+static void report_summary(struct audit_state *st, const smp_audit_summary *s, int status)
 {
-	const smp_audit_summary *s = st->summary;
 	json_t *counts = json_object(), *soonest = json_array(), *obj;
 	char when[32];
 	char *msg = NULL;
@@ -367,33 +228,30 @@ static void report_summary(struct audit_state *st, int status)
 	cli_out_record(&st->out, obj);
 }
 
-/* The directory or the export, walked the same way (an export streamed: no index). */
-static int audit_directory(struct audit_state *st)
+/* The directory, or the export streamed (no index): walked the same way. */
+static int open_directory(smp_dir **out, const struct cli_opts *o, smp_error *err)
 {
 	smp_ldif_options lo = SMP_LDIF_OPTIONS_INIT;
-	smp_dir *d = NULL;
-	int r;
 
-	lo.schema = st->o->conn.schema;
-	lo.base = st->o->conn.base;
+	lo.schema = o->conn.schema;
+	lo.base = o->conn.base;
 	lo.walk_only = 1;
-	if (st->o->from_ldif != NULL)
-		r = smp_dir_open_ldif_ex(&d, st->o->from_ldif, &lo, &st->err);
-	else
-		r = cli_connect(&d, st->o, &st->err);
-	if (r != 0)
-		return r;
-	st->dir = d;
-	r = smp_dir_walk(d, audit_one, on_referral, st, &st->err);
-	st->dir = NULL;
-	smp_dir_close(d);
-	return r;
+	if (o->from_ldif != NULL)
+		return smp_dir_open_ldif_ex(out, o->from_ldif, &lo, err);
+	return cli_connect(out, o, err);
 }
 
 int cmd_audit(struct cli_opts *o)
 {
 	struct audit_state st;
-	int r, status, jobs;
+	smp_session_options so = SMP_SESSION_OPTIONS_INIT;
+	smp_audit_options ao = SMP_AUDIT_OPTIONS_INIT;
+	smp_audit_summary *summary = NULL;
+	smp_session *s = NULL;
+	smp_trust *trust = NULL;
+	smp_dir *dir = NULL;
+	smp_error err = SMP_ERROR_INIT;
+	int r, status;
 
 	memset(&st, 0, sizeof(st));
 	st.o = o;
@@ -403,62 +261,56 @@ int cmd_audit(struct cli_opts *o)
 			  "an export", o->args[0]);
 		return 64;
 	}
-	if ((r = cli_trust(&st.trust, o, &st.err)) != 0) {
-		cli_error("audit could not start: %s", st.err.msg);
+	if ((r = cli_trust(&trust, o, &err)) != 0) {
+		cli_error("audit could not start: %s", err.msg);
 		return AUDIT_INCOMPLETE;
 	}
-	if ((r = smp_audit_summary_new(&st.summary, &st.err)) != 0) {
-		cli_error("audit could not start: %s", st.err.msg);
-		smp_trust_free(st.trust);
-		return AUDIT_INCOMPLETE;
-	}
-	jobs = workers_count(o->jobs);
-	st.eb.on_result = audit_result;
-	st.eb.ctx = &st;
-	/* before connecting: the workers inherit the trust context, not the connection */
-	if (jobs > 1 &&
-	    (r = workers_start(&st.eb.pool, jobs, BATCH_DEPTH, audit_job, &st, &st.err)) != 0) {
-		cli_error("audit could not start: %s", st.err.msg);
-		smp_audit_summary_free(st.summary);
-		smp_trust_free(st.trust);
-		return AUDIT_INCOMPLETE;
-	}
+	so.trust = trust;
+	ao.jobs = o->jobs;
+	ao.on_item = on_item;
+	ao.on_progress = on_progress;
+	ao.render = render;
+	ao.on_output = on_output;
+	ao.ctx = &st;
 	cli_progress_start(&st.progress, o, "audit");
-	r = audit_directory(&st);
-	if (r == 0)
-		r = st.failed;
-	if (!st.eb.failed) {
-		/* print what was handed out before the walk ended, as audit_one would have */
-		smp_error walk_err = st.err;
-		int rs = audit_sync(&st);
+	if ((r = open_directory(&dir, o, &err)) == 0) {
+		so.dir = dir;
+		if ((r = smp_session_new(&s, &so, &err)) == 0)
+			r = smp_audit(s, &ao, &summary, &err);
+	} else {
+		/* nothing audited, but the summary still says so (JSON, CSV) */
+		smp_error scratch = SMP_ERROR_INIT;
 
-		if (r == 0)
-			r = rs;
-		else
-			st.err = walk_err;
+		if (smp_audit_summary_new(&summary, &scratch) != 0)
+			summary = NULL;
 	}
-	if (workers_stop(st.eb.pool, r == 0 ? &st.err : NULL) != 0 && r == 0)
-		r = SMP_ERR_INTERNAL;
-	entry_batches_release(&st.eb);
 	cli_progress_end(&st.progress);
+	if (summary == NULL) {
+		cli_error("audit could not start: %s", err.msg);
+		status = AUDIT_INCOMPLETE;
+		goto out;
+	}
 	if (r != 0) {
-		cli_error("audit could not complete: %s",
-			  st.err.msg[0] ? st.err.msg : "unknown error");
+		cli_error("audit could not complete: %s", err.msg[0] ? err.msg : "unknown error");
 		status = AUDIT_INCOMPLETE;
 	} else {
-		status = smp_audit_summary_exit_status(st.summary);
+		status = smp_audit_summary_exit_status(summary);
 		/* part of the directory was not audited: at least a warning (2 ranks as 1) */
 		if (st.referrals > st.ad_partition_referrals)
 			status = smp_status_worse(status, 1);
 	}
-	if (o->quiet || (status == AUDIT_INCOMPLETE && smp_audit_summary_entries(st.summary) == 0 &&
+	if (o->quiet || (status == AUDIT_INCOMPLETE && smp_audit_summary_entries(summary) == 0 &&
 			 o->format == CLI_FMT_TEXT))
 		;  /* nothing to sum up */
 	else if (o->format == CLI_FMT_TEXT)
-		text_summary(&st, status);
+		text_summary(&st, summary, status);
 	else
-		report_summary(&st, status);
-	smp_audit_summary_free(st.summary);
-	smp_trust_free(st.trust);
+		report_summary(&st, summary, status);
+out:
+	smp_audit_summary_free(summary);
+	smp_session_free(s);
+	if (dir != NULL)
+		smp_dir_close(dir);
+	smp_trust_free(trust);
 	return status;
 }

@@ -2,23 +2,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "smimepub/lookup.h"
+#include "smimepub/engine.h"
 
 #include "advice.h"
 #include "cli.h"
 
 struct lookup_state {
-	struct cli_opts *o;
 	struct cli_out out;
 	smp_dir *dir;
-	smp_trust *trust;
-	int status;
 };
-
-static void note(struct lookup_state *st, int status)
-{
-	st->status = smp_status_worse(st->status, status);
-}
 
 /* The problems as JSON, each with scope when not NULL. */
 static json_t *problems_json(const smp_problem *p, size_t n, const char *scope)
@@ -108,110 +100,91 @@ static void unusable_record(struct lookup_state *st, const char *addr, const smp
 	cli_out_record(&st->out, obj);
 }
 
-/* Reports one entry; returns 1 when a client finds a usable certificate on it. */
-static int lookup_entry(struct lookup_state *st, const char *addr, const smp_entry *e,
-			size_t n_entries)
+/* The records for one entry: each value, then why nothing on it is usable, if nothing is. */
+static void entry_records(struct lookup_state *st, const char *addr, const smp_lookup_result *res)
 {
-	smp_lookup_result *res = NULL;
-	smp_error err = SMP_ERROR_INIT;
+	const smp_entry *e = res->entry;
 	size_t chosen = (size_t)-1;
 	json_t *findings;
 	char *msg = NULL;
-	int usable;
 
-	if (smp_lookup_entry(&res, e, addr, n_entries, st->trust, &err) != 0) {
-		cli_error("cannot look up '%s': %s", addr, err.msg);
-		note(st, 1);
-		return 0;
-	}
 	for (size_t i = 0; i < res->n_values; i++)
 		if (res->values[i].chosen)
 			chosen = i;
 	for (size_t i = 0; i < res->n_values; i++)
 		value_record(st, addr, e, &res->values[i], res, i == chosen);
-	if (chosen == (size_t)-1) {
-		const char *reason = res->n_values == 0 ? "no_certificate" : "no_usable_certificate";
-
-		if (asprintf(&msg, res->n_values == 0 ? "'%s' holds no certificate: a mail client "
-			     "cannot encrypt to '%s'; publish one with smimepub publish"
-			     : "none of the certificates on '%s' is usable: a mail "
-			       "client cannot encrypt to '%s'",
-			     e->dn, addr) < 0)
-			msg = NULL;
-		findings = problems_json(res->findings, res->n_findings, "entry");
-		unusable_record(st, addr, e, reason, msg ? msg : "", findings);
-		json_decref(findings);
-		free(msg);
-	}
-	usable = res->usable;
-	smp_lookup_result_free(res);
-	return usable;
+	if (chosen != (size_t)-1)
+		return;
+	if (asprintf(&msg, res->n_values == 0 ? "'%s' holds no certificate: a mail client "
+		     "cannot encrypt to '%s'; publish one with smimepub publish"
+		     : "none of the certificates on '%s' is usable: a mail "
+		       "client cannot encrypt to '%s'",
+		     e->dn, addr) < 0)
+		msg = NULL;
+	findings = problems_json(res->findings, res->n_findings, "entry");
+	unusable_record(st, addr, e, res->n_values == 0 ? "no_certificate" : "no_usable_certificate",
+			msg ? msg : "", findings);
+	json_decref(findings);
+	free(msg);
 }
 
-/* Reports what a client finds for one address; returns 1 when it can encrypt to it. */
-static int lookup_address(struct lookup_state *st, const char *arg)
+static int on_item(const smp_item *it, void *ctx)
 {
-	char *addr = NULL;
-	smp_entry **found = NULL;
-	size_t nfound = 0;
-	smp_error err = SMP_ERROR_INIT;
-	int usable = 0, r;
+	struct lookup_state *st = ctx;
 
-	if (smp_address_normalize(&addr, arg, strlen(arg), &err) != 0) {
-		char *msg = NULL;
-		if (asprintf(&msg, "'%s' is not a mail address: %s", arg, err.msg) < 0)
-			msg = NULL;
-		unusable_record(st, arg, NULL, "bad_address", msg ? msg : err.msg, NULL);
-		free(msg);
-		return 0;
-	}
-	if ((r = smp_dir_find_by_address(st->dir, addr, &found, &nfound, &err)) != 0) {
-		cli_error("cannot look up '%s': %s", addr, err.msg);
-		note(st, smp_exit_status(r) == 0 ? 1 : smp_exit_status(r));
-		free(addr);
-		return 0;
-	}
-	if (nfound == 0) {
-		char *msg = NULL;
-		if (asprintf(&msg, "no entry has '%s' in mail or proxyAddresses: a mail client "
-			     "cannot encrypt to it", addr) < 0)
-			msg = NULL;
-		unusable_record(st, addr, NULL, "not_found", msg ? msg : "", NULL);
-		free(msg);
-	}
-	for (size_t i = 0; i < nfound; i++)
-		usable |= lookup_entry(st, addr, found[i], nfound);
-	smp_entries_free(found, nfound);
-	free(addr);
-	return usable;
+	if (it->lookup != NULL)
+		entry_records(st, it->source, it->lookup);
+	else if (strcmp(it->action, "failed") == 0)
+		cli_error("%s", it->message);
+	else
+		unusable_record(st, it->source, NULL, it->reason, it->message, NULL);
+	return 0;
 }
 
 int cmd_lookup(struct cli_opts *o)
 {
 	struct lookup_state st;
+	smp_session_options so = SMP_SESSION_OPTIONS_INIT;
+	smp_lookup_options lo = SMP_LOOKUP_OPTIONS_INIT;
+	smp_session *s = NULL;
+	smp_trust *trust = NULL;
 	smp_error err = SMP_ERROR_INIT;
-	int r;
+	int r, status;
 
 	memset(&st, 0, sizeof(st));
-	st.o = o;
 	cli_out_init(&st.out, o, stdout);
 	if (o->nargs == 0) {
 		cli_error("lookup needs at least one ADDRESS");
 		return 64;
 	}
-	if ((r = cli_trust(&st.trust, o, &err)) != 0) {
+	if ((r = cli_trust(&trust, o, &err)) != 0) {
 		cli_error_of(&err);
 		return smp_exit_status(r);
 	}
 	if ((r = cli_connect(&st.dir, o, &err)) != 0) {
 		cli_error_of(&err);
-		smp_trust_free(st.trust);
+		smp_trust_free(trust);
 		return smp_exit_status(r);
 	}
-	for (int i = 0; i < o->nargs; i++)
-		if (!lookup_address(&st, o->args[i]))
-			note(&st, 1);
+	so.dir = st.dir;
+	so.trust = trust;
+	lo.on_item = on_item;
+	lo.ctx = &st;
+	if ((r = smp_session_new(&s, &so, &err)) != 0) {
+		cli_error_of(&err);
+		status = smp_exit_status(r);
+		goto out;
+	}
+	for (int i = 0; i < o->nargs && r == 0; i++)
+		r = smp_lookup(s, &lo, o->args[i], &err);
+	if (r != 0) {
+		cli_error_of(&err);
+		smp_session_note_status(s, smp_exit_status(r));
+	}
+	status = smp_session_status(s);
+out:
+	smp_session_free(s);
 	smp_dir_close(st.dir);
-	smp_trust_free(st.trust);
-	return st.status;
+	smp_trust_free(trust);
+	return status;
 }

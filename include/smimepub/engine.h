@@ -15,11 +15,14 @@
 #define SMIMEPUB_ENGINE_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "smimepub/audit.h"
 #include "smimepub/cert.h"
 #include "smimepub/dir.h"
 #include "smimepub/error.h"
+#include "smimepub/lookup.h"
+#include "smimepub/message.h"
 #include "smimepub/plan.h"
 
 #ifdef __cplusplus
@@ -34,10 +37,12 @@ extern "C" {
 /*
  * One result. Every pointer is borrowed for the duration of the callback: copy what you keep.
  * action: "published", "replaced", "removed", "reordered", "unchanged", "skipped", "failed",
- * and in a dry run "would_publish", "would_replace", "would_remove", "would_reorder".
+ * and in a dry run "would_publish", "would_replace", "would_remove", "would_reorder"; the
+ * read-only operations: "inspected", "looked_up", "audited", "referral".
  * reason: a stable code or NULL ("not_found", "ambiguous", "critical_problem",
  * "already_has_certificate", "already_published", "unavailable", "conflict",
- * "insufficient_access", "journal_unavailable", "file_not_found", "unreadable" ...).
+ * "insufficient_access", "journal_unavailable", "file_not_found", "unreadable", "malformed",
+ * "bad_address", "no_certificate", "signer_not_carried", "ad_partition", "referral" ...).
  */
 typedef struct smp_item {
 	const char *source;          /* the input (file name, label), or NULL */
@@ -56,6 +61,15 @@ typedef struct smp_item {
 	/* prune, for an item about one value (cert or value_sha256 set): */
 	size_t value_index;          /* its position among the entry's certificate values */
 	const char *attribute;       /* the attribute it was read in, or NULL */
+	/* inspect of mail: the message the item is about (cert NULL: one without a
+	   certificate to take), and the signer cert came from, else NULL */
+	const smp_message *mail;
+	const smp_signer *signer;    /* NULL with mail: the message has no signer */
+	int preference;              /* cert is the signer's encryption key preference, not its
+					own certificate */
+	const smp_certinfo *signer_cert; /* the signer's own certificate's analysis, or NULL */
+	const smp_lookup_result *lookup; /* lookup: the verdict for one entry found, or NULL */
+	const smp_audit_entry *audit;    /* audit: one entry audited, or NULL */
 } smp_item;
 
 /* Called once per item, in input order. A non-zero return stops the operation. */
@@ -68,7 +82,8 @@ typedef void (*smp_progress_fn)(size_t done, size_t total, void *ctx);
 
 typedef struct smp_session_options {
 	unsigned version;            /* SMP_ENGINE_VERSION */
-	smp_dir *dir;                /* borrowed: open (and bound), or an LDIF export for a dry run */
+	smp_dir *dir;                /* borrowed: open (and bound), or an LDIF export for a dry run;
+					NULL for a session that only inspects */
 	const smp_trust *trust;      /* borrowed */
 	const char *journal;         /* journal path; NULL = the default (smp_journal_open) */
 	int dry_run;                 /* plan and report the LDIF; change nothing */
@@ -207,6 +222,91 @@ typedef struct smp_prune_report {
  * could not start or the walk stopped early: what the walk found before is still pruned.
  */
 int smp_prune(smp_session *s, const smp_prune_options *opts, smp_prune_report *report,
+	      smp_error *err);
+
+/* ---- Read-only operations: inspect, lookup, audit ----------------------------------------- */
+
+typedef struct smp_inspect_options {
+	unsigned version;            /* SMP_ENGINE_VERSION */
+	smp_item_fn on_item;
+	smp_progress_fn on_progress; /* after each path: done paths of n */
+	void *ctx;                   /* for on_item and on_progress */
+} smp_inspect_options;
+
+#define SMP_INSPECT_OPTIONS_INIT { SMP_ENGINE_VERSION, NULL, NULL, NULL }
+
+/*
+ * Reads the files at paths[0..n) ("-" is standard input) in every form: certificates (any
+ * form smp_bundle_read takes; one item per leaf, action "inspected", cert its analysis with
+ * the session's trust) and mail (a Maildir, an mbox, a message, a bare CMS object; one item
+ * per signer certificate and per encryption key preference, with mail, signer, preference
+ * and signer_cert set; one item with cert NULL for a message without a certificate to take
+ * (reason "no_certificate") and for a signer whose certificate the message does not carry
+ * (reason "signer_not_carried")). An input that cannot be read is an item with action
+ * "failed", the reason "file_not_found", "unreadable" or "malformed", message the plain
+ * words and status 65 or 66; a malformed message is also reported with mail set. The session
+ * needs no directory. Returns 0, or SMP_ERR_USAGE / SMP_ERR_NOMEM when the operation could
+ * not go on.
+ */
+int smp_inspect_paths(smp_session *s, const smp_inspect_options *opts,
+		      const char *const *paths, size_t n, smp_error *err);
+
+typedef struct smp_lookup_options {
+	unsigned version;            /* SMP_ENGINE_VERSION */
+	smp_item_fn on_item;
+	void *ctx;
+} smp_lookup_options;
+
+#define SMP_LOOKUP_OPTIONS_INIT { SMP_ENGINE_VERSION, NULL, NULL }
+
+/*
+ * What mail clients find for address on the session's directory (SPEC §4): one item per
+ * entry that has the address in mail or proxyAddresses (action "looked_up", dn, lookup the
+ * verdict of smp_lookup_entry, borrowed for the call), or one item saying why there is none:
+ * reason "bad_address" (source the address as given), "not_found", or action "failed" when
+ * the directory could not be read or the entry judged. When no client can encrypt to the
+ * address with what it finds, the session's status is raised to 1. Returns 0, or
+ * SMP_ERR_USAGE for options this library does not know.
+ */
+int smp_lookup(smp_session *s, const smp_lookup_options *opts, const char *address,
+	       smp_error *err);
+
+typedef struct smp_audit_options {
+	unsigned version;            /* SMP_ENGINE_VERSION */
+	int jobs;                    /* analysis processes (never more than the online CPUs);
+					1: in this process; 0: the default */
+	smp_item_fn on_item;
+	smp_progress_fn on_progress; /* entries audited so far (total 0: unknown) */
+	void *ctx;                   /* for every callback here */
+	/*
+	 * Optional, both or neither: for a front end whose rendering would hold up the process
+	 * that collects the workers' results (one process renders everything the workers found:
+	 * a command's JSON costs that process as much as the workers' analysis). With workers,
+	 * each audited entry's item is then handed to render in the worker that analysed it
+	 * (with ctx as it was when the workers were forked), which writes it to fp; the bytes
+	 * come to on_output in walk order instead of the items to on_item. Without workers, and
+	 * for referrals, on_item is called as usual.
+	 */
+	int (*render)(const smp_item *item, FILE *fp, void *ctx);
+	void (*on_output)(const char *data, size_t len, void *ctx);
+} smp_audit_options;
+
+#define SMP_AUDIT_OPTIONS_INIT { SMP_ENGINE_VERSION, 0, NULL, NULL, NULL, NULL, NULL }
+
+/*
+ * Walks every entry of the session's directory (or LDIF export) that holds a certificate and
+ * audits it (smp_audit_entry_run with the session's trust): one item per entry in walk order
+ * (action "audited", dn, audit the findings with the entry as read, borrowed for the call).
+ * With jobs > 1 the analysis runs in worker processes, forked here (they inherit the trust);
+ * the items are the same and in the same order. A referral the server returns is an item
+ * (action "referral", source its URL, reason "ad_partition" for one of Active Directory's
+ * configuration and DNS partitions, which hold no recipients, status 0; else "referral",
+ * status 1), reported after every entry before it. *summary_out (caller frees with
+ * smp_audit_summary_free) sums up the entries audited, also when the walk stopped; it is NULL
+ * only when the audit could not start. Returns 0, the item callback's non-zero value, or an
+ * error with err set when the walk or a worker failed.
+ */
+int smp_audit(smp_session *s, const smp_audit_options *opts, smp_audit_summary **summary_out,
 	      smp_error *err);
 
 #ifdef __cplusplus

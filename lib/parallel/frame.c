@@ -1,6 +1,7 @@
 /* smimepub command line: the encoding of what the parent and its analysis workers exchange. */
 #include "frame.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -148,6 +149,15 @@ void *rd_array(struct rd *r, size_t n, size_t size)
 	return p;
 }
 
+/* Appends one problem: code, severity, message, remedy. */
+static void buf_problem(struct buf *b, const smp_problem *p)
+{
+	buf_str(b, p->code);
+	buf_u32(b, (uint32_t)p->severity);
+	buf_str(b, p->message);
+	buf_u32(b, (uint32_t)p->remedy);
+}
+
 /* Appends the fields of ci (see frame.h). */
 void buf_certinfo(struct buf *b, const smp_certinfo *ci)
 {
@@ -172,12 +182,8 @@ void buf_certinfo(struct buf *b, const smp_certinfo *ci)
 	buf_u32(b, flags);
 	buf_str(b, ci->aia_ca_issuers);
 	buf_u32(b, (uint32_t)ci->n_problems);
-	for (size_t i = 0; i < ci->n_problems; i++) {
-		buf_str(b, ci->problems[i].code);
-		buf_u32(b, (uint32_t)ci->problems[i].severity);
-		buf_str(b, ci->problems[i].message);
-		buf_u32(b, (uint32_t)ci->problems[i].remedy);
-	}
+	for (size_t i = 0; i < ci->n_problems; i++)
+		buf_problem(b, &ci->problems[i]);
 }
 
 /* A copy of a string read from the frame into *dst (NULL stays NULL). Returns 0 or NOMEM. */
@@ -191,12 +197,28 @@ static int rd_strdup(struct rd *r, char **dst)
 	return 0;
 }
 
+/* smp_problems_vadd with its arguments in place. */
+static int problems_add(smp_problem **v, size_t *n, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int problems_add(smp_problem **v, size_t *n, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = smp_problems_vadd(v, n, code, SMP_REMEDY_NONE, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
 /*
- * Appends the problem (code, severity, message, remedy) read from the frame. The code must be one the
- * library knows, so that it ends up as the library's static string and never points into the
- * frame. Returns 0, SMP_ERR_NOMEM, or SMP_ERR_INTERNAL for an unknown code.
+ * Appends the problem (code, severity, message, remedy) read from the frame to *v of *n. The
+ * code must be one the library knows, so that it ends up as the library's static string and
+ * never points into the frame. Returns 0, SMP_ERR_NOMEM, or SMP_ERR_INTERNAL for an unknown
+ * code.
  */
-static int rd_problem(struct rd *r, smp_certinfo *ci)
+static int rd_problem(struct rd *r, smp_problem **v, size_t *n)
 {
 	const char *code = rd_str(r);
 	uint32_t severity = rd_u32(r);
@@ -208,9 +230,9 @@ static int rd_problem(struct rd *r, smp_certinfo *ci)
 	if (r->bad || code == NULL || severity > SMP_SEV_CRITICAL ||
 	    remedy > SMP_REMEDY_LAST)
 		return SMP_ERR_INTERNAL;
-	if ((rc = smp_certinfo_add_problem(ci, code, "%s", message != NULL ? message : "")) != 0)
+	if ((rc = problems_add(v, n, code, "%s", message != NULL ? message : "")) != 0)
 		return rc;
-	p = &ci->problems[ci->n_problems - 1];
+	p = &(*v)[*n - 1];
 	p->severity = (smp_severity)severity;
 	p->remedy = (smp_remedy)remedy;
 	if (message == NULL) {
@@ -275,7 +297,7 @@ int rd_certinfo(struct rd *r, smp_certinfo **out)
 	if (r->bad || n > r->len - r->off)
 		goto out;
 	for (uint32_t i = 0; i < n; i++)
-		if ((rc = rd_problem(r, ci)) != 0)
+		if ((rc = rd_problem(r, &ci->problems, &ci->n_problems)) != 0)
 			goto out;
 	rc = r->bad ? SMP_ERR_INTERNAL : 0;
 out:
@@ -358,4 +380,129 @@ int rd_entry(struct rd *r, smp_entry *e)
 		return SMP_ERR_INTERNAL;
 	}
 	return 0;
+}
+
+/* ---- audited entries -------------------------------------------------------------------- */
+
+/* n problems, each as buf_problem. */
+static void buf_problems(struct buf *b, const smp_problem *p, size_t n)
+{
+	buf_u32(b, (uint32_t)n);
+	for (size_t i = 0; i < n; i++)
+		buf_problem(b, &p[i]);
+}
+
+static int rd_problems(struct rd *r, smp_problem **v, size_t *n)
+{
+	uint32_t count = rd_u32(r);
+	int rc;
+
+	if (r->bad || count > r->len - r->off)
+		return SMP_ERR_INTERNAL;
+	for (uint32_t i = 0; i < count; i++)
+		if ((rc = rd_problem(r, v, n)) != 0)
+			return rc;
+	return 0;
+}
+
+/* n values: index, size, sha256, then the analysis or the problems of a value that is none. */
+static void buf_audit_values(struct buf *b, const smp_audit_value *v, size_t n)
+{
+	buf_u32(b, (uint32_t)n);
+	for (size_t i = 0; i < n; i++) {
+		buf_u64(b, v[i].index);
+		buf_u64(b, v[i].size);
+		buf_str(b, v[i].sha256);
+		buf_u32(b, v[i].info != NULL);
+		if (v[i].info != NULL)
+			buf_certinfo(b, v[i].info);
+		buf_problems(b, v[i].problems, v[i].n_problems);
+	}
+}
+
+/*
+ * Reads values written by buf_audit_values into *v / *n (zeroed first); attr is taken from
+ * the entry (userCertificate values: the attribute read, smime: "userSMIMECertificate").
+ */
+static int rd_audit_values(struct rd *r, smp_audit_value **v, size_t *n, const smp_entry *e,
+			   int smime)
+{
+	uint32_t count = rd_u32(r);
+	const char *s;
+	int rc;
+
+	*v = NULL;
+	*n = 0;
+	if (count == 0)
+		return r->bad ? SMP_ERR_INTERNAL : 0;
+	if ((*v = rd_array(r, count, sizeof(**v))) == NULL)
+		return SMP_ERR_INTERNAL;
+	while (*n < count) {
+		/* counted before it is read: a value read in part is freed with the rest */
+		smp_audit_value *x = &(*v)[(*n)++];
+
+		x->index = (size_t)rd_u64(r);
+		x->size = (size_t)rd_u64(r);
+		if ((s = rd_str(r)) == NULL || strlen(s) >= sizeof(x->sha256))
+			return SMP_ERR_INTERNAL;
+		memcpy(x->sha256, s, strlen(s) + 1);
+		if (smime)
+			x->attr = "userSMIMECertificate";
+		else if (x->index < e->n_certs && e->cert_attrs != NULL)
+			x->attr = e->cert_attrs[x->index];
+		if (rd_u32(r) != 0 && (rc = rd_certinfo(r, &x->info)) != 0)
+			return rc;
+		if ((rc = rd_problems(r, &x->problems, &x->n_problems)) != 0)
+			return rc;
+	}
+	return r->bad ? SMP_ERR_INTERNAL : 0;
+}
+
+/* See frame.h. */
+void buf_audit_entry(struct buf *b, const smp_audit_entry *a)
+{
+	buf_str(b, a->address);
+	buf_audit_values(b, a->values, a->n_values);
+	buf_problems(b, a->entry_problems, a->n_entry_problems);
+	buf_audit_values(b, a->smime, a->n_smime);
+	for (int c = 0; c < SMP_CLIENT_COUNT; c++) {
+		buf_u32(b, (uint32_t)a->picks[c].attr);
+		buf_u64(b, a->picks[c].index);
+		buf_u64(b, a->picks[c].n_taken);
+		buf_u32(b, (uint32_t)a->picks[c].encrypts);
+	}
+}
+
+/* See frame.h. */
+int rd_audit_entry(struct rd *r, const smp_entry *e, smp_audit_entry **out)
+{
+	smp_audit_entry *a;
+	const char *s;
+	int rc = SMP_ERR_NOMEM;
+
+	*out = NULL;
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return SMP_ERR_NOMEM;
+	a->entry = e;
+	if ((s = rd_str(r)) != NULL && (a->address = strdup(s)) == NULL)
+		goto out;
+	if ((rc = rd_audit_values(r, &a->values, &a->n_values, e, 0)) != 0 ||
+	    (rc = rd_problems(r, &a->entry_problems, &a->n_entry_problems)) != 0 ||
+	    (rc = rd_audit_values(r, &a->smime, &a->n_smime, e, 1)) != 0)
+		goto out;
+	for (int c = 0; c < SMP_CLIENT_COUNT; c++) {
+		a->picks[c].attr = (smp_cert_attr)rd_u32(r);
+		a->picks[c].index = (size_t)rd_u64(r);
+		a->picks[c].n_taken = (size_t)rd_u64(r);
+		a->picks[c].encrypts = (int)rd_u32(r);
+	}
+	rc = r->bad ? SMP_ERR_INTERNAL : 0;
+out:
+	if (rc == SMP_ERR_INTERNAL)
+		r->bad = 1;
+	if (rc == 0)
+		*out = a;
+	else
+		smp_audit_entry_free(a);
+	return rc;
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "smimepub/audit.h"
 #include "smimepub/cert.h"
 #include "smimepub/dir.h"
 
@@ -77,5 +78,19 @@ void buf_entry(struct buf *b, const smp_entry *e);
 int rd_entry(struct rd *r, smp_entry *e);
 
 void rd_entry_release(smp_entry *e);
+
+/*
+ * An audited entry (smp_audit_entry, without the entry itself: send that with buf_entry):
+ * the address judged for, every value with its analysis or problems, the entry's problems,
+ * the userSMIMECertificate values and the client picks, appended to b.
+ */
+void buf_audit_entry(struct buf *b, const smp_audit_entry *a);
+
+/*
+ * Reads an audited entry written by buf_audit_entry into a new smp_audit_entry (caller frees
+ * with smp_audit_entry_free) that borrows e, the entry it was made from (each value's attr
+ * points into e). Returns 0, SMP_ERR_NOMEM, or SMP_ERR_INTERNAL when the frame is damaged.
+ */
+int rd_audit_entry(struct rd *r, const smp_entry *e, smp_audit_entry **out);
 
 #endif

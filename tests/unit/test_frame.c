@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "frame.h"
+#include "smimepub/audit.h"
 #include "smimepub/cert.h"
 
 #define T0 ((time_t)1780272000)          /* 2026-06-01T00:00:00Z */
@@ -258,6 +259,125 @@ static void test_truncation_and_bitflips(void **state)
 	smp_certinfo_free(ci);
 }
 
+/*
+ * An audited entry (what audit's workers send back without a render function): Alice's
+ * certificate twice (duplicate) and a value that is no certificate, read back into the same
+ * findings; truncated and bit-flipped frames are refused or read as other findings, never a
+ * crash or a leak.
+ */
+static void test_audit_entry_round_trip(void **state)
+{
+	smp_trust_options o = SMP_TRUST_OPTIONS_INIT;
+	smp_error err = SMP_ERROR_INIT;
+	const char *dir = getenv("SMIMEPUB_PKI");
+	char ca[4096], path[4096], garbage[300];
+	smp_trust *t = NULL;
+	smp_bundle *bd = NULL;
+	unsigned char *der = NULL;
+	char *mail[] = { "alice@partner.example", NULL };
+	char *attrs[] = { "userCertificate;binary", "userCertificate", "userCertificate", NULL };
+	struct berval certs[4];
+	smp_entry e, back;
+	smp_audit_entry *a = NULL, *copy = NULL;
+	struct buf b = { 0 };
+	struct rd r;
+	size_t start;
+	int n;
+
+	(void)state;
+	if (dir == NULL || *dir == '\0') {
+		skip();
+		return;
+	}
+	snprintf(ca, sizeof(ca), "%s/root.pem", dir);
+	snprintf(path, sizeof(path), "%s/alice-chain.pem", dir);
+	o.at = T0;
+	o.use_system_store = 0;
+	o.ca_file = ca;
+	assert_int_equal(smp_trust_new(&t, &o, &err), 0);
+	assert_int_equal(smp_bundle_read_file(&bd, path, &err), 0);
+	n = i2d_X509(smp_bundle_leaf(bd, 0), &der);
+	assert_true(n > 0);
+	memset(garbage, 'x', sizeof(garbage));
+	memset(certs, 0, sizeof(certs));
+	certs[0] = (struct berval){ (ber_len_t)n, (char *)der };
+	certs[1] = certs[0];
+	certs[2] = (struct berval){ sizeof(garbage), garbage };
+	memset(&e, 0, sizeof(e));
+	e.dn = "cn=Alice,ou=partners,dc=example,dc=test";
+	e.cn = "Alice";
+	e.mail = mail;
+	e.n_mail = 1;
+	e.certs = certs;
+	e.n_certs = 3;
+	e.cert_attrs = attrs;
+	assert_int_equal(smp_audit_entry_run(&a, &e, t, &err), 0);
+
+	buf_entry(&b, &e);
+	start = b.len;
+	buf_audit_entry(&b, a);
+	assert_false(b.failed);
+	r = (struct rd){ b.p, b.len, 0, 0 };
+	assert_int_equal(rd_entry(&r, &back), 0);
+	assert_int_equal(rd_audit_entry(&r, &back, &copy), 0);
+	assert_int_equal(r.off, b.len);
+	assert_ptr_equal(copy->entry, &back);
+	assert_str_same(copy->address, a->address);
+	assert_int_equal(copy->n_values, 3);
+	for (size_t i = 0; i < a->n_values; i++) {
+		const smp_problem *p, *q;
+		size_t np = smp_audit_value_problems(&a->values[i], &p);
+
+		assert_int_equal(copy->values[i].index, a->values[i].index);
+		assert_int_equal(copy->values[i].size, a->values[i].size);
+		assert_string_equal(copy->values[i].sha256, a->values[i].sha256);
+		assert_string_equal(copy->values[i].attr, attrs[i]);
+		assert_int_equal(copy->values[i].info == NULL, a->values[i].info == NULL);
+		if (a->values[i].info != NULL)
+			assert_certinfo_same(a->values[i].info, copy->values[i].info);
+		assert_int_equal(smp_audit_value_problems(&copy->values[i], &q), np);
+		for (size_t k = 0; k < np; k++) {
+			assert_string_equal(q[k].code, p[k].code);
+			assert_str_same(q[k].message, p[k].message);
+			assert_int_equal(q[k].remedy, p[k].remedy);
+		}
+	}
+	assert_non_null(smp_audit_value_problem(&copy->values[1], "duplicate"));
+	assert_non_null(smp_audit_value_problem(&copy->values[2], "malformed"));
+	assert_int_equal(copy->n_entry_problems, a->n_entry_problems);
+	for (size_t k = 0; k < a->n_entry_problems; k++)
+		assert_string_equal(copy->entry_problems[k].code, a->entry_problems[k].code);
+	assert_memory_equal(copy->picks, a->picks, sizeof(a->picks));
+	smp_audit_entry_free(copy);
+
+	for (size_t len = start; len < b.len; len++) {
+		r = (struct rd){ b.p + start, len - start, 0, 0 };
+		copy = NULL;
+		assert_int_not_equal(rd_audit_entry(&r, &back, &copy), 0);
+		assert_null(copy);
+		assert_true(r.bad);
+	}
+	for (size_t i = start; i < b.len; i++) {
+		for (int bit = 0; bit < 8; bit += 3) {
+			copy = NULL;
+			b.p[i] ^= (unsigned char)(1u << bit);
+			r = (struct rd){ b.p + start, b.len - start, 0, 0 };
+			if (rd_audit_entry(&r, &back, &copy) == 0)
+				assert_non_null(copy);
+			else
+				assert_null(copy);
+			smp_audit_entry_free(copy);
+			b.p[i] ^= (unsigned char)(1u << bit);
+		}
+	}
+	rd_entry_release(&back);
+	free(b.p);
+	smp_audit_entry_free(a);
+	OPENSSL_free(der);
+	smp_bundle_free(bd);
+	smp_trust_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -266,6 +386,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip_entry_problems),
 		cmocka_unit_test(test_unknown_problem_code_refused),
 		cmocka_unit_test(test_truncation_and_bitflips),
+		cmocka_unit_test(test_audit_entry_round_trip),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
