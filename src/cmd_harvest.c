@@ -1,13 +1,7 @@
 /*
  * smimepub harvest: take the signer certificates of S/MIME-signed mail and publish them
- * (SPEC §2, §3, §5) through the shared publish pipeline.
- *
- * Per signature: a signature that does not verify is `bad_signature` and never published
- * (not even with --force); the signer's address must be the message's From (`from_mismatch`,
- * refused unless --allow-from-mismatch, which keeps it as a warning; a bare .p7s / .p7m has no
- * From and is judged like a certificate file); the certificates the
- * message carries are the intermediates; an SMIMEEncryptionKeyPreference naming another
- * carried certificate makes that one the certificate to publish.
+ * (SPEC §2, §3, §5): the engine's smp_harvest_paths decides (bad_signature never published,
+ * from_mismatch only with --allow-from-mismatch); this renders its items.
  *
  * A dry run with no -H and no URI configured for libldap (ldap.conf, .ldaprc, LDAPURI) needs no
  * directory: every certificate that passes the checks is reported `would_publish` without
@@ -32,211 +26,76 @@
 struct harvest {
 	struct cli_run run;
 	int offline;              /* dry run without a directory: no matching */
-	/* the signer being published, for harvest_item */
-	const smp_message *m;
-	const smp_signer *s;
-	int preference;           /* the certificate is the one SMIMEEncryptionKeyPreference names */
-	const smp_certinfo *signer_ci;
-	const smp_trust *trust;
 };
 
-/* Prints a record that carries no certificate (ownership taken), noting status. */
-static void emit_plain(struct harvest *h, json_t *obj, int status)
+/* Prints a record that carries no certificate (ownership taken) for item. */
+static void emit_plain(struct harvest *h, const smp_item *item, json_t *obj)
 {
-	smp_item it;
-
 	/* through cli_emit: in a text dry run it stays a comment of the LDIF on stdout */
-	memset(&it, 0, sizeof(it));
-	it.status = status;
-	cli_emit(&h->run, &it, obj);
-}
-
-/* A record for a message without a certificate to take (or one that cannot be read). */
-static void report_message(struct harvest *h, const smp_message *m, const char *action,
-			   const char *reason, int status, const char *message)
-{
-	json_t *obj = json_object();
-
-	if (obj != NULL) {
-		cli_message_fields(obj, m);
-		json_object_set_new(obj, "action", json_string(action));
-		json_object_set_new(obj, "reason", json_string(reason));
-		json_object_set_new(obj, "message", json_string(message));
-	}
-	emit_plain(h, obj, status);
+	cli_emit(&h->run, item, obj);
 }
 
 /* A record for an input that could not be read at all. */
-static void report_input(struct harvest *h, const char *path, const smp_error *err)
+static void report_input(struct harvest *h, const smp_item *it)
 {
-	int status = smp_exit_status(err->code);
-	json_t *obj = json_pack("{s:s, s:s, s:s, s:s}", "file", path, "action", "failed",
-				"reason", status == 66 ? "file_not_found" : "unreadable",
-				"message", err->msg);
+	json_t *obj = json_pack("{s:s, s:s, s:s, s:s}", "file", it->source, "action", it->action,
+				"reason", it->reason, "message", it->message);
 
-	cli_error_of(err);
-	emit_plain(h, obj, status);
+	cli_error("%s", it->message);
+	emit_plain(h, it, obj);
 }
 
-/* The engine's item for a signer's certificate, with the message's and the signer's fields. */
-static int harvest_item(const smp_item *item, void *ctx)
+/* A record for a message without a certificate to take (or one that cannot be read). */
+static void report_message(struct harvest *h, const smp_item *it)
+{
+	json_t *obj = json_object();
+
+	if (strcmp(it->reason, "malformed") == 0)
+		cli_error("cannot read a message in '%s': %s", it->mail->file, it->message);
+	if (obj != NULL && strcmp(it->reason, "unreadable") == 0) {
+		/* a certificate that could not even be analysed */
+		json_object_set_new(obj, "action", json_string(it->action));
+		json_object_set_new(obj, "reason", json_string(it->reason));
+		json_object_set_new(obj, "message", json_string(it->message));
+		cli_message_fields(obj, it->mail);
+	} else if (obj != NULL) {
+		cli_message_fields(obj, it->mail);
+		json_object_set_new(obj, "action", json_string(it->action));
+		json_object_set_new(obj, "reason", json_string(it->reason));
+		json_object_set_new(obj, "message", json_string(it->message));
+	}
+	emit_plain(h, it, obj);
+}
+
+/* What the engine reports: an input, a message, or a signer's certificate and its outcome. */
+static int harvest_item(const smp_item *it, void *ctx)
 {
 	struct harvest *h = ctx;
-	json_t *obj = cli_item_json(item);
+	json_t *obj;
 
-	if (obj != NULL) {
+	if (it->mail == NULL) {
+		report_input(h, it);
+		return 0;
+	}
+	if (it->cert == NULL) {
+		report_message(h, it);
+		return 0;
+	}
+	if ((obj = cli_item_json(it)) != NULL) {
 		if (h->offline)
 			json_object_del(obj, "dn");
-		cli_message_fields(obj, h->m);
-		cli_signer_fields(obj, h->m, h->s, h->preference, h->signer_ci);
+		if (h->offline && strcmp(it->action, "would_publish") == 0) {
+			char *m = NULL;
+
+			if (asprintf(&m, "%s; give -H to see the entry and the LDIF", it->message) >= 0)
+				json_object_set_new(obj, "message", json_string(m));
+			free(m);
+		}
+		cli_message_fields(obj, it->mail);
+		cli_signer_fields(obj, it->mail, it->signer, it->preference, it->signer_cert);
 	}
-	cli_emit(&h->run, item, obj);
+	cli_emit(&h->run, it, obj);
 	return 0;
-}
-
-/* An item decided here (not by the engine): refused before matching, or the offline verdict. */
-static void harvest_verdict(struct harvest *h, const smp_certinfo *ci, const char *action,
-			    const char *reason, int status, const char *message)
-{
-	smp_item it;
-
-	memset(&it, 0, sizeof(it));
-	it.source = h->m->file;
-	it.action = action;
-	it.reason = reason;
-	it.message = message;
-	it.status = status;
-	it.cert = ci;
-	harvest_item(&it, h);
-}
-
-/*
- * Analyses, checks and publishes one signer's certificate (or the one its
- * SMIMEEncryptionKeyPreference names) and prints its record. Returns 0 or SMP_ERR_NOMEM.
- */
-static int harvest_signer(struct harvest *h, const smp_message *m, const smp_signer *s)
-{
-	X509 *cert = s->encryption_cert != NULL ? s->encryption_cert : s->cert;
-	smp_certinfo *ci = NULL, *signer_ci = NULL;
-	smp_error err = SMP_ERROR_INIT;
-	unsigned char *der = NULL;
-	int len, mismatch, r;
-
-	if ((r = smp_cert_analyze(&ci, cert, m->carried, h->trust, &err)) != 0)
-		goto out;
-	mismatch = smp_signer_problems(ci, cert, m, s, h->trust,
-				       h->run.o->allow_from_mismatch, &signer_ci, &err);
-	if (mismatch < 0) {
-		r = mismatch;
-		goto out;
-	}
-	h->m = m;
-	h->s = s;
-	h->preference = cert != s->cert;
-	h->signer_ci = signer_ci;
-
-	if (!s->signature_ok) {
-		harvest_verdict(h, ci, "skipped", "bad_signature", 1,
-				s->error != NULL ? s->error : "the signature does not verify");
-	} else if (mismatch && !h->run.o->allow_from_mismatch) {
-		harvest_verdict(h, ci, "skipped", "from_mismatch", 1,
-				"the certificate's addresses do not include the message's From: not "
-				"published (--allow-from-mismatch publishes it)");
-	} else if (h->offline) {
-		if (smp_certinfo_worst(ci) == SMP_SEV_CRITICAL && !h->run.o->policy.force)
-			harvest_verdict(h, ci, "skipped", "critical_problem", 1,
-					"would not be published because of the critical problems "
-					"below: fix them, or use --force");
-		else
-			harvest_verdict(h, ci, "would_publish", NULL, 0,
-					"no directory given (-H): not matched to an entry; give -H "
-					"to see the entry and the LDIF");
-	} else {
-		smp_publish_options po;
-
-		len = i2d_X509(cert, &der);
-		if (len <= 0) {
-			r = smp_error_openssl(&err, SMP_ERR_INTERNAL, "cannot encode a certificate");
-			goto out;
-		}
-		cli_publish_options(&po, &h->run);
-		po.on_item = harvest_item;
-		po.on_progress = NULL;
-		po.ctx = h;
-		if ((r = smp_publish_certificate(h->run.session, &po, der, (size_t)len, ci, m->file,
-						 &err)) != 0)
-			goto out;
-	}
-	r = 0;
-out:
-	if (r != 0 && r != SMP_ERR_NOMEM) {
-		/* the certificate could not even be analysed: report it, go on */
-		json_t *fail = json_pack("{s:s, s:s, s:s}", "action", "failed", "reason", "unreadable",
-					 "message", err.msg);
-		if (fail != NULL)
-			cli_message_fields(fail, m);
-		emit_plain(h, fail, 65);
-		r = 0;
-	}
-	h->signer_ci = NULL;
-	OPENSSL_free(der);
-	smp_certinfo_free(signer_ci);
-	smp_certinfo_free(ci);
-	return r;
-}
-
-static int harvest_message(const smp_message *m, void *arg)
-{
-	struct harvest *h = arg;
-
-	switch (m->kind) {
-	case SMP_MSG_MALFORMED:
-		cli_error("cannot read a message in '%s': %s", m->file,
-			  m->problem != NULL ? m->problem : "malformed");
-		report_message(h, m, "failed", "malformed", 65,
-			       m->problem != NULL ? m->problem : "malformed message");
-		return 0;
-	case SMP_MSG_ENCRYPTED:
-		report_message(h, m, "skipped", "encrypted", 0, cli_message_advice(m->kind));
-		return 0;
-	case SMP_MSG_UNSIGNED:
-		report_message(h, m, "skipped", "unsigned", 0, cli_message_advice(m->kind));
-		return 0;
-	case SMP_MSG_SIGNED:
-		break;
-	}
-	if (m->n_signers == 0) {
-		report_message(h, m, "skipped", "unsigned", 0, "no signer in the signature");
-		return 0;
-	}
-	for (size_t i = 0; i < m->n_signers; i++) {
-		const smp_signer *s = &m->signers[i];
-
-		if (s->cert == NULL) {
-			report_message(h, m, "failed", "no_signer_certificate", 1,
-				       "the message does not carry the signer's certificate: ask "
-				       "the sender to include it");
-			continue;
-		}
-		if (harvest_signer(h, m, s) != 0) {
-			cli_error("cannot harvest '%s': out of memory", m->file);
-			h->run.status = smp_status_worse(h->run.status, 1);
-			return SMP_ERR_NOMEM;
-		}
-	}
-	return 0;
-}
-
-static void harvest_path(struct harvest *h, const char *path)
-{
-	smp_error err = SMP_ERROR_INIT;
-	int r;
-
-	r = smp_messages_read(path, harvest_message, h, &err);
-	if (r == SMP_ERR_NOFILE || r == SMP_ERR_BADINPUT)
-		report_input(h, path, &err);
-	else if (r != 0)
-		h->run.status = smp_status_worse(h->run.status, smp_exit_status(r));
 }
 
 /* Whether a dry run may go without a directory: no -H and no URI configured for libldap. */
@@ -299,7 +158,6 @@ int cmd_harvest(struct cli_opts *o)
 		goto out;
 	}
 	cli_run_start(&h.run, o);
-	h.trust = trust;
 	if (in.n == 0) {
 		/* an empty spool directory is nothing to do, not an error (cron) */
 		cli_warn(o, "no message files found: nothing to harvest");
@@ -320,9 +178,22 @@ int cmd_harvest(struct cli_opts *o)
 			n_present++;
 			continue;
 		}
-		smp_error_set(&err, SMP_ERR_NOFILE, "cannot read '%s': no such file or directory",
-			      in.paths[i]);
-		report_input(&h, in.paths[i], &err);
+		{
+			smp_item it;
+			char *msg = NULL;
+
+			if (asprintf(&msg, "cannot read '%s': no such file or directory",
+				     in.paths[i]) < 0)
+				msg = NULL;
+			memset(&it, 0, sizeof(it));
+			it.source = in.paths[i];
+			it.action = "failed";
+			it.reason = "file_not_found";
+			it.message = msg != NULL ? msg : "no such file or directory";
+			it.status = 66;
+			report_input(&h, &it);
+			free(msg);
+		}
 	}
 	if (n_present == 0) {
 		status = h.run.status != 0 ? h.run.status : 66;
@@ -339,13 +210,32 @@ int cmd_harvest(struct cli_opts *o)
 	if ((status = cli_run_open(&h.run, dir, trust, "harvest")) != 0)
 		goto out;
 
-	cli_progress_start(&h.run.progress, o, "harvest");
-	for (size_t i = 0; i < in.n; i++) {
-		if (present[i])
-			harvest_path(&h, in.paths[i]);
-		cli_progress_update(&h.run.progress, i + 1, in.n);
+	{
+		smp_harvest_options ho = SMP_HARVEST_OPTIONS_INIT;
+		const char **paths = calloc(n_present + 1, sizeof(*paths));
+		size_t k = 0;
+
+		if (paths == NULL) {
+			cli_error("out of memory");
+			smp_session_note_status(h.run.session, 1);
+		} else {
+			for (size_t i = 0; i < in.n; i++)
+				if (present[i])
+					paths[k++] = in.paths[i];
+			cli_publish_options(&ho.publish, &h.run);
+			ho.allow_from_mismatch = o->allow_from_mismatch;
+			ho.on_item = harvest_item;
+			ho.on_progress = cli_item_progress;
+			ho.ctx = &h;
+			cli_progress_start(&h.run.progress, o, "harvest");
+			if (smp_harvest_paths(h.run.session, &ho, paths, k, &err) != 0) {
+				cli_error_of(&err);
+				smp_session_note_status(h.run.session, 1);
+			}
+			cli_progress_end(&h.run.progress);
+			free(paths);
+		}
 	}
-	cli_progress_end(&h.run.progress);
 	status = cli_run_release(&h.run);
 out:
 	smp_session_free(h.run.session);

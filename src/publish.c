@@ -142,6 +142,8 @@ static const char *advice(const smp_item *it)
 		       "address";
 	if (strcmp(it->reason, "critical_problem") == 0)
 		return ": fix them, or use --force to publish anyway";
+	if (strcmp(it->reason, "from_mismatch") == 0)
+		return " (--allow-from-mismatch publishes it)";
 	if (strcmp(it->reason, "not_found") == 0 && it->cert != NULL && it->cert->n_emails > 0)
 		return ": create the contact first or use --create-contact";
 	return NULL;

@@ -178,6 +178,33 @@ typedef struct smp_remove_options {
 int smp_remove(smp_session *s, const smp_remove_options *opts, const char *target,
 	       smp_error *err);
 
+/* ---- harvest ------------------------------------------------------------------------------ */
+
+typedef struct smp_harvest_options {
+	unsigned version;            /* SMP_ENGINE_VERSION */
+	smp_publish_options publish; /* policy, contacts (its callbacks are not used) */
+	int allow_from_mismatch;     /* publish a certificate that is not for the From, warned */
+	smp_item_fn on_item;
+	smp_progress_fn on_progress; /* after each input: (inputs done, inputs) */
+	void *ctx;
+} smp_harvest_options;
+
+#define SMP_HARVEST_OPTIONS_INIT { SMP_ENGINE_VERSION, SMP_PUBLISH_OPTIONS_INIT, 0, NULL, NULL, \
+				   NULL }
+
+/*
+ * Takes the signer certificates of the signed mail in paths[0..n) (.eml, mbox, Maildir, .p7s,
+ * .p7m: smp_messages_read) and publishes each (or the one its SMIMEEncryptionKeyPreference
+ * names) as smp_publish_certificate does, after the message's own checks: bad_signature is
+ * never published, from_mismatch only when allowed. On a session without a directory each
+ * certificate is judged alone (would_publish, or skipped for a critical problem). One item
+ * per signer (mail, signer, preference and signer_cert set), per message without a
+ * certificate to take (cert NULL: malformed, encrypted, unsigned, no_signer_certificate,
+ * unreadable) and per input that cannot be read (mail NULL). Returns 0 or SMP_ERR_NOMEM.
+ */
+int smp_harvest_paths(smp_session *s, const smp_harvest_options *opts,
+		      const char *const *paths, size_t n, smp_error *err);
+
 /* ---- prune -------------------------------------------------------------------------------- */
 
 typedef struct smp_prune_options {

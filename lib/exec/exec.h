@@ -97,6 +97,10 @@ int pub_certificate(smp_session *c, const unsigned char *der, size_t len, smp_ce
  * Hands res to the running operation's on_item as an smp_item (ci and source may be NULL)
  * and notes its status. Returns on_item's value.
  */
+/* The smp_item for res (borrowing from it, ci and source). */
+void pub_item_fill(smp_item *it, const struct pub_result *res, const smp_certinfo *ci,
+		   const char *source);
+
 int pub_report(smp_session *c, const struct pub_result *res, const smp_certinfo *ci,
 	       const char *source, smp_item_fn on_item, void *ctx);
 

@@ -88,24 +88,30 @@ void pub_notice(smp_session *c, const char *fmt, ...)
 	free(m);
 }
 
+void pub_item_fill(smp_item *it, const struct pub_result *res, const smp_certinfo *ci,
+		   const char *source)
+{
+	memset(it, 0, sizeof(*it));
+	it->source = source;
+	it->action = res->action != NULL ? res->action : "failed";
+	it->reason = res->reason;
+	it->dn = res->dn;
+	it->message = res->message != NULL ? res->message : "";
+	it->candidates = (const char *const *)res->candidates;
+	it->n_candidates = res->n_candidates;
+	it->ldif = res->ldif;
+	it->created = res->created;
+	it->status = res->status;
+	it->cert = ci;
+}
+
 int pub_report(smp_session *c, const struct pub_result *res, const smp_certinfo *ci,
 	       const char *source, smp_item_fn on_item, void *ctx)
 {
 	smp_item it;
 
 	pub_note_status(c, res->status);
-	memset(&it, 0, sizeof(it));
-	it.source = source;
-	it.action = res->action != NULL ? res->action : "failed";
-	it.reason = res->reason;
-	it.dn = res->dn;
-	it.message = res->message != NULL ? res->message : "";
-	it.candidates = (const char *const *)res->candidates;
-	it.n_candidates = res->n_candidates;
-	it.ldif = res->ldif;
-	it.created = res->created;
-	it.status = res->status;
-	it.cert = ci;
+	pub_item_fill(&it, res, ci, source);
 	return on_item != NULL ? on_item(&it, ctx) : 0;
 }
 
