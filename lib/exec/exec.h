@@ -101,6 +101,13 @@ int pub_certificate(smp_session *c, const unsigned char *der, size_t len, smp_ce
 void pub_item_fill(smp_item *it, const struct pub_result *res, const smp_certinfo *ci,
 		   const char *source);
 
+/*
+ * The one way an item goes out: a NULL message becomes "", the item's status is noted in the
+ * session, then on_item (may be NULL) gets it -- unless *stop is already set; *stop (may be
+ * NULL) takes on_item's return value.
+ */
+void pub_emit_item(smp_session *c, smp_item *it, smp_item_fn on_item, void *ctx, int *stop);
+
 int pub_report(smp_session *c, const struct pub_result *res, const smp_certinfo *ci,
 	       const char *source, smp_item_fn on_item, void *ctx);
 

@@ -38,9 +38,7 @@ static void message_item(struct harvest_run *h, const smp_message *m, const smp_
 	it.status = status;
 	it.mail = m;
 	it.signer = s;
-	pub_note_status(h->c, status);
-	if (h->o->on_item != NULL)
-		h->o->on_item(&it, h->o->ctx);
+	pub_emit_item(h->c, &it, h->o->on_item, h->o->ctx, NULL);
 }
 
 /* Reports the outcome res for certificate ci of signer s in m. */
@@ -50,14 +48,12 @@ static void signer_item(struct harvest_run *h, const smp_message *m, const smp_s
 {
 	smp_item it;
 
-	pub_note_status(h->c, res->status);
 	pub_item_fill(&it, res, ci, m->file);
 	it.mail = m;
 	it.signer = s;
 	it.preference = preference;
 	it.signer_cert = signer_ci;
-	if (h->o->on_item != NULL)
-		h->o->on_item(&it, h->o->ctx);
+	pub_emit_item(h->c, &it, h->o->on_item, h->o->ctx, NULL);
 }
 
 /* A verdict decided here, before (or instead of) matching. Returns 0 or SMP_ERR_NOMEM. */
@@ -194,9 +190,7 @@ int smp_harvest_paths(smp_session *c, const smp_harvest_options *opts,
 			it.reason = status == 66 ? "file_not_found" : "unreadable";
 			it.message = rerr.msg;
 			it.status = status;
-			pub_note_status(c, status);
-			if (opts->on_item != NULL)
-				opts->on_item(&it, opts->ctx);
+			pub_emit_item(c, &it, opts->on_item, opts->ctx, NULL);
 		} else if (r != 0 && !h.nomem) {
 			pub_note_status(c, smp_exit_status(r));
 		}

@@ -22,16 +22,10 @@ struct inspect_run {
 	int stop;                 /* on_item's non-zero value: nothing more is reported */
 };
 
-/* Hands it to on_item, noting its status; remembers a request to stop. */
+/* Hands it out through the engine's one emitter; remembers a request to stop. */
 static void emit(struct inspect_run *st, smp_item *it)
 {
-	if (st->stop != 0)
-		return;
-	if (it->message == NULL)
-		it->message = "";
-	pub_note_status(st->s, it->status);
-	if (st->o->on_item != NULL)
-		st->stop = st->o->on_item(it, st->o->ctx);
+	pub_emit_item(st->s, it, st->o->on_item, st->o->ctx, &st->stop);
 }
 
 /* The reason code and exit status for an input that could not be read (err's code). */

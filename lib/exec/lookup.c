@@ -15,15 +15,10 @@ struct lookup_run {
 	int stop;
 };
 
+/* Hands it out through the engine's one emitter; remembers a request to stop. */
 static void emit(struct lookup_run *st, smp_item *it)
 {
-	if (st->stop != 0)
-		return;
-	if (it->message == NULL)
-		it->message = "";
-	pub_note_status(st->s, it->status);
-	if (st->o->on_item != NULL)
-		st->stop = st->o->on_item(it, st->o->ctx);
+	pub_emit_item(st->s, it, st->o->on_item, st->o->ctx, &st->stop);
 }
 
 /* An item about the address as a whole; msg is freed here (NULL: out of memory). */

@@ -105,14 +105,29 @@ void pub_item_fill(smp_item *it, const struct pub_result *res, const smp_certinf
 	it->cert = ci;
 }
 
+void pub_emit_item(smp_session *c, smp_item *it, smp_item_fn on_item, void *ctx, int *stop)
+{
+	int r;
+
+	if (stop != NULL && *stop != 0)
+		return;
+	if (it->message == NULL)
+		it->message = "";
+	pub_note_status(c, it->status);
+	r = on_item != NULL ? on_item(it, ctx) : 0;
+	if (stop != NULL)
+		*stop = r;
+}
+
 int pub_report(smp_session *c, const struct pub_result *res, const smp_certinfo *ci,
 	       const char *source, smp_item_fn on_item, void *ctx)
 {
 	smp_item it;
+	int stop = 0;
 
-	pub_note_status(c, res->status);
 	pub_item_fill(&it, res, ci, source);
-	return on_item != NULL ? on_item(&it, ctx) : 0;
+	pub_emit_item(c, &it, on_item, ctx, &stop);
+	return stop;
 }
 
 void pub_result_release(struct pub_result *res)

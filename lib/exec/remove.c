@@ -103,20 +103,13 @@ static void report_removed(smp_session *c, struct pub_result *res, const smp_pla
 		for (size_t j = 0; j < pe->ex.n; j++)
 			if (pe->ex.values[j].bv_val == plan->del[i].bv_val)
 				ci = pe->ex.info[j];
-		pub_note_status(c, res->status);
-		memset(&it, 0, sizeof(it));
-		it.action = res->action;
-		it.dn = res->dn;
-		it.message = res->message != NULL ? res->message : "";
+		pub_item_fill(&it, res, ci, NULL);
 		it.ldif = i == 0 ? res->ldif : NULL;
-		it.status = res->status;
-		it.cert = ci;
 		if (ci == NULL) {
 			value_sha256(hex, &plan->del[i]);
 			it.value_sha256 = hex;
 		}
-		if (c->rm->on_item != NULL)
-			c->rm->on_item(&it, c->rm->ctx);
+		pub_emit_item(c, &it, c->rm->on_item, c->rm->ctx, NULL);
 	}
 }
 
