@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* See advice.h. */
 const char *cli_advice(const smp_problem *p)
@@ -90,4 +91,21 @@ const char *cli_hint(smp_hint hint)
 void cli_error_of(const smp_error *err)
 {
 	cli_error("%s%s", err->msg, cli_hint(err->hint));
+}
+
+/* See advice.h. */
+const char *cli_reason_advice(const smp_item *it)
+{
+	if (it->reason == NULL)
+		return NULL;
+	if (strcmp(it->reason, "already_has_certificate") == 0)
+		return ": use --add to keep both or --replace to replace the ones for the same "
+		       "address";
+	if (strcmp(it->reason, "critical_problem") == 0)
+		return ": fix them, or use --force to publish anyway";
+	if (strcmp(it->reason, "from_mismatch") == 0)
+		return " (--allow-from-mismatch publishes it)";
+	if (strcmp(it->reason, "not_found") == 0 && it->cert != NULL && it->cert->n_emails > 0)
+		return ": create the contact first or use --create-contact";
+	return NULL;
 }

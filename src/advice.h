@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "smimepub/engine.h"
 #include "smimepub/error.h"
 #include "smimepub/problems.h"
 
@@ -19,6 +20,12 @@ char *cli_problem_text(const smp_problem *p);
 
 /* {"code", "severity", "message"} of p (message with the advice), and "scope" when not NULL. */
 json_t *cli_problem_json(const smp_problem *p, const char *scope);
+
+/*
+ * What the command line appends to an engine item's message for its reason (publish's
+ * already_has_certificate, critical_problem, not_found; harvest's from_mismatch), or NULL.
+ */
+const char *cli_reason_advice(const smp_item *it);
 
 /* What to do about an error with that hint, in this tool's flags ("" for none). */
 const char *cli_hint(smp_hint hint);

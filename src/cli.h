@@ -86,8 +86,6 @@ void cli_out_bytes(struct cli_out *o, const char *data, size_t len);
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const struct cli_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Reads a whole file ("-" = stdin) up to max bytes. Returns 0, SMP_ERR_NOFILE, SMP_ERR_BADINPUT. */
-int cli_read_file(unsigned char **out, size_t *len, const char *path, size_t max, smp_error *err);
 
 /* Progress line on stderr (only when opts->progress): call with done/total (total 0 = unknown). */
 struct cli_progress {

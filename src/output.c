@@ -37,11 +37,6 @@ void cli_warn(const struct cli_opts *o, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-int cli_read_file(unsigned char **out, size_t *len, const char *path, size_t max, smp_error *err)
-{
-	return smp_read_file(out, len, path, max, err);
-}
-
 json_t *cli_certinfo_json(const smp_certinfo *ci)
 {
 	json_t *obj, *emails, *problems;

@@ -132,27 +132,10 @@ void cli_publish_options(smp_publish_options *po, struct cli_run *run)
 	po->ctx = run;
 }
 
-/* What to do about a reason, in this front end's flags, appended to the engine's message. */
-static const char *advice(const smp_item *it)
-{
-	if (it->reason == NULL)
-		return NULL;
-	if (strcmp(it->reason, "already_has_certificate") == 0)
-		return ": use --add to keep both or --replace to replace the ones for the same "
-		       "address";
-	if (strcmp(it->reason, "critical_problem") == 0)
-		return ": fix them, or use --force to publish anyway";
-	if (strcmp(it->reason, "from_mismatch") == 0)
-		return " (--allow-from-mismatch publishes it)";
-	if (strcmp(it->reason, "not_found") == 0 && it->cert != NULL && it->cert->n_emails > 0)
-		return ": create the contact first or use --create-contact";
-	return NULL;
-}
-
 json_t *cli_item_json(const smp_item *it)
 {
 	json_t *obj = json_object();
-	const char *more = advice(it);
+	const char *more = cli_reason_advice(it);
 
 	if (obj == NULL)
 		return NULL;

@@ -80,6 +80,13 @@ class TestOfflineDryRun(unittest.TestCase):
         self.assertEqual(sorted((x["emails"][0], x["action"], x["reason"]) for x in recs),
                          [("Bob@partner.example", "skipped", "from_mismatch"),
                           ("alice@partner.example", "would_publish", None)])
+        refused = [x for x in recs if x["reason"] == "from_mismatch"][0]
+        self.assertEqual(refused["message"], "the certificate's addresses do not include the "
+                         "message's From: not published (--allow-from-mismatch publishes it)")
+        offline = [x for x in recs if x["action"] == "would_publish"][0]
+        self.assertNotIn("dn", offline)
+        self.assertTrue(offline["message"].endswith("; give -H to see the entry and the LDIF"),
+                        offline["message"])
         r = harvest("--dry-run", "--allow-from-mismatch", mail("two-signers.eml"),
                     "--untrusted", pki("intermediate.pem"))
         self.assertEqual(r.rc, 0, r)

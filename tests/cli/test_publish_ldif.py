@@ -135,6 +135,10 @@ class PublishLdif(unittest.TestCase):
         rec = self.one(res)
         self.assertEqual((rec["action"], rec["reason"], rec["dn"]), ("failed", "not_found", None))
         self.assertNotIn("ldif", rec)
+        # the engine says what is wrong; the command line adds what to do in its flags
+        self.assertTrue(rec["message"].endswith(
+            "the subject is not an entry's DN: create the contact first or use "
+            "--create-contact"), rec["message"])
 
     def test_ambiguous_lists_both_entries_in_export_order(self):
         e1 = Entry("Alice One", A)
@@ -192,6 +196,9 @@ class PublishLdif(unittest.TestCase):
         rec = self.one(res)
         self.assertEqual((rec["action"], rec["reason"]), ("skipped", "already_has_certificate"))
         self.assertNotIn("ldif", rec)
+        self.assertTrue(rec["message"].endswith(
+            "already holds another certificate: use --add to keep both or --replace to "
+            "replace the ones for the same address"), rec["message"])
 
     def test_replace_plan_keeps_other_addresses(self):
         e = Entry("Alice", A, certs=["alice-old-expired.pem", "bob-ec.pem"])
@@ -243,6 +250,8 @@ class PublishLdif(unittest.TestCase):
         rec = self.one(res)
         self.assertEqual((rec["action"], rec["reason"]), ("skipped", "critical_problem"))
         self.assertIn("expired", self.codes(rec))
+        self.assertTrue(rec["message"].endswith(": fix them, or use --force to publish anyway"),
+                        rec["message"])
         res = self.publish([e], "--force", "expired.pem")
         self.assertEqual(res.rc, 0, res)
         rec = self.one(res)
