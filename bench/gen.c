@@ -16,6 +16,8 @@
  * Writes into OUTDIR:
  *   root.pem            the CA certificate, for --ca-file / openssl verify -CAfile
  *   certs/user<i>.pem   leaf i (i = 1..N), PEM
+ *   keys/key<k>.pem     the pooled private keys (PKCS#8 PEM): leaf i's is k = (i - 1) % KEYS,
+ *                       for signing test mail as user<i>
  *   contacts.ldif       N contacts without certificates (objectClass contact: cn, mail,
  *                       proxyAddresses SMTP:)
  *   contacts-certs.ldif the same contacts with userCertificate;binary:: values
@@ -397,6 +399,19 @@ static void write_outputs(const struct gen *g)
 	fp = open_out(g, "root.pem");
 	PEM_write_X509(fp, g->ca);
 	close_out(fp, "root.pem");
+
+	snprintf(path, sizeof(path), "%s/keys", g->outdir);
+	if (mkdir(path, 0777) != 0 && errno != EEXIST)
+		die("cannot create OUTDIR/keys");
+	for (int k = 0; k < g->nkeys; k++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "keys/key%d.pem", k);
+		fp = open_out(g, name);
+		if (!PEM_write_PrivateKey(fp, g->keys[k], NULL, NULL, 0, NULL, NULL))
+			die_openssl("cannot write a key");
+		close_out(fp, name);
+	}
 
 	plain = open_out(g, "contacts.ldif");
 	certs = open_out(g, "contacts-certs.ldif");

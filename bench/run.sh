@@ -11,8 +11,9 @@
 #                              (run on SUBSET files, extrapolated to N); peak RSS of the audit
 #   bench/run.sh prune [N]     prune of N expired certificates (one per entry, judged a year on)
 #                              vs ldapmodify applying N blind deletes from a pre-built LDIF
-#   bench/run.sh wan [N]       the directory across a WAN: bulk publish of N certificates and
-#                              prune of N (default 10000), each through bench/delayproxy.c at 0 ms
+#   bench/run.sh wan [N]       the directory across a WAN: bulk publish of N certificates,
+#                              prune of N and remove --all of N addresses (default 10000), each
+#                              through bench/delayproxy.c at 0 ms
 #                              and at WAN_RTT ms (default 10), default settings (no --jobs); the
 #                              ratio 10 ms / 0 ms (target <= 1.5); ldapmodify's serial publish
 #                              through both proxies (WAN_LDAPMODIFY_N records, default N; when
@@ -455,6 +456,20 @@ wan_publish0() { local SLAPD_URI=$WAN0_URI JOBS=''; publish_smimepub; }
 wan_publish1() { local SLAPD_URI=$WAN_URI JOBS=''; publish_smimepub; }
 wan_prune0() { local SLAPD_URI=$WAN0_URI; prune_smimepub; }
 wan_prune1() { local SLAPD_URI=$WAN_URI; prune_smimepub; }
+# remove --all of every address named on the command line: the pipeline's batched searches
+REMOVE_TARGETS=()
+remove_smimepub() {
+    rm -f -- "$WORK/journal-remove.ldif"
+    "$SMIMEPUB" -H "$SLAPD_URI" -D "$SLAPD_ROOTDN" -y "$WORK/pw" \
+        --journal "$WORK/journal-remove.ldif" --format json remove --all "${REMOVE_TARGETS[@]}" \
+        >"$WORK/remove.out" 2>"$WORK/remove.err" || { local rc=$?; tail -3 "$WORK/remove.err" >&2; return $rc; }
+}
+remove_says() {
+    printf '%s removed, %s entries with a certificate left' \
+        "$(grep -c '"action": *"removed"' "$WORK/remove.out" || true)" "$(count_certs)"
+}
+wan_remove0() { local SLAPD_URI=$WAN0_URI; remove_smimepub; }
+wan_remove1() { local SLAPD_URI=$WAN_URI; remove_smimepub; }
 wan_ldapmodify() {
     ldapmodify -x -H "$1" -D "$SLAPD_ROOTDN" -y "$WORK/pw" -f "$WORK/modify-wan.ldif" \
         >/dev/null 2>"$WORK/ldapmodify.err"
@@ -464,7 +479,7 @@ wan_ldapmodify1() { wan_ldapmodify "$WAN_URI"; }
 
 bench_wan() {
     local n=$1 lm_n=${WAN_LDAPMODIFY_N:-$1} pub0 pub1 prn0 prn1 cpu_p0 cpu_p1 cpu_r0 cpu_r1
-    local lm0 lm1 lm0_n lm1_n lm_note="" lm_rc0 lm_rc1
+    local lm0 lm1 lm0_n lm1_n lm_note="" lm_rc0 lm_rc1 rm0 rm1 i
     ((lm_n <= n)) || lm_n=$n
     PROXY=$WORK/delayproxy
     if [[ ! -x $PROXY || $HERE/delayproxy.c -nt $PROXY ]]; then
@@ -507,6 +522,12 @@ bench_wan() {
     alternate "smimepub-0ms prune" wan_prune0 prune_says \
         "smimepub-${WAN_RTT}ms prune" wan_prune1 prune_says
     prn0=$BEST_A prn1=$BEST_B cpu_r0=$CPU_A cpu_r1=$CPU_B
+    log "wan remove: remove --all of $n addresses through the proxy at 0 ms and at $WAN_RTT ms"
+    REMOVE_TARGETS=()
+    for ((i = 1; i <= n; i++)); do REMOVE_TARGETS+=("user$i@bench.example"); done
+    alternate "smimepub-0ms remove" wan_remove0 remove_says \
+        "smimepub-${WAN_RTT}ms remove" wan_remove1 remove_says
+    rm0=$BEST_A rm1=$BEST_B
     slapd_stop
     proxy_stop
 
@@ -519,6 +540,9 @@ ratio publish $WAN_RTT ms / 0 ms               $(calc "$pub1 / $pub0")   (target
 smimepub prune, 0 ms                   ${prn0} s   $(calc "$n / $prn0") certs/s
 smimepub prune, $WAN_RTT ms                  ${prn1} s   $(calc "$n / $prn1") certs/s
 ratio prune $WAN_RTT ms / 0 ms                 $(calc "$prn1 / $prn0")   (target <= 1.5)
+smimepub remove --all, 0 ms            ${rm0} s   $(calc "$n / $rm0") entries/s
+smimepub remove --all, $WAN_RTT ms           ${rm1} s   $(calc "$n / $rm1") entries/s
+ratio remove $WAN_RTT ms / 0 ms                $(calc "$rm1 / $rm0")
 ldapmodify (serial), 0 ms              ${lm0_n} s (run once, exit $lm_rc0)$lm_note
 ldapmodify (serial), $WAN_RTT ms             ${lm1_n} s (run once, exit $lm_rc1)$lm_note
 ratio ldapmodify $WAN_RTT ms / 0 ms            $(calc "$lm1_n / $lm0_n")   (it pays N x RTT = $(calc "$n * $WAN_RTT / 1000") s)
@@ -529,8 +553,8 @@ $cpu_p1
 $cpu_r0
 $cpu_r1
 EOF
-    printf 'wan %s rtt=%s publish0=%s publish1=%s prune0=%s prune1=%s ldapmodify0=%s ldapmodify1=%s\n' \
-        "$n" "$WAN_RTT" "$pub0" "$pub1" "$prn0" "$prn1" "$lm0_n" "$lm1_n" >>"$WORK/results.txt"
+    printf 'wan %s rtt=%s publish0=%s publish1=%s prune0=%s prune1=%s remove0=%s remove1=%s ldapmodify0=%s ldapmodify1=%s\n' \
+        "$n" "$WAN_RTT" "$pub0" "$pub1" "$prn0" "$prn1" "$rm0" "$rm1" "$lm0_n" "$lm1_n" >>"$WORK/results.txt"
 }
 
 bench_profile() {

@@ -42,11 +42,11 @@ int cmd_remove(struct cli_opts *o)
 		ro.sel = o->remove;
 		ro.on_item = cli_item_print;
 		ro.ctx = &run;
-		for (int i = 0; i < o->nargs; i++)
-			if (smp_remove(run.session, &ro, o->args[i], &err) != 0) {
-				cli_error_of(&err);
-				smp_session_note_status(run.session, 64);
-			}
+		if (smp_remove_targets(run.session, &ro, (const char *const *)o->args,
+				       (size_t)o->nargs, &err) != 0) {
+			cli_error_of(&err);
+			smp_session_note_status(run.session, smp_exit_status(err.code));
+		}
 		r = cli_run_release(&run);
 	}
 	smp_dir_close(dir);

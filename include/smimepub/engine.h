@@ -178,6 +178,15 @@ typedef struct smp_remove_options {
 int smp_remove(smp_session *s, const smp_remove_options *opts, const char *target,
 	       smp_error *err);
 
+/*
+ * smp_remove for each of targets[0..n), reported in that order, with the directory work of
+ * many targets overlapped (batched searches, reads and modifies in flight, one fsync of the
+ * journal per group); a lost connection is re-established with backoff. Returns 0,
+ * SMP_ERR_USAGE as smp_remove, or SMP_ERR_NOMEM.
+ */
+int smp_remove_targets(smp_session *s, const smp_remove_options *opts,
+		       const char *const *targets, size_t n, smp_error *err);
+
 /* ---- harvest ------------------------------------------------------------------------------ */
 
 typedef struct smp_harvest_options {

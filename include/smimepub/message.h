@@ -103,6 +103,12 @@ int smp_p7s_read(smp_message **out, const char *p7s_path, const char *content_pa
 
 void smp_message_free(smp_message *m);
 
+/*
+ * A copy of m that outlives the reader's callback (strings copied, certificates shared by
+ * reference). Returns 0 and the copy (free with smp_message_free), or SMP_ERR_NOMEM.
+ */
+int smp_message_dup(smp_message **out, const smp_message *m);
+
 /* ---- What a message says about the certificates it carries ------------------------------ */
 
 /* The From a signature speaks for: the forwarded message's for a message/rfc822 part. */

@@ -1,9 +1,8 @@
 /*
  * smimepub (internal): the engine's shared machinery behind include/smimepub/engine.h: the
- * session, the one apply path (existing values, exact-value writes journalled first, re-read
- * on conflict, settling writes whose answer was lost), and the publish pipeline that publish,
- * harvest and remove go through; prune (prune.c) runs its groups on the same pieces
- * (build_changes, bulk_reconnect, settle_unknown) and its retries through pub_apply.
+ * session and the one apply path (existing values, exact-value writes journalled first,
+ * voided when refused, a write whose answer was lost left for settling). Every operation that
+ * writes runs its entries through the one pipeline (pipeline.h) on top of it.
  */
 #ifndef SMIMEPUB_EXEC_H
 #define SMIMEPUB_EXEC_H
@@ -45,19 +44,18 @@ struct smp_session {
 	const smp_trust *trust;   /* borrowed */
 	smp_journal *journal;     /* owned; NULL until the first write */
 	int status;               /* worst exit status so far (smp_status_worse) */
-	int bulk;                 /* pub_bulk runs: journal records are voided in place, and a
-				     write cut off by a lost connection is left in `unknown` */
 	int down;                 /* reconnecting gave up: every further item fails */
-	struct pub_unknown unknown;
+	struct pub_unknown unknown; /* pub_apply's write cut off by a lost connection, for
+				       pipe_single to settle */
 	const smp_publish_options *pub; /* the publish running now (borrowed), or NULL */
 	const smp_remove_options *rm;   /* the remove running now (borrowed), or NULL */
-	void (*idle)(void *);     /* pub_bulk calls it (with idle_ctx) before each wait for the
+	void (*idle)(void *);     /* the pipeline calls it (with idle_ctx) before each wait for the
 				     directory, or NULL: the caller's other work (analysis
 				     workers) keeps going */
 	void *idle_ctx;
-	size_t done_before;       /* pub_bulk's progress: items finished before this chunk */
+	size_t done_before;       /* a bulk publish's progress: items finished before this chunk */
 	size_t total;             /* and in the whole run (0 = unknown) */
-	smp_window win;           /* operations in flight (pub_bulk): bounded by jobs if given */
+	smp_window win;           /* operations in flight (the pipeline): bounded by jobs if given */
 };
 
 /* Raises c->status to status when that is worse (smp_status_worse). */
@@ -156,43 +154,8 @@ void pub_failure(struct pub_result *res, int code, const char *message);
 /* "would_publish" for "published" and so on in a dry run; name itself otherwise. */
 const char *pub_action_name(const smp_session *c, smp_action a);
 
-/* ---- bulk publish ----------------------------------------------------------------------- */
+/* ---- reconnecting and settling (pipeline.c) ------------------------------------------- */
 
-/* One certificate of a bulk publish. */
-struct pub_item {
-	const char *source;       /* file name for records and messages (borrowed) */
-	unsigned char *der;       /* the certificate (malloc'd, owned) */
-	size_t len;
-	smp_certinfo *ci;         /* its analysis (owned; x509 may be NULL); NULL when res is
-				     already final */
-	struct pub_result res;
-	/* pub_bulk's own */
-	int state;
-	const smp_entry *entry;   /* the one entry the batched search matched (borrowed) */
-	struct pub_existing pe;
-	smp_plan *plan;
-	smp_change *changes;
-	size_t n_changes;
-	smp_journal_batch *jb;    /* borrowed: the batch holding this item's undo record */
-	size_t jid;
-	int msgid;
-};
-
-void pub_item_release(struct pub_item *it);
-
-/*
- * Publishes items[0..n) with the same decisions and records as pub_certificate, but with the
- * directory work overlapped: one search per batch of up to PUB_BULK_ADDRS addresses, up to
- * o->jobs operations in flight, undo records journalled and fsynced once per batch of writes
- * before that batch is sent. Items whose address matched nothing or several entries, a second
- * item for an entry, and writes that met a concurrent change go through pub_certificate one by
- * one. A lost connection is re-established with backoff (up to PUB_RECONNECT_SECONDS); writes
- * in flight then are decided by re-reading their entries. Emits every item's record, in order,
- * and releases the items. Returns 0 or SMP_ERR_NOMEM.
- */
-int pub_bulk(smp_session *c, struct pub_item *items, size_t n);
-
-#define PUB_BULK_ADDRS 50
 #define PUB_RECONNECT_SECONDS 60
 
 /*

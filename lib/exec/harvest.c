@@ -10,50 +10,167 @@
  * one the certificate to publish. A session without a directory (a dry run that names none)
  * judges each certificate alone: would_publish, or skipped for a critical problem.
  */
+#include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/x509.h>
 
-#include "exec.h"
+#include "pipeline.h"
 #include "smimepub/message.h"
+
+/*
+ * Every outcome is a record, kept in message order until its certificate has been through
+ * the pipeline: a chunk of certificates to publish goes to pub_bulk at once (a dry run takes
+ * each the one-at-a-time way as it comes), and the records are reported in order as their
+ * certificates finish.
+ */
+#define HARVEST_CHUNK 1000
+
+enum { HR_MESSAGE, HR_SIGNER, HR_PUBLISH };
+
+struct hrec {
+	int kind;
+	smp_message *m;           /* owned copy */
+	const smp_signer *s;      /* in m, or NULL */
+	const char *action, *reason; /* HR_MESSAGE (static) */
+	int status;
+	char *message;
+	struct pub_result res;    /* HR_SIGNER: decided here */
+	smp_certinfo *ci;         /* HR_SIGNER */
+	smp_certinfo *signer_ci;  /* HR_SIGNER, HR_PUBLISH */
+	int preference;
+	size_t item;              /* HR_PUBLISH: its pub_item */
+};
 
 struct harvest_run {
 	smp_session *c;
 	const smp_harvest_options *o;
+	smp_publish_options pub;  /* o->publish without callbacks: harvest reports */
 	int nomem;
+	struct hrec *recs;
+	size_t nrecs, emitted;
+	struct pub_item *items;
+	size_t nitems;
 };
 
-/* Reports an item about message m that carries no certificate of its own (s may be NULL). */
-static void message_item(struct harvest_run *h, const smp_message *m, const smp_signer *s,
-			 const char *action, const char *reason, int status, const char *message)
+static void hrec_release(struct hrec *r)
+{
+	smp_message_free(r->m);
+	free(r->message);
+	pub_result_release(&r->res);
+	smp_certinfo_free(r->ci);
+	smp_certinfo_free(r->signer_ci);
+	memset(r, 0, sizeof(*r));
+}
+
+/* A new record about m (copied) and its signer number si (or SIZE_MAX), or NULL. */
+static struct hrec *hrec_new(struct harvest_run *h, const smp_message *m, size_t si, int kind)
+{
+	struct hrec *r;
+
+	if (h->nrecs % 64 == 0) {
+		struct hrec *grown = realloc(h->recs, (h->nrecs + 64) * sizeof(*grown));
+
+		if (grown == NULL)
+			return NULL;
+		h->recs = grown;
+	}
+	r = &h->recs[h->nrecs];
+	memset(r, 0, sizeof(*r));
+	if (smp_message_dup(&r->m, m) != 0)
+		return NULL;
+	r->s = si < r->m->n_signers ? &r->m->signers[si] : NULL;
+	r->kind = kind;
+	h->nrecs++;
+	return r;
+}
+
+/* Reports record r; ci and res are its certificate and outcome (HR_SIGNER, HR_PUBLISH). */
+static void hrec_emit(struct harvest_run *h, const struct hrec *r, const struct pub_result *res,
+		      const smp_certinfo *ci)
 {
 	smp_item it;
 
-	memset(&it, 0, sizeof(it));
-	it.source = m->file;
-	it.action = action;
-	it.reason = reason;
-	it.message = message;
-	it.status = status;
-	it.mail = m;
-	it.signer = s;
+	if (r->kind == HR_MESSAGE) {
+		memset(&it, 0, sizeof(it));
+		it.source = r->m->file;
+		it.action = r->action;
+		it.reason = r->reason;
+		it.message = r->message;
+		it.status = r->status;
+	} else {
+		pub_item_fill(&it, res, ci, r->m->file);
+		it.preference = r->preference;
+		it.signer_cert = r->signer_ci;
+	}
+	it.mail = r->m;
+	it.signer = r->s;
 	pub_emit_item(h->c, &it, h->o->on_item, h->o->ctx, NULL);
 }
 
-/* Reports the outcome res for certificate ci of signer s in m. */
-static void signer_item(struct harvest_run *h, const smp_message *m, const smp_signer *s,
-			int preference, const smp_certinfo *signer_ci, const struct pub_result *res,
-			const smp_certinfo *ci)
+/* Reports the records before record `upto` that are not waiting for the pipeline. */
+static void emit_until(struct harvest_run *h, size_t upto)
 {
-	smp_item it;
+	for (; h->emitted < upto; h->emitted++) {
+		struct hrec *r = &h->recs[h->emitted];
 
-	pub_item_fill(&it, res, ci, m->file);
-	it.mail = m;
-	it.signer = s;
-	it.preference = preference;
-	it.signer_cert = signer_ci;
-	pub_emit_item(h->c, &it, h->o->on_item, h->o->ctx, NULL);
+		if (r->kind != HR_PUBLISH)
+			hrec_emit(h, r, &r->res, r->ci);
+		hrec_release(r);
+	}
+}
+
+/* pub_emit_fn: a certificate finished; its record, and those before it, are reported. */
+static void harvest_emit(smp_session *c, struct pub_item *it, void *ctx)
+{
+	struct harvest_run *h = ctx;
+
+	(void)c;
+	emit_until(h, it->tag);
+	hrec_emit(h, &h->recs[it->tag], &it->p.res, it->ci);
+	hrec_release(&h->recs[it->tag]);
+	h->emitted = it->tag + 1;
+}
+
+/* Runs the chunk's certificates through the pipeline and reports every record in order. */
+static void harvest_flush(struct harvest_run *h)
+{
+	smp_session *c = h->c;
+	int r = 0;
+
+	c->pub = &h->pub;
+	if (!c->o.dry_run && h->nitems > 0) {
+		r = pub_bulk(c, h->items, h->nitems, harvest_emit, h);
+	} else {
+		for (size_t i = 0; i < h->nitems && r == 0; i++) {
+			if ((r = pub_one(c, &h->items[i])) == 0)
+				harvest_emit(c, &h->items[i], h);
+			pub_item_release(&h->items[i]);
+		}
+	}
+	c->pub = NULL;
+	for (size_t i = 0; i < h->nitems; i++)
+		pub_item_release(&h->items[i]);
+	if (r != 0)
+		h->nomem = 1;
+	emit_until(h, h->nrecs);
+	h->nrecs = h->emitted = h->nitems = 0;
+}
+
+/* Records an outcome about message m that carries no certificate of its own. */
+static int message_item(struct harvest_run *h, const smp_message *m, size_t si,
+			const char *action, const char *reason, int status, const char *message)
+{
+	struct hrec *r = hrec_new(h, m, si, HR_MESSAGE);
+
+	if (r == NULL)
+		return SMP_ERR_NOMEM;
+	r->action = action;
+	r->reason = reason;
+	r->status = status;
+	return (r->message = strdup(message)) != NULL ? 0 : SMP_ERR_NOMEM;
 }
 
 /* A verdict decided here, before (or instead of) matching. Returns 0 or SMP_ERR_NOMEM. */
@@ -66,20 +183,45 @@ static int verdict(struct pub_result *res, const char *action, const char *reaso
 	return (res->message = strdup(message)) != NULL ? 0 : SMP_ERR_NOMEM;
 }
 
-/*
- * Analyses, checks and publishes one signer's certificate (or the one its
- * SMIMEEncryptionKeyPreference names). Returns 0 or SMP_ERR_NOMEM.
- */
-static int harvest_signer(struct harvest_run *h, const smp_message *m, const smp_signer *s)
+/* Hands cert (analysed: ci, taken) to the pipeline for record r. Returns 0 or SMP_ERR_NOMEM. */
+static int to_publish(struct harvest_run *h, struct hrec *r, X509 *cert, smp_certinfo *ci)
 {
+	struct pub_item *it = &h->items[h->nitems];
+	unsigned char *der = NULL;
+	int len = i2d_X509(cert, &der);
+
+	memset(it, 0, sizeof(*it));
+	if (len <= 0 || (it->der = malloc((size_t)len)) == NULL) {
+		OPENSSL_free(der);
+		smp_certinfo_free(ci);
+		return SMP_ERR_NOMEM;
+	}
+	memcpy(it->der, der, (size_t)len);
+	OPENSSL_free(der);
+	it->len = (size_t)len;
+	it->ci = ci;
+	it->source = r->m->file;
+	it->tag = (size_t)(r - h->recs);
+	r->kind = HR_PUBLISH;
+	r->item = h->nitems++;
+	if (h->nitems == HARVEST_CHUNK)
+		harvest_flush(h);
+	return 0;
+}
+
+/*
+ * Analyses and checks one signer's certificate (or the one its SMIMEEncryptionKeyPreference
+ * names); what may be published goes to the pipeline. Returns 0 or SMP_ERR_NOMEM.
+ */
+static int harvest_signer(struct harvest_run *h, const smp_message *m, size_t si)
+{
+	const smp_signer *s = &m->signers[si];
 	X509 *cert = s->encryption_cert != NULL ? s->encryption_cert : s->cert;
 	smp_certinfo *ci = NULL, *signer_ci = NULL;
 	smp_error err = SMP_ERROR_INIT;
-	struct pub_result res;
-	unsigned char *der = NULL;
-	int len, mismatch, r;
+	struct hrec *rec;
+	int mismatch, r;
 
-	memset(&res, 0, sizeof(res));
 	if ((r = smp_cert_analyze(&ci, cert, m->carried, h->c->trust, &err)) != 0)
 		goto out;
 	mismatch = smp_signer_problems(ci, cert, m, s, h->c->trust, h->o->allow_from_mismatch,
@@ -88,94 +230,109 @@ static int harvest_signer(struct harvest_run *h, const smp_message *m, const smp
 		r = mismatch;
 		goto out;
 	}
+	if ((rec = hrec_new(h, m, si, HR_SIGNER)) == NULL) {
+		r = SMP_ERR_NOMEM;
+		goto out;
+	}
+	rec->preference = cert != s->cert;
+	rec->signer_ci = signer_ci;
+	signer_ci = NULL;
 	if (!s->signature_ok) {
-		r = verdict(&res, "skipped", "bad_signature", 1,
+		r = verdict(&rec->res, "skipped", "bad_signature", 1,
 			    s->error != NULL ? s->error : "the signature does not verify");
 	} else if (mismatch && !h->o->allow_from_mismatch) {
-		r = verdict(&res, "skipped", "from_mismatch", 1, "the certificate's addresses do "
-			    "not include the message's From: not published");
+		r = verdict(&rec->res, "skipped", "from_mismatch", 1, "the certificate's addresses "
+			    "do not include the message's From: not published");
 	} else if (h->c->dir == NULL) {
 		if (smp_certinfo_worst(ci) == SMP_SEV_CRITICAL && !h->o->publish.policy.force)
-			r = verdict(&res, "skipped", "critical_problem", 1, "would not be published "
-				    "because of the critical problems below");
+			r = verdict(&rec->res, "skipped", "critical_problem", 1, "would not be "
+				    "published because of the critical problems below");
 		else
-			r = verdict(&res, "would_publish", NULL, 0, "no directory given: not "
+			r = verdict(&rec->res, "would_publish", NULL, 0, "no directory given: not "
 				    "matched to an entry");
 	} else {
-		if ((len = i2d_X509(cert, &der)) <= 0) {
-			r = smp_error_openssl(&err, SMP_ERR_INTERNAL, "cannot encode a certificate");
-			goto out;
-		}
-		h->c->pub = &h->o->publish;
-		r = pub_certificate(h->c, der, (size_t)len, ci, m->file, &res);
-		h->c->pub = NULL;
-		if (r != 0)
-			goto out;
-	}
-	if (r != 0)
+		r = to_publish(h, rec, cert, ci);
+		ci = NULL;
 		goto out;
-	signer_item(h, m, s, cert != s->cert, signer_ci, &res, ci);
-	r = 0;
+	}
+	rec->ci = ci;
+	ci = NULL;
 out:
 	if (r != 0 && r != SMP_ERR_NOMEM)
 		/* the certificate could not even be analysed: report it, go on */
-		message_item(h, m, NULL, "failed", "unreadable", 65, err.msg);
-	pub_result_release(&res);
-	OPENSSL_free(der);
+		r = message_item(h, m, SIZE_MAX, "failed", "unreadable", 65, err.msg);
 	smp_certinfo_free(signer_ci);
 	smp_certinfo_free(ci);
-	return r == SMP_ERR_NOMEM ? r : 0;
+	return r;
+}
+
+/* The records of one message. Returns 0 or SMP_ERR_NOMEM. */
+static int message_records(struct harvest_run *h, const smp_message *m)
+{
+	int r = 0;
+
+	switch (m->kind) {
+	case SMP_MSG_MALFORMED:
+		return message_item(h, m, SIZE_MAX, "failed", "malformed", 65,
+				    m->problem != NULL ? m->problem : "malformed message");
+	case SMP_MSG_ENCRYPTED:
+		return message_item(h, m, SIZE_MAX, "skipped", "encrypted", 0, "encrypted only: no "
+				    "signer certificate to take (ask the sender for a signed "
+				    "message)");
+	case SMP_MSG_UNSIGNED:
+		return message_item(h, m, SIZE_MAX, "skipped", "unsigned", 0, "not signed: no "
+				    "certificate to take (ask the sender to sign a message)");
+	case SMP_MSG_SIGNED:
+		break;
+	}
+	if (m->n_signers == 0)
+		return message_item(h, m, SIZE_MAX, "skipped", "unsigned", 0,
+				    "no signer in the signature");
+	for (size_t i = 0; i < m->n_signers && r == 0; i++) {
+		if (m->signers[i].cert == NULL)
+			r = message_item(h, m, i, "failed", "no_signer_certificate", 1,
+					 "the message does not carry the signer's certificate: "
+					 "ask the sender to include it");
+		else
+			r = harvest_signer(h, m, i);
+	}
+	return r;
 }
 
 static int harvest_message(const smp_message *m, void *arg)
 {
 	struct harvest_run *h = arg;
 
-	switch (m->kind) {
-	case SMP_MSG_MALFORMED:
-		message_item(h, m, NULL, "failed", "malformed", 65,
-			     m->problem != NULL ? m->problem : "malformed message");
-		return 0;
-	case SMP_MSG_ENCRYPTED:
-		message_item(h, m, NULL, "skipped", "encrypted", 0, "encrypted only: no signer "
-			     "certificate to take (ask the sender for a signed message)");
-		return 0;
-	case SMP_MSG_UNSIGNED:
-		message_item(h, m, NULL, "skipped", "unsigned", 0, "not signed: no certificate to "
-			     "take (ask the sender to sign a message)");
-		return 0;
-	case SMP_MSG_SIGNED:
-		break;
+	if (message_records(h, m) != 0) {
+		h->nomem = 1;
+		return SMP_ERR_NOMEM;
 	}
-	if (m->n_signers == 0) {
-		message_item(h, m, NULL, "skipped", "unsigned", 0, "no signer in the signature");
-		return 0;
-	}
-	for (size_t i = 0; i < m->n_signers; i++) {
-		const smp_signer *s = &m->signers[i];
-
-		if (s->cert == NULL) {
-			message_item(h, m, s, "failed", "no_signer_certificate", 1,
-				     "the message does not carry the signer's certificate: ask "
-				     "the sender to include it");
-			continue;
-		}
-		if (harvest_signer(h, m, s) != 0) {
-			h->nomem = 1;
-			return SMP_ERR_NOMEM;
-		}
-	}
-	return 0;
+	/* nothing is written in a dry run: each message is reported as it comes */
+	if (h->c->o.dry_run || h->c->dir == NULL)
+		harvest_flush(h);
+	return h->nomem ? SMP_ERR_NOMEM : 0;
 }
 
 int smp_harvest_paths(smp_session *c, const smp_harvest_options *opts,
 		      const char *const *paths, size_t n, smp_error *err)
 {
-	struct harvest_run h = { c, opts, 0 };
+	struct harvest_run h;
 
 	if (opts == NULL || opts->version != SMP_ENGINE_VERSION ||
 	    opts->publish.version != SMP_ENGINE_VERSION)
 		return smp_error_set(err, SMP_ERR_USAGE, "harvest options of an unknown version");
+	memset(&h, 0, sizeof(h));
+	h.c = c;
+	h.o = opts;
+	h.pub = opts->publish;
+	h.pub.on_item = NULL;
+	h.pub.on_progress = NULL;
+	if ((h.items = calloc(HARVEST_CHUNK, sizeof(*h.items))) == NULL)
+		return smp_error_set(err, SMP_ERR_NOMEM, "cannot harvest: out of memory");
+	/* a server that goes away mid-write must be an error to reconnect from, not SIGPIPE */
+	signal(SIGPIPE, SIG_IGN);
+	smp_window_init(&c->win, opts->publish.jobs > 0 ? (unsigned)opts->publish.jobs : 0,
+			smp_window_clock());
 	for (size_t i = 0; i < n && !h.nomem; i++) {
 		smp_error rerr = SMP_ERROR_INIT;
 		int r = smp_messages_read(paths[i], harvest_message, &h, &rerr);
@@ -184,6 +341,7 @@ int smp_harvest_paths(smp_session *c, const smp_harvest_options *opts,
 			int status = smp_exit_status(r);
 			smp_item it;
 
+			harvest_flush(&h);  /* what came before is reported before */
 			memset(&it, 0, sizeof(it));
 			it.source = paths[i];
 			it.action = "failed";
@@ -197,6 +355,14 @@ int smp_harvest_paths(smp_session *c, const smp_harvest_options *opts,
 		if (opts->on_progress != NULL)
 			opts->on_progress(i + 1, n, opts->ctx);
 	}
+	if (!h.nomem)
+		harvest_flush(&h);
+	for (size_t i = 0; i < h.nrecs; i++)
+		hrec_release(&h.recs[i]);
+	for (size_t i = 0; i < h.nitems; i++)
+		pub_item_release(&h.items[i]);
+	free(h.recs);
+	free(h.items);
 	if (h.nomem)
 		return smp_error_set(err, SMP_ERR_NOMEM, "cannot harvest: out of memory");
 	return 0;

@@ -11,7 +11,7 @@
 
 #include <openssl/x509.h>
 
-#include "exec.h"
+#include "pipeline.h"
 #include "frame.h"
 #include "workers.h"
 
@@ -83,23 +83,42 @@ static void report_unreadable(smp_session *c, const char *path, const smp_error 
 	pub_result_release(&res);
 }
 
+/*
+ * Publishes one certificate the one-at-a-time way and reports it; der is borrowed, ci taken
+ * when take_ci (else the caller's).
+ */
+static int publish_one(smp_session *c, const unsigned char *der, size_t len, smp_certinfo *ci,
+		       int take_ci, const char *source)
+{
+	struct pub_item it;
+	int r;
+
+	memset(&it, 0, sizeof(it));
+	it.source = source;
+	it.der = (unsigned char *)der;
+	it.len = len;
+	it.ci = ci;
+	if ((r = pub_one(c, &it)) != 0)
+		pub_failure(&it.p.res, r, "out of memory");
+	pub_report(c, &it.p.res, ci, source, c->pub->on_item, c->pub->ctx);
+	it.der = NULL;  /* the caller's */
+	if (!take_ci)
+		it.ci = NULL;
+	pub_item_release(&it);
+	return r;
+}
+
 /* intake_fn of the one-by-one path: publishes the leaf (or reports the input) at once. */
 static int publish_leaf(void *ctx, const char *path, const unsigned char *der, size_t len,
 			smp_certinfo *ci, const smp_error *err)
 {
 	smp_session *c = ctx;
-	struct pub_result res;
 
 	if (ci == NULL) {
 		report_unreadable(c, path, err);
 		return 0;
 	}
-	if (pub_certificate(c, der, len, ci, path, &res) != 0)
-		pub_failure(&res, SMP_ERR_NOMEM, "out of memory");
-	pub_report(c, &res, ci, path, c->pub->on_item, c->pub->ctx);
-	pub_result_release(&res);
-	smp_certinfo_free(ci);
-	return 0;
+	return publish_one(c, der, len, ci, 1, path);
 }
 
 /* ---- bulk: many inputs, directory work overlapped (pub_bulk) ---------------------------- */
@@ -154,7 +173,7 @@ static void bulk_flush(struct bulk *b)
 	if (b->n == 0)
 		return;
 	b->c->done_before = b->done;
-	if (pub_bulk(b->c, b->items, b->n) != 0) {
+	if (pub_bulk(b->c, b->items, b->n, NULL, NULL) != 0) {
 		pub_note_status(b->c, 1);
 		b->nomem = 1;
 	}
@@ -168,10 +187,10 @@ static void bulk_unreadable(struct bulk *b, const char *path, int code, const ch
 	struct pub_item *it = bulk_next(b, path);
 	int status = smp_exit_status(code);
 
-	it->res.action = "failed";
-	it->res.reason = status == 66 ? "file_not_found" : "unreadable";
-	it->res.status = status;
-	it->res.message = strdup(msg);
+	it->p.res.action = "failed";
+	it->p.res.reason = status == 66 ? "file_not_found" : "unreadable";
+	it->p.res.status = status;
+	it->p.res.message = strdup(msg);
 	if (b->n == BULK_CHUNK)
 		bulk_flush(b);
 }
@@ -189,7 +208,7 @@ static void bulk_leaf(struct bulk *b, const char *path, const unsigned char *der
 	if (it->der == NULL) {
 		smp_certinfo_free(ci);
 		it->ci = NULL;
-		pub_failure(&it->res, SMP_ERR_NOMEM, "out of memory");
+		pub_failure(&it->p.res, SMP_ERR_NOMEM, "out of memory");
 	}
 	if (b->n == BULK_CHUNK)
 		bulk_flush(b);
@@ -455,17 +474,14 @@ int smp_publish_certificate(smp_session *c, const smp_publish_options *opts,
 			    const unsigned char *der, size_t len, smp_certinfo *ci,
 			    const char *source, smp_error *err)
 {
-	struct pub_result res;
 	int r;
 
 	if (opts == NULL || opts->version != SMP_ENGINE_VERSION)
 		return smp_error_set(err, SMP_ERR_USAGE, "publish options of an unknown version");
+	signal(SIGPIPE, SIG_IGN);
 	c->pub = opts;
-	r = pub_certificate(c, der, len, ci, source, &res);
-	if (r != 0)
-		pub_failure(&res, r, "out of memory");
-	pub_report(c, &res, ci, source, opts->on_item, opts->ctx);
-	pub_result_release(&res);
+	smp_window_init(&c->win, opts->jobs > 0 ? (unsigned)opts->jobs : 0, smp_window_clock());
+	r = publish_one(c, der, len, ci, 0, source);
 	c->pub = NULL;
 	return r != 0 ? smp_error_set(err, r, "out of memory") : 0;
 }

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "exec.h"
+#include "pipeline.h"
 #include "frame.h"
 #include "smimepub/audit.h"
 #include "workers.h"
@@ -338,68 +338,49 @@ static void on_referral(const char *url, void *ctx)
 
 /* ---- changing the spooled entries ----------------------------------------------------------- */
 
-enum { PE_NEW, PE_READING, PE_READ, PE_PLANNED, PE_SENT, PE_WRITTEN, PE_DONE, PE_RETRY };
-
-/* One spooled entry on its way through a group. */
+/* One spooled entry on its way through the pipeline. */
 struct pentry {
+	struct pipe_item p;        /* p.dn is dn; p.res a failure to report */
 	char *dn;
-	int state;
-	int msgid;
-	smp_entry *e;              /* as read again */
 	smp_audit_entry *a;
 	smp_prune_pick *picks;
 	size_t n;
 	smp_certinfo **info;
 	smp_existing ex;
 	smp_plan *plan;
-	smp_change *changes;       /* the modify */
-	size_t n_changes;
-	size_t jid;                /* its undo record in the group's journal batch */
-	struct pub_result res;     /* a failure to report, when res.action is set */
 };
 
 static void pentry_reset(struct pentry *pe)
 {
-	smp_entry_free(pe->e);
 	smp_audit_entry_free(pe->a);
 	free(pe->picks);
 	free(pe->info);
 	smp_plan_free(pe->plan);
-	free_changes(pe->changes, pe->n_changes);
-	pe->e = NULL;
 	pe->a = NULL;
 	pe->picks = NULL;
 	pe->n = 0;
 	pe->info = NULL;
 	pe->plan = NULL;
-	pe->changes = NULL;
-	pe->n_changes = 0;
 }
 
 static void pentry_release(struct pentry *pe)
 {
 	pentry_reset(pe);
+	pipe_item_release(&pe->p);
 	free(pe->dn);
-	pub_result_release(&pe->res);
 	memset(pe, 0, sizeof(*pe));
 }
 
-static void pentry_fail(struct pentry *pe, int code, const char *msg)
-{
-	pub_result_release(&pe->res);
-	pub_failure(&pe->res, code, msg != NULL && *msg != '\0' ? msg : "cannot prune");
-	pe->state = PE_DONE;
-}
-
 /*
- * Plans pe->e: audit, the picks, smp_plan_prune. Returns 0 with pe->n == 0 when nothing is
- * left to prune (it changed meanwhile), or an error.
+ * Plans pe against pe->p.entry: audit, the picks, smp_plan_prune. Returns 0 with pe->n == 0
+ * when nothing is left to prune (it changed meanwhile), or an error.
  */
 static int pentry_plan(struct prune_run *run, struct pentry *pe, smp_error *err)
 {
 	int r;
 
-	if ((r = select_picks(run, pe->e, &pe->a, &pe->picks, &pe->n, err)) != 0)
+	pentry_reset(pe);
+	if ((r = select_picks(run, pe->p.entry, &pe->a, &pe->picks, &pe->n, err)) != 0)
 		return r;
 	if (pe->n == 0)
 		return 0;
@@ -410,309 +391,95 @@ static int pentry_plan(struct prune_run *run, struct pentry *pe, smp_error *err)
 }
 
 /*
- * The one path publish and remove take, for one entry: read, plan, pub_apply (journalled,
- * voided when refused), on a conflict read and plan again; a lost connection is
- * reconnected and a write whose answer was lost settled by reading the entry.
+ * pipe_single_fn, for an entry the pipeline could not take in bulk: read, plan, pub_apply; on
+ * a conflict read and plan again. Gone or nothing left to prune: done, nothing to report.
  */
-static void prune_single(struct prune_run *run, struct pentry *pe)
+static int prune_single(smp_session *c, struct pipe_item *p, void *ctx)
 {
-	smp_session *c = run->c;
+	struct pentry *pe = (struct pentry *)p;
+	struct prune_run *run = ctx;
 	smp_error err = SMP_ERROR_INIT;
-	int r = 0, lost = 0;
 	char comment[96];
+	int r;
 
 	for (int attempt = 0;; attempt++) {
-		pentry_reset(pe);
+		pipe_item_reset(p);
 		smp_error_clear(&err);
-		if (c->down) {
-			pentry_fail(pe, SMP_ERR_UNAVAILABLE, "the directory is unavailable");
-			return;
-		}
-		r = smp_dir_read(c->dir, pe->dn, &pe->e, &err);
+		r = smp_dir_read(c->dir, pe->dn, &p->own, &err);
+		p->entry = p->own;
 		if (r == SMP_ERR_NOTFOUND) {
-			pe->state = PE_DONE;  /* deleted meanwhile: nothing left to prune */
-			return;
-		}
-		if (r == SMP_ERR_UNAVAILABLE && lost++ < PUB_MAX_RETRIES) {
-			if (bulk_reconnect(c, &err) == 0)
-				continue;
+			p->state = PIPE_DONE;  /* deleted meanwhile: nothing left to prune */
+			return 0;
 		}
 		if (r != 0 || (r = pentry_plan(run, pe, &err)) != 0) {
-			pentry_fail(pe, r, err.msg);
-			return;
+			pipe_fail(p, r, err.msg);
+			return r == SMP_ERR_NOMEM ? r : 0;
 		}
 		if (pe->n == 0) {
-			pe->state = PE_DONE;  /* changed meanwhile: nothing to prune any more */
-			return;
+			p->state = PIPE_DONE;  /* changed meanwhile: nothing to prune any more */
+			return 0;
 		}
 		snprintf(comment, sizeof(comment), "smimepub prune: remove %zu certificate%s", pe->n,
 			 pe->n == 1 ? "" : "s");
-		r = pub_apply(c, pe->e, pe->plan, comment, NULL, &err);
+		r = pub_apply(c, p->entry, pe->plan, comment, NULL, &err);
 		if (r == 0) {
-			pe->state = PE_WRITTEN;
-			return;
+			p->action = pe->plan->action;
+			p->state = PIPE_WRITTEN;
+			return 0;
 		}
-		if (r == SMP_ERR_UNAVAILABLE && lost++ < PUB_MAX_RETRIES) {
-			smp_error serr = SMP_ERROR_INIT;
-			int happened = 0;
-
-			if (bulk_reconnect(c, &serr) != 0) {
-				pub_unknown_release(&c->unknown); /* its record stays: see journal.h */
-				pentry_fail(pe, r, err.msg);
-				return;
-			}
-			if (c->unknown.set) {
-				struct pub_unknown *u = &c->unknown;
-
-				r = settle_unknown(c, u->dn, u->before, u->n_before, u->del, u->n_del,
-						   u->add, u->n_add, u->jb, u->jid, &happened, &serr);
-				pub_unknown_release(u);
-				if (r == 0 && happened) {
-					pe->state = PE_WRITTEN;
-					return;
-				}
-			}
-			attempt--;  /* the write did not happen: not a conflict, try again */
-			continue;
-		}
-		pub_unknown_release(&c->unknown);
 		if (r != SMP_ERR_CONFLICT || attempt >= PUB_MAX_RETRIES) {
 			if (r == SMP_ERR_CONFLICT)
 				smp_error_set(&err, r, "cannot modify '%s': it changed again while "
 					      "being pruned; run prune again", pe->dn);
-			pentry_fail(pe, r, err.msg);
-			return;
+			pipe_fail(p, r, err.msg);
+			return 0;
 		}
 	}
 }
 
-static struct pentry *pentry_by_msgid(struct pentry *g, size_t n, int state, int msgid)
+/* Plans each entry the group read. Returns 0 or SMP_ERR_NOMEM. */
+static int group_plan(struct prune_run *run, struct pentry *g, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if (g[i].state == state && g[i].msgid == msgid)
-			return &g[i];
-	return NULL;
-}
-
-/*
- * The group's reads, as many in flight as the window allows. A lost connection is
- * reconnected and the reads not answered yet are sent again (reading changes nothing); when
- * the directory stays away, what is still open fails.
- */
-static void group_read(struct prune_run *run, struct pentry *g, size_t n)
-{
-	smp_session *c = run->c;
-	smp_error err = SMP_ERROR_INIT;
-	size_t inflight = 0, next = 0;
-	smp_dir_reply rep;
-	struct pentry *pe;
-	int r;
-
-	for (;;) {
-		for (; next < n && smp_window_may_send(&c->win); next++) {
-			if (g[next].state != PE_NEW)
-				continue;
-			r = smp_dir_read_send(c->dir, g[next].dn, &g[next].msgid, &err);
-			if (r == SMP_ERR_UNAVAILABLE)
-				goto lost;
-			if (r != 0) {
-				pentry_fail(&g[next], r, err.msg);
-				continue;
-			}
-			g[next].state = PE_READING;
-			inflight++;
-			smp_window_sent(&c->win, smp_window_clock());
-		}
-		if (inflight == 0)
-			return;
-		if ((r = smp_dir_next_reply(c->dir, &rep, &err)) != 0)
-			goto lost;
-		if ((pe = pentry_by_msgid(g, n, PE_READING, rep.msgid)) == NULL) {
-			smp_entry_free(rep.entry);
-			continue;
-		}
-		if (!rep.done) {
-			if (pe->e == NULL)
-				pe->e = rep.entry;
-			else
-				smp_entry_free(rep.entry);
-			continue;
-		}
-		inflight--;
-		smp_window_done(&c->win, smp_window_clock(), smp_window_trouble_rc(rep.rc));
-		if (rep.rc == 0 || smp_dir_rc_no_entry(rep.rc))
-			pe->state = pe->e != NULL ? PE_READ : PE_DONE;  /* none: deleted meanwhile */
-		else
-			pentry_fail(pe, rep.code, err.msg);
-		continue;
-lost:
-		smp_window_lost(&c->win, smp_window_clock());
-		inflight = 0;
-		next = 0;
-		for (size_t i = 0; i < n; i++)
-			if (g[i].state == PE_READING) {
-				smp_entry_free(g[i].e);
-				g[i].e = NULL;
-				g[i].state = PE_NEW;
-			}
-		if (bulk_reconnect(c, &err) != 0) {
-			for (size_t i = 0; i < n; i++)
-				if (g[i].state == PE_NEW)
-					pentry_fail(&g[i], SMP_ERR_UNAVAILABLE, err.msg);
-			return;
-		}
-	}
-}
-
-/* Plans each entry read and adds its undo record to jb; 0 or SMP_ERR_NOMEM. */
-static int group_plan(struct prune_run *run, struct pentry *g, size_t n, smp_journal_batch *jb)
-{
-	const smp_profile *prof = smp_dir_profile(run->c->dir);
 	smp_error err = SMP_ERROR_INIT;
 	int r;
 
 	for (size_t i = 0; i < n; i++) {
 		struct pentry *pe = &g[i];
 
-		if (pe->state != PE_READ)
+		if (pe->p.state != PIPE_HAVE)
 			continue;
 		smp_error_clear(&err);
-		if ((r = pentry_plan(run, pe, &err)) == 0 && pe->n == 0) {
-			pe->state = PE_DONE;  /* changed meanwhile: nothing to prune any more */
-			continue;
-		}
-		if (r == 0)
-			r = build_changes(prof, pe->e, pe->plan, &pe->changes, &pe->n_changes, &err);
-		if (r == 0)
-			r = smp_journal_batch_add(jb, pe->e->dn, pe->changes, pe->n_changes, &pe->jid,
-						  &err);
+		if ((r = pentry_plan(run, pe, &err)) == 0 && pe->n == 0)
+			pe->p.state = PIPE_DONE;  /* changed meanwhile: nothing to prune any more */
+		else if (r == 0)
+			r = pipe_planned(run->c, &pe->p, pe->plan);
 		if (r == SMP_ERR_NOMEM)
 			return r;
 		if (r != 0)
-			pentry_fail(pe, r, err.msg);
-		else
-			pe->state = PE_PLANNED;
+			pipe_fail(&pe->p, r, err.msg);
 	}
 	return 0;
-}
-
-static void void_record(smp_session *c, smp_journal_batch *jb, size_t jid)
-{
-	smp_error verr = SMP_ERROR_INIT;
-
-	smp_journal_batch_void(c->journal, jb, jid, &verr);
-}
-
-/*
- * The group's modifies, as many in flight as the window allows (their undo records are on
- * disk). A modify refused changed nothing: its record is voided, and on a conflict the entry
- * goes through prune_single. A lost connection is reconnected with backoff and each write
- * in flight settled by reading its entry; when the directory stays away, what was not sent
- * fails (its record voided) and what was in flight fails with its record kept (journal.h).
- */
-static void group_write(struct prune_run *run, struct pentry *g, size_t n, smp_journal_batch *jb)
-{
-	smp_session *c = run->c;
-	smp_error err = SMP_ERROR_INIT;
-	size_t inflight = 0, next = 0;
-	smp_dir_reply rep;
-	struct pentry *pe;
-	int r;
-
-	for (;;) {
-		for (; next < n && smp_window_may_send(&c->win); next++) {
-			pe = &g[next];
-			if (pe->state != PE_PLANNED)
-				continue;
-			pub_before_modify(c, pe->e->dn);
-			r = smp_dir_modify_send(c->dir, pe->e->dn, pe->changes, pe->n_changes,
-						&pe->msgid, &err);
-			if (r == SMP_ERR_UNAVAILABLE)
-				goto lost;
-			if (r != 0) {
-				void_record(c, jb, pe->jid);
-				if (r == SMP_ERR_CONFLICT)
-					pe->state = PE_RETRY;
-				else
-					pentry_fail(pe, r, err.msg);
-				continue;
-			}
-			pe->state = PE_SENT;
-			inflight++;
-			smp_window_sent(&c->win, smp_window_clock());
-		}
-		if (inflight == 0)
-			return;
-		if ((r = smp_dir_next_reply(c->dir, &rep, &err)) != 0)
-			goto lost;
-		smp_entry_free(rep.entry);
-		if ((pe = pentry_by_msgid(g, n, PE_SENT, rep.msgid)) == NULL || !rep.done)
-			continue;
-		inflight--;
-		smp_window_done(&c->win, smp_window_clock(), smp_window_trouble_rc(rep.rc));
-		if (rep.code == 0) {
-			pe->state = PE_WRITTEN;
-			continue;
-		}
-		/* the modify is atomic: it did not happen, its undo must not either */
-		void_record(c, jb, pe->jid);
-		if (rep.code == SMP_ERR_CONFLICT || rep.code == SMP_ERR_NOTFOUND)
-			pe->state = PE_RETRY;  /* changed meanwhile: read and plan it again, alone */
-		else
-			pentry_fail(pe, rep.code, err.msg);
-		continue;
-lost:
-		smp_window_lost(&c->win, smp_window_clock());
-		inflight = 0;
-		next = 0;
-		if (bulk_reconnect(c, &err) != 0)
-			break;
-		for (size_t i = 0; i < n; i++) {
-			int happened = 0;
-
-			pe = &g[i];
-			if (pe->state != PE_SENT)
-				continue;
-			r = settle_unknown(c, pe->e->dn, pe->e->certs, pe->e->n_certs, pe->plan->del,
-					   pe->plan->n_del, pe->plan->add, pe->plan->n_add, jb,
-					   pe->jid, &happened, &err);
-			if (r == SMP_ERR_UNAVAILABLE)
-				break;
-			if (r != 0 && r != SMP_ERR_NOFILE && r != SMP_ERR_INTERNAL)
-				pentry_fail(pe, r, err.msg);
-			else
-				pe->state = happened ? PE_WRITTEN : PE_RETRY;
-		}
-		if (c->down)
-			break;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (g[i].state == PE_PLANNED)
-			void_record(c, jb, g[i].jid);
-		if (g[i].state == PE_PLANNED || g[i].state == PE_SENT)
-			pentry_fail(&g[i], SMP_ERR_UNAVAILABLE, err.msg);
-	}
 }
 
 /* The items of a finished entry: one per value removed, or its failure. */
 static void pentry_report(struct prune_run *run, struct pentry *pe)
 {
-	if (pe->state == PE_WRITTEN) {
+	if (pe->p.state == PIPE_WRITTEN) {
 		for (size_t i = 0; i < pe->n; i++) {
 			smp_item it;
 
 			value_item(&it, pe->a, &pe->picks[i], "removed", NULL);
 			report_item(run, &it);
 		}
-	} else if (pe->res.action != NULL) {
+	} else if (pe->p.res.action != NULL) {
 		smp_item it;
 
 		memset(&it, 0, sizeof(it));
-		it.action = pe->res.action;
-		it.reason = pe->res.reason;
+		it.action = pe->p.res.action;
+		it.reason = pe->p.res.reason;
 		it.dn = pe->dn;
-		it.message = pe->res.message != NULL ? pe->res.message : "";
-		it.status = pe->res.status;
+		it.message = pe->p.res.message != NULL ? pe->p.res.message : "";
+		it.status = pe->p.res.status;
 		report_item(run, &it);
 	}
 }
@@ -722,15 +489,19 @@ static int prune_spooled(struct prune_run *run, smp_error *err)
 {
 	smp_session *c = run->c;
 	struct pentry *g = calloc(PRUNE_GROUP_MAX, sizeof(*g));
-	smp_journal_batch *jb = NULL;
+	struct pipe_item **ptrs = calloc(PRUNE_GROUP_MAX, sizeof(*ptrs));
 	size_t cap = 0, done = 0, n, group;
 	char *dn = NULL;
 	int r = 0;
 
-	if (g == NULL)
+	if (g == NULL || ptrs == NULL) {
+		free(g);
+		free(ptrs);
 		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	}
 	if (fflush(run->spool) != 0 || fseek(run->spool, 0, SEEK_SET) != 0) {
 		free(g);
+		free(ptrs);
 		return smp_error_set(err, SMP_ERR_INTERNAL,
 				     "cannot read back the list of entries to prune");
 	}
@@ -739,51 +510,32 @@ static int prune_spooled(struct prune_run *run, smp_error *err)
 	smp_window_init(&c->win, run->o->jobs > 0 ? (unsigned)run->o->jobs : 0,
 			smp_window_clock());
 	while (r == 0) {
-		group = (size_t)c->win.size * 8;
-		if (group < PRUNE_GROUP)
-			group = PRUNE_GROUP;
-		if (group > PRUNE_GROUP_MAX)
-			group = PRUNE_GROUP_MAX;
+		group = pipe_group_size(c, 8, PRUNE_GROUP, PRUNE_GROUP_MAX);
 		for (n = 0; n < group && getdelim(&dn, &cap, '\0', run->spool) > 0; n++) {
 			g[n].dn = dn;
+			g[n].p.dn = dn;
+			g[n].p.state = PIPE_READ;
+			ptrs[n] = &g[n].p;
 			dn = NULL;
 			cap = 0;
 		}
 		if (n == 0)
 			break;
-		if (c->down) {
-			for (size_t i = 0; i < n; i++)
-				pentry_fail(&g[i], SMP_ERR_UNAVAILABLE, "the directory is unavailable");
-		} else {
-			group_read(run, g, n);
-			if ((r = smp_journal_batch_new(&jb)) != 0 ||
-			    (r = group_plan(run, g, n, jb)) != 0) {
-				smp_error_set(err, r, "out of memory");
-			} else if (smp_journal_batch_count(jb) > 0 &&
-				   (r = smp_journal_batch_commit(c->journal, jb, err)) != 0) {
-				/* nothing of this group is sent without its undo records on disk */
-				for (size_t i = 0; i < n; i++)
-					if (g[i].state == PE_PLANNED)
-						pentry_fail(&g[i], r, err->msg);
-				r = 0;
-			} else {
-				group_write(run, g, n, jb);
-			}
-		}
+		pipe_read(c, ptrs, n);
+		if ((r = group_plan(run, g, n)) != 0 || (r = pipe_write(c, ptrs, n)) != 0)
+			smp_error_set(err, r, "out of memory");
 		for (size_t i = 0; i < n; i++) {
-			if (g[i].state == PE_RETRY)
-				prune_single(run, &g[i]);
+			if (r == 0 && g[i].p.state == PIPE_SINGLE &&
+			    (r = pipe_single(c, &g[i].p, prune_single, run)) != 0)
+				smp_error_set(err, r, "out of memory");
 			pentry_report(run, &g[i]);
 			pentry_release(&g[i]);
 		}
-		smp_journal_batch_free(jb);
-		jb = NULL;
 		done += n;
 		if (run->o->on_progress != NULL)
 			run->o->on_progress(done, run->spooled, run->o->ctx);
 	}
-	for (size_t i = 0; i < PRUNE_GROUP_MAX; i++)
-		pentry_release(&g[i]);
+	free(ptrs);
 	free(g);
 	free(dn);
 	return r;
@@ -806,7 +558,7 @@ int smp_prune(smp_session *c, const smp_prune_options *opts, smp_prune_report *r
 	      smp_error *err)
 {
 	struct prune_run run;
-	int r, ret = 0, jobs, bulk = c->bulk;
+	int r, ret = 0, jobs;
 
 	if (opts == NULL || opts->version != SMP_ENGINE_VERSION)
 		return smp_error_set(err, SMP_ERR_USAGE, "prune options of an unknown version");
@@ -831,7 +583,6 @@ int smp_prune(smp_session *c, const smp_prune_options *opts, smp_prune_report *r
 		goto out;
 	}
 	run.rep.walked = 1;
-	c->bulk = 1;  /* undo records voided in place; a write cut off is settled, not lost */
 	if (opts->on_stage != NULL)
 		opts->on_stage("checking", opts->ctx);
 	r = smp_dir_walk(c->dir, walk_one, on_referral, &run, &run.err);
@@ -860,7 +611,6 @@ int smp_prune(smp_session *c, const smp_prune_options *opts, smp_prune_report *r
 	if (opts->on_stage != NULL)
 		opts->on_stage(NULL, opts->ctx);
 out:
-	c->bulk = bulk;
 	workers_stop(run.eb.pool, NULL);
 	entry_batches_release(&run.eb);
 	if (run.spool != NULL)

@@ -1,5 +1,5 @@
 /* smimepub command line: the publish pipeline (match, plan, journal, execute) shared by commands. */
-#include "exec.h"
+#include "pipeline.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -412,7 +412,6 @@ int pub_apply(smp_session *c, const smp_entry *e, const smp_plan *plan, const ch
 	smp_change *changes = NULL;
 	smp_journal_batch *jb = NULL;
 	size_t n = 0, jid = 0;
-	off_t before, after;
 	int r = SMP_ERR_INTERNAL;
 
 	if (plan->n_del == 0 && plan->n_add == 0)
@@ -425,49 +424,39 @@ int pub_apply(smp_session *c, const smp_entry *e, const smp_plan *plan, const ch
 	}
 	if ((r = journal_ready(c, err)) != 0)
 		goto out;
-	if (c->bulk) {
-		/* a record that can be voided in place wherever it ends up in the file */
-		if ((r = smp_journal_batch_new(&jb)) != 0) {
-			smp_error_set(err, r, "out of memory");
-			goto out;
-		}
-		if ((r = smp_journal_batch_add(jb, e->dn, changes, n, &jid, err)) != 0 ||
-		    (r = smp_journal_batch_commit(c->journal, jb, err)) != 0)
-			goto out;
-		pub_before_modify(c, e->dn);
-		r = smp_dir_modify(c->dir, e->dn, changes, n, err);
-		if (r == SMP_ERR_UNAVAILABLE) {
-			/* outcome unknown: the caller re-reads after reconnecting and decides */
-			struct pub_unknown *u = &c->unknown;
-
-			pub_unknown_release(u);
-			u->dn = strdup(e->dn);
-			u->before = smp_bervals_dup(e->certs, e->n_certs);
-			u->n_before = e->n_certs;
-			u->del = smp_bervals_dup(plan->del, plan->n_del);
-			u->n_del = plan->n_del;
-			u->add = smp_bervals_dup(plan->add, plan->n_add);
-			u->n_add = plan->n_add;
-			u->action = plan->action;
-			u->jb = jb;
-			u->jid = jid;
-			jb = NULL;
-			u->set = u->dn != NULL && u->before != NULL && u->del != NULL &&
-				 u->add != NULL;
-		} else if (r != 0) {
-			smp_error verr = SMP_ERROR_INIT;
-			smp_journal_batch_void(c->journal, jb, jid, &verr);
-		}
+	/* a record that can be voided in place wherever it ends up in the file */
+	if ((r = smp_journal_batch_new(&jb)) != 0) {
+		smp_error_set(err, r, "out of memory");
 		goto out;
 	}
-	before = journal_size(c->journal);
-	if ((r = smp_journal_record(c->journal, e->dn, changes, n, err)) != 0)
+	if ((r = smp_journal_batch_add(jb, e->dn, changes, n, &jid, err)) != 0 ||
+	    (r = smp_journal_batch_commit(c->journal, jb, err)) != 0)
 		goto out;
-	after = journal_size(c->journal);
 	pub_before_modify(c, e->dn);
-	/* refused: the record goes; a lost answer keeps it (the change may have happened) */
-	if ((r = smp_dir_modify(c->dir, e->dn, changes, n, err)) != 0 && r != SMP_ERR_UNAVAILABLE)
-		journal_void(c->journal, before, after);
+	r = smp_dir_modify(c->dir, e->dn, changes, n, err);
+	if (r == SMP_ERR_UNAVAILABLE) {
+		/* outcome unknown: pipe_single re-reads after reconnecting and decides */
+		struct pub_unknown *u = &c->unknown;
+
+		pub_unknown_release(u);
+		u->dn = strdup(e->dn);
+		u->before = smp_bervals_dup(e->certs, e->n_certs);
+		u->n_before = e->n_certs;
+		u->del = smp_bervals_dup(plan->del, plan->n_del);
+		u->n_del = plan->n_del;
+		u->add = smp_bervals_dup(plan->add, plan->n_add);
+		u->n_add = plan->n_add;
+		u->action = plan->action;
+		u->jb = jb;
+		u->jid = jid;
+		jb = NULL;
+		u->set = u->dn != NULL && u->before != NULL && u->del != NULL && u->add != NULL;
+	} else if (r != 0) {
+		/* refused: the modify is atomic, it did not happen, its undo must not either */
+		smp_error verr = SMP_ERROR_INIT;
+
+		smp_journal_batch_void(c->journal, jb, jid, &verr);
+	}
 out:
 	smp_journal_batch_free(jb);
 	free_changes(changes, n);
@@ -947,664 +936,142 @@ void pub_progress(smp_session *c, size_t done)
 		c->pub->on_progress(done, c->total, c->pub->ctx);
 }
 
-/* ---- bulk publish ----------------------------------------------------------------------- */
-
-enum { IT_NEW = 0, IT_DONE, IT_FALLBACK, IT_PLANNED, IT_SENT };
+/* ---- many certificates: the pipeline ------------------------------------------------------ */
 
 void pub_item_release(struct pub_item *it)
 {
-	pub_result_release(&it->res);
+	pipe_item_release(&it->p);
 	smp_plan_free(it->plan);
 	pub_existing_release(&it->pe);
-	free_changes(it->changes, it->n_changes);
 	smp_certinfo_free(it->ci);
 	free(it->der);
 	memset(it, 0, sizeof(*it));
 }
 
-/*
- * Reconnects with backoff (0.2 s, 0.5 s, 1 s, then every 2 s up to PUB_RECONNECT_SECONDS: a
- * restarted server is back within seconds, and polling it every 2 s costs it nothing). Returns
- * 0, or the last error (c->down set: nothing more is tried).
- */
-int bulk_reconnect(smp_session *c, smp_error *err)
-{
-	static const long delays_ms[] = { 200, 500, 1000, 2000 };
-	long waited = 0;
-	int r = SMP_ERR_UNAVAILABLE;
-
-	if (c->down)
-		return smp_error_set(err, SMP_ERR_UNAVAILABLE, "the directory is unavailable");
-	for (size_t i = 0;; i++) {
-		long d = delays_ms[i < 3 ? i : 3];
-		struct timespec ts = { d / 1000, (d % 1000) * 1000000L };
-
-		if (waited + d > PUB_RECONNECT_SECONDS * 1000L)
-			break;
-		nanosleep(&ts, NULL);
-		waited += d;
-		r = smp_dir_reconnect(c->dir, err);
-		if (r == 0) {
-			pub_notice(c, "reconnected to '%s'", smp_dir_uri(c->dir));
-			return 0;
-		}
-		if (r != SMP_ERR_UNAVAILABLE)
-			break;
-	}
-	c->down = 1;
-	return r;
-}
-
-static int value_in(const struct berval *v, const struct berval *set, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (set[i].bv_len == v->bv_len && memcmp(set[i].bv_val, v->bv_val, v->bv_len) == 0)
-			return 1;
-	return 0;
-}
-
-/*
- * Whether the modify (delete del, then add add) of an entry that held before[] happened, seen
- * from what the entry holds now: now equal to the expected result, yes; equal to before, no;
- * otherwise (someone else changed it too) yes when every added value is there and every value
- * only deleted is gone.
- */
-static int change_happened(const struct berval *before, size_t nb, const struct berval *del,
-			   size_t nd, const struct berval *add, size_t na, const smp_entry *now)
-{
-	size_t k = 0, i;
-	int same = now->n_certs == nb;
-
-	for (i = 0; same && i < nb; i++)
-		same = before[i].bv_len == now->certs[i].bv_len &&
-		       memcmp(before[i].bv_val, now->certs[i].bv_val, before[i].bv_len) == 0;
-	if (same)
-		return 0;
-	for (i = 0; i < nb; i++) {
-		if (value_in(&before[i], del, nd))
-			continue;
-		if (k >= now->n_certs || !value_in(&before[i], &now->certs[k], 1))
-			goto loose;
-		k++;
-	}
-	for (i = 0; i < na; i++, k++)
-		if (k >= now->n_certs || !value_in(&add[i], &now->certs[k], 1))
-			goto loose;
-	if (k == now->n_certs)
-		return 1;
-loose:
-	for (i = 0; i < na; i++)
-		if (!value_in(&add[i], now->certs, now->n_certs))
-			return 0;
-	for (i = 0; i < nd; i++)
-		if (!value_in(&del[i], add, na) && value_in(&del[i], now->certs, now->n_certs))
-			return 0;
-	return 1;
-}
-
-/*
- * Settles a write whose result was lost: re-reads dn (reconnecting as needed); when the change
- * did not happen, voids its undo record. *happened says which. Returns 0 or an error (the
- * directory stayed away: the record is kept, see journal.h).
- */
-int settle_unknown(smp_session *c, const char *dn, const struct berval *before,
-			  size_t nb, const struct berval *del, size_t nd, const struct berval *add,
-			  size_t na, smp_journal_batch *jb, size_t jid, int *happened,
-			  smp_error *err)
-{
-	smp_entry *now = NULL;
-	int r;
-
-	*happened = 0;
-	for (;;) {
-		r = smp_dir_read(c->dir, dn, &now, err);
-		if (r != SMP_ERR_UNAVAILABLE)
-			break;
-		if ((r = bulk_reconnect(c, err)) != 0)
-			return r;
-	}
-	if (r == SMP_ERR_NOTFOUND) {
-		*happened = 0;
-	} else if (r != 0) {
-		return r;
-	} else {
-		*happened = change_happened(before, nb, del, nd, add, na, now);
-	}
-	smp_entry_free(now);
-	if (!*happened)
-		return smp_journal_batch_void(c->journal, jb, jid, err);
-	return 0;
-}
-
-/* The result of an item whose write happened. */
-static void bulk_written(smp_session *c, struct pub_item *it)
-{
-	it->res.action = pub_action_name(c, it->plan->action);
-	plan_message(&it->res, it->plan, it->entry);
-	it->state = IT_DONE;
-}
-
-/* The next reply of the operations in flight; lets c->idle run first. */
-static int bulk_next_reply(smp_session *c, smp_dir_reply *rep, smp_error *err)
-{
-	if (c->idle != NULL)
-		c->idle(c->idle_ctx);
-	return smp_dir_next_reply(c->dir, rep, err);
-}
-
-struct sbatch {
-	size_t first, end;        /* items[first..end) */
-	const char **addrs;
-	size_t naddrs;
-	smp_entry **found;
-	size_t nfound;
-	int msgid;
-	int state;                /* 0 to send, 1 in flight, 2 done, 3 failed */
-};
-
-static int sbatch_add_entry(struct sbatch *b, smp_entry *e)
-{
-	smp_entry **grown = realloc(b->found, (b->nfound + 1) * sizeof(*grown));
-
-	if (grown == NULL) {
-		smp_entry_free(e);
-		return SMP_ERR_NOMEM;
-	}
-	b->found = grown;
-	b->found[b->nfound++] = e;
-	return 0;
-}
-
-static void sbatch_reset(struct sbatch *b)
-{
-	smp_entries_free(b->found, b->nfound);
-	b->found = NULL;
-	b->nfound = 0;
-}
-
-/* Sends the searches (as many at once as c->win allows) and collects their entries. */
-static int bulk_search(smp_session *c, struct sbatch *sb, size_t nsb)
-{
-	smp_error err = SMP_ERROR_INIT;
-	size_t inflight = 0, i;
-	int r;
-
-	for (;;) {
-		for (i = 0; i < nsb && smp_window_may_send(&c->win); i++) {
-			if (sb[i].state != 0)
-				continue;
-			r = smp_dir_find_addresses_send(c->dir, sb[i].addrs, sb[i].naddrs,
-							&sb[i].msgid, &err);
-			if (r == SMP_ERR_UNAVAILABLE)
-				goto lost;
-			sb[i].state = r == 0 ? 1 : 3;
-			inflight += r == 0;
-			if (r == 0)
-				smp_window_sent(&c->win, smp_window_clock());
-		}
-		if (inflight == 0)
-			return 0;
-		{
-			smp_dir_reply rep;
-
-			r = bulk_next_reply(c, &rep, &err);
-			if (r == SMP_ERR_UNAVAILABLE)
-				goto lost;
-			if (r != 0)
-				return r;
-			for (i = 0; i < nsb; i++)
-				if (sb[i].state == 1 && sb[i].msgid == rep.msgid)
-					break;
-			if (i == nsb) {
-				smp_entry_free(rep.entry);
-				continue;
-			}
-			if (!rep.done) {
-				if (sbatch_add_entry(&sb[i], rep.entry) != 0)
-					return SMP_ERR_NOMEM;
-				continue;
-			}
-			sb[i].state = rep.code == 0 ? 2 : 3;
-			inflight--;
-			smp_window_done(&c->win, smp_window_clock(), smp_window_trouble_rc(rep.rc));
-		}
-		continue;
-lost:
-		smp_window_lost(&c->win, smp_window_clock());
-		if (bulk_reconnect(c, &err) != 0)
-			return 0;  /* c->down: every item still open fails below */
-		inflight = 0;
-		for (i = 0; i < nsb; i++)
-			if (sb[i].state == 1) {
-				sbatch_reset(&sb[i]);
-				sb[i].state = 0;
-			}
-	}
-}
-
-/*
- * The addresses of e that smp_entry_has_address matches (mail values, smtp: proxyAddresses),
- * normalised once: a batch's items are compared with every entry the batch found.
- */
-struct entry_addrs {
-	char **v;
-	size_t n;
-};
-
-static void entry_addrs_release(struct entry_addrs *a)
-{
-	for (size_t i = 0; i < a->n; i++)
-		free(a->v[i]);
-	free(a->v);
-	memset(a, 0, sizeof(*a));
-}
-
-/* smp_entry_each_address's callback: keeps a copy of addr. */
-static int entry_addrs_add(const char *addr, int how, void *ctx)
-{
-	struct entry_addrs *a = ctx;
-	char **grown = realloc(a->v, (a->n + 1) * sizeof(*grown));
-
-	(void)how;
-	if (grown == NULL)
-		return SMP_ERR_NOMEM;
-	a->v = grown;
-	if ((a->v[a->n] = strdup(addr)) == NULL)
-		return SMP_ERR_NOMEM;
-	a->n++;
-	return 0;
-}
-
-/* Returns 0 or SMP_ERR_NOMEM; values that are not well-formed addresses are left out. */
-static int entry_addrs_load(struct entry_addrs *a, const smp_entry *e)
-{
-	memset(a, 0, sizeof(*a));
-	return smp_entry_each_address(e, entry_addrs_add, a);
-}
-
-/* Whether a holds one of ci's addresses (both normalised, compared as smp_address_equal). */
-static int entry_addrs_hit(const struct entry_addrs *a, const smp_certinfo *ci)
-{
-	for (size_t i = 0; i < ci->n_emails; i++)
-		for (size_t k = 0; k < a->n; k++)
-			if (smp_address_equal(a->v[k], ci->emails[i]))
-				return 1;
-	return 0;
-}
-
-/*
- * Matches each searched item with the batch's entries: exactly one → item->entry. Returns 0 or
- * SMP_ERR_NOMEM.
- */
-static int bulk_match(struct pub_item *items, const struct sbatch *b)
-{
-	struct entry_addrs *addrs = NULL;
-	size_t loaded = 0;
-	int r = 0;
-
-	if (b->state == 2 && (addrs = calloc(b->nfound + 1, sizeof(*addrs))) == NULL)
-		return SMP_ERR_NOMEM;
-	for (; b->state == 2 && loaded < b->nfound && r == 0; loaded++)
-		r = entry_addrs_load(&addrs[loaded], b->found[loaded]);
-	for (size_t i = b->first; i < b->end && r == 0; i++) {
-		struct pub_item *it = &items[i];
-		const smp_entry *one = NULL;
-		size_t count = 0;
-
-		if (it->state != IT_NEW)
-			continue;
-		if (b->state != 2) {
-			it->state = IT_FALLBACK;
-			continue;
-		}
-		for (size_t k = 0; k < b->nfound; k++) {
-			if (!entry_addrs_hit(&addrs[k], it->ci) ||
-			    (one != NULL && strcasecmp(one->dn, b->found[k]->dn) == 0))
-				continue;
-			one = b->found[k];
-			count++;
-		}
-		if (count == 1)
-			it->entry = one;
-		else
-			it->state = IT_FALLBACK;  /* not found / ambiguous: the full path says so */
-	}
-	for (size_t k = 0; k < loaded; k++)
-		entry_addrs_release(&addrs[k]);
-	free(addrs);
-	return r;
-}
-
-struct dnref {
-	const char *dn;
-	size_t idx;
-};
-
-static int dnref_cmp(const void *a, const void *b)
-{
-	const struct dnref *x = a, *y = b;
-	int d = strcasecmp(x->dn, y->dn);
-
-	return d != 0 ? d : (x->idx > y->idx) - (x->idx < y->idx);
-}
-
-/* Plans an item against its matched entry. */
+/* Plans an item against the entry the pipeline found: PIPE_PLANNED, or final (PIPE_DONE). */
 static int bulk_plan(smp_session *c, struct pub_item *it)
 {
+	const smp_entry *e = it->p.entry;
+	struct pub_result *res = &it->p.res;
 	smp_error err = SMP_ERROR_INIT;
 	struct berval newbv;
 	int r;
 
 	newbv.bv_val = (char *)it->der;
 	newbv.bv_len = it->len;
-	if ((it->res.dn = strdup(it->entry->dn)) == NULL || check_addresses(it->ci, it->entry) != 0)
+	if ((res->dn = strdup(e->dn)) == NULL || check_addresses(it->ci, e) != 0)
 		return SMP_ERR_NOMEM;
-	if ((r = pub_existing_load(&it->pe, it->entry, &newbv, it->ci, c->trust, &err)) != 0)
+	if ((r = pub_existing_load(&it->pe, e, &newbv, it->ci, c->trust, &err)) != 0)
 		return r;
 	if ((r = smp_plan_publish(&it->plan, &it->pe.ex, &newbv, it->ci, &c->pub->policy)) != 0)
 		return r;
-	if (it->plan->action == SMP_ACT_SKIPPED) {
-		it->res.action = "skipped";
-		it->res.reason = it->plan->reason;
-		it->res.status = 1;
-		plan_message(&it->res, it->plan, it->entry);
-		it->state = IT_DONE;
-	} else if (it->plan->action == SMP_ACT_UNCHANGED) {
-		it->res.action = "unchanged";
-		it->res.reason = it->plan->reason;
-		plan_message(&it->res, it->plan, it->entry);
-		it->state = IT_DONE;
-	} else {
-		r = build_changes(smp_dir_profile(c->dir), it->entry, it->plan, &it->changes,
-				  &it->n_changes, &err);
-		if (r != 0)
-			return r;
-		it->state = IT_PLANNED;
-	}
+	if (it->plan->action != SMP_ACT_SKIPPED && it->plan->action != SMP_ACT_UNCHANGED)
+		return pipe_planned(c, &it->p, it->plan);
+	res->action = it->plan->action == SMP_ACT_SKIPPED ? "skipped" : "unchanged";
+	res->reason = it->plan->reason;
+	res->status = it->plan->action == SMP_ACT_SKIPPED;
+	plan_message(res, it->plan, e);
+	it->p.state = PIPE_DONE;
 	return 0;
 }
 
-/* Journals and sends the planned items of group[0..ng), as many in flight as c->win allows. */
-static int bulk_write_group(smp_session *c, struct pub_item **group, size_t ng,
-			    smp_journal_batch *jb)
+/* pipe_single_fn: the whole path of one certificate (match, create, plan, apply). */
+static int publish_single(smp_session *c, struct pipe_item *p, void *ctx)
 {
-	smp_error err = SMP_ERROR_INIT;
-	size_t inflight = 0, i;
+	struct pub_item *it = ctx;
 	int r;
 
-	if ((r = journal_ready(c, &err)) == 0) {
-		for (i = 0; i < ng && r == 0; i++) {
-			group[i]->jb = jb;
-			r = smp_journal_batch_add(jb, group[i]->entry->dn, group[i]->changes,
-						  group[i]->n_changes, &group[i]->jid, &err);
-		}
-		if (r == 0)
-			r = smp_journal_batch_commit(c->journal, jb, &err);
-	}
-	if (r != 0) {
-		/* nothing of this group is sent without its undo record on disk */
-		for (i = 0; i < ng; i++) {
-			pub_failure(&group[i]->res, r == SMP_ERR_NOMEM ? r : SMP_ERR_NOFILE, err.msg);
-			group[i]->state = IT_DONE;
-		}
-		return r == SMP_ERR_NOMEM ? r : 0;
-	}
-	for (;;) {
-		for (i = 0; i < ng && smp_window_may_send(&c->win) && !c->down; i++) {
-			struct pub_item *it = group[i];
-
-			if (it->state != IT_PLANNED)
-				continue;
-			pub_before_modify(c, it->entry->dn);
-			r = smp_dir_modify_send(c->dir, it->entry->dn, it->changes, it->n_changes,
-						&it->msgid, &err);
-			if (r == SMP_ERR_UNAVAILABLE)
-				goto lost;
-			if (r != 0) {
-				smp_error verr = SMP_ERROR_INIT;
-
-				smp_journal_batch_void(c->journal, jb, it->jid, &verr);
-				pub_failure(&it->res, r, err.msg);
-				it->state = IT_DONE;
-				continue;
-			}
-			it->state = IT_SENT;
-			inflight++;
-			smp_window_sent(&c->win, smp_window_clock());
-		}
-		if (inflight == 0)
-			break;
-		{
-			smp_dir_reply rep;
-			struct pub_item *it = NULL;
-
-			r = bulk_next_reply(c, &rep, &err);
-			if (r == SMP_ERR_UNAVAILABLE)
-				goto lost;
-			if (r != 0)
-				return r;
-			smp_entry_free(rep.entry);
-			for (i = 0; i < ng && it == NULL; i++)
-				if (group[i]->state == IT_SENT && group[i]->msgid == rep.msgid)
-					it = group[i];
-			if (it == NULL || !rep.done)
-				continue;
-			inflight--;
-			smp_window_done(&c->win, smp_window_clock(), smp_window_trouble_rc(rep.rc));
-			if (rep.code == 0) {
-				bulk_written(c, it);
-				continue;
-			}
-			{
-				smp_error verr = SMP_ERROR_INIT;
-
-				/* the modify is atomic: it did not happen, its undo must not either */
-				smp_journal_batch_void(c->journal, jb, it->jid, &verr);
-			}
-			if (rep.code == SMP_ERR_CONFLICT || rep.code == SMP_ERR_NOTFOUND) {
-				it->state = IT_FALLBACK;  /* re-read and re-plan, as pub_certificate does */
-			} else {
-				pub_failure(&it->res, rep.code, err.msg);
-				it->state = IT_DONE;
-			}
-		}
-		continue;
-lost:
-		inflight = 0;
-		smp_window_lost(&c->win, smp_window_clock());
-		if (bulk_reconnect(c, &err) != 0)
-			break;
-		for (i = 0; i < ng; i++) {
-			struct pub_item *it = group[i];
-			int happened = 0;
-
-			if (it->state != IT_SENT)
-				continue;
-			r = settle_unknown(c, it->entry->dn, it->pe.ex.values, it->pe.ex.n,
-					   it->plan->del, it->plan->n_del, it->plan->add,
-					   it->plan->n_add, jb, it->jid, &happened, &err);
-			if (r == SMP_ERR_UNAVAILABLE)
-				break;
-			if (r != 0 && r != SMP_ERR_NOFILE && r != SMP_ERR_INTERNAL) {
-				pub_failure(&it->res, r, err.msg);
-				it->state = IT_DONE;
-			} else if (happened) {
-				bulk_written(c, it);
-			} else {
-				it->state = IT_FALLBACK;
-			}
-		}
-		if (c->down)
-			break;
-	}
-	/* the directory stayed away: what was not written fails; what was in flight stays
-	   journalled (its outcome is unknown, see journal.h) */
-	for (i = 0; i < ng; i++) {
-		if (group[i]->state == IT_PLANNED) {
-			smp_error verr = SMP_ERROR_INIT;
-
-			smp_journal_batch_void(c->journal, jb, group[i]->jid, &verr);
-		}
-		if (group[i]->state == IT_PLANNED || group[i]->state == IT_SENT) {
-			pub_failure(&group[i]->res, SMP_ERR_UNAVAILABLE, err.msg);
-			group[i]->state = IT_DONE;
-		}
-	}
-	return 0;
+	(void)p;
+	smp_plan_free(it->plan);
+	it->plan = NULL;
+	pub_existing_release(&it->pe);
+	r = pub_certificate(c, it->der, it->len, it->ci, it->source, &it->p.res);
+	it->p.state = PIPE_DONE;
+	return r;
 }
 
-/* One item through pub_certificate, reconnecting and retrying when the directory went away. */
-static int bulk_single(smp_session *c, struct pub_item *it)
+/* The result of an item the pipeline has finished with. */
+static void bulk_result_of(smp_session *c, struct pub_item *it)
 {
-	smp_error err = SMP_ERROR_INIT;
-	int r;
+	struct pub_result *res = &it->p.res;
 
-	for (int attempt = 0;; attempt++) {
-		if (c->down) {
-			pub_result_release(&it->res);
-			pub_failure(&it->res, SMP_ERR_UNAVAILABLE,
-				    "the directory is unavailable: rerun the same publish later");
-			return 0;
-		}
-		pub_result_release(&it->res);
-		if ((r = pub_certificate(c, it->der, it->len, it->ci, it->source, &it->res)) != 0)
-			return r;
-		if ((it->res.status != 69 || attempt >= PUB_MAX_RETRIES) && !c->unknown.set)
-			return 0;
-		if (bulk_reconnect(c, &err) != 0)
-			return 0;  /* keeps the failure; an unknown write keeps its record */
-		if (c->unknown.set) {
-			struct pub_unknown *u = &c->unknown;
-			int happened = 0;
-
-			r = settle_unknown(c, u->dn, u->before, u->n_before, u->del, u->n_del,
-					   u->add, u->n_add, u->jb, u->jid, &happened, &err);
-			if (r == 0 && happened) {
-				smp_action a = u->action;
-
-				pub_unknown_release(u);
-				it->res.action = pub_action_name(c, a);
-				it->res.reason = NULL;
-				it->res.status = 0;
-				free(it->res.message);
-				it->res.message = NULL;
-				return 0;
-			}
-			pub_unknown_release(u);
-		}
+	if (it->p.state == PIPE_WRITTEN) {
+		res->action = pub_action_name(c, it->p.action);
+		if (it->plan != NULL)
+			plan_message(res, it->plan, it->p.entry);
+	} else if (it->p.state != PIPE_DONE && res->action == NULL) {
+		pub_failure(res, SMP_ERR_UNAVAILABLE,
+			    "the directory is unavailable: rerun the same publish later");
 	}
 }
 
-int pub_bulk(smp_session *c, struct pub_item *items, size_t n)
+int pub_one(smp_session *c, struct pub_item *it)
 {
-	struct sbatch *sb = NULL;
-	struct dnref *refs = NULL;
-	struct pub_item **group = NULL;
-	smp_journal_batch **jbs = NULL;
-	size_t nsb = 0, nrefs = 0, njb = 0, i;
+	int r = pipe_single(c, &it->p, publish_single, it);
+
+	bulk_result_of(c, it);
+	return r;
+}
+
+/* Progress of a chunk's writes. */
+static void bulk_progress(smp_session *c, size_t done)
+{
+	pub_progress(c, c->done_before + done);
+}
+
+int pub_bulk(smp_session *c, struct pub_item *items, size_t n, pub_emit_fn emit, void *ctx)
+{
+	struct pipe_item **g = calloc(n + 1, sizeof(*g));
+	struct pipe_search *found = NULL;
+	size_t i;
 	int r = SMP_ERR_NOMEM;
 
-	c->bulk = 1;
-	sb = calloc(n + 1, sizeof(*sb));
-	refs = calloc(n + 1, sizeof(*refs));
-	group = calloc(n + 1, sizeof(*group));
-	jbs = calloc(n / 64 + 2, sizeof(*jbs));
-	if (sb == NULL || refs == NULL || group == NULL || jbs == NULL)
+	if (g == NULL)
 		goto out;
-
-	/* 1. batched address searches */
 	for (i = 0; i < n; i++) {
 		struct pub_item *it = &items[i];
 
-		it->state = it->ci == NULL ? IT_DONE : it->ci->n_emails == 0 ? IT_FALLBACK : IT_NEW;
-		if (it->ci != NULL && too_large(c, it->len, it->ci, &it->res))
-			it->state = IT_DONE;
-		if (it->state != IT_NEW)
-			continue;
-		if (nsb == 0 || sb[nsb - 1].naddrs + it->ci->n_emails > PUB_BULK_ADDRS) {
-			sb[nsb].first = i;
-			sb[nsb].addrs = calloc(it->ci->n_emails > PUB_BULK_ADDRS ? it->ci->n_emails
-						   : PUB_BULK_ADDRS, sizeof(char *));
-			if (sb[nsb].addrs == NULL)
-				goto out;
-			nsb++;
-		}
-		for (size_t a = 0; a < it->ci->n_emails; a++)
-			sb[nsb - 1].addrs[sb[nsb - 1].naddrs++] = it->ci->emails[a];
-		sb[nsb - 1].end = i + 1;
+		g[i] = &it->p;
+		it->p.addrs = it->ci != NULL ? (const char *const *)it->ci->emails : NULL;
+		it->p.n_addrs = it->ci != NULL ? it->ci->n_emails : 0;
+		if (it->ci == NULL || too_large(c, it->len, it->ci, &it->p.res))
+			it->p.state = PIPE_DONE;
+		else
+			it->p.state = it->p.n_addrs == 0 ? PIPE_SINGLE : PIPE_LOCATE;
 	}
-	if (nsb > 0 && (r = bulk_search(c, sb, nsb)) != 0)
+	/* 1. batched address searches; one item per entry goes on in bulk */
+	if ((r = pipe_locate(c, g, n, &found)) != 0 || (r = pipe_one_per_entry(g, n)) != 0)
 		goto out;
-	for (i = 0; i < nsb; i++)
-		if ((r = bulk_match(items, &sb[i])) != 0)
-			goto out;
-
-	/* 2. one item per entry goes through the bulk path; later ones for it, one by one */
 	for (i = 0; i < n; i++)
-		if (items[i].state == IT_NEW) {
-			refs[nrefs].dn = items[i].entry->dn;
-			refs[nrefs++].idx = i;
-		}
-	qsort(refs, nrefs, sizeof(*refs), dnref_cmp);
-	for (i = 1; i < nrefs; i++)
-		if (strcasecmp(refs[i].dn, refs[i - 1].dn) == 0)
-			items[refs[i].idx].state = IT_FALLBACK;
+		if (items[i].p.state == PIPE_HAVE && (r = bulk_plan(c, &items[i])) != 0)
+			goto out;
+
+	/* 2. writes, a group at a time (its undo records on disk with one fsync first) */
+	if ((r = pipe_write_groups(c, g, n, bulk_progress)) != 0)
+		goto out;
+
+	/* 3. everything else the way a single certificate goes */
 	for (i = 0; i < n; i++)
-		if (items[i].state == IT_NEW && (r = bulk_plan(c, &items[i])) != 0)
+		if (items[i].p.state == PIPE_SINGLE && (r = pub_one(c, &items[i])) != 0)
 			goto out;
-
-	/* 3. writes: a group's undo records on disk (one fsync), then its modifies; a group is
-	   16 windows (at least 64) so its final drain, one round trip, is paid rarely */
-	for (i = 0; i < n;) {
-		size_t ng = 0, group_max = (size_t)c->win.size * 16;
-
-		if (group_max < 64)
-			group_max = 64;
-
-		for (; i < n && ng < group_max; i++)
-			if (items[i].state == IT_PLANNED)
-				group[ng++] = &items[i];
-		if (ng == 0)
-			break;
-		if ((r = smp_journal_batch_new(&jbs[njb])) != 0)
-			goto out;
-		if ((r = bulk_write_group(c, group, ng, jbs[njb++])) != 0)
-			goto out;
-		pub_progress(c, c->done_before + i);
-	}
-
-	/* 4. everything else the way a single certificate goes */
-	for (i = 0; i < n; i++) {
-		if (items[i].state == IT_FALLBACK) {
-			if ((r = bulk_single(c, &items[i])) != 0)
-				goto out;
-			items[i].state = IT_DONE;
-		} else if (items[i].state != IT_DONE) {
-			pub_failure(&items[i].res, SMP_ERR_UNAVAILABLE,
-				    "the directory is unavailable: rerun the same publish later");
-			items[i].state = IT_DONE;
-		}
-	}
 	r = 0;
 out:
 	for (i = 0; i < n; i++) {
 		struct pub_item *it = &items[i];
 
-		if (r == 0 || it->res.action != NULL)
-			pub_report(c, &it->res, it->ci, it->source, c->pub->on_item, c->pub->ctx);
+		if (r == 0)
+			bulk_result_of(c, it);
+		if (it->p.res.action != NULL) {
+			if (emit != NULL)
+				emit(c, it, ctx);
+			else
+				pub_report(c, &it->p.res, it->ci, it->source, c->pub->on_item,
+					   c->pub->ctx);
+		}
 		pub_progress(c, c->done_before + i + 1);
 		pub_item_release(it);
 	}
-	for (i = 0; i < nsb; i++) {
-		sbatch_reset(&sb[i]);
-		free(sb[i].addrs);
-	}
-	for (i = 0; i < njb; i++)
-		smp_journal_batch_free(jbs[i]);
-	free(jbs);
-	free(group);
-	free(refs);
-	free(sb);
+	pipe_search_free(found);
+	free(g);
 	return r;
 }
-

@@ -1,11 +1,12 @@
 /* smimepub engine: remove, taking selected certificates off one entry, journalled (SPEC §2, §4). */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <ldap.h>
 #include <openssl/sha.h>
 
-#include "exec.h"
+#include "pipeline.h"
 
 /* Whether arg reads as a DN ("cn=x,ou=y") rather than a mail address. */
 static int looks_like_dn(const char *arg)
@@ -113,83 +114,198 @@ static void report_removed(smp_session *c, struct pub_result *res, const smp_pla
 	}
 }
 
-static void remove_one(smp_session *c, const char *arg)
-{
-	struct pub_result res;
+/* One target of a remove on its way through the pipeline. */
+struct ritem {
+	struct pipe_item p;        /* p.res the result */
+	const char *arg;           /* the ADDRESS or DN given (borrowed) */
+	char *addr;                /* arg normalised, when it is an address */
 	struct pub_existing pe;
-	smp_entry *e = NULL;
-	smp_plan *plan = NULL;
-	smp_error err = SMP_ERROR_INIT;
-	char *comment = NULL;
-	int r;
+	smp_plan *plan;
+};
 
-	memset(&res, 0, sizeof(res));
-	memset(&pe, 0, sizeof(pe));
-	if (resolve(c, arg, &e, &res) != 0 || e == NULL) {
-		if (res.action == NULL)
-			pub_failure(&res, SMP_ERR_NOMEM, "out of memory");
-		goto report;
-	}
-	if ((res.dn = strdup(e->dn)) == NULL ||
-	    asprintf(&comment, "smimepub remove from '%s'", e->dn) < 0) {
-		comment = NULL;
-		pub_failure(&res, SMP_ERR_NOMEM, "out of memory");
-		goto report;
-	}
-	for (int attempt = 0;; attempt++) {
-		if ((r = pub_existing_load(&pe, e, NULL, NULL, c->trust, &err)) != 0 ||
-		    (r = smp_plan_remove(&plan, &pe.ex, &c->rm->sel)) != 0) {
-			pub_failure(&res, r, err.msg);
-			goto report;
-		}
-		if (plan->action == SMP_ACT_UNCHANGED) {
-			res.action = "unchanged";
-			res.reason = plan->reason;
-			res.status = plan->reason != NULL && strcmp(plan->reason, "not_found") == 0;
-			if (asprintf(&res.message, res.status ? "no certificate on '%s' has that "
-					     "fingerprint" : "nothing to remove on '%s'", e->dn) < 0)
-				res.message = NULL;
-			goto report;
-		}
-		r = pub_apply(c, e, plan, comment, &res.ldif, &err);
-		if (r == 0) {
-			res.action = pub_action_name(c, plan->action);
-			report_removed(c, &res, plan, &pe);
-			goto done;
-		}
-		if (r != SMP_ERR_CONFLICT || attempt >= PUB_MAX_RETRIES || c->o.dry_run) {
-			pub_failure(&res, r, err.msg);
-			goto report;
-		}
-		/* someone else changed the entry: read it again and decide again */
-		smp_plan_free(plan);
-		plan = NULL;
-		pub_existing_release(&pe);
-		{
-			smp_entry *fresh = NULL;
-			if ((r = smp_dir_read(c->dir, res.dn, &fresh, &err)) != 0) {
-				pub_failure(&res, r, err.msg);
-				goto report;
-			}
-			smp_entry_free(e);
-			e = fresh;
-		}
-	}
-report:
-	pub_report(c, &res, NULL, NULL, c->rm->on_item, c->rm->ctx);
-done:
-	smp_plan_free(plan);
-	pub_existing_release(&pe);
-	smp_entry_free(e);
-	free(comment);
-	pub_result_release(&res);
+static void ritem_reset(struct ritem *ri)
+{
+	smp_plan_free(ri->plan);
+	ri->plan = NULL;
+	pub_existing_release(&ri->pe);
 }
 
-int smp_remove(smp_session *c, const smp_remove_options *opts, const char *target,
-	       smp_error *err)
+static void ritem_release(struct ritem *ri)
+{
+	ritem_reset(ri);
+	pipe_item_release(&ri->p);
+	free(ri->addr);
+	memset(ri, 0, sizeof(*ri));
+}
+
+/*
+ * Plans the removal from ri->p.entry: PIPE_PLANNED (or, in the single path, what the caller
+ * applies), or final when there is nothing to remove. Returns 0, or an error (in err).
+ */
+static int remove_plan(smp_session *c, struct ritem *ri, smp_error *err)
+{
+	const smp_entry *e = ri->p.entry;
+	struct pub_result *res = &ri->p.res;
+	int r;
+
+	ritem_reset(ri);
+	if (res->dn == NULL && (res->dn = strdup(e->dn)) == NULL)
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	if ((r = pub_existing_load(&ri->pe, e, NULL, NULL, c->trust, err)) != 0 ||
+	    (r = smp_plan_remove(&ri->plan, &ri->pe.ex, &c->rm->sel)) != 0)
+		return r;
+	if (ri->plan->action != SMP_ACT_UNCHANGED)
+		return 0;
+	res->action = "unchanged";
+	res->reason = ri->plan->reason;
+	res->status = ri->plan->reason != NULL && strcmp(ri->plan->reason, "not_found") == 0;
+	if (asprintf(&res->message, res->status ? "no certificate on '%s' has that fingerprint" :
+		     "nothing to remove on '%s'", e->dn) < 0)
+		res->message = NULL;
+	ri->p.state = PIPE_DONE;
+	return 0;
+}
+
+/*
+ * pipe_single_fn: the one-at-a-time path of a target: resolve, plan, pub_apply; on a
+ * conflict read the entry again and decide again.
+ */
+static int remove_single(smp_session *c, struct pipe_item *p, void *ctx)
+{
+	struct ritem *ri = ctx;
+	smp_error err = SMP_ERROR_INIT;
+	char *comment = NULL;
+	int r = 0;
+
+	ritem_reset(ri);
+	p->state = PIPE_DONE;
+	if (resolve(c, ri->arg, &p->own, &p->res) != 0 || p->own == NULL) {
+		if (p->res.action == NULL)
+			pub_failure(&p->res, SMP_ERR_NOMEM, "out of memory");
+		return 0;
+	}
+	p->entry = p->own;
+	if (asprintf(&comment, "smimepub remove from '%s'", p->entry->dn) < 0) {
+		pub_failure(&p->res, SMP_ERR_NOMEM, "out of memory");
+		return 0;
+	}
+	for (int attempt = 0;; attempt++) {
+		if ((r = remove_plan(c, ri, &err)) != 0) {
+			pipe_fail(p, r, err.msg);
+			break;
+		}
+		if (p->res.action != NULL)
+			break;
+		r = pub_apply(c, p->entry, ri->plan, comment, &p->res.ldif, &err);
+		if (r == 0) {
+			p->action = ri->plan->action;
+			p->state = PIPE_WRITTEN;
+			break;
+		}
+		if (r != SMP_ERR_CONFLICT || attempt >= PUB_MAX_RETRIES || c->o.dry_run) {
+			pipe_fail(p, r, err.msg);
+			break;
+		}
+		/* someone else changed the entry: read it again and decide again */
+		smp_entry_free(p->own);
+		p->own = NULL;
+		p->entry = NULL;
+		if ((r = smp_dir_read(c->dir, p->res.dn, &p->own, &err)) != 0) {
+			pipe_fail(p, r, err.msg);
+			break;
+		}
+		p->entry = p->own;
+	}
+	free(comment);
+	return r == SMP_ERR_NOMEM ? r : 0;
+}
+
+/* Reports a finished target: one item per value removed, or its result. */
+static void remove_emit(smp_session *c, struct ritem *ri)
+{
+	struct pub_result *res = &ri->p.res;
+
+	if (ri->p.state == PIPE_WRITTEN && ri->plan != NULL) {
+		res->action = pub_action_name(c, ri->p.action);
+		report_removed(c, res, ri->plan, &ri->pe);
+		return;
+	}
+	if (res->action == NULL)
+		pub_failure(res, SMP_ERR_UNAVAILABLE, "the directory is unavailable");
+	pub_report(c, res, NULL, NULL, c->rm->on_item, c->rm->ctx);
+}
+
+/* Removes from the entries targets[0..n) name, through the pipeline; reports in order. */
+static int remove_chunk(smp_session *c, const char *const *targets, size_t n)
+{
+	struct ritem *ri = calloc(n + 1, sizeof(*ri));
+	struct pipe_item **g = calloc(n + 1, sizeof(*g));
+	struct pipe_search *found = NULL;
+	smp_error err = SMP_ERROR_INIT;
+	size_t i;
+	int r = SMP_ERR_NOMEM;
+
+	if (ri == NULL || g == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		ri[i].arg = targets[i];
+		g[i] = &ri[i].p;
+		if (looks_like_dn(targets[i])) {
+			ri[i].p.dn = targets[i];
+			ri[i].p.state = PIPE_READ;
+		} else if (smp_address_normalize(&ri[i].addr, targets[i], strlen(targets[i]),
+						 &err) == 0) {
+			ri[i].p.addrs = (const char *const *)&ri[i].addr;
+			ri[i].p.n_addrs = 1;
+			ri[i].p.state = PIPE_LOCATE;
+		} else {
+			ri[i].p.state = PIPE_SINGLE;  /* it says why it is neither */
+		}
+	}
+	if ((r = pipe_locate(c, g, n, &found)) != 0)
+		goto out;
+	pipe_read(c, g, n);
+	if ((r = pipe_one_per_entry(g, n)) != 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (ri[i].p.state != PIPE_HAVE)
+			continue;
+		smp_error_clear(&err);
+		if ((r = remove_plan(c, &ri[i], &err)) == 0 && ri[i].p.state == PIPE_HAVE)
+			r = pipe_planned(c, &ri[i].p, ri[i].plan);
+		if (r == SMP_ERR_NOMEM)
+			goto out;
+		if (r != 0)
+			pipe_fail(&ri[i].p, r, err.msg);
+	}
+	if ((r = pipe_write_groups(c, g, n, NULL)) != 0)
+		goto out;
+	for (i = 0; i < n; i++)
+		if (ri[i].p.state == PIPE_SINGLE &&
+		    (r = pipe_single(c, &ri[i].p, remove_single, &ri[i])) != 0)
+			goto out;
+	r = 0;
+out:
+	for (i = 0; ri != NULL && i < n; i++) {
+		if (r == 0)
+			remove_emit(c, &ri[i]);
+		ritem_release(&ri[i]);
+	}
+	pipe_search_free(found);
+	free(g);
+	free(ri);
+	return r;
+}
+
+/* Targets taken into the pipeline at once. */
+#define REMOVE_CHUNK 1000
+
+int smp_remove_targets(smp_session *c, const smp_remove_options *opts,
+		       const char *const *targets, size_t n, smp_error *err)
 {
 	smp_plan *probe = NULL;
 	smp_existing none = { NULL, NULL, 0 };
+	int r = 0;
 
 	if (opts == NULL || opts->version != SMP_ENGINE_VERSION)
 		return smp_error_set(err, SMP_ERR_USAGE, "remove options of an unknown version");
@@ -197,8 +313,34 @@ int smp_remove(smp_session *c, const smp_remove_options *opts, const char *targe
 		return smp_error_set(err, SMP_ERR_USAGE, "invalid fingerprint '%s': expected 64 hex "
 				     "digits of a SHA-256 (colons allowed)", opts->sel.fingerprint);
 	smp_plan_free(probe);
+	/* a server that goes away mid-write must be an error to reconnect from, not SIGPIPE */
+	signal(SIGPIPE, SIG_IGN);
 	c->rm = opts;
-	remove_one(c, target);
+	smp_window_init(&c->win, 0, smp_window_clock());
+	for (size_t i = 0; i < n && r == 0;) {
+		size_t k = n - i < REMOVE_CHUNK ? n - i : REMOVE_CHUNK;
+
+		if (c->o.dry_run || n == 1) {
+			/* a dry run prints each target's LDIF as it goes; one target needs no batch */
+			struct ritem ri;
+
+			memset(&ri, 0, sizeof(ri));
+			ri.arg = targets[i];
+			if ((r = pipe_single(c, &ri.p, remove_single, &ri)) == 0)
+				remove_emit(c, &ri);
+			ritem_release(&ri);
+			k = 1;
+		} else {
+			r = remove_chunk(c, targets + i, k);
+		}
+		i += k;
+	}
 	c->rm = NULL;
-	return 0;
+	return r != 0 ? smp_error_set(err, r, "cannot remove: out of memory") : 0;
+}
+
+int smp_remove(smp_session *c, const smp_remove_options *opts, const char *target,
+	       smp_error *err)
+{
+	return smp_remove_targets(c, opts, &target, 1, err);
 }

@@ -199,6 +199,55 @@ void smp_message_free(smp_message *m)
 	free(m);
 }
 
+static char *dup_or_null(const char *s, int *failed)
+{
+	char *d = s != NULL ? strdup(s) : NULL;
+
+	*failed |= s != NULL && d == NULL;
+	return d;
+}
+
+int smp_message_dup(smp_message **out, const smp_message *m)
+{
+	smp_message *d = calloc(1, sizeof(*d));
+	int failed = d == NULL;
+
+	*out = NULL;
+	if (failed)
+		return SMP_ERR_NOMEM;
+	d->file = dup_or_null(m->file, &failed);
+	d->index = m->index;
+	d->message_id = dup_or_null(m->message_id, &failed);
+	d->from = dup_or_null(m->from, &failed);
+	d->subject = dup_or_null(m->subject, &failed);
+	d->kind = m->kind;
+	d->problem = dup_or_null(m->problem, &failed);
+	d->carried = X509_chain_up_ref(m->carried);
+	failed |= d->carried == NULL;
+	if (m->n_signers > 0 && (d->signers = calloc(m->n_signers, sizeof(*d->signers))) == NULL)
+		failed = 1;
+	for (size_t i = 0; !failed && i < m->n_signers; i++) {
+		const smp_signer *s = &m->signers[i];
+		smp_signer *t = &d->signers[d->n_signers++];
+
+		if (s->cert != NULL && X509_up_ref(s->cert))
+			t->cert = s->cert;
+		if (s->encryption_cert != NULL && X509_up_ref(s->encryption_cert))
+			t->encryption_cert = s->encryption_cert;
+		failed |= (s->cert != NULL && t->cert == NULL) ||
+			  (s->encryption_cert != NULL && t->encryption_cert == NULL);
+		t->signature_ok = s->signature_ok;
+		t->error = dup_or_null(s->error, &failed);
+		t->from = dup_or_null(s->from, &failed);
+	}
+	if (failed) {
+		smp_message_free(d);
+		return SMP_ERR_NOMEM;
+	}
+	*out = d;
+	return 0;
+}
+
 static int message_new(smp_message **out, const char *file, size_t index, smp_error *err)
 {
 	smp_message *m;

@@ -3,8 +3,11 @@ published, a background thread stops and restarts slapd (tests/dirs/slapd.sh res
 points. Afterwards every entry is in its before state (no certificate) or its after state
 (exactly its certificate), applying the journal newest first with ldapmodify restores every entry
 to its before state exactly, and a rerun publishes everything. The same for `smimepub prune`
-of a few hundred entries: slapd restarts whenever the run has journalled another group.
+of a few hundred entries: slapd restarts whenever the run has journalled another group; and
+the same for the other two operations that write through the pipeline, `smimepub remove` of
+many entries and `smimepub harvest` of a Maildir of signed messages.
 """
+import hashlib
 import os
 import subprocess
 import tempfile
@@ -25,16 +28,31 @@ N = 2000
 RESTARTS = 12
 
 
-class SlapdFaults(test_bulk.BulkBase, unittest.TestCase):
-    kind = "slapd"
+class RestartsWhileJournalling:
+    """Runs a command while the test slapd restarts each time the journal has grown."""
 
-    def setUp(self):
-        test_bulk.N = N  # the mixin's helpers count this many
-        super().setUp()
+    def run_with_restarts(self, run, limit=None):
+        done = threading.Event()
+        points = []
 
-    def tearDown(self):
-        test_bulk.N = 200
-        super().tearDown()
+        def faults():
+            last = 0
+            while (limit is None or len(points) < limit) and not done.is_set():
+                now = self.journal_records()
+                if now > last:
+                    points.append(now)
+                    self.restart_slapd()
+                    last = now
+                time.sleep(0.005)
+
+        t = threading.Thread(target=faults)
+        t.start()
+        try:
+            r = run()
+        finally:
+            done.set()
+            t.join()
+        return r, points
 
     def slapd_dir(self):
         return os.path.dirname(os.environ["SMIMEPUB_SLAPD_ENV"])
@@ -55,33 +73,26 @@ class SlapdFaults(test_bulk.BulkBase, unittest.TestCase):
         except FileNotFoundError:
             return 0
 
+
+class SlapdFaults(RestartsWhileJournalling, test_bulk.BulkBase, unittest.TestCase):
+    kind = "slapd"
+
+    def setUp(self):
+        test_bulk.N = N  # the mixin's helpers count this many
+        super().setUp()
+
+    def tearDown(self):
+        test_bulk.N = 200
+        super().tearDown()
+
     def test_restarts_during_bulk_publish(self):
         before = self.entries()
         self.assertEqual(len(before), N)
         self.assertTrue(all(v == [] for v in before.values()))
-        done = threading.Event()
-        points = []
-
-        def faults():
-            # whenever the run has written more since the last restart (the first after its
-            # first write: a server down before the run starts is exit 69, not a fault);
-            # 2,000 certificates are two chunks, so some restarts hit the second's searches
-            last = 0
-            while len(points) < RESTARTS and not done.is_set():
-                now = self.journal_records()
-                if now > last:
-                    points.append(now)
-                    self.restart_slapd()
-                    last = now
-                time.sleep(0.005)
-
-        t = threading.Thread(target=faults)
-        t.start()
-        try:
-            r = self.bulk(self.certdir, jobs=2)
-        finally:
-            done.set()
-            t.join()
+        # whenever the run has written more since the last restart (the first after its first
+        # write: a server down before the run starts is exit 69, not a fault); 2,000
+        # certificates are two chunks, so some restarts hit the second's searches
+        r, points = self.run_with_restarts(lambda: self.bulk(self.certdir, jobs=2), RESTARTS)
         self.assertGreaterEqual(len(points), 10,
                                 "slapd restarted only at %s (journal records): %r" % (points, r))
         recs = r.json()
@@ -113,10 +124,9 @@ class SlapdFaults(test_bulk.BulkBase, unittest.TestCase):
 PRUNE_N = 600
 
 
-class SlapdPruneFaults(unittest.TestCase):
-    """prune survives slapd restarts mid-run: reads and writes in flight are lost with the
-    connection, prune reconnects with backoff, settles the writes whose answer was lost and
-    goes on."""
+class OUFaults(RestartsWhileJournalling):
+    """The slapd, an OU of contacts (load) and a journal per test."""
+    ou_name = None
 
     @classmethod
     def setUpClass(cls):
@@ -128,28 +138,34 @@ class SlapdPruneFaults(unittest.TestCase):
         os.unlink(cls.pw)
 
     def setUp(self):
-        self.ou = self.d.make_ou("smpprune-faults")
+        self.ou = self.d.make_ou(self.ou_name)
         self.addCleanup(self.d.delete_tree, self.ou)
-        self.tmp = tempfile.mkdtemp(prefix="smp-prune-faults-")
+        self.tmp = tempfile.mkdtemp(prefix="smp-faults-")
         self.addCleanup(subprocess.run, ["rm", "-rf", self.tmp])
         self.journal = os.path.join(self.tmp, "journal.ldif")
-        recs = []
-        for i in range(PRUNE_N):
-            certs = ["carol-sanonly.pem"] if i % 10 == 3 else ["demo-expired.pem",
-                                                              "contacts/fay.pem"]
-            recs.append(self.d.contact_ldif(self.ou, "Pru%04d" % i, mail="fay@partner.example",
-                                            certs=[der_of(c) for c in certs]))
-        self.d.ldapmodify("\n".join(recs))
-
-    slapd_dir = SlapdFaults.slapd_dir
-    restart_slapd = SlapdFaults.restart_slapd
-    journal_records = SlapdFaults.journal_records
+        self.d.ldapmodify("\n".join(self.contacts()))
 
     def all_certs(self):
-        found = self.d.search(self.ou, scope="one", filt="(cn=Pru*)",
+        found = self.d.search(self.ou, scope="one", filt="(objectClass=contact)",
                               attrs=["userCertificate", "userCertificate;binary"])
         return {dn.lower(): [v for k, vals in e.items() if k.startswith("usercertificate")
                              for v in vals] for dn, e in found.items()}
+
+
+
+
+class SlapdPruneFaults(OUFaults, unittest.TestCase):
+    """prune survives slapd restarts mid-run: reads and writes in flight are lost with the
+    connection, prune reconnects with backoff, settles the writes whose answer was lost and
+    goes on."""
+    ou_name = "smpprune-faults"
+
+    def contacts(self):
+        for i in range(PRUNE_N):
+            certs = ["carol-sanonly.pem"] if i % 10 == 3 else ["demo-expired.pem",
+                                                              "contacts/fay.pem"]
+            yield self.d.contact_ldif(self.ou, "Pru%04d" % i, mail="fay@partner.example",
+                                      certs=[der_of(c) for c in certs])
 
     def prune(self):
         # --jobs 4: groups of 128 entries, so the run journals a group five times over
@@ -161,26 +177,7 @@ class SlapdPruneFaults(unittest.TestCase):
     def test_restarts_during_prune(self):
         before = self.all_certs()
         self.assertEqual(len(before), PRUNE_N)
-        done = threading.Event()
-        points = []
-
-        def faults():
-            last = 0
-            while not done.is_set():
-                now = self.journal_records()
-                if now > last:
-                    points.append(now)
-                    self.restart_slapd()
-                    last = now
-                time.sleep(0.005)
-
-        t = threading.Thread(target=faults)
-        t.start()
-        try:
-            r = self.prune()
-        finally:
-            done.set()
-            t.join()
+        r, points = self.run_with_restarts(self.prune)
         # a restart after the run's last write may come after its end: the others hit it
         self.assertGreaterEqual(len(points), 3, "slapd restarted only at %s: %r" % (points, r))
         self.assertIn("reconnected to", r.err)  # -v: the session's notice
@@ -213,6 +210,100 @@ class SlapdPruneFaults(unittest.TestCase):
         self.assertEqual(len(records), len(removed))
         self.d.ldapmodify("\n".join(reversed(records)))
         self.assertEqual(self.all_certs(), before)
+
+
+REMOVE_N = 400
+
+
+class SlapdRemoveFaults(OUFaults, unittest.TestCase):
+    """A remove of many entries (by address and by DN) survives slapd restarts: it reconnects,
+    settles the writes whose answer was lost, and the journal undoes exactly what was done."""
+    ou_name = "smprm-faults"
+
+    def contacts(self):
+        for i in range(REMOVE_N):
+            yield self.d.contact_ldif(self.ou, "Rm%04d" % i, mail="rm%04d@partner.example" % i,
+                                      certs=[der_of("alice-old-expired.pem"), der_of("alice.pem")])
+
+    def test_restarts_during_remove(self):
+        before = self.all_certs()
+        self.assertEqual(len(before), REMOVE_N)
+        targets = [("cn=Rm%04d,%s" % (i, self.ou)) if i % 2 else "rm%04d@partner.example" % i
+                   for i in range(REMOVE_N)]
+        args = ["-H", self.d.uri, "-D", self.d.admin_dn, "-y", self.pw, "-b", self.ou,
+                "--journal", self.journal, "-v", "--format", "json", "remove",
+                "--expired"] + targets
+        r, points = self.run_with_restarts(lambda: smptest.run(args, timeout=900))
+        # 400 entries are one group (one journal append): the restart hits its writes
+        self.assertGreaterEqual(len(points), 1, "slapd never restarted: %r" % r)
+        self.assertIn("reconnected to", r.err)
+        recs = r.json()
+        self.assertEqual(len(recs), REMOVE_N, r)
+        self.assertEqual({(x["action"], x["sha256"]) for x in recs},
+                         {("removed", hashlib.sha256(der_of("alice-old-expired.pem")).hexdigest())},
+                         r)
+        self.assertEqual(r.rc, 0, r)
+        # in the order given, each entry once
+        self.assertEqual([x["dn"].lower() for x in recs],
+                         [("cn=rm%04d,%s" % (i, self.ou)).lower() for i in range(REMOVE_N)])
+        after = self.all_certs()
+        for dn in before:
+            self.assertEqual(after[dn], [der_of("alice.pem")], dn)
+        with open(self.journal) as fp:
+            records = split_ldif_records(fp.read())
+        self.assertEqual(len(records), REMOVE_N)
+        self.d.ldapmodify("\n".join(reversed(records)))
+        self.assertEqual({dn: sorted(v) for dn, v in self.all_certs().items()},
+                         {dn: sorted(v) for dn, v in before.items()})
+
+
+HARVEST_N = 300
+
+
+class SlapdHarvestFaults(RestartsWhileJournalling, test_bulk.BulkBase, unittest.TestCase):
+    """A harvest of a Maildir of signed messages survives slapd restarts the same way."""
+    kind = "slapd"
+
+    def setUp(self):
+        test_bulk.N = HARVEST_N
+        super().setUp()
+        self.maildir = os.path.join(self.tmp, "Maildir")
+        os.makedirs(os.path.join(self.maildir, "cur"))
+        body = os.path.join(self.tmp, "body.txt")
+        with open(body, "w") as fp:
+            fp.write("my certificate\n")
+        for i in range(1, HARVEST_N + 1):
+            subprocess.run(["openssl", "cms", "-sign", "-in", body, "-text",
+                            "-signer", os.path.join(self.data, "certs", "user%d.pem" % i),
+                            "-inkey", os.path.join(self.data, "keys", "key%d.pem" % ((i - 1) % 64)),
+                            "-from", "user%d@bench.example" % i, "-subject", "cert %d" % i,
+                            "-out", os.path.join(self.maildir, "cur", "%05d:2," % i)],
+                           check=True, capture_output=True)
+
+    def tearDown(self):
+        test_bulk.N = 200
+        super().tearDown()
+
+
+    def test_restarts_during_harvest(self):
+        argv = self.conn() + ["--at", T0, "--ca-file", self.trust, "--journal", self.journal,
+                              "-v", "--format", "json", "harvest", self.maildir]
+        r, points = self.run_with_restarts(lambda: smptest.run(argv, timeout=900))
+        self.assertGreaterEqual(len(points), 2, "slapd restarted only at %s: %r" % (points, r))
+        self.assertIn("reconnected to", r.err)
+        recs = r.json()
+        self.assertEqual(len(recs), HARVEST_N, r)
+        self.assertEqual({x["action"] for x in recs}, {"published"}, r.err)
+        self.assertEqual(r.rc, 0, r.err)
+        # in Maildir order, each message's own signer
+        self.assertEqual([x["from"] for x in recs],
+                         ["user%d@bench.example" % i for i in range(1, HARVEST_N + 1)])
+        self.assert_all_published(HARVEST_N)
+        with open(self.journal) as fp:
+            records = split_ldif_records(fp.read())
+        self.assertEqual(len(records), HARVEST_N)
+        self.d.ldapmodify("\n".join(reversed(records)))
+        self.assertTrue(all(v == [] for v in self.entries().values()))
 
 
 if __name__ == "__main__":

@@ -127,6 +127,52 @@ class RemoveTests(Base):
         self.assertEqual(res.rc, 0, res)
         self.assertEqual(self.certs(dn), [der_of("alice.pem")])
 
+    def test_many_targets_in_order(self):
+        # more targets than one search batch (50 addresses) and one write group (64), named by
+        # address and by DN, with every outcome among them: each reported in the order given,
+        # once per value removed, and the journal undoes exactly what was done
+        n = 70
+        dns = [self.contact("Many %02d" % i, mail="many%02d@partner.example" % i,
+                            certs=["alice-old-expired.pem", "alice.pem"]) for i in range(n)]
+        twin1 = self.contact("Twin One", mail="twin@partner.example", certs=["expired.pem"])
+        twin2 = self.contact("Twin Two", proxies=["smtp:twin@partner.example"],
+                             certs=["expired.pem"])
+        clean = self.contact("Clean", mail="clean@partner.example", certs=["alice.pem"])
+        before = {dn: self.snapshot(dn) for dn in dns + [twin1, twin2, clean]}
+        targets = []
+        for i, dn in enumerate(dns):
+            targets.append(dn if i % 3 == 0 else "many%02d@partner.example" % i)
+            if i == 10:
+                targets += ["nobody@partner.example", "twin@partner.example",
+                            "clean@partner.example", "cn=nobody," + self.ou]
+            if i == 20:
+                targets.append("MANY20@partner.example")  # the entry named just before
+        res = self.smp("remove", "--expired", *targets)
+        self.assertEqual(res.rc, 1, res)  # not_found and ambiguous are failures
+        recs = res.json()
+        self.assertEqual(len(recs), len(targets), res)
+        for target, rec in zip(targets, recs):
+            if target.startswith("many") or target.startswith("cn=Many"):
+                self.assertEqual((rec["action"], rec["sha256"]),
+                                 ("removed", fp("alice-old-expired.pem")), (target, rec))
+                self.assertIn(rec["dn"].lower(), [d.lower() for d in dns])
+        pos = targets.index("nobody@partner.example")
+        self.assertEqual([r["reason"] for r in recs[pos:pos + 4]],
+                         ["not_found", "ambiguous", "nothing_selected", "not_found"])
+        again = recs[targets.index("MANY20@partner.example")]
+        self.assertEqual((again["action"], again["reason"]), ("unchanged", "nothing_selected"))
+        for dn in dns:
+            self.assertEqual(self.certs(dn), [der_of("alice.pem")], dn)
+        self.assertEqual(self.certs(twin1), [der_of("expired.pem")])
+        self.assertEqual(self.certs(clean), [der_of("alice.pem")])
+        with open(self.journal) as fp_:
+            self.ldapmodify_text(fp_.read())
+        # the values come back (their order is issue 11's: an inverse of a remove re-adds at
+        # the end)
+        for dn, snap in before.items():
+            self.assertEqual({k: sorted(v) for k, v in self.snapshot(dn).items()},
+                             {k: sorted(v) for k, v in snap.items()}, dn)
+
 
 class RemoveSlapd(RemoveTests, unittest.TestCase):
     kind = "slapd"
