@@ -101,6 +101,8 @@ const char *cli_reason_advice(const smp_item *it)
 	if (strcmp(it->reason, "already_has_certificate") == 0)
 		return ": use --add to keep both or --replace to replace the ones for the same "
 		       "address";
+	if (strcmp(it->reason, "downgrade") == 0)
+		return ": keep it, or use --force to replace it anyway";
 	if (strcmp(it->reason, "critical_problem") == 0)
 		return ": fix them, or use --force to publish anyway";
 	if (strcmp(it->reason, "from_mismatch") == 0)

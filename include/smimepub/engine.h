@@ -36,10 +36,11 @@ extern "C" {
 
 /*
  * One result. Every pointer is borrowed for the duration of the callback: copy what you keep.
- * action: "published", "replaced", "removed", "reordered", "unchanged", "skipped", "failed",
+ * action: "published", "replaced", "removed", "reordered", "unchanged", "superseded" (a better
+ * input for the address in the same run is published instead), "skipped", "failed",
  * and in a dry run "would_publish", "would_replace", "would_remove", "would_reorder"; the
  * read-only operations: "inspected", "looked_up", "audited", "referral".
- * reason: a stable code or NULL ("not_found", "ambiguous", "critical_problem",
+ * reason: a stable code or NULL ("not_found", "ambiguous", "critical_problem", "downgrade",
  * "already_has_certificate", "already_published", "unavailable", "conflict",
  * "insufficient_access", "journal_unavailable", "file_not_found", "unreadable", "malformed",
  * "bad_address", "no_certificate", "signer_not_carried", "ad_partition", "referral" ...).

@@ -50,6 +50,8 @@ typedef struct smp_plan {
 	struct berval *add;       /* borrowed from the entry's values or the new certificate */
 	size_t n_add;
 	size_t n_removed;         /* values of del that are not added back (really removed) */
+	size_t lost;              /* SKIPPED "downgrade": the index (in existing) of the
+				     certificate that replacing would lose */
 } smp_plan;
 
 /*
@@ -72,6 +74,9 @@ typedef struct smp_existing {
  *   (case-insensitive). replace deletes the same-address certificates; prune_expired deletes
  *   the same-address certificates with the problem "expired". Values for other addresses and
  *   values that are not certificates are never deleted.
+ * - replace that would delete a same-address certificate that is usable, has no critical
+ *   problem and expires later than newinfo (or newinfo is not usable), without
+ *   policy->force: SKIPPED "downgrade", lost its index. Nothing is lost silently.
  * - Another certificate left on the entry after that, without add or replace:
  *   SKIPPED "already_has_certificate" (unless newder itself is already there).
  * - Afterwards the best value for the address (smp_cert_usable, clients.h; latest notAfter)
@@ -88,6 +93,22 @@ typedef struct smp_existing {
  */
 int smp_plan_publish(smp_plan **out, const smp_existing *existing, const struct berval *newder,
 		     const smp_certinfo *newinfo, const smp_policy *policy);
+
+/*
+ * Whether a is the better certificate to publish for an address than b: usable
+ * (smp_cert_usable) before not, then the later notAfter. Pure.
+ */
+int smp_plan_better(const smp_certinfo *a, const smp_certinfo *b);
+
+/*
+ * Several certificates for one address in one run (a folder with last year's and this year's
+ * file, in any order): for each input i of infos[0..n) (NULL: not taking part), winner[i] is
+ * the input to publish instead of it -- the best (smp_plan_better; the earliest on a tie) of
+ * the inputs that share an address with it -- or i itself when none beats it. The same
+ * certificate twice is no contest (both keep winner[i] == i). Pure. Returns 0 or
+ * SMP_ERR_NOMEM.
+ */
+int smp_plan_run_best(size_t *winner, smp_certinfo *const *infos, size_t n);
 
 /* Which values `remove` takes off an entry. */
 typedef struct smp_remove_sel {

@@ -454,7 +454,7 @@ int smp_publish_paths(smp_session *c, const smp_publish_options *opts,
 	c->total = n;
 	c->done_before = 0;
 	smp_window_init(&c->win, opts->jobs > 0 ? (unsigned)opts->jobs : 0, smp_window_clock());
-	if (n > 1 && !c->o.dry_run) {
+	if (n > 1) {  /* chunks, also in a dry run: the run decides between its inputs */
 		job.trust = c->trust;
 		pool = bulk_workers(c, n, &job);
 		r = publish_bulk(c, paths, n, pool, err);

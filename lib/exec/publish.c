@@ -761,7 +761,28 @@ static int has_critical(const smp_certinfo *ci)
 }
 
 /* The message for a plan's outcome. */
-static void plan_message(struct pub_result *res, const smp_plan *plan, const smp_entry *e)
+/* A refused downgrade: which certificate would have been lost (also a problem of ci). */
+static void downgrade_message(struct pub_result *res, const smp_entry *e,
+			      const smp_certinfo *kept, smp_certinfo *ci)
+{
+	char until[32], mine[32];
+	struct tm tm;
+	time_t t = kept->not_after, m = ci->not_after;
+
+	strftime(until, sizeof(until), "%Y-%m-%d", gmtime_r(&t, &tm));
+	strftime(mine, sizeof(mine), "%Y-%m-%d", gmtime_r(&m, &tm));
+	if (smp_certinfo_problem(ci, "downgrade") == NULL)
+		smp_certinfo_add_problem(ci, "downgrade", "replacing would remove '%s' (SHA-256 %.16s..., "
+					 "valid until %s) from '%s', which stays valid longer than "
+					 "this certificate (until %s)", kept->subject, kept->sha256,
+					 until, e->dn, mine);
+	res->status = 1;
+	set_message(res, "not replaced: '%s' on '%s' is valid until %s, this certificate only "
+		    "until %s", kept->subject, e->dn, until, mine);
+}
+
+static void plan_message(struct pub_result *res, const smp_plan *plan, const smp_entry *e,
+			 const smp_existing *ex, smp_certinfo *ci)
 {
 	if (plan->action == SMP_ACT_SKIPPED && plan->reason != NULL) {
 		if (strcmp(plan->reason, "already_has_certificate") == 0)
@@ -770,6 +791,8 @@ static void plan_message(struct pub_result *res, const smp_plan *plan, const smp
 			set_message(res, "not published because of the critical problems below");
 		else if (strcmp(plan->reason, "malformed") == 0)
 			set_message(res, "not a certificate");
+		else if (strcmp(plan->reason, "downgrade") == 0)
+			downgrade_message(res, e, ex->info[plan->lost], ci);
 	} else if (plan->action == SMP_ACT_UNCHANGED) {
 		set_message(res, "this certificate is already published on '%s'", e->dn);
 	} else if (plan->n_del > 0 && plan->action != SMP_ACT_REORDERED) {
@@ -863,20 +886,20 @@ int pub_certificate(smp_session *c, const unsigned char *der, size_t len, smp_ce
 			res->action = "skipped";
 			res->reason = plan->reason;
 			res->status = 1;
-			plan_message(res, plan, e);
+			plan_message(res, plan, e, &pe.ex, ci);
 			break;
 		}
 		if (plan->action == SMP_ACT_UNCHANGED) {
 			res->action = res->created ? pub_action_name(c, SMP_ACT_PUBLISHED)
 						   : "unchanged";
 			res->reason = plan->reason;
-			plan_message(res, plan, e);
+			plan_message(res, plan, e, &pe.ex, ci);
 			break;
 		}
 		r = pub_apply(c, e, plan, comment, &res->ldif, &err);
 		if (r == 0) {
 			res->action = pub_action_name(c, plan->action);
-			plan_message(res, plan, e);
+			plan_message(res, plan, e, &pe.ex, ci);
 			break;
 		}
 		if (r != SMP_ERR_CONFLICT || attempt >= PUB_MAX_RETRIES || c->o.dry_run) {
@@ -970,7 +993,7 @@ static int bulk_plan(smp_session *c, struct pub_item *it)
 	res->action = it->plan->action == SMP_ACT_SKIPPED ? "skipped" : "unchanged";
 	res->reason = it->plan->reason;
 	res->status = it->plan->action == SMP_ACT_SKIPPED;
-	plan_message(res, it->plan, e);
+	plan_message(res, it->plan, e, &it->pe.ex, it->ci);
 	it->p.state = PIPE_DONE;
 	return 0;
 }
@@ -998,7 +1021,7 @@ static void bulk_result_of(smp_session *c, struct pub_item *it)
 	if (it->p.state == PIPE_WRITTEN) {
 		res->action = pub_action_name(c, it->p.action);
 		if (it->plan != NULL)
-			plan_message(res, it->plan, it->p.entry);
+			plan_message(res, it->plan, it->p.entry, &it->pe.ex, it->ci);
 	} else if (it->p.state != PIPE_DONE && res->action == NULL) {
 		pub_failure(res, SMP_ERR_UNAVAILABLE,
 			    "the directory is unavailable: rerun the same publish later");
@@ -1010,6 +1033,48 @@ int pub_one(smp_session *c, struct pub_item *it)
 	int r = pipe_single(c, &it->p, publish_single, it);
 
 	bulk_result_of(c, it);
+	return r;
+}
+
+/*
+ * Of several items for one address, only the best (smp_plan_run_best) is published; each
+ * other is final as "superseded", saying which input won. Returns 0 or SMP_ERR_NOMEM.
+ */
+static int run_best(struct pub_item *items, size_t n)
+{
+	smp_certinfo **infos = calloc(n + 1, sizeof(*infos));
+	size_t *winner = calloc(n + 1, sizeof(*winner));
+	int r = SMP_ERR_NOMEM;
+
+	if (infos == NULL || winner == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (items[i].p.state == PIPE_LOCATE || items[i].p.state == PIPE_SINGLE)
+			infos[i] = items[i].ci;
+	if ((r = smp_plan_run_best(winner, infos, n)) != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		struct pub_item *w = &items[winner[i]];
+		struct pub_result *res = &items[i].p.res;
+		char until[32];
+		struct tm tm;
+		time_t t;
+
+		if (winner[i] == i)
+			continue;
+		t = w->ci->not_after;
+		strftime(until, sizeof(until), "%Y-%m-%d", gmtime_r(&t, &tm));
+		res->action = "superseded";
+		res->status = 0;
+		set_message(res, "not published: '%s' in the same run is the better certificate for "
+			    "the address (%svalid until %s)", w->source != NULL ? w->source : "-",
+			    smp_cert_usable(w->ci) ? "" : "not usable either, ", until);
+		items[i].p.state = PIPE_DONE;
+	}
+	r = 0;
+out:
+	free(infos);
+	free(winner);
 	return r;
 }
 
@@ -1039,6 +1104,14 @@ int pub_bulk(smp_session *c, struct pub_item *items, size_t n, pub_emit_fn emit,
 		else
 			it->p.state = it->p.n_addrs == 0 ? PIPE_SINGLE : PIPE_LOCATE;
 	}
+	/* several certificates for one address: the best goes on, the others lose to it here */
+	if (!c->pub->policy.add && (r = run_best(items, n)) != 0)
+		goto out;
+	if (c->o.dry_run)  /* nothing is written: each goes the one-at-a-time way, with its LDIF */
+		for (i = 0; i < n; i++)
+			if (items[i].p.state == PIPE_LOCATE)
+				items[i].p.state = PIPE_SINGLE;
+
 	/* 1. batched address searches; one item per entry goes on in bulk */
 	if ((r = pipe_locate(c, g, n, &found)) != 0 || (r = pipe_one_per_entry(g, n)) != 0)
 		goto out;

@@ -109,6 +109,65 @@ static int better(const smp_certinfo *a, const smp_certinfo *b)
 	return a->not_after > b->not_after;
 }
 
+int smp_plan_better(const smp_certinfo *a, const smp_certinfo *b)
+{
+	int ua = smp_cert_usable(a), ub = smp_cert_usable(b);
+
+	return ua != ub ? ua : better(a, b);
+}
+
+/* One address of one input, for smp_plan_run_best. */
+struct run_addr {
+	const char *addr;
+	size_t idx;
+};
+
+static int run_addr_cmp(const void *x, const void *y)
+{
+	const struct run_addr *a = x, *b = y;
+	int d = strcasecmp(a->addr, b->addr);
+
+	return d != 0 ? d : (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+int smp_plan_run_best(size_t *winner, smp_certinfo *const *infos, size_t n)
+{
+	struct run_addr *v;
+	size_t nv = 0, i, k;
+
+	for (i = 0; i < n; i++) {
+		winner[i] = i;
+		nv += infos[i] != NULL ? infos[i]->n_emails : 0;
+	}
+	if ((v = calloc(nv + 1, sizeof(*v))) == NULL)
+		return SMP_ERR_NOMEM;
+	nv = 0;
+	for (i = 0; i < n; i++)
+		for (k = 0; infos[i] != NULL && k < infos[i]->n_emails; k++) {
+			v[nv].addr = infos[i]->emails[k];
+			v[nv++].idx = i;
+		}
+	qsort(v, nv, sizeof(*v), run_addr_cmp);
+	for (i = 0; i < nv; i = k) {
+		size_t best = v[i].idx;
+
+		for (k = i + 1; k < nv && strcasecmp(v[k].addr, v[i].addr) == 0; k++)
+			if (smp_plan_better(infos[v[k].idx], infos[best]))
+				best = v[k].idx;  /* strictly better: the earliest wins a tie */
+		for (size_t m = i; m < k; m++) {
+			size_t x = v[m].idx;
+
+			/* the same certificate twice is not a contest: the second is "unchanged" */
+			if (x == best || strcmp(infos[x]->sha256, infos[best]->sha256) == 0)
+				continue;
+			if (winner[x] == x || smp_plan_better(infos[best], infos[winner[x]]))
+				winner[x] = best;
+		}
+	}
+	free(v);
+	return 0;
+}
+
 int smp_plan_publish(smp_plan **out, const smp_existing *existing, const struct berval *newder,
 		     const smp_certinfo *newinfo, const smp_policy *policy)
 {
@@ -152,6 +211,15 @@ int smp_plan_publish(smp_plan **out, const smp_existing *existing, const struct 
 				drop = 1;
 			else if (policy->prune_expired && has_problem(ci, "expired"))
 				drop = 1;
+			/* replacing a sound certificate that stays usable for longer loses it */
+			if (drop && !policy->force && !has_critical(ci) && smp_cert_usable(ci) &&
+			    (!smp_cert_usable(newinfo) || better(ci, newinfo))) {
+				p->action = SMP_ACT_SKIPPED;
+				p->reason = "downgrade";
+				p->lost = i;
+				p->n_del = 0;
+				goto done;
+			}
 		}
 		if (drop) {
 			p->del[p->n_del++] = *bv;

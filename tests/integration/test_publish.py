@@ -5,6 +5,7 @@ its own OU, which is also the search base, so tests do not see each other's cont
 The module also holds the helpers the lookup, remove and journal tests import (Base, make_cert).
 """
 import base64
+import json
 import os
 import re
 import shutil
@@ -371,6 +372,52 @@ class PublishTests(Base):
         # both kept; the best (latest notAfter) first
         self.assertEqual(self.certs(dn), [der_of("alice-new.pem"), der_of("alice.pem")])
 
+    def test_last_years_and_this_years_file_in_any_order(self):
+        # a folder with both files, in either name order, and the same files named on the
+        # command line in both orders: this year's ends on the entry; last year's is
+        # superseded (never written, then removed), and says which input won
+        for order in (("a-old.pem", "b-new.pem"), ("a-new.pem", "b-old.pem")):
+            for mode in ((), ("--replace",)):
+                folder = tempfile.mkdtemp(dir=self.tmp)
+                for name in order:
+                    src = "alice.pem" if "old" in name else "alice-new.pem"
+                    shutil.copy(pki(src), os.path.join(folder, name))
+                dn = self.contact("Alice %s %s" % (order[0][2:5], len(mode)), mail=A)
+                for dry in (True, False):
+                    res = self.smp("publish", *(("-n",) if dry else ()), *mode, folder)
+                    self.assertEqual(res.rc, 0, res)
+                    recs = {os.path.basename(r["file"]): r for r in res.json()}
+                    old = [n for n in order if "old" in n][0]
+                    new = [n for n in order if "new" in n][0]
+                    self.assertEqual(recs[old]["action"], "superseded", res)
+                    self.assertIn(new, recs[old]["message"])
+                    self.assertEqual(recs[new]["action"],
+                                     "would_publish" if dry else "published", res)
+                self.assertEqual(self.certs(dn), [der_of("alice-new.pem")])
+                self.d.delete_tree(dn)
+
+    def test_replace_refuses_a_downgrade(self):
+        dn = self.contact("Alice", mail=A, certs=["alice-new.pem"])
+        before = self.snapshot(dn)
+        res = self.smp("publish", "--replace", pki("alice.pem"), fmt=None)
+        self.assertEqual(res.rc, 1, res)
+        self.assertIn("downgrade", res.out)
+        self.assertIn("2028-03-01", res.out)  # which certificate would be lost, until when
+        self.assertIn("--force", res.out)
+        rec = self.one(self.smp("publish", "--replace", pki("alice.pem")))
+        self.assertEqual((rec["action"], rec["reason"]), ("skipped", "downgrade"))
+        self.assertIn("downgrade", self.codes(rec))
+        self.assertEqual([p["severity"] for p in rec["problems"] if p["code"] == "downgrade"],
+                         ["critical"])
+        self.assertEqual(self.snapshot(dn), before)
+        res = self.smp("publish", "--replace", "--force", pki("alice.pem"))
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual(self.one(res)["action"], "replaced")
+        self.assertEqual(self.certs(dn), [der_of("alice.pem")])
+        # an upgrade is no downgrade
+        res = self.smp("publish", "--replace", pki("alice-new.pem"))
+        self.assertEqual((res.rc, self.one(res)["action"]), (0, "replaced"), res)
+
     def test_replace_keeps_other_address_and_other_ca(self):
         dn = self.contact("Alice", mail=A, certs=["alice.pem", "bob-ec.pem", "untrusted.pem"])
         res = self.smp("publish", "--replace", pki("alice-new.pem"))
@@ -396,12 +443,17 @@ class PublishTests(Base):
                                   stderr=subprocess.PIPE, text=True, env=env)
                  for path, _ in made]
         outs = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+        # a run that comes after a longer-valid one refuses to lose it (downgrade); every
+        # other one replaces
         for out, err, rc in outs:
-            self.assertEqual(rc, 0, "%s\n%s" % (out, err))
+            rec = json.loads(out)
+            self.assertIn((rc, rec["action"], rec["reason"]),
+                          [(0, "replaced", None), (1, "skipped", "downgrade")], err)
+        self.assertEqual(outs[-1][2], 0, outs[-1])  # nothing is better than the last
         got = self.certs(dn)
         self.assertEqual(len(got), 2, got)
         self.assertIn(der_of("bob-ec.pem"), got)
-        self.assertIn(got[0], [der for _, der in made])
+        self.assertEqual(got[0], made[-1][1])
 
     def test_add_and_replace_exclude_each_other(self):
         res = self.smp("publish", "--add", "--replace", pki("alice.pem"))

@@ -49,6 +49,7 @@ static void fake_init(fake *f, unsigned char tag, const char *email, time_t not_
 	f->ci.can_sign = 1;
 	f->ci.email_protection = 1;
 	f->ci.problems = f->problems;
+	snprintf(f->ci.sha256, sizeof(f->ci.sha256), "%064x", tag);
 }
 
 /* A value that is not a certificate. */
@@ -288,8 +289,15 @@ static void test_replace(void **state)
 	assert_vals(p->add, p->n_add, VALS(&n));
 	smp_plan_free(p);
 
-	/* same address compared case-insensitively; a later one for the address goes too */
+	/* same address compared case-insensitively; one that stays valid longer is not lost
+	   (downgrade) unless forced */
 	p = publish(ENTRY(&e, &old, &old2), &n, 0, 1, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_SKIPPED);
+	assert_string_equal(p->reason, "downgrade");
+	assert_int_equal(p->lost, 1);
+	assert_int_equal(p->n_del + p->n_add, 0);
+	smp_plan_free(p);
+	p = publish(ENTRY(&e, &old, &old2), &n, 0, 1, 0, 1);
 	assert_int_equal(p->action, SMP_ACT_REPLACED);
 	assert_vals(p->del, p->n_del, VALS(&old, &old2));
 	assert_vals(p->add, p->n_add, VALS(&n));
@@ -316,6 +324,91 @@ static void test_replace(void **state)
 	assert_vals(p->del, p->n_del, VALS(&old));
 	assert_int_equal(p->n_add, 0);
 	smp_plan_free(p);
+}
+
+static void test_downgrade(void **state)
+{
+	fake n, longer, expired_longer, untrusted_longer, unusable_longer;
+	smp_plan *p;
+	entry e;
+
+	(void)state;
+	fake_init(&n, 1, "alice@partner.example", T0 + 365 * DAY);
+	fake_init(&longer, 2, "alice@partner.example", T0 + 700 * DAY);
+	fake_init(&expired_longer, 3, "alice@partner.example", T0 + 900 * DAY);
+	fake_problem(&expired_longer, "expired", SMP_SEV_CRITICAL);
+	fake_init(&untrusted_longer, 4, "alice@partner.example", T0 + 900 * DAY);
+	fake_problem(&untrusted_longer, "untrusted", SMP_SEV_CRITICAL);
+	fake_init(&unusable_longer, 5, "alice@partner.example", T0 + 900 * DAY);
+	unusable_longer.ci.can_encrypt = 0;
+
+	/* a sound, usable certificate valid longer than the new one: refused, which one named */
+	p = publish(ENTRY(&e, &unusable_longer, &longer), &n, 0, 1, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_SKIPPED);
+	assert_string_equal(p->reason, "downgrade");
+	assert_int_equal(p->lost, 1);
+	smp_plan_free(p);
+	/* replacing bad or unusable ones, however long they run, is no downgrade */
+	p = publish(ENTRY(&e, &expired_longer, &untrusted_longer, &unusable_longer), &n, 0, 1, 0,
+		    0);
+	assert_int_equal(p->action, SMP_ACT_REPLACED);
+	assert_int_equal(p->n_removed, 3);
+	smp_plan_free(p);
+	/* a new certificate that is not usable loses even to a shorter-lived usable one */
+	n.ci.can_encrypt = 0;
+	longer.ci.not_after = T0 + 10 * DAY;
+	p = publish(ENTRY(&e, &longer), &n, 0, 1, 0, 0);
+	assert_string_equal(p->reason, "downgrade");
+	smp_plan_free(p);
+	/* without --replace nothing is taken off: the old rule (already_has_certificate) */
+	n.ci.can_encrypt = 1;
+	p = publish(ENTRY(&e, &longer), &n, 0, 0, 0, 0);
+	assert_string_equal(p->reason, "already_has_certificate");
+	smp_plan_free(p);
+}
+
+/* Inputs of one run: which one is published for each address, in every input order. */
+static void test_run_best(void **state)
+{
+	fake f[5];
+	smp_certinfo *infos[5];
+	size_t winner[5];
+	static const int perms[6][3] = { { 0, 1, 2 }, { 0, 2, 1 }, { 1, 0, 2 },
+					 { 1, 2, 0 }, { 2, 0, 1 }, { 2, 1, 0 } };
+
+	(void)state;
+	fake_init(&f[0], 1, "alice@partner.example", T0 + 100 * DAY);   /* last year's */
+	fake_init(&f[1], 2, "ALICE@partner.example", T0 + 465 * DAY);   /* this year's: best */
+	fake_init(&f[2], 3, "alice@partner.example", T0 + 900 * DAY);   /* longer, cannot encrypt */
+	f[2].ci.can_encrypt = 0;
+	for (int k = 0; k < 6; k++) {
+		size_t best = 0;
+
+		for (int i = 0; i < 3; i++) {
+			infos[i] = &f[perms[k][i]].ci;
+			if (perms[k][i] == 1)
+				best = (size_t)i;
+		}
+		assert_int_equal(smp_plan_run_best(winner, infos, 3), 0);
+		for (size_t i = 0; i < 3; i++)
+			assert_int_equal(winner[i], best);
+	}
+	/* other addresses, inputs not taking part, and the same certificate twice: no contest */
+	fake_init(&f[3], 4, "bob@partner.example", T0 + 10 * DAY);
+	infos[0] = &f[0].ci;
+	infos[1] = &f[3].ci;
+	infos[2] = NULL;
+	infos[3] = &f[0].ci;
+	assert_int_equal(smp_plan_run_best(winner, infos, 4), 0);
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(winner[i], i);
+	/* a tie goes to the earliest input */
+	fake_init(&f[4], 5, "alice@partner.example", T0 + 100 * DAY);
+	infos[0] = &f[4].ci;
+	infos[1] = &f[0].ci;
+	assert_int_equal(smp_plan_run_best(winner, infos, 2), 0);
+	assert_int_equal(winner[0], 0);
+	assert_int_equal(winner[1], 0);
 }
 
 static void test_prune_expired(void **state)
@@ -977,6 +1070,8 @@ int main(void)
 		cmocka_unit_test(test_non_certificate_does_not_refuse),
 		cmocka_unit_test(test_add_keeps_both),
 		cmocka_unit_test(test_replace),
+		cmocka_unit_test(test_downgrade),
+		cmocka_unit_test(test_run_best),
 		cmocka_unit_test(test_prune_expired),
 		cmocka_unit_test(test_critical_problem),
 		cmocka_unit_test(test_null_info_skipped),
