@@ -79,6 +79,8 @@ const char *cli_hint(smp_hint hint)
 		return ", use --journal";
 	case SMP_HINT_SCHEMA_AD:
 		return "; give --schema ad if it is an export of Active Directory";
+	case SMP_HINT_BIND:
+		return " (give -D and -W, -y FILE or SMIMEPUB_PASSWORD)";
 	case SMP_HINT_CA_DIR:
 		return " (--ca-dir wants a directory of hashed certificates; use --ca-file for a file)";
 	case SMP_HINT_NONE:

@@ -24,8 +24,8 @@ int cmd_remove(struct cli_opts *o)
 		return 64;
 	}
 	if (smp_plan_remove(&probe, &none, &o->remove) == SMP_ERR_USAGE) {
-		cli_error("invalid --fingerprint '%s': expected 64 hex digits of a SHA-256 "
-			  "(colons allowed)", o->remove.fingerprint);
+		cli_error("invalid --fingerprint '%s': expected a SHA-256 (64 hex digits) or a "
+			  "SHA-1 thumbprint (40), colons and spaces allowed", o->remove.fingerprint);
 		return 64;
 	}
 	smp_plan_free(probe);

@@ -83,7 +83,7 @@ static const struct opt_def opt_defs[] = {
 	{ "ou", 0, 1, OPT_OU, "DN", CMD_PUBLISH | CMD_HARVEST, "where --create-contact creates contacts (default: the base)" },
 	{ "from-ldif", 0, 1, OPT_FROM_LDIF, "FILE", CMD_AUDIT | CMD_PUBLISH | CMD_HARVEST, "read the directory from an LDIF export instead of a server (publish, harvest: with --dry-run only)" },
 	{ "files-from", 0, 1, OPT_FILES_FROM, "FILE", CMD_PUBLISH | CMD_INSPECT | CMD_HARVEST, "read input file names from FILE, one per line ('-' = stdin)" },
-	{ "fingerprint", 0, 1, OPT_FINGERPRINT, "SHA256", CMD_REMOVE, "remove the certificate with this SHA-256 fingerprint" },
+	{ "fingerprint", 0, 1, OPT_FINGERPRINT, "SHA256", CMD_REMOVE, "remove the certificate with this SHA-256 fingerprint (or SHA-1 thumbprint)" },
 	{ "expired", 0, 0, OPT_EXPIRED, NULL, CMD_REMOVE, "remove every expired certificate" },
 	{ "all", 0, 0, OPT_ALL, NULL, CMD_REMOVE, "remove every certificate" },
 	{ "select", 0, 1, OPT_SELECT, "LIST", CMD_PRUNE, "what prune removes: expired,untrusted,superseded (default all three)" },

@@ -44,6 +44,7 @@ typedef enum smp_hint {
 	SMP_HINT_JOURNAL_PATH,    /* name the journal's file */
 	SMP_HINT_CA_DIR,          /* a hashed directory of anchors was wanted, not a file */
 	SMP_HINT_SCHEMA_AD,       /* say the export is Active Directory's, if it is */
+	SMP_HINT_BIND,            /* bind as an account (the directory refuses anonymous) */
 } smp_hint;
 
 /* Where a failing function leaves its message. Never a global: callers own it. */

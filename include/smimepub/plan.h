@@ -112,7 +112,8 @@ int smp_plan_run_best(size_t *winner, smp_certinfo *const *infos, size_t n);
 
 /* Which values `remove` takes off an entry. */
 typedef struct smp_remove_sel {
-	const char *fingerprint;  /* SHA-256 hex (case-insensitive, ':' allowed), or NULL */
+	const char *fingerprint;  /* SHA-256 hex, or the SHA-1 thumbprint Windows shows
+				     (case-insensitive; ':', spaces, U+200E ignored), or NULL */
 	int expired;              /* every expired value */
 	int all;                  /* every value */
 } smp_remove_sel;
@@ -120,11 +121,12 @@ typedef struct smp_remove_sel {
 /*
  * Plan for `remove`: deletes the selected exact values (the union of the selections; a
  * fingerprint is compared with the SHA-256 of each value's bytes, so values that are not
- * certificates can be removed too; `expired` takes certificates with the problem "expired").
+ * certificates can be removed too; 40 digits are compared with the SHA-1 of each value;
+ * `expired` takes certificates with the problem "expired").
  * Action REMOVED, or UNCHANGED with reason "not_found" (a fingerprint matched nothing and
  * nothing else was selected) or "nothing_selected". Pure; borrows like smp_plan_publish.
- * Returns 0; SMP_ERR_USAGE when the fingerprint is not 64 hex digits (colons and spaces
- * ignored); SMP_ERR_NOMEM.
+ * Returns 0; SMP_ERR_USAGE when the fingerprint is not 64 or 40 hex digits (colons and
+ * spaces ignored); SMP_ERR_NOMEM.
  */
 int smp_plan_remove(smp_plan **out, const smp_existing *existing, const smp_remove_sel *sel);
 

@@ -69,6 +69,38 @@ static int map_rc(int rc)
 }
 
 /*
+ * Why Active Directory (and Samba) refused a bind, from the "data XXX" sub-code of its
+ * diagnostic ("80090308: LdapErr: ..., comment: AcceptSecurityContext error, data 52e, ..."):
+ * plain words, or NULL. The codes are Windows' logon errors (MS-ERREF 2.3).
+ */
+static const char *ad_bind_reason(const char *diag)
+{
+	static const struct {
+		const char *code, *words;
+	} reasons[] = {
+		{ "525", "no such user" },
+		{ "52e", "wrong user name or password" },
+		{ "530", "the account may not log on at this time of day" },
+		{ "531", "the account may not log on from this computer" },
+		{ "532", "the account's password has expired" },
+		{ "533", "the account is disabled" },
+		{ "568", "the account has too many security groups to log on" },
+		{ "701", "the account has expired" },
+		{ "773", "the account's password must be changed before it can log on" },
+		{ "775", "the account is locked out" },
+	};
+	const char *p = diag != NULL ? strstr(diag, ", data ") : NULL;
+
+	if (p == NULL)
+		return NULL;
+	p += strlen(", data ");
+	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (strncasecmp(p, reasons[i].code, 3) == 0 && !isxdigit((unsigned char)p[3]))
+			return reasons[i].words;
+	return NULL;
+}
+
+/*
  * Records code in err with "<what>: <result> (<rc>)", then the diagnostic message and matched
  * DN when present. diag/matched NULL: taken from the handle. Returns code.
  */
@@ -104,7 +136,19 @@ static int ldap_fail(smp_dir *d, smp_error *err, int code, int rc, const char *d
 		ldap_get_option(L(d)->ld, LDAP_OPT_MATCHED_DN, &hmatched);
 		matched = hmatched;
 	}
-	if (rc < 0) {
+	if (rc == LDAP_OPERATIONS_ERROR && diag != NULL &&
+	    (strncmp(diag, "000004DC", 8) == 0 || strncmp(diag, "00002020", 8) == 0)) {
+		/* how Active Directory (000004DC: "a successful bind must be completed") and
+		   Samba (00002020: "unavailable without authentication") refuse anonymous
+		   requests below the root DSE */
+		code = SMP_ERR_ACCESS;
+		smp_error_set_hint(err, code, SMP_HINT_BIND, "%s: the directory does not answer "
+				   "anonymous requests: bind as an account (server says: %s)", what,
+				   diag);
+	} else if (rc == LDAP_INVALID_CREDENTIALS && ad_bind_reason(diag) != NULL) {
+		smp_error_set(err, code, "%s: %s (%s (%d); server says: %s)", what,
+			      ad_bind_reason(diag), ldap_err2string(rc), rc, diag);
+	} else if (rc < 0) {
 		/* client-side failure: the diagnostic is libldap's or the TLS library's */
 		smp_error_set(err, code, "%s: %s (%d)%s%s", what, ldap_err2string(rc), rc,
 			      diag != NULL && *diag != '\0' ? ": " : "",

@@ -91,8 +91,12 @@ int smp_lookup(smp_session *s, const smp_lookup_options *opts, const char *addre
 	if ((r = smp_dir_find_by_address(s->dir, addr, &found, &nfound, &e2)) != 0) {
 		if (asprintf(&msg, "cannot look up '%s': %s", addr, e2.msg) < 0)
 			msg = NULL;
-		emit_address(&st, addr, "failed", "unavailable",
-			     smp_exit_status(r) == 0 ? 1 : smp_exit_status(r), msg);
+		struct pub_result res;
+
+		memset(&res, 0, sizeof(res));
+		pub_failure(&res, r, NULL);  /* the reason and status of r, as every command's */
+		emit_address(&st, addr, "failed", res.reason, res.status, msg);
+		pub_result_release(&res);
 		pub_note_status(s, 1);
 		free(addr);
 		return 0;

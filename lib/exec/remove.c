@@ -310,8 +310,9 @@ int smp_remove_targets(smp_session *c, const smp_remove_options *opts,
 	if (opts == NULL || opts->version != SMP_ENGINE_VERSION)
 		return smp_error_set(err, SMP_ERR_USAGE, "remove options of an unknown version");
 	if (smp_plan_remove(&probe, &none, &opts->sel) == SMP_ERR_USAGE)
-		return smp_error_set(err, SMP_ERR_USAGE, "invalid fingerprint '%s': expected 64 hex "
-				     "digits of a SHA-256 (colons allowed)", opts->sel.fingerprint);
+		return smp_error_set(err, SMP_ERR_USAGE, "invalid fingerprint '%s': expected a SHA-256 "
+				     "(64 hex digits) or a SHA-1 thumbprint (40), colons and spaces "
+				     "allowed", opts->sel.fingerprint);
 	smp_plan_free(probe);
 	/* a server that goes away mid-write must be an error to reconnect from, not SIGPIPE */
 	signal(SIGPIPE, SIG_IGN);

@@ -296,6 +296,12 @@ out:
 }
 
 /* Normalises a fingerprint into 64 lower-case hex digits plus NUL. Returns 0 or -1. */
+/*
+ * Normalises a fingerprint into lower-case hex plus NUL: 64 digits (SHA-256) or 40 (the SHA-1
+ * thumbprint Windows' certificate dialog shows). Colons and spaces are ignored, and so are the
+ * invisible characters a copy from that dialog brings along (U+200E/U+200F marks, no-break
+ * space). Returns the number of digits, or -1.
+ */
 static int normalize_fingerprint(char *buf, const char *in)
 {
 	size_t n = 0;
@@ -305,26 +311,39 @@ static int normalize_fingerprint(char *buf, const char *in)
 
 		if (c == ':' || c == ' ' || c == '\t')
 			continue;
+		if (c == 0xe2 && (unsigned char)in[1] == 0x80 &&
+		    ((unsigned char)in[2] == 0x8e || (unsigned char)in[2] == 0x8f)) {
+			in += 2;
+			continue;
+		}
+		if (c == 0xc2 && (unsigned char)in[1] == 0xa0) {
+			in++;
+			continue;
+		}
 		if (!isxdigit(c) || n == 64)
 			return -1;
 		buf[n++] = (char)tolower(c);
 	}
 	buf[n] = '\0';
-	return n == 64 ? 0 : -1;
+	return n == 64 || n == 40 ? (int)n : -1;
 }
 
-static void value_sha256(char *hex, const struct berval *bv)
+/* Lower-case hex of the value's SHA-256 (digits 64) or SHA-1 (digits 40). */
+static void value_digest(char *hex, const struct berval *bv, int digits)
 {
-	static const char digits[] = "0123456789abcdef";
+	static const char hexd[] = "0123456789abcdef";
 	unsigned char md[SHA256_DIGEST_LENGTH];
-	size_t i;
+	size_t i, len = digits == 40 ? SHA_DIGEST_LENGTH : SHA256_DIGEST_LENGTH;
 
-	SHA256((const unsigned char *)bv->bv_val, bv->bv_len, md);
-	for (i = 0; i < sizeof(md); i++) {
-		hex[2 * i] = digits[md[i] >> 4];
-		hex[2 * i + 1] = digits[md[i] & 0xf];
+	if (digits == 40)
+		SHA1((const unsigned char *)bv->bv_val, bv->bv_len, md);
+	else
+		SHA256((const unsigned char *)bv->bv_val, bv->bv_len, md);
+	for (i = 0; i < len; i++) {
+		hex[2 * i] = hexd[md[i] >> 4];
+		hex[2 * i + 1] = hexd[md[i] & 0xf];
 	}
-	hex[2 * sizeof(md)] = '\0';
+	hex[2 * len] = '\0';
 }
 
 int smp_plan_remove(smp_plan **out, const smp_existing *existing, const smp_remove_sel *sel)
@@ -334,9 +353,10 @@ int smp_plan_remove(smp_plan **out, const smp_existing *existing, const smp_remo
 	size_t n = existing != NULL ? existing->n : 0;
 	size_t i;
 	char want[65], have[65];
+	int digits = 0;
 
 	*out = NULL;
-	if (sel->fingerprint != NULL && normalize_fingerprint(want, sel->fingerprint) != 0) {
+	if (sel->fingerprint != NULL && (digits = normalize_fingerprint(want, sel->fingerprint)) < 0) {
 		r = SMP_ERR_USAGE;
 		goto out;
 	}
@@ -351,7 +371,7 @@ int smp_plan_remove(smp_plan **out, const smp_existing *existing, const smp_remo
 		if (!take && sel->expired && ci != NULL && has_problem(ci, "expired"))
 			take = 1;
 		if (!take && sel->fingerprint != NULL) {
-			value_sha256(have, bv);
+			value_digest(have, bv, digits);
 			take = strcmp(have, want) == 0;
 		}
 		if (take)

@@ -96,6 +96,61 @@ class ConnectSlapd(unittest.TestCase):
         self.assertTrue(any(o.get("chosen") for o in r.json()), r)
 
 
+class ConnectADReasons(unittest.TestCase):
+    """Active Directory's bind sub-codes (data 52e, 533, 701, 773) in plain words, and an
+    anonymous request it refuses with "Operations error" reported as 77 with a hint to bind."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Directory("ad")
+        conf = cls.d.env["AD_SMB_CONF"]
+        tool = ["samba-tool", "user"]
+        cls.users = {"smpok": "Passw0rd!ok", "smpoff": "Passw0rd!off",
+                     "smpexp": "Passw0rd!exp", "smpchg": "Passw0rd!chg"}
+        for name, pw in cls.users.items():
+            subprocess.run(tool + ["delete", name, "-s", conf], capture_output=True)
+            extra = ["--must-change-at-next-login"] if name == "smpchg" else []
+            subprocess.run(tool + ["add", name, pw, "-s", conf] + extra, check=True,
+                           capture_output=True)
+        subprocess.run(tool + ["disable", "smpoff", "-s", conf], check=True, capture_output=True)
+        subprocess.run(tool + ["setexpiry", "smpexp", "--days=0", "-s", conf], check=True,
+                       capture_output=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        for name in cls.users:
+            subprocess.run(["samba-tool", "user", "delete", name, "-s",
+                            cls.d.env["AD_SMB_CONF"]], capture_output=True)
+
+    def lookup(self, who=None, password=None):
+        args = ["-H", self.d.uri, "-b", self.d.base]
+        if who is not None:
+            args += ["-D", who + "@" + self.d.env["AD_REALM"]]
+        return run(args + TRUST + ["--format", "json", "lookup", "alice@partner.example"],
+                   env={"SMIMEPUB_PASSWORD": password} if password else None)
+
+    def test_sub_codes_in_plain_words(self):
+        for who, pw, words in [
+                ("smpok", "Wrong-4711!", "wrong user name or password"),
+                ("nosuchuser", "Wrong-4711!", "wrong user name or password"),
+                ("smpoff", self.users["smpoff"], "the account is disabled"),
+                ("smpexp", self.users["smpexp"], "the account has expired"),
+                ("smpchg", self.users["smpchg"], "must be changed before it can log on")]:
+            r = self.lookup(who, pw)
+            self.assertEqual(r.rc, 77, (who, r))
+            self.assertIn(words, r.err, (who, r))
+            self.assertIn("49", r.err)  # the LDAP result and the server's text stay
+            self.assertIn("AcceptSecurityContext", r.err)
+            self.assertNotIn(pw, r.err + r.out)
+        self.assertEqual(self.lookup("smpok", self.users["smpok"]).rc, 1)  # binds: not found
+
+    def test_anonymous_is_77_with_a_hint_to_bind(self):
+        r = self.lookup()
+        self.assertEqual(r.rc, 77, r)
+        self.assertIn("does not answer anonymous requests: bind as an account", r.err)
+
+
+
 class ConnectGSSAPI(unittest.TestCase):
     """Kerberos against the Samba DC: kinit, then `-Y GSSAPI` with no password anywhere."""
 

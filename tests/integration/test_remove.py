@@ -30,6 +30,20 @@ class RemoveTests(Base):
         self.assertEqual(rec["sha256"], fp("alice.pem"))
         self.assertEqual(self.certs(dn), [der_of("alice-new.pem"), der_of("bob-ec.pem")])
 
+    def test_sha1_thumbprint_as_windows_shows_it(self):
+        # Windows' certificate dialog: SHA-1, spaced pairs, and a copy from it starts with
+        # an invisible U+200E
+        dn = self.contact("Alice", mail=A, certs=["alice.pem", "alice-new.pem"])
+        h = hashlib.sha1(der_of("alice.pem")).hexdigest()
+        thumb = "\u200e" + " ".join(h[i:i + 2] for i in range(0, 40, 2))
+        res = self.smp("remove", A, "--fingerprint", thumb)
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual(self.one(res)["sha256"], fp("alice.pem"))
+        self.assertEqual(self.certs(dn), [der_of("alice-new.pem")])
+        res = self.smp("remove", A, "--fingerprint", h[:39])
+        self.assertEqual(res.rc, 64, res)
+        self.assertIn("SHA-1", res.err)
+
     def test_expired_by_dn(self):
         dn = self.contact("Alice", mail=A,
                           certs=["alice-old-expired.pem", "alice.pem", "expired.pem"])

@@ -822,6 +822,22 @@ static void test_remove_fingerprint(void **state)
 	assert_string_equal(p->reason, "not_found");
 	assert_int_equal(p->n_del, 0);
 	smp_plan_free(p);
+
+	/* the SHA-1 thumbprint as Windows' certificate dialog shows it: spaced pairs, and a
+	   copy from there starts with an invisible U+200E */
+	{
+		unsigned char md[SHA_DIGEST_LENGTH];
+		char *o = fp;
+
+		SHA1(b.bytes, sizeof(b.bytes), md);
+		o += sprintf(o, "\xe2\x80\x8e");
+		for (size_t i = 0; i < sizeof(md); i++)
+			o += sprintf(o, i == 0 ? "%02x" : " %02x", md[i]);
+	}
+	p = removal(ENTRY(&e, &a, &b, &junk), fp, 0, 0);
+	assert_int_equal(p->action, SMP_ACT_REMOVED);
+	assert_vals(p->del, p->n_del, VALS(&b));
+	smp_plan_free(p);
 }
 
 static void test_remove_bad_fingerprint(void **state)
@@ -842,6 +858,14 @@ static void test_remove_bad_fingerprint(void **state)
 	assert_int_equal(smp_plan_remove(&p, ENTRY(&e, &a), &sel), SMP_ERR_USAGE);
 	fingerprint(fp, &a, 0);
 	strcat(fp, "00");
+	assert_int_equal(smp_plan_remove(&p, ENTRY(&e, &a), &sel), SMP_ERR_USAGE);
+	assert_null(p);
+	/* neither a SHA-256 nor a SHA-1: 39 and 41 digits */
+	fingerprint(fp, &a, 0);
+	fp[39] = '\0';
+	assert_int_equal(smp_plan_remove(&p, ENTRY(&e, &a), &sel), SMP_ERR_USAGE);
+	fingerprint(fp, &a, 0);
+	fp[41] = '\0';
 	assert_int_equal(smp_plan_remove(&p, ENTRY(&e, &a), &sel), SMP_ERR_USAGE);
 	assert_null(p);
 }
