@@ -119,10 +119,13 @@ typedef struct smp_remove_sel {
 } smp_remove_sel;
 
 /*
- * Plan for `remove`: deletes the selected exact values (the union of the selections; a
+ * Plan for `remove`: takes the selected exact values off (the union of the selections; a
  * fingerprint is compared with the SHA-256 of each value's bytes, so values that are not
  * certificates can be removed too; 40 digits are compared with the SHA-1 of each value;
  * `expired` takes certificates with the problem "expired").
+ * The change is in smp_plan_prune's order-preserving form (del from the first value taken on,
+ * add the ones that stay), so its journal record gives back every value in its place; the
+ * values really removed are those of del not in add (n_removed of them).
  * Action REMOVED, or UNCHANGED with reason "not_found" (a fingerprint matched nothing and
  * nothing else was selected) or "nothing_selected". Pure; borrows like smp_plan_publish.
  * Returns 0; SMP_ERR_USAGE when the fingerprint is not 64 or 40 hex digits (colons and

@@ -96,16 +96,24 @@ static void value_sha256(char hex[65], const struct berval *bv)
 static void report_removed(smp_session *c, struct pub_result *res, const smp_plan *plan,
 			   const struct pub_existing *pe)
 {
-	for (size_t i = 0; i < plan->n_del; i++) {
+	for (size_t i = 0, first = 1; i < plan->n_del; i++) {
 		const smp_certinfo *ci = NULL;
 		char hex[65];
 		smp_item it;
+		int kept = 0;
+
+		/* the order-preserving form deletes and adds back the values that stay */
+		for (size_t j = 0; j < plan->n_add && !kept; j++)
+			kept = plan->add[j].bv_val == plan->del[i].bv_val;
+		if (kept)
+			continue;
 
 		for (size_t j = 0; j < pe->ex.n; j++)
 			if (pe->ex.values[j].bv_val == plan->del[i].bv_val)
 				ci = pe->ex.info[j];
 		pub_item_fill(&it, res, ci, NULL);
-		it.ldif = i == 0 ? res->ldif : NULL;
+		it.ldif = first ? res->ldif : NULL;
+		first = 0;
 		if (ci == NULL) {
 			value_sha256(hex, &plan->del[i]);
 			it.value_sha256 = hex;

@@ -346,78 +346,23 @@ static void value_digest(char *hex, const struct berval *bv, int digits)
 	hex[2 * len] = '\0';
 }
 
-int smp_plan_remove(smp_plan **out, const smp_existing *existing, const smp_remove_sel *sel)
-{
-	int r = SMP_ERR_INTERNAL;
-	smp_plan *p = NULL;
-	size_t n = existing != NULL ? existing->n : 0;
-	size_t i;
-	char want[65], have[65];
-	int digits = 0;
-
-	*out = NULL;
-	if (sel->fingerprint != NULL && (digits = normalize_fingerprint(want, sel->fingerprint)) < 0) {
-		r = SMP_ERR_USAGE;
-		goto out;
-	}
-	if ((r = plan_new(&p, n, 0)) != 0)
-		goto out;
-
-	for (i = 0; i < n; i++) {
-		const struct berval *bv = &existing->values[i];
-		const smp_certinfo *ci = existing->info[i];
-		int take = sel->all;
-
-		if (!take && sel->expired && ci != NULL && has_problem(ci, "expired"))
-			take = 1;
-		if (!take && sel->fingerprint != NULL) {
-			value_digest(have, bv, digits);
-			take = strcmp(have, want) == 0;
-		}
-		if (take)
-			p->del[p->n_del++] = *bv;
-	}
-
-	p->n_removed = p->n_del;
-	if (p->n_del > 0) {
-		p->action = SMP_ACT_REMOVED;
-	} else {
-		p->action = SMP_ACT_UNCHANGED;
-		p->reason = sel->fingerprint != NULL && !sel->expired && !sel->all ?
-			"not_found" : "nothing_selected";
-	}
-	*out = p;
-	p = NULL;
-	r = 0;
-out:
-	smp_plan_free(p);
-	return r;
-}
-
-int smp_plan_prune(smp_plan **out, const smp_existing *existing, const smp_prune_pick *picks,
-		   size_t n)
+/*
+ * The order-preserving form of taking the values picked[] off existing: from the first
+ * picked value on, del holds every value in directory order and add the ones that stay, so
+ * that the change's inverse puts every value back in its place (journal.h).
+ */
+static int plan_take(smp_plan **out, const smp_existing *existing, const unsigned char *picked)
 {
 	size_t nv = existing != NULL ? existing->n : 0, first = nv, i;
-	unsigned char *picked = NULL;
 	smp_plan *p = NULL;
-	int r = SMP_ERR_INTERNAL;
+	int r;
 
 	*out = NULL;
-	if ((picked = calloc(nv + 1, 1)) == NULL) {
-		r = SMP_ERR_NOMEM;
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		if (picks[i].index >= nv) {
-			r = SMP_ERR_USAGE;
-			goto out;
-		}
-		picked[picks[i].index] = 1;
-		if (picks[i].index < first)
-			first = picks[i].index;
-	}
+	for (i = 0; i < nv && first == nv; i++)
+		if (picked[i])
+			first = i;
 	if ((r = plan_new(&p, nv, nv)) != 0)
-		goto out;
+		return r;
 	for (i = first; i < nv; i++) {
 		p->del[p->n_del++] = existing->values[i];
 		if (picked[i])
@@ -425,18 +370,63 @@ int smp_plan_prune(smp_plan **out, const smp_existing *existing, const smp_prune
 		else
 			p->add[p->n_add++] = existing->values[i];
 	}
-	if (p->n_removed > 0) {
-		p->action = SMP_ACT_REMOVED;
-	} else {
-		p->action = SMP_ACT_UNCHANGED;
-		p->reason = "nothing_selected";
-	}
+	p->action = p->n_removed > 0 ? SMP_ACT_REMOVED : SMP_ACT_UNCHANGED;
 	*out = p;
-	p = NULL;
-	r = 0;
-out:
+	return 0;
+}
+
+int smp_plan_remove(smp_plan **out, const smp_existing *existing, const smp_remove_sel *sel)
+{
+	int r = SMP_ERR_INTERNAL;
+	size_t n = existing != NULL ? existing->n : 0;
+	unsigned char *picked = NULL;
+	char want[65], have[65];
+	int digits = 0;
+
+	*out = NULL;
+	if (sel->fingerprint != NULL && (digits = normalize_fingerprint(want, sel->fingerprint)) < 0)
+		return SMP_ERR_USAGE;
+	if ((picked = calloc(n + 1, 1)) == NULL)
+		return SMP_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const smp_certinfo *ci = existing->info[i];
+		int take = sel->all;
+
+		if (!take && sel->expired && ci != NULL && has_problem(ci, "expired"))
+			take = 1;
+		if (!take && sel->fingerprint != NULL) {
+			value_digest(have, &existing->values[i], digits);
+			take = strcmp(have, want) == 0;
+		}
+		picked[i] = (unsigned char)take;
+	}
+	if ((r = plan_take(out, existing, picked)) == 0 && (*out)->action == SMP_ACT_UNCHANGED)
+		(*out)->reason = sel->fingerprint != NULL && !sel->expired && !sel->all ?
+			"not_found" : "nothing_selected";
 	free(picked);
-	smp_plan_free(p);
+	return r;
+}
+
+int smp_plan_prune(smp_plan **out, const smp_existing *existing, const smp_prune_pick *picks,
+		   size_t n)
+{
+	size_t nv = existing != NULL ? existing->n : 0;
+	unsigned char *picked = NULL;
+	int r;
+
+	*out = NULL;
+	if ((picked = calloc(nv + 1, 1)) == NULL)
+		return SMP_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (picks[i].index >= nv) {
+			free(picked);
+			return SMP_ERR_USAGE;
+		}
+		picked[picks[i].index] = 1;
+	}
+	if ((r = plan_take(out, existing, picked)) == 0 && (*out)->action == SMP_ACT_UNCHANGED)
+		(*out)->reason = "nothing_selected";
+	free(picked);
 	return r;
 }
 

@@ -181,11 +181,9 @@ class RemoveTests(Base):
         self.assertEqual(self.certs(clean), [der_of("alice.pem")])
         with open(self.journal) as fp_:
             self.ldapmodify_text(fp_.read())
-        # the values come back (their order is issue 11's: an inverse of a remove re-adds at
-        # the end)
+        # every value comes back in its place: the removed first value first again
         for dn, snap in before.items():
-            self.assertEqual({k: sorted(v) for k, v in self.snapshot(dn).items()},
-                             {k: sorted(v) for k, v in snap.items()}, dn)
+            self.assertEqual(self.snapshot(dn), snap, dn)
 
 
 class RemoveSlapd(RemoveTests, unittest.TestCase):
