@@ -65,6 +65,11 @@ static int on_item(const smp_item *it, void *ctx)
 	} else {
 		return 0;  /* an input that could not be read: said above */
 	}
+	/* -q: only the certificates with a critical problem */
+	if (st->out.quiet && (it->cert == NULL || smp_certinfo_worst(it->cert) != SMP_SEV_CRITICAL)) {
+		json_decref(obj);
+		return 0;
+	}
 	cli_out_record(&st->out, obj);
 	return 0;
 }

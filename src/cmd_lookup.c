@@ -50,6 +50,9 @@ static void value_record(struct lookup_state *st, const char *addr, const smp_en
 			    : "not usable to encrypt";
 	char *m = NULL;
 
+	if (st->out.quiet)  /* -q: only an address no client can encrypt to */
+		return;
+
 	obj = json_object();
 	if (st->out.format == CLI_FMT_TEXT)
 		json_object_set_new(obj, "file", json_string(addr));

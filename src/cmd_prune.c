@@ -42,7 +42,8 @@ static int prune_item(const smp_item *item, void *ctx)
 	size_t len = 0;
 	int bol = 1;
 
-	if (!run->o->dry_run || run->out.format != CLI_FMT_TEXT || record == NULL) {
+	if (!run->o->dry_run || run->out.format != CLI_FMT_TEXT || record == NULL ||
+	    run->o->quiet) {
 		cli_emit(run, item, record);
 		return 0;
 	}

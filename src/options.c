@@ -90,7 +90,7 @@ static const struct opt_def opt_defs[] = {
 	{ "allow-from-mismatch", 0, 0, OPT_ALLOW_FROM_MISMATCH, NULL, CMD_HARVEST, "publish even when the signer's address is not the From address" },
 	{ "jobs", 'j', 1, 'j', "N", CMD_PUBLISH | CMD_HARVEST | CMD_AUDIT | CMD_PRUNE, "publish, harvest, prune: at most N directory operations in flight at once (default: found by measuring, 8 to 256); audit, prune's walk, publish of 64 files or more: also the processes that analyse certificates, never more than the online CPUs (1: in this process)" },
 	{ "config", 0, 1, OPT_CONFIG, "FILE", CMD_ALL, "configuration file (default $XDG_CONFIG_HOME/smimepub/config, /etc/smimepub/config)" },
-	{ "quiet", 'q', 0, 'q', NULL, CMD_ALL, "print errors only" },
+	{ "quiet", 'q', 0, 'q', NULL, CMD_ALL, "print only what failed or needs action" },
 	{ "verbose", 'v', 0, 'v', NULL, CMD_ALL, "say more" },
 	{ "help", 'h', 0, 'h', NULL, CMD_ALL, "show help (after a command: that command's help)" },
 	{ "version", 'V', 0, 'V', NULL, CMD_ALL, "show the version" },

@@ -193,6 +193,16 @@ void cli_emit(struct cli_run *run, const smp_item *item, json_t *record)
 		smp_session_note_status(run->session, item->status);
 	if (record == NULL)
 		return;
+	if (run->o->quiet && item->status == 0) {
+		/* -q: only what failed or was refused; a text dry run still prints its LDIF */
+		json_decref(record);
+		if (run->o->dry_run && out->format == CLI_FMT_TEXT && item->ldif != NULL) {
+			fputs(item->ldif, out->fp);
+			fputc('\n', out->fp);
+			fflush(out->fp);
+		}
+		return;
+	}
 	if (!run->o->dry_run) {
 		cli_out_record(out, record);
 		return;

@@ -175,6 +175,19 @@ class TestInspectErrors(unittest.TestCase):
         self.assertEqual(run(["inspect", "--strict"] + TRUST + [pki("expired.pem")]).rc, 1)
         self.assertEqual(run(["inspect"] + TRUST + [pki("expired.pem")]).rc, 0)
 
+    def test_quiet_prints_only_what_needs_action(self):
+        # -q: the certificates with a critical problem and the inputs that cannot be read;
+        # nothing for a sound certificate, in every format
+        for fmt in ("text", "json", "csv"):
+            res = run(["inspect", "-q", "--format", fmt] + TRUST +
+                      [pki("alice.pem"), pki("expired.pem"), "/nonexistent.pem"])
+            self.assertEqual(res.rc, 66, res)
+            self.assertNotIn("alice@partner.example", res.out, fmt)
+            self.assertIn("expired", res.out, fmt)
+            self.assertIn("/nonexistent.pem", res.err, fmt)
+        res = run(["inspect", "-q"] + TRUST + [pki("alice.pem")])
+        self.assertEqual((res.rc, res.out, res.err), (0, "", ""), res)
+
     def test_stdin(self):
         with open(pki("alice.der"), "rb") as fp:
             data = fp.read()

@@ -396,6 +396,26 @@ class PublishTests(Base):
                 self.assertEqual(self.certs(dn), [der_of("alice-new.pem")])
                 self.d.delete_tree(dn)
 
+    def test_quiet_prints_only_failures(self):
+        self.contact("Alice", mail=A)
+        res = self.smp("-q", "publish", pki("alice.pem"), pki("noaddr.pem"), fmt="text")
+        self.assertEqual(res.rc, 1, res)
+        self.assertNotIn("published", res.out)
+        self.assertIn("not_found", res.out + res.err)
+        res = self.smp("-q", "publish", pki("alice.pem"), fmt="text")
+        self.assertEqual((res.rc, res.out), (0, ""), res)  # unchanged: nothing to say
+        # a quiet dry run prints only the LDIF, which ldapmodify takes as it is
+        self.contact("Bob", mail="bob@partner.example")
+        res = self.smp("-q", "-n", "publish", pki("bob-ec.pem"), fmt="text")
+        self.assertEqual(res.rc, 0, res)
+        body = [l for l in res.out.splitlines() if l and not l.startswith("#")]
+        self.assertTrue(body[0].startswith("dn:"), res)  # the change's own comment, then it
+        self.assertNotIn("would_publish", res.out)
+        self.ldapmodify_text(res.out)
+        # lookup -q: nothing for a recipient a client can encrypt to
+        res = self.smp("-q", "lookup", A, fmt="text")
+        self.assertEqual((res.rc, res.out), (0, ""), res)
+
     def test_replace_refuses_a_downgrade(self):
         dn = self.contact("Alice", mail=A, certs=["alice-new.pem"])
         before = self.snapshot(dn)
