@@ -228,6 +228,21 @@ static void report_summary(struct audit_state *st, const smp_audit_summary *s, i
 	cli_out_record(&st->out, obj);
 }
 
+/* The summary where the format has room for it: CSV holds only value rows, so stderr. */
+static void summary_out(struct audit_state *st, const smp_audit_summary *s, int status)
+{
+	if (st->out.format == CLI_FMT_CSV) {
+		struct audit_state tmp = *st;
+
+		tmp.out.fp = stderr;
+		text_summary(&tmp, s, status);
+	} else if (st->out.format == CLI_FMT_TEXT) {
+		text_summary(st, s, status);
+	} else {
+		report_summary(st, s, status);
+	}
+}
+
 /* The directory, or the export streamed (no index): walked the same way. */
 static int open_directory(smp_dir **out, const struct cli_opts *o, smp_error *err)
 {
@@ -302,10 +317,8 @@ int cmd_audit(struct cli_opts *o)
 	if (o->quiet || (status == AUDIT_INCOMPLETE && smp_audit_summary_entries(summary) == 0 &&
 			 o->format == CLI_FMT_TEXT))
 		;  /* nothing to sum up */
-	else if (o->format == CLI_FMT_TEXT)
-		text_summary(&st, summary, status);
 	else
-		report_summary(&st, summary, status);
+		summary_out(&st, summary, status);
 out:
 	smp_audit_summary_free(summary);
 	smp_session_free(s);

@@ -109,11 +109,14 @@ static void prune_summary(struct cli_run *run, const smp_prune_report *rep)
 		     rep->entries, rep->removed, run->o->dry_run ? "would be removed" : "removed",
 		     rep->failed) < 0)
 		msg = NULL;
-	if (run->out.format == CLI_FMT_TEXT) {
-		/* a dry run's stdout stays a file ldapmodify accepts */
-		fprintf(run->out.fp, "%s%s\n", run->o->dry_run ? "# " : "summary: ",
+	if (run->out.format != CLI_FMT_JSON) {
+		/* a dry run's stdout stays a file ldapmodify accepts; CSV holds only rows of
+		   values, so its summary goes to stderr */
+		FILE *fp = run->out.format == CLI_FMT_CSV ? stderr : run->out.fp;
+
+		fprintf(fp, "%s%s\n", run->o->dry_run && fp != stderr ? "# " : "summary: ",
 			msg ? msg : "");
-		fflush(run->out.fp);
+		fflush(fp);
 	} else {
 		cli_out_record(&run->out,
 			       json_pack("{s:s, s:I, s:I, s:I, s:s?}", "type", "summary", "entries",

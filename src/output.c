@@ -73,10 +73,28 @@ void cli_out_init(struct cli_out *o, const struct cli_opts *opts, FILE *fp)
 /* ---- CSV (RFC 4180) ---------------------------------------------------------------------- */
 
 static const char *const csv_columns[] = {
-	"file", "dn", "action", "reason", "subject", "issuer", "serial", "sha256", "emails",
-	"not_before", "not_after", "key_type", "key_bits", "signature", "encrypt", "sign", "is_ca",
-	"problems", "message", NULL,
+	"file", "dn", "index", "attribute", "action", "reason", "subject", "issuer", "serial",
+	"sha256", "emails", "not_before", "not_after", "key_type", "key_bits", "signature",
+	"encrypt", "sign", "is_ca", "severity", "problems", "message", NULL,
 };
+
+/* The worst severity among a record's problems: "critical", "warning" or "". */
+static const char *worst_severity(json_t *problems)
+{
+	const char *worst = "";
+	size_t i;
+	json_t *p;
+
+	json_array_foreach(problems, i, p) {
+		const char *sev = json_string_value(json_object_get(p, "severity"));
+
+		if (sev != NULL && strcmp(sev, "critical") == 0)
+			return "critical";
+		if (sev != NULL && strcmp(sev, "warning") == 0)
+			worst = "warning";
+	}
+	return worst;
+}
 
 static void csv_field(FILE *fp, const char *s)
 {
@@ -151,6 +169,8 @@ static void csv_record(struct cli_out *o, json_t *obj)
 			v = json_object_get(json_object_get(obj, "key"), "bits");
 		else if (strcmp(col, "encrypt") == 0 || strcmp(col, "sign") == 0)
 			v = json_object_get(json_object_get(obj, "purposes"), col);
+		else if (strcmp(col, "severity") == 0)
+			v = NULL, text = worst_severity(json_object_get(obj, "problems"));
 		else
 			v = json_object_get(obj, col);
 		if (json_is_string(v))

@@ -202,6 +202,22 @@ class AuditLdif(unittest.TestCase):
         self.assertTrue(res.out.startswith("file,dn,"), res)
         self.assertIn("expired;first_unusable", res.out)
 
+    def test_csv_rows_are_values_and_the_summary_is_apart(self):
+        import csv
+        import io
+        e = Entry("Old", "expired@partner.example", certs=["alice.pem", "expired.pem"])
+        res = run(TRUST + ["audit", "--format", "csv", "--from-ldif", "-"],
+                  stdin=ldapsearch_style([e]).decode())
+        self.assertEqual(res.rc, 2, res)
+        rows = list(csv.DictReader(io.StringIO(res.out)))
+        # one row per value, each saying where it is and how bad; no summary row among them
+        self.assertEqual([(r["index"], r["severity"]) for r in rows],
+                         [("0", "critical"), ("1", "critical")], res)
+        self.assertTrue(all(r["attribute"].lower().startswith("usercertificate") for r in rows))
+        self.assertTrue(all(r["dn"] for r in rows), rows)
+        self.assertNotIn("summary", res.out)
+        self.assertIn("summary: critical: 1 entries, 2 certificates", res.err)
+
     def test_many_entries_streamed(self):
         e = Entry("x", "alice@partner.example", certs=["alice.pem"])
         chunk = ldapsearch_style([e]).decode()
