@@ -209,6 +209,16 @@ int smp_address_normalize(char **out, const char *in, size_t len, smp_error *err
  */
 int smp_address_unicode(char **out, const char *normalized, smp_error *err);
 
+/*
+ * Whether a normalised address (smp_address_normalize) is a mailbox a recipient can have:
+ * RFC 5321's Mailbox with RFC 6531's UTF-8 local parts -- a Dot-string or Quoted-string of at
+ * most 64 octets, '@', an Internet domain of two or more LDH labels (A-label form), 254
+ * octets in all; no address literal. What it lets through may still hold filter and DN
+ * metacharacters the RFCs allow ('*', '=', '+'): they are escaped wherever they go. Returns 0,
+ * or SMP_ERR_BADINPUT with the reason.
+ */
+int smp_address_check_mailbox(const char *addr, smp_error *err);
+
 /* 1 when two normalised addresses name the same mailbox (case-insensitive), else 0. */
 int smp_address_equal(const char *a, const char *b);
 

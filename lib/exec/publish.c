@@ -848,6 +848,16 @@ int pub_certificate(smp_session *c, const unsigned char *der, size_t len, smp_ce
 					    "not an entry's DN");
 			goto out;
 		}
+		if (smp_address_check_mailbox(ci->emails[0], &err) != 0) {
+			/* a contact is a recipient in the address book: only for a real mailbox */
+			if (smp_certinfo_problem(ci, "bad_address") == NULL)
+				smp_certinfo_add_problem(ci, "bad_address", "%s", err.msg);
+			res->action = "skipped";
+			res->reason = "bad_address";
+			res->status = 1;
+			set_message(res, "no contact created: %s", err.msg);
+			goto out;
+		}
 		if (has_critical(ci) && !c->pub->policy.force) {
 			res->action = "skipped";
 			res->reason = "critical_problem";

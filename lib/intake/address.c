@@ -250,3 +250,96 @@ int smp_address_equal(const char *a, const char *b)
 		return 0;
 	return strcasecmp(a, b) == 0;
 }
+
+/* RFC 5321 atext, and RFC 6531's UTF8-non-ascii (any byte of a multi-byte sequence). */
+static int is_atext(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL || c >= 0x80;
+}
+
+/* A Dot-string (RFC 5321 4.1.2): atoms of atext joined by single dots. */
+static int dot_string_ok(const char *s, size_t n)
+{
+	size_t atom = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '.') {
+			if (atom == 0)
+				return 0;
+			atom = 0;
+		} else if (is_atext((unsigned char)s[i])) {
+			atom++;
+		} else {
+			return 0;
+		}
+	}
+	return atom > 0;
+}
+
+/* A Quoted-string: qtextSMTP (or UTF-8) and quoted-pairs between double quotes. */
+static int quoted_string_ok(const char *s, size_t n)
+{
+	if (n < 2 || s[0] != '"' || s[n - 1] != '"')
+		return 0;
+	for (size_t i = 1; i + 1 < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '\\') {
+			if (i + 2 >= n || (unsigned char)s[i + 1] < 32 || (unsigned char)s[i + 1] > 126)
+				return 0;
+			i++;
+		} else if (c == '"' || (c < 32) || c == 127) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* An Internet domain in A-label form: two or more LDH labels of 1..63 octets, <= 253. */
+static int mail_domain_ok(const char *d)
+{
+	size_t n = strlen(d), label = 0, labels = 0;
+
+	if (n == 0 || n > 253)
+		return 0;
+	for (size_t i = 0; i <= n; i++) {
+		char c = d[i];
+
+		if (c == '.' || c == '\0') {
+			if (label == 0 || label > 63 || d[i - 1] == '-')
+				return 0;
+			labels++;
+			label = 0;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      (c == '-' && label > 0)))
+			return 0;
+		label++;
+	}
+	return labels >= 2;
+}
+
+int smp_address_check_mailbox(const char *addr, smp_error *err)
+{
+	const char *at = addr != NULL ? strrchr(addr, '@') : NULL;
+	size_t local;
+
+	if (at == NULL || at == addr)
+		return smp_error_set(err, SMP_ERR_BADINPUT, "'%s' has no local part and domain",
+				     addr != NULL ? addr : "");
+	local = (size_t)(at - addr);
+	if (strlen(addr) > 254 || local > 64)
+		return smp_error_set(err, SMP_ERR_BADINPUT, "'%s' is longer than a mailbox may be "
+				     "(64 octets before the @, 254 in all)", addr);
+	if (!dot_string_ok(addr, local) && !quoted_string_ok(addr, local))
+		return smp_error_set(err, SMP_ERR_BADINPUT, "the local part of '%s' is not a "
+				     "mailbox's (RFC 5321/6531: atoms joined by single dots, or a "
+				     "quoted string)", addr);
+	if (!mail_domain_ok(at + 1))
+		return smp_error_set(err, SMP_ERR_BADINPUT, "the domain of '%s' is not an Internet "
+				     "mail domain (two or more labels of letters, digits and inner "
+				     "hyphens)", addr);
+	return 0;
+}

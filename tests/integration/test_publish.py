@@ -257,6 +257,27 @@ class PublishTests(Base):
         self.assertEqual(res.rc, 1, res)
         self.assertIn("not_found", res.out)
 
+    def test_create_contact_only_for_a_real_mailbox(self):
+        # addresses a certificate may carry that are no recipient's: refused as bad_address
+        # before anything is written, in a dry run and a real one
+        for addr in ("two..dots@partner.example", "alice@partner", "a(b)@partner.example"):
+            path, _ = make_cert("/CN=Odd Partner", [addr])
+            for dry in (("-n",), ()):
+                res = self.smp("publish", *dry, "--create-contact", "--ou", self.ou, path)
+                self.assertEqual(res.rc, 1, (addr, res))
+                rec = self.one(res)
+                self.assertEqual((rec["action"], rec["reason"]), ("skipped", "bad_address"),
+                                 (addr, res))
+                self.assertIn("bad_address", self.codes(rec))
+                self.assertNotIn("ldif", rec)
+            self.assertEqual(self.d.search(self.ou, scope="one", filt="(cn=*)"), {}, addr)
+        self.assertFalse(os.path.exists(self.journal) and
+                         split_ldif_records(open(self.journal).read()))
+        # a quoted local part and a plus tag are mailboxes
+        path, _ = make_cert("/CN=Plus Partner", ["first.last+smime@partner.example"])
+        res = self.smp("publish", "--create-contact", "--ou", self.ou, path)
+        self.assertEqual((res.rc, self.one(res)["action"]), (0, "published"), res)
+
     def test_create_contact_with_escaped_cn(self):
         cn = 'Doe, Jane + "J" <x>; y\\z=1'
         path, der = make_cert("/CN=" + re.sub(r'([,+"<>;\\])', r"\\\1", cn),
@@ -586,7 +607,7 @@ class PublishTests(Base):
         res = self.smp("publish", pki("alice.pem"), fmt="csv")
         self.assertEqual(res.rc, 0, res)
         lines = res.out.splitlines()
-        self.assertTrue(lines[0].startswith("file,dn,action,reason"), res.out)
+        self.assertTrue(lines[0].startswith("file,dn,index,attribute,action,reason"), res.out)
         self.assertIn(",published,", lines[1])
 
 

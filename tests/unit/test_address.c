@@ -169,6 +169,42 @@ static void test_unicode_form(void **state)
 	expect_unicode(NULL, NULL);
 }
 
+/* Which addresses may become a contact: RFC 5321 / 6531 mailboxes on an Internet domain. */
+static void test_mailbox(void **state)
+{
+	static const char *const good[] = {
+		"alice@partner.example", "first.last+tag@sub.partner.example",
+		"o'brien@partner.example", "a*b=c@partner.example", "\"john smith\"@partner.example",
+		"\"a\\\"b\"@partner.example", "j\xc3\xb6rg@xn--mller-kva.example",
+		"x@a-b.example", NULL,
+	};
+	static const char *const bad[] = {
+		"two..dots@partner.example", ".lead@partner.example", "trail.@partner.example",
+		"a b@partner.example", "a(b)@partner.example", "a,b@partner.example",
+		"a\\b@partner.example", "\"unterminated@partner.example", "nodomain@",
+		"@partner.example", "alice@localhost", "alice@-partner.example",
+		"alice@partner-.example", "alice@partner..example", "alice@[127.0.0.1]",
+		"alice@under_score.example", NULL,
+	};
+	smp_error err = SMP_ERROR_INIT;
+	char long_local[80];
+
+	(void)state;
+	for (size_t i = 0; good[i] != NULL; i++)
+		assert_int_equal(smp_address_check_mailbox(good[i], &err), 0);
+	for (size_t i = 0; bad[i] != NULL; i++) {
+		smp_error_clear(&err);
+		assert_int_equal(smp_address_check_mailbox(bad[i], &err), SMP_ERR_BADINPUT);
+		assert_non_null(strstr(err.msg, "'"));  /* names the address */
+	}
+	memset(long_local, 'a', 65);
+	strcpy(long_local + 65, "@p.example");
+	assert_int_equal(smp_address_check_mailbox(long_local, &err), SMP_ERR_BADINPUT);
+	long_local[64] = '@';
+	strcpy(long_local + 64, "@p.example");
+	assert_int_equal(smp_address_check_mailbox(long_local, &err), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -183,6 +219,7 @@ int main(void)
 		cmocka_unit_test(test_length_is_respected),
 		cmocka_unit_test(test_equal),
 		cmocka_unit_test(test_unicode_form),
+		cmocka_unit_test(test_mailbox),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
