@@ -34,7 +34,7 @@ static json_t *uncarried_record(const smp_item *it)
 
 	cli_message_fields(obj, it->mail);
 	json_object_set_new(obj, "source", json_string("signer"));
-	json_object_set_new(obj, "signature", json_string("bad"));
+	json_object_set_new(obj, "signature", json_string("unchecked"));  /* no key to check with */
 	json_object_set_new(obj, "message", json_string(
 		"the message does not carry the signer's certificate: ask the sender to include "
 		"it"));

@@ -277,7 +277,8 @@ static void text_record(struct cli_out *o, json_t *obj)
 		if (*str(obj, "source")) {
 			const char *sig = str(obj, "signature");
 			fprintf(fp, " (%s", str(obj, "source"));
-			if (strcmp(sig, "ok") == 0 || strcmp(sig, "bad") == 0)
+			if (strcmp(sig, "ok") == 0 || strcmp(sig, "bad") == 0 ||
+			    strcmp(sig, "unchecked") == 0)
 				fprintf(fp, ", signature %s", sig);
 			if (*str(obj, "from"))
 				fprintf(fp, ", from %s", str(obj, "from"));

@@ -34,7 +34,8 @@ void cli_signer_fields(json_t *obj, const smp_message *m, const smp_signer *s, i
 		json_object_set_new(obj, "signer_sha256", json_string(signer_ci->sha256));
 	if ((alg = json_object_get(obj, "signature")) != NULL)
 		json_object_set(obj, "signature_algorithm", alg);
-	json_object_set_new(obj, "signature", json_string(s->signature_ok ? "ok" : "bad"));
+	json_object_set_new(obj, "signature", json_string(s->signature_ok ? "ok" :
+							  s->unchecked ? "unchecked" : "bad"));
 	if (!s->signature_ok && s->error != NULL)
 		json_object_set_new(obj, "signature_error", json_string(s->error));
 }

@@ -38,6 +38,9 @@ typedef struct smp_signer {
 	int signature_ok;       /* the CMS signature verifies over the signed content (the chain
 				   is NOT judged here) */
 	char *error;            /* owned: why not, when !signature_ok; else NULL */
+	int unchecked;          /* !signature_ok because the signature could not be checked at
+				   all (a detached signature whose content was not given), not
+				   because it failed: nothing says the message was changed */
 	char *from;             /* owned: From addr-spec of the message the signature belongs to
 				   (the forwarded one for a message/rfc822 attachment), or NULL */
 } smp_signer;

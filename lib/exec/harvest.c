@@ -237,7 +237,10 @@ static int harvest_signer(struct harvest_run *h, const smp_message *m, size_t si
 	rec->preference = cert != s->cert;
 	rec->signer_ci = signer_ci;
 	signer_ci = NULL;
-	if (!s->signature_ok) {
+	if (!s->signature_ok && s->unchecked) {
+		r = verdict(&rec->res, "skipped", "content_missing", 1, "the signed content is not "
+			    "here, so the signature cannot be checked: not published");
+	} else if (!s->signature_ok) {
 		r = verdict(&rec->res, "skipped", "bad_signature", 1,
 			    s->error != NULL ? s->error : "the signature does not verify");
 	} else if (mismatch && !h->o->allow_from_mismatch) {

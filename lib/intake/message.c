@@ -237,6 +237,7 @@ int smp_message_dup(smp_message **out, const smp_message *m)
 		failed |= (s->cert != NULL && t->cert == NULL) ||
 			  (s->encryption_cert != NULL && t->encryption_cert == NULL);
 		t->signature_ok = s->signature_ok;
+		t->unchecked = s->unchecked;
 		t->error = dup_or_null(s->error, &failed);
 		t->from = dup_or_null(s->from, &failed);
 	}
@@ -565,6 +566,7 @@ static void handle_cms(struct walk *w, CMS_ContentInfo *cms, const unsigned char
 			why = "the signer's certificate is not in the message";
 		} else if (signed_data == NULL) {
 			why = "detached signature: the signed content was not given";
+			s->unchecked = 1;
 		} else if (CMS_signed_get_attr_count(si) >= 0 && CMS_SignerInfo_verify(si) != 1) {
 			why = "the signature over the signed attributes does not verify";
 		} else if (verify_content(cms, si, signed_data, signed_len, &why) ||

@@ -53,7 +53,12 @@ int smp_signer_problems(smp_certinfo *ci, X509 *cert, const smp_message *m,
 				goto out;
 		}
 	}
-	if (!s->signature_ok &&
+	if (!s->signature_ok && s->unchecked &&
+	    (r = smp_certinfo_add_problem(ci, "content_missing", "the signed content is not here "
+					  "(a detached signature saved on its own): the signature "
+					  "cannot be checked, which says nothing about the mail")) != 0)
+		goto out;
+	if (!s->signature_ok && !s->unchecked &&
 	    (r = smp_certinfo_add_problem(ci, "bad_signature", "the signature does not match the "
 					  "message: it was changed after signing or is forged; never "
 					  "publish a certificate from it")) != 0)

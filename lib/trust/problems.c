@@ -75,6 +75,8 @@ static const smp_problem_def table[] = {
 	/* the message a certificate came in */
 	{ "bad_signature", C, MSG, "the message's signature does not verify",
 	  "never publish a certificate from it" },
+	{ "content_missing", C, MSG, "the signed content is not there: the signature cannot be checked",
+	  "give the whole signed message, or the content file next to the .p7s" },
 	{ "from_mismatch", C, MSG, "the certificate is not for the message's From address",
 	  "check with the sender" },
 };

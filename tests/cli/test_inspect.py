@@ -310,6 +310,23 @@ class TestInspectMail(unittest.TestCase):
         o = self.inspect("detached.bin.p7s").json()[0]
         self.assertEqual(o["signature"], "ok")
 
+    def test_detached_p7s_alone_cannot_be_checked(self):
+        # smime.p7s saved from a mail without the message: the content is missing, which
+        # is not a changed or forged mail
+        alone = tempfile.mkdtemp(prefix="smp-p7s-")
+        self.addCleanup(shutil.rmtree, alone)
+        shutil.copy(os.path.join(self.mail, "detached.bin.p7s"), os.path.join(alone, "smime.p7s"))
+        res = run(["inspect", "--format", "json"] + TRUST + [os.path.join(alone, "smime.p7s")])
+        o = res.json()[0]
+        self.assertEqual(o["signature"], "unchecked", res)
+        self.assertIn("content_missing", codes(o))
+        self.assertNotIn("bad_signature", codes(o))
+        text = run(["inspect"] + TRUST + [os.path.join(alone, "smime.p7s")]).out
+        self.assertIn("signature unchecked", text)
+        self.assertIn("cannot be checked", text)
+        self.assertNotIn("forged", text)
+        self.assertNotIn("changed after signing", text)
+
 
 if __name__ == "__main__":
     smptest.main()

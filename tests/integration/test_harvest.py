@@ -255,6 +255,18 @@ class HarvestBase:
         self.assertEqual(self.d.certs(dn_a), [der_of("alice.pem")])
         self.assertEqual(self.d.certs(dn_b), [])
 
+    def test_detached_signature_alone_is_not_published(self):
+        dn = self.contact("Alice", A)
+        alone = tempfile.mkdtemp(prefix="smp-p7s-")
+        self.addCleanup(shutil.rmtree, alone)
+        shutil.copy(mail("detached.bin.p7s"), os.path.join(alone, "smime.p7s"))
+        res = self.smp(os.path.join(alone, "smime.p7s"))
+        self.assertEqual(res.rc, 1, res)
+        rec = self.one(res)
+        self.assertEqual((rec["action"], rec["reason"]), ("skipped", "content_missing"), res)
+        self.assertNotIn("forged", rec["message"])
+        self.assertEqual(self.d.certs(dn), [])
+
     def test_stdin_and_detached(self):
         dn, _ = self.alice_bob()
         with open(mail("cms-lf.eml")) as fp:
