@@ -76,6 +76,8 @@ ASN1_CHOICE(SMP_EKP) = {
 
 struct walk {
 	smp_message *m;
+	const unsigned char *raw; /* the bytes being parsed (for a signed part's exact octets) */
+	size_t raw_len;
 	GMimeParserOptions *popts;
 	char *gmime_problem;    /* first serious parser warning */
 	size_t n_signatures;
@@ -537,10 +539,9 @@ static void handle_cms(struct walk *w, CMS_ContentInfo *cms, const unsigned char
 		signed_data = ASN1_STRING_get0_data(*econt);
 		signed_len = (size_t)ASN1_STRING_length(*econt);
 		alt = NULL;
-	} else if (content != NULL && alt == NULL) {
+	} else if (content != NULL) {
+		/* the content as given, in canonical CRLF form (a file saved with LF), then alt */
 		crlf = crlf_copy(content, len, &crlf_len);
-		alt = crlf;
-		alt_len = crlf_len;
 	}
 	sis = CMS_get0_SignerInfos(cms);
 	if (sk_CMS_SignerInfo_num(sis) > 0)
@@ -570,6 +571,7 @@ static void handle_cms(struct walk *w, CMS_ContentInfo *cms, const unsigned char
 		} else if (CMS_signed_get_attr_count(si) >= 0 && CMS_SignerInfo_verify(si) != 1) {
 			why = "the signature over the signed attributes does not verify";
 		} else if (verify_content(cms, si, signed_data, signed_len, &why) ||
+			   (crlf != NULL && verify_content(cms, si, crlf, crlf_len, &why)) ||
 			   (alt != NULL && verify_content(cms, si, alt, alt_len, &why))) {
 			s->signature_ok = 1;
 		}
@@ -661,6 +663,47 @@ static GByteArray *write_part(GMimeObject *obj, int dos, GMimeStream **keep)
 	return g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
 }
 
+/*
+ * The exact octets of the first body part of the multipart delimited by boundary, found in
+ * raw: from after the first delimiter line to before the line break that precedes the next
+ * delimiter (RFC 2046 5.1.1). RFC 1847 / RFC 8551 3.1.1 sign exactly these octets, and GMime
+ * cannot give them back: it rewrites a part when writing it out, and a part without headers
+ * (openssl smime -sign without -text) loses its first lines as malformed headers. NULL when
+ * the delimiters are not in raw verbatim (a signed message inside a base64 part).
+ */
+static const unsigned char *first_part_octets(const unsigned char *raw, size_t len,
+					      const char *boundary, size_t *out_len)
+{
+	size_t blen = boundary != NULL ? strlen(boundary) : 0, start = 0, i;
+
+	if (raw == NULL || blen == 0 || blen > 70)
+		return NULL;
+	for (i = 0;; i++) {  /* the first delimiter at the start of a line */
+		const unsigned char *p = memmem(raw + i, len - i, boundary, blen);
+
+		if (p == NULL)
+			return NULL;
+		i = (size_t)(p - raw);
+		if (i >= 2 && p[-1] == '-' && p[-2] == '-' && (i == 2 || p[-3] == '\n'))
+			break;
+	}
+	for (start = i + blen; start < len && raw[start] != '\n'; start++)
+		;
+	if (start >= len)
+		return NULL;
+	start++;
+	for (i = start; i + blen + 3 <= len; i++) {  /* the next: CRLF or LF, "--", boundary */
+		if (raw[i] == '\n' && raw[i + 1] == '-' && raw[i + 2] == '-' &&
+		    memcmp(raw + i + 3, boundary, blen) == 0) {
+			size_t end = i > start && raw[i - 1] == '\r' ? i - 1 : i;
+
+			*out_len = end - start;
+			return raw + start;
+		}
+	}
+	return NULL;
+}
+
 static void walk_object(struct walk *w, GMimeObject *obj, const char *from, int depth);
 
 static void walk_signed(struct walk *w, GMimeMultipart *mp, const char *from, int depth)
@@ -688,9 +731,18 @@ static void walk_signed(struct walk *w, GMimeMultipart *mp, const char *from, in
 	    (cms = cms_from_bytes(b_sig->data, b_sig->len)) == NULL) {
 		set_problem(w, "the signature part is not a CMS signature");
 	} else {
+		size_t exact_len = 0;
+		const unsigned char *exact = first_part_octets(w->raw, w->raw_len,
+							      g_mime_multipart_get_boundary(mp),
+							      &exact_len);
+
 		b_dos = write_part(content, 1, &s_dos);
 		b_raw = write_part(content, 0, &s_raw);
-		handle_cms(w, cms, b_dos->data, b_dos->len, b_raw->data, b_raw->len, from, depth);
+		if (exact != NULL)  /* the octets as they stand, then GMime's CRLF rewrite */
+			handle_cms(w, cms, exact, exact_len, b_dos->data, b_dos->len, from, depth);
+		else
+			handle_cms(w, cms, b_dos->data, b_dos->len, b_raw->data, b_raw->len, from,
+				   depth);
 	}
 	walk_object(w, content, from, depth + 1);
 	CMS_ContentInfo_free(cms);
@@ -784,10 +836,17 @@ static void walk_bytes(struct walk *w, const unsigned char *data, size_t len, co
 		set_problem(w, "nesting deeper than %d levels", MAX_DEPTH);
 		return;
 	}
+	const unsigned char *raw = w->raw;
+	size_t raw_len = w->raw_len;
+
 	parser = parser_for(data, len, GMIME_FORMAT_MESSAGE);
 	obj = g_mime_parser_construct_part(parser, w->popts);
 	if (obj != NULL) {
+		w->raw = data;
+		w->raw_len = len;
 		walk_object(w, obj, from, depth);
+		w->raw = raw;
+		w->raw_len = raw_len;
 		g_object_unref(obj);
 	}
 	g_object_unref(parser);
@@ -868,6 +927,8 @@ int smp_message_parse(smp_message **out, const unsigned char *data, size_t len, 
 	if (len > 0 && len <= MAX_INPUT_BYTES) {
 		parser = parser_for(data, len, GMIME_FORMAT_MESSAGE);
 		msg = g_mime_parser_construct_message(parser, w.popts);
+		w.raw = data;
+		w.raw_len = len;
 	}
 	r = from_gmime(out, &w, msg, file, 0, err);
 	if (r == 0 && len == 0) {

@@ -310,6 +310,16 @@ class TestInspectMail(unittest.TestCase):
         o = self.inspect("detached.bin.p7s").json()[0]
         self.assertEqual(o["signature"], "ok")
 
+    def test_signed_part_without_headers(self):
+        # openssl smime -sign without -text signs a part that has no headers: the exact
+        # octets are what is signed (RFC 1847), as openssl smime -verify checks them
+        for name in ("noheaders.eml", "noheaders-lf.eml"):
+            o = self.inspect(name).json()[0]
+            self.assertEqual(o["signature"], "ok", (name, o.get("signature_error")))
+            self.assertNotIn("bad_signature", codes(o))
+        o = self.inspect("noheaders-changed.eml").json()[0]
+        self.assertEqual(o["signature"], "bad")
+
     def test_detached_p7s_alone_cannot_be_checked(self):
         # smime.p7s saved from a mail without the message: the content is missing, which
         # is not a changed or forged mail

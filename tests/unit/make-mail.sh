@@ -31,6 +31,14 @@ crlf raw-smime.eml smime-crlf.eml
 lf raw-cms.eml cms-lf.eml
 crlf raw-cms.eml cms-crlf.eml
 
+# openssl smime -sign without -text: the signed part has no headers at all, only the text
+printf 'Hello Bob,\nhere is my certificate.\n' > plain.txt
+openssl smime -sign -signer "$pki/alice.pem" -inkey "$pki/alice.key" \
+    -certfile "$pki/intermediate.pem" -in plain.txt \
+    -from 'alice@partner.example' -to bob@example.org -subject 'No headers' -out noheaders.eml
+lf noheaders.eml noheaders-lf.eml
+sed 's/here is my certificate/here is my cert/' noheaders.eml > noheaders-changed.eml
+
 # opaque signed-data: application/pkcs7-mime (cms) and x-pkcs7-mime (smime)
 openssl cms -sign -nodetach -signer "$pki/bob-ec.pem" -inkey "$pki/bob-ec.key" -in body.txt \
     -from bob@partner.example -to x@example.org -subject 'Opaque' -out opaque.eml
