@@ -29,7 +29,8 @@ void cli_signer_fields(json_t *obj, const smp_message *m, const smp_signer *s, i
 	if (from != NULL)
 		json_object_set_new(obj, "from", json_string(from));
 	json_object_set_new(obj, "source",
-			    json_string(preference ? "encryption_key_preference" : "signer"));
+			    json_string(preference == 1 ? "encryption_key_preference" :
+					preference == 2 ? "carried_encryption_certificate" : "signer"));
 	if (signer_ci != NULL)
 		json_object_set_new(obj, "signer_sha256", json_string(signer_ci->sha256));
 	if ((alg = json_object_get(obj, "signature")) != NULL)

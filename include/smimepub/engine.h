@@ -37,7 +37,8 @@ extern "C" {
 /*
  * One result. Every pointer is borrowed for the duration of the callback: copy what you keep.
  * action: "published", "replaced", "removed", "reordered", "unchanged", "superseded" (a better
- * input for the address in the same run is published instead), "skipped", "failed",
+ * input for the address in the same run is published instead), "not_needed" (a signing-only
+ * certificate beside the address's encryption certificate in the same run), "skipped", "failed",
  * and in a dry run "would_publish", "would_replace", "would_remove", "would_reorder"; the
  * read-only operations: "inspected", "looked_up", "audited", "referral".
  * reason: a stable code or NULL ("not_found", "ambiguous", "critical_problem", "downgrade",
@@ -66,8 +67,10 @@ typedef struct smp_item {
 	   certificate to take), and the signer cert came from, else NULL */
 	const smp_message *mail;
 	const smp_signer *signer;    /* NULL with mail: the message has no signer */
-	int preference;              /* cert is the signer's encryption key preference, not its
-					own certificate */
+	int preference;              /* cert is not the signer's own certificate: 1, the one its
+					SMIMEEncryptionKeyPreference names; 2, a certificate the
+					message carries for the signer's address that can encrypt,
+					when the signer's own cannot (no attribute names it) */
 	const smp_certinfo *signer_cert; /* the signer's own certificate's analysis, or NULL */
 	const smp_lookup_result *lookup; /* lookup: the verdict for one entry found, or NULL */
 	const smp_audit_entry *audit;    /* audit: one entry audited, or NULL */

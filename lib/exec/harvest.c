@@ -18,7 +18,9 @@
 #include <openssl/x509.h>
 
 #include "pipeline.h"
+#include "smimepub/clients.h"
 #include "smimepub/message.h"
+#include "smimepub/plan.h"
 
 /*
  * Every outcome is a record, kept in message order until its certificate has been through
@@ -210,13 +212,52 @@ static int to_publish(struct harvest_run *h, struct hrec *r, X509 *cert, smp_cer
 }
 
 /*
+ * A signer whose own certificate cannot encrypt (a signing-only certificate) and whose
+ * signature names no encryption certificate, but whose message carries a usable certificate
+ * for one of its addresses: that one, the best of them (borrowed from m->carried), else NULL.
+ * Partners' clients send their encryption certificate along that way. own: the signer's.
+ */
+static X509 *carried_encryption_cert(struct harvest_run *h, const smp_message *m,
+				     const smp_signer *s, const smp_certinfo *own)
+{
+	smp_certinfo *best_ci = NULL;
+	smp_error err = SMP_ERROR_INIT;
+	X509 *best = NULL;
+
+	if (s->encryption_cert != NULL || smp_cert_usable(own))
+		return NULL;
+	for (int i = 0; i < sk_X509_num(m->carried); i++) {
+		X509 *x = sk_X509_value(m->carried, i);
+		smp_certinfo *ci = NULL;
+		int shares = 0;
+
+		if (X509_cmp(x, s->cert) == 0 ||
+		    smp_cert_analyze(&ci, x, m->carried, h->c->trust, &err) != 0)
+			continue;
+		for (size_t k = 0; k < own->n_emails && !shares; k++)
+			shares = smp_certinfo_has_email(ci, own->emails[k]);
+		if (shares && !ci->is_ca && smp_cert_usable(ci) &&
+		    (best_ci == NULL || smp_plan_better(ci, best_ci))) {
+			smp_certinfo_free(best_ci);
+			best_ci = ci;
+			best = x;
+			ci = NULL;
+		}
+		smp_certinfo_free(ci);
+	}
+	smp_certinfo_free(best_ci);
+	return best;
+}
+
+/*
  * Analyses and checks one signer's certificate (or the one its SMIMEEncryptionKeyPreference
- * names); what may be published goes to the pipeline. Returns 0 or SMP_ERR_NOMEM.
+ * names, or the encryption certificate it carries); what may be published goes to the
+ * pipeline. Returns 0 or SMP_ERR_NOMEM.
  */
 static int harvest_signer(struct harvest_run *h, const smp_message *m, size_t si)
 {
 	const smp_signer *s = &m->signers[si];
-	X509 *cert = s->encryption_cert != NULL ? s->encryption_cert : s->cert;
+	X509 *cert = s->encryption_cert != NULL ? s->encryption_cert : s->cert, *carried;
 	smp_certinfo *ci = NULL, *signer_ci = NULL;
 	smp_error err = SMP_ERROR_INIT;
 	struct hrec *rec;
@@ -224,6 +265,13 @@ static int harvest_signer(struct harvest_run *h, const smp_message *m, size_t si
 
 	if ((r = smp_cert_analyze(&ci, cert, m->carried, h->c->trust, &err)) != 0)
 		goto out;
+	if ((carried = carried_encryption_cert(h, m, s, ci)) != NULL) {
+		smp_certinfo_free(ci);
+		ci = NULL;
+		cert = carried;
+		if ((r = smp_cert_analyze(&ci, cert, m->carried, h->c->trust, &err)) != 0)
+			goto out;
+	}
 	mismatch = smp_signer_problems(ci, cert, m, s, h->c->trust, h->o->allow_from_mismatch,
 				       &signer_ci, &err);
 	if (mismatch < 0) {
@@ -234,7 +282,7 @@ static int harvest_signer(struct harvest_run *h, const smp_message *m, size_t si
 		r = SMP_ERR_NOMEM;
 		goto out;
 	}
-	rec->preference = cert != s->cert;
+	rec->preference = cert == s->cert ? 0 : cert == s->encryption_cert ? 1 : 2;
 	rec->signer_ci = signer_ci;
 	signer_ci = NULL;
 	if (!s->signature_ok && s->unchecked) {

@@ -1074,11 +1074,20 @@ static int run_best(struct pub_item *items, size_t n)
 			continue;
 		t = w->ci->not_after;
 		strftime(until, sizeof(until), "%Y-%m-%d", gmtime_r(&t, &tm));
-		res->action = "superseded";
 		res->status = 0;
-		set_message(res, "not published: '%s' in the same run is the better certificate for "
-			    "the address (%svalid until %s)", w->source != NULL ? w->source : "-",
-			    smp_cert_usable(w->ci) ? "" : "not usable either, ", until);
+		if (!items[i].ci->can_encrypt && smp_cert_usable(w->ci)) {
+			/* a signing certificate beside the partner's encryption certificate */
+			res->action = "not_needed";
+			set_message(res, "a signing certificate, not needed to encrypt: '%s' in the "
+				    "same run is the address's encryption certificate (valid until "
+				    "%s)", w->source != NULL ? w->source : "-", until);
+		} else {
+			res->action = "superseded";
+			set_message(res, "not published: '%s' in the same run is the better "
+				    "certificate for the address (%svalid until %s)",
+				    w->source != NULL ? w->source : "-",
+				    smp_cert_usable(w->ci) ? "" : "not usable either, ", until);
+		}
 		items[i].p.state = PIPE_DONE;
 	}
 	r = 0;

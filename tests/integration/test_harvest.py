@@ -17,6 +17,8 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import smptest  # noqa: E402
 from smptest import Directory, T0, der_of, pki, run  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_publish import make_cert  # noqa: E402
 
 A = "alice@partner.example"
 B = "bob@partner.example"
@@ -254,6 +256,40 @@ class HarvestBase:
         self.assertTrue(recs[0]["file"].endswith("1000.a:2,S"), recs[0])
         self.assertEqual(self.d.certs(dn_a), [der_of("alice.pem")])
         self.assertEqual(self.d.certs(dn_b), [])
+
+    def test_signing_only_signer_with_its_encryption_certificate_carried(self):
+        # Outlook signs with a signing-only certificate and sends the encryption certificate
+        # along, without an SMIMEEncryptionKeyPreference: that one is published
+        dn = self.contact("Alice", A)
+        sign_pem, _ = make_cert("/CN=Alice Signing", [A], key="rsa", usage="nonRepudiation")
+        key = os.path.join(os.path.dirname(sign_pem), "k.pem")
+        out = os.path.join(self.tmp, "sign-only.eml")
+        carried = os.path.join(self.tmp, "carried.pem")
+        with open(carried, "w") as fp:
+            for name in ("alice.pem", "intermediate.pem"):
+                with open(pki(name)) as src:
+                    fp.write(src.read())
+        subprocess.run(["openssl", "cms", "-sign", "-in", os.path.join(MAIL, "body.txt"),
+                        "-signer", sign_pem, "-inkey", key, "-certfile", carried,
+                        "-from", A, "-to", "x@example.org", "-subject", "certs", "-out", out],
+                       check=True, capture_output=True)
+        res = self.smp(out)
+        self.assertEqual(res.rc, 0, res)
+        rec = self.one(res)
+        self.assertEqual((rec["action"], rec["source"]),
+                         ("published", "carried_encryption_certificate"), res)
+        self.assertEqual(rec["sha256"], self.sha256("alice.pem"))
+        self.assertEqual(self.d.certs(dn), [der_of("alice.pem")])
+        # the same signing-only certificate alone, beside a message with the encryption
+        # certificate in the same run: not needed, not a failure
+        alone = os.path.join(self.tmp, "sign-only-alone.eml")
+        subprocess.run(["openssl", "cms", "-sign", "-in", os.path.join(MAIL, "body.txt"),
+                        "-signer", sign_pem, "-inkey", key, "-certfile", pki("intermediate.pem"),
+                        "-from", A, "-to", "x@example.org",
+                        "-subject", "sig", "-out", alone], check=True, capture_output=True)
+        res = self.smp(alone, mail("smime-lf.eml"))
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual([r["action"] for r in res.json()], ["not_needed", "unchanged"], res)
 
     def test_detached_signature_alone_is_not_published(self):
         dn = self.contact("Alice", A)

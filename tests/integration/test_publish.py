@@ -29,9 +29,12 @@ def directory(kind):
     return _DIRS[kind]
 
 
-def make_cert(subj, emails, start="20260101000000Z", end="20270101000000Z", key="ec"):
+def make_cert(subj, emails, start="20260101000000Z", end="20270101000000Z", key="ec",
+              usage=None):
     """A leaf issued by the test PKI's intermediate with the given subject (openssl -subj form)
-    and rfc822Name SAN addresses, valid start..end. Returns (pem path, DER bytes)."""
+    and rfc822Name SAN addresses, valid start..end; keyUsage digitalSignature plus usage
+    (default: the key's encryption usage; "nonRepudiation" makes a signing-only one). Its key
+    is k.pem beside it. Returns (pem path, DER bytes)."""
     d = tempfile.mkdtemp(prefix="ca-", dir=_TMP)
     open(os.path.join(d, "index.txt"), "w").close()
     cnf = os.path.join(d, "ca.cnf")
@@ -46,7 +49,7 @@ def make_cert(subj, emails, start="20260101000000Z", end="20270101000000Z", key=
                  "[ ext ]\nbasicConstraints = critical,CA:FALSE\n"
                  "keyUsage = critical,digitalSignature,%s\nextendedKeyUsage = emailProtection\n%s\n"
                  % (d, pki("intermediate.pem"), pki("intermediate.key"),
-                    "keyAgreement" if key == "ec" else "keyEncipherment",
+                    usage or ("keyAgreement" if key == "ec" else "keyEncipherment"),
                     ("subjectAltName = " + san) if emails else ""))
     keyf, req, out = (os.path.join(d, n) for n in ("k.pem", "r.pem", "c.pem"))
     newkey = (["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"] if key == "ec"
