@@ -810,6 +810,51 @@ static void plan_message(struct pub_result *res, const smp_plan *plan, const smp
 	}
 }
 
+/* s as a PowerShell single-quoted string's content ('' for '). */
+static char *ps_quote(const char *s)
+{
+	size_t n = 0;
+	char *out, *o;
+
+	for (const char *p = s; *p; p++)
+		n += *p == '\'' ? 2 : 1;
+	if ((out = malloc(n + 1)) == NULL)
+		return NULL;
+	for (o = out; *s; s++) {
+		if (*s == '\'')
+			*o++ = '\'';
+		*o++ = *s;
+	}
+	*o = '\0';
+	return out;
+}
+
+/*
+ * For a contact created in Active Directory without Exchange's recipient attributes in the
+ * schema (AD without Exchange, Samba): it is in the directory but not yet an Exchange
+ * recipient, so Outlook's Global Address List will not show it. The line that mail-enables
+ * it (Exchange Management Shell), or NULL where the schema has them or this is no AD.
+ */
+static char *exchange_note(smp_session *c, const char *dn, const char *addr)
+{
+	char *qdn, *qaddr, *note = NULL;
+
+	if (!smp_dir_profile(c->dir)->write_target_address ||
+	    smp_dir_schema_has_attribute(c->dir, "msExchRecipientTypeDetails") != 0)
+		return NULL;
+	qdn = ps_quote(dn);
+	qaddr = ps_quote(addr);
+	if (qdn != NULL && qaddr != NULL &&
+	    asprintf(&note, "; it is not an Exchange recipient yet (the schema has no Exchange "
+		     "attributes): in the Exchange Management Shell, Enable-MailContact "
+		     "-Identity '%s' -ExternalEmailAddress 'SMTP:%s' makes it one", qdn,
+		     qaddr) < 0)
+		note = NULL;
+	free(qdn);
+	free(qaddr);
+	return note;
+}
+
 int pub_certificate(smp_session *c, const unsigned char *der, size_t len, smp_certinfo *ci,
 		    const char *source, struct pub_result *res)
 {
@@ -940,15 +985,14 @@ int pub_certificate(smp_session *c, const unsigned char *der, size_t len, smp_ce
 			e = fresh;
 		}
 	}
-	if (res->created && res->message == NULL)
-		set_message(res, "%s contact '%s'", c->o.dry_run ? "would create" : "created",
-			    res->dn);
-	else if (res->created) {
-		char *m = res->message;
+	if (res->created) {
+		char *m = res->message, *x = exchange_note(c, res->dn, ci->emails[0]);
+
 		res->message = NULL;
-		set_message(res, "%s contact '%s'; %s", c->o.dry_run ? "would create" : "created",
-			    res->dn, m);
+		set_message(res, "%s contact '%s'%s%s%s", c->o.dry_run ? "would create" : "created",
+			    res->dn, m != NULL ? "; " : "", m != NULL ? m : "", x != NULL ? x : "");
 		free(m);
+		free(x);
 	}
 	r = 0;
 out:

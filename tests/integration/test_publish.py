@@ -281,6 +281,21 @@ class PublishTests(Base):
         res = self.smp("publish", "--create-contact", "--ou", self.ou, path)
         self.assertEqual((res.rc, self.one(res)["action"]), (0, "published"), res)
 
+    def test_created_contact_says_whether_it_is_an_exchange_recipient(self):
+        # Samba's schema (like AD without Exchange) has no msExchRecipientTypeDetails: the
+        # contact is in the directory but no Exchange recipient yet, and the result says how
+        # to make it one; OpenLDAP has no Exchange at all
+        path, _ = make_cert("/CN=O'Neil Partner", ["oneil@partner.example"])
+        res = self.smp("publish", "--create-contact", "--ou", self.ou, path)
+        self.assertEqual(res.rc, 0, res)
+        rec = self.one(res)
+        if self.d.kind == "ad":
+            self.assertIn("not an Exchange recipient yet", rec["message"])
+            self.assertIn("Enable-MailContact -Identity 'CN=O''Neil Partner,", rec["message"])
+            self.assertIn("-ExternalEmailAddress 'SMTP:oneil@partner.example'", rec["message"])
+        else:
+            self.assertNotIn("Exchange", rec["message"])
+
     def test_create_contact_with_escaped_cn(self):
         cn = 'Doe, Jane + "J" <x>; y\\z=1'
         path, der = make_cert("/CN=" + re.sub(r'([,+"<>;\\])', r"\\\1", cn),
