@@ -1,4 +1,7 @@
-/* smimepub engine: remove, taking selected certificates off one entry, journalled (SPEC §2, §4). */
+/*
+ * smimepub engine: remove, taking selected certificates off the entries named, journalled,
+ * many entries through the pipeline (SPEC §2, §4).
+ */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
