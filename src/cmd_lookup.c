@@ -59,7 +59,8 @@ static void value_record(struct lookup_state *st, const char *addr, const smp_en
 	json_object_set_new(obj, "address", json_string(addr));
 	json_object_set_new(obj, "dn", json_string(e->dn));
 	json_object_set_new(obj, "attribute", json_string(attr));
-	json_object_set_new(obj, "position", json_integer((json_int_t)v->position));
+	/* numbered as audit and prune number values: 0-based, in the attribute's order */
+	json_object_set_new(obj, "index", json_integer((json_int_t)(v->position - 1)));
 	json_object_set_new(obj, "chosen", json_boolean(v->chosen));
 	json_object_set_new(obj, "usable", json_boolean(v->usable));
 	clients = json_array();
@@ -78,7 +79,7 @@ static void value_record(struct lookup_state *st, const char *addr, const smp_en
 		json_decref(more);
 	}
 	json_object_set_new(obj, "problems", problems);
-	if (asprintf(&m, "%s value %zu on '%s': %s%s", attr, v->position, e->dn, what,
+	if (asprintf(&m, "%s index %zu on '%s': %s%s", attr, v->position - 1, e->dn, what,
 		     st->out.format == CLI_FMT_TEXT ? taken_by(v->clients) : "") >= 0) {
 		json_object_set_new(obj, "message", json_string(m));
 		free(m);

@@ -39,7 +39,7 @@ class LookupTests(Base):
         rec = self.one(res)
         self.assertEqual(rec["dn"].lower(), dn.lower())
         self.assertEqual(rec["address"], A)
-        self.assertEqual(rec["position"], 1)
+        self.assertEqual(rec["index"], 0)  # 0-based, as audit, prune and CSV number values
         self.assertEqual(rec["attribute"].split(";")[0], "userCertificate")
         self.assertIs(rec["chosen"], True)
         self.assertIs(rec["usable"], True)
@@ -63,8 +63,12 @@ class LookupTests(Base):
         res = self.lookup(A)
         self.assertEqual(res.rc, 0, res)
         recs = res.json()
-        self.assertEqual([(r["position"], r["chosen"], r["usable"]) for r in recs],
-                         [(1, False, False), (2, True, True)])
+        self.assertEqual([(r["index"], r["chosen"], r["usable"]) for r in recs],
+                         [(0, False, False), (1, True, True)])
+        # the same numbering as audit's for the same values
+        audit = self.smp("audit")
+        by_sha = {r["sha256"]: r["index"] for r in audit.json() if r.get("type") == "certificate"}
+        self.assertEqual([by_sha[r["sha256"]] for r in recs], [0, 1], audit)
         self.assertIn("expired", self.codes(recs[0]))
         self.assertIn("first_unusable", self.codes(recs[1]))
         finding = [p for p in recs[1]["problems"] if p["code"] == "first_unusable"][0]
@@ -141,7 +145,7 @@ class LookupTests(Base):
         self.contact("Many", mail="noeku@partner.example", certs=MANY)
         res = self.lookup("noeku@partner.example")
         self.assertEqual(res.rc, 0, res)
-        self.assertEqual(len([r for r in res.json() if "position" in r]), 16)
+        self.assertEqual(len([r for r in res.json() if "index" in r]), 16)
         self.assertIn("too_many_values", self.all_codes(res))
 
     def test_ambiguous_entries_reported(self):
@@ -165,7 +169,7 @@ class LookupTests(Base):
         # usable for mail to the weird address (SPEC section 4: address_mismatch)
         res = self.lookup(weird)
         self.assertEqual(res.rc, 1, res)
-        rec = self.one(res, position=1)
+        rec = self.one(res, index=0)
         self.assertEqual(rec["emails"], ["Bob@partner.example"])
         self.assertIs(rec["usable"], False)
         self.assertIn("address_mismatch", self.codes(rec))
