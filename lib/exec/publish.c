@@ -830,16 +830,19 @@ static char *ps_quote(const char *s)
 }
 
 /*
- * For a contact created in Active Directory without Exchange's recipient attributes in the
- * schema (AD without Exchange, Samba): it is in the directory but not yet an Exchange
- * recipient, so Outlook's Global Address List will not show it. The line that mail-enables
- * it (Exchange Management Shell), or NULL where the schema has them or this is no AD.
+ * For a contact created (not in a dry run) in Active Directory without Exchange's recipient
+ * attributes in the schema (AD without Exchange, Samba): it is in the directory but not yet
+ * an Exchange recipient, so Outlook's Global Address List will not show it. The line that
+ * mail-enables it (Exchange Management Shell), or NULL where the schema has them or this is
+ * no AD.
  */
 static char *exchange_note(smp_session *c, const char *dn, const char *addr)
 {
 	char *qdn, *qaddr, *note = NULL;
 
-	if (!smp_dir_profile(c->dir)->write_target_address ||
+	/* only once it exists: an export's dry run cannot know the schema, and must print what
+	   the live one does */
+	if (c->o.dry_run || !smp_dir_profile(c->dir)->write_target_address ||
 	    smp_dir_schema_has_attribute(c->dir, "msExchRecipientTypeDetails") != 0)
 		return NULL;
 	qdn = ps_quote(dn);
