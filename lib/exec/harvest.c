@@ -29,6 +29,8 @@
  * certificates finish.
  */
 #define HARVEST_CHUNK 1000
+/* ... and records held at most (messages without a certificate to publish count too) */
+#define HARVEST_RECORDS 4000
 
 enum { HR_MESSAGE, HR_SIGNER, HR_PUBLISH };
 
@@ -43,7 +45,6 @@ struct hrec {
 	smp_certinfo *ci;         /* HR_SIGNER */
 	smp_certinfo *signer_ci;  /* HR_SIGNER, HR_PUBLISH */
 	int preference;
-	size_t item;              /* HR_PUBLISH: its pub_item */
 };
 
 struct harvest_run {
@@ -205,7 +206,7 @@ static int to_publish(struct harvest_run *h, struct hrec *r, X509 *cert, smp_cer
 	it->source = r->m->file;
 	it->tag = (size_t)(r - h->recs);
 	r->kind = HR_PUBLISH;
-	r->item = h->nitems++;
+	h->nitems++;
 	if (h->nitems == HARVEST_CHUNK)
 		harvest_flush(h);
 	return 0;
@@ -358,8 +359,9 @@ static int harvest_message(const smp_message *m, void *arg)
 		h->nomem = 1;
 		return SMP_ERR_NOMEM;
 	}
-	/* nothing is written in a dry run: each message is reported as it comes */
-	if (h->c->o.dry_run || h->c->dir == NULL)
+	/* nothing is written in a dry run: each message is reported as it comes; and memory
+	   stays bounded on a mailbox of messages with nothing to publish */
+	if (h->c->o.dry_run || h->c->dir == NULL || h->nrecs >= HARVEST_RECORDS)
 		harvest_flush(h);
 	return h->nomem ? SMP_ERR_NOMEM : 0;
 }

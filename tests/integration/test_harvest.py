@@ -291,6 +291,29 @@ class HarvestBase:
         self.assertEqual(res.rc, 0, res)
         self.assertEqual([r["action"] for r in res.json()], ["not_needed", "unchanged"], res)
 
+    def test_many_messages_without_certificates_then_one_with(self):
+        # records are held until their certificates have been through the pipeline, but a
+        # mailbox of messages with nothing to publish does not pile them up: they go out in
+        # bounded batches, still in order, and the signed message at the end is published
+        dn = self.contact("Alice", A)
+        mbox = os.path.join(self.tmp, "many.mbox")
+        with open(mbox, "w") as fp:
+            for i in range(4100):
+                fp.write("From x@example.org Mon Jan  1 00:00:00 2026\nFrom: x@example.org\n"
+                         "Message-ID: <u%d@test.example>\nSubject: plain\n\nhello\n\n" % i)
+            fp.write("From alice@partner.example Mon Jan  1 00:00:00 2026\n")
+            with open(mail("smime-lf.eml")) as src:
+                fp.write(src.read())
+        res = self.smp(mbox)
+        self.assertEqual(res.rc, 0, res.err)
+        recs = res.json()
+        self.assertEqual(len(recs), 4101)
+        self.assertEqual([r["message_id"] for r in recs[:4100]],
+                         ["u%d@test.example" % i for i in range(4100)])
+        self.assertEqual({r["reason"] for r in recs[:4100]}, {"unsigned"})
+        self.assertEqual(recs[-1]["action"], "published")
+        self.assertEqual(self.d.certs(dn), [der_of("alice.pem")])
+
     def test_detached_signature_alone_is_not_published(self):
         dn = self.contact("Alice", A)
         alone = tempfile.mkdtemp(prefix="smp-p7s-")
