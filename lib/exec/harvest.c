@@ -215,16 +215,19 @@ static int to_publish(struct harvest_run *h, struct hrec *r, X509 *cert, smp_cer
 /*
  * A signer whose own certificate cannot encrypt (a signing-only certificate) and whose
  * signature names no encryption certificate, but whose message carries a usable certificate
- * for one of its addresses: that one, the best of them (borrowed from m->carried), else NULL.
- * Partners' clients send their encryption certificate along that way. own: the signer's.
+ * for one of its addresses: that one, the best of them (borrowed from m->carried), with its
+ * analysis in *best_ci_out (the caller's), else NULL. Partners' clients send their encryption
+ * certificate along that way. own: the signer's analysis.
  */
 static X509 *carried_encryption_cert(struct harvest_run *h, const smp_message *m,
-				     const smp_signer *s, const smp_certinfo *own)
+				     const smp_signer *s, const smp_certinfo *own,
+				     smp_certinfo **best_ci_out)
 {
 	smp_certinfo *best_ci = NULL;
 	smp_error err = SMP_ERROR_INIT;
 	X509 *best = NULL;
 
+	*best_ci_out = NULL;
 	if (s->encryption_cert != NULL || smp_cert_usable(own))
 		return NULL;
 	for (int i = 0; i < sk_X509_num(m->carried); i++) {
@@ -246,7 +249,7 @@ static X509 *carried_encryption_cert(struct harvest_run *h, const smp_message *m
 		}
 		smp_certinfo_free(ci);
 	}
-	smp_certinfo_free(best_ci);
+	*best_ci_out = best_ci;
 	return best;
 }
 
@@ -259,19 +262,18 @@ static int harvest_signer(struct harvest_run *h, const smp_message *m, size_t si
 {
 	const smp_signer *s = &m->signers[si];
 	X509 *cert = s->encryption_cert != NULL ? s->encryption_cert : s->cert, *carried;
-	smp_certinfo *ci = NULL, *signer_ci = NULL;
+	smp_certinfo *ci = NULL, *signer_ci = NULL, *carried_ci = NULL;
 	smp_error err = SMP_ERROR_INIT;
 	struct hrec *rec;
 	int mismatch, r;
 
 	if ((r = smp_cert_analyze(&ci, cert, m->carried, h->c->trust, &err)) != 0)
 		goto out;
-	if ((carried = carried_encryption_cert(h, m, s, ci)) != NULL) {
+	if ((carried = carried_encryption_cert(h, m, s, ci, &carried_ci)) != NULL) {
+		/* its analysis, with the message's certificates as intermediates, as above */
 		smp_certinfo_free(ci);
-		ci = NULL;
+		ci = carried_ci;
 		cert = carried;
-		if ((r = smp_cert_analyze(&ci, cert, m->carried, h->c->trust, &err)) != 0)
-			goto out;
 	}
 	mismatch = smp_signer_problems(ci, cert, m, s, h->c->trust, h->o->allow_from_mismatch,
 				       &signer_ci, &err);

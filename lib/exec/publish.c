@@ -760,17 +760,21 @@ static int has_critical(const smp_certinfo *ci)
 	return smp_certinfo_worst(ci) == SMP_SEV_CRITICAL;
 }
 
-/* The message for a plan's outcome. */
+/* The day of t (UTC, YYYY-MM-DD): smp_format_time's date, for messages. */
+static void day_of(char out[32], time_t t)
+{
+	smp_format_time(out, 32, t);
+	out[10] = '\0';
+}
+
 /* A refused downgrade: which certificate would have been lost (also a problem of ci). */
 static void downgrade_message(struct pub_result *res, const smp_entry *e,
 			      const smp_certinfo *kept, smp_certinfo *ci)
 {
 	char until[32], mine[32];
-	struct tm tm;
-	time_t t = kept->not_after, m = ci->not_after;
 
-	strftime(until, sizeof(until), "%Y-%m-%d", gmtime_r(&t, &tm));
-	strftime(mine, sizeof(mine), "%Y-%m-%d", gmtime_r(&m, &tm));
+	day_of(until, kept->not_after);
+	day_of(mine, ci->not_after);
 	if (smp_certinfo_problem(ci, "downgrade") == NULL)
 		smp_certinfo_add_problem(ci, "downgrade", "replacing would remove '%s' (SHA-256 %.16s..., "
 					 "valid until %s) from '%s', which stays valid longer than "
@@ -781,6 +785,7 @@ static void downgrade_message(struct pub_result *res, const smp_entry *e,
 		    "until %s", kept->subject, e->dn, until, mine);
 }
 
+/* The message for a plan's outcome. */
 static void plan_message(struct pub_result *res, const smp_plan *plan, const smp_entry *e,
 			 const smp_existing *ex, smp_certinfo *ci)
 {
@@ -1114,13 +1119,10 @@ static int run_best(struct pub_item *items, size_t n)
 		struct pub_item *w = &items[winner[i]];
 		struct pub_result *res = &items[i].p.res;
 		char until[32];
-		struct tm tm;
-		time_t t;
 
 		if (winner[i] == i)
 			continue;
-		t = w->ci->not_after;
-		strftime(until, sizeof(until), "%Y-%m-%d", gmtime_r(&t, &tm));
+		day_of(until, w->ci->not_after);
 		res->status = 0;
 		if (!items[i].ci->can_encrypt && smp_cert_usable(w->ci)) {
 			/* a signing certificate beside the partner's encryption certificate */

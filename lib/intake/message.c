@@ -203,7 +203,7 @@ void smp_message_free(smp_message *m)
 
 static char *dup_or_null(const char *s, int *failed)
 {
-	char *d = s != NULL ? strdup(s) : NULL;
+	char *d = xstrdup_or_null(s);
 
 	*failed |= s != NULL && d == NULL;
 	return d;
