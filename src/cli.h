@@ -8,6 +8,7 @@
 
 #include "smimepub/cert.h"
 #include "smimepub/dir.h"
+#include "smimepub/engine.h"
 #include "smimepub/error.h"
 #include "smimepub/plan.h"
 
@@ -46,6 +47,10 @@ struct cli_opts {
 	int allow_from_mismatch;     /* harvest */
 	int jobs;                    /* operations in flight for bulk publish */
 	int jobs_set;                /* --jobs given: it bounds the adaptive window */
+	smp_undo_options undo;       /* --last --since --record */
+	const char **undo_records;   /* --record, each (argv strings) */
+	size_t n_undo_records;
+	int undo_list;               /* --list */
 
 	/* positional arguments after the command name */
 	char **args;
@@ -113,5 +118,6 @@ int cmd_remove(struct cli_opts *o);
 int cmd_audit(struct cli_opts *o);
 int cmd_prune(struct cli_opts *o);
 int cmd_harvest(struct cli_opts *o);
+int cmd_undo(struct cli_opts *o);
 
 #endif

@@ -31,6 +31,7 @@ int main(int argc, char **argv)
 		return smp_exit_status(r);
 	}
 	status = cmd->fn(&opts);
+	free(opts.undo_records);
 	OPENSSL_cleanup();
 	return status;
 }

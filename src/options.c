@@ -41,6 +41,10 @@ enum {
 	OPT_CONFIG,
 	OPT_TIMEOUT,
 	OPT_LIST_OPTIONS,
+	OPT_LAST,
+	OPT_SINCE,
+	OPT_RECORD,
+	OPT_LIST,
 };
 
 struct opt_def {
@@ -72,8 +76,12 @@ static const struct opt_def opt_defs[] = {
 	{ "at", 0, 1, OPT_AT, "TIME", CMD_ALL, "judge validity at TIME (RFC 3339 or YYYY-MM-DD) instead of now" },
 	{ "warn-days", 0, 1, OPT_WARN_DAYS, "N", CMD_ALL, "warn about certificates expiring within N days (default 30)" },
 	{ "format", 0, 1, OPT_FORMAT, "text|json|csv", CMD_ALL, "output format (default text; json is JSON Lines)" },
-	{ "dry-run", 'n', 0, 'n', NULL, CMD_PUBLISH | CMD_REMOVE | CMD_PRUNE | CMD_HARVEST, "print the LDIF that would be applied; change nothing" },
-	{ "journal", 0, 1, OPT_JOURNAL, "FILE", CMD_PUBLISH | CMD_REMOVE | CMD_PRUNE | CMD_HARVEST, "undo journal (default $XDG_STATE_HOME/smimepub/journal.ldif)" },
+	{ "dry-run", 'n', 0, 'n', NULL, CMD_PUBLISH | CMD_REMOVE | CMD_PRUNE | CMD_HARVEST | CMD_UNDO, "print the LDIF that would be applied; change nothing" },
+	{ "journal", 0, 1, OPT_JOURNAL, "FILE", CMD_PUBLISH | CMD_REMOVE | CMD_PRUNE | CMD_HARVEST | CMD_UNDO, "undo journal (default $XDG_STATE_HOME/smimepub/journal.ldif)" },
+	{ "last", 0, 0, OPT_LAST, NULL, CMD_UNDO, "undo the changes of the newest run that has any left to undo" },
+	{ "since", 0, 1, OPT_SINCE, "TIME", CMD_UNDO, "undo every change made at or after TIME (RFC 3339 or YYYY-MM-DD)" },
+	{ "record", 0, 1, OPT_RECORD, "ID", CMD_UNDO, "undo the journal record ID (repeatable; an undo's own records too)" },
+	{ "list", 0, 0, OPT_LIST, NULL, CMD_UNDO, "list the journal's records, newest first, and change nothing" },
 	{ "strict", 0, 0, OPT_STRICT, NULL, CMD_INSPECT, "exit 1 when any certificate has a critical problem" },
 	{ "add", 0, 0, OPT_ADD, NULL, CMD_PUBLISH | CMD_HARVEST, "keep the entry's other certificates and add this one" },
 	{ "replace", 0, 0, OPT_REPLACE, NULL, CMD_PUBLISH | CMD_HARVEST, "replace the entry's certificates for the same address, atomically" },
@@ -114,6 +122,8 @@ const struct cli_command cli_commands[] = {
 	  "remove expired, untrusted or superseded certificates across the directory" },
 	{ "harvest", cmd_harvest, CMD_HARVEST, NEEDS_DIRECTORY | WRITES, "harvest MESSAGE...",
 	  "take signer certificates from S/MIME-signed mail (.eml, .p7s, .p7m, mbox, Maildir) and publish them" },
+	{ "undo", cmd_undo, CMD_UNDO, NEEDS_DIRECTORY | WRITES, "undo --last|--since TIME|--record ID...",
+	  "apply the journal's inverse records, newest first, where the entry is still as the change left it" },
 	{ NULL, NULL, 0, 0, NULL, NULL },
 };
 
@@ -272,6 +282,27 @@ static int apply_option(struct cli_opts *o, int c, char *arg, int *help, int *ve
 	case OPT_FINGERPRINT: o->remove.fingerprint = arg; break;
 	case OPT_EXPIRED: o->remove.expired = 1; break;
 	case OPT_ALL: o->remove.all = 1; break;
+	case OPT_LAST: o->undo.last = 1; break;
+	case OPT_SINCE:
+		if (smp_parse_time(&o->undo.since, arg, &err) != 0) {
+			cli_error("invalid --since '%s': %s", arg, err.msg);
+			return -1;
+		}
+		o->undo.has_since = 1;
+		break;
+	case OPT_RECORD: {
+		const char **grown = realloc(o->undo_records,
+					     (o->n_undo_records + 1) * sizeof(*grown));
+
+		if (grown == NULL) {
+			cli_error("out of memory");
+			return -1;
+		}
+		o->undo_records = grown;
+		o->undo_records[o->n_undo_records++] = arg;
+		break;
+	}
+	case OPT_LIST: o->undo_list = 1; break;
 	case OPT_SELECT: return parse_select(o, arg);
 	case OPT_ALLOW_FROM_MISMATCH: o->allow_from_mismatch = 1; break;
 	case 'j': o->jobs_set = 1; return parse_int(&o->jobs, arg, "--jobs", 1, 256);

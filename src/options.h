@@ -13,8 +13,10 @@ enum {
 	CMD_AUDIT = 1 << 4,
 	CMD_PRUNE = 1 << 5,
 	CMD_HARVEST = 1 << 6,
-	CMD_DIRECTORY = CMD_PUBLISH | CMD_LOOKUP | CMD_REMOVE | CMD_AUDIT | CMD_PRUNE | CMD_HARVEST,
-	CMD_ALL = 0x7f,
+	CMD_UNDO = 1 << 7,
+	CMD_DIRECTORY = CMD_PUBLISH | CMD_LOOKUP | CMD_REMOVE | CMD_AUDIT | CMD_PRUNE | CMD_HARVEST |
+			CMD_UNDO,
+	CMD_ALL = 0xff,
 };
 
 /* Command flags: what setup a command needs. */

@@ -299,6 +299,14 @@ static void text_record(struct cli_out *o, json_t *obj)
 	}
 	if (*str(obj, "message"))
 		fprintf(fp, "    %s\n", str(obj, "message"));
+	if (*str(obj, "record")) {
+		/* the id `smimepub undo --record` takes */
+		if (*str(obj, "record_time"))
+			fprintf(fp, "    journal record %s of %s\n", str(obj, "record"),
+				str(obj, "record_time"));
+		else
+			fprintf(fp, "    journal record %s\n", str(obj, "record"));
+	}
 	if (*str(obj, "sha256")) {
 		text_cert_line(fp, obj);
 		text_details(o, obj);

@@ -90,6 +90,9 @@ int cli_run_open(struct cli_run *run, smp_dir *dir, const smp_trust *trust, cons
 	so.journal = run->o->journal;
 	so.dry_run = run->o->dry_run;
 	so.command = command;
+	if (dir != NULL && run->actor == NULL)
+		run->actor = smp_dir_identity(dir);
+	so.actor = run->actor;
 	so.notice = run_notice;
 	if (getenv("SMIMEPUB_TEST_BEFORE_MODIFY") != NULL)
 		so.before_modify = test_before_modify;
@@ -115,6 +118,8 @@ int cli_run_release(struct cli_run *run)
 
 	smp_session_free(run->session);
 	run->session = NULL;
+	free(run->actor);
+	run->actor = NULL;
 	return status;
 }
 
@@ -162,6 +167,10 @@ json_t *cli_item_json(const smp_item *it)
 	}
 	if (it->created)
 		json_object_set_new(obj, "created", json_true());
+	if (it->record != NULL)
+		json_object_set_new(obj, "record", json_string(it->record));
+	if (it->record_time != NULL)
+		json_object_set_new(obj, "record_time", json_string(it->record_time));
 	if (it->cert != NULL)
 		json_object_update_new(obj, cli_certinfo_json(it->cert));
 	else if (it->value_sha256 != NULL)

@@ -32,6 +32,7 @@ struct cli_run {
 	smp_session *session;
 	struct cli_progress progress;
 	int status;               /* worst status of the items emitted (before and with a session) */
+	char *actor;              /* who the journal's records name (the bind identity) */
 };
 
 /*

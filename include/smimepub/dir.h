@@ -306,6 +306,19 @@ void smp_contact_free(smp_contact *c);
 int smp_dir_add_contact(smp_dir *d, const smp_contact *c, smp_error *err);
 
 /*
+ * Deletes the entry dn (undo of a contact's creation). Returns 0, SMP_ERR_NOTFOUND, or the
+ * errors of smp_dir_modify.
+ */
+int smp_dir_delete(smp_dir *d, const char *dn, smp_error *err);
+
+/*
+ * Who d is bound as, for journal records: the bind DN, the SASL identity ("name (SASL
+ * GSSAPI)"), or "anonymous"; an LDIF export names itself. Malloc'd (caller frees), NULL when
+ * out of memory.
+ */
+char *smp_dir_identity(smp_dir *d);
+
+/*
  * smp_dir_contact_new + smp_dir_add_contact. Returns 0 and, when dn_out is not NULL, *dn_out
  * (caller frees); SMP_ERR_CONFLICT when the DN exists.
  */

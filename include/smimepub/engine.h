@@ -74,6 +74,10 @@ typedef struct smp_item {
 	const smp_certinfo *signer_cert; /* the signer's own certificate's analysis, or NULL */
 	const smp_lookup_result *lookup; /* lookup: the verdict for one entry found, or NULL */
 	const smp_audit_entry *audit;    /* audit: one entry audited, or NULL */
+	const char *record;          /* the journal record the item is about: for a change, the
+					record that undoes it; for undo, the record undone;
+					NULL when none */
+	const char *record_time;     /* undo: when that record's change was made (RFC 3339) */
 } smp_item;
 
 /* Called once per item, in input order. A non-zero return stops the operation. */
@@ -100,9 +104,11 @@ typedef struct smp_session_options {
 	 */
 	void (*before_modify)(const char *dn, void *ctx);
 	void *ctx;                   /* for notice and before_modify */
+	const char *actor;           /* who makes the changes, for the journal's records (the
+					bind identity, smp_dir_identity); NULL: "unknown" */
 } smp_session_options;
 
-#define SMP_SESSION_OPTIONS_INIT { SMP_ENGINE_VERSION, NULL, NULL, NULL, 0, "smimepub", NULL, NULL, NULL }
+#define SMP_SESSION_OPTIONS_INIT { SMP_ENGINE_VERSION, NULL, NULL, NULL, 0, "smimepub", NULL, NULL, NULL, NULL }
 
 typedef struct smp_session smp_session;
 
@@ -190,6 +196,43 @@ int smp_remove(smp_session *s, const smp_remove_options *opts, const char *targe
  */
 int smp_remove_targets(smp_session *s, const smp_remove_options *opts,
 		       const char *const *targets, size_t n, smp_error *err);
+
+/* ---- undo -------------------------------------------------------------------------------- */
+
+typedef struct smp_undo_options {
+	unsigned version;            /* SMP_ENGINE_VERSION */
+	int last;                    /* the records of the newest run that still has any to undo */
+	int has_since;
+	time_t since;                /* every record written at or after this time */
+	const char *const *records;  /* these record ids */
+	size_t n_records;
+	smp_item_fn on_item;
+	void *ctx;
+} smp_undo_options;
+
+#define SMP_UNDO_OPTIONS_INIT { SMP_ENGINE_VERSION, 0, 0, 0, NULL, 0, NULL, NULL }
+
+/*
+ * Applies the inverse records of the session's journal that opts selects, NEWEST FIRST, each
+ * only where the entry is still as the change left it: every value the record deletes is on
+ * the entry and none it adds is (exact-value modify); otherwise the record is skipped as
+ * "conflict" and the entry left alone. --last and --since never select a record that an undo
+ * wrote (undo those by id) nor one already undone. Each undo is journalled itself (its record
+ * names the record it undid, so a later undo does not apply that record twice); in a dry run
+ * each item carries the record's LDIF. One item per record: "undone" / "would_undo", or
+ * "skipped" with reason "conflict", "already_undone", "voided" (its change never happened),
+ * "torn" (cut short by a crash), "no_such_record", "gone" (the entry no longer exists), or
+ * "failed". Returns 0 (also when nothing was selected: no item), SMP_ERR_NOTFOUND when there
+ * is no journal, SMP_ERR_USAGE when opts selects nothing, or another error reading it.
+ */
+int smp_undo(smp_session *s, const smp_undo_options *opts, smp_error *err);
+
+/*
+ * Every record of the session's journal, NEWEST FIRST, as items: action "record" (or
+ * "voided", "torn", "undone": a later undo undid it), record and record_time, dn, source the
+ * command that wrote it, message who made it. Returns as smp_undo.
+ */
+int smp_journal_list(smp_session *s, smp_item_fn on_item, void *ctx, smp_error *err);
 
 /* ---- harvest ------------------------------------------------------------------------------ */
 

@@ -28,6 +28,9 @@ struct smp_dir_ops {
 		      smp_error *err);
 	/* adds the contact c (made by dir.c's smp_dir_contact_new) */
 	int (*add_contact)(smp_dir *d, const smp_contact *c, smp_error *err);
+	int (*delete_entry)(smp_dir *d, const char *dn, smp_error *err);
+	/* who the connection is bound as (malloc'd), or NULL when out of memory */
+	char *(*identity)(smp_dir *d);
 	/* 1 / 0 whether the schema has attr, -1 when unknown; NULL: always unknown */
 	int (*schema_has_attribute)(smp_dir *d, const char *attr);
 	int (*walk)(smp_dir *d, int (*fn)(const smp_entry *e, void *ctx),

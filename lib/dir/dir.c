@@ -439,6 +439,20 @@ int smp_dir_add_contact(smp_dir *d, const smp_contact *c, smp_error *err)
 	return d->ops->add_contact(d, c, err);
 }
 
+int smp_dir_delete(smp_dir *d, const char *dn, smp_error *err)
+{
+	if (d->ops->delete_entry == NULL)
+		return refuse(d, "delete an entry", err);
+	return d->ops->delete_entry(d, dn, err);
+}
+
+char *smp_dir_identity(smp_dir *d)
+{
+	if (d->ops->identity == NULL)
+		return strdup(d->ops->name);
+	return d->ops->identity(d);
+}
+
 int smp_dir_create_contact(smp_dir *d, const char *ou, const char *cn, const char *addr,
 			   char **dn_out, smp_error *err)
 {

@@ -1039,6 +1039,41 @@ static int ld_add_contact(smp_dir *d, const smp_contact *c, smp_error *err)
 	return 0;
 }
 
+static int ld_delete_entry(smp_dir *d, const char *dn, smp_error *err)
+{
+	int rc = ldap_delete_ext_s(L(d)->ld, dn, NULL, NULL);
+
+	d->last_rc = rc;
+	if (rc != LDAP_SUCCESS)
+		return ldap_fail(d, err, rc == LDAP_NO_SUCH_OBJECT ? SMP_ERR_NOTFOUND : map_rc(rc), rc,
+				 NULL, NULL, "cannot delete '%s'", dn);
+	return 0;
+}
+
+/*
+ * Who the connection is bound as, for journal records: the bind DN, else the SASL identity
+ * libldap negotiated (GSSAPI: the Kerberos principal), else the mechanism, else "anonymous".
+ */
+static char *ld_identity(smp_dir *d)
+{
+	char *name = NULL, *out = NULL;
+
+	if (L(d)->c_binddn != NULL && L(d)->c_binddn[0] != '\0')
+		return strdup(L(d)->c_binddn);
+	if (L(d)->c_saslmech != NULL) {
+		if (ldap_get_option(L(d)->ld, LDAP_OPT_X_SASL_USERNAME, &name) == LDAP_OPT_SUCCESS &&
+		    name != NULL && name[0] != '\0') {
+			if (asprintf(&out, "%s (SASL %s)", name, L(d)->c_saslmech) < 0)
+				out = NULL;
+		} else if (asprintf(&out, "SASL %s", L(d)->c_saslmech) < 0) {
+			out = NULL;
+		}
+		ldap_memfree(name);
+		return out;
+	}
+	return strdup("anonymous");
+}
+
 /* Whether the attributeTypes description desc names attr ("NAME 'x'" or "NAME ( 'a' 'x' )"). */
 static int names_attribute(const char *desc, size_t len, const char *attr)
 {
@@ -1362,6 +1397,8 @@ static const struct smp_dir_ops ldap_ops = {
 	.read = ld_read,
 	.modify = ld_modify,
 	.add_contact = ld_add_contact,
+	.delete_entry = ld_delete_entry,
+	.identity = ld_identity,
 	.schema_has_attribute = ld_schema_has_attribute,
 	.walk = ld_walk,
 	.find_addresses_send = ld_find_addresses_send,

@@ -56,7 +56,12 @@ struct smp_session {
 	size_t done_before;       /* a bulk publish's progress: items finished before this chunk */
 	size_t total;             /* and in the whole run (0 = unknown) */
 	smp_window win;           /* operations in flight (the pipeline): bounded by jobs if given */
+	const char *undoes;       /* undo: the record pub_apply's next write undoes, or NULL */
+	char record[24];          /* the id of pub_apply's last journal record, or "" */
 };
+
+/* Opens the session's journal at its first write, naming the command and actor. */
+int pub_journal_ready(smp_session *c, smp_error *err);
 
 /* Raises c->status to status when that is worse (smp_status_worse). */
 void pub_note_status(smp_session *c, int status);
@@ -74,6 +79,7 @@ struct pub_result {
 	char *ldif;               /* dry run: the LDIF that would be applied, else NULL */
 	int created;              /* a contact was (or would be) created */
 	int status;               /* this item's exit status: 0, 1, 69, 77 */
+	char record[24];          /* the journal record that undoes the change made, or "" */
 };
 
 void pub_result_release(struct pub_result *res);

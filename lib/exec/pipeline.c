@@ -15,6 +15,7 @@ void pipe_item_reset(struct pipe_item *it)
 	it->plan = NULL;
 	it->changes = NULL;
 	it->n_changes = 0;
+	it->record[0] = '\0';
 }
 
 void pipe_item_release(struct pipe_item *it)
@@ -506,10 +507,13 @@ static void void_record(smp_session *c, smp_journal_batch *jb, size_t jid)
 	smp_journal_batch_void(c->journal, jb, jid, &verr);
 }
 
-static void written(struct pipe_item *it)
+static void written(struct pipe_item *it, const smp_journal_batch *jb)
 {
+	const char *id = smp_journal_batch_record_id(jb, it->jid);
+
 	it->action = it->plan->action;
 	it->state = PIPE_WRITTEN;
+	snprintf(it->record, sizeof(it->record), "%s", id != NULL ? id : "");
 }
 
 /* Journals the planned items of g in jb and commits it (one fsync). */
@@ -518,12 +522,12 @@ static int journal_group(smp_session *c, struct pipe_item **g, size_t n, smp_jou
 {
 	int r = 0;
 
-	if (c->journal == NULL)
-		r = smp_journal_open(&c->journal, c->o.journal, err);
+	r = pub_journal_ready(c, err);
 	for (size_t i = 0; i < n && r == 0; i++)
 		if (g[i]->state == PIPE_PLANNED)
-			r = smp_journal_batch_add(jb, g[i]->entry->dn, g[i]->changes,
-						  g[i]->n_changes, &g[i]->jid, err);
+			r = smp_journal_batch_add_undo(jb, c->journal, g[i]->entry->dn,
+						       g[i]->changes, g[i]->n_changes,
+						       g[i]->undoes, &g[i]->jid, err);
 	if (r == 0 && smp_journal_batch_count(jb) > 0)
 		r = smp_journal_batch_commit(c->journal, jb, err);
 	return r;
@@ -580,7 +584,7 @@ int pipe_write(smp_session *c, struct pipe_item **g, size_t n)
 		inflight--;
 		smp_window_done(&c->win, smp_window_clock(), smp_window_trouble_rc(rep.rc));
 		if (rep.code == 0) {
-			written(it);
+			written(it, jb);
 			continue;
 		}
 		/* the modify is atomic: it did not happen, its undo must not either */
@@ -610,7 +614,7 @@ lost:
 			if (r != 0 && r != SMP_ERR_NOFILE && r != SMP_ERR_INTERNAL)
 				pipe_fail(it, r, err.msg);
 			else if (happened)
-				written(it);
+				written(it, jb);
 			else
 				it->state = PIPE_SINGLE;
 		}
@@ -670,6 +674,8 @@ int pipe_single(smp_session *c, struct pipe_item *it, pipe_single_fn fn, void *c
 		pub_result_release(&it->res);
 		if ((r = fn(c, it, ctx)) != 0)
 			return r;
+		if (it->state == PIPE_WRITTEN && it->record[0] == '\0')
+			memcpy(it->record, c->record, sizeof(it->record));
 		if (!c->unknown.set && (it->state != PIPE_DONE || it->res.status != 69 ||
 					c->o.dry_run))
 			return 0;
@@ -691,6 +697,9 @@ int pipe_single(smp_session *c, struct pipe_item *it, pipe_single_fn fn, void *c
 				it->res.dn = dn;
 				it->action = u->action;
 				it->state = PIPE_WRITTEN;
+				snprintf(it->record, sizeof(it->record), "%s",
+					 smp_journal_batch_record_id(u->jb, u->jid) != NULL
+					 ? smp_journal_batch_record_id(u->jb, u->jid) : "");
 			}
 			pub_unknown_release(u);
 			if (r != 0 || happened)

@@ -52,6 +52,8 @@ struct pipe_item {
 	struct pub_result res;        /* a failure decided in the pipeline (res.action set) */
 	int msgid;                    /* the pipeline's own */
 	size_t jid;
+	const char *undoes;           /* undo: the journal record the write undoes, or NULL */
+	char record[24];              /* PIPE_WRITTEN: the id of its journal record, or "" */
 };
 
 /* Frees what the pipeline holds for it (own, changes, res) and clears it. */

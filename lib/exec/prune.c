@@ -423,6 +423,7 @@ static int prune_single(smp_session *c, struct pipe_item *p, void *ctx)
 			 pe->n == 1 ? "" : "s");
 		r = pub_apply(c, p->entry, pe->plan, comment, NULL, &err);
 		if (r == 0) {
+			memcpy(p->record, c->record, sizeof(p->record));
 			p->action = pe->plan->action;
 			p->state = PIPE_WRITTEN;
 			return 0;
@@ -469,6 +470,7 @@ static void pentry_report(struct prune_run *run, struct pentry *pe)
 			smp_item it;
 
 			value_item(&it, pe->a, &pe->picks[i], "removed", NULL);
+			it.record = pe->p.record[0] != '\0' ? pe->p.record : NULL;
 			report_item(run, &it);
 		}
 	} else if (pe->p.res.action != NULL) {
@@ -598,8 +600,7 @@ int smp_prune(smp_session *c, const smp_prune_options *opts, smp_prune_report *r
 	if (!c->o.dry_run && run.spooled > 0) {
 		smp_error jerr = SMP_ERROR_INIT;
 
-		if (c->journal == NULL && (r = smp_journal_open(&c->journal, c->o.journal,
-								&jerr)) != 0) {
+		if ((r = pub_journal_ready(c, &jerr)) != 0) {
 			r = run_failed(&run, err, r, smp_exit_status(r), "", jerr.msg,
 				       ": nothing was changed");
 			ret = ret != 0 ? ret : r;

@@ -103,6 +103,7 @@ void pub_item_fill(smp_item *it, const struct pub_result *res, const smp_certinf
 	it->created = res->created;
 	it->status = res->status;
 	it->cert = ci;
+	it->record = res->record[0] != '\0' ? res->record : NULL;
 }
 
 void pub_emit_item(smp_session *c, smp_item *it, smp_item_fn on_item, void *ctx, int *stop)
@@ -316,38 +317,18 @@ static int ldif_capture_modify(char **ldif, const char *dn, const smp_change *ch
 	return r;
 }
 
-/* The journal file's size, or -1. */
-static off_t journal_size(const smp_journal *j)
+int pub_journal_ready(smp_session *c, smp_error *err)
 {
-	struct stat st;
+	int r;
 
-	return stat(smp_journal_path(j), &st) == 0 ? st.st_size : -1;
-}
-
-/*
- * Takes back the undo record of a write that failed (access refused, conflict), so undoing the
- * journal does not trip over a change that never happened: cuts the file back to `before`, but
- * only while the record is still the last thing in it (another process may append too).
- */
-static void journal_void(const smp_journal *j, off_t before, off_t after)
-{
-	int fd;
-	struct stat st;
-
-	if (before < 0 || after <= before)
-		return;
-	if ((fd = open(smp_journal_path(j), O_WRONLY | O_CLOEXEC)) < 0)
-		return;
-	if (fstat(fd, &st) == 0 && st.st_size == after && ftruncate(fd, before) == 0)
-		fsync(fd);
-	close(fd);
-}
-
-static int journal_ready(smp_session *c, smp_error *err)
-{
 	if (c->journal != NULL)
 		return 0;
-	return smp_journal_open(&c->journal, c->o.journal, err);
+	if ((r = smp_journal_open(&c->journal, c->o.journal, err)) != 0)
+		return r;
+	if (smp_journal_set_origin(c->journal, c->o.command,
+				   c->o.actor != NULL ? c->o.actor : "unknown") != 0)
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	return 0;
 }
 
 /* The exact-value changes that carry out plan on e; free with free_changes. */
@@ -414,6 +395,7 @@ int pub_apply(smp_session *c, const smp_entry *e, const smp_plan *plan, const ch
 	size_t n = 0, jid = 0;
 	int r = SMP_ERR_INTERNAL;
 
+	c->record[0] = '\0';
 	if (plan->n_del == 0 && plan->n_add == 0)
 		return 0;
 	if ((r = build_changes(prof, e, plan, &changes, &n, err)) != 0)
@@ -422,18 +404,22 @@ int pub_apply(smp_session *c, const smp_entry *e, const smp_plan *plan, const ch
 		r = ldif_capture_modify(ldif, e->dn, changes, n, comment, err);
 		goto out;
 	}
-	if ((r = journal_ready(c, err)) != 0)
+	if ((r = pub_journal_ready(c, err)) != 0)
 		goto out;
 	/* a record that can be voided in place wherever it ends up in the file */
 	if ((r = smp_journal_batch_new(&jb)) != 0) {
 		smp_error_set(err, r, "out of memory");
 		goto out;
 	}
-	if ((r = smp_journal_batch_add(jb, e->dn, changes, n, &jid, err)) != 0 ||
+	if ((r = smp_journal_batch_add_undo(jb, c->journal, e->dn, changes, n, c->undoes, &jid,
+					      err)) != 0 ||
 	    (r = smp_journal_batch_commit(c->journal, jb, err)) != 0)
 		goto out;
 	pub_before_modify(c, e->dn);
 	r = smp_dir_modify(c->dir, e->dn, changes, n, err);
+	if (r == 0)
+		snprintf(c->record, sizeof(c->record), "%s",
+			 smp_journal_batch_record_id(jb, jid) != NULL ? smp_journal_batch_record_id(jb, jid) : "");
 	if (r == SMP_ERR_UNAVAILABLE) {
 		/* outcome unknown: pipe_single re-reads after reconnecting and decides */
 		struct pub_unknown *u = &c->unknown;
@@ -578,7 +564,8 @@ static int create_contact(smp_session *c, const smp_certinfo *ci, const unsigned
 	char *cn = subject_cn(ci, der, len);
 	smp_contact *k = NULL;
 	smp_entry *e = NULL;
-	off_t before, after;
+	smp_journal_batch *jb = NULL;
+	size_t jid = 0;
 	int r = SMP_ERR_INTERNAL;
 
 	*entry = NULL;
@@ -602,16 +589,22 @@ static int create_contact(smp_session *c, const smp_certinfo *ci, const unsigned
 		e->n_mail = 1;
 	} else {
 		/* the undo is on disk before the contact exists, like every change's (SPEC §4) */
-		if ((r = journal_ready(c, err)) != 0)
+		if ((r = pub_journal_ready(c, err)) != 0)
 			goto out;
-		before = journal_size(c->journal);
-		if ((r = smp_journal_record_add(c->journal, k->dn, err)) != 0)
+		if ((r = smp_journal_batch_new(&jb)) != 0) {
+			smp_error_set(err, r, "out of memory");
 			goto out;
-		after = journal_size(c->journal);
+		}
+		if ((r = smp_journal_batch_add_creation(jb, c->journal, k->dn, NULL, &jid, err)) != 0 ||
+		    (r = smp_journal_batch_commit(c->journal, jb, err)) != 0)
+			goto out;
 		if ((r = smp_dir_add_contact(c->dir, k, err)) != 0) {
-			/* refused: nothing was created; a lost answer keeps the record (see journal.h) */
+			/* refused: nothing was created, so its record is voided in place; a lost
+			   answer keeps the record (see journal.h) */
+			smp_error verr = SMP_ERROR_INIT;
+
 			if (r != SMP_ERR_UNAVAILABLE)
-				journal_void(c->journal, before, after);
+				smp_journal_batch_void(c->journal, jb, jid, &verr);
 			goto out;
 		}
 		if ((r = smp_dir_read(c->dir, k->dn, &e, err)) != 0)
@@ -626,6 +619,7 @@ static int create_contact(smp_session *c, const smp_certinfo *ci, const unsigned
 	r = 0;
 out:
 	smp_entry_free(e);
+	smp_journal_batch_free(jb);
 	smp_contact_free(k);
 	free(cn);
 	return r;
@@ -961,6 +955,7 @@ int pub_certificate(smp_session *c, const unsigned char *der, size_t len, smp_ce
 		}
 		r = pub_apply(c, e, plan, comment, &res->ldif, &err);
 		if (r == 0) {
+			memcpy(res->record, c->record, sizeof(res->record));
 			res->action = pub_action_name(c, plan->action);
 			plan_message(res, plan, e, &pe.ex, ci);
 			break;
@@ -1081,6 +1076,7 @@ static void bulk_result_of(smp_session *c, struct pub_item *it)
 	struct pub_result *res = &it->p.res;
 
 	if (it->p.state == PIPE_WRITTEN) {
+		memcpy(res->record, it->p.record, sizeof(res->record));
 		res->action = pub_action_name(c, it->p.action);
 		if (it->plan != NULL)
 			plan_message(res, it->plan, it->p.entry, &it->pe.ex, it->ci);

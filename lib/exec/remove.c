@@ -209,6 +209,7 @@ static int remove_single(smp_session *c, struct pipe_item *p, void *ctx)
 			break;
 		r = pub_apply(c, p->entry, ri->plan, comment, &p->res.ldif, &err);
 		if (r == 0) {
+			memcpy(p->record, c->record, sizeof(p->record));
 			p->action = ri->plan->action;
 			p->state = PIPE_WRITTEN;
 			break;
@@ -237,6 +238,7 @@ static void remove_emit(smp_session *c, struct ritem *ri)
 	struct pub_result *res = &ri->p.res;
 
 	if (ri->p.state == PIPE_WRITTEN && ri->plan != NULL) {
+		memcpy(res->record, ri->p.record, sizeof(res->record));
 		res->action = pub_action_name(c, ri->p.action);
 		report_removed(c, res, ri->plan, &ri->pe);
 		return;

@@ -412,6 +412,7 @@ static void test_journal_appends_with_comments(void **state)
 	fclose(fp);
 
 	assert_int_equal(smp_journal_open(&j, jpath, &err), 0);
+	assert_int_equal(smp_journal_set_origin(j, "publish", "cn=admin,dc=example,dc=test"), 0);
 	assert_int_equal(smp_journal_record(j, DN, &publish, 1, &err), 0);
 	assert_int_equal(smp_journal_record(j, DN, &nothing, 1, &err), 0);
 	smp_journal_close(j);
@@ -424,15 +425,17 @@ static void test_journal_appends_with_comments(void **state)
 	text = slurp(jpath);
 	assert_int_equal(strncmp(text, "# written before\n\n", 18), 0);
 	assert_int_equal(regcomp(&re,
-				 "^# smimepub [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z "
-				 "undo of change to '" DN "'\n"
+				 "^# smimepub record [0-9a-f]{16} "
+				 "time=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z "
+				 "run=[0-9a-f]{16} command=publish by=cn=admin,dc=example,dc=test\n"
+				 "# undo of change to '" DN "'\n"
 				 "dn: " DN "\n"
 				 "changetype: modify\n"
 				 "delete: " ATTR "\n",
 				 REG_EXTENDED | REG_NEWLINE), 0);
 	assert_int_equal(regexec(&re, text + 18, 0, NULL, 0), 0);
 	regfree(&re);
-	assert_non_null(strstr(text, "undo of creation of 'cn=New,dc=example,dc=test'\n"
+	assert_non_null(strstr(text, "# undo of creation of 'cn=New,dc=example,dc=test'\n"
 				     "dn: cn=New,dc=example,dc=test\nchangetype: delete\n"));
 	free(text);
 
@@ -524,6 +527,228 @@ static void test_journal_open_fails(void **state)
 	free(file);
 }
 
+
+/* ---- framing, reading, voiding -------------------------------------------------------------- */
+
+struct seen {
+	smp_journal_info r[16];
+	char *text[16];
+	char id[16][40];
+	char undoes[16][40];
+	size_t n;
+};
+
+static int collect(const smp_journal_info *r, void *ctx)
+{
+	struct seen *s = ctx;
+
+	assert_true(s->n < 16);
+	s->r[s->n] = *r;
+	s->text[s->n] = strndup(r->text, r->len);
+	snprintf(s->id[s->n], sizeof(s->id[0]), "%s", r->id);
+	snprintf(s->undoes[s->n], sizeof(s->undoes[0]), "%s", r->undoes ? r->undoes : "");
+	s->r[s->n].text = s->text[s->n];
+	s->r[s->n].id = s->id[s->n];
+	s->r[s->n].time = s->r[s->n].run = s->r[s->n].command = s->r[s->n].by = NULL;
+	s->r[s->n].undoes = NULL;
+	s->n++;
+	return 0;
+}
+
+static void seen_free(struct seen *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->text[i]);
+	s->n = 0;
+}
+
+static void test_journal_records_are_framed_and_read_back(void **state)
+{
+	struct berval *a = make_value(1, 900), *b = make_value(2, 901);
+	smp_change replace = { ATTR, a, 1, b, 1 };
+	smp_error err = SMP_ERROR_INIT;
+	char *jpath = path_in_tmp("framed.ldif");
+	smp_journal_batch *jb = NULL;
+	smp_journal *j = NULL;
+	smp_journal_change *ch = NULL;
+	struct seen s = { .n = 0 };
+	const char *id0, *id1;
+	char keep0[40], keep1[40];
+	size_t k0, k1;
+
+	(void)state;
+	assert_int_equal(smp_journal_open(&j, jpath, &err), 0);
+	assert_int_equal(smp_journal_set_origin(j, "undo", "EXAMPLE\\admin with space"), 0);
+	assert_int_equal(smp_journal_batch_new(&jb), 0);
+	assert_int_equal(smp_journal_batch_add_undo(jb, j, DN, &replace, 1, NULL, &k0, &err), 0);
+	assert_int_equal(smp_journal_batch_add_undo(jb, j, DN, &replace, 1, "0123456789abcdef",
+						    &k1, &err), 0);
+	id0 = smp_journal_batch_record_id(jb, k0);
+	id1 = smp_journal_batch_record_id(jb, k1);
+	assert_non_null(id0);
+	assert_non_null(id1);
+	assert_string_not_equal(id0, id1);
+	snprintf(keep0, sizeof(keep0), "%s", id0);
+	snprintf(keep1, sizeof(keep1), "%s", id1);
+	assert_int_equal(smp_journal_batch_commit(j, jb, &err), 0);
+
+	assert_int_equal(smp_journal_walk(jpath, collect, &s, &err), 0);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.r[0].state, SMP_JOURNAL_OK);
+	assert_int_equal(s.r[1].state, SMP_JOURNAL_OK);
+	assert_string_equal(s.id[0], keep0);
+	assert_string_equal(s.id[1], keep1);
+	assert_string_equal(s.undoes[0], "");
+	assert_string_equal(s.undoes[1], "0123456789abcdef");
+	assert_int_equal(s.r[0].offset, 0);
+	/* the change parses back exactly: the inverse of the replace */
+	assert_int_equal(smp_journal_parse(&ch, s.r[1].text, s.r[1].len, &err), 0);
+	assert_int_equal(ch->op, SMP_JOURNAL_MODIFY);
+	assert_string_equal(ch->dn, DN);
+	assert_int_equal(ch->n_changes, 2);
+	assert_int_equal(ch->changes[0].n_del, 1);
+	assert_memory_equal(ch->changes[0].del[0].bv_val, b->bv_val, b->bv_len);
+	assert_int_equal(ch->changes[1].n_add, 1);
+	assert_memory_equal(ch->changes[1].add[0].bv_val, a->bv_val, a->bv_len);
+	smp_journal_change_free(ch);
+	seen_free(&s);
+
+	/* voided in place: read as voided, and libldap finds nothing to apply in it */
+	assert_int_equal(smp_journal_batch_void(j, jb, k0, &err), 0);
+	assert_int_equal(smp_journal_walk(jpath, collect, &s, &err), 0);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.r[0].state, SMP_JOURNAL_VOIDED);
+	assert_string_equal(s.id[0], keep0);
+	assert_int_equal(s.r[1].state, SMP_JOURNAL_OK);
+	assert_int_equal(smp_journal_parse(&ch, s.r[0].text, s.r[0].len, &err), SMP_ERR_BADINPUT);
+	seen_free(&s);
+
+	smp_journal_batch_free(jb);
+	smp_journal_close(j);
+	free(jpath);
+	free_value(a);
+	free_value(b);
+}
+
+/*
+ * A journal cut at every length (a crash or a full disk mid-write): every record read back as
+ * OK is one that was written whole, the cut one is torn or absent, never OK.
+ */
+static void test_journal_cut_anywhere_is_never_ok(void **state)
+{
+	struct berval *a = make_value(3, 200), *b = make_value(4, 150);
+	smp_change replace = { ATTR, a, 1, b, 1 };
+	smp_error err = SMP_ERROR_INIT;
+	char *jpath = path_in_tmp("whole.ldif"), *cut = path_in_tmp("cut.ldif");
+	smp_journal *j = NULL;
+	struct seen s = { .n = 0 };
+	char *text;
+	size_t len, first_end;
+
+	(void)state;
+	assert_int_equal(smp_journal_open(&j, jpath, &err), 0);
+	assert_int_equal(smp_journal_record(j, DN, &replace, 1, &err), 0);
+	assert_int_equal(smp_journal_record(j, DN, &replace, 1, &err), 0);
+	smp_journal_close(j);
+	text = slurp(jpath);
+	len = strlen(text);
+	first_end = (size_t)(strstr(text, "\n\n") - text) + 2;
+	for (size_t at = 0; at < len; at++) {
+		FILE *fp = fopen(cut, "wb");
+		size_t ok = 0, torn = 0;
+
+		assert_non_null(fp);
+		assert_int_equal(fwrite(text, 1, at, fp), at);
+		fclose(fp);
+		assert_int_equal(smp_journal_walk(cut, collect, &s, &err), 0);
+		for (size_t i = 0; i < s.n; i++) {
+			if (s.r[i].state == SMP_JOURNAL_OK)
+				ok++;
+			else if (s.r[i].state == SMP_JOURNAL_TORN)
+				torn++;
+			else
+				fail_msg("cut at %zu: record %zu is neither ok nor torn", at, i);
+		}
+		/* the first record is whole once its digest is: the newlines after it may be cut */
+		assert_int_equal(ok, (at >= first_end - 2 ? 1 : 0) + (at >= len - 2 ? 1 : 0));
+		assert_true(torn <= 1);
+		seen_free(&s);
+	}
+	/* a bit flipped inside a record's LDIF: torn */
+	text[first_end + 200] ^= 0x01;
+	{
+		FILE *fp = fopen(cut, "wb");
+
+		fwrite(text, 1, len, fp);
+		fclose(fp);
+	}
+	assert_int_equal(smp_journal_walk(cut, collect, &s, &err), 0);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.r[0].state, SMP_JOURNAL_OK);
+	assert_int_equal(s.r[1].state, SMP_JOURNAL_TORN);
+	seen_free(&s);
+	free(text);
+	free(jpath);
+	free(cut);
+	free_value(a);
+	free_value(b);
+}
+
+/* Records of earlier versions are still found (legacy), voided ones as voided. */
+static void test_journal_reads_legacy_records(void **state)
+{
+	char *jpath = path_in_tmp("legacy.ldif");
+	smp_error err = SMP_ERROR_INIT;
+	struct seen s = { .n = 0 };
+	smp_journal_change *ch = NULL;
+	FILE *fp = fopen(jpath, "w");
+
+	(void)state;
+	assert_non_null(fp);
+	fputs("# smimepub 2026-01-02T03:04:05Z undo of change to 'cn=a,dc=x'\n"
+	      "dn: cn=a,dc=x\nchangetype: modify\ndelete: userCertificate;binary\n"
+	      "userCertificate;binary:: MAEC\n-\n\n"
+	      "# smimepub 2026-01-02T03:04:06Z undo of creation of 'cn=b,dc=x'\n"
+	      "#n: cn=b,dc=x\n#hangetype: delete\n\n", fp);
+	fclose(fp);
+	assert_int_equal(smp_journal_walk(jpath, collect, &s, &err), 0);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.r[0].state, SMP_JOURNAL_LEGACY);
+	assert_string_equal(s.id[0], "@0");
+	assert_int_equal(s.r[1].state, SMP_JOURNAL_VOIDED);
+	assert_int_equal(smp_journal_parse(&ch, s.r[0].text, s.r[0].len, &err), 0);
+	assert_int_equal(ch->op, SMP_JOURNAL_MODIFY);
+	assert_int_equal(ch->changes[0].n_del, 1);
+	assert_int_equal(ch->changes[0].del[0].bv_len, 3);
+	smp_journal_change_free(ch);
+	seen_free(&s);
+	assert_int_equal(smp_journal_walk("/nonexistent/journal.ldif", collect, &s, &err),
+			 SMP_ERR_NOTFOUND);
+	free(jpath);
+}
+
+/* A record that deletes a whole attribute or replaces it is never one to apply. */
+static void test_journal_parse_refuses_blind_changes(void **state)
+{
+	smp_error err = SMP_ERROR_INIT;
+	smp_journal_change *ch = NULL;
+	const char *whole = "dn: cn=a,dc=x\nchangetype: modify\ndelete: userCertificate\n-\n";
+	const char *repl = "dn: cn=a,dc=x\nchangetype: modify\nreplace: mail\nmail: a@b\n-\n";
+	const char *add = "dn: cn=a,dc=x\nchangetype: add\nobjectClass: top\nobjectClass: contact\n"
+			  "cn: a\n";
+
+	(void)state;
+	assert_int_equal(smp_journal_parse(&ch, whole, strlen(whole), &err), SMP_ERR_BADINPUT);
+	assert_non_null(strstr(err.msg, "without exact values"));
+	assert_int_equal(smp_journal_parse(&ch, repl, strlen(repl), &err), SMP_ERR_BADINPUT);
+	assert_int_equal(smp_journal_parse(&ch, add, strlen(add), &err), 0);
+	assert_int_equal(ch->op, SMP_JOURNAL_ADD);
+	assert_int_equal(ch->n_values, 3);
+	assert_string_equal(ch->attrs[1], "objectClass");
+	assert_string_equal(ch->values[1].bv_val, "contact");
+	smp_journal_change_free(ch);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -536,6 +761,10 @@ int main(void)
 		cmocka_unit_test(test_journal_appends_with_comments),
 		cmocka_unit_test(test_journal_default_path),
 		cmocka_unit_test(test_journal_open_fails),
+		cmocka_unit_test(test_journal_records_are_framed_and_read_back),
+		cmocka_unit_test(test_journal_cut_anywhere_is_never_ok),
+		cmocka_unit_test(test_journal_reads_legacy_records),
+		cmocka_unit_test(test_journal_parse_refuses_blind_changes),
 	};
 
 	return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
