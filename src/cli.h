@@ -65,7 +65,15 @@ struct cli_out {
 	int quiet;
 	int verbose;
 	int hold;                    /* set: cli_out_record does not flush; the caller does */
+	int index_legend_done;       /* text: CLI_INDEX_LEGEND was printed */
 };
+
+/*
+ * How every command and format numbers an entry's values (lookup, audit, prune, remove;
+ * text, JSON, CSV): said once, in text before the first numbered value, and in the man page.
+ */
+#define CLI_INDEX_LEGEND "(values are numbered from 0 within each attribute, in the " \
+	"directory's order: index 0 is the first value)"
 
 void cli_out_init(struct cli_out *o, const struct cli_opts *opts, FILE *fp);
 

@@ -124,6 +124,7 @@ static int render(const smp_item *it, FILE *fp, void *ctx)
 
 	st->out.fp = fp;
 	st->out.csv_header_done = 1;  /* the parent writes the header */
+	st->out.index_legend_done = 1;  /* and the numbering legend */
 	return on_item(it, ctx);
 }
 
@@ -132,6 +133,10 @@ static void on_output(const char *data, size_t len, void *ctx)
 {
 	struct audit_state *st = ctx;
 
+	if (st->out.format == CLI_FMT_TEXT && !st->out.index_legend_done && len > 0) {
+		fprintf(st->out.fp, "%s\n", CLI_INDEX_LEGEND);
+		st->out.index_legend_done = 1;
+	}
 	cli_out_bytes(&st->out, data, len);
 }
 

@@ -55,6 +55,7 @@ static int prune_item(const smp_item *item, void *ctx)
 		return 0;
 	}
 	cli_out_record(&tmp, record);
+	run->out.index_legend_done = tmp.index_legend_done;
 	fclose(tmp.fp);
 	/* stdout stays a file ldapmodify accepts: the report as comments, then the LDIF */
 	for (size_t i = 0; i < len; i++) {

@@ -5,6 +5,21 @@
 #include "cli.h"
 #include "publish.h"
 
+/* As cli_item_print, with where each removed value was (numbered as audit and lookup do). */
+static int remove_item(const smp_item *item, void *ctx)
+{
+	struct cli_run *run = ctx;
+	json_t *record = cli_item_json(item);
+
+	if (record != NULL && (item->cert != NULL || item->value_sha256 != NULL)) {
+		json_object_set_new(record, "index", json_integer((json_int_t)item->value_index));
+		if (item->attribute != NULL)
+			json_object_set_new(record, "attribute", json_string(item->attribute));
+	}
+	cli_emit(run, item, record);
+	return 0;
+}
+
 int cmd_remove(struct cli_opts *o)
 {
 	struct cli_run run;
@@ -40,7 +55,7 @@ int cmd_remove(struct cli_opts *o)
 	}
 	if ((r = cli_run_init(&run, o, dir, trust, "remove")) == 0) {
 		ro.sel = o->remove;
-		ro.on_item = cli_item_print;
+		ro.on_item = remove_item;
 		ro.ctx = &run;
 		if (smp_remove_targets(run.session, &ro, (const char *const *)o->args,
 				       (size_t)o->nargs, &err) != 0) {

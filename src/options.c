@@ -112,7 +112,7 @@ const struct cli_command cli_commands[] = {
 	{ "publish", cmd_publish, CMD_PUBLISH, NEEDS_DIRECTORY | WRITES, "publish FILE|DIR...",
 	  "publish each certificate onto the entry that matches its mailbox address" },
 	{ "lookup", cmd_lookup, CMD_LOOKUP, NEEDS_DIRECTORY, "lookup ADDRESS...",
-	  "show what a mail client will find for a recipient and whether it can encrypt" },
+	  "show which value Outlook, OWA, gpgsm and Thunderbird take for a recipient and whether each can encrypt (exit 1 when the verdict is critical)" },
 	{ "remove", cmd_remove, CMD_REMOVE, NEEDS_DIRECTORY | WRITES,
 	  "remove ADDRESS|DN... --fingerprint SHA256|--expired|--all",
 	  "remove certificates from the entries named" },

@@ -169,6 +169,9 @@ static void csv_record(struct cli_out *o, json_t *obj)
 			v = json_object_get(json_object_get(obj, "key"), "bits");
 		else if (strcmp(col, "encrypt") == 0 || strcmp(col, "sign") == 0)
 			v = json_object_get(json_object_get(obj, "purposes"), col);
+		else if (strcmp(col, "severity") == 0 &&
+			 json_is_string(json_object_get(obj, "severity")))
+			v = json_object_get(obj, "severity");  /* a verdict: more than its problems */
 		else if (strcmp(col, "severity") == 0)
 			v = NULL, text = worst_severity(json_object_get(obj, "problems"));
 		else
@@ -250,6 +253,11 @@ static void text_record(struct cli_out *o, json_t *obj)
 	const char *where = *str(obj, "file") ? str(obj, "file") : str(obj, "dn");
 	json_t *problems = json_object_get(obj, "problems");
 
+	/* the numbering base, said once per output, before the first numbered value */
+	if (json_is_integer(json_object_get(obj, "index")) && !o->index_legend_done) {
+		fprintf(fp, "%s\n", CLI_INDEX_LEGEND);
+		o->index_legend_done = 1;
+	}
 	if (strcmp(str(obj, "type"), "summary") == 0) {
 		const char *k;
 		json_t *v;

@@ -235,6 +235,7 @@ void cli_emit(struct cli_run *run, const smp_item *item, json_t *record)
 			cli_out_record(out, record);
 		} else {
 			cli_out_record(&tmp, record);
+			out->index_legend_done = tmp.index_legend_done;
 			fclose(tmp.fp);
 			print_commented(out->fp, text, len);
 			free(text);

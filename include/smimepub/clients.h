@@ -64,22 +64,46 @@ typedef struct smp_client_input {
 /* What one client takes. */
 typedef struct smp_client_pick {
 	smp_cert_attr attr;       /* SMP_ATTR_NONE: it finds no certificate to take */
-	size_t index;             /* the value it encrypts with (or tries to), within attr */
+	size_t index;             /* the value it encrypts with (or tries to), within attr,
+				     numbered from 0 as every command numbers values */
 	size_t n_taken;           /* values it takes: 0, 1, or every userCertificate value
 				     (Thunderbird) */
 	int encrypts;             /* encryption to the recipient works with what it takes */
+	const char *why;          /* encrypts 0: why not, a static code (smp_client_why_*);
+				     NULL when it encrypts */
 } smp_client_pick;
+
+/*
+ * Why a client cannot encrypt (smp_client_pick.why). Besides these, the code of the problem
+ * that makes the value it takes unusable: "expired", "not_yet_valid", "revoked", "malformed"
+ * (not a certificate), "no_encryption", "no_email_protection", "address_mismatch" (the
+ * value is for someone else: mail would be encrypted to their key).
+ */
+#define SMP_CLIENT_WHY_NOT_IN_MAIL "no_mail_attribute"     /* looks up mail only */
+#define SMP_CLIENT_WHY_NO_CERT "no_certificate"            /* no value where it looks */
+#define SMP_CLIENT_WHY_NONE_USABLE "no_usable_certificate" /* Outlook: no value it can use */
+#define SMP_CLIENT_WHY_EC_KEY "gpgsm_ec_key"               /* gpgsm 2.2 cannot encrypt to EC */
+
+/*
+ * How much a client's failure weighs in a verdict: SMP_SEV_WARNING where the client's own
+ * limit is the cause and the entry itself is right for the other clients (not in mail, an EC
+ * key for gpgsm), SMP_SEV_CRITICAL otherwise; SMP_SEV_NONE for NULL (it encrypts).
+ */
+smp_severity smp_client_why_severity(const char *why);
 
 /*
  * For each client (indexed by smp_client), the value it takes from in and whether it can
  * encrypt to in->address with it:
  * - Outlook: when userSMIMECertificate has values, the first of them usable for the
- *   recipient, and none when none is (it never looks at userCertificate then); otherwise the
- *   first userCertificate value usable for the recipient; none when there is none.
+ *   recipient; when none is, it takes the first and fails (it never looks at
+ *   userCertificate then); otherwise the first userCertificate value usable for the
+ *   recipient; none (no_usable_certificate) when there is none.
  * - OWA: the first userCertificate value, even when it is not usable.
- * - gpgsm / dirmngr: the first userCertificate value, when the address is in mail.
+ * - gpgsm / dirmngr: the first userCertificate value, when the address is in mail; gpgsm
+ *   2.2 cannot encrypt to an EC key (gpgsm_ec_key).
  * - Thunderbird: every userCertificate value, when the address is in mail; it encrypts with
- *   the first usable one (index), else index 0 and encrypts 0.
+ *   the first usable one (index), else index 0 and encrypts 0 (why: address_mismatch when a
+ *   value is usable but for someone else, else why the first value is not usable).
  */
 void smp_clients_pick(smp_client_pick picks[SMP_CLIENT_COUNT], const smp_client_input *in);
 

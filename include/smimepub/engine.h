@@ -60,8 +60,9 @@ typedef struct smp_item {
 	const smp_certinfo *cert;    /* the certificate's facts and problems, or NULL */
 	const char *value_sha256;    /* remove: the SHA-256 of a removed value that is not a
 					certificate (cert NULL), else NULL */
-	/* prune, for an item about one value (cert or value_sha256 set): */
-	size_t value_index;          /* its position among the entry's certificate values */
+	/* prune and remove, for an item about one value (cert or value_sha256 set): */
+	size_t value_index;          /* its position among the entry's certificate values,
+					from 0 (as audit and lookup number values) */
 	const char *attribute;       /* the attribute it was read in, or NULL */
 	/* inspect of mail: the message the item is about (cert NULL: one without a
 	   certificate to take), and the signer cert came from, else NULL */

@@ -19,20 +19,33 @@
 extern "C" {
 #endif
 
-/* One value on the entry, as the clients see it. */
+/*
+ * One value on the entry, as the clients see it. Values are numbered from 0 within their
+ * attribute, in directory order: the numbering of audit, prune, remove and every format.
+ */
 typedef struct smp_lookup_value {
 	smp_cert_attr kind;       /* SMP_ATTR_SMIME or SMP_ATTR_CERT */
 	const char *attr;         /* attribute it was read in (borrowed), or NULL: not known */
-	size_t position;          /* 1-based within its attribute */
+	size_t index;             /* 0-based within its attribute */
 	size_t size;              /* bytes */
+	const char *sha256;       /* lower-case hex of the value's bytes, borrowed; "" when
+				     unknown (a userSMIMECertificate value that is unreadable) */
 	const smp_certinfo *info; /* borrowed from the result; NULL: not a certificate */
-	smp_problem *problems;    /* owned: the value's problems (those about the entry are in
-				     the result's findings instead) */
+	smp_problem *problems;    /* owned: the value's problems, exactly audit's for the
+				     recipient (first_unusable stays on value 0, as there) */
 	size_t n_problems;
+	smp_severity severity;    /* the worst of problems */
 	int usable;               /* usable for the recipient (smp_cert_usable_for) */
-	int chosen;               /* the value Outlook encrypts with */
+	int chosen;               /* the value Outlook encrypts with (never one that is not
+				     for the recipient) */
 	unsigned clients;         /* bit (1u << smp_client) for each client that takes it */
+	unsigned encrypted_by;    /* bit for each client that encrypts to the recipient with it */
 } smp_lookup_value;
+
+/* Why the verdict is not "every client encrypts" (smp_lookup_result.reason). */
+#define SMP_LOOKUP_NO_CERTIFICATE "no_certificate"               /* nothing on the entry */
+#define SMP_LOOKUP_NO_USABLE "no_usable_certificate"             /* no client encrypts */
+#define SMP_LOOKUP_SOME_CLIENTS "some_clients_cannot_encrypt"    /* some do, some do not */
 
 typedef struct smp_lookup_result {
 	const smp_entry *entry;   /* borrowed: must outlive this */
@@ -40,12 +53,18 @@ typedef struct smp_lookup_result {
 	smp_lookup_value *values; /* userSMIMECertificate values, then userCertificate values,
 				     each in directory order */
 	size_t n_values;
-	smp_problem *findings;    /* owned: about the entry (scope "entry" in problems.h):
-				     ambiguous, too_many_values, no_mail_attribute,
-				     smime_attr_shadows, first_unusable */
+	smp_problem *findings;    /* owned: about the entry, audit's entry problems (ambiguous,
+				     too_many_values, no_mail_attribute, smime_attr_shadows) */
 	size_t n_findings;
 	smp_client_pick picks[SMP_CLIENT_COUNT]; /* what each client takes (clients.h) */
-	int usable;               /* Outlook can encrypt to the recipient with what it takes */
+	/* the verdict, read from the lines above it: */
+	unsigned encrypting;      /* bit (1u << smp_client) for each client that encrypts */
+	const char *reason;       /* NULL: every client encrypts; else SMP_LOOKUP_* */
+	smp_severity severity;    /* the worst of: the findings, each client's failure
+				     (smp_client_why_severity), the problems of each value a
+				     client encrypts with */
+	int usable;               /* severity below critical: every client encrypts to the
+				     recipient, or fails only for its own limit (warning) */
 } smp_lookup_result;
 
 /*

@@ -97,7 +97,7 @@ static void value_sha256(char hex[65], const struct berval *bv)
 
 /* One record per value the plan removes; the first carries the dry run's LDIF. */
 static void report_removed(smp_session *c, struct pub_result *res, const smp_plan *plan,
-			   const struct pub_existing *pe)
+			   const struct pub_existing *pe, const smp_entry *e)
 {
 	for (size_t i = 0, first = 1; i < plan->n_del; i++) {
 		const smp_certinfo *ci = NULL;
@@ -111,10 +111,16 @@ static void report_removed(smp_session *c, struct pub_result *res, const smp_pla
 		if (kept)
 			continue;
 
+		size_t at = pe->ex.n;
+
 		for (size_t j = 0; j < pe->ex.n; j++)
 			if (pe->ex.values[j].bv_val == plan->del[i].bv_val)
-				ci = pe->ex.info[j];
+				ci = pe->ex.info[(at = j)];
 		pub_item_fill(&it, res, ci, NULL);
+		/* where the value was, numbered as audit, prune and lookup number it */
+		it.value_index = at;
+		if (e != NULL && e->cert_attrs != NULL && at < e->n_certs)
+			it.attribute = e->cert_attrs[at];
 		it.ldif = first ? res->ldif : NULL;
 		first = 0;
 		if (ci == NULL) {
@@ -240,7 +246,7 @@ static void remove_emit(smp_session *c, struct ritem *ri)
 	if (ri->p.state == PIPE_WRITTEN && ri->plan != NULL) {
 		memcpy(res->record, ri->p.record, sizeof(res->record));
 		res->action = pub_action_name(c, ri->p.action);
-		report_removed(c, res, ri->plan, &ri->pe);
+		report_removed(c, res, ri->plan, &ri->pe, ri->p.entry);
 		return;
 	}
 	if (res->action == NULL)

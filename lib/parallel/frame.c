@@ -458,6 +458,23 @@ static int rd_audit_values(struct rd *r, smp_audit_value **v, size_t *n, const s
 	return r->bad ? SMP_ERR_INTERNAL : 0;
 }
 
+/* Every code smp_clients_pick gives as a pick's why, so that it crosses as a number. */
+static const char *const pick_whys[] = {
+	NULL, "expired", "not_yet_valid", "revoked", "malformed", "no_encryption",
+	"no_email_protection", "address_mismatch", SMP_CLIENT_WHY_NOT_IN_MAIL,
+	SMP_CLIENT_WHY_NO_CERT, SMP_CLIENT_WHY_NONE_USABLE, SMP_CLIENT_WHY_EC_KEY,
+};
+
+#define N_PICK_WHYS (sizeof(pick_whys) / sizeof(pick_whys[0]))
+
+static uint32_t pick_why_number(const char *why)
+{
+	for (uint32_t i = 1; why != NULL && i < N_PICK_WHYS; i++)
+		if (strcmp(pick_whys[i], why) == 0)
+			return i;
+	return 0;
+}
+
 /* See frame.h. */
 void buf_audit_entry(struct buf *b, const smp_audit_entry *a)
 {
@@ -470,6 +487,7 @@ void buf_audit_entry(struct buf *b, const smp_audit_entry *a)
 		buf_u64(b, a->picks[c].index);
 		buf_u64(b, a->picks[c].n_taken);
 		buf_u32(b, (uint32_t)a->picks[c].encrypts);
+		buf_u32(b, pick_why_number(a->picks[c].why));
 	}
 }
 
@@ -478,6 +496,7 @@ int rd_audit_entry(struct rd *r, const smp_entry *e, smp_audit_entry **out)
 {
 	smp_audit_entry *a;
 	const char *s;
+	uint32_t why;
 	int rc = SMP_ERR_NOMEM;
 
 	*out = NULL;
@@ -495,6 +514,10 @@ int rd_audit_entry(struct rd *r, const smp_entry *e, smp_audit_entry **out)
 		a->picks[c].index = (size_t)rd_u64(r);
 		a->picks[c].n_taken = (size_t)rd_u64(r);
 		a->picks[c].encrypts = (int)rd_u32(r);
+		why = rd_u32(r);
+		a->picks[c].why = why < N_PICK_WHYS ? pick_whys[why] : NULL;
+		if (why >= N_PICK_WHYS)
+			r->bad = 1;
 	}
 	rc = r->bad ? SMP_ERR_INTERNAL : 0;
 out:

@@ -149,16 +149,19 @@ static int check_address(smp_audit_value *v, const smp_entry *e, const char *add
 		on_entry = smp_entry_has_address(e, ci->emails[k]) > 0;
 	if (on_entry && address == NULL)
 		return 0;
+	/* the consequence in the words of the task at hand: whose key mail would go to */
 	if (on_entry)
 		return value_problem(v, "address_mismatch",
-				     "certificate is for '%s', not for '%s': a mail client cannot "
-				     "encrypt to '%s' with it", ci->emails[0], address, address);
+				     "certificate is for '%s', not for '%s': mail to '%s' would be "
+				     "encrypted to %s's key", ci->emails[0], address, address,
+				     ci->emails[0]);
 	r = entry_addresses_text(&have, e);
 	if (r != 0)
 		return r;
 	r = value_problem(v, "address_mismatch",
-			  "certificate is for '%s' but the entry's addresses are %s: publish it on "
-			  "the entry for '%s', or remove it", ci->emails[0], have, ci->emails[0]);
+			  "certificate is for '%s' but the entry's addresses are %s: mail to "
+			  "them would be encrypted to %s's key; publish it on the entry for '%s', "
+			  "or remove it", ci->emails[0], have, ci->emails[0], ci->emails[0]);
 	free(have);
 	return r;
 }

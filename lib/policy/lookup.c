@@ -5,13 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int is_about_entry(const smp_problem *p)
-{
-	const smp_problem_def *d = smp_problem_lookup(p->code);
-
-	return d != NULL && d->scope == SMP_SCOPE_ENTRY;
-}
-
 static int add_problem(smp_problem **v, size_t *n, const smp_problem *p, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
@@ -29,20 +22,17 @@ static int add_problem(smp_problem **v, size_t *n, const smp_problem *p, const c
 	return r;
 }
 
-/* Copies the problems of av: those about the entry to the findings, the rest to lv. */
-static int sort_problems(smp_lookup_result *res, smp_lookup_value *lv, const smp_audit_value *av)
+/* Copies the problems of av to lv, as audit has them. */
+static int copy_problems(smp_lookup_value *lv, const smp_audit_value *av)
 {
 	const smp_problem *p;
 	size_t n = smp_audit_value_problems(av, &p);
-	int r;
 
 	for (size_t i = 0; i < n; i++) {
-		if (is_about_entry(&p[i]))
-			r = add_problem(&res->findings, &res->n_findings, &p[i], "%s", p[i].message);
-		else
-			r = add_problem(&lv->problems, &lv->n_problems, &p[i], "%s", p[i].message);
-		if (r != 0)
-			return r;
+		if (add_problem(&lv->problems, &lv->n_problems, &p[i], "%s", p[i].message) != 0)
+			return SMP_ERR_NOMEM;
+		if (p[i].severity > lv->severity)
+			lv->severity = p[i].severity;
 	}
 	return 0;
 }
@@ -52,10 +42,51 @@ static void set_value(smp_lookup_value *lv, smp_cert_attr kind, const smp_audit_
 {
 	lv->kind = kind;
 	lv->attr = av->attr;
-	lv->position = av->index + 1;
+	lv->index = av->index;
 	lv->size = av->size;
+	lv->sha256 = av->sha256;
 	lv->info = av->info;
 	lv->usable = smp_cert_usable_for(av->info, address);
+}
+
+static smp_severity worse(smp_severity a, smp_severity b)
+{
+	return a > b ? a : b;
+}
+
+/* Marks what each client takes, then reads the verdict from the values and the findings. */
+static void judge(smp_lookup_result *res)
+{
+	size_t n_smime = res->audit->n_smime;
+
+	for (size_t i = 0; i < res->n_findings; i++)
+		res->severity = worse(res->severity, res->findings[i].severity);
+	for (int c = 0; c < SMP_CLIENT_COUNT; c++) {
+		const smp_client_pick *p = &res->picks[c];
+		size_t base = p->attr == SMP_ATTR_SMIME ? 0 : n_smime;
+		smp_lookup_value *v;
+
+		res->severity = worse(res->severity, smp_client_why_severity(p->why));
+		if (p->attr == SMP_ATTR_NONE)
+			continue;
+		for (size_t i = 0; i < p->n_taken; i++)
+			res->values[base + (p->n_taken > 1 ? i : p->index)].clients |= 1u << c;
+		v = &res->values[base + p->index];
+		if (!p->encrypts)
+			continue;
+		v->encrypted_by |= 1u << c;
+		res->encrypting |= 1u << c;
+		res->severity = worse(res->severity, v->severity);
+		if (c == SMP_CLIENT_OUTLOOK)
+			v->chosen = 1;
+	}
+	if (res->n_values == 0)
+		res->reason = SMP_LOOKUP_NO_CERTIFICATE;
+	else if (res->encrypting == 0)
+		res->reason = SMP_LOOKUP_NO_USABLE;
+	else if (res->encrypting != (1u << SMP_CLIENT_COUNT) - 1)
+		res->reason = SMP_LOOKUP_SOME_CLIENTS;
+	res->usable = res->severity < SMP_SEV_CRITICAL;
 }
 
 /* See lookup.h. */
@@ -77,7 +108,6 @@ int smp_lookup_entry(smp_lookup_result **out, const smp_entry *e, const char *ad
 		goto out;
 	a = res->audit;
 	memcpy(res->picks, a->picks, sizeof(res->picks));
-	res->usable = a->picks[SMP_CLIENT_OUTLOOK].encrypts;
 	if (n_matches > 1) {
 		ambiguous.severity = smp_problem_severity("ambiguous");
 		if (add_problem(&res->findings, &res->n_findings, &ambiguous,
@@ -97,31 +127,17 @@ int smp_lookup_entry(smp_lookup_result **out, const smp_entry *e, const char *ad
 		smp_lookup_value *lv = &res->values[res->n_values++];
 
 		set_value(lv, SMP_ATTR_SMIME, &a->smime[i], address);
-		if (sort_problems(res, lv, &a->smime[i]) != 0)
+		if (copy_problems(lv, &a->smime[i]) != 0)
 			goto nomem;
 	}
 	for (size_t i = 0; i < a->n_values; i++) {
 		smp_lookup_value *lv = &res->values[res->n_values++];
 
 		set_value(lv, SMP_ATTR_CERT, &a->values[i], address);
-		if (sort_problems(res, lv, &a->values[i]) != 0)
+		if (copy_problems(lv, &a->values[i]) != 0)
 			goto nomem;
 	}
-	for (int c = 0; c < SMP_CLIENT_COUNT; c++) {
-		const smp_client_pick *p = &res->picks[c];
-		size_t base = p->attr == SMP_ATTR_SMIME ? 0 : a->n_smime;
-
-		if (p->attr == SMP_ATTR_NONE)
-			continue;
-		if (p->n_taken > 1) {
-			for (size_t i = 0; i < p->n_taken; i++)
-				res->values[base + i].clients |= 1u << c;
-		} else {
-			res->values[base + p->index].clients |= 1u << c;
-		}
-		if (c == SMP_CLIENT_OUTLOOK && p->encrypts)
-			res->values[base + p->index].chosen = 1;
-	}
+	judge(res);
 	*out = res;
 	res = NULL;
 	r = 0;

@@ -177,6 +177,7 @@ static int has(const smp_audit_entry *a, size_t i, const char *code)
 }
 
 static const char *const ALICE_MAIL[] = { "alice@partner.example", NULL };
+#define A_ADDR "alice@partner.example"
 
 /* ---- findings ----------------------------------------------------------------------------- */
 
@@ -435,7 +436,7 @@ static void test_lookup_entry(void **state)
 
 	(void)state;
 	assert_int_equal(smp_lookup_entry(&r, e, "alice@partner.example", 1, trust, &err), 0);
-	assert_true(r->usable);
+	assert_false(r->usable);
 	assert_int_equal(r->n_values, 2);
 	assert_false(r->values[0].usable);
 	assert_false(r->values[0].chosen);
@@ -445,13 +446,18 @@ static void test_lookup_entry(void **state)
 					       (1u << SMP_CLIENT_THUNDERBIRD));
 	assert_int_equal(r->values[1].clients, (1u << SMP_CLIENT_OUTLOOK) |
 					       (1u << SMP_CLIENT_THUNDERBIRD));
-	/* first_unusable is about the entry: in the findings, not among the value's problems */
+	/* first_unusable stays on value 0, where audit has it; the findings are the entry's */
 	for (size_t i = 0; i < r->n_findings; i++)
 		first_unusable |= strcmp(r->findings[i].code, "first_unusable") == 0;
-	assert_true(first_unusable);
+	assert_false(first_unusable);
+	assert_non_null(smp_audit_value_problem(&r->audit->values[0], "first_unusable"));
 	for (size_t i = 0; i < r->values[0].n_problems; i++)
-		assert_string_not_equal(r->values[0].problems[i].code, "first_unusable");
+		first_unusable |= strcmp(r->values[0].problems[i].code, "first_unusable") == 0;
+	assert_true(first_unusable);
 	assert_int_equal(r->values[0].problems[0].remedy, SMP_REMEDY_NONE);
+	/* OWA and gpgsm cannot encrypt: the verdict is critical, whatever Outlook does */
+	assert_int_equal(r->severity, SMP_SEV_CRITICAL);
+	assert_string_equal(r->reason, SMP_LOOKUP_SOME_CLIENTS);
 	/* the same entry for another address: nothing on it is for Bob */
 	assert_int_equal(smp_lookup_entry(&r3, e, "bob@partner.example", 2, trust, &err), 0);
 	assert_false(r3->usable);
@@ -460,7 +466,8 @@ static void test_lookup_entry(void **state)
 	assert_non_null(smp_audit_value_problem(&r3->audit->values[1], "address_mismatch"));
 	/* found through proxyAddresses only: gpgsm and Thunderbird do not find it */
 	assert_int_equal(smp_lookup_entry(&r2, e2, "alice@partner.example", 1, trust, &err), 0);
-	assert_true(r2->usable);
+	assert_false(r2->usable);  /* OWA takes the expired first value */
+	assert_int_equal(r2->encrypting, 1u << SMP_CLIENT_OUTLOOK);
 	assert_non_null(smp_audit_entry_problem(r2->audit, "no_mail_attribute"));
 	assert_int_equal(r2->picks[SMP_CLIENT_GPGSM].attr, SMP_ATTR_NONE);
 	assert_int_equal(r2->picks[SMP_CLIENT_THUNDERBIRD].attr, SMP_ATTR_NONE);
@@ -469,6 +476,125 @@ static void test_lookup_entry(void **state)
 	smp_lookup_result_free(r3);
 	smp_entry_free(e);
 	smp_entry_free(e2);
+}
+
+/* What lookup's verdict is expected to be for one hand-made entry. */
+struct lookup_case {
+	const char *name;
+	const char *const *mail, *const *proxy;
+	const char *certs[4];
+	const char *smime[2];
+	const char *address;
+	unsigned encrypting;      /* clients that encrypt */
+	const char *reason;       /* NULL: all do */
+	smp_severity severity;
+	int usable;
+	int chosen;               /* the index in res->values Outlook encrypts with, or -1 */
+};
+
+#define O (1u << SMP_CLIENT_OUTLOOK)
+#define W (1u << SMP_CLIENT_OWA)
+#define G (1u << SMP_CLIENT_GPGSM)
+#define T (1u << SMP_CLIENT_THUNDERBIRD)
+
+static const char *const BOB_MAIL[] = { "bob@partner.example", NULL };
+static const char *const ALICE_PROXY[] = { "SMTP:alice@partner.example", NULL };
+
+static const struct lookup_case lookup_cases[] = {
+	{ "one good value", ALICE_MAIL, NULL, { "alice.pem" }, { NULL }, A_ADDR, O | W | G | T,
+	  NULL, SMP_SEV_NONE, 1, 0 },
+	{ "no certificate", ALICE_MAIL, NULL, { NULL }, { NULL }, A_ADDR, 0,
+	  SMP_LOOKUP_NO_CERTIFICATE, SMP_SEV_CRITICAL, 0, -1 },
+	{ "mismatching value only", ALICE_MAIL, NULL, { "bob-ec.pem" }, { NULL }, A_ADDR, 0,
+	  SMP_LOOKUP_NO_USABLE, SMP_SEV_CRITICAL, 0, -1 },
+	{ "mismatching value first", ALICE_MAIL, NULL, { "bob-ec.pem", "alice.pem" }, { NULL },
+	  A_ADDR, O | T, SMP_LOOKUP_SOME_CLIENTS, SMP_SEV_CRITICAL, 0, 1 },
+	{ "expired first, then valid", ALICE_MAIL, NULL, { "alice-old-expired.pem", "alice.pem" },
+	  { NULL }, A_ADDR, O | T, SMP_LOOKUP_SOME_CLIENTS, SMP_SEV_CRITICAL, 0, 1 },
+	{ "expired userSMIMECertificate before a valid userCertificate", ALICE_MAIL, NULL,
+	  { "alice.pem" }, { "alice-old-expired.pem" }, A_ADDR, W | G | T,
+	  SMP_LOOKUP_SOME_CLIENTS, SMP_SEV_CRITICAL, 0, -1 },
+	{ "valid userSMIMECertificate", ALICE_MAIL, NULL, { "alice.pem" }, { "alice-new.pem" },
+	  A_ADDR, O | W | G | T, NULL, SMP_SEV_NONE, 1, 0 },
+	{ "only in proxyAddresses", NULL, ALICE_PROXY, { "alice.pem" }, { NULL }, A_ADDR, O | W,
+	  SMP_LOOKUP_SOME_CLIENTS, SMP_SEV_WARNING, 1, 0 },
+	{ "EC key: gpgsm 2.2 cannot", BOB_MAIL, NULL, { "bob-ec.pem" }, { NULL },
+	  "bob@partner.example", O | W | T, SMP_LOOKUP_SOME_CLIENTS, SMP_SEV_WARNING, 1, 0 },
+	{ "not a certificate first", ALICE_MAIL, NULL, { "garbage", "alice.pem" }, { NULL },
+	  A_ADDR, O | T, SMP_LOOKUP_SOME_CLIENTS, SMP_SEV_CRITICAL, 0, 1 },
+	{ "unreadable userSMIMECertificate", ALICE_MAIL, NULL, { "alice.pem" }, { "garbage" },
+	  A_ADDR, W | G | T, SMP_LOOKUP_SOME_CLIENTS, SMP_SEV_CRITICAL, 0, -1 },
+	{ "expired only", ALICE_MAIL, NULL, { "alice-old-expired.pem" }, { NULL }, A_ADDR, 0,
+	  SMP_LOOKUP_NO_USABLE, SMP_SEV_CRITICAL, 0, -1 },
+};
+
+#undef O
+#undef W
+#undef G
+#undef T
+
+/*
+ * Every case: the verdict reads from the lines above it. Each value's problems and severity
+ * are audit's for the same recipient; a value that is not for the recipient is never chosen
+ * nor encrypted with; the verdict's severity is at least that of every value a client
+ * encrypts with and of every client's failure.
+ */
+static void test_lookup_table(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < sizeof(lookup_cases) / sizeof(lookup_cases[0]); k++) {
+		const struct lookup_case *t = &lookup_cases[k];
+		smp_entry *e = entry(t->mail, t->proxy, t->certs, t->smime);
+		smp_lookup_result *r = NULL;
+		smp_audit_entry *a = NULL;
+		smp_error err = SMP_ERROR_INIT;
+		int chosen = -1;
+
+		if (smp_lookup_entry(&r, e, t->address, 1, trust, &err) != 0)
+			fail_msg("%s: %s", t->name, err.msg);
+		assert_int_equal(smp_audit_entry_for(&a, e, t->address, trust, &err), 0);
+		if (r->encrypting != t->encrypting)
+			fail_msg("%s: clients encrypting %#x, want %#x", t->name, r->encrypting,
+				 t->encrypting);
+		if ((r->reason == NULL) != (t->reason == NULL) ||
+		    (r->reason != NULL && strcmp(r->reason, t->reason) != 0))
+			fail_msg("%s: reason %s, want %s", t->name, r->reason ? r->reason : "NULL",
+				 t->reason ? t->reason : "NULL");
+		if (r->severity != t->severity)
+			fail_msg("%s: severity %d, want %d", t->name, r->severity, t->severity);
+		assert_int_equal(r->usable, t->usable);
+		assert_int_equal(r->n_values, e->n_smime + e->n_certs);
+		for (size_t i = 0; i < r->n_values; i++) {
+			const smp_lookup_value *v = &r->values[i];
+			const smp_audit_value *av = v->kind == SMP_ATTR_SMIME
+				? &a->smime[v->index] : &a->values[v->index];
+			const smp_problem *p;
+			size_t n = smp_audit_value_problems(av, &p);
+
+			if (v->chosen)
+				chosen = (int)i;
+			/* numbered as audit numbers it, from 0 within the attribute */
+			assert_int_equal(v->index, v->kind == SMP_ATTR_SMIME ? i : i - e->n_smime);
+			/* the same problems as audit's, in the same order */
+			assert_int_equal(v->n_problems, n);
+			for (size_t j = 0; j < n; j++)
+				assert_string_equal(v->problems[j].code, p[j].code);
+			if (!v->usable) {
+				assert_false(v->chosen);
+				assert_int_equal(v->encrypted_by, 0);
+			}
+			if (v->encrypted_by != 0)
+				assert_true(r->severity >= v->severity);
+			assert_int_equal(v->encrypted_by & ~v->clients, 0);
+		}
+		if (chosen != t->chosen)
+			fail_msg("%s: chosen %d, want %d", t->name, chosen, t->chosen);
+		for (int c = 0; c < SMP_CLIENT_COUNT; c++)
+			assert_true(r->severity >= smp_client_why_severity(r->picks[c].why));
+		smp_audit_entry_free(a);
+		smp_lookup_result_free(r);
+		smp_entry_free(e);
+	}
 }
 
 static void test_smime_pkcs7(void **state)
@@ -756,6 +882,7 @@ int main(void)
 		cmocka_unit_test(test_first_unusable),
 		cmocka_unit_test(test_smime_attr_shadows),
 		cmocka_unit_test(test_lookup_entry),
+		cmocka_unit_test(test_lookup_table),
 		cmocka_unit_test(test_smime_pkcs7),
 		cmocka_unit_test(test_prune_select),
 		cmocka_unit_test(test_prune_never_removes_best),

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,7 @@ static smp_certinfo *cert(const char *addr, const char *problem)
 	ci->emails[0] = strdup(addr);
 	ci->n_emails = 1;
 	ci->can_encrypt = ci->can_sign = ci->email_protection = 1;
+	snprintf(ci->key_type, sizeof(ci->key_type), "RSA");
 	if (problem != NULL)
 		assert_int_equal(smp_certinfo_add_problem(ci, problem, "%s", problem), 0);
 	return ci;
@@ -99,7 +101,9 @@ static void test_expired_smime_before_valid_cert(void **state)
 
 	(void)state;
 	pick(p, smime, 1, certs, 1, A, 1);
-	assert_pick(&p[SMP_CLIENT_OUTLOOK], SMP_ATTR_NONE, 0, 0);
+	/* it reads the expired one and fails: it never falls back to userCertificate */
+	assert_pick(&p[SMP_CLIENT_OUTLOOK], SMP_ATTR_SMIME, 0, 0);
+	assert_string_equal(p[SMP_CLIENT_OUTLOOK].why, "expired");
 	assert_pick(&p[SMP_CLIENT_OWA], SMP_ATTR_CERT, 0, 1);
 	assert_pick(&p[SMP_CLIENT_GPGSM], SMP_ATTR_CERT, 0, 1);
 	assert_pick(&p[SMP_CLIENT_THUNDERBIRD], SMP_ATTR_CERT, 0, 1);
@@ -167,7 +171,8 @@ static void test_malformed_value(void **state)
 	assert_pick(&p[SMP_CLIENT_THUNDERBIRD], SMP_ATTR_CERT, 1, 1);
 	/* an unreadable userSMIMECertificate still hides userCertificate from Outlook */
 	pick(p, smime, 1, certs, 2, A, 1);
-	assert_pick(&p[SMP_CLIENT_OUTLOOK], SMP_ATTR_NONE, 0, 0);
+	assert_pick(&p[SMP_CLIENT_OUTLOOK], SMP_ATTR_SMIME, 0, 0);
+	assert_string_equal(p[SMP_CLIENT_OUTLOOK].why, "malformed");
 	free_all(certs, 2);
 }
 
@@ -209,6 +214,136 @@ static void test_empty_entry(void **state)
 	assert_string_equal(smp_client_name(SMP_CLIENT_THUNDERBIRD), "thunderbird");
 }
 
+/*
+ * A value by a short name: "A" Alice's, usable, RSA; "B" Bob's; "Aec" Alice's with an EC key;
+ * "Aexp" expired, "Anew" not yet valid, "Arev" revoked, "Anoenc" no encryption, "Anoeku"
+ * no e-mail protection; "X" not a certificate (NULL); "Bexp" Bob's, expired.
+ */
+static smp_certinfo *named(const char *name)
+{
+	smp_certinfo *ci;
+
+	if (strcmp(name, "X") == 0)
+		return NULL;
+	ci = cert(name[0] == 'B' ? "bob@partner.example" : A,
+		  strstr(name, "exp") ? "expired" : strstr(name, "new") ? "not_yet_valid"
+		  : strstr(name, "rev") ? "revoked" : NULL);
+	if (strstr(name, "ec"))
+		snprintf(ci->key_type, sizeof(ci->key_type), "EC");
+	if (strstr(name, "noenc"))
+		ci->can_encrypt = 0;
+	if (strstr(name, "noeku"))
+		ci->email_protection = 0;
+	return ci;
+}
+
+/* What one client is expected to do: "-" takes nothing; "C0" userCertificate index 0, "S0"
+   userSMIMECertificate index 0; then "+" it encrypts, or ":" and the code of why not. */
+struct client_case {
+	const char *name;
+	const char *smime[3];
+	const char *certs[4];
+	int in_mail;
+	const char *expect[SMP_CLIENT_COUNT];  /* Outlook, OWA, gpgsm, Thunderbird */
+};
+
+static const struct client_case client_cases[] = {
+	{ "one good value", { NULL }, { "A", NULL }, 1, { "C0+", "C0+", "C0+", "C0+" } },
+	{ "no value at all", { NULL }, { NULL }, 1,
+	  { "-:no_certificate", "-:no_certificate", "-:no_certificate", "-:no_certificate" } },
+	{ "only a mismatching value", { NULL }, { "B", NULL }, 1,
+	  { "-:no_usable_certificate", "C0:address_mismatch", "C0:address_mismatch",
+	    "C0:address_mismatch" } },
+	{ "mismatching value first", { NULL }, { "B", "A", NULL }, 1,
+	  { "C1+", "C0:address_mismatch", "C0:address_mismatch", "C1+" } },
+	{ "expired first, then valid", { NULL }, { "Aexp", "A", NULL }, 1,
+	  { "C1+", "C0:expired", "C0:expired", "C1+" } },
+	{ "expired for someone else: expired first", { NULL }, { "Bexp", NULL }, 1,
+	  { "-:no_usable_certificate", "C0:expired", "C0:expired", "C0:expired" } },
+	{ "expired userSMIMECertificate before a valid userCertificate", { "Aexp", NULL },
+	  { "A", NULL }, 1, { "S0:expired", "C0+", "C0+", "C0+" } },
+	{ "mismatching userSMIMECertificate", { "B", NULL }, { "A", NULL }, 1,
+	  { "S0:address_mismatch", "C0+", "C0+", "C0+" } },
+	{ "unreadable userSMIMECertificate", { "X", NULL }, { "A", NULL }, 1,
+	  { "S0:malformed", "C0+", "C0+", "C0+" } },
+	{ "second userSMIMECertificate usable", { "Aexp", "A", NULL }, { NULL }, 1,
+	  { "S1+", "-:no_certificate", "-:no_certificate", "-:no_certificate" } },
+	{ "userSMIMECertificate only", { "A", NULL }, { NULL }, 1,
+	  { "S0+", "-:no_certificate", "-:no_certificate", "-:no_certificate" } },
+	{ "not a certificate first", { NULL }, { "X", "A", NULL }, 1,
+	  { "C1+", "C0:malformed", "C0:malformed", "C1+" } },
+	{ "only in proxyAddresses", { NULL }, { "A", NULL }, 0,
+	  { "C0+", "C0+", "-:no_mail_attribute", "-:no_mail_attribute" } },
+	{ "only in proxyAddresses, no value", { NULL }, { NULL }, 0,
+	  { "-:no_certificate", "-:no_certificate", "-:no_mail_attribute",
+	    "-:no_mail_attribute" } },
+	{ "EC key: gpgsm 2.2 cannot", { NULL }, { "Aec", NULL }, 1,
+	  { "C0+", "C0+", "C0:gpgsm_ec_key", "C0+" } },
+	{ "EC key first, RSA second", { NULL }, { "Aec", "A", NULL }, 1,
+	  { "C0+", "C0+", "C0:gpgsm_ec_key", "C0+" } },
+	{ "not yet valid", { NULL }, { "Anew", NULL }, 1,
+	  { "-:no_usable_certificate", "C0:not_yet_valid", "C0:not_yet_valid",
+	    "C0:not_yet_valid" } },
+	{ "revoked first", { NULL }, { "Arev", "A", NULL }, 1,
+	  { "C1+", "C0:revoked", "C0:revoked", "C1+" } },
+	{ "signing only", { NULL }, { "Anoenc", NULL }, 1,
+	  { "-:no_usable_certificate", "C0:no_encryption", "C0:no_encryption",
+	    "C0:no_encryption" } },
+	{ "no e-mail protection", { NULL }, { "Anoeku", NULL }, 1,
+	  { "-:no_usable_certificate", "C0:no_email_protection", "C0:no_email_protection",
+	    "C0:no_email_protection" } },
+	{ "expired and mismatching: Thunderbird says whose", { NULL }, { "Aexp", "B", NULL }, 1,
+	  { "-:no_usable_certificate", "C0:expired", "C0:expired", "C0:address_mismatch" } },
+};
+
+static size_t load(smp_certinfo **out, const char *const *names, size_t max)
+{
+	size_t n = 0;
+
+	while (n < max && names[n] != NULL) {
+		out[n] = named(names[n]);
+		n++;
+	}
+	return n;
+}
+
+/* Every case: what each client takes, whether it encrypts, why not, and how much that weighs. */
+static void test_client_table(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < sizeof(client_cases) / sizeof(client_cases[0]); k++) {
+		const struct client_case *t = &client_cases[k];
+		smp_certinfo *smime[3] = { NULL }, *certs[4] = { NULL };
+		size_t ns = load(smime, t->smime, 3), nc = load(certs, t->certs, 4);
+		smp_client_pick p[SMP_CLIENT_COUNT];
+
+		pick(p, smime, ns, certs, nc, A, t->in_mail);
+		for (int c = 0; c < SMP_CLIENT_COUNT; c++) {
+			char got[64];
+
+			if (p[c].attr == SMP_ATTR_NONE)
+				snprintf(got, sizeof(got), "-");
+			else
+				snprintf(got, sizeof(got), "%c%zu",
+					 p[c].attr == SMP_ATTR_SMIME ? 'S' : 'C', p[c].index);
+			snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s",
+				 p[c].encrypts ? "+" : ":", p[c].why ? p[c].why : "");
+			if (strcmp(got, t->expect[c]) != 0)
+				fail_msg("%s: %s: got %s, want %s", t->name,
+					 smp_client_name((smp_client)c), got, t->expect[c]);
+			/* encrypts and why always agree */
+			assert_int_equal(p[c].encrypts, p[c].why == NULL);
+		}
+		free_all(smime, ns);
+		free_all(certs, nc);
+	}
+	assert_int_equal(smp_client_why_severity(NULL), SMP_SEV_NONE);
+	assert_int_equal(smp_client_why_severity("no_mail_attribute"), SMP_SEV_WARNING);
+	assert_int_equal(smp_client_why_severity("gpgsm_ec_key"), SMP_SEV_WARNING);
+	assert_int_equal(smp_client_why_severity("address_mismatch"), SMP_SEV_CRITICAL);
+	assert_int_equal(smp_client_why_severity("expired"), SMP_SEV_CRITICAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -219,6 +354,7 @@ int main(void)
 		cmocka_unit_test(test_malformed_value),
 		cmocka_unit_test(test_thunderbird_every_value),
 		cmocka_unit_test(test_empty_entry),
+		cmocka_unit_test(test_client_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
