@@ -72,6 +72,13 @@ static void run_notice(const char *message, void *ctx)
 		cli_warn(run->o, "%s", message);
 }
 
+static void run_warning(const char *message, void *ctx)
+{
+	struct cli_run *run = ctx;
+
+	cli_warn(run->o, "%s", message);
+}
+
 void cli_run_start(struct cli_run *run, const struct cli_opts *o)
 {
 	memset(run, 0, sizeof(*run));
@@ -94,6 +101,7 @@ int cli_run_open(struct cli_run *run, smp_dir *dir, const smp_trust *trust, cons
 		run->actor = smp_dir_identity(dir);
 	so.actor = run->actor;
 	so.notice = run_notice;
+	so.warning = run_warning;
 	if (getenv("SMIMEPUB_TEST_BEFORE_MODIFY") != NULL)
 		so.before_modify = test_before_modify;
 	so.ctx = run;

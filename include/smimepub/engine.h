@@ -107,9 +107,12 @@ typedef struct smp_session_options {
 	void *ctx;                   /* for notice and before_modify */
 	const char *actor;           /* who makes the changes, for the journal's records (the
 					bind identity, smp_dir_identity); NULL: "unknown" */
+	/* told about what an administrator should see even without -v (a journal repaired at
+	   open), or NULL: notice gets it */
+	void (*warning)(const char *message, void *ctx);
 } smp_session_options;
 
-#define SMP_SESSION_OPTIONS_INIT { SMP_ENGINE_VERSION, NULL, NULL, NULL, 0, "smimepub", NULL, NULL, NULL, NULL }
+#define SMP_SESSION_OPTIONS_INIT { SMP_ENGINE_VERSION, NULL, NULL, NULL, 0, "smimepub", NULL, NULL, NULL, NULL, NULL }
 
 typedef struct smp_session smp_session;
 

@@ -72,6 +72,12 @@ int smp_journal_open(smp_journal **out, const char *path, smp_error *err);
  */
 int smp_journal_set_origin(smp_journal *j, const char *command, const char *actor);
 
+/*
+ * What smp_journal_open found and repaired (a last record cut short by a crash or a full disk
+ * is voided in place and closed off, so new records follow cleanly), in words, or NULL.
+ */
+const char *smp_journal_notice(const smp_journal *j);
+
 /* The run id every record appended through j carries (16 hex digits, owned by j). */
 const char *smp_journal_run(const smp_journal *j);
 

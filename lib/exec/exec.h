@@ -57,11 +57,30 @@ struct smp_session {
 	size_t total;             /* and in the whole run (0 = unknown) */
 	smp_window win;           /* operations in flight (the pipeline): bounded by jobs if given */
 	const char *undoes;       /* undo: the record pub_apply's next write undoes, or NULL */
+	struct run_best *best;    /* publish: the certificate on each address so far this run */
+	size_t n_best, cap_best;
+	size_t *best_slot;        /* open-addressing index into best (SIZE_MAX: empty) */
+	size_t n_slots;           /* a power of two, at least twice n_best */
+	int replace_run;          /* publish: the certificate being planned may replace the one an
+				     earlier chunk of this run published for its address */
 	char record[24];          /* the id of pub_apply's last journal record, or "" */
 };
 
 /* Opens the session's journal at its first write, naming the command and actor. */
 int pub_journal_ready(smp_session *c, smp_error *err);
+
+/*
+ * What a publish of many inputs put on an address so far, so that an input more than a chunk
+ * away from another for the same address still ends with the best one on the entry: each
+ * chunk's inputs are judged against the earlier chunks' winners (pub_bulk).
+ */
+struct run_best {
+	char *addr;               /* normalised */
+	char sha256[65];
+	int usable;
+	time_t not_after;
+	char *source;             /* the input it came from */
+};
 
 /* Raises c->status to status when that is worse (smp_status_worse). */
 void pub_note_status(smp_session *c, int status);

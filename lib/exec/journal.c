@@ -27,6 +27,7 @@ struct smp_journal {
 	int rw_fd;            /* for voiding records in place (no O_APPEND); -1 until needed */
 	char *command;        /* the origin every record names (smp_journal_set_origin) */
 	char *actor;
+	char *notice;         /* what opening repaired, or NULL */
 };
 
 struct smp_journal_batch {
@@ -302,6 +303,75 @@ nomem:
 }
 
 /*
+ * A journal whose last record was cut short (a crash or a full disk in the middle of an
+ * append) ends without the empty line that ends every record. The torn tail is voided in
+ * place (every line a comment, as a refused change's record: its change never happened, since
+ * nothing is sent before its record is synced) and closed with an empty line, so the records
+ * before it stay usable and new ones follow cleanly, for smimepub and for ldapmodify alike.
+ * Under the journal's lock. Sets j->notice when it repaired something.
+ */
+static void repair_tail(smp_journal *j)
+{
+	char buf[4096], *text = NULL;
+	struct stat st;
+	off_t start = 0, at;
+	size_t len;
+	int fd;
+
+	if (fstat(j->fd, &st) != 0 || st.st_size == 0)
+		return;
+	len = st.st_size < (off_t)sizeof(buf) ? (size_t)st.st_size : sizeof(buf);
+	if ((fd = open(j->path, O_RDWR | O_CLOEXEC)) < 0)
+		return;
+	if (st.st_size >= 2 && pread(fd, buf, 2, st.st_size - 2) == 2 && buf[0] == '\n' &&
+	    buf[1] == '\n')
+		goto out;  /* ends as every record does */
+	/* the torn record starts after the last empty line (a record never holds one) */
+	for (at = st.st_size; at > 0 && start == 0;) {
+		off_t from = at > (off_t)len ? at - (off_t)len : 0;
+		ssize_t got = pread(fd, buf, (size_t)(at - from), from);
+
+		if (got <= 0)
+			goto out;
+		for (ssize_t i = got - 1; i > 0; i--) {
+			if (buf[i] == '\n' && buf[i - 1] == '\n') {
+				start = from + i + 1;
+				break;
+			}
+		}
+		if (start == 0)
+			at = from + 1 < at ? from + 1 : from;  /* overlap one byte: "\n|\n" */
+		if (from == 0)
+			break;
+	}
+	if ((size_t)(st.st_size - start) > RECORD_MAX ||
+	    (text = malloc((size_t)(st.st_size - start))) == NULL)
+		goto out;
+	len = (size_t)(st.st_size - start);
+	if (pread(fd, text, len, start) != (ssize_t)len)
+		goto out;
+	for (size_t i = 0; i < len; i++)
+		if ((i == 0 || text[i - 1] == '\n') && text[i] != '\n')
+			text[i] = '#';
+	if (pwrite(fd, text, len, start) != (ssize_t)len ||
+	    pwrite(fd, text[len - 1] == '\n' ? "\n" : "\n\n", text[len - 1] == '\n' ? 1 : 2,
+		   st.st_size) < 0 || fsync(fd) != 0)
+		goto out;
+	if (asprintf(&j->notice, "journal '%s': the last record (at byte %lld) was cut short, by "
+		     "a crash or a full disk; it was closed off and is never applied", j->path,
+		     (long long)start) < 0)
+		j->notice = NULL;
+out:
+	free(text);
+	close(fd);
+}
+
+const char *smp_journal_notice(const smp_journal *j)
+{
+	return j->notice;
+}
+
+/*
  * Opens the journal for appending (O_APPEND, created 0600, missing directories 0700).
  * Returns 0 and a journal closed with smp_journal_close; SMP_ERR_NOFILE when it cannot be
  * created or opened; SMP_ERR_USAGE when no default location can be found.
@@ -336,6 +406,10 @@ int smp_journal_open(smp_journal **out, const char *path, smp_error *err)
 				  strerror(errno));
 		goto out;
 	}
+	if (flock(j->fd, LOCK_EX) == 0) {
+		repair_tail(j);
+		flock(j->fd, LOCK_UN);
+	}
 	*out = j;
 	j = NULL;
 	r = 0;
@@ -354,12 +428,18 @@ static int journal_append(smp_journal *j, const char *text, size_t len, off_t *e
 {
 	size_t done = 0;
 	ssize_t w;
+	struct stat st;
 	int r = SMP_ERR_INTERNAL;
 
 	while (flock(j->fd, LOCK_EX) != 0) {
 		if (errno != EINTR)
 			return smp_error_set(err, SMP_ERR_INTERNAL, "cannot lock journal '%s': %s",
 					     j->path, strerror(errno));
+	}
+	if (fstat(j->fd, &st) != 0) {
+		r = smp_error_set(err, SMP_ERR_INTERNAL, "cannot stat journal '%s': %s", j->path,
+				  strerror(errno));
+		goto out;
 	}
 	while (done < len) {
 		w = write(j->fd, text + done, len - done);
@@ -382,6 +462,15 @@ static int journal_append(smp_journal *j, const char *text, size_t len, off_t *e
 		*end = lseek(j->fd, 0, SEEK_CUR);
 	r = 0;
 out:
+	if (r != 0 && done > 0) {
+		/*
+		 * A part of the records made it (a full disk): under the lock nothing followed
+		 * it, so cut it off again; the journal stays well-formed. Should even that fail,
+		 * the next open closes the torn tail off (repair_tail).
+		 */
+		if (ftruncate(j->fd, st.st_size) == 0)
+			fsync(j->fd);
+	}
 	flock(j->fd, LOCK_UN);
 	return r;
 }
@@ -852,6 +941,7 @@ void smp_journal_close(smp_journal *j)
 		close(j->rw_fd);
 	free(j->command);
 	free(j->actor);
+	free(j->notice);
 	free(j->path);
 	free(j);
 }

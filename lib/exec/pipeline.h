@@ -145,6 +145,8 @@ struct pub_item {
 				     already final */
 	size_t tag;               /* the caller's */
 	struct pub_existing pe;   /* the entry's values, as planned in bulk */
+	int replace_run;          /* it beats what an earlier chunk of the run published for its
+				     address: it may replace that (see struct run_best) */
 	smp_plan *plan;
 };
 

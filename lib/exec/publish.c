@@ -1,9 +1,11 @@
 /* smimepub command line: the publish pipeline (match, plan, journal, execute) shared by commands. */
 #include "pipeline.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -43,6 +45,12 @@ void smp_session_free(smp_session *c)
 		return;
 	pub_unknown_release(&c->unknown);
 	smp_journal_close(c->journal);
+	for (size_t i = 0; i < c->n_best; i++) {
+		free(c->best[i].addr);
+		free(c->best[i].source);
+	}
+	free(c->best);
+	free(c->best_slot);
 	free(c);
 }
 
@@ -325,10 +333,29 @@ int pub_journal_ready(smp_session *c, smp_error *err)
 		return 0;
 	if ((r = smp_journal_open(&c->journal, c->o.journal, err)) != 0)
 		return r;
+	if (smp_journal_notice(c->journal) != NULL) {
+		if (c->o.warning != NULL)
+			c->o.warning(smp_journal_notice(c->journal), c->o.ctx);
+		else
+			pub_notice(c, "%s", smp_journal_notice(c->journal));
+	}
 	if (smp_journal_set_origin(c->journal, c->o.command,
 				   c->o.actor != NULL ? c->o.actor : "unknown") != 0)
 		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
 	return 0;
+}
+
+/*
+ * The policy a plan runs under: the publish's, with replace on for a certificate that beats
+ * the one an earlier chunk of the same run put on its address (c->replace_run), so the run
+ * ends with the best on the entry as if both had been in one chunk.
+ */
+static const smp_policy *pub_policy(const smp_session *c, smp_policy *copy)
+{
+	*copy = c->pub->policy;
+	if (c->replace_run)
+		copy->replace = 1;
+	return copy;
 }
 
 /* The exact-value changes that carry out plan on e; free with free_changes. */
@@ -865,6 +892,7 @@ int pub_certificate(smp_session *c, const unsigned char *der, size_t len, smp_ce
 	struct pub_existing pe;
 	smp_plan *plan = NULL;
 	struct berval newbv;
+	smp_policy policy;
 	char *comment = NULL;
 	int r = 0;
 
@@ -937,7 +965,7 @@ int pub_certificate(smp_session *c, const unsigned char *der, size_t len, smp_ce
 	for (int attempt = 0;; attempt++) {
 		if ((r = pub_existing_load(&pe, e, &newbv, ci, c->trust, &err)) != 0)
 			goto out;
-		if ((r = smp_plan_publish(&plan, &pe.ex, &newbv, ci, &c->pub->policy)) != 0)
+		if ((r = smp_plan_publish(&plan, &pe.ex, &newbv, ci, pub_policy(c, &policy))) != 0)
 			goto out;
 		if (plan->action == SMP_ACT_SKIPPED) {
 			res->action = "skipped";
@@ -1034,6 +1062,7 @@ static int bulk_plan(smp_session *c, struct pub_item *it)
 	const smp_entry *e = it->p.entry;
 	struct pub_result *res = &it->p.res;
 	smp_error err = SMP_ERROR_INIT;
+	smp_policy policy;
 	struct berval newbv;
 	int r;
 
@@ -1043,7 +1072,10 @@ static int bulk_plan(smp_session *c, struct pub_item *it)
 		return SMP_ERR_NOMEM;
 	if ((r = pub_existing_load(&it->pe, e, &newbv, it->ci, c->trust, &err)) != 0)
 		return r;
-	if ((r = smp_plan_publish(&it->plan, &it->pe.ex, &newbv, it->ci, &c->pub->policy)) != 0)
+	c->replace_run = it->replace_run;
+	r = smp_plan_publish(&it->plan, &it->pe.ex, &newbv, it->ci, pub_policy(c, &policy));
+	c->replace_run = 0;
+	if (r != 0)
 		return r;
 	if (it->plan->action != SMP_ACT_SKIPPED && it->plan->action != SMP_ACT_UNCHANGED)
 		return pipe_planned(c, &it->p, it->plan);
@@ -1142,6 +1174,136 @@ out:
 	return r;
 }
 
+/* ---- the best per address across the chunks of one run ------------------------------------ */
+
+static size_t best_hash(const char *addr)
+{
+	size_t h = 1469598103934665603u;
+
+	for (; *addr != '\0'; addr++)
+		h = (h ^ (unsigned char)tolower((unsigned char)*addr)) * 1099511628211u;
+	return h;
+}
+
+/* The slot of addr in c->best_slot: where it is, or the empty one where it goes. */
+static size_t best_slot_of(const smp_session *c, const char *addr)
+{
+	size_t mask = c->n_slots - 1, s = best_hash(addr) & mask;
+
+	while (c->best_slot[s] != SIZE_MAX && strcasecmp(c->best[c->best_slot[s]].addr, addr) != 0)
+		s = (s + 1) & mask;
+	return s;
+}
+
+static struct run_best *best_find(smp_session *c, const char *addr)
+{
+	size_t s;
+
+	if (c->n_slots == 0)
+		return NULL;
+	s = best_slot_of(c, addr);
+	return c->best_slot[s] != SIZE_MAX ? &c->best[c->best_slot[s]] : NULL;
+}
+
+/* Room for one more address in the index (rehashing as it grows). 0 or -1. */
+static int best_grow(smp_session *c)
+{
+	size_t n = c->n_slots ? c->n_slots : 64;
+	size_t *slots;
+
+	if (c->n_slots != 0 && 2 * (c->n_best + 1) <= c->n_slots)
+		return 0;
+	while (2 * (c->n_best + 1) > n)
+		n *= 2;
+	if ((slots = malloc(n * sizeof(*slots))) == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		slots[i] = SIZE_MAX;
+	free(c->best_slot);
+	c->best_slot = slots;
+	c->n_slots = n;
+	for (size_t i = 0; i < c->n_best; i++)
+		c->best_slot[best_slot_of(c, c->best[i].addr)] = i;
+	return 0;
+}
+
+/*
+ * Judges the chunk's remaining inputs against what earlier chunks put on their addresses: an
+ * input the earlier winner beats (or equals: the earlier wins a tie, as within a chunk) is
+ * "superseded" by it; one that beats it may replace it (replace_run). Returns 0.
+ */
+static void best_against_earlier(smp_session *c, struct pub_item *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct pub_item *it = &items[i];
+		int usable;
+
+		if (it->ci == NULL || (it->p.state != PIPE_LOCATE && it->p.state != PIPE_SINGLE))
+			continue;
+		usable = smp_cert_usable(it->ci);
+		for (size_t k = 0; k < it->ci->n_emails; k++) {
+			struct run_best *b = best_find(c, it->ci->emails[k]);
+			char until[32];
+
+			if (b == NULL || strcmp(b->sha256, it->ci->sha256) == 0)
+				continue;
+			if (usable > b->usable ||
+			    (usable == b->usable && it->ci->not_after > b->not_after)) {
+				it->replace_run = 1;
+				continue;
+			}
+			day_of(until, b->not_after);
+			it->p.res.status = 0;
+			it->p.res.action = "superseded";
+			set_message(&it->p.res, "not published: '%s' earlier in the same run is the "
+				    "better certificate for the address (%svalid until %s)",
+				    b->source != NULL ? b->source : "-",
+				    b->usable ? "" : "not usable either, ", until);
+			it->p.state = PIPE_DONE;
+			break;
+		}
+	}
+}
+
+/* Notes what a finished item left on its addresses' entry, for the chunks after it. */
+static void best_note(smp_session *c, const struct pub_item *it)
+{
+	const char *a = it->p.res.action;
+
+	if (it->ci == NULL || a == NULL || c->o.dry_run ||
+	    (strcmp(a, "published") != 0 && strcmp(a, "replaced") != 0 &&
+	     strcmp(a, "unchanged") != 0 && strcmp(a, "reordered") != 0))
+		return;
+	for (size_t k = 0; k < it->ci->n_emails; k++) {
+		struct run_best *b = best_find(c, it->ci->emails[k]);
+
+		if (b == NULL) {
+			if (best_grow(c) != 0)
+				return;
+			if (c->n_best == c->cap_best) {
+				size_t cap = c->cap_best ? 2 * c->cap_best : 64;
+				struct run_best *grown = realloc(c->best, cap * sizeof(*grown));
+
+				if (grown == NULL)
+					return;  /* only the cross-chunk judgement is lost */
+				c->best = grown;
+				c->cap_best = cap;
+			}
+			b = &c->best[c->n_best];
+			memset(b, 0, sizeof(*b));
+			if ((b->addr = strdup(it->ci->emails[k])) == NULL)
+				return;
+			c->best_slot[best_slot_of(c, b->addr)] = c->n_best;
+			c->n_best++;
+		}
+		free(b->source);
+		b->source = it->source != NULL ? strdup(it->source) : NULL;
+		memcpy(b->sha256, it->ci->sha256, sizeof(b->sha256));
+		b->usable = smp_cert_usable(it->ci);
+		b->not_after = it->ci->not_after;
+	}
+}
+
 /* Progress of a chunk's writes. */
 static void bulk_progress(smp_session *c, size_t done)
 {
@@ -1169,8 +1331,11 @@ int pub_bulk(smp_session *c, struct pub_item *items, size_t n, pub_emit_fn emit,
 			it->p.state = it->p.n_addrs == 0 ? PIPE_SINGLE : PIPE_LOCATE;
 	}
 	/* several certificates for one address: the best goes on, the others lose to it here */
-	if (!c->pub->policy.add && (r = run_best(items, n)) != 0)
-		goto out;
+	if (!c->pub->policy.add) {
+		if ((r = run_best(items, n)) != 0)
+			goto out;
+		best_against_earlier(c, items, n);
+	}
 	if (c->o.dry_run)  /* nothing is written: each goes the one-at-a-time way, with its LDIF */
 		for (i = 0; i < n; i++)
 			if (items[i].p.state == PIPE_LOCATE)
@@ -1188,9 +1353,15 @@ int pub_bulk(smp_session *c, struct pub_item *items, size_t n, pub_emit_fn emit,
 		goto out;
 
 	/* 3. everything else the way a single certificate goes */
-	for (i = 0; i < n; i++)
-		if (items[i].p.state == PIPE_SINGLE && (r = pub_one(c, &items[i])) != 0)
+	for (i = 0; i < n; i++) {
+		if (items[i].p.state != PIPE_SINGLE)
+			continue;
+		c->replace_run = items[i].replace_run;
+		r = pub_one(c, &items[i]);
+		c->replace_run = 0;
+		if (r != 0)
 			goto out;
+	}
 	r = 0;
 out:
 	for (i = 0; i < n; i++) {
@@ -1198,6 +1369,8 @@ out:
 
 		if (r == 0)
 			bulk_result_of(c, it);
+		if (!c->pub->policy.add)
+			best_note(c, it);
 		if (it->p.res.action != NULL) {
 			if (emit != NULL)
 				emit(c, it, ctx);

@@ -201,7 +201,8 @@ class UndoTests(Base):
         record is lost or cut, and undo gives back the original value every time."""
         dn = self.contact("Alice", mail=A, certs=["alice-old-expired.pem"])
         original = self.certs(dn)
-        for rnd in range(40):
+        # 40 rounds on slapd; Samba (slower per write) takes fewer for the same check
+        for rnd in range(40 if self.kind == "slapd" else 10):
             results = [None, None]
 
             def go(i, cert):
@@ -215,11 +216,13 @@ class UndoTests(Base):
                 t.join()
             for r in results:
                 self.assertIn(r.rc, (0, 1), r)
-            listed = self.undo("--list").json()
-            self.assertNotIn("torn", [r["action"] for r in listed], "round %d" % rnd)
             res = self.undo("--since", "2000-01-01")
             self.assertIn(res.rc, (0,), "round %d: %r" % (rnd, res))
             self.assertEqual(self.certs(dn), original, "round %d: %r" % (rnd, res))
+        # every record whole: written, voided or undone, none cut by the other process
+        listed = self.undo("--list").json()
+        self.assertNotIn("torn", [r["action"] for r in listed])
+        self.assertFalse([r for r in listed if r["action"] == "record"], listed)
 
 
 class UndoSlapd(UndoTests, unittest.TestCase):

@@ -749,6 +749,60 @@ static void test_journal_parse_refuses_blind_changes(void **state)
 	smp_journal_change_free(ch);
 }
 
+/* A journal whose last record was cut short is closed off at the next open. */
+static void test_journal_torn_tail_is_closed_off(void **state)
+{
+	struct berval *a = make_value(5, 400), *b = make_value(6, 410);
+	smp_change replace = { ATTR, a, 1, b, 1 };
+	smp_error err = SMP_ERROR_INIT;
+	char *jpath = path_in_tmp("torn.ldif");
+	smp_journal *j = NULL;
+	struct seen s = { .n = 0 };
+	parsed p;
+	char *text;
+	size_t len;
+	FILE *fp;
+
+	(void)state;
+	assert_int_equal(smp_journal_open(&j, jpath, &err), 0);
+	assert_null(smp_journal_notice(j));
+	assert_int_equal(smp_journal_record(j, DN, &replace, 1, &err), 0);
+	assert_int_equal(smp_journal_record(j, DN, &replace, 1, &err), 0);
+	smp_journal_close(j);
+	text = slurp(jpath);
+	len = strlen(text);
+	/* a crash in the middle of the second record's value */
+	fp = fopen(jpath, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(text, 1, len - 300, fp), len - 300);
+	fclose(fp);
+
+	assert_int_equal(smp_journal_open(&j, jpath, &err), 0);
+	assert_non_null(smp_journal_notice(j));
+	assert_non_null(strstr(smp_journal_notice(j), "cut short"));
+	assert_int_equal(smp_journal_record(j, DN, &replace, 1, &err), 0);
+	smp_journal_close(j);
+	/* opening a whole journal again repairs nothing */
+	assert_int_equal(smp_journal_open(&j, jpath, &err), 0);
+	assert_null(smp_journal_notice(j));
+	smp_journal_close(j);
+
+	assert_int_equal(smp_journal_walk(jpath, collect, &s, &err), 0);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(s.r[0].state, SMP_JOURNAL_OK);
+	assert_int_equal(s.r[1].state, SMP_JOURNAL_TORN);
+	assert_int_equal(s.r[2].state, SMP_JOURNAL_OK);
+	seen_free(&s);
+	/* and ldapmodify's reader finds exactly the two whole records */
+	parse_file(&p, jpath);
+	assert_int_equal(p.n, 2);
+	parsed_free(&p);
+	free(text);
+	free(jpath);
+	free_value(a);
+	free_value(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -765,6 +819,7 @@ int main(void)
 		cmocka_unit_test(test_journal_cut_anywhere_is_never_ok),
 		cmocka_unit_test(test_journal_reads_legacy_records),
 		cmocka_unit_test(test_journal_parse_refuses_blind_changes),
+		cmocka_unit_test(test_journal_torn_tail_is_closed_off),
 	};
 
 	return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
