@@ -74,9 +74,9 @@ typedef struct smp_item {
 	const smp_certinfo *signer_cert; /* the signer's own certificate's analysis, or NULL */
 	const smp_lookup_result *lookup; /* lookup: the verdict for one entry found, or NULL */
 	const smp_audit_entry *audit;    /* audit: one entry audited, or NULL */
-	/* a created contact (created set) in a directory whose profile knows Exchange: */
+	/* only with created set: */
 	int exchange_recipient;      /* 1 created as an Exchange mail contact, 0 not an Exchange
-					recipient yet, -1 no Exchange here (or nothing created) */
+					recipient yet, -1 no Exchange in this profile */
 	const char *exchange_command; /* the Exchange Management Shell line for it: 1,
 					 Update-Recipient; 0, New-MailContact (dry run, to run
 					 instead) or Enable-MailContact (it exists); else NULL */

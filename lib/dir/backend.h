@@ -61,6 +61,10 @@ struct smp_dir {
 	char *warning;
 	smp_hint warning_hint;       /* what to do about it (SMP_HINT_NONE) */
 	int last_rc;                 /* LDAP result code of the last operation */
+	char **address_lists;        /* Exchange's built-in address lists found (dir.c), read
+					once: every contact created gets the same */
+	size_t n_address_lists;
+	int address_lists_read;
 };
 
 /* A zeroed smp_dir for ops (be NULL), or NULL when out of memory. */

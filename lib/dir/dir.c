@@ -67,6 +67,9 @@ void smp_dir_close(smp_dir *d)
 		return;
 	if (d->ops != NULL && d->ops->close != NULL)
 		d->ops->close(d);
+	for (size_t i = 0; i < d->n_address_lists; i++)
+		free(d->address_lists[i]);
+	free(d->address_lists);
 	free(d->uri);
 	free(d->base);
 	free(d->warning);
@@ -537,19 +540,21 @@ static int is_builtin_list(const char *dn, size_t i, const char *exch)
 }
 
 /*
- * Appends to c, as attr, the DN of each built-in address list d has exactly one of (in
- * builtin_lists' order). Finding none is no error: Exchange adds the contact to its lists
- * when it next updates the recipient. Returns 0 or SMP_ERR_NOMEM.
+ * Finds, once per connection, the DN of each built-in address list d has exactly one of (in
+ * builtin_lists' order) into d->address_lists. Finding none is no error: Exchange adds the
+ * contact to its lists when it next updates the recipient. Returns 0 or SMP_ERR_NOMEM.
  */
-static int put_address_lists(smp_contact *c, smp_dir *d, const char *attr)
+static int find_address_lists(smp_dir *d)
 {
 	char *config = NULL, *exch = NULL, **dns = NULL;
-	size_t n = 0;
+	size_t n = 0, nl = sizeof(builtin_lists) / sizeof(builtin_lists[0]);
 	int r = 0;
 
+	if (d->address_lists_read)
+		return 0;
 	if (d->ops->root_dse_value == NULL || d->ops->find_dns == NULL ||
 	    (config = d->ops->root_dse_value(d, "configurationNamingContext")) == NULL)
-		return 0;
+		goto done;
 	if (asprintf(&exch, "CN=Microsoft Exchange,CN=Services,%s", config) < 0) {
 		exch = NULL;
 		r = SMP_ERR_NOMEM;
@@ -557,8 +562,12 @@ static int put_address_lists(smp_contact *c, smp_dir *d, const char *attr)
 	}
 	if (d->ops->find_dns(d, exch, "(&(objectClass=addressBookContainer)"
 			     "(|(cn=Default Global Address List)(cn=All Contacts)))", &dns, &n) != 0)
+		goto done;
+	if ((d->address_lists = calloc(nl, sizeof(*d->address_lists))) == NULL) {
+		r = SMP_ERR_NOMEM;
 		goto out;
-	for (size_t i = 0; i < sizeof(builtin_lists) / sizeof(builtin_lists[0]) && r == 0; i++) {
+	}
+	for (size_t i = 0; i < nl; i++) {
 		const char *found = NULL;
 		size_t hits = 0;
 
@@ -567,9 +576,16 @@ static int put_address_lists(smp_contact *c, smp_dir *d, const char *attr)
 				found = dns[k];
 				hits++;
 			}
-		if (hits == 1 && contact_put(c, attr, found) != 0)
+		if (hits != 1)
+			continue;
+		if ((d->address_lists[d->n_address_lists] = strdup(found)) == NULL) {
 			r = SMP_ERR_NOMEM;
+			goto out;
+		}
+		d->n_address_lists++;
 	}
+done:
+	d->address_lists_read = 1;
 out:
 	for (size_t k = 0; k < n; k++)
 		free(dns[k]);
@@ -577,6 +593,19 @@ out:
 	free(exch);
 	free(config);
 	return r;
+}
+
+/* Appends to c, as attr, the DNs of d's built-in address lists. 0 or SMP_ERR_NOMEM. */
+static int put_address_lists(smp_contact *c, smp_dir *d, const char *attr)
+{
+	int r;
+
+	if ((r = find_address_lists(d)) != 0)
+		return r;
+	for (size_t i = 0; i < d->n_address_lists; i++)
+		if (contact_put(c, attr, d->address_lists[i]) != 0)
+			return SMP_ERR_NOMEM;
+	return 0;
 }
 
 /* Whether a created contact may hold attr on d (smp_dir_class_may_hold of contact_class). */
