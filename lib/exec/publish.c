@@ -639,17 +639,18 @@ static int exchange_advice(smp_session *c, const smp_contact *k, const char *cn,
 			     qaddr, qou);
 		if (n >= 0)
 			n = asprintf(&res->exchange_note, "; it would not be an Exchange recipient "
-				     "(this directory has no Exchange recipient attributes for "
-				     "contacts): to create it as one instead, in the Exchange "
-				     "Management Shell: %s", res->exchange_command);
+				     "(smimepub cannot see Exchange's recipient attributes for "
+				     "contacts in this directory's schema): to create it as one "
+				     "instead, in the Exchange Management Shell: %s",
+				     res->exchange_command);
 	} else {
 		n = asprintf(&res->exchange_command, "Enable-MailContact -Identity '%s' "
 			     "-ExternalEmailAddress 'SMTP:%s'", qdn, qaddr);
 		if (n >= 0)
 			n = asprintf(&res->exchange_note, "; it is not an Exchange recipient yet "
-				     "(this directory has no Exchange recipient attributes for "
-				     "contacts): in the Exchange Management Shell, %s makes it one",
-				     res->exchange_command);
+				     "(smimepub cannot see Exchange's recipient attributes for "
+				     "contacts in this directory's schema): in the Exchange Management "
+				     "Shell, %s makes it one", res->exchange_command);
 	}
 	if (n < 0) {
 		res->exchange_note = NULL;
