@@ -87,7 +87,7 @@ static const struct opt_def opt_defs[] = {
 	{ "replace", 0, 0, OPT_REPLACE, NULL, CMD_PUBLISH | CMD_HARVEST, "replace the entry's certificates for the same address, atomically" },
 	{ "prune-expired", 0, 0, OPT_PRUNE_EXPIRED, NULL, CMD_PUBLISH | CMD_HARVEST, "also remove the entry's expired certificates for the address" },
 	{ "force", 0, 0, OPT_FORCE, NULL, CMD_PUBLISH | CMD_HARVEST, "publish despite critical problems (they are still printed)" },
-	{ "create-contact", 0, 0, OPT_CREATE_CONTACT, NULL, CMD_PUBLISH | CMD_HARVEST, "create a mail-enabled contact when no entry matches" },
+	{ "create-contact", 0, 0, OPT_CREATE_CONTACT, NULL, CMD_PUBLISH | CMD_HARVEST, "create a mail-enabled contact when no entry matches (an Exchange mail contact where the schema has Exchange's attributes)" },
 	{ "ou", 0, 1, OPT_OU, "DN", CMD_PUBLISH | CMD_HARVEST, "where --create-contact creates contacts (default: the base)" },
 	{ "from-ldif", 0, 1, OPT_FROM_LDIF, "FILE", CMD_AUDIT | CMD_PUBLISH | CMD_HARVEST, "read the directory from an LDIF export instead of a server (publish, harvest: with --dry-run only)" },
 	{ "files-from", 0, 1, OPT_FILES_FROM, "FILE", CMD_PUBLISH | CMD_INSPECT | CMD_HARVEST, "read input file names from FILE, one per line ('-' = stdin)" },

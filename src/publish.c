@@ -179,6 +179,11 @@ json_t *cli_item_json(const smp_item *it)
 		json_object_set_new(obj, "record", json_string(it->record));
 	if (it->record_time != NULL)
 		json_object_set_new(obj, "record_time", json_string(it->record_time));
+	if (it->created && it->exchange_recipient >= 0)
+		json_object_set_new(obj, "exchange_recipient",
+				    json_boolean(it->exchange_recipient == 1));
+	if (it->exchange_command != NULL)
+		json_object_set_new(obj, "exchange_command", json_string(it->exchange_command));
 	if (it->cert != NULL)
 		json_object_update_new(obj, cli_certinfo_json(it->cert));
 	else if (it->value_sha256 != NULL)

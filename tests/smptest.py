@@ -62,9 +62,10 @@ def run(args, env=None, stdin=None, timeout=600):
     return Result(proc)
 
 
-def load_env(var):
-    """KEY=VALUE pairs of a test directory's env file named by environment variable var."""
-    path = os.environ.get(var)
+def load_env(var, path=None):
+    """KEY=VALUE pairs of a test directory's env file: path, or the one named by environment
+    variable var."""
+    path = path or os.environ.get(var)
     if not path or not os.path.exists(path):
         # an error, never a skip: integration tests must not pass without their directories
         raise RuntimeError("%s is not set: start the test directories with tests/run.sh" % var)
@@ -86,10 +87,11 @@ def load_env(var):
 class Directory:
     """One test directory (slapd or Samba AD) with admin credentials and ldap-utils wrappers."""
 
-    def __init__(self, kind):
+    def __init__(self, kind, env_file=None):
+        """kind 'slapd' or 'ad'; env_file: another instance's env file than the shared one's."""
         self.kind = kind
         if kind == "slapd":
-            env = load_env("SMIMEPUB_SLAPD_ENV")
+            env = load_env("SMIMEPUB_SLAPD_ENV", env_file)
             self.uri = env["SLAPD_URI"]
             self.ldaps_uri = env.get("SLAPD_LDAPS_URI")
             self.ldapi_uri = env.get("SLAPD_LDAPI_URI")
@@ -102,7 +104,7 @@ class Directory:
             self.reader = ("cn=reader,ou=svc," + self.base, "reader")
             self.cert_attr = "userCertificate;binary"
         else:
-            env = load_env("SMIMEPUB_AD_ENV")
+            env = load_env("SMIMEPUB_AD_ENV", env_file)
             self.uri = env["AD_URI"]
             self.ldaps_uri = env.get("AD_LDAPS_URI")
             self.ldapi_uri = None

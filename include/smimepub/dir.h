@@ -14,6 +14,21 @@ extern "C" {
 
 /* ---- Profiles: data, not code ------------------------------------------------------------- */
 
+/* Where the value of a recipient attribute (smp_recipient_attr) comes from. */
+typedef enum smp_recipient_value {
+	SMP_RECIPIENT_CONSTANT = 0,   /* value, as it is */
+	SMP_RECIPIENT_ALIAS,          /* smp_exchange_alias of the contact's name */
+	SMP_RECIPIENT_ADDRESS_LISTS   /* the DNs of Exchange's built-in address lists that hold
+					 every mail contact, where the directory has them */
+} smp_recipient_value;
+
+/* One attribute Exchange's New-MailContact sets on an external mail contact. */
+typedef struct smp_recipient_attr {
+	const char *attr;
+	smp_recipient_value kind;
+	const char *value;           /* SMP_RECIPIENT_CONSTANT */
+} smp_recipient_attr;
+
 /*
  * Everything that differs between kinds of directory, as data: code reads these fields and
  * never compares a profile's name (which is for display only). A caller may define its own
@@ -43,6 +58,13 @@ typedef struct smp_profile {
 	const char *const *recipientless_partitions; /* RDNs ("CN=Configuration") of naming
 							contexts the server refers subtree searches
 							to that hold no mail recipients, or NULL */
+	const char *recipient_marker; /* the attribute that, where contact_class may hold it,
+					 shows Exchange's recipient schema (AD:
+					 msExchRecipientTypeDetails), or NULL: no Exchange */
+	const smp_recipient_attr *recipient_attrs; /* what a created contact gets where the
+						      marker is there, each only where
+						      contact_class may hold it; ends with a
+						      NULL attr. NULL: none */
 } smp_profile;
 
 extern const smp_profile smp_profile_ad;
@@ -270,7 +292,7 @@ int smp_dir_contact_dn(const smp_dir *d, const char *ou, const char *cn, char **
 		       smp_error *err);
 
 /* Most attribute values a contact is created with. */
-#define SMP_CONTACT_MAX_VALUES 16
+#define SMP_CONTACT_MAX_VALUES 32
 
 /*
  * A contact to create: its DN and every attribute value it gets, in the order they are
@@ -282,17 +304,24 @@ typedef struct smp_contact {
 	size_t n;
 	const char *attrs[SMP_CONTACT_MAX_VALUES];  /* attribute of value i (static names) */
 	struct berval values[SMP_CONTACT_MAX_VALUES]; /* value i (owned) */
+	int exchange;  /* 1: it is an Exchange mail contact (the profile's recipient_attrs are
+			  written); 0: the profile knows Exchange but this directory's schema
+			  does not show it (or cannot be read), so it is no Exchange recipient
+			  yet; -1: the profile has no Exchange (OpenLDAP) */
 } smp_contact;
 
 /*
  * What a mail-enabled contact for addr named cn under ou (NULL = the base) holds on d: the
  * profile's object classes, cn, sn (the last word of cn, where the profile needs it),
  * displayName, mail, proxyAddresses "SMTP:addr" and targetAddress "SMTP:addr" where the
- * profile writes them; targetAddress only when the directory's schema has it (Exchange's
- * schema extension: Samba and an AD without Exchange have none). When the schema cannot be
- * read (an LDIF export), the profile's default is assumed. Returns 0 and *out (free with
- * smp_contact_free), SMP_ERR_BADINPUT without a name or an address, or smp_dir_contact_dn's
- * errors.
+ * profile writes them; targetAddress only where the schema lets a contact hold it (Exchange's
+ * schema extension: Samba and an AD without Exchange have none). Where the schema lets the
+ * contact hold the profile's recipient_marker (Exchange's recipient schema), also each of
+ * the profile's recipient_attrs the contact may hold (AD: what New-MailContact sets for an
+ * external contact, see doc/smimepub.1 "EXCHANGE MAIL CONTACTS"), and c->exchange says
+ * which. When the schema cannot be read (an LDIF export), targetAddress follows the profile
+ * and no recipient attribute is written. Returns 0 and *out (free with smp_contact_free),
+ * SMP_ERR_BADINPUT without a name or an address, or smp_dir_contact_dn's errors.
  */
 int smp_dir_contact_new(smp_contact **out, smp_dir *d, const char *ou, const char *cn,
 			const char *addr, smp_error *err);
@@ -330,6 +359,24 @@ int smp_dir_create_contact(smp_dir *d, const char *ou, const char *cn, const cha
  * cannot be read, or the backend has none).
  */
 int smp_dir_schema_has_attribute(smp_dir *d, const char *attr);
+
+/*
+ * Whether an entry of the structural class cls may hold attr by the directory's schema (its
+ * classes, superclasses and DIT content rules: Active Directory's auxiliary classes): 1 yes,
+ * 0 no, -1 unknown (the schema cannot be read, or the backend has none).
+ */
+int smp_dir_class_may_hold(smp_dir *d, const char *cls, const char *attr);
+
+/*
+ * The alias (mailNickname) Exchange gives a recipient created without -Alias from its Name:
+ * spaces removed, a character an alias cannot hold turned into '?', at most 64 characters.
+ * Alias characters (New-MailContact, -Alias): ASCII letters and digits,
+ * ! # $ % & ' * + - / = ? ^ _ ` { | } ~, U+00A1..U+00FF, and '.' between other characters (a
+ * leading, trailing or repeated '.' is dropped). name is UTF-8; bytes that are not are
+ * characters an alias cannot hold. When nothing is left, the same is made of the local part
+ * of addr. Returns 0 and *out (caller frees), or SMP_ERR_NOMEM.
+ */
+int smp_exchange_alias(char **out, const char *name, const char *addr);
 
 /*
  * Calls fn for each entry under the base that holds a certificate (userCertificate or

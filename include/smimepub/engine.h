@@ -79,6 +79,12 @@ typedef struct smp_item {
 					record that undoes it; for undo, the record undone;
 					NULL when none */
 	const char *record_time;     /* undo: when that record's change was made (RFC 3339) */
+	/* only with created set: */
+	int exchange_recipient;      /* 1 created as an Exchange mail contact, 0 not an Exchange
+					recipient yet, -1 no Exchange in this profile */
+	const char *exchange_command; /* the Exchange Management Shell line for it: 1,
+					 Update-Recipient; 0, New-MailContact (dry run, to run
+					 instead) or Enable-MailContact (it exists); else NULL */
 } smp_item;
 
 /* Called once per item, in input order. A non-zero return stops the operation. */

@@ -33,6 +33,14 @@ struct smp_dir_ops {
 	char *(*identity)(smp_dir *d);
 	/* 1 / 0 whether the schema has attr, -1 when unknown; NULL: always unknown */
 	int (*schema_has_attribute)(smp_dir *d, const char *attr);
+	/* 1 / 0 whether an entry of structural class cls may hold attr, -1 when unknown */
+	int (*class_may_hold)(smp_dir *d, const char *cls, const char *attr);
+	/* the first value of attr in the root DSE (malloc'd), or NULL */
+	char *(*root_dse_value)(smp_dir *d, const char *attr);
+	/* the DNs (malloc'd, each and the array) of the entries below base matching filter;
+	   0, or -1 when the search failed (no base is no entries) */
+	int (*find_dns)(smp_dir *d, const char *base, const char *filter, char ***out,
+			size_t *n);
 	int (*walk)(smp_dir *d, int (*fn)(const smp_entry *e, void *ctx),
 		    void (*on_referral)(const char *url, void *ctx), void *ctx, smp_error *err);
 	/* filter: the OR of every address's smp_dir_address_filter */
@@ -56,6 +64,10 @@ struct smp_dir {
 	char *warning;
 	smp_hint warning_hint;       /* what to do about it (SMP_HINT_NONE) */
 	int last_rc;                 /* LDAP result code of the last operation */
+	char **address_lists;        /* Exchange's built-in address lists found (dir.c), read
+					once: every contact created gets the same */
+	size_t n_address_lists;
+	int address_lists_read;
 };
 
 /* A zeroed smp_dir for ops (be NULL), or NULL when out of memory. */

@@ -67,6 +67,9 @@ void smp_dir_close(smp_dir *d)
 		return;
 	if (d->ops != NULL && d->ops->close != NULL)
 		d->ops->close(d);
+	for (size_t i = 0; i < d->n_address_lists; i++)
+		free(d->address_lists[i]);
+	free(d->address_lists);
 	free(d->uri);
 	free(d->base);
 	free(d->warning);
@@ -369,6 +372,11 @@ int smp_dir_schema_has_attribute(smp_dir *d, const char *attr)
 	return d->ops->schema_has_attribute != NULL ? d->ops->schema_has_attribute(d, attr) : -1;
 }
 
+int smp_dir_class_may_hold(smp_dir *d, const char *cls, const char *attr)
+{
+	return d->ops->class_may_hold != NULL ? d->ops->class_may_hold(d, cls, attr) : -1;
+}
+
 void smp_contact_free(smp_contact *c)
 {
 	if (c == NULL)
@@ -389,12 +397,230 @@ static int contact_put(smp_contact *c, const char *attr, const char *value)
 	return 0;
 }
 
+/* ---- Exchange ----------------------------------------------------------------------------- */
+
+/* Whether the ASCII byte c may stand in an alias (besides '.'): New-MailContact, -Alias. */
+static int alias_ascii(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+}
+
+/*
+ * The length of the UTF-8 sequence at s and its code point in *cp, or 0 when s does not start
+ * a well-formed one (overlong forms and surrogates included).
+ */
+static size_t utf8_char(const unsigned char *s, unsigned *cp)
+{
+	size_t n, i;
+	unsigned v;
+
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
+	if ((s[0] & 0xe0) == 0xc0)
+		n = 2, v = s[0] & 0x1f;
+	else if ((s[0] & 0xf0) == 0xe0)
+		n = 3, v = s[0] & 0x0f;
+	else if ((s[0] & 0xf8) == 0xf0)
+		n = 4, v = s[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		v = (v << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 2 && v < 0x80) || (n == 3 && v < 0x800) || (n == 4 && v < 0x10000) ||
+	    v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	*cp = v;
+	return n;
+}
+
+/* The alias made of the first len bytes of s (see smp_exchange_alias), or NULL (no memory). */
+static char *alias_of(const char *s, size_t len)
+{
+	/* 64 characters of at most 2 UTF-8 bytes each (U+00A1..U+00FF) */
+	char *out = malloc(64 * 2 + 1);
+	size_t o = 0, chars = 0, i = 0, n;
+	unsigned cp;
+
+	if (out == NULL)
+		return NULL;
+	while (i < len && chars < 64) {
+		const unsigned char *p = (const unsigned char *)s + i;
+
+		if ((n = utf8_char(p, &cp)) == 0 || i + n > len)
+			n = 1, cp = 0xfffd;  /* not UTF-8: a character no alias holds */
+		i += n;
+		if (cp == ' ')
+			continue;
+		if (cp == '.') {
+			/* between two other characters only: not first, not after another '.' */
+			if (o > 0 && out[o - 1] != '.') {
+				out[o++] = '.';
+				chars++;
+			}
+			continue;
+		}
+		if (cp < 0x80 && alias_ascii((unsigned char)cp)) {
+			out[o++] = (char)cp;
+		} else if (cp >= 0xa1 && cp <= 0xff) {
+			memcpy(out + o, p, n);
+			o += n;
+		} else {
+			out[o++] = '?';
+		}
+		chars++;
+	}
+	while (o > 0 && out[o - 1] == '.')  /* nor last */
+		o--;
+	out[o] = '\0';
+	return out;
+}
+
+int smp_exchange_alias(char **out, const char *name, const char *addr)
+{
+	const char *at = addr != NULL ? strrchr(addr, '@') : NULL;
+	char *a;
+
+	*out = NULL;
+	if ((a = alias_of(name, strlen(name))) == NULL)
+		return SMP_ERR_NOMEM;
+	if (*a == '\0' && addr != NULL) {
+		free(a);
+		if ((a = alias_of(addr, at != NULL ? (size_t)(at - addr) : strlen(addr))) == NULL)
+			return SMP_ERR_NOMEM;
+	}
+	*out = a;
+	return 0;
+}
+
+/*
+ * Exchange's built-in address lists that hold every mail contact by their own definition: the
+ * Default Global Address List (all recipients with an alias) and All Contacts (all mail
+ * contacts). Each is an addressBookContainer in the configuration partition at
+ * CN=<list>,CN=<parent>,CN=Address Lists Container,CN=<organisation>,CN=Microsoft Exchange,
+ * CN=Services; membership of any other list (custom lists, address book policies) follows a
+ * recipient filter only Exchange evaluates.
+ */
+static const struct { const char *rdn, *parent; } builtin_lists[] = {
+	{ "CN=Default Global Address List", "CN=All Global Address Lists" },
+	{ "CN=All Contacts", "CN=All Address Lists" },
+};
+
+/* Whether dn is CN=<list>,<parent>,CN=Address Lists Container,CN=<org>,<exch> for list i. */
+static int is_builtin_list(const char *dn, size_t i, const char *exch)
+{
+	char **rdns = NULL, *tail = NULL;
+	size_t n = 0;
+	int ok = 0;
+
+	if (smp_dir_rdns(&rdns, &n, dn) != 0)
+		return 0;
+	if (n > 4 && strcasecmp(rdns[0], builtin_lists[i].rdn) == 0 &&
+	    strcasecmp(rdns[1], builtin_lists[i].parent) == 0 &&
+	    strcasecmp(rdns[2], "CN=Address Lists Container") == 0 &&
+	    (tail = smp_dir_rdns_join(rdns + 4, n - 4)) != NULL) {
+		char **erdns = NULL, *etail = NULL;
+		size_t en = 0;
+
+		/* compared in the same normalised form */
+		if (smp_dir_rdns(&erdns, &en, exch) == 0 &&
+		    (etail = smp_dir_rdns_join(erdns, en)) != NULL)
+			ok = strcasecmp(tail, etail) == 0;
+		free(etail);
+		smp_dir_rdns_free(erdns, en);
+	}
+	free(tail);
+	smp_dir_rdns_free(rdns, n);
+	return ok;
+}
+
+/*
+ * Finds, once per connection, the DN of each built-in address list d has exactly one of (in
+ * builtin_lists' order) into d->address_lists. Finding none is no error: Exchange adds the
+ * contact to its lists when it next updates the recipient. Returns 0 or SMP_ERR_NOMEM.
+ */
+static int find_address_lists(smp_dir *d)
+{
+	char *config = NULL, *exch = NULL, **dns = NULL;
+	size_t n = 0, nl = sizeof(builtin_lists) / sizeof(builtin_lists[0]);
+	int r = 0;
+
+	if (d->address_lists_read)
+		return 0;
+	if (d->ops->root_dse_value == NULL || d->ops->find_dns == NULL ||
+	    (config = d->ops->root_dse_value(d, "configurationNamingContext")) == NULL)
+		goto done;
+	if (asprintf(&exch, "CN=Microsoft Exchange,CN=Services,%s", config) < 0) {
+		exch = NULL;
+		r = SMP_ERR_NOMEM;
+		goto out;
+	}
+	if (d->ops->find_dns(d, exch, "(&(objectClass=addressBookContainer)"
+			     "(|(cn=Default Global Address List)(cn=All Contacts)))", &dns, &n) != 0)
+		goto done;
+	if ((d->address_lists = calloc(nl, sizeof(*d->address_lists))) == NULL) {
+		r = SMP_ERR_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < nl; i++) {
+		const char *found = NULL;
+		size_t hits = 0;
+
+		for (size_t k = 0; k < n; k++)
+			if (is_builtin_list(dns[k], i, exch)) {
+				found = dns[k];
+				hits++;
+			}
+		if (hits != 1)
+			continue;
+		if ((d->address_lists[d->n_address_lists] = strdup(found)) == NULL) {
+			r = SMP_ERR_NOMEM;
+			goto out;
+		}
+		d->n_address_lists++;
+	}
+done:
+	d->address_lists_read = 1;
+out:
+	for (size_t k = 0; k < n; k++)
+		free(dns[k]);
+	free(dns);
+	free(exch);
+	free(config);
+	return r;
+}
+
+/* Appends to c, as attr, the DNs of d's built-in address lists. 0 or SMP_ERR_NOMEM. */
+static int put_address_lists(smp_contact *c, smp_dir *d, const char *attr)
+{
+	int r;
+
+	if ((r = find_address_lists(d)) != 0)
+		return r;
+	for (size_t i = 0; i < d->n_address_lists; i++)
+		if (contact_put(c, attr, d->address_lists[i]) != 0)
+			return SMP_ERR_NOMEM;
+	return 0;
+}
+
+/* Whether a created contact may hold attr on d (smp_dir_class_may_hold of contact_class). */
+static int may_hold(smp_dir *d, const char *attr)
+{
+	return smp_dir_class_may_hold(d, d->profile->contact_class, attr);
+}
+
 int smp_dir_contact_new(smp_contact **out, smp_dir *d, const char *ou, const char *cn,
 			const char *addr, smp_error *err)
 {
 	const smp_profile *p = d->profile;
 	smp_contact *c = NULL;
 	char *smtp = NULL;
+	char *alias = NULL;
 	int r = SMP_ERR_NOMEM, target;
 
 	*out = NULL;
@@ -416,18 +642,38 @@ int smp_dir_contact_new(smp_contact **out, smp_dir *d, const char *ou, const cha
 	    contact_put(c, "displayName", cn) != 0 || contact_put(c, "mail", addr) != 0 ||
 	    (p->write_proxy_addresses && contact_put(c, "proxyAddresses", smtp) != 0))
 		goto out;
-	target = p->write_target_address ? smp_dir_schema_has_attribute(d, "targetAddress") : 0;
+	target = p->write_target_address ? may_hold(d, "targetAddress") : 0;
 	if (target < 0)
 		target = p->write_target_address;
 	if (target && contact_put(c, "targetAddress", smtp) != 0)
 		goto out;
+	c->exchange = p->recipient_marker == NULL ? -1 : may_hold(d, p->recipient_marker) == 1;
+	for (const smp_recipient_attr *ra = p->recipient_attrs; c->exchange == 1 && ra != NULL &&
+	     ra->attr != NULL; ra++) {
+		if (may_hold(d, ra->attr) != 1)
+			continue;
+		if (ra->kind == SMP_RECIPIENT_ALIAS) {
+			if ((r = smp_exchange_alias(&alias, cn, addr)) != 0 ||
+			    contact_put(c, ra->attr, alias) != 0)
+				goto nomem;
+		} else if (ra->kind == SMP_RECIPIENT_ADDRESS_LISTS) {
+			if ((r = put_address_lists(c, d, ra->attr)) != 0)
+				goto nomem;
+		} else if (contact_put(c, ra->attr, ra->value) != 0) {
+			goto nomem;
+		}
+	}
 	*out = c;
 	c = NULL;
 	r = 0;
+	goto out;
+nomem:
+	r = SMP_ERR_NOMEM;
 out:
 	if (r == SMP_ERR_NOMEM)
 		smp_error_set(err, r, "out of memory");
 	smp_contact_free(c);
+	free(alias);
 	free(smtp);
 	return r;
 }

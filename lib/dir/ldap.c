@@ -3,6 +3,7 @@
  * root DSE, paged searches, exact-value writes, operations in flight, reconnecting.
  */
 #include "backend.h"
+#include "schema.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -27,8 +28,8 @@ struct ldap_be {
 	int timeout;
 	smp_conn_options conn;  /* for smp_dir_reconnect: strings below owned */
 	char *c_binddn, *c_password, *c_saslmech, *c_tls_cacert;
-	char *schema_attr;      /* the last attribute looked up in the schema, and the answer */
-	int schema_has;
+	dir_schema *schema;     /* the subschema, read once when first asked */
+	int schema_read;        /* 1 once read (schema NULL: it could not be read) */
 };
 
 static struct ldap_be *L(const smp_dir *d)
@@ -650,7 +651,7 @@ static void ld_close(smp_dir *d)
 	}
 	free(b->c_saslmech);
 	free(b->c_tls_cacert);
-	free(b->schema_attr);
+	dir_schema_free(b->schema);
 	free(b);
 	d->be = NULL;
 }
@@ -1074,62 +1075,120 @@ static char *ld_identity(smp_dir *d)
 	return strdup("anonymous");
 }
 
-/* Whether the attributeTypes description desc names attr ("NAME 'x'" or "NAME ( 'a' 'x' )"). */
-static int names_attribute(const char *desc, size_t len, const char *attr)
+/* The first value of attr in the entry at dn (base search), malloc'd, or NULL. */
+static char *entry_value(smp_dir *d, const char *dn, const char *attr)
 {
-	size_t al = strlen(attr);
+	char *attrs[] = { (char *)attr, NULL };
+	LDAPMessage *res = NULL, *e;
+	struct berval **v = NULL;
+	char *out = NULL;
 
-	for (size_t i = 0; i + al + 2 <= len; i++)
-		if (desc[i] == '\'' && desc[i + al + 1] == '\'' &&
-		    strncasecmp(desc + i + 1, attr, al) == 0)
-			return 1;
-	return 0;
+	if (ldap_search_ext_s(L(d)->ld, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0, NULL,
+			      NULL, NULL, 0, &res) == LDAP_SUCCESS &&
+	    (e = ldap_first_entry(L(d)->ld, res)) != NULL &&
+	    (v = ldap_get_values_len(L(d)->ld, e, attr)) != NULL && v[0] != NULL)
+		out = strndup(v[0]->bv_val, v[0]->bv_len);
+	ldap_value_free_len(v);
+	ldap_msgfree(res);
+	return out;
 }
 
 /*
- * Reads the subschema entry named by the root DSE's subschemaSubentry for attr. Cached for
- * the last attribute asked (contact creation asks for one, once per contact).
+ * The subschema entry named by the root DSE's subschemaSubentry, parsed (schema.h); read once
+ * per connection, since contact creation asks about several attributes for each contact.
+ * NULL when it cannot be read.
  */
-static int ld_schema_has_attribute(smp_dir *d, const char *attr)
+static const dir_schema *schema(smp_dir *d)
 {
-	char *dse_attrs[] = { "subschemaSubentry", NULL };
-	char *sch_attrs[] = { "attributeTypes", NULL };
+	char *sch_attrs[] = { "attributeTypes", "objectClasses", "dITContentRules", NULL };
 	LDAPMessage *res = NULL, *e;
-	struct berval **v = NULL;
-	char *sub = NULL;
-	int rc, found = -1;
+	struct berval **at = NULL, **oc = NULL, **cr = NULL;
+	char *sub;
 
-	if (L(d)->schema_attr != NULL && strcasecmp(L(d)->schema_attr, attr) == 0)
-		return L(d)->schema_has;
-	rc = ldap_search_ext_s(L(d)->ld, "", LDAP_SCOPE_BASE, "(objectClass=*)", dse_attrs, 0,
-			       NULL, NULL, NULL, 0, &res);
-	if (rc == LDAP_SUCCESS && (e = ldap_first_entry(L(d)->ld, res)) != NULL &&
-	    (v = ldap_get_values_len(L(d)->ld, e, "subschemaSubentry")) != NULL && v[0] != NULL)
-		sub = strndup(v[0]->bv_val, v[0]->bv_len);
-	ldap_value_free_len(v);
-	v = NULL;
-	ldap_msgfree(res);
-	res = NULL;
-	if (sub == NULL)
+	if (L(d)->schema_read)
+		return L(d)->schema;
+	if ((sub = entry_value(d, "", "subschemaSubentry")) == NULL)
 		goto out;
-	rc = ldap_search_ext_s(L(d)->ld, sub, LDAP_SCOPE_BASE, "(objectClass=*)", sch_attrs, 0,
-			       NULL, NULL, NULL, 0, &res);
-	if (rc == LDAP_SUCCESS && (e = ldap_first_entry(L(d)->ld, res)) != NULL &&
-	    (v = ldap_get_values_len(L(d)->ld, e, "attributeTypes")) != NULL) {
-		found = 0;
-		for (size_t i = 0; v[i] != NULL && !found; i++)
-			found = names_attribute(v[i]->bv_val, v[i]->bv_len, attr);
+	if (ldap_search_ext_s(L(d)->ld, sub, LDAP_SCOPE_BASE, "(objectClass=*)", sch_attrs, 0,
+			      NULL, NULL, NULL, 0, &res) == LDAP_SUCCESS &&
+	    (e = ldap_first_entry(L(d)->ld, res)) != NULL) {
+		at = ldap_get_values_len(L(d)->ld, e, "attributeTypes");
+		oc = ldap_get_values_len(L(d)->ld, e, "objectClasses");
+		cr = ldap_get_values_len(L(d)->ld, e, "dITContentRules");
+		if (at != NULL && dir_schema_parse(&L(d)->schema, at, oc, cr) != 0)
+			L(d)->schema = NULL;
 	}
 out:
-	ldap_value_free_len(v);
+	/* an answer without attribute types (refused, not found) is no schema, and asking
+	   again would give the same */
+	L(d)->schema_read = 1;
+	ldap_value_free_len(at);
+	ldap_value_free_len(oc);
+	ldap_value_free_len(cr);
 	ldap_msgfree(res);
 	free(sub);
-	if (found >= 0) {
-		free(L(d)->schema_attr);
-		L(d)->schema_attr = strdup(attr);
-		L(d)->schema_has = found;
+	return L(d)->schema;
+}
+
+static int ld_schema_has_attribute(smp_dir *d, const char *attr)
+{
+	const dir_schema *s = schema(d);
+
+	return s != NULL ? dir_schema_has_attribute(s, attr) : -1;
+}
+
+static int ld_class_may_hold(smp_dir *d, const char *cls, const char *attr)
+{
+	const dir_schema *s = schema(d);
+
+	return s != NULL ? dir_schema_class_may_hold(s, cls, attr) : -1;
+}
+
+static char *ld_root_dse_value(smp_dir *d, const char *attr)
+{
+	return entry_value(d, "", attr);
+}
+
+/* See backend.h: the DNs of a subtree search (no attributes), referrals not followed. */
+static int ld_find_dns(smp_dir *d, const char *base, const char *filter, char ***out,
+		       size_t *n)
+{
+	char *attrs[] = { LDAP_NO_ATTRS, NULL };
+	LDAPMessage *res = NULL, *e;
+	char **v = NULL;
+	size_t k = 0;
+	int rc, r = -1;
+
+	*out = NULL;
+	*n = 0;
+	rc = ldap_search_ext_s(L(d)->ld, base, LDAP_SCOPE_SUBTREE, filter, attrs, 0, NULL, NULL,
+			       NULL, 0, &res);
+	if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT)
+		goto out;
+	for (e = ldap_first_entry(L(d)->ld, res); e != NULL; e = ldap_next_entry(L(d)->ld, e)) {
+		char *dn = ldap_get_dn(L(d)->ld, e), **nv;
+
+		if (dn == NULL || (nv = realloc(v, (k + 1) * sizeof(*v))) == NULL) {
+			ldap_memfree(dn);
+			goto out;
+		}
+		v = nv;
+		v[k] = strdup(dn);
+		ldap_memfree(dn);
+		if (v[k] == NULL)
+			goto out;
+		k++;
 	}
-	return found;
+	*out = v;
+	*n = k;
+	v = NULL;
+	r = 0;
+out:
+	for (size_t i = 0; v != NULL && i < k; i++)
+		free(v[i]);
+	free(v);
+	ldap_msgfree(res);
+	return r;
 }
 
 /* ---- Walk --------------------------------------------------------------------------------- */
@@ -1400,6 +1459,9 @@ static const struct smp_dir_ops ldap_ops = {
 	.delete_entry = ld_delete_entry,
 	.identity = ld_identity,
 	.schema_has_attribute = ld_schema_has_attribute,
+	.class_may_hold = ld_class_may_hold,
+	.root_dse_value = ld_root_dse_value,
+	.find_dns = ld_find_dns,
 	.walk = ld_walk,
 	.find_addresses_send = ld_find_addresses_send,
 	.read_send = ld_read_send,

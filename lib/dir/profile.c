@@ -25,6 +25,24 @@ static const char *const ad_partitions[] = {
 	"CN=Configuration", "DC=DomainDnsZones", "DC=ForestDnsZones", NULL
 };
 
+/*
+ * What Exchange's New-MailContact sets on an external mail contact besides what every
+ * created contact gets (cn, displayName, mail, proxyAddresses SMTP:, targetAddress SMTP:),
+ * in the order written. Sources and what is left to Exchange: doc/smimepub.1, EXCHANGE MAIL
+ * CONTACTS. msExchRecipientDisplayType 6 is RemoteMailUser, the display type of a mail
+ * contact; msExchRecipientTypeDetails 64 is MailContact; internetEncoding 1310720
+ * (0x140000) and mAPIRecipient FALSE are what Exchange stamps on contacts it mail-enables.
+ */
+static const smp_recipient_attr ad_recipient_attrs[] = {
+	{ "mailNickname", SMP_RECIPIENT_ALIAS, NULL },
+	{ "msExchRecipientDisplayType", SMP_RECIPIENT_CONSTANT, "6" },
+	{ "msExchRecipientTypeDetails", SMP_RECIPIENT_CONSTANT, "64" },
+	{ "internetEncoding", SMP_RECIPIENT_CONSTANT, "1310720" },
+	{ "mAPIRecipient", SMP_RECIPIENT_CONSTANT, "FALSE" },
+	{ "showInAddressBook", SMP_RECIPIENT_ADDRESS_LISTS, NULL },
+	{ NULL, SMP_RECIPIENT_CONSTANT, NULL }
+};
+
 const smp_profile smp_profile_ad = {
 	.name = "ad",
 	.cert_attr = "userCertificate",
@@ -42,6 +60,8 @@ const smp_profile smp_profile_ad = {
 	.root_dse_capability = "1.2.840.113556.1.4.800",
 	.export_markers = ad_export_markers,
 	.recipientless_partitions = ad_partitions,
+	.recipient_marker = "msExchRecipientTypeDetails",
+	.recipient_attrs = ad_recipient_attrs,
 };
 
 /*
@@ -65,6 +85,8 @@ const smp_profile smp_profile_rfc = {
 	.root_dse_capability = NULL,
 	.export_markers = NULL,
 	.recipientless_partitions = NULL,
+	.recipient_marker = NULL,
+	.recipient_attrs = NULL,
 };
 
 const smp_profile *const smp_profiles[] = { &smp_profile_ad, &smp_profile_rfc, NULL };

@@ -97,6 +97,9 @@ struct pub_result {
 	size_t n_candidates;
 	char *ldif;               /* dry run: the LDIF that would be applied, else NULL */
 	int created;              /* a contact was (or would be) created */
+	int exchange;             /* created: smp_contact's exchange (1, 0, -1) */
+	char *exchange_command;   /* created: the Exchange Management Shell line for it, or NULL */
+	char *exchange_note;      /* created: what the message says of it, or NULL */
 	int status;               /* this item's exit status: 0, 1, 69, 77 */
 	char record[24];          /* the journal record that undoes the change made, or "" */
 };

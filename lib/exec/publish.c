@@ -109,6 +109,8 @@ void pub_item_fill(smp_item *it, const struct pub_result *res, const smp_certinf
 	it->n_candidates = res->n_candidates;
 	it->ldif = res->ldif;
 	it->created = res->created;
+	it->exchange_recipient = res->created ? res->exchange : -1;
+	it->exchange_command = res->created ? res->exchange_command : NULL;
 	it->status = res->status;
 	it->cert = ci;
 	it->record = res->record[0] != '\0' ? res->record : NULL;
@@ -147,6 +149,8 @@ void pub_result_release(struct pub_result *res)
 	for (size_t i = 0; i < res->n_candidates; i++)
 		free(res->candidates[i]);
 	free(res->candidates);
+	free(res->exchange_command);
+	free(res->exchange_note);
 	memset(res, 0, sizeof(*res));
 }
 
@@ -581,6 +585,100 @@ static int ldif_contact(char **ldif, const smp_contact *k, smp_error *err)
 }
 
 /*
+ * s as the content of a PowerShell single-quoted string: every quote character doubled.
+ * PowerShell takes the typographic single quotes U+2018..U+201B for ' as well, and names
+ * hold them (O\u2019Neil): each is doubled as itself.
+ */
+static char *ps_quote(const char *s)
+{
+	size_t n = 0, q;
+	char *out, *o;
+
+	/* U+2018..U+201B are E2 80 98..9B in UTF-8 */
+#define PS_QUOTE_LEN(p) ((p)[0] == '\'' ? 1 : \
+			 ((unsigned char)(p)[0] == 0xe2 && (unsigned char)(p)[1] == 0x80 && \
+			  (unsigned char)(p)[2] >= 0x98 && (unsigned char)(p)[2] <= 0x9b) ? 3 : 0)
+	for (const char *p = s; *p; p += q ? q : 1)
+		n += (q = PS_QUOTE_LEN(p)) ? 2 * q : 1;
+	if ((out = malloc(n + 1)) == NULL)
+		return NULL;
+	for (o = out; *s; s += q ? q : 1) {
+		if ((q = PS_QUOTE_LEN(s)) != 0) {
+			memcpy(o, s, q);
+			o += q;
+			memcpy(o, s, q);
+			o += q;
+		} else {
+			*o++ = *s;
+		}
+	}
+#undef PS_QUOTE_LEN
+	*o = '\0';
+	return out;
+}
+
+/*
+ * What a contact created (or, in a dry run, described) as k for addr under parent needs from
+ * an Exchange administrator, into res: exchange (k->exchange) and, on a directory whose
+ * profile knows Exchange, exchange_command, the Exchange Management Shell line, and a note
+ * for the message. Not an Exchange recipient (no Exchange recipient schema: AD without
+ * Exchange, Samba, or an export whose schema is unknown): a dry run gives the New-MailContact
+ * line to run instead of creating the contact; a real run, which has created it,
+ * Enable-MailContact (New-MailContact would now find the name taken). An Exchange mail
+ * contact: Update-Recipient, which adds what only Exchange can (legacyExchangeDN, its object
+ * version, email address policies, other address lists). Returns 0 or SMP_ERR_NOMEM.
+ */
+static int exchange_advice(smp_session *c, const smp_contact *k, const char *cn,
+			   const char *addr, const char *parent, struct pub_result *res)
+{
+	char *qdn = NULL, *qaddr = NULL, *qcn = NULL, *qou = NULL;
+	int r = SMP_ERR_NOMEM, n = 0;
+
+	res->exchange = k->exchange;
+	if (k->exchange < 0)
+		return 0;
+	if ((qdn = ps_quote(k->dn)) == NULL || (qaddr = ps_quote(addr)) == NULL ||
+	    (qcn = ps_quote(cn)) == NULL || (qou = ps_quote(parent)) == NULL)
+		goto out;
+	if (k->exchange == 1) {
+		n = asprintf(&res->exchange_command, "Update-Recipient -Identity '%s'", qdn);
+		if (n >= 0)
+			n = asprintf(&res->exchange_note, "; %s an Exchange mail contact (what only "
+				     "Exchange sets, such as legacyExchangeDN, comes with %s)",
+				     c->o.dry_run ? "it would be" : "it is", res->exchange_command);
+	} else if (c->o.dry_run) {
+		n = asprintf(&res->exchange_command, "New-MailContact -Name '%s' "
+			     "-ExternalEmailAddress 'SMTP:%s' -OrganizationalUnit '%s'", qcn,
+			     qaddr, qou);
+		if (n >= 0)
+			n = asprintf(&res->exchange_note, "; it would not be an Exchange recipient "
+				     "(smimepub cannot see Exchange's recipient attributes for "
+				     "contacts in this directory's schema): to create it as one "
+				     "instead, in the Exchange Management Shell: %s",
+				     res->exchange_command);
+	} else {
+		n = asprintf(&res->exchange_command, "Enable-MailContact -Identity '%s' "
+			     "-ExternalEmailAddress 'SMTP:%s'", qdn, qaddr);
+		if (n >= 0)
+			n = asprintf(&res->exchange_note, "; it is not an Exchange recipient yet "
+				     "(smimepub cannot see Exchange's recipient attributes for "
+				     "contacts in this directory's schema): in the Exchange Management "
+				     "Shell, %s makes it one", res->exchange_command);
+	}
+	if (n < 0) {
+		res->exchange_note = NULL;
+		goto out;
+	}
+	r = 0;
+out:
+	free(qdn);
+	free(qaddr);
+	free(qcn);
+	free(qou);
+	return r;
+}
+
+/*
  * Creates (or, in a dry run, describes) the contact for ci. On success *entry is the new entry
  * (read back, or an empty one in a dry run) and res->dn its DN.
  */
@@ -603,6 +701,11 @@ static int create_contact(smp_session *c, const smp_certinfo *ci, const unsigned
 	/* one description of the contact: printed by a dry run, added by a real one */
 	if ((r = smp_dir_contact_new(&k, c->dir, c->pub->ou, cn, addr, err)) != 0)
 		goto out;
+	if ((r = exchange_advice(c, k, cn, addr, c->pub->ou != NULL ? c->pub->ou :
+				 smp_dir_base(c->dir), res)) != 0) {
+		smp_error_set(err, r, "out of memory");
+		goto out;
+	}
 	if (c->o.dry_run) {
 		if ((r = ldif_contact(&res->ldif, k, err)) != 0)
 			goto out;
@@ -836,54 +939,6 @@ static void plan_message(struct pub_result *res, const smp_plan *plan, const smp
 	}
 }
 
-/* s as a PowerShell single-quoted string's content ('' for '). */
-static char *ps_quote(const char *s)
-{
-	size_t n = 0;
-	char *out, *o;
-
-	for (const char *p = s; *p; p++)
-		n += *p == '\'' ? 2 : 1;
-	if ((out = malloc(n + 1)) == NULL)
-		return NULL;
-	for (o = out; *s; s++) {
-		if (*s == '\'')
-			*o++ = '\'';
-		*o++ = *s;
-	}
-	*o = '\0';
-	return out;
-}
-
-/*
- * For a contact created (not in a dry run) in Active Directory without Exchange's recipient
- * attributes in the schema (AD without Exchange, Samba): it is in the directory but not yet
- * an Exchange recipient, so Outlook's Global Address List will not show it. The line that
- * mail-enables it (Exchange Management Shell), or NULL where the schema has them or this is
- * no AD.
- */
-static char *exchange_note(smp_session *c, const char *dn, const char *addr)
-{
-	char *qdn, *qaddr, *note = NULL;
-
-	/* only once it exists: an export's dry run cannot know the schema, and must print what
-	   the live one does */
-	if (c->o.dry_run || !smp_dir_profile(c->dir)->write_target_address ||
-	    smp_dir_schema_has_attribute(c->dir, "msExchRecipientTypeDetails") != 0)
-		return NULL;
-	qdn = ps_quote(dn);
-	qaddr = ps_quote(addr);
-	if (qdn != NULL && qaddr != NULL &&
-	    asprintf(&note, "; it is not an Exchange recipient yet (the schema has no Exchange "
-		     "attributes): in the Exchange Management Shell, Enable-MailContact "
-		     "-Identity '%s' -ExternalEmailAddress 'SMTP:%s' makes it one", qdn,
-		     qaddr) < 0)
-		note = NULL;
-	free(qdn);
-	free(qaddr);
-	return note;
-}
-
 int pub_certificate(smp_session *c, const unsigned char *der, size_t len, smp_certinfo *ci,
 		    const char *source, struct pub_result *res)
 {
@@ -1017,13 +1072,12 @@ int pub_certificate(smp_session *c, const unsigned char *der, size_t len, smp_ce
 		}
 	}
 	if (res->created) {
-		char *m = res->message, *x = exchange_note(c, res->dn, ci->emails[0]);
+		char *m = res->message, *x = res->exchange_note;
 
 		res->message = NULL;
 		set_message(res, "%s contact '%s'%s%s%s", c->o.dry_run ? "would create" : "created",
 			    res->dn, m != NULL ? "; " : "", m != NULL ? m : "", x != NULL ? x : "");
 		free(m);
-		free(x);
 	}
 	r = 0;
 out:

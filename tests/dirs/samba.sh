@@ -17,6 +17,10 @@ HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 
 MARKER=.smimepub-samba
 IP=${SMIMEPUB_AD_IP:-127.0.0.2}   # another loopback address lets a second instance run beside
+# A second instance beside the first needs only LDAP (SMIMEPUB_AD_SERVICES=ldap): no
+# Kerberos ports to share. SMIMEPUB_AD_EXCHANGE=1 adds Exchange's recipient schema
+# (samba-fixtures.py).
+SERVICES=${SMIMEPUB_AD_SERVICES:-ldap cldap kdc}
 REALM=EXAMPLE.TEST
 DOMAIN=EXAMPLE
 BASE='DC=example,DC=test'
@@ -67,7 +71,7 @@ provision() {
         --use-rfc2307 --adminpass="$ADMIN_PW" --host-name=dc1 --host-ip="$IP"
         --targetdir="$dir"
         --option="interfaces=$IP/8" --option="bind interfaces only=yes"
-        --option="server services=ldap cldap kdc" --option="disable netbios=yes")
+        --option="server services=$SERVICES" --option="disable netbios=yes")
     # A private network namespace keeps provisioning off every network; some containers
     # forbid unshare, and provisioning does not need it.
     if unshare -n true 2>/dev/null; then

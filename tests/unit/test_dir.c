@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "smimepub/dir.h"
+#include "dir/schema.h"
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
@@ -383,6 +384,179 @@ static void test_shipped_profiles(void **state)
 	assert_null(smp_profiles[2]);
 }
 
+/* ---- the subschema model (lib/dir/schema.h) ------------------------------------------------ */
+
+/* A NULL-terminated berval array of the strings (static storage; the strings are borrowed). */
+#define BVS(name, ...)                                                                       \
+	static const char *name##_s[] = { __VA_ARGS__, NULL };                                \
+	struct berval name##_b[sizeof(name##_s) / sizeof(name##_s[0])];                       \
+	struct berval *name[sizeof(name##_s) / sizeof(name##_s[0])];                          \
+	for (size_t i_ = 0; name##_s[i_] != NULL; i_++) {                                     \
+		name##_b[i_].bv_val = (char *)name##_s[i_];                                   \
+		name##_b[i_].bv_len = strlen(name##_s[i_]);                                   \
+		name[i_] = &name##_b[i_];                                                     \
+	}                                                                                     \
+	name[sizeof(name##_s) / sizeof(name##_s[0]) - 1] = NULL
+
+static void test_schema_ad_content_rules(void **state)
+{
+	dir_schema *s = NULL;
+
+	(void)state;
+	/* as Samba (and AD) publish them: a class's own MUST/MAY, SUP, and the auxiliary
+	   classes of a structural class in its DIT content rule; "MUST (cn )" spacing */
+	BVS(at, "( 2.5.4.3 NAME 'cn' SYNTAX '1.3.6.1.4.1.1466.115.121.1.15' SINGLE-VALUE )",
+	    "( 0.9.2342.19200300.100.1.3 NAME 'mail' SYNTAX '1.3.6.1.4.1.1466.115.121.1.15' "
+	    "SINGLE-VALUE )",
+	    "( 1.2.840.113556.1.2.352 NAME 'targetAddress' SYNTAX "
+	    "'1.3.6.1.4.1.1466.115.121.1.15' SINGLE-VALUE )",
+	    "( 1.2.840.113556.1.4.7000.102.50855 NAME 'msExchRecipientTypeDetails' SYNTAX "
+	    "'1.2.840.113556.1.4.906' SINGLE-VALUE )",
+	    "( 1.2.840.113556.1.2.447 NAME 'mailNickname' SYNTAX "
+	    "'1.3.6.1.4.1.1466.115.121.1.15' SINGLE-VALUE )",
+	    "( 1.2.840.113556.1.4.655 NAME 'legacyExchangeDN' SYNTAX "
+	    "'1.3.6.1.4.1.1466.115.121.1.15' SINGLE-VALUE )",
+	    "( 1.2.3.4 NAME 'notes' SYNTAX '1.3.6.1.4.1.1466.115.121.1.15' )",
+	    "( 1.2.3.5 NAME 'precluded' SYNTAX '1.3.6.1.4.1.1466.115.121.1.15' )");
+	BVS(oc, "( 2.5.6.0 NAME 'top' ABSTRACT MUST (objectClass ) )",
+	    "( 2.5.6.6 NAME 'person' SUP top STRUCTURAL MUST (cn ) )",
+	    "( 2.5.6.7 NAME 'organizationalPerson' SUP person STRUCTURAL MAY (mail ) )",
+	    "( 1.2.840.113556.1.3.46 NAME 'mailRecipient' SUP top AUXILIARY MUST (cn ) MAY "
+	    "(targetAddress $ mailNickname $ msExchRecipientTypeDetails $ precluded ) )",
+	    "( 1.2.840.113556.1.5.15 NAME 'contact' SUP organizationalPerson STRUCTURAL MUST "
+	    "(cn ) MAY (notes ) )",
+	    "( 1.2.840.113556.1.5.9 NAME 'user' SUP organizationalPerson STRUCTURAL )");
+	BVS(cr, "( 1.2.840.113556.1.5.15 NAME 'contact' AUX ( mailRecipient ) MUST (cn ) MAY "
+	    "(legacyExchangeDN ) NOT ( precluded ) )");
+
+	assert_int_equal(dir_schema_parse(&s, at, oc, cr), 0);
+	assert_int_equal(dir_schema_has_attribute(s, "msexchrecipienttypedetails"), 1);
+	assert_int_equal(dir_schema_has_attribute(s, "1.2.840.113556.1.2.447"), 1);
+	assert_int_equal(dir_schema_has_attribute(s, "msExchVersion"), 0);
+	/* own, inherited (SUP), the content rule's own, its auxiliary class's */
+	assert_int_equal(dir_schema_class_may_hold(s, "contact", "notes"), 1);
+	assert_int_equal(dir_schema_class_may_hold(s, "contact", "mail"), 1);
+	assert_int_equal(dir_schema_class_may_hold(s, "contact", "objectClass"), 0); /* no type */
+	assert_int_equal(dir_schema_class_may_hold(s, "CONTACT", "legacyExchangeDN"), 1);
+	assert_int_equal(dir_schema_class_may_hold(s, "contact", "msExchRecipientTypeDetails"), 1);
+	assert_int_equal(dir_schema_class_may_hold(s, "1.2.840.113556.1.5.15", "mailNickname"), 1);
+	/* an attribute named by its OID in the class */
+	assert_int_equal(dir_schema_class_may_hold(s, "contact", "targetAddress"), 1);
+	/* precluded by the rule although the auxiliary class has it */
+	assert_int_equal(dir_schema_class_may_hold(s, "contact", "precluded"), 0);
+	/* no content rule for user: mailRecipient's attributes are not user's here */
+	assert_int_equal(dir_schema_class_may_hold(s, "user", "mailNickname"), 0);
+	assert_int_equal(dir_schema_class_may_hold(s, "user", "mail"), 1);
+	assert_int_equal(dir_schema_class_may_hold(s, "nosuchclass", "mail"), 0);
+	assert_int_equal(dir_schema_class_may_hold(s, "contact", "nosuchattr"), 0);
+	dir_schema_free(s);
+}
+
+static void test_schema_openldap_and_broken(void **state)
+{
+	dir_schema *s = NULL;
+
+	(void)state;
+	/* OpenLDAP's form: no content rules; a superclass loop and an unparseable value */
+	BVS(at, "( 2.5.4.3 NAME ( 'cn' 'commonName' ) SUP name )",
+	    "( 2.5.4.4 NAME ( 'sn' 'surname' ) SUP name )",
+	    "( 0.9.2342.19200300.100.1.3 NAME ( 'mail' 'rfc822Mailbox' ) EQUALITY "
+	    "caseIgnoreIA5Match SYNTAX 1.3.6.1.4.1.1466.115.121.1.26{256} )",
+	    "this is no attribute type");
+	BVS(oc, "( 2.5.6.6 NAME 'person' DESC 'RFC2256: a person' SUP top STRUCTURAL MUST ( sn $ "
+	    "cn ) )",
+	    "( 2.16.840.1.113730.3.2.2 NAME 'inetOrgPerson' SUP organizationalPerson STRUCTURAL "
+	    "MAY ( rfc822Mailbox ) )",
+	    "( 2.5.6.7 NAME 'organizationalPerson' SUP person STRUCTURAL )",
+	    "( 1.1.1 NAME 'a' SUP b STRUCTURAL )", "( 1.1.2 NAME 'b' SUP a STRUCTURAL )");
+
+	assert_int_equal(dir_schema_parse(&s, at, oc, NULL), 0);
+	assert_int_equal(dir_schema_has_attribute(s, "commonName"), 1);
+	/* listed under another of its names */
+	assert_int_equal(dir_schema_class_may_hold(s, "inetOrgPerson", "mail"), 1);
+	assert_int_equal(dir_schema_class_may_hold(s, "inetOrgPerson", "surname"), 1);
+	assert_int_equal(dir_schema_class_may_hold(s, "inetOrgPerson", "targetAddress"), 0);
+	assert_int_equal(dir_schema_class_may_hold(s, "a", "cn"), 0);  /* the loop ends */
+	dir_schema_free(s);
+}
+
+/* ---- Exchange's alias ---------------------------------------------------------------------- */
+
+static void assert_alias(const char *name, const char *addr, const char *want)
+{
+	char *got = NULL;
+
+	assert_int_equal(smp_exchange_alias(&got, name, addr), 0);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void test_exchange_alias(void **state)
+{
+	char long_name[200];
+
+	(void)state;
+	assert_alias("Anna Maria Same", "a@x.example", "AnnaMariaSame");
+	/* what an alias cannot hold becomes '?'; its special characters stay */
+	assert_alias("Doe, Jane (Partner)", NULL, "Doe?Jane?Partner?");
+	assert_alias("O'Neil+smime{x}|~", NULL, "O'Neil+smime{x}|~");
+	assert_alias("a\\b\"c<d>;e@f", NULL, "a?b?c?d??e?f");
+	/* U+00A1..U+00FF stay; other Unicode characters and bytes that are no UTF-8 do not */
+	assert_alias("Zo\xc3\xab M\xc3\xbcller \xe2\x80\x99 \xe6\x9d\x8e", NULL,
+		     "Zo\xc3\xabM\xc3\xbcller??");
+	assert_alias("bad\xff\xc3(", NULL, "bad???");
+	assert_alias("J. R. R. Tolkien", NULL, "J.R.R.Tolkien");
+	/* '.' only between other characters */
+	assert_alias(".. Dots .. here ..", NULL, "Dots.here");
+	/* nothing left: the address's local part, made the same way */
+	assert_alias(" ... ", "first.last+tag@partner.example", "first.last+tag");
+	/* at most 64 characters */
+	memset(long_name, 'x', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	{
+		char *got = NULL;
+
+		assert_int_equal(smp_exchange_alias(&got, long_name, NULL), 0);
+		assert_int_equal(strlen(got), 64);
+		free(got);
+	}
+}
+
+/* A contact described on an export: the schema is unknown, so no recipient attribute. */
+static void test_contact_on_export_is_no_exchange_recipient(void **state)
+{
+	char path[] = "/tmp/smimepub-dir-XXXXXX";
+	smp_error err = SMP_ERROR_INIT;
+	smp_contact *k = NULL;
+	smp_dir *d = NULL;
+	int target = 0;
+
+	(void)state;
+	write_temp(path, EXPORT);
+	assert_int_equal(smp_dir_open_ldif(&d, path, SMP_SCHEMA_AD, NULL, &err), 0);
+	assert_int_equal(smp_dir_class_may_hold(d, "contact", "mailNickname"), -1);
+	assert_int_equal(smp_dir_contact_new(&k, d, NULL, "Anna Same", "anna@partner.example",
+					     &err), 0);
+	assert_int_equal(k->exchange, 0);
+	for (size_t i = 0; i < k->n; i++) {
+		for (const smp_recipient_attr *ra = smp_profile_ad.recipient_attrs; ra->attr; ra++)
+			assert_string_not_equal(k->attrs[i], ra->attr);
+		target += strcmp(k->attrs[i], "targetAddress") == 0;
+	}
+	assert_int_equal(target, 1);  /* the profile's default where the schema is unknown */
+	smp_contact_free(k);
+	smp_dir_close(d);
+
+	/* OpenLDAP's profile has no Exchange */
+	assert_int_equal(smp_dir_open_ldif(&d, path, SMP_SCHEMA_RFC, NULL, &err), 0);
+	assert_int_equal(smp_dir_contact_new(&k, d, NULL, "Anna Same", "anna@partner.example",
+					     &err), 0);
+	assert_int_equal(k->exchange, -1);
+	smp_contact_free(k);
+	smp_dir_close(d);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -392,6 +566,10 @@ int main(void)
 		cmocka_unit_test(test_third_profile),
 		cmocka_unit_test(test_name_is_display_only),
 		cmocka_unit_test(test_shipped_profiles),
+		cmocka_unit_test(test_schema_ad_content_rules),
+		cmocka_unit_test(test_schema_openldap_and_broken),
+		cmocka_unit_test(test_exchange_alias),
+		cmocka_unit_test(test_contact_on_export_is_no_exchange_recipient),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
