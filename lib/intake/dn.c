@@ -133,7 +133,7 @@ int smp_name_to_dn(char **out, const X509_NAME *name, smp_error *err)
 	for (int i = 0; i < n; i++) {
 		const X509_NAME_ENTRY *ne = X509_NAME_get_entry(name, i);
 		const char *type;
-		int set = X509_NAME_ENTRY_set(ne), len;
+		int set = X509_NAME_ENTRY_set(ne), len, oid_len;
 
 		if (set != prev) {
 			/* a new RDN: the DER goes from the root down, an LDAP DN from the leaf up */
@@ -142,8 +142,8 @@ int smp_name_to_dn(char **out, const X509_NAME *name, smp_error *err)
 			rdns[nrdn - 1 - r_at++] = &slots[at];
 			prev = set;
 		}
-		if (OBJ_obj2txt(oids[i], OID_MAX, X509_NAME_ENTRY_get_object(ne), 1) <= 0 ||
-		    strlen(oids[i]) >= OID_MAX - 1) {
+		oid_len = OBJ_obj2txt(oids[i], OID_MAX, X509_NAME_ENTRY_get_object(ne), 1);
+		if (oid_len <= 0 || oid_len >= OID_MAX) {
 			r = smp_error_openssl(err, SMP_ERR_BADINPUT, "the subject has an attribute "
 					      "type with no usable OID");
 			goto out;
