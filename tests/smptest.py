@@ -5,9 +5,12 @@ slapd and Samba AD started by tests/dirs/*.sh; their env files are named by SMIM
 and SMIMEPUB_AD_ENV (tests/run.sh sets them). Missing directories make integration tests FAIL.
 """
 import base64
+import datetime
 import functools
 import json
 import os
+import re
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -302,6 +305,42 @@ def ldifde_style(entries):
             lines += fold(r)
         lines.append("")
     return ("\r\n".join(lines) + "\r\n").encode()
+
+
+# A moment make_named_cert's certificates are valid at (a day after they were made).
+NAMED_CERT_AT = (datetime.datetime.now(datetime.timezone.utc) +
+                 datetime.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+_NAMED_CERT_EXT = ("[ ext ]\nbasicConstraints = critical,CA:FALSE\n"
+                   "keyUsage = critical,digitalSignature,keyAgreement\n"
+                   "extendedKeyUsage = emailProtection\n"
+                   "subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n")
+
+
+def make_named_cert(rdns, tmpdir):
+    """A leaf with no address issued by the test PKI's intermediate (in a new directory under
+    tmpdir) whose subject is exactly rdns: RDNs in DER order (root first), each a list of
+    (type, UTF-8 value) -- several make a multi-valued RDN. `openssl x509 -req` keeps the
+    request's subject as it is (`openssl ca` splits a multi-valued RDN into one RDN per
+    value), but its validity starts now: judge it at NAMED_CERT_AT, not T0.
+    Returns (pem path, DER bytes)."""
+    d = tempfile.mkdtemp(prefix="dn-", dir=tmpdir)
+    ext, keyf, req, out = (os.path.join(d, n) for n in ("ext.cnf", "k.pem", "r.pem", "c.pem"))
+    with open(ext, "w") as fp:
+        fp.write(_NAMED_CERT_EXT)
+    # openssl's -subj: '/' between RDNs, '+' between a multi-valued RDN's AVAs, '\' escapes
+    subj = "".join("/" + "+".join("%s=%s" % (t, re.sub(r"([\\/+])", r"\\\1", v)) for t, v in rdn)
+                   for rdn in rdns)
+    subprocess.run(["openssl", "req", "-new", "-nodes", "-utf8", "-keyout", keyf, "-out", req,
+                    "-subj", subj, "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+                   check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", req, "-CA", pki("intermediate.pem"),
+                    "-CAkey", pki("intermediate.key"), "-set_serial",
+                    "0x" + secrets.token_hex(12), "-days", "30", "-sha256", "-extfile", ext,
+                    "-extensions", "ext", "-out", out], check=True, capture_output=True)
+    der = subprocess.run(["openssl", "x509", "-in", out, "-outform", "DER"], check=True,
+                         capture_output=True).stdout
+    return out, der
 
 
 def audit_findings(records):

@@ -190,6 +190,25 @@ int smp_certinfo_has_email(const smp_certinfo *ci, const char *addr);
 
 void smp_certinfo_free(smp_certinfo *ci);
 
+/* ---- Names as directory DNs --------------------------------------------------------------- */
+
+/*
+ * The directory DN an X.509 name is, as certutil -dspublish tries a certificate's subject
+ * when no entry has its address (SPEC §4): built from the decoded name, never from display
+ * text. RDNs in LDAP order (the DER's last RDN first), a multi-valued RDN's AVAs joined by
+ * '+' in DER order, values as UTF-8 (ASN1_STRING_to_UTF8), attribute types as Active
+ * Directory and OpenLDAP both name them (CN, L, ST, O, OU, C, STREET, DC, UID, sn,
+ * serialNumber, title, description, businessCategory, postalCode, postOfficeBox, givenName,
+ * initials, generationQualifier) and any other type -- emailAddress too, which AD lacks -- as
+ * its dotted OID (RFC 4514 §2.3). The string is RFC 4514 as libldap writes it
+ * (ldap_dn2str, LDAPv3, UTF-8 kept): metacharacters escaped as hex pairs ("CN=Smith\2C
+ * John"), which every directory reads as "CN=Smith\, John".
+ * Returns 0 and a string the caller frees, with *out NULL for an empty name (it names no
+ * entry); SMP_ERR_BADINPUT when a value has no UTF-8 text (not a string type, or bytes its
+ * own encoding forbids: no directory DN can hold it); SMP_ERR_NOMEM.
+ */
+int smp_name_to_dn(char **out, const X509_NAME *name, smp_error *err);
+
 /* ---- Mailbox addresses -------------------------------------------------------------------- */
 
 /*

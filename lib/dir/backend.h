@@ -92,6 +92,16 @@ void smp_dir_rdns_free(char **v, size_t n);
 char *smp_dir_rdns_join(char *const *rdns, size_t n);
 
 /*
+ * The RDNs of dn, leaf first, each as its comparison key (dn.c): one string for every
+ * spelling of the RDN a directory would take as the same -- escapes, spacing, the type's
+ * case, alias or OID, the order of a multi-valued RDN's AVAs -- compared with strcasecmp.
+ * For matching only, not for display. Free with smp_dir_rdns_free; joined with
+ * smp_dir_rdns_join they are the DN's key. Returns 0 or -1 when dn is not a DN (or out of
+ * memory).
+ */
+int smp_dir_rdn_keys(char ***out, size_t *n, const char *dn);
+
+/*
  * Makes room in the NULL-terminated entry array *v for its element count (the terminator
  * follows it) and returns where that element goes, or NULL when out of memory (*v kept).
  */

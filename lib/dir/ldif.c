@@ -49,9 +49,11 @@ struct ldif_export {
 	unsigned char *flags;      /* LDIF_* of each entry */
 	size_t n, cap;
 	struct index addrs;        /* smp_entry_each_address of every entry */
-	struct index dns;          /* each entry's normalised DN */
-	char **base;               /* explicit base: its RDNs; else the common suffix so far */
+	struct index dns;          /* each entry's DN key (smp_dir_rdn_keys joined) */
+	char **base;               /* explicit base: its RDN keys; else the common suffix so far */
 	size_t n_base;
+	char **first;              /* the first entry's RDNs as written, for the base's display */
+	size_t n_first;
 	int explicit_base;
 	int suffix_started;
 	int has_proxy;             /* some entry holds proxyAddresses */
@@ -81,6 +83,7 @@ static void export_free(struct ldif_export *x)
 	index_release(&x->addrs);
 	index_release(&x->dns);
 	smp_dir_rdns_free(x->base, x->n_base);
+	smp_dir_rdns_free(x->first, x->n_first);
 	free(x);
 }
 
@@ -187,7 +190,7 @@ static int ldif_keep(const smp_entry *e, uint64_t offset, void *ctx)
 	size_t n = 0, k;
 	int r = SMP_ERR_NOMEM;
 
-	if (smp_dir_rdns(&rdns, &n, e->dn) != 0)
+	if (smp_dir_rdn_keys(&rdns, &n, e->dn) != 0)
 		return smp_error_set(x->err, SMP_ERR_BADINPUT, "'%s': entry 'dn: %s': not a valid DN",
 				     x->name, e->dn);
 	if (x->n == x->cap) {
@@ -215,6 +218,8 @@ static int ldif_keep(const smp_entry *e, uint64_t offset, void *ctx)
 		if (common_suffix(rdns, n, x->base, x->n_base) == x->n_base)
 			x->flags[x->n - 1] |= LDIF_IN_BASE;
 	} else if (!x->suffix_started) {
+		if (smp_dir_rdns(&x->first, &x->n_first, e->dn) != 0)
+			goto out;
 		x->base = rdns;
 		x->n_base = n;
 		rdns = NULL;
@@ -284,7 +289,7 @@ static FILE *ldif_open(const char *path, int walk_only, smp_error *err)
 static int ldif_settle_base(smp_dir *d, struct ldif_export *x, smp_error *err)
 {
 	char *suffix = smp_dir_rdns_join(x->base, x->n_base);
-	size_t drop = 0;
+	size_t drop = 0, keep;
 
 	if (suffix == NULL)
 		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
@@ -292,13 +297,14 @@ static int ldif_settle_base(smp_dir *d, struct ldif_export *x, smp_error *err)
 	     x->n_base > 0 && i < x->dns.n && strcasecmp(x->dns.v[i].s, suffix) == 0; i++)
 		if (x->flags[x->dns.v[i].entry] & LDIF_HAS_ADDRESS)
 			drop = 1;
-	if (drop) {
-		free(suffix);
-		suffix = smp_dir_rdns_join(x->base + 1, x->n_base - 1);
-		if (suffix == NULL)
-			return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
-	}
-	d->base = suffix;
+	free(suffix);
+	/* shown as the first entry spells it: every entry's last RDNs are the same DN */
+	keep = x->n_base - drop;
+	if (keep > x->n_first)
+		keep = x->n_first;
+	if ((d->base = smp_dir_rdns_join(keep > 0 ? x->first + (x->n_first - keep) : NULL,
+					 keep)) == NULL)
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
 	for (size_t i = 0; i < x->n; i++)
 		x->flags[i] |= LDIF_IN_BASE;
 	return 0;
@@ -340,7 +346,7 @@ int smp_dir_open_ldif_ex(smp_dir **out, const char *path, const smp_ldif_options
 	x->walk_only = opts->walk_only;
 	x->name = opts->walk_only && strcmp(path, "-") == 0 ? "standard input" : d->uri;
 	if (opts->base != NULL) {
-		if (smp_dir_rdns(&x->base, &x->n_base, opts->base) != 0) {
+		if (smp_dir_rdn_keys(&x->base, &x->n_base, opts->base) != 0) {
 			r = smp_error_set(err, SMP_ERR_USAGE, "not a DN: '%s'", opts->base);
 			goto out;
 		}
@@ -454,7 +460,7 @@ static int lx_read(smp_dir *d, const char *dn, smp_entry **out, smp_error *err)
 
 	if (x->walk_only)
 		return walk_only_refusal(d, "read an entry", err);
-	if (smp_dir_rdns(&rdns, &n, dn) != 0) {
+	if (smp_dir_rdn_keys(&rdns, &n, dn) != 0) {
 		d->last_rc = LDAP_INVALID_DN_SYNTAX;
 		return smp_error_set(err, SMP_ERR_NOTFOUND, "no entry '%s'", dn);
 	}
@@ -499,7 +505,7 @@ static int stream_one(const smp_entry *e, uint64_t offset, void *ctx)
 	if (e->n_certs == 0 && e->n_smime == 0)
 		return 0;
 	if (x->explicit_base) {
-		if (smp_dir_rdns(&rdns, &n, e->dn) != 0)
+		if (smp_dir_rdn_keys(&rdns, &n, e->dn) != 0)
 			return smp_error_set(w->err, SMP_ERR_BADINPUT,
 					     "'%s': entry 'dn: %s': not a valid DN", x->name, e->dn);
 		in_base = common_suffix(rdns, n, x->base, x->n_base) == x->n_base;

@@ -755,9 +755,37 @@ out:
 	return r;
 }
 
-/* Finds the one entry for ci: by address, then by subject DN. Fills res on failure. */
-static int find_entry(smp_session *c, const smp_certinfo *ci, struct pub_result *res,
-		      smp_entry **entry, smp_error *err)
+/*
+ * The directory DN the certificate's subject is (smp_name_to_dn), read from ci->x509 or from
+ * der/len as subject_cn does: 0 and *dn (NULL when the subject is empty or cannot be a DN:
+ * nothing to try), or SMP_ERR_NOMEM.
+ */
+static int subject_dn(char **dn, const smp_certinfo *ci, const unsigned char *der, size_t len,
+		      smp_error *err)
+{
+	X509 *parsed = NULL;
+	int r = 0;
+
+	*dn = NULL;
+	if (ci->x509 == NULL && der != NULL && len <= SMP_MAX_INPUT)
+		parsed = d2i_X509(NULL, &der, (long)len);
+	if (ci->x509 != NULL || parsed != NULL) {
+		r = smp_name_to_dn(dn, X509_get_subject_name(ci->x509 != NULL ? ci->x509 : parsed),
+				   err);
+		if (r == SMP_ERR_BADINPUT)
+			r = 0;  /* a value no DN can hold: no entry has this DN */
+	}
+	X509_free(parsed);
+	ERR_clear_error();
+	return r;
+}
+
+/*
+ * Finds the one entry for ci: by address, then by the subject as a DN (built from the DER,
+ * never from the display text). Fills res on failure.
+ */
+static int find_entry(smp_session *c, const smp_certinfo *ci, const unsigned char *der,
+		      size_t der_len, struct pub_result *res, smp_entry **entry, smp_error *err)
 {
 	struct match m = { NULL, 0 };
 	int r = 0;
@@ -774,11 +802,15 @@ static int find_entry(smp_session *c, const smp_certinfo *ci, struct pub_result 
 			goto out;
 		}
 	}
-	if (m.n == 0 && ci->subject != NULL && *ci->subject != '\0') {
+	if (m.n == 0) {
 		smp_entry *e = NULL;
 		smp_error rerr = SMP_ERROR_INIT;
+		char *dn = NULL;
 
-		r = smp_dir_read(c->dir, ci->subject, &e, &rerr);
+		if ((r = subject_dn(&dn, ci, der, der_len, err)) != 0)
+			goto out;
+		r = dn != NULL ? smp_dir_read(c->dir, dn, &e, &rerr) : SMP_ERR_NOTFOUND;
+		free(dn);
 		if (r == 0) {
 			*entry = e;
 			goto out;
@@ -958,7 +990,7 @@ int pub_certificate(smp_session *c, const unsigned char *der, size_t len, smp_ce
 
 	if (too_large(c, len, ci, res))
 		goto out;
-	if ((r = find_entry(c, ci, res, &e, &err)) != 0) {
+	if ((r = find_entry(c, ci, der, len, res, &e, &err)) != 0) {
 		pub_failure(res, r, err.msg);
 		goto out;
 	}

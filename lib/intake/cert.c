@@ -110,8 +110,8 @@ void smp_certinfo_free(smp_certinfo *ci)
 
 /* ---- Text helpers ------------------------------------------------------------------------- */
 
-/* Printable copy of bytes: control characters and invalid UTF-8 become \xNN. */
-static char *escape_bytes(const unsigned char *s, size_t n)
+/* Printable copy of bytes; see escape_bytes and escape_name. */
+static char *escape_text(const unsigned char *s, size_t n, int dn)
 {
 	char *out, *o;
 
@@ -142,14 +142,34 @@ static char *escape_bytes(const unsigned char *s, size_t n)
 			}
 			l = 1;
 		}
-		if (c < 0x20 || c == 0x7f || c >= 0x80 || c == '\\')
-			o += sprintf(o, "\\x%02x", c);
+		if (c < 0x20 || c == 0x7f || c >= 0x80 || (c == '\\' && !dn))
+			o += snprintf(o, 5, dn ? "\\%02X" : "\\x%02x", c);
 		else
 			*o++ = (char)c;
 		i += l;
 	}
 	*o = '\0';
 	return out;
+}
+
+/*
+ * Printable copy of bytes: control characters and invalid UTF-8 become \xNN, and so does
+ * '\' itself, so the escapes are unambiguous.
+ */
+static char *escape_bytes(const unsigned char *s, size_t n)
+{
+	return escape_text(s, n, 0);
+}
+
+/*
+ * escape_bytes for a name OpenSSL wrote in RFC 2253 form: there '\' already escapes
+ * ("CN=Smith\, John"), so it stays as it is (escaping it again showed "Smith\x5c, John"),
+ * and what else needs escaping becomes RFC 4514's hex pair (\0A): the text stays a DN string
+ * that reads back as the name.
+ */
+static char *escape_name(const unsigned char *s, size_t n)
+{
+	return escape_text(s, n, 1);
 }
 
 /* Name in RFC 2253 form, UTF-8 kept, or NULL. One memory BIO per thread, emptied each time. */
@@ -164,7 +184,7 @@ static char *name_text(const X509_NAME *name)
 	(void)BIO_reset(bio);
 	if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0 &&
 	    (n = BIO_get_mem_data(bio, &data)) >= 0)
-		res = escape_bytes((const unsigned char *)data, (size_t)n);
+		res = escape_name((const unsigned char *)data, (size_t)n);
 	if (res == NULL) {
 		ERR_clear_error();
 		res = strdup("(unprintable name)");

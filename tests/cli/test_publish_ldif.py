@@ -168,6 +168,48 @@ class PublishLdif(unittest.TestCase):
         self.assertEqual((rec["action"], rec["dn"]), ("would_publish", e.dn))
         self.assertEqual(ldif_changes(rec["ldif"])[0][0], e.dn)
 
+    def test_subject_dn_fallback_with_escaped_multi_valued_and_utf8_dns(self):
+        # the subject's DN is made from the DER and compared as a server would: the export
+        # spells each DN otherwise (slapd's hex pairs, another AVA order, commonName, UTF-8 in
+        # base64) and still names the entry; the DNs shown are the export's
+        base = [[("DC", "test")], [("DC", "example")], [("OU", "Partners")]]
+        cases = [
+            (r"cn=Smith\2C John,ou=partners,dc=example,dc=test", [("CN", "Smith, John")]),
+            (r"sn=Doe+cn=Doe\, Jane,ou=partners,dc=example,dc=test",
+             [("CN", "Doe, Jane"), ("SN", "Doe")]),
+            ("commonName=J\u00fcrgen M\u00fcller,ou=partners,dc=example,dc=test",
+             [("CN", "J\u00fcrgen M\u00fcller")]),
+            (r"CN=\#1 \22Q\22 \3Cx\3E\3B y\5Cz,OU=Partners,DC=example,DC=test",
+             [("CN", r'#1 "Q" <x>; y\z')]),
+        ]
+        text = "".join("dn:: %s\nobjectClass: contact\ncn: x\n\n"
+                       % base64.b64encode(dn.encode()).decode() for dn, _ in cases)
+        path = self.export(None, style=text.encode(), name="escaped.ldif")
+        certs = [smptest.make_named_cert(base + [leaf], self.tmp)[0] for _, leaf in cases]
+        res = run(["--at", smptest.NAMED_CERT_AT, "--ca-file", pki("root.pem"), "--untrusted",
+                   pki("intermediate.pem"), "publish", "--dry-run", "--from-ldif", path,
+                   "--force", "--format", "json"] + certs)
+        self.assertEqual(res.rc, 0, res)
+        self.assertNotIn("x5c", res.out)
+        recs = res.json()
+        self.assertEqual([(r["file"], r["action"], r["dn"]) for r in recs],
+                         [(c, "would_publish", dn) for c, (dn, _) in zip(certs, cases)])
+        # the plan's LDIF names the entry so (UTF-8 in base64: "dn:: ", read as " ...")
+        planned = [ldif_changes(r["ldif"])[0][0] for r in recs]
+        planned = [base64.b64decode(d[1:]).decode() if d.startswith(" ") else d for d in planned]
+        self.assertEqual(planned, [dn for dn, _ in cases])
+        # a subject one RDN off, or with a value one character off, names nothing
+        near = [base + [[("CN", "Smith")], [("CN", "John")]],
+                base + [[("CN", "Doe, Jane")]],
+                base + [[("CN", "Smith, Joh")]]]
+        res = run(["--at", smptest.NAMED_CERT_AT, "--ca-file", pki("root.pem"), "--untrusted",
+                   pki("intermediate.pem"), "publish", "--dry-run", "--from-ldif", path,
+                   "--force", "--format", "json"] +
+                  [smptest.make_named_cert(n, self.tmp)[0] for n in near])
+        self.assertEqual(res.rc, 1, res)
+        self.assertEqual([(r["action"], r["reason"]) for r in res.json()],
+                         [("failed", "not_found")] * len(near))
+
     def test_base_limits_address_search(self):
         inside = Entry("Alice", A)
         outside = Entry("Alice", A, base="ou=staff,dc=example,dc=test")

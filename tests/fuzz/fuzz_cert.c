@@ -1,12 +1,15 @@
 /*
  * libFuzzer target for certificate intake: smp_bundle_read on the input, then smp_cert_analyze of
  * every leaf (chain building, addresses, purposes) with a trust context that has no anchors;
- * each address's Unicode form (smp_address_unicode) must normalise back to the address.
+ * each address's Unicode form (smp_address_unicode) must normalise back to the address, and the
+ * subject as a DN (smp_name_to_dn), when it has one, must be a DN libldap reads.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <ldap.h>
 
 #include "smimepub/cert.h"
 #include "smimepub/clients.h"
@@ -32,6 +35,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < smp_bundle_leaf_count(b); i++) {
 		smp_certinfo *ci = NULL;
 
+		char *dn = NULL;
+		LDAPDN ldn = NULL;
+
+		if (smp_name_to_dn(&dn, X509_get_subject_name(smp_bundle_leaf(b, i)), &err) == 0 &&
+		    dn != NULL) {
+			if (ldap_str2dn(dn, &ldn, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS)
+				abort();
+			ldap_dnfree(ldn);
+		}
+		free(dn);
 		if (smp_cert_analyze(&ci, smp_bundle_leaf(b, i), smp_bundle_all(b), trust, &err) == 0) {
 			(void)smp_cert_usable(ci);
 			for (size_t k = 0; k < ci->n_emails; k++) {

@@ -137,6 +137,84 @@ static void test_find_read_walk(void **state)
 	unlink(path);
 }
 
+/* Entries as slapd and Samba name them: escapes as hex pairs, multi-valued RDNs, UTF-8. */
+static const char SPELLINGS[] =
+	"dn: ou=partners,dc=example,dc=test\nobjectClass: organizationalUnit\n\n"
+	"dn: cn=Smith\\2C John,ou=partners,dc=example,dc=test\nmail: js@partner.example\n\n"
+	"dn: uid=jdoe+cn=Jane Doe,ou=partners,dc=example,dc=test\nmail: jd@partner.example\n\n"
+	"dn:: Y249SsO8cmdlbiBNw7xsbGVyLG91PXBhcnRuZXJzLGRjPWV4YW1wbGUsZGM9dGVzdA==\nmail: jm@partner.example\n\n"
+	"dn: email=x@partner.example,ou=partners,dc=example,dc=test\n\n"
+	"dn: CN=\\\"Q\\\" \\+ \\#1,OU=Partners,DC=example,DC=test\nmail: q@partner.example\n\n";
+
+/* smp_dir_read(d, dn) finds the entry whose DN, as the export spells it, is want. */
+static void assert_reads(smp_dir *d, const char *dn, const char *want)
+{
+	smp_error err = SMP_ERROR_INIT;
+	smp_entry *e = NULL;
+
+	if (want == NULL) {
+		assert_int_equal(smp_dir_read(d, dn, &e, &err), SMP_ERR_NOTFOUND);
+		assert_null(e);
+		return;
+	}
+	if (smp_dir_read(d, dn, &e, &err) != 0)
+		fail_msg("'%s': %s", dn, err.msg);
+	assert_string_equal(e->dn, want);
+	smp_entry_free(e);
+}
+
+/*
+ * A DN is found in whatever spelling names the same entry on a server: the one
+ * smp_name_to_dn makes of a certificate's subject among them (SPEC §4's fallback).
+ */
+static void test_dn_spellings(void **state)
+{
+	static const char *const smith = "cn=Smith\\2C John,ou=partners,dc=example,dc=test";
+	static const char *const jane = "uid=jdoe+cn=Jane Doe,ou=partners,dc=example,dc=test";
+	static const char *const juergen = "cn=J\xc3\xbcrgen M\xc3\xbcller,ou=partners,dc=example,"
+					   "dc=test";
+	static const char *const q = "CN=\\\"Q\\\" \\+ \\#1,OU=Partners,DC=example,DC=test";
+	char path[] = "/tmp/smimepub-dir-XXXXXX";
+	smp_error err = SMP_ERROR_INIT;
+	smp_dir *d = NULL;
+
+	(void)state;
+	write_temp(path, SPELLINGS);
+	assert_int_equal(smp_dir_open_ldif(&d, path, SMP_SCHEMA_RFC, NULL, &err), 0);
+	/* the base as the export spells it */
+	assert_string_equal(smp_dir_base(d), "ou=partners,dc=example,dc=test");
+
+	assert_reads(d, "CN=Smith\\, John,OU=Partners,DC=example,DC=test", smith);
+	assert_reads(d, "CN=Smith\\2C John,OU=Partners,DC=example,DC=test", smith);
+	assert_reads(d, "commonName=SMITH\\, JOHN,organizationalUnitName=partners,"
+		     "domainComponent=example,0.9.2342.19200300.100.1.25=test", smith);
+	assert_reads(d, "2.5.4.3=Smith\\, John,ou=partners,dc=example,dc=test", smith);
+	assert_reads(d, "CN=Smith\\, Johnny,OU=Partners,DC=example,DC=test", NULL);
+	assert_reads(d, "CN=Smith,CN=John,OU=Partners,DC=example,DC=test", NULL);
+
+	/* an RDN is a set: its AVAs in any order */
+	assert_reads(d, "CN=Jane Doe+UID=jdoe,OU=Partners,DC=example,DC=test", jane);
+	assert_reads(d, "UID=JDOE+CN=jane doe,OU=Partners,DC=example,DC=test", jane);
+	assert_reads(d, "CN=Jane Doe,OU=Partners,DC=example,DC=test", NULL);
+	assert_reads(d, "CN=Jane Doe+UID=jdoe+L=x,OU=Partners,DC=example,DC=test", NULL);
+
+	/* UTF-8 as it is or as hex pairs (the export had it in base64) */
+	assert_reads(d, "CN=J\xc3\xbcrgen M\xc3\xbcller,OU=Partners,DC=example,DC=test", juergen);
+	assert_reads(d, "CN=J\\C3\\BCrgen M\\C3\\BCller,OU=Partners,DC=example,DC=test", juergen);
+
+	/* the type's other names and OID */
+	assert_reads(d, "1.2.840.113549.1.9.1=x@partner.example,OU=Partners,DC=example,DC=test",
+		     "email=x@partner.example,ou=partners,dc=example,dc=test");
+	assert_reads(d, "emailAddress=X@partner.example,OU=Partners,DC=example,DC=test",
+		     "email=x@partner.example,ou=partners,dc=example,dc=test");
+
+	/* quotes, plus and hash, escaped by character or by hex pair */
+	assert_reads(d, "CN=\\22Q\\22 \\2B \\231,OU=Partners,DC=example,DC=test", q);
+	assert_reads(d, "cn=\\\"q\\\" \\+ \\#1,ou=partners,dc=example,dc=test", q);
+	smp_dir_close(d);
+	unlink(path);
+}
+
 static void test_writes_refused(void **state)
 {
 	char path[] = "/tmp/smimepub-dir-XXXXXX";
@@ -561,6 +639,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_find_read_walk),
+		cmocka_unit_test(test_dn_spellings),
 		cmocka_unit_test(test_writes_refused),
 		cmocka_unit_test(test_walk_only_streams),
 		cmocka_unit_test(test_third_profile),

@@ -1,0 +1,111 @@
+/*
+ * smimepub: DNs compared as a directory compares them, for the LDIF-export backend (which
+ * has no server to ask whether two DNs name one entry).
+ *
+ * A DN reaches an export's index in whatever spelling the exporting tool wrote
+ * ("CN=Smith\, John", "cn=Smith\2C John", base64 UTF-8) and a lookup in another (the one
+ * smp_name_to_dn makes of a certificate's subject): both are parsed by libldap and written
+ * back in one canonical form, so spellings of one DN give one key. What a server would also
+ * treat as the same and the key does too: escapes and spacing (libldap), the attribute
+ * type's case, aliases and dotted OID (intake/dn.h), the order of a multi-valued RDN's AVAs
+ * (an RDN is a set), the ASCII case of values (keys are compared with strcasecmp: cn, ou, dc
+ * and the other naming attributes are directory strings, matched case-insensitively by both
+ * AD and OpenLDAP). What it does not: non-ASCII case folding and Unicode normalisation,
+ * which need the server's tables.
+ */
+#include "backend.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ldap.h>
+
+#include "intake/dn.h"
+
+/* Orders two byte strings ASCII case-insensitively, shorter first on a common prefix. */
+static int bv_casecmp(const struct berval *a, const struct berval *b)
+{
+	size_t n = a->bv_len < b->bv_len ? a->bv_len : b->bv_len;
+	int c = n > 0 ? strncasecmp(a->bv_val, b->bv_val, n) : 0;
+
+	if (c != 0 || a->bv_len == b->bv_len)
+		return c;
+	return a->bv_len < b->bv_len ? -1 : 1;
+}
+
+/*
+ * Orders AVAs by type key, then value, case-insensitively: RDNs equal but for case sort
+ * alike, so their keys compare equal with strcasecmp. Ties fall to the exact bytes.
+ */
+static int ava_cmp(const void *a, const void *b)
+{
+	const LDAPAVA *x = *(LDAPAVA *const *)a, *y = *(LDAPAVA *const *)b;
+	int c;
+
+	if ((c = bv_casecmp(&x->la_attr, &y->la_attr)) != 0 ||
+	    (c = bv_casecmp(&x->la_value, &y->la_value)) != 0)
+		return c;
+	return x->la_value.bv_len > 0 ? memcmp(x->la_value.bv_val, y->la_value.bv_val,
+					      x->la_value.bv_len) : 0;
+}
+
+/* The canonical string of one RDN (see the top of the file), from libldap, or NULL. */
+static char *rdn_key(LDAPRDN rdn)
+{
+	size_t n = 0;
+	LDAPAVA *copies = NULL, **v = NULL;
+	char *s = NULL;
+
+	while (rdn[n] != NULL)
+		n++;
+	if ((copies = calloc(n, sizeof(*copies))) == NULL ||
+	    (v = calloc(n + 1, sizeof(*v))) == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const char *key = dn_attr_key(rdn[i]->la_attr.bv_val, rdn[i]->la_attr.bv_len);
+
+		copies[i] = *rdn[i];
+		if (key != NULL) {
+			copies[i].la_attr.bv_val = (char *)key;
+			copies[i].la_attr.bv_len = strlen(key);
+		}
+		v[i] = &copies[i];
+	}
+	qsort(v, n, sizeof(*v), ava_cmp);
+	if (ldap_rdn2str(v, &s, LDAP_DN_FORMAT_LDAPV3 | LDAP_DN_PRETTY) != LDAP_SUCCESS)
+		s = NULL;
+out:
+	free(v);
+	free(copies);
+	return s;
+}
+
+/* See backend.h. */
+int smp_dir_rdn_keys(char ***out, size_t *n, const char *dn)
+{
+	LDAPDN ldn = NULL;
+	char **v = NULL;
+	size_t k = 0, i;
+	int r = -1;
+
+	*out = NULL;
+	*n = 0;
+	if (ldap_str2dn(dn, &ldn, LDAP_DN_FORMAT_LDAP) != LDAP_SUCCESS)
+		return -1;
+	while (ldn != NULL && ldn[k] != NULL)
+		k++;
+	if ((v = calloc(k + 1, sizeof(*v))) == NULL)
+		goto out;
+	for (i = 0; i < k; i++)
+		if ((v[i] = rdn_key(ldn[i])) == NULL)
+			goto out;
+	*out = v;
+	*n = k;
+	v = NULL;
+	r = 0;
+out:
+	smp_dir_rdns_free(v, k);
+	ldap_dnfree(ldn);
+	return r;
+}
