@@ -344,10 +344,33 @@ static void json_line(FILE *fp, json_t *obj)
 	fputc('\n', fp);
 }
 
+/* The record's DNs (dn, candidates) as a person reads them (smp_dn_display). */
+static void display_dns(json_t *obj)
+{
+	json_t *dn = json_object_get(obj, "dn"), *cands = json_object_get(obj, "candidates"), *v;
+	size_t i;
+
+	if (json_is_string(dn)) {
+		char *d = smp_dn_display(json_string_value(dn));
+
+		if (d != NULL)
+			json_object_set_new(obj, "dn", json_string(d));
+		free(d);
+	}
+	json_array_foreach(cands, i, v) {
+		char *d = json_is_string(v) ? smp_dn_display(json_string_value(v)) : NULL;
+
+		if (d != NULL)
+			json_array_set_new(cands, i, json_string(d));
+		free(d);
+	}
+}
+
 void cli_out_record(struct cli_out *o, json_t *obj)
 {
 	if (obj == NULL)
 		return;
+	display_dns(obj);
 	switch (o->format) {
 	case CLI_FMT_JSON:
 		json_line(o->fp, obj);

@@ -335,6 +335,14 @@ void smp_contact_free(smp_contact *c);
 int smp_dir_add_contact(smp_dir *d, const smp_contact *c, smp_error *err);
 
 /*
+ * dn as a person reads it (text, JSON and CSV output): RFC 4514 with specials escaped by a
+ * backslash where libldap can write them so ("CN=Smith\, John", also for slapd, which returns
+ * "cn=Smith\2C John"), UTF-8 as is; the same entry's DN, never another. Malloc'd (caller
+ * frees); dn itself when it is not a DN; NULL only for NULL or out of memory.
+ */
+char *smp_dn_display(const char *dn);
+
+/*
  * Deletes the entry dn (undo of a contact's creation). Returns 0, SMP_ERR_NOTFOUND, or the
  * errors of smp_dir_modify.
  */

@@ -109,3 +109,80 @@ out:
 	ldap_dnfree(ldn);
 	return r;
 }
+
+/* ---- display -------------------------------------------------------------------------------- */
+
+/* One RDN in the form a person reads: "\," and "\+" where libldap can, else its hex pairs. */
+static char *rdn_display(LDAPRDN rdn)
+{
+	char *s = NULL, *out;
+
+	/*
+	 * libldap's LDAPv3 writer escapes specials as hex pairs ("Smith\2C John", as slapd
+	 * returns DNs); its LDAPv2 writer with PRETTY escapes them with a backslash ("Smith\,
+	 * John", as AD returns them), which is RFC 4514 too, but cannot write non-ASCII or control
+	 * characters: those RDNs keep the LDAPv3 form (UTF-8 as is with PRETTY).
+	 */
+	if (ldap_rdn2str(rdn, &s, LDAP_DN_FORMAT_LDAPV2 | LDAP_DN_PRETTY) != LDAP_SUCCESS ||
+	    s == NULL) {
+		s = NULL;
+		if (ldap_rdn2str(rdn, &s, LDAP_DN_FORMAT_LDAPV3 | LDAP_DN_PRETTY) != LDAP_SUCCESS)
+			return NULL;
+	}
+	out = s != NULL ? strdup(s) : NULL;
+	ldap_memfree(s);
+	return out;
+}
+
+char *smp_dn_display(const char *dn)
+{
+	LDAPDN parsed = NULL, back = NULL;
+	char *out = NULL, *grown;
+	size_t len = 0;
+	int same = 0;
+
+	if (dn == NULL)
+		return NULL;
+	if (ldap_str2dn(dn, &parsed, LDAP_DN_FORMAT_LDAP) != LDAP_SUCCESS || parsed == NULL)
+		goto fallback;
+	for (size_t i = 0; parsed[i] != NULL; i++) {
+		char *r = rdn_display(parsed[i]);
+		size_t rl;
+
+		if (r == NULL)
+			goto fallback;
+		rl = strlen(r);
+		if ((grown = realloc(out, len + rl + 2)) == NULL) {
+			free(r);
+			goto fallback;
+		}
+		out = grown;
+		if (len > 0)
+			out[len++] = ',';
+		memcpy(out + len, r, rl + 1);
+		len += rl;
+		free(r);
+	}
+	/* shown only when it names the same entry: else the directory's own spelling */
+	if (out != NULL && ldap_str2dn(out, &back, LDAP_DN_FORMAT_LDAP) == LDAP_SUCCESS) {
+		char *k1 = NULL, *k2 = NULL;
+
+		if (ldap_dn2str(parsed, &k1, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS &&
+		    ldap_dn2str(back, &k2, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS)
+			same = k1 != NULL && k2 != NULL && strcmp(k1, k2) == 0;
+		ldap_memfree(k1);
+		ldap_memfree(k2);
+	}
+	if (!same)
+		goto fallback;
+	ldap_dnfree(parsed);
+	ldap_dnfree(back);
+	return out;
+fallback:
+	if (parsed != NULL)
+		ldap_dnfree(parsed);
+	if (back != NULL)
+		ldap_dnfree(back);
+	free(out);
+	return strdup(dn);
+}

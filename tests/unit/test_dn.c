@@ -21,6 +21,7 @@
 #include <openssl/x509.h>
 
 #include "smimepub/cert.h"
+#include "smimepub/dir.h"
 #include "intake/dn.h"
 
 /* One AVA of a test name: its type (OpenSSL's name or a dotted OID), value, and whether it
@@ -321,6 +322,34 @@ static void test_attr_keys(void **state)
 	assert_null(key(""));
 }
 
+/* DNs as output shows them: backslash escapes as AD writes them, whatever the server sent. */
+static void test_dn_display(void **state)
+{
+	static const struct { const char *in, *want; } cases[] = {
+		{ "cn=Smith\\2C John,ou=Partners,dc=example,dc=test",
+		  "cn=Smith\\, John,ou=Partners,dc=example,dc=test" },
+		{ "CN=Smith\\, John,OU=Partners,DC=example", "CN=Smith\\, John,OU=Partners,DC=example" },
+		{ "cn=\\231 \\22Q\\22 A\\2BB,dc=x", "cn=\\#1 \\\"Q\\\" A\\+B,dc=x" },
+		{ "cn=back\\5Cslash \\3Cx\\3E\\3B y,dc=x", "cn=back\\\\slash \\<x\\>\\; y,dc=x" },
+		{ "cn=a+sn=b\\2C,dc=x", "cn=a+sn=b\\,,dc=x" },
+		/* UTF-8 stays UTF-8, in the RDN that holds it; the others still read easily */
+		{ "cn=J\\C3\\BCrgen\\2C M,ou=A\\2CB,dc=x", "cn=J\xc3\xbcrgen\\2C M,ou=A\\,B,dc=x" },
+		{ "not a dn", "not a dn" },
+		{ "", "" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *got = smp_dn_display(cases[i].in);
+
+		assert_non_null(got);
+		if (strcmp(got, cases[i].want) != 0)
+			fail_msg("'%s': got '%s', want '%s'", cases[i].in, got, cases[i].want);
+		free(got);
+	}
+	assert_null(smp_dn_display(NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -331,6 +360,7 @@ int main(void)
 		cmocka_unit_test(test_no_dn),
 		cmocka_unit_test(test_from_der),
 		cmocka_unit_test(test_subject_display),
+		cmocka_unit_test(test_dn_display),
 		cmocka_unit_test(test_attr_keys),
 	};
 
