@@ -372,3 +372,33 @@ def main():
     failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
     print("%d passed, %d failed" % (result.testsRun - failed - len(result.skipped), failed))
     sys.exit(1 if failed or result.testsRun == 0 else 0)
+
+
+def dn_key(dn):
+    """A DN (RFC 4514 string) as [[(type, value)...]...] with escapes decoded and case folded,
+    so two spellings of one DN compare equal ('cn=Smith\\2C John' and 'CN=Smith\\, John')."""
+    rdns, avas, typ, cur, i = [], [], None, bytearray(), 0
+    raw = dn.encode()
+    while i <= len(raw):
+        c = raw[i:i + 1]
+        if c == b"\\":
+            nxt = raw[i + 1:i + 3]
+            if len(nxt) == 2 and all(ch in b"0123456789abcdefABCDEF" for ch in nxt):
+                cur.append(int(nxt, 16))
+                i += 3
+            else:
+                cur += raw[i + 1:i + 2]
+                i += 2
+            continue
+        if c == b"=" and typ is None:
+            typ, cur = cur.decode().strip().lower(), bytearray()
+        elif c in (b",", b"+", b""):
+            avas.append((typ, cur.decode().strip().lower()))
+            typ, cur = None, bytearray()
+            if c != b"+":
+                rdns.append(sorted(avas))
+                avas = []
+        else:
+            cur += c
+        i += 1
+    return rdns

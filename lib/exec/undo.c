@@ -246,6 +246,15 @@ static void short_digest(char out[24], const struct berval *v)
 		snprintf(out, 24, "%02x%02x%02x%02x", md[0], md[1], md[2], md[3]);
 }
 
+/* Whether the record only reorders: it deletes and adds back the same values. */
+static int reorder_only(const struct uitem *u)
+{
+	for (size_t i = 0; i < u->plan.n_del; i++)
+		if (!has_value(u->plan.add, u->plan.n_add, &u->plan.del[i]))
+			return 0;
+	return 1;
+}
+
 /*
  * Whether entry e is still as the change of u's record left it: every value the record
  * deletes (the change added) is there, none it adds (the change removed) is, but for the values
@@ -255,6 +264,28 @@ static void short_digest(char out[24], const struct berval *v)
 static int still_as_left(struct uitem *u, const smp_entry *e)
 {
 	char d[24];
+	int before = 1;
+
+	/*
+	 * The entry as it was BEFORE the change (none of what it added, all of what it removed):
+	 * the change never happened -- the process died between its record and its write -- or
+	 * was undone by hand. Nothing to do, and nothing wrong.
+	 */
+	for (size_t i = 0; i < u->plan.n_del && before; i++)
+		if (has_value(e->certs, e->n_certs, &u->plan.del[i]) &&
+		    !has_value(u->plan.add, u->plan.n_add, &u->plan.del[i]))
+			before = 0;
+	for (size_t i = 0; i < u->plan.n_add && before; i++)
+		if (!has_value(e->certs, e->n_certs, &u->plan.add[i]))
+			before = 0;
+	if (before && u->plan.n_del + u->plan.n_add > 0 &&
+	    !(u->plan.n_del == u->plan.n_add && u->plan.n_del > 0 && reorder_only(u))) {
+		set_result(u, "unchanged", "not_applied", 0,
+			   "the entry is as it was before the change: the change never happened "
+			   "(the process stopped between its journal record and its write) or was "
+			   "undone already");
+		return 0;
+	}
 
 	for (size_t i = 0; i < u->plan.n_del; i++) {
 		if (!has_value(e->certs, e->n_certs, &u->plan.del[i])) {

@@ -162,16 +162,18 @@ class PublishLdif(unittest.TestCase):
         res = self.publish([e], "noaddr.pem")
         self.assertEqual(res.rc, 1, res)
         rec = self.one(res)
+        shown = "cn=no address,o=partner example ltd,C=de"  # the same DN, as output writes it
         self.assertEqual((rec["action"], rec["reason"], rec["dn"]),
-                         ("skipped", "critical_problem", e.dn))
+                         ("skipped", "critical_problem", shown))
         rec = self.one(self.publish([e], "noaddr.pem", "--force"))
-        self.assertEqual((rec["action"], rec["dn"]), ("would_publish", e.dn))
+        self.assertEqual((rec["action"], rec["dn"]), ("would_publish", shown))
         self.assertEqual(ldif_changes(rec["ldif"])[0][0], e.dn)
 
     def test_subject_dn_fallback_with_escaped_multi_valued_and_utf8_dns(self):
         # the subject's DN is made from the DER and compared as a server would: the export
         # spells each DN otherwise (slapd's hex pairs, another AVA order, commonName, UTF-8 in
-        # base64) and still names the entry; the DNs shown are the export's
+        # base64) and still names the entry; the DNs shown are the export's, written with
+        # backslash escapes (the LDIF keeps the export's spelling)
         base = [[("DC", "test")], [("DC", "example")], [("OU", "Partners")]]
         cases = [
             (r"cn=Smith\2C John,ou=partners,dc=example,dc=test", [("CN", "Smith, John")]),
@@ -182,6 +184,10 @@ class PublishLdif(unittest.TestCase):
             (r"CN=\#1 \22Q\22 \3Cx\3E\3B y\5Cz,OU=Partners,DC=example,DC=test",
              [("CN", r'#1 "Q" <x>; y\z')]),
         ]
+        shown = [r"cn=Smith\, John,ou=partners,dc=example,dc=test",
+                 r"sn=Doe+cn=Doe\, Jane,ou=partners,dc=example,dc=test",
+                 "commonName=J\u00fcrgen M\u00fcller,ou=partners,dc=example,dc=test",
+                 r'CN=\#1 \"Q\" \<x\>\; y\\z,OU=Partners,DC=example,DC=test']
         text = "".join("dn:: %s\nobjectClass: contact\ncn: x\n\n"
                        % base64.b64encode(dn.encode()).decode() for dn, _ in cases)
         path = self.export(None, style=text.encode(), name="escaped.ldif")
@@ -193,7 +199,7 @@ class PublishLdif(unittest.TestCase):
         self.assertNotIn("x5c", res.out)
         recs = res.json()
         self.assertEqual([(r["file"], r["action"], r["dn"]) for r in recs],
-                         [(c, "would_publish", dn) for c, (dn, _) in zip(certs, cases)])
+                         [(c, "would_publish", dn) for c, dn in zip(certs, shown)])
         # the plan's LDIF names the entry so (UTF-8 in base64: "dn:: ", read as " ...")
         planned = [ldif_changes(r["ldif"])[0][0] for r in recs]
         planned = [base64.b64decode(d[1:]).decode() if d.startswith(" ") else d for d in planned]

@@ -223,6 +223,113 @@ class BulkTests(BulkBase):
         self.undo_journal(self.journal)
         self.assertTrue(all(v == [] for v in self.entries().values()))
 
+    def dump(self):
+        """Every entry of the OU, all attributes (values in order), but the server's own
+        change counters: what "exactly as before" is compared on."""
+        volatile = {"usnchanged", "whenchanged", "dscorepropagationdata",
+                    "replpropertymetadata", "modifytimestamp", "entrycsn", "modifiersname"}
+        found = self.d.search(self.ou, scope="sub", filt="(objectClass=*)")
+        return {dn.lower(): {k: list(v) for k, v in attrs.items() if k not in volatile}
+                for dn, attrs in found.items()}
+
+    def publish_argv(self, *args):
+        return [smptest.BIN] + self.conn() + [
+            "--at", T0, "--ca-file", self.trust, "--journal", self.journal, "--format", "json",
+            "publish", "--replace", "--force"] + list(args)
+
+    def test_undo_after_kills_at_random_points_gives_back_the_directory(self):
+        """kill -9 a bulk publish at 10 random points (in the journal's group commits, between
+        them, in the modifies), rerun it each time, then undo everything: every entry is
+        exactly as before the first run."""
+        import random
+        rnd = random.Random(20261202)
+        # a second set of certificates for the same addresses (another CA: --force publishes
+        # it anyway): each rerun replaces what the one before put there
+        gen = os.path.join(os.path.dirname(self.data), "gen")
+        out = os.path.join(self.tmp, "gen2")
+        subprocess.run([gen, "-n", str(N), "-o", out], check=True, capture_output=True)
+        other = os.path.join(self.tmp, "other")
+        os.mkdir(other)
+        for i in range(1, N + 1):
+            shutil.copy(os.path.join(out, "certs", "user%d.pem" % i), other)
+        before = self.dump()
+        env = dict(os.environ, LDAPNOINIT="1")
+        killed = 0
+        for k in range(10):
+            src = self.certdir if k % 2 == 0 else other
+            proc = subprocess.Popen(self.publish_argv(src), stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, env=env)
+            time.sleep(rnd.uniform(0.05, 1.5))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            killed += proc.returncode == -9
+            r = smptest.run(self.publish_argv(src)[1:], timeout=900)
+            self.assertEqual(r.rc, 0, "round %d: %r" % (k, r))
+        self.assertGreaterEqual(killed, 5, "most runs should have been killed mid-way")
+        listed = smptest.run(self.conn() + ["--journal", self.journal, "--format", "json",
+                                            "undo", "--list"])
+        self.assertEqual(listed.rc, 0, listed)
+        res = smptest.run(self.conn() + ["--journal", self.journal, "--format", "json",
+                                         "undo", "--since", "2000-01-01"], timeout=900)
+        acts = [x["action"] for x in res.json()]
+        self.assertEqual(res.rc, 0, "%r\n%s" % (res, sorted(set(acts))))
+        self.assertNotIn("skipped", acts)
+        self.assertEqual(self.dump(), before)
+
+    def test_full_disk_refuses_the_change_and_keeps_the_journal_whole(self):
+        """The journal on a file system that fills up mid-run (a 48 KiB tmpfs where this
+        machine lets us mount one, else a file size limit): the changes whose records do not
+        fit are refused, the journal stays well-formed, and undo gives back the directory."""
+        before = self.dump()
+        jdir = os.path.join(self.tmp, "small")
+        os.mkdir(jdir)
+        journal = os.path.join(jdir, "journal.ldif")
+        argv = self.publish_argv(self.certdir)
+        argv[argv.index(self.journal)] = journal
+        mounted = subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
+        if mounted:
+            # a private mount namespace: the tmpfs is seen by this run only
+            # the tmpfs goes with the namespace: the journal is copied out after the run
+            script = ('mount -t tmpfs -o size=48k tmpfs "$1" && shift && "$@"; rc=$?; '
+                      'cp "$J" "$SAVE"; exit $rc')
+            res = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", jdir] + argv,
+                                 capture_output=True, text=True, timeout=900,
+                                 env=dict(os.environ, LDAPNOINIT="1", J=journal,
+                                          SAVE=os.path.join(self.tmp, "saved.ldif")))
+        if not mounted:
+            import resource
+
+            def limit():
+                signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+                resource.setrlimit(resource.RLIMIT_FSIZE, (48 * 1024, 48 * 1024))
+            res = subprocess.run(argv, capture_output=True, text=True, timeout=900,
+                                 env=dict(os.environ, LDAPNOINIT="1"), preexec_fn=limit)
+        recs = [json.loads(x) for x in res.stdout.splitlines() if x.strip()]
+        acts = [x["action"] for x in recs]
+        self.assertEqual(res.returncode, 1, res.stderr)
+        self.assertIn("published", acts)
+        self.assertIn("failed", acts)
+        self.assertEqual(acts.count("published") + acts.count("failed"), N)
+        failed = [x for x in recs if x["action"] == "failed"]
+        self.assertTrue(all("journal" in x["message"] for x in failed), failed[:2])
+        ok = {x["dn"].lower() for x in recs if x["action"] == "published"}
+        # what was refused is untouched; what was published has its record
+        for dn, vals in self.entries().items():
+            self.assertEqual(bool(vals), dn in ok, dn)
+        if mounted:
+            journal = os.path.join(self.tmp, "saved.ldif")
+        with open(journal) as fp:
+            text = fp.read()
+        self.assertTrue(text.endswith("\n\n"), text[-200:])
+        listed = smptest.run(self.conn() + ["--journal", journal, "--format", "json",
+                                            "undo", "--list"]).json()
+        self.assertEqual(sorted(set(x["action"] for x in listed)), ["record"])
+        self.assertEqual(len(listed), len(ok))
+        res = smptest.run(self.conn() + ["--journal", journal, "--format", "json", "undo",
+                                         "--since", "2000-01-01"], timeout=900)
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual(self.dump(), before)
+
     def test_best_wins_across_chunks(self):
         """Last year's and this year's file for one address more than a chunk (1,000
         certificates) apart, in either order: the run ends with the better one alone on the

@@ -97,12 +97,11 @@ class DnTests(Base):
             return [r for r in re.split(r"\n\s*\n", fp.read())
                     if any(line.startswith("dn:") for line in r.splitlines())]
 
-    def displayed(self, rdn, dn):
-        """How output shows the entry dn whose leaf RDN is rdn (as LDIF wrote it: specials
-        escaped with a backslash): the server's spelling of the types and of the OU, the leaf
-        with backslash escapes whatever the server made of them (slapd: hex pairs)."""
-        rest = dn[-(len(self.ou) + 1):]
-        return dn[:2] + rdn[2:] + rest
+    def assert_shown(self, shown, dn):
+        """Output shows the entry's DN dn (as the server spells it): the same DN, written with
+        backslash escapes (no hex pair for an ASCII special, which slapd sends)."""
+        self.assertEqual(smptest.dn_key(shown), smptest.dn_key(dn), (shown, dn))
+        self.assertNotRegex(shown, r"\\[0-7][0-9A-Fa-f]", shown)
 
     def publish_and_check(self, leaves):
         """Publishes a certificate whose subject is each entry's DN: found in an export of the
@@ -118,8 +117,8 @@ class DnTests(Base):
         self.assertEqual(res.rc, 0, res)
         for rec in res.json():
             rdn = by_file[rec["file"]]
-            self.assertEqual((rec["action"], rec["dn"]),
-                             ("would_publish", self.displayed(rdn, dns[rdn])), rec)
+            self.assertEqual(rec["action"], "would_publish", rec)
+            self.assert_shown(rec["dn"], dns[rdn])
         for rdn in dns:
             self.assertEqual(self.certs(dns[rdn]), [], rdn)
 
@@ -131,8 +130,8 @@ class DnTests(Base):
         self.assertEqual(len(recs), len(leaves), res)
         for rec in recs:
             rdn = by_file[rec["file"]]
-            self.assertEqual((rec["action"], rec["dn"]),
-                             ("published", self.displayed(rdn, dns[rdn])), rec)
+            self.assertEqual(rec["action"], "published", rec)
+            self.assert_shown(rec["dn"], dns[rdn])
             self.assertEqual(self.certs(dns[rdn]), [certs[rdn][1]], rdn)
             self.assertEqual(rec["emails"], [])
             self.assertIn("no_address", self.codes(rec))
@@ -143,8 +142,11 @@ class DnTests(Base):
         res = self.publish("-v", *files, fmt="text")
         self.assertEqual(res.rc, 0, res)
         self.assertNotIn("x5c", res.out)
+        arrows = [line.split(" -> ", 1)[1] for line in res.out.splitlines() if " -> " in line]
+        self.assertEqual(len(arrows), len(dns), res.out)
+        for out_dn, rdn in zip(arrows, [by_file[f] for f in files]):
+            self.assert_shown(out_dn.split("  [")[0].strip(), dns[rdn])
         for rdn in dns:
-            self.assertIn("-> " + self.displayed(rdn, dns[rdn]), res.out)
             self.assertIn("subject " + shown[rdn] + ",", res.out)
         res = self.publish(*files, fmt="csv")
         self.assertEqual(res.rc, 0, res)
@@ -152,8 +154,8 @@ class DnTests(Base):
         self.assertEqual(len(rows), len(leaves), res)
         for row in rows:
             rdn = by_file[row["file"]]
-            self.assertEqual((row["action"], row["dn"]),
-                             ("unchanged", self.displayed(rdn, dns[rdn])), row)
+            self.assertEqual(row["action"], "unchanged", row)
+            self.assert_shown(row["dn"], dns[rdn])
             self.assertTrue(row["subject"].startswith(shown[rdn] + ","), row)
         return dns
 
