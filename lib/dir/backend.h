@@ -13,6 +13,8 @@
 
 #include <stddef.h>
 
+#include <ldap.h>
+
 #include "smimepub/dir.h"
 
 struct smp_dir_ops {
@@ -86,6 +88,12 @@ int smp_dir_address_filter(char **out, const smp_profile *p, const char *addr, s
  * a DN (or out of memory).
  */
 int smp_dir_rdns(char ***out, size_t *n, const char *dn);
+
+/*
+ * smp_dir_rdns with each RDN written by fmt (malloc'd, or NULL: fails), e.g. as a comparison
+ * key or for display. Returns 0 or -1.
+ */
+int smp_dir_rdns_map(char ***out, size_t *n, const char *dn, char *(*fmt)(LDAPRDN rdn));
 void smp_dir_rdns_free(char **v, size_t n);
 
 /* The RDNs joined with ',' (the normalised DN), malloc'd, or NULL when out of memory. */

@@ -251,8 +251,23 @@ void smp_dir_rdns_free(char **v, size_t n)
 	free(v);
 }
 
+static char *rdn_v3(LDAPRDN rdn)
+{
+	char *s = NULL;
+
+	if (ldap_rdn2str(rdn, &s, LDAP_DN_FORMAT_LDAPV3 | LDAP_DN_PRETTY) != LDAP_SUCCESS)
+		return NULL;
+	return s;
+}
+
 /* See backend.h. */
 int smp_dir_rdns(char ***out, size_t *n, const char *dn)
+{
+	return smp_dir_rdns_map(out, n, dn, rdn_v3);
+}
+
+/* See backend.h. */
+int smp_dir_rdns_map(char ***out, size_t *n, const char *dn, char *(*fmt)(LDAPRDN rdn))
 {
 	LDAPDN ldn = NULL;
 	char **v = NULL;
@@ -268,8 +283,7 @@ int smp_dir_rdns(char ***out, size_t *n, const char *dn)
 	if ((v = calloc(k + 1, sizeof(*v))) == NULL)
 		goto out;
 	for (i = 0; i < k; i++)
-		if (ldap_rdn2str(ldn[i], &v[i], LDAP_DN_FORMAT_LDAPV3 | LDAP_DN_PRETTY) !=
-		    LDAP_SUCCESS || v[i] == NULL)
+		if ((v[i] = fmt(ldn[i])) == NULL)
 			goto out;
 	*out = v;
 	*n = k;

@@ -84,30 +84,7 @@ out:
 /* See backend.h. */
 int smp_dir_rdn_keys(char ***out, size_t *n, const char *dn)
 {
-	LDAPDN ldn = NULL;
-	char **v = NULL;
-	size_t k = 0, i;
-	int r = -1;
-
-	*out = NULL;
-	*n = 0;
-	if (ldap_str2dn(dn, &ldn, LDAP_DN_FORMAT_LDAP) != LDAP_SUCCESS)
-		return -1;
-	while (ldn != NULL && ldn[k] != NULL)
-		k++;
-	if ((v = calloc(k + 1, sizeof(*v))) == NULL)
-		goto out;
-	for (i = 0; i < k; i++)
-		if ((v[i] = rdn_key(ldn[i])) == NULL)
-			goto out;
-	*out = v;
-	*n = k;
-	v = NULL;
-	r = 0;
-out:
-	smp_dir_rdns_free(v, k);
-	ldap_dnfree(ldn);
-	return r;
+	return smp_dir_rdns_map(out, n, dn, rdn_key);
 }
 
 /* ---- display -------------------------------------------------------------------------------- */
@@ -137,34 +114,18 @@ static char *rdn_display(LDAPRDN rdn)
 char *smp_dn_display(const char *dn)
 {
 	LDAPDN parsed = NULL, back = NULL;
-	char *out = NULL, *grown;
-	size_t len = 0;
+	char **rdns = NULL, *out = NULL;
+	size_t n = 0;
 	int same = 0;
 
 	if (dn == NULL)
 		return NULL;
-	if (ldap_str2dn(dn, &parsed, LDAP_DN_FORMAT_LDAP) != LDAP_SUCCESS || parsed == NULL)
+	if (smp_dir_rdns_map(&rdns, &n, dn, rdn_display) != 0 ||
+	    (out = smp_dir_rdns_join(rdns, n)) == NULL)
 		goto fallback;
-	for (size_t i = 0; parsed[i] != NULL; i++) {
-		char *r = rdn_display(parsed[i]);
-		size_t rl;
-
-		if (r == NULL)
-			goto fallback;
-		rl = strlen(r);
-		if ((grown = realloc(out, len + rl + 2)) == NULL) {
-			free(r);
-			goto fallback;
-		}
-		out = grown;
-		if (len > 0)
-			out[len++] = ',';
-		memcpy(out + len, r, rl + 1);
-		len += rl;
-		free(r);
-	}
 	/* shown only when it names the same entry: else the directory's own spelling */
-	if (out != NULL && ldap_str2dn(out, &back, LDAP_DN_FORMAT_LDAP) == LDAP_SUCCESS) {
+	if (ldap_str2dn(dn, &parsed, LDAP_DN_FORMAT_LDAP) == LDAP_SUCCESS &&
+	    ldap_str2dn(out, &back, LDAP_DN_FORMAT_LDAP) == LDAP_SUCCESS) {
 		char *k1 = NULL, *k2 = NULL;
 
 		if (ldap_dn2str(parsed, &k1, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS &&
@@ -173,16 +134,14 @@ char *smp_dn_display(const char *dn)
 		ldap_memfree(k1);
 		ldap_memfree(k2);
 	}
-	if (!same)
-		goto fallback;
-	ldap_dnfree(parsed);
-	ldap_dnfree(back);
-	return out;
 fallback:
 	if (parsed != NULL)
 		ldap_dnfree(parsed);
 	if (back != NULL)
 		ldap_dnfree(back);
+	smp_dir_rdns_free(rdns, n);
+	if (same)
+		return out;
 	free(out);
 	return strdup(dn);
 }

@@ -277,21 +277,25 @@ class BulkTests(BulkBase):
         self.assertEqual(self.dump(), before)
 
     def test_full_disk_refuses_the_change_and_keeps_the_journal_whole(self):
-        """The journal on a file system that fills up mid-run (a 48 KiB tmpfs where this
+        """The journal on a file system that fills up mid-run (a small tmpfs where this
         machine lets us mount one, else a file size limit): the changes whose records do not
         fit are refused, the journal stays well-formed, and undo gives back the directory."""
         before = self.dump()
         jdir = os.path.join(self.tmp, "small")
         os.mkdir(jdir)
         journal = os.path.join(jdir, "journal.ldif")
-        argv = self.publish_argv(self.certdir)
+        # --jobs 1: groups of 64 records (one write each); room for about one and a half
+        import base64
+        rec = len(base64.b64encode(self.expected(1))) + 700
+        size = (rec * 96 // 4096 + 1) * 4096
+        argv = self.publish_argv("--jobs", "1", self.certdir)
         argv[argv.index(self.journal)] = journal
         mounted = subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
         if mounted:
             # a private mount namespace: the tmpfs is seen by this run only
             # the tmpfs goes with the namespace: the journal is copied out after the run
-            script = ('mount -t tmpfs -o size=48k tmpfs "$1" && shift && "$@"; rc=$?; '
-                      'cp "$J" "$SAVE"; exit $rc')
+            script = ('mount -t tmpfs -o size=%d tmpfs "$1" && shift && "$@"; rc=$?; '
+                      'cp "$J" "$SAVE"; exit $rc' % size)
             res = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", jdir] + argv,
                                  capture_output=True, text=True, timeout=900,
                                  env=dict(os.environ, LDAPNOINIT="1", J=journal,
@@ -301,7 +305,7 @@ class BulkTests(BulkBase):
 
             def limit():
                 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-                resource.setrlimit(resource.RLIMIT_FSIZE, (48 * 1024, 48 * 1024))
+                resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
             res = subprocess.run(argv, capture_output=True, text=True, timeout=900,
                                  env=dict(os.environ, LDAPNOINIT="1"), preexec_fn=limit)
         recs = [json.loads(x) for x in res.stdout.splitlines() if x.strip()]
