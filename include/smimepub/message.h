@@ -22,6 +22,13 @@ extern "C" {
 #define SMP_MSG_MAX_PARTS 10000
 
 /*
+ * Most header fields in one message, its parts' included, counted the same way as lines that
+ * begin like one ("Name:", RFC 5322): about 650 bytes each once parsed ("more than 100000
+ * header fields (a limit)"). Real mail has a few hundred.
+ */
+#define SMP_MSG_MAX_HEADERS 100000
+
+/*
  * What a message is. SIGNED when at least one S/MIME signature was found (whether or not it
  * verifies); else MALFORMED when the MIME structure or a CMS part is broken; else ENCRYPTED
  * when it holds enveloped-data; else UNSIGNED.

@@ -37,8 +37,11 @@
  * bounded before GMime is given the bytes: every MIME delimiter is a line that begins with
  * "--", and a message with more such lines than SMP_MSG_MAX_PARTS is refused unparsed. Real
  * mail has tens of parts; ten thousand is far past any mail client and keeps GMime's tree
- * near 15 MB. The count is shared by the messages nested inside one message (a forwarded
- * message is parsed again from its decoded bytes), so nesting does not multiply it.
+ * near 15 MB. Header fields cost GMime about 650 bytes each (1,000,000 of them, 7 MB, took
+ * 654 MB and 9 s), so lines shaped like a field's start ("Name:") are bounded the same way by
+ * SMP_MSG_MAX_HEADERS: real mail has a few hundred. The counts are shared by the messages
+ * nested inside one message (a forwarded message is parsed again from its decoded bytes), so
+ * nesting does not multiply them.
  */
 #define MAX_DEPTH 16            /* MIME / CMS nesting followed */
 #define MAX_SIGNATURES 64       /* signatures looked at in one message */
@@ -46,6 +49,8 @@
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define PARTS_REFUSED "more than " STR(SMP_MSG_MAX_PARTS) " MIME parts (a limit): not read"
+#define HEADERS_REFUSED "more than " STR(SMP_MSG_MAX_HEADERS) " header fields (a limit): " \
+	"not read"
 #define CERTS_REFUSED "a signature carries more than " STR(SMP_BUNDLE_MAX_CERTS) \
 	" certificates (a limit): not read"
 
@@ -100,16 +105,21 @@ struct walk {
 	char *gmime_problem;    /* first serious parser warning */
 	size_t n_signatures;
 	size_t parts;           /* "--" lines of every entity of this message given to GMime */
+	size_t headers;         /* and lines shaped like a header field's start */
 	int encrypted;
 };
 
 /*
  * Counts the lines that begin with "--" (an upper bound on the MIME parts GMime can build from
- * them), fed in pieces. With mbox set, stops at a line that begins with "From " other than the
- * first line: the start of the next message, where GMime's mbox parser ends one.
+ * them) and those shaped like a header field's start (a field name, optional blanks, ':'; an
+ * upper bound on its header fields), fed in pieces. With mbox set, stops at a line that begins
+ * with "From " other than the first line: the start of the next message, where GMime's mbox
+ * parser ends one.
  */
 struct dash_scan {
 	size_t lines;       /* lines begun with "--" */
+	size_t fields;      /* lines begun "Name:" */
+	int name;           /* 0: at the line start, 1: in a field name, 2: blanks after it, 3: no */
 	uint64_t pos;       /* bytes scanned */
 	uint64_t line_at;   /* where the current line begins */
 	unsigned head_n;    /* characters of the current line seen (up to 5) */
@@ -126,8 +136,21 @@ static size_t dash_feed(struct dash_scan *s, const unsigned char *p, size_t n)
 	for (i = 0; i < n && !s->next; i++, s->pos++) {
 		if (p[i] == '\n') {
 			s->head_n = 0;
+			s->name = 0;
 			s->line_at = s->pos + 1;
 			continue;
+		}
+		if (s->name < 3) {  /* RFC 5322 ftext is 33-126 but ':'; obs-FWS before the colon */
+			if (p[i] == ':' && s->name > 0) {
+				s->fields++;
+				s->name = 3;
+			} else if (s->name < 2 && p[i] > 32 && p[i] < 127 && p[i] != ':') {
+				s->name = 1;
+			} else if (s->name > 0 && (p[i] == ' ' || p[i] == '\t')) {
+				s->name = 2;
+			} else {
+				s->name = 3;
+			}
 		}
 		if (s->head_n >= sizeof(s->head))
 			continue;
@@ -142,21 +165,28 @@ static size_t dash_feed(struct dash_scan *s, const unsigned char *p, size_t n)
 	return i;
 }
 
-/* The "--" lines of one whole entity in memory. */
-static size_t dash_lines(const unsigned char *p, size_t len)
+/*
+ * Adds what s counted to the message's counts: NULL, or (adding nothing) why the entity is
+ * refused unparsed.
+ */
+static const char *over_limits(struct walk *w, const struct dash_scan *s)
+{
+	if (s->lines > SMP_MSG_MAX_PARTS - w->parts)
+		return PARTS_REFUSED;
+	if (s->fields > SMP_MSG_MAX_HEADERS - w->headers)
+		return HEADERS_REFUSED;
+	w->parts += s->lines;
+	w->headers += s->fields;
+	return NULL;
+}
+
+/* over_limits for one whole entity in memory. */
+static const char *over_limits_mem(struct walk *w, const unsigned char *p, size_t len)
 {
 	struct dash_scan s = { 0 };
 
 	dash_feed(&s, p, len);
-	return s.lines;
-}
-
-static int over_parts(struct walk *w, size_t more)
-{
-	if (more > SMP_MSG_MAX_PARTS || w->parts + more > SMP_MSG_MAX_PARTS)
-		return 1;
-	w->parts += more;
-	return 0;
+	return over_limits(w, &s);
 }
 
 static pthread_once_t gmime_once = PTHREAD_ONCE_INIT;
@@ -933,6 +963,7 @@ static void walk_bytes(struct walk *w, const unsigned char *data, size_t len, co
 {
 	GMimeParser *parser;
 	GMimeObject *obj;
+	const char *why;
 
 	if (depth > MAX_DEPTH) {
 		set_problem(w, "nesting deeper than %d levels", MAX_DEPTH);
@@ -941,8 +972,8 @@ static void walk_bytes(struct walk *w, const unsigned char *data, size_t len, co
 	const unsigned char *raw = w->raw;
 	size_t raw_len = w->raw_len;
 
-	if (over_parts(w, dash_lines(data, len))) {
-		set_problem(w, "%s", PARTS_REFUSED);
+	if ((why = over_limits_mem(w, data, len)) != NULL) {
+		set_problem(w, "%s", why);
 		return;
 	}
 	parser = parser_for(data, len, GMIME_FORMAT_MESSAGE);
@@ -1019,6 +1050,7 @@ static void walk_release(struct walk *w)
 	w->gmime_problem = NULL;
 	w->n_signatures = 0;
 	w->parts = 0;
+	w->headers = 0;
 	w->encrypted = 0;
 }
 
@@ -1027,6 +1059,7 @@ int smp_message_parse(smp_message **out, const unsigned char *data, size_t len, 
 {
 	struct walk w = { 0 };
 	CMS_ContentInfo *cms;
+	const char *why;
 	GMimeParser *parser = NULL;
 	GMimeMessage *msg = NULL;
 	int r = SMP_ERR_INTERNAL, too_many = 0;
@@ -1050,8 +1083,8 @@ int smp_message_parse(smp_message **out, const unsigned char *data, size_t len, 
 		goto out;
 	}
 	w.popts = options_for(&w);
-	if (len > 0 && over_parts(&w, dash_lines(data, len))) {
-		r = refused(out, file, 0, PARTS_REFUSED, err);
+	if (len > 0 && (why = over_limits_mem(&w, data, len)) != NULL) {
+		r = refused(out, file, 0, why, err);
 		goto out;
 	}
 	if (len > 0 && len <= MAX_INPUT_BYTES) {
@@ -1088,30 +1121,30 @@ struct mbox_src {
 	int fd;
 };
 
-/* Counts the "--" lines of the message that begins at offset; *next: where the next begins. */
-static int mbox_scan(const struct mbox_src *src, uint64_t offset, size_t *lines, uint64_t *next)
+/* Counts the lines of the message that begins at offset into *s; *next: where the next begins. */
+static int mbox_scan(const struct mbox_src *src, uint64_t offset, struct dash_scan *s,
+		     uint64_t *next)
 {
-	struct dash_scan s = { 0 };
 	unsigned char buf[65536];
 
-	s.mbox = 1;
+	memset(s, 0, sizeof(*s));
+	s->mbox = 1;
 	if (src->mem != NULL) {
 		if (offset < src->len)
-			dash_feed(&s, src->mem + offset, src->len - (size_t)offset);
+			dash_feed(s, src->mem + offset, src->len - (size_t)offset);
 	} else {
 		for (;;) {
-			ssize_t n = pread(src->fd, buf, sizeof(buf), (off_t)(offset + s.pos));
+			ssize_t n = pread(src->fd, buf, sizeof(buf), (off_t)(offset + s->pos));
 
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0)
 				return -1;
-			if (n == 0 || dash_feed(&s, buf, (size_t)n) < (size_t)n)
+			if (n == 0 || dash_feed(s, buf, (size_t)n) < (size_t)n)
 				break;
 		}
 	}
-	*lines = s.lines;
-	*next = offset + (s.next ? s.line_at : s.pos);
+	*next = offset + (s->next ? s->line_at : s->pos);
 	return 0;
 }
 
@@ -1134,19 +1167,20 @@ static int read_mbox(GMimeStream *stream, const struct mbox_src *src, const char
 	while (r == 0 && !g_mime_parser_eos(parser)) {
 		GMimeMessage *msg;
 		smp_message *m = NULL;
-		size_t lines = 0;
+		struct dash_scan scan;
+		const char *why;
 		uint64_t next = 0;
 
-		if (mbox_scan(src, at, &lines, &next) != 0) {
+		if (mbox_scan(src, at, &scan, &next) != 0) {
 			r = smp_error_set(err, SMP_ERR_NOFILE, "cannot read '%s': %s", file,
 					  strerror(errno));
 			break;
 		}
 		if (next == at)
 			break;
-		if (over_parts(&w, lines)) {
+		if ((why = over_limits(&w, &scan)) != NULL) {
 			/* GMime never sees it: the parser starts again at the next message */
-			r = refused(&m, file, index++, PARTS_REFUSED, err);
+			r = refused(&m, file, index++, why, err);
 			if (r == 0)
 				r = fn(m, ctx);
 			smp_message_free(m);

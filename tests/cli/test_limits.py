@@ -1,6 +1,7 @@
 """CLI tests of the limits on hostile breadth (README and man page: LIMITS).
 
-Each hostile input is generated here: a message of 1,000,000 MIME parts, an LDIF entry of
+Each hostile input is generated here: a message of 1,000,000 MIME parts (and one of as many
+header fields), an LDIF entry of
 millions of tiny values, PKCS#7 bundles of thousands of certificates. Each must be refused with
 exit 65 (audit: 3, the monitoring convention) and a message naming the limit and the input,
 while it is read, so that the peak memory of the run stays under a fixed bound whatever the
@@ -25,6 +26,7 @@ from smptest import T0, pki, run
 TRUST = ["--at", T0, "--ca-file", pki("root.pem"), "--untrusted", pki("intermediate.pem")]
 
 MAX_PARTS = 10000        # SMP_MSG_MAX_PARTS
+MAX_HEADERS = 100000     # SMP_MSG_MAX_HEADERS
 MAX_VALUES = 10000       # SMP_LDIF_MAX_VALUES
 MAX_CERTS = 1000         # SMP_BUNDLE_MAX_CERTS
 
@@ -130,6 +132,8 @@ class TestMimeParts(Base):
     def setUpClass(cls):
         mime_message(tmp("wide.eml"), 1000000)
         mime_message(tmp("near.eml"), MAX_PARTS - 2, sep="\r\n")
+        with open(tmp("fields.eml"), "w") as fp:  # 7 MB: 654 MB and 9 s without the limit
+            fp.write("From: wide@partner.example\n" + "X-a: b\n" * 1000000 + "\nbody\n")
         with open(tmp("wide.mbox"), "w") as fp:
             mbox_message(fp, 0, 3)
             mbox_message(fp, 1, 200000)
@@ -148,6 +152,10 @@ class TestMimeParts(Base):
         (rec,) = res.json()
         self.assertEqual((rec["action"], rec["reason"]), ("failed", "malformed"))
         self.assertIn("wide.eml", res.err)
+
+    def test_million_header_fields(self):
+        self.refused(["harvest", "--dry-run", "--format", "json"] + TRUST + [tmp("fields.eml")],
+                     "more than %d header fields (a limit): not read" % MAX_HEADERS)
 
     def test_million_parts_from_stdin(self):
         with open(tmp("wide.eml"), "rb") as fp:
