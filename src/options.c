@@ -130,7 +130,11 @@ const struct cli_command cli_commands[] = {
 static const char *exit_codes_help =
 	"Exit status: 0 done; 1 some items failed or were refused; 64 usage error; 65 bad input\n"
 	"data; 66 input file not found; 69 directory unavailable; 77 bind refused or insufficient\n"
-	"access. audit: 0 clean, 1 warnings only, 2 critical findings, 3 could not complete.\n";
+	"access. audit: 0 clean, 1 warnings only, 2 critical findings, 3 could not complete.\n"
+	"Limits (over them an input is refused as bad input, 65): 16 MiB and 1000 certificates per\n"
+	"certificate file or PKCS#7 bundle; 256 MiB, 10000 MIME parts (lines that begin with '--')\n"
+	"and 100000 header fields (lines that begin 'Name:') per message, MIME nesting 16; 64 MiB\n"
+	"and 10000 mail, proxyAddresses and certificate values per LDIF entry.\n";
 
 static void print_options(FILE *fp, unsigned mask)
 {

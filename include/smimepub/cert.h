@@ -35,6 +35,15 @@ int smp_bundle_read(smp_bundle **out, const unsigned char *data, size_t len, smp
 #define SMP_MAX_INPUT (16 * 1024 * 1024)
 
 /*
+ * Most certificates in one input (a PEM file, a PKCS#7 bundle, the certificates a signature
+ * carries); more are refused as SMP_ERR_BADINPUT ("more than 1000 certificates (a limit)").
+ * A PKCS#7 bundle's certificates are counted from its DER before OpenSSL decodes them (about
+ * 9 KiB each), and every certificate is compared with every other: a real bundle is a leaf
+ * and its chain, a CA store a few hundred.
+ */
+#define SMP_BUNDLE_MAX_CERTS 1000
+
+/*
  * smp_bundle_read on the contents of the file at path. Returns SMP_ERR_NOFILE when it cannot be
  * read, SMP_ERR_BADINPUT when it holds no certificate; messages name the file
  * ("cannot read 'alice.cer': not a certificate ...").

@@ -17,6 +17,17 @@ extern "C" {
 #define SMP_LDIF_RECORD_MAX (64u * 1024 * 1024)
 
 /*
+ * Most values one entry may hold of the attributes kept (mail, proxyAddresses, userCertificate,
+ * userSMIMECertificate, together); a record with more is refused with its line number. Each
+ * value kept costs its copy and a pointer, so without it 64 MiB of `mail: a` lines made eight
+ * million strings (325 MB). Active Directory stores at most about 1,300 values of a non-linked
+ * attribute, and no mail user has thousands of addresses or certificates: ten thousand is past
+ * any real entry. Values of other attributes (a large group's member) are not kept, cost no
+ * memory and are not counted.
+ */
+#define SMP_LDIF_MAX_VALUES 10000
+
+/*
  * Reads the LDIF export at path ("-" = standard input) and calls fn once per entry record, in
  * file order, with an entry that is freed when fn returns (copy what must outlive the call).
  * Only one record is held in memory at a time. Accepts `ldapsearch -LLL` output (comments,

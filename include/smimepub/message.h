@@ -14,6 +14,21 @@ extern "C" {
 #endif
 
 /*
+ * Most MIME parts in one message (an mbox: in each of its messages), counted before the
+ * message is parsed as its lines that begin with "--" (every MIME delimiter is one). A message
+ * with more is refused unparsed as malformed ("more than 10000 MIME parts (a limit)"): MIME
+ * parsing builds the whole tree first, about 1.3 KiB a part.
+ */
+#define SMP_MSG_MAX_PARTS 10000
+
+/*
+ * Most header fields in one message, its parts' included, counted the same way as lines that
+ * begin like one ("Name:", RFC 5322): about 650 bytes each once parsed ("more than 100000
+ * header fields (a limit)"). Real mail has a few hundred.
+ */
+#define SMP_MSG_MAX_HEADERS 100000
+
+/*
  * What a message is. SIGNED when at least one S/MIME signature was found (whether or not it
  * verifies); else MALFORMED when the MIME structure or a CMS part is broken; else ENCRYPTED
  * when it holds enveloped-data; else UNSIGNED.

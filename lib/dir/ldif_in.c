@@ -314,6 +314,12 @@ static int process_logical(struct reader *r)
 			   "read an export (ldapsearch -LLL, ldifde -f)",
 			   (int)(val.bv_len > 32 ? 32 : val.bv_len), val.bv_val);
 	}
+	if ((attr_is(&type, "userCertificate") || attr_is(&type, "userSMIMECertificate") ||
+	     attr_is(&type, "mail") || attr_is(&type, "proxyAddresses")) &&
+	    e->n_mail + e->n_proxy + e->n_certs + e->n_smime >= SMP_LDIF_MAX_VALUES)
+		return bad(r, r->logical_lineno, "entry '%.200s' has more than %d values of mail, "
+			   "proxyAddresses and certificate attributes (a limit): not read", e->dn,
+			   SMP_LDIF_MAX_VALUES);
 	if (attr_is(&type, "userCertificate"))
 		return push_cert(r, &type, &val);
 	if (attr_is(&type, "userSMIMECertificate"))

@@ -2,6 +2,7 @@
 #include "smimepub/cert.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,10 @@
 #include <openssl/pkcs7.h>
 #include <openssl/x509v3.h>
 
-#define MAX_CERTS 1000
+#include "pkcs7.h"
+
+#define MAX_CERTS SMP_BUNDLE_MAX_CERTS
+#define DER_MAX_DEPTH 30  /* OpenSSL's own decoder stops there too */
 
 struct smp_bundle {
 	STACK_OF(X509) *all;    /* owned references */
@@ -34,7 +38,7 @@ static int bundle_add(smp_bundle *b, X509 *x, smp_error *err)
 	if (sk_X509_num(b->all) >= MAX_CERTS) {
 		X509_free(x);
 		return smp_error_set(err, SMP_ERR_BADINPUT,
-				     "more than %d certificates in one input", MAX_CERTS);
+				     "more than %d certificates (a limit): not read", MAX_CERTS);
 	}
 	if (sk_X509_push(b->all, x) <= 0) {
 		X509_free(x);
@@ -65,6 +69,88 @@ static int der_failure(const unsigned char *data, size_t len, const char *what, 
 				     what);
 	return smp_error_set(err, SMP_ERR_BADINPUT, "not a certificate: %s is not an X.509 "
 			     "certificate or PKCS#7 bundle", what);
+}
+
+/*
+ * Steps *pp over one DER/BER element of at most len bytes (indefinite lengths followed to their
+ * end-of-contents). Returns 0, or -1 when it is not well formed.
+ */
+static int der_skip(const unsigned char **pp, long len, int depth)
+{
+	const unsigned char *p = *pp;
+	long plen = 0;
+	int tag, cls, ret;
+
+	if (depth > DER_MAX_DEPTH || len <= 0)
+		return -1;
+	ret = ASN1_get_object(&p, &plen, &tag, &cls, len);
+	if ((ret & 0x80) != 0)
+		return -1;
+	len -= (long)(p - *pp);
+	if (ret == 0x21) {  /* constructed, indefinite length */
+		for (;;) {
+			const unsigned char *q = p;
+
+			if (len >= 2 && p[0] == 0 && p[1] == 0) {
+				p += 2;
+				break;
+			}
+			if (der_skip(&p, len, depth + 1) != 0)
+				return -1;
+			len -= (long)(p - q);
+		}
+	} else {
+		p += plen;
+	}
+	*pp = p;
+	return 0;
+}
+
+/* Reads the header of the element at *pp: 1 when it has tag/cls and is constructed. */
+static int der_enter(const unsigned char **pp, const unsigned char *end, int want_tag,
+		     int want_cls, const unsigned char **inner_end)
+{
+	const unsigned char *p = *pp;
+	long plen = 0;
+	int tag, cls, ret;
+
+	if (end <= p)
+		return 0;
+	ret = ASN1_get_object(&p, &plen, &tag, &cls, (long)(end - p));
+	if ((ret & 0x80) != 0 || (ret & V_ASN1_CONSTRUCTED) == 0 || tag != want_tag ||
+	    cls != want_cls)
+		return 0;
+	*inner_end = ret == 0x21 ? end : p + plen;
+	*pp = p;
+	return 1;
+}
+
+/* See pkcs7.h. ContentInfo { type, [0] SignedData { version, digests, content, [0] certs } }. */
+size_t pkcs7_count_certs(const unsigned char *data, size_t len, size_t max)
+{
+	const unsigned char *p = data, *end = data + len, *e;
+	size_t n = 0;
+
+	if (len > (size_t)LONG_MAX || !der_enter(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &e))
+		return 0;
+	if (der_skip(&p, (long)(e - p), 0) != 0 ||
+	    !der_enter(&p, e, 0, V_ASN1_CONTEXT_SPECIFIC, &e) ||
+	    !der_enter(&p, e, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &e))
+		return 0;
+	for (int i = 0; i < 3; i++)  /* version, digestAlgorithms, contentInfo */
+		if (der_skip(&p, (long)(e - p), 0) != 0)
+			return 0;
+	if (!der_enter(&p, e, 0, V_ASN1_CONTEXT_SPECIFIC, &e))
+		return 0;
+	while (p < e && n <= max) {
+		if (e - p >= 2 && p[0] == 0 && p[1] == 0)
+			break;  /* end of an indefinite-length set */
+		if (der_skip(&p, (long)(e - p), 0) != 0)
+			break;
+		n++;
+	}
+	ERR_clear_error();
+	return n;
 }
 
 /* Adds the certificates of a PKCS#7 structure; p7 stays the caller's. */
@@ -102,6 +188,9 @@ static int read_der(smp_bundle *b, const unsigned char *data, size_t len, int au
 	if (len > SMP_MAX_INPUT)
 		return smp_error_set(err, SMP_ERR_BADINPUT, "%s is too large", what);
 	x = aux ? d2i_X509_AUX(NULL, &p, (long)len) : d2i_X509(NULL, &p, (long)len);
+	if (x == NULL && pkcs7_count_certs(data, len, MAX_CERTS) > MAX_CERTS)
+		return smp_error_set(err, SMP_ERR_BADINPUT, "more than %d certificates in %s (a "
+				     "limit): not read", MAX_CERTS, what);
 	if (x == NULL) {
 		p = data;
 		p7 = d2i_PKCS7(NULL, &p, (long)len);

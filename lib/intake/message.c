@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -27,9 +28,31 @@
 #include <openssl/pem.h>
 #include <openssl/cms.h>
 
+#include "pkcs7.h"
+
+/*
+ * Limits on hostile input, all in this one place (the man page's LIMITS section says them).
+ * GMime builds the whole tree of a message before any of it can be looked at, about 1.3 KiB
+ * per part: a 7 MB message of 1,000,000 empty parts took 1.3 GB and 35 s. So the parts are
+ * bounded before GMime is given the bytes: every MIME delimiter is a line that begins with
+ * "--", and a message with more such lines than SMP_MSG_MAX_PARTS is refused unparsed. Real
+ * mail has tens of parts; ten thousand is far past any mail client and keeps GMime's tree
+ * near 15 MB. Header fields cost GMime about 650 bytes each (1,000,000 of them, 7 MB, took
+ * 654 MB and 9 s), so lines shaped like a field's start ("Name:") are bounded the same way by
+ * SMP_MSG_MAX_HEADERS: real mail has a few hundred. The counts are shared by the messages
+ * nested inside one message (a forwarded message is parsed again from its decoded bytes), so
+ * nesting does not multiply them.
+ */
 #define MAX_DEPTH 16            /* MIME / CMS nesting followed */
 #define MAX_SIGNATURES 64       /* signatures looked at in one message */
 #define MAX_INPUT_BYTES (256u << 20)  /* one file or stdin read into memory */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define PARTS_REFUSED "more than " STR(SMP_MSG_MAX_PARTS) " MIME parts (a limit): not read"
+#define HEADERS_REFUSED "more than " STR(SMP_MSG_MAX_HEADERS) " header fields (a limit): " \
+	"not read"
+#define CERTS_REFUSED "a signature carries more than " STR(SMP_BUNDLE_MAX_CERTS) \
+	" certificates (a limit): not read"
 
 #define OID_ENC_KEY_PREF "1.2.840.113549.1.9.16.2.11"
 
@@ -81,8 +104,90 @@ struct walk {
 	GMimeParserOptions *popts;
 	char *gmime_problem;    /* first serious parser warning */
 	size_t n_signatures;
+	size_t parts;           /* "--" lines of every entity of this message given to GMime */
+	size_t headers;         /* and lines shaped like a header field's start */
 	int encrypted;
 };
+
+/*
+ * Counts the lines that begin with "--" (an upper bound on the MIME parts GMime can build from
+ * them) and those shaped like a header field's start (a field name, optional blanks, ':'; an
+ * upper bound on its header fields), fed in pieces. With mbox set, stops at a line that begins
+ * with "From " other than the first line: the start of the next message, where GMime's mbox
+ * parser ends one.
+ */
+struct dash_scan {
+	size_t lines;       /* lines begun with "--" */
+	size_t fields;      /* lines begun "Name:" */
+	int name;           /* 0: at the line start, 1: in a field name, 2: blanks after it, 3: no */
+	uint64_t pos;       /* bytes scanned */
+	uint64_t line_at;   /* where the current line begins */
+	unsigned head_n;    /* characters of the current line seen (up to 5) */
+	char head[5];
+	int mbox;
+	int next;           /* mbox: the next message's From line begins at line_at */
+};
+
+/* Scans n bytes of p; returns n, or less once the next message begins (at s->line_at). */
+static size_t dash_feed(struct dash_scan *s, const unsigned char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && !s->next; i++, s->pos++) {
+		if (p[i] == '\n') {
+			s->head_n = 0;
+			s->name = 0;
+			s->line_at = s->pos + 1;
+			continue;
+		}
+		if (s->name < 3) {  /* RFC 5322 ftext is 33-126 but ':'; obs-FWS before the colon */
+			if (p[i] == ':' && s->name > 0) {
+				s->fields++;
+				s->name = 3;
+			} else if (s->name < 2 && p[i] > 32 && p[i] < 127 && p[i] != ':') {
+				s->name = 1;
+			} else if (s->name > 0 && (p[i] == ' ' || p[i] == '\t')) {
+				s->name = 2;
+			} else {
+				s->name = 3;
+			}
+		}
+		if (s->head_n >= sizeof(s->head))
+			continue;
+		s->head[s->head_n++] = (char)p[i];
+		if (s->head_n == 2 && memcmp(s->head, "--", 2) == 0)
+			s->lines++;
+		if (s->head_n == 5 && s->mbox && s->line_at > 0 && memcmp(s->head, "From ", 5) == 0) {
+			s->next = 1;
+			break;
+		}
+	}
+	return i;
+}
+
+/*
+ * Adds what s counted to the message's counts: NULL, or (adding nothing) why the entity is
+ * refused unparsed.
+ */
+static const char *over_limits(struct walk *w, const struct dash_scan *s)
+{
+	if (s->lines > SMP_MSG_MAX_PARTS - w->parts)
+		return PARTS_REFUSED;
+	if (s->fields > SMP_MSG_MAX_HEADERS - w->headers)
+		return HEADERS_REFUSED;
+	w->parts += s->lines;
+	w->headers += s->fields;
+	return NULL;
+}
+
+/* over_limits for one whole entity in memory. */
+static const char *over_limits_mem(struct walk *w, const unsigned char *p, size_t len)
+{
+	struct dash_scan s = { 0 };
+
+	dash_feed(&s, p, len);
+	return over_limits(w, &s);
+}
 
 static pthread_once_t gmime_once = PTHREAD_ONCE_INIT;
 
@@ -329,28 +434,50 @@ static int is_base64_text(const unsigned char *p, size_t len)
 	return n >= 16;
 }
 
-/* A CMS ContentInfo from DER, PEM (PKCS7 / CMS) or bare base64 of the DER; NULL otherwise. */
-static CMS_ContentInfo *cms_from_bytes(const unsigned char *p, size_t len)
+/*
+ * The CMS object of len bytes of DER, NULL when it is none; *too_many set (and NULL) when it
+ * carries more than SMP_BUNDLE_MAX_CERTS certificates, counted before they are decoded.
+ */
+static CMS_ContentInfo *cms_from_der(const unsigned char *p, size_t len, int *too_many)
+{
+	if (pkcs7_count_certs(p, len, SMP_BUNDLE_MAX_CERTS) > SMP_BUNDLE_MAX_CERTS) {
+		*too_many = 1;
+		return NULL;
+	}
+	return d2i_CMS_ContentInfo(NULL, &p, (long)len);
+}
+
+/*
+ * A CMS ContentInfo from DER, PEM (PKCS7 / CMS) or bare base64 of the DER; NULL otherwise
+ * (*too_many: see cms_from_der).
+ */
+static CMS_ContentInfo *cms_from_bytes(const unsigned char *p, size_t len, int *too_many)
 {
 	CMS_ContentInfo *cms = NULL;
-	const unsigned char *q = p;
 	BIO *mem = NULL, *b64 = NULL;
 	unsigned char *der = NULL;
 	size_t skip = 0;
 
+	*too_many = 0;
 	if (len == 0 || len > MAX_INPUT_BYTES)
 		return NULL;
 	if (p[0] == 0x30) {
-		cms = d2i_CMS_ContentInfo(NULL, &q, (long)len);
+		cms = cms_from_der(p, len, too_many);
 		goto out;
 	}
 	while (skip < len && (p[skip] == ' ' || p[skip] == '\t' || p[skip] == '\r' ||
 			      p[skip] == '\n'))
 		skip++;
 	if (len - skip >= 10 && memcmp(p + skip, "-----BEGIN", 10) == 0) {
+		unsigned char *body = NULL;
+		long blen = 0;
+
+		/* PEM_STRING_CMS takes "PKCS7" blocks too, as PEM_read_bio_CMS does */
 		mem = BIO_new_mem_buf(p, (int)len);
-		if (mem != NULL)
-			cms = PEM_read_bio_CMS(mem, NULL, NULL, NULL);
+		if (mem != NULL && PEM_bytes_read_bio(&body, &blen, NULL, PEM_STRING_CMS, mem, NULL,
+						      NULL) == 1 && blen > 0)
+			cms = cms_from_der(body, (size_t)blen, too_many);
+		OPENSSL_free(body);
 		goto out;
 	}
 	if (is_base64_text(p, len)) {
@@ -364,10 +491,8 @@ static CMS_ContentInfo *cms_from_bytes(const unsigned char *p, size_t len)
 		BIO_push(b64, mem);
 		mem = NULL;
 		n = BIO_read(b64, der, (int)len);
-		if (n > 0 && der[0] == 0x30) {
-			q = der;
-			cms = d2i_CMS_ContentInfo(NULL, &q, n);
-		}
+		if (n > 0 && der[0] == 0x30)
+			cms = cms_from_der(der, (size_t)n, too_many);
 	}
 out:
 	BIO_free(mem);
@@ -712,6 +837,7 @@ static void walk_signed(struct walk *w, GMimeMultipart *mp, const char *from, in
 	GMimeStream *s_sig = NULL, *s_dos = NULL, *s_raw = NULL;
 	GByteArray *b_sig, *b_dos, *b_raw;
 	CMS_ContentInfo *cms = NULL;
+	int too_many = 0;
 
 	if (g_mime_multipart_get_count(mp) != 2) {
 		set_problem(w, "multipart/signed with %d parts instead of 2",
@@ -728,8 +854,11 @@ static void walk_signed(struct walk *w, GMimeMultipart *mp, const char *from, in
 		return;
 	}
 	if (!GMIME_IS_PART(sig) || (b_sig = part_bytes(GMIME_PART(sig), &s_sig)) == NULL ||
-	    (cms = cms_from_bytes(b_sig->data, b_sig->len)) == NULL) {
-		set_problem(w, "the signature part is not a CMS signature");
+	    (cms = cms_from_bytes(b_sig->data, b_sig->len, &too_many)) == NULL) {
+		if (too_many)
+			set_problem(w, "%s", CERTS_REFUSED);
+		else
+			set_problem(w, "the signature part is not a CMS signature");
 	} else {
 		size_t exact_len = 0;
 		const unsigned char *exact = first_part_octets(w->raw, w->raw_len,
@@ -800,9 +929,12 @@ static void walk_object(struct walk *w, GMimeObject *obj, const char *from, int 
 		if (b == NULL) {
 			set_problem(w, "cannot decode a MIME part");
 		} else if (cms_part) {
-			CMS_ContentInfo *cms = cms_from_bytes(b->data, b->len);
+			int too_many = 0;
+			CMS_ContentInfo *cms = cms_from_bytes(b->data, b->len, &too_many);
 
-			if (cms == NULL)
+			if (too_many)
+				set_problem(w, "%s", CERTS_REFUSED);
+			else if (cms == NULL)
 				set_problem(w, "an application/pkcs7-mime part is not a CMS object");
 			else
 				handle_cms(w, cms, NULL, 0, NULL, 0, from, depth);
@@ -831,6 +963,7 @@ static void walk_bytes(struct walk *w, const unsigned char *data, size_t len, co
 {
 	GMimeParser *parser;
 	GMimeObject *obj;
+	const char *why;
 
 	if (depth > MAX_DEPTH) {
 		set_problem(w, "nesting deeper than %d levels", MAX_DEPTH);
@@ -839,6 +972,10 @@ static void walk_bytes(struct walk *w, const unsigned char *data, size_t len, co
 	const unsigned char *raw = w->raw;
 	size_t raw_len = w->raw_len;
 
+	if ((why = over_limits_mem(w, data, len)) != NULL) {
+		set_problem(w, "%s", why);
+		return;
+	}
 	parser = parser_for(data, len, GMIME_FORMAT_MESSAGE);
 	obj = g_mime_parser_construct_part(parser, w->popts);
 	if (obj != NULL) {
@@ -892,11 +1029,28 @@ static int from_gmime(smp_message **out, struct walk *w, GMimeMessage *msg, cons
 	return 0;
 }
 
+/* The result for a message refused unparsed over a limit (why). */
+static int refused(smp_message **out, const char *file, size_t index, const char *why,
+		   smp_error *err)
+{
+	struct walk w = { 0 };
+	int r = message_new(&w.m, file, index, err);
+
+	if (r != 0)
+		return r;
+	set_problem(&w, "%s", why);
+	finish_kind(&w);
+	*out = w.m;
+	return 0;
+}
+
 static void walk_release(struct walk *w)
 {
 	free(w->gmime_problem);
 	w->gmime_problem = NULL;
 	w->n_signatures = 0;
+	w->parts = 0;
+	w->headers = 0;
 	w->encrypted = 0;
 }
 
@@ -905,13 +1059,18 @@ int smp_message_parse(smp_message **out, const unsigned char *data, size_t len, 
 {
 	struct walk w = { 0 };
 	CMS_ContentInfo *cms;
+	const char *why;
 	GMimeParser *parser = NULL;
 	GMimeMessage *msg = NULL;
-	int r = SMP_ERR_INTERNAL;
+	int r = SMP_ERR_INTERNAL, too_many = 0;
 
 	*out = NULL;
 	pthread_once(&gmime_once, gmime_setup);
-	cms = cms_from_bytes(data, len);
+	cms = cms_from_bytes(data, len, &too_many);
+	if (too_many) {
+		r = refused(out, file, 0, CERTS_REFUSED, err);
+		goto out;
+	}
 	if (cms != NULL) {
 		r = message_new(&w.m, file, 0, err);
 		if (r != 0)
@@ -924,6 +1083,10 @@ int smp_message_parse(smp_message **out, const unsigned char *data, size_t len, 
 		goto out;
 	}
 	w.popts = options_for(&w);
+	if (len > 0 && (why = over_limits_mem(&w, data, len)) != NULL) {
+		r = refused(out, file, 0, why, err);
+		goto out;
+	}
 	if (len > 0 && len <= MAX_INPUT_BYTES) {
 		parser = parser_for(data, len, GMIME_FORMAT_MESSAGE);
 		msg = g_mime_parser_construct_message(parser, w.popts);
@@ -948,13 +1111,54 @@ out:
 	return r;
 }
 
-/* Calls fn for every message of an mbox read from stream. */
-static int read_mbox(GMimeStream *stream, const char *file, smp_message_fn fn, void *ctx,
-		     smp_error *err)
+/*
+ * Where an mbox's bytes are for counting a message's parts before GMime reads it: in memory,
+ * or a file read with pread (which leaves GMime's position in the file alone).
+ */
+struct mbox_src {
+	const unsigned char *mem;
+	size_t len;
+	int fd;
+};
+
+/* Counts the lines of the message that begins at offset into *s; *next: where the next begins. */
+static int mbox_scan(const struct mbox_src *src, uint64_t offset, struct dash_scan *s,
+		     uint64_t *next)
+{
+	unsigned char buf[65536];
+
+	memset(s, 0, sizeof(*s));
+	s->mbox = 1;
+	if (src->mem != NULL) {
+		if (offset < src->len)
+			dash_feed(s, src->mem + offset, src->len - (size_t)offset);
+	} else {
+		for (;;) {
+			ssize_t n = pread(src->fd, buf, sizeof(buf), (off_t)(offset + s->pos));
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return -1;
+			if (n == 0 || dash_feed(s, buf, (size_t)n) < (size_t)n)
+				break;
+		}
+	}
+	*next = offset + (s->next ? s->line_at : s->pos);
+	return 0;
+}
+
+/*
+ * Calls fn for every message of an mbox read from stream (at src's offset 0). Each message's
+ * parts are counted first; one over the limit is reported as refused and skipped unparsed.
+ */
+static int read_mbox(GMimeStream *stream, const struct mbox_src *src, const char *file,
+		     smp_message_fn fn, void *ctx, smp_error *err)
 {
 	struct walk w = { 0 };
 	GMimeParser *parser;
 	size_t index = 0;
+	uint64_t at = 0;
 	int r = 0;
 
 	w.popts = options_for(&w);
@@ -963,7 +1167,31 @@ static int read_mbox(GMimeStream *stream, const char *file, smp_message_fn fn, v
 	while (r == 0 && !g_mime_parser_eos(parser)) {
 		GMimeMessage *msg;
 		smp_message *m = NULL;
+		struct dash_scan scan;
+		const char *why;
+		uint64_t next = 0;
 
+		if (mbox_scan(src, at, &scan, &next) != 0) {
+			r = smp_error_set(err, SMP_ERR_NOFILE, "cannot read '%s': %s", file,
+					  strerror(errno));
+			break;
+		}
+		if (next == at)
+			break;
+		if ((why = over_limits(&w, &scan)) != NULL) {
+			/* GMime never sees it: the parser starts again at the next message */
+			r = refused(&m, file, index++, why, err);
+			if (r == 0)
+				r = fn(m, ctx);
+			smp_message_free(m);
+			at = next;
+			if (g_mime_stream_seek(stream, (gint64)next, GMIME_STREAM_SEEK_SET) < 0)
+				break;
+			g_mime_parser_init_with_stream(parser, stream);
+			g_mime_parser_set_format(parser, GMIME_FORMAT_MBOX);
+			continue;
+		}
+		at = next;
 		msg = g_mime_parser_construct_message(parser, w.popts);
 		if (msg == NULL)
 			break;
@@ -994,8 +1222,9 @@ int smp_messages_parse(const unsigned char *data, size_t len, const char *file, 
 	pthread_once(&gmime_once, gmime_setup);
 	if (starts_with_from(data, len)) {
 		GMimeStream *st = g_mime_stream_mem_new_with_buffer((const char *)data, len);
+		struct mbox_src src = { data, len, -1 };
 
-		r = read_mbox(st, file != NULL ? file : "-", fn, ctx, err);
+		r = read_mbox(st, &src, file != NULL ? file : "-", fn, ctx, err);
 		g_object_unref(st);
 		return r;
 	}
@@ -1075,7 +1304,7 @@ int smp_p7s_read(smp_message **out, const char *p7s_path, const char *content_pa
 	unsigned char *sig = NULL, *content = NULL;
 	size_t sig_len = 0, content_len = 0;
 	CMS_ContentInfo *cms = NULL;
-	int r = SMP_ERR_INTERNAL;
+	int r = SMP_ERR_INTERNAL, too_many = 0;
 
 	*out = NULL;
 	pthread_once(&gmime_once, gmime_setup);
@@ -1090,8 +1319,10 @@ int smp_p7s_read(smp_message **out, const char *p7s_path, const char *content_pa
 	r = message_new(&w.m, p7s_path, 0, err);
 	if (r != 0)
 		goto out;
-	cms = cms_from_bytes(sig, sig_len);
-	if (cms == NULL)
+	cms = cms_from_bytes(sig, sig_len, &too_many);
+	if (too_many)
+		set_problem(&w, "%s", CERTS_REFUSED);
+	else if (cms == NULL)
 		set_problem(&w, "not a CMS signature");
 	else
 		handle_cms(&w, cms, content_path != NULL ? content : NULL, content_len, NULL, 0,
@@ -1129,8 +1360,9 @@ static int read_file(const char *path, size_t index, smp_message_fn fn, void *ct
 		n = read(fd, head, sizeof(head));
 		if (n == 5 && memcmp(head, "From ", 5) == 0 && lseek(fd, 0, SEEK_SET) == 0) {
 			GMimeStream *st = g_mime_stream_fs_new(fd);
+			struct mbox_src src = { NULL, 0, fd };
 
-			r = read_mbox(st, path, fn, ctx, err);
+			r = read_mbox(st, &src, path, fn, ctx, err);
 			g_object_unref(st);
 			return r;
 		}
