@@ -148,6 +148,12 @@ class Base:
         self.assertEqual(len(recs), 1, "expected one record %s in %r" % (match, res))
         return recs[0]
 
+    def only(self, found):
+        """The attributes of the one entry a base search found (output spells DNs with
+        backslash escapes, the server perhaps otherwise: look it up by the search)."""
+        self.assertEqual(len(found), 1, found)
+        return next(iter(found.values()))
+
     def codes(self, rec):
         return [p["code"] for p in rec.get("problems", [])]
 

@@ -79,20 +79,35 @@ class UndoTests(Base):
         self.assertEqual(self.certs(dn), before)
 
     def test_entry_changed_since_is_a_conflict_and_left_alone(self):
-        dn = self.contact("Alice", mail=A, certs=["alice-old-expired.pem"])
-        res = self.smp("publish", "--add", pki("alice.pem"))
+        dn = self.contact("Alice", mail=A, certs=["alice.pem"])
+        res = self.smp("publish", "--replace", pki("alice-new.pem"))
         self.assertEqual(res.rc, 0, res)
-        # someone else takes the new certificate off by hand
+        # someone else puts the old certificate back by hand, beside the new one
         attr = "userCertificate;binary" if self.kind == "slapd" else "userCertificate"
-        self.ldapmodify_text("dn: %s\nchangetype: modify\ndelete: %s\n%s:< file://%s\n-\n"
+        self.ldapmodify_text("dn: %s\nchangetype: modify\nadd: %s\n%s:< file://%s\n-\n"
                              % (dn, attr, attr, pki("alice.der")))
         after = self.snapshot(dn)
         res = self.undo("--last")
         self.assertEqual(res.rc, 1, res)
         rec = self.one(res)
         self.assertEqual((rec["action"], rec["reason"]), ("skipped", "conflict"))
-        self.assertIn("no longer on it", rec["message"])
+        self.assertIn("is on it again", rec["message"])
         self.assertEqual(self.snapshot(dn), after)
+
+    def test_change_taken_back_by_hand_is_not_applied(self):
+        dn = self.contact("Alice", mail=A, certs=["alice-old-expired.pem"])
+        before = self.snapshot(dn)
+        res = self.smp("publish", "--add", pki("alice.pem"))
+        self.assertEqual(res.rc, 0, res)
+        # someone else takes the new certificate off by hand: the entry is as before
+        attr = "userCertificate;binary" if self.kind == "slapd" else "userCertificate"
+        self.ldapmodify_text("dn: %s\nchangetype: modify\ndelete: %s\n%s:< file://%s\n-\n"
+                             % (dn, attr, attr, pki("alice.der")))
+        res = self.undo("--last")
+        self.assertEqual(res.rc, 0, res)
+        rec = self.one(res)
+        self.assertEqual((rec["action"], rec["reason"]), ("unchanged", "not_applied"))
+        self.assertEqual(self.snapshot(dn), before)
 
     def test_dry_run_prints_the_ldif_and_changes_nothing(self):
         dn = self.contact("Alice", mail=A, certs=["alice.pem"])
@@ -159,11 +174,11 @@ class UndoTests(Base):
         self.assertEqual(res.rc, 0, res)
         self.assertEqual([r["action"] for r in res.json()], ["torn", "record"])
         # --last passes over the torn record to the first publish, whose value the replace
-        # took away since: a conflict, and the entry stays as the replace left it
+        # took away since: nothing of it is left to undo, and the entry stays as it is
         res = self.undo("--last")
-        self.assertEqual(res.rc, 1, res)
+        self.assertEqual(res.rc, 0, res)
         rec = self.one(res)
-        self.assertEqual((rec["action"], rec["reason"]), ("skipped", "conflict"))
+        self.assertEqual((rec["action"], rec["reason"]), ("unchanged", "not_applied"))
         self.assertEqual(self.certs(dn), [smptest.der_of("alice-new.pem")])
         self.assertNotEqual(self.snapshot(dn), first)
         # asked for by id, the torn record is refused
@@ -222,7 +237,8 @@ class UndoTests(Base):
         # every record whole: written, voided or undone, none cut by the other process
         listed = self.undo("--list").json()
         self.assertNotIn("torn", [r["action"] for r in listed])
-        self.assertFalse([r for r in listed if r["action"] == "record"], listed)
+        self.assertFalse([r for r in listed if r["action"] == "record" and
+                          r["command"] != "undo"], listed)
 
 
 class UndoSlapd(UndoTests, unittest.TestCase):
