@@ -239,8 +239,8 @@ class BulkTests(BulkBase):
 
     def test_undo_after_kills_at_random_points_gives_back_the_directory(self):
         """kill -9 a bulk publish at 10 random points (in the journal's group commits, between
-        them, in the modifies), rerun it each time, then undo everything: every entry is
-        exactly as before the first run."""
+        them, in the modifies; 4 on Samba), rerun it each time, then undo everything: every
+        entry is exactly as before the first run."""
         import random
         rnd = random.Random(20261202)
         # a second set of certificates for the same addresses (another CA: --force publishes
@@ -255,7 +255,8 @@ class BulkTests(BulkBase):
         before = self.dump()
         env = dict(os.environ, LDAPNOINIT="1")
         killed = 0
-        for k in range(10):
+        rounds = 10 if self.d.kind == "slapd" else 4  # Samba writes slower: fewer, same check
+        for k in range(rounds):
             src = self.certdir if k % 2 == 0 else other
             proc = subprocess.Popen(self.publish_argv(src), stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL, env=env)
@@ -265,7 +266,7 @@ class BulkTests(BulkBase):
             killed += proc.returncode == -9
             r = smptest.run(self.publish_argv(src)[1:], timeout=900)
             self.assertEqual(r.rc, 0, "round %d: %r" % (k, r))
-        self.assertGreaterEqual(killed, 5, "most runs should have been killed mid-way")
+        self.assertGreaterEqual(killed, rounds // 2, "most runs should have been killed mid-way")
         listed = smptest.run(self.conn() + ["--journal", self.journal, "--format", "json",
                                             "undo", "--list"])
         self.assertEqual(listed.rc, 0, listed)
