@@ -291,7 +291,10 @@ class BulkTests(BulkBase):
         size = (rec * 96 // 4096 + 1) * 4096
         argv = self.publish_argv("--jobs", "1", self.certdir)
         argv[argv.index(self.journal)] = journal
-        mounted = subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
+        # can this machine mount a tmpfs in a private mount namespace? (try it once)
+        mounted = subprocess.run(["unshare", "-m", "sh", "-c",
+                                  'mount -t tmpfs -o size=4k tmpfs "$1"', "sh", jdir],
+                                 capture_output=True).returncode == 0
         if mounted:
             # a private mount namespace: the tmpfs is seen by this run only
             # the tmpfs goes with the namespace: the journal is copied out after the run
