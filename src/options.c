@@ -130,7 +130,9 @@ const struct cli_command cli_commands[] = {
 static const char *exit_codes_help =
 	"Exit status: 0 done; 1 some items failed or were refused; 64 usage error; 65 bad input\n"
 	"data; 66 input file not found; 69 directory unavailable; 77 bind refused or insufficient\n"
-	"access. audit: 0 clean, 1 warnings only, 2 critical findings, 3 could not complete.\n";
+	"access. audit: 0 clean, 1 warnings only, 2 critical findings, 3 could not complete.\n"
+	"A writing command stopped by SIGINT/SIGTERM (or a closed output) stops between changes\n"
+	"and exits 130/143 (141).\n";
 
 static void print_options(FILE *fp, unsigned mask)
 {
