@@ -17,7 +17,7 @@ extern volatile sig_atomic_t cli_stop;
 /*
  * Ignores SIGPIPE for the whole process (a closed pipe or a dropped connection is then an
  * EPIPE the code sees, never a death); with handle set, SIGINT and SIGTERM set cli_stop, and
- * a second one of either ends the process at once (the default action, restored).
+ * the same signal a second time ends the process at once (the default action, restored).
  */
 void cli_stop_install(int handle);
 

@@ -8,7 +8,9 @@ audit (exit 3), prune, remove and harvest (exit 69): every item has a definite r
 
 The moment is picked by polling the journal (its first group on disk) or the output; the test
 hook SMIMEPUB_TEST_BEFORE_MODIFY (a shell per modify) paces the writes so that a run is still
-going then. slapd alone for the stop cases: Samba cannot be restarted quickly.
+going then. The signals to publish on both directories; slapd alone for the rest (one
+directory is enough for the engine's paths) and for the stop cases: Samba cannot be restarted
+quickly.
 """
 import hashlib
 import os
@@ -135,9 +137,9 @@ class Stops(RestartsWhileJournalling):
 
 
 class SlapdPublishSignals(Stops, test_bulk.BulkBase, unittest.TestCase):
-    """A bulk publish of 600 certificates, signalled once its first group is journalled."""
+    """A bulk publish of 400 certificates, signalled once its first group is journalled."""
     kind = "slapd"
-    N = 600
+    N = 400
 
     def setUp(self):
         test_bulk.N = self.N
@@ -187,6 +189,14 @@ class SlapdPublishSignals(Stops, test_bulk.BulkBase, unittest.TestCase):
         self.assertIn(r.rc, (-signal.SIGINT, 130), r)
         listed = self.journal_list()  # whatever reached the journal reads back
         self.assertNotIn("torn", [x["action"] for x in listed])
+
+
+class ADPublishSignals(SlapdPublishSignals):
+    """SIGTERM against Samba AD too (its contacts load slowly: fewer, one case)."""
+    kind = "ad"
+    N = 300
+    test_sigint_stops_between_changes = None
+    test_second_sigint_ends_at_once = None
 
 
 PRUNE_N = 600
@@ -355,7 +365,7 @@ class SlapdRemoveStops(Stops, OUFaults, unittest.TestCase):
         self.assertEqual(self.all_certs(), before)
 
 
-HARVEST_N = 120
+HARVEST_N = 80
 
 
 class SlapdHarvestStops(Stops, test_bulk.BulkBase, unittest.TestCase):
