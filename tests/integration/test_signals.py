@@ -312,7 +312,8 @@ REMOVE_N = 400
 
 
 class SlapdRemoveStops(Stops, OUFaults, unittest.TestCase):
-    """remove of 400 entries: SIGINT mid-run; slapd stopped for good mid-run."""
+    """remove of 400 entries: SIGINT mid-run; SIGTERM to the undo of a remove; slapd stopped
+    for good mid-run."""
     ou_name = "smpsig-rm"
 
     def contacts(self):
@@ -339,6 +340,25 @@ class SlapdRemoveStops(Stops, OUFaults, unittest.TestCase):
             self.assertEqual(after[dn], [der_of("alice.pem")] if dn in removed else certs, dn)
         self.assert_journal(len(removed))
         self.undo_last()
+        self.assertEqual(self.all_certs(), before)
+
+    def test_sigterm_during_undo(self):
+        before = self.all_certs()
+        targets = ["cn=Rs%04d,%s" % (i, self.ou) for i in range(REMOVE_N)]
+        r = smptest.run(self.smp_args() + ["--format", "json", "remove", "--expired"] + targets)
+        self.assertEqual(r.rc, 0, r)
+        removed = self.all_certs()
+        proc = start(self.smp_args() + ["--format", "json", "undo", "--last"], env=PACE)
+        r = self.signal_when_journalled(proc, signal.SIGTERM)
+        acts = self.assert_stopped(r, 143, REMOVE_N)
+        undone = {x["dn"].lower() for x in acts if x["action"] == "undone"}
+        self.assertEqual({x["action"] for x in acts}, {"undone", "skipped"}, r)
+        after = self.all_certs()
+        for dn in before:
+            self.assertEqual(after[dn], before[dn] if dn in undone else removed[dn], dn)
+        # the run undone in part: --last takes it up again and undoes the rest
+        r = self.undo_last()
+        self.assertEqual({x["action"] for x in r.json()} - {"undone", "skipped"}, set(), r)
         self.assertEqual(self.all_certs(), before)
 
     def test_slapd_stopped_for_good_during_remove(self):
@@ -369,8 +389,8 @@ HARVEST_N = 80
 
 
 class SlapdHarvestStops(Stops, test_bulk.BulkBase, unittest.TestCase):
-    """harvest of a Maildir with slapd stopped for good in the middle: each message's result
-    is definite (published, or failed "unavailable"), exit 69."""
+    """harvest of a Maildir: SIGTERM in the middle (143), and slapd stopped for good in the
+    middle: each message's result is definite (published, or failed "unavailable"), exit 69."""
     kind = "slapd"
 
     def setUp(self):
@@ -392,6 +412,23 @@ class SlapdHarvestStops(Stops, test_bulk.BulkBase, unittest.TestCase):
     def tearDown(self):
         test_bulk.N = 200
         super().tearDown()
+
+    def test_sigterm_during_harvest(self):
+        proc = start(self.conn() + ["--at", T0, "--ca-file", self.trust, "--journal",
+                                    self.journal, "--format", "json", "harvest", self.maildir],
+                     env=PACE)
+        r = self.signal_when_journalled(proc, signal.SIGTERM)
+        acts = self.assert_stopped(r, 143, HARVEST_N)  # every message read has its result
+        self.assertEqual({x["action"] for x in acts}, {"published", "skipped"}, r)
+        published = {x["dn"].lower() for x in acts if x["action"] == "published"}
+        after = self.entries()
+        for i in range(1, HARVEST_N + 1):
+            dn = ("cn=user%d,%s" % (i, self.ou)).lower()
+            self.assertEqual(after[dn], [self.expected(i)] if dn in published else [], dn)
+        r = smptest.run(self.conn() + ["--journal", self.journal, "--format", "json", "undo",
+                                       "--last"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertTrue(all(v == [] for v in self.entries().values()))
 
     def test_slapd_stopped_for_good_during_harvest(self):
         proc = start(self.conn() + ["--at", T0, "--ca-file", self.trust, "--journal",
