@@ -10,6 +10,11 @@
  * the reason code, the entry, the certificate's facts and problems and, in a dry run, the
  * exact change as LDIF. Nothing here prints, and no message names a command-line flag: what
  * to do about a reason is the front end's to say (it knows its own flags or buttons).
+ *
+ * Signals are the front end's: it ignores SIGPIPE (a server gone mid-write, or a worker's
+ * pipe, is then an EPIPE the engine reconnects from or reports; publish, prune and harvest
+ * also set SIGPIPE to be ignored themselves, as they always have) and turns SIGINT / SIGTERM
+ * into smp_session_options.cancel; the library catches no signal itself.
  */
 #ifndef SMIMEPUB_ENGINE_H
 #define SMIMEPUB_ENGINE_H
