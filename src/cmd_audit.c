@@ -7,6 +7,7 @@
 
 #include "advice.h"
 #include "cli.h"
+#include "stop.h"
 
 /* Monitoring-plugin status when the audit could not complete. */
 #define AUDIT_INCOMPLETE 3
@@ -286,6 +287,7 @@ int cmd_audit(struct cli_opts *o)
 		return AUDIT_INCOMPLETE;
 	}
 	so.trust = trust;
+	so.cancel = &cli_stop;  /* SIGINT, SIGTERM, a closed output: the walk stops (status 3) */
 	ao.jobs = o->jobs;
 	ao.on_item = on_item;
 	ao.on_progress = on_progress;
@@ -311,7 +313,10 @@ int cmd_audit(struct cli_opts *o)
 		goto out;
 	}
 	if (r != 0) {
-		cli_error("audit could not complete: %s", err.msg[0] ? err.msg : "unknown error");
+		/* a paged walk cannot resume on a new connection (the cookie is the old one's):
+		   say how far it got; the summary counts what was audited */
+		cli_error("audit could not complete after %zu entries: %s",
+			  smp_audit_summary_entries(summary), err.msg[0] ? err.msg : "unknown error");
 		status = AUDIT_INCOMPLETE;
 	} else {
 		status = smp_audit_summary_exit_status(summary);

@@ -6,6 +6,7 @@
 
 #include "advice.h"
 #include "cli.h"
+#include "stop.h"
 #include "inputs.h"
 #include "signer.h"
 
@@ -71,7 +72,7 @@ static int on_item(const smp_item *it, void *ctx)
 		return 0;
 	}
 	cli_out_record(&st->out, obj);
-	return 0;
+	return cli_stop != 0;  /* the output went away: nothing more can be reported */
 }
 
 int cmd_inspect(struct cli_opts *o)

@@ -7,6 +7,7 @@
 
 #include "advice.h"
 #include "cli.h"
+#include "stop.h"
 
 /*
  * What is decided (which value each client takes, whether it encrypts, why not, the verdict)
@@ -464,7 +465,8 @@ int cmd_lookup(struct cli_opts *o)
 		status = smp_exit_status(r);
 		goto out;
 	}
-	for (int i = 0; i < o->nargs && r == 0; i++)
+	/* cli_stop: the output went away, nothing more can be reported */
+	for (int i = 0; i < o->nargs && r == 0 && cli_stop == 0; i++)
 		r = smp_lookup(s, &lo, o->args[i], &err);
 	if (r != 0) {
 		cli_error_of(&err);

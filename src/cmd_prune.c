@@ -103,12 +103,15 @@ static void prune_referral(const char *url, void *ctx)
 static void prune_summary(struct cli_run *run, const smp_prune_report *rep)
 {
 	char *msg = NULL;
+	char skipped[64] = "";
 
 	if (run->o->quiet)
 		return;
-	if (asprintf(&msg, "%zu entries checked, %zu certificates %s, %zu entries failed",
+	if (rep->skipped > 0)
+		snprintf(skipped, sizeof(skipped), ", %zu not done (interrupted)", rep->skipped);
+	if (asprintf(&msg, "%zu entries checked, %zu certificates %s, %zu entries failed%s",
 		     rep->entries, rep->removed, run->o->dry_run ? "would be removed" : "removed",
-		     rep->failed) < 0)
+		     rep->failed, skipped) < 0)
 		msg = NULL;
 	if (run->out.format != CLI_FMT_JSON) {
 		/* a dry run's stdout stays a file ldapmodify accepts; CSV holds only rows of
@@ -120,10 +123,11 @@ static void prune_summary(struct cli_run *run, const smp_prune_report *rep)
 		fflush(fp);
 	} else {
 		cli_out_record(&run->out,
-			       json_pack("{s:s, s:I, s:I, s:I, s:s?}", "type", "summary", "entries",
-					 (json_int_t)rep->entries, run->o->dry_run ? "would_remove" :
-					 "removed", (json_int_t)rep->removed, "failed",
-					 (json_int_t)rep->failed, "message", msg));
+			       json_pack("{s:s, s:I, s:I, s:I, s:I, s:s?}", "type", "summary",
+					 "entries", (json_int_t)rep->entries, run->o->dry_run ?
+					 "would_remove" : "removed", (json_int_t)rep->removed,
+					 "failed", (json_int_t)rep->failed, "skipped",
+					 (json_int_t)rep->skipped, "message", msg));
 	}
 	free(msg);
 }

@@ -9,6 +9,7 @@
 #include "advice.h"
 #include "cli.h"
 #include "options.h"
+#include "stop.h"
 
 int main(int argc, char **argv)
 {
@@ -30,7 +31,14 @@ int main(int argc, char **argv)
 		OPENSSL_cleanup();
 		return smp_exit_status(r);
 	}
+	/*
+	 * No command dies of SIGPIPE (a closed pipe on stdout, a dropped connection): they are
+	 * errors the code sees. The commands that write, and audit, stop between changes on
+	 * SIGINT or SIGTERM; the read-only others end at once, as by default.
+	 */
+	cli_stop_install((cmd->flags & WRITES) || cmd->mask == CMD_AUDIT);
 	status = cmd->fn(&opts);
+	status = cli_stop_exit(cmd->name, cmd->mask == CMD_AUDIT, status);
 	free(opts.undo_records);
 	OPENSSL_cleanup();
 	return status;

@@ -134,7 +134,9 @@ static const char *exit_codes_help =
 	"Limits (over them an input is refused as bad input, 65): 16 MiB and 1000 certificates per\n"
 	"certificate file or PKCS#7 bundle; 256 MiB, 10000 MIME parts (lines that begin with '--')\n"
 	"and 100000 header fields (lines that begin 'Name:') per message, MIME nesting 16; 64 MiB\n"
-	"and 10000 mail, proxyAddresses and certificate values per LDIF entry.\n";
+	"and 10000 mail, proxyAddresses and certificate values per LDIF entry.\n"
+	"A writing command stopped by SIGINT/SIGTERM (or a closed output) stops between changes\n"
+	"and exits 130/143 (141).\n";
 
 static void print_options(FILE *fp, unsigned mask)
 {

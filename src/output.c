@@ -1,6 +1,7 @@
 /* smimepub command line: output as aligned text, JSON Lines or CSV (SPEC §5). */
 #include "cli.h"
 #include "advice.h"
+#include "stop.h"
 #include "workers.h"
 
 #include <errno.h>
@@ -366,6 +367,16 @@ static void display_dns(json_t *obj)
 	}
 }
 
+/*
+ * A write that failed (EPIPE: the reader of a pipe went away; SIGPIPE is ignored) stops the
+ * run between changes as a signal would (stop.h): nothing more can be reported.
+ */
+static void out_check(struct cli_out *o)
+{
+	if (ferror(o->fp))
+		cli_stop_output_lost();
+}
+
 void cli_out_record(struct cli_out *o, json_t *obj)
 {
 	if (obj == NULL)
@@ -384,6 +395,7 @@ void cli_out_record(struct cli_out *o, json_t *obj)
 	}
 	if (!o->hold)
 		fflush(o->fp);
+	out_check(o);
 	json_decref(obj);
 }
 
@@ -396,6 +408,7 @@ void cli_out_bytes(struct cli_out *o, const char *data, size_t len)
 		csv_header(o);
 	fwrite(data, 1, len, o->fp);
 	fflush(o->fp);
+	out_check(o);
 }
 
 /* ---- Progress ---------------------------------------------------------------------------- */

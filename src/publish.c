@@ -2,9 +2,13 @@
 #include "publish.h"
 
 #include "advice.h"
+#include "stop.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 int pub_check_policy(const struct cli_opts *o, const char *command)
 {
@@ -55,12 +59,23 @@ int pub_open_dir(smp_dir **dir, const struct cli_opts *o, smp_error *err)
 static void test_before_modify(const char *dn, void *ctx)
 {
 	const char *cmd = getenv("SMIMEPUB_TEST_BEFORE_MODIFY");
+	int status = 0;
+	pid_t pid;
 
 	(void)ctx;
 	if (cmd == NULL || *cmd == '\0')
 		return;
 	fflush(NULL);
-	if (setenv("SMIMEPUB_TEST_DN", dn, 1) == 0 && system(cmd) != 0)
+	if (setenv("SMIMEPUB_TEST_DN", dn, 1) != 0)
+		return;
+	/* not system(): it ignores SIGINT while the hook runs, and the signal tests send one */
+	if ((pid = fork()) == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		cli_error("the test hook before the modify of '%s' failed", dn);
 }
 
@@ -105,6 +120,10 @@ int cli_run_open(struct cli_run *run, smp_dir *dir, const smp_trust *trust, cons
 	if (getenv("SMIMEPUB_TEST_BEFORE_MODIFY") != NULL)
 		so.before_modify = test_before_modify;
 	so.ctx = run;
+	so.cancel = &cli_stop;  /* SIGINT, SIGTERM, a closed output: stop between changes */
+	/* the tests' way to a directory that stays away without waiting a minute */
+	if (getenv("SMIMEPUB_TEST_RECONNECT_SECONDS") != NULL)
+		so.reconnect_seconds = atoi(getenv("SMIMEPUB_TEST_RECONNECT_SECONDS"));
 	if ((r = smp_session_new(&run->session, &so, &err)) != 0) {
 		cli_error_of(&err);
 		return smp_exit_status(r);
@@ -211,6 +230,7 @@ void cli_emit(struct cli_run *run, const smp_item *item, json_t *record)
 	struct cli_out *out = &run->out;
 
 	run->status = smp_status_worse(run->status, item->status);
+	cli_stop_count(item);
 	if (run->session != NULL)
 		smp_session_note_status(run->session, item->status);
 	if (record == NULL)

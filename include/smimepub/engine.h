@@ -10,10 +10,16 @@
  * the reason code, the entry, the certificate's facts and problems and, in a dry run, the
  * exact change as LDIF. Nothing here prints, and no message names a command-line flag: what
  * to do about a reason is the front end's to say (it knows its own flags or buttons).
+ *
+ * Signals are the front end's: it ignores SIGPIPE (a server gone mid-write, or a worker's
+ * pipe, is then an EPIPE the engine reconnects from or reports; publish, prune and harvest
+ * also set SIGPIPE to be ignored themselves, as they always have) and turns SIGINT / SIGTERM
+ * into smp_session_options.cancel; the library catches no signal itself.
  */
 #ifndef SMIMEPUB_ENGINE_H
 #define SMIMEPUB_ENGINE_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -44,7 +50,8 @@ extern "C" {
  * reason: a stable code or NULL ("not_found", "ambiguous", "critical_problem", "downgrade",
  * "already_has_certificate", "already_published", "unavailable", "conflict",
  * "insufficient_access", "journal_unavailable", "file_not_found", "unreadable", "malformed",
- * "bad_address", "no_certificate", "signer_not_carried", "ad_partition", "referral" ...).
+ * "bad_address", "no_certificate", "signer_not_carried", "ad_partition", "referral",
+ * "interrupted" (skipped: the session's cancel flag was set before it was done) ...).
  */
 typedef struct smp_item {
 	const char *source;          /* the input (file name, label), or NULL */
@@ -116,9 +123,22 @@ typedef struct smp_session_options {
 	/* told about what an administrator should see even without -v (a journal repaired at
 	   open), or NULL: notice gets it */
 	void (*warning)(const char *message, void *ctx);
+	/*
+	 * Cancellation, or NULL: once *cancel is non-zero (a front end's signal handler sets it,
+	 * or its output went away) every operation stops between changes: no new modify is sent,
+	 * the ones in flight are waited for (or settled), the undo records of changes not sent
+	 * are voided, and each item not done is reported with action "skipped", reason
+	 * "interrupted" (status 1). audit and prune's walk stop at the next entry (the walk's
+	 * error is SMP_ERR_CANCELLED). The library installs no signal handler itself.
+	 */
+	const volatile sig_atomic_t *cancel;
+	/* how long a lost directory is tried again (backoff) before every item still to do
+	   fails as "unavailable"; 0: 60 s */
+	int reconnect_seconds;
 } smp_session_options;
 
-#define SMP_SESSION_OPTIONS_INIT { SMP_ENGINE_VERSION, NULL, NULL, NULL, 0, "smimepub", NULL, NULL, NULL, NULL, NULL }
+#define SMP_SESSION_OPTIONS_INIT { SMP_ENGINE_VERSION, NULL, NULL, NULL, 0, "smimepub", NULL, NULL, \
+				   NULL, NULL, NULL, NULL, 0 }
 
 typedef struct smp_session smp_session;
 
@@ -298,6 +318,8 @@ typedef struct smp_prune_report {
 	size_t removed;              /* values removed (in a dry run: that would be) */
 	size_t failed;               /* entries that could not be pruned */
 	int walked;                  /* the walk ran (0: prune stopped before it began) */
+	size_t skipped;              /* entries not changed because the run was asked to stop
+					(smp_session_options.cancel): each an item "skipped" */
 } smp_prune_report;
 
 /*
@@ -397,7 +419,8 @@ typedef struct smp_audit_options {
  * status 1), reported after every entry before it. *summary_out (caller frees with
  * smp_audit_summary_free) sums up the entries audited, also when the walk stopped; it is NULL
  * only when the audit could not start. Returns 0, the item callback's non-zero value, or an
- * error with err set when the walk or a worker failed.
+ * error with err set when the walk or a worker failed (SMP_ERR_CANCELLED: the session's cancel
+ * flag stopped it; SMP_ERR_UNAVAILABLE: the connection was lost, the walk is not resumed).
  */
 int smp_audit(smp_session *s, const smp_audit_options *opts, smp_audit_summary **summary_out,
 	      smp_error *err);

@@ -25,6 +25,8 @@ enum smp_code {
 	SMP_ERR_AMBIGUOUS = -9,   /* several directory entries matched */
 	SMP_ERR_CONFLICT = -10,   /* the entry changed between read and write */
 	SMP_ERR_LDAP = -11,       /* any other LDAP failure */
+	SMP_ERR_CANCELLED = -12,  /* the front end asked the operation to stop (the session's
+				     cancel flag): the item was not done */
 };
 
 #define SMP_ERROR_MSG_MAX 1024

@@ -277,6 +277,8 @@ static int audit_one(const smp_entry *e, void *ctx)
 
 	if (st->failed != 0)
 		return st->failed;
+	if (pub_cancelled(st->s))
+		return smp_error_set(&st->err, SMP_ERR_CANCELLED, "interrupted");
 	if (st->eb.pool != NULL)
 		return entry_batches_add(&st->eb, e, &st->err);
 	if ((r = smp_audit_entry_run(&a, e, st->s->trust, &st->err)) != 0)

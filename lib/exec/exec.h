@@ -186,6 +186,15 @@ const char *pub_action_name(const smp_session *c, smp_action a);
 
 #define PUB_RECONNECT_SECONDS 60
 
+/* Whether the front end asked the session's operations to stop (smp_session_options.cancel). */
+static inline int pub_cancelled(const smp_session *c)
+{
+	return c->o.cancel != NULL && *c->o.cancel != 0;
+}
+
+/* What an item the operation did not get to because it was asked to stop says. */
+#define PUB_INTERRUPTED_MSG "not done: the operation was interrupted before this change"
+
 /*
  * Reconnects with backoff (0.2 s, 0.5 s, 1 s, then every 2 s up to PUB_RECONNECT_SECONDS).
  * Returns 0, or the last error with c->down set: the directory stayed away, nothing more is

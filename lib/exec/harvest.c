@@ -357,6 +357,8 @@ static int harvest_message(const smp_message *m, void *arg)
 {
 	struct harvest_run *h = arg;
 
+	if (pub_cancelled(h->c))
+		return SMP_ERR_CANCELLED;  /* this message and the rest of the input: not read */
 	if (message_records(h, m) != 0) {
 		h->nomem = 1;
 		return SMP_ERR_NOMEM;
@@ -390,9 +392,24 @@ int smp_harvest_paths(smp_session *c, const smp_harvest_options *opts,
 			smp_window_clock());
 	for (size_t i = 0; i < n && !h.nomem; i++) {
 		smp_error rerr = SMP_ERROR_INIT;
-		int r = smp_messages_read(paths[i], harvest_message, &h, &rerr);
+		int r = pub_cancelled(c) ? SMP_ERR_CANCELLED
+					 : smp_messages_read(paths[i], harvest_message, &h, &rerr);
 
-		if (r == SMP_ERR_NOFILE || r == SMP_ERR_BADINPUT) {
+		if (r == SMP_ERR_CANCELLED) {
+			/* asked to stop: what was read is reported (its changes not sent are
+			   skipped, see pipeline.h), then each input, or its rest, as not done */
+			smp_item it;
+
+			harvest_flush(&h);
+			memset(&it, 0, sizeof(it));
+			it.source = paths[i];
+			it.action = "skipped";
+			it.reason = "interrupted";
+			it.message = "not done: harvest was interrupted before this input (or the rest "
+				     "of it) was read";
+			it.status = 1;
+			pub_emit_item(c, &it, opts->on_item, opts->ctx, NULL);
+		} else if (r == SMP_ERR_NOFILE || r == SMP_ERR_BADINPUT) {
 			int status = smp_exit_status(r);
 			smp_item it;
 

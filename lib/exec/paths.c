@@ -75,10 +75,14 @@ static void report_unreadable(smp_session *c, const char *path, const smp_error 
 	int status = smp_exit_status(err->code);
 
 	memset(&res, 0, sizeof(res));
-	res.action = "failed";
-	res.reason = status == 66 ? "file_not_found" : "unreadable";
-	res.status = status;
-	res.message = strdup(err->msg);
+	if (err->code == SMP_ERR_CANCELLED) {
+		pub_failure(&res, err->code, err->msg);
+	} else {
+		res.action = "failed";
+		res.reason = status == 66 ? "file_not_found" : "unreadable";
+		res.status = status;
+		res.message = strdup(err->msg);
+	}
 	pub_report(c, &res, NULL, path, c->pub->on_item, c->pub->ctx);
 	pub_result_release(&res);
 }
@@ -356,7 +360,8 @@ static int bulk_in_workers(struct bulk *b)
 
 	b->c->idle = bulk_idle;
 	b->c->idle_ctx = b;
-	for (size_t i = 0; i < b->npaths && r == 0;) {
+	/* asked to stop: no more inputs handed out; publish_bulk reports the rest */
+	for (size_t i = 0; i < b->npaths && r == 0 && !pub_cancelled(b->c);) {
 		job.len = 0;
 		buf_u32(&job, 0);  /* the count, set below */
 		for (k = 0; i < b->npaths && k < JOB_PATHS; i++, k++)
@@ -396,8 +401,17 @@ static int publish_bulk(smp_session *c, const char *const *paths, size_t n, work
 	if (pool != NULL) {
 		r = bulk_in_workers(&b);
 	} else {
-		for (size_t i = 0; i < n && !b.nomem; i++)
-			intake_path(paths[i], c->trust, bulk_take, &b);
+		for (; b.delivered < n && !b.nomem && !pub_cancelled(c); b.delivered++)
+			intake_path(paths[b.delivered], c->trust, bulk_take, &b);
+	}
+	/* asked to stop: each input not read is an item too, after those read before it */
+	for (size_t i = b.delivered; r == 0 && pub_cancelled(c) && i < n && !b.nomem; i++) {
+		struct pub_item *it = bulk_next(&b, paths[i]);
+
+		pub_failure(&it->p.res, SMP_ERR_CANCELLED, "not done: the operation was "
+			    "interrupted before this input was read");
+		if (b.n == BULK_CHUNK)
+			bulk_flush(&b);
 	}
 	/* what was analysed goes on, also when a worker failed: records stay in input order */
 	bulk_flush(&b);
@@ -462,6 +476,14 @@ int smp_publish_paths(smp_session *c, const smp_publish_options *opts,
 			r = smp_error_set(err, SMP_ERR_INTERNAL, "%s", werr.msg);
 	} else {
 		for (size_t i = 0; i < n; i++) {
+			if (pub_cancelled(c)) {
+				smp_error cerr = SMP_ERROR_INIT;
+
+				smp_error_set(&cerr, SMP_ERR_CANCELLED, "not done: the operation "
+					      "was interrupted before this input was read");
+				report_unreadable(c, paths[i], &cerr);
+				continue;
+			}
 			intake_path(paths[i], c->trust, publish_leaf, c);
 			pub_progress(c, i + 1);
 		}

@@ -66,7 +66,8 @@ size_t pipe_group_size(const smp_session *c, size_t per_window, size_t min, size
 int bulk_reconnect(smp_session *c, smp_error *err)
 {
 	static const long delays_ms[] = { 200, 500, 1000, 2000 };
-	long waited = 0;
+	long waited = 0, limit = c->o.reconnect_seconds > 0 ? c->o.reconnect_seconds
+							      : PUB_RECONNECT_SECONDS;
 	int r = SMP_ERR_UNAVAILABLE;
 
 	if (c->down)
@@ -75,9 +76,10 @@ int bulk_reconnect(smp_session *c, smp_error *err)
 		long d = delays_ms[i < 3 ? i : 3];
 		struct timespec ts = { d / 1000, (d % 1000) * 1000000L };
 
-		if (waited + d > PUB_RECONNECT_SECONDS * 1000L)
+		/* asked to stop: one quick try to settle what was in flight, no long wait */
+		if (waited + d > limit * 1000L || (i > 0 && pub_cancelled(c)))
 			break;
-		nanosleep(&ts, NULL);
+		nanosleep(&ts, NULL);  /* a signal cuts it short: then the check above */
 		waited += d;
 		r = smp_dir_reconnect(c->dir, err);
 		if (r == 0) {
@@ -240,7 +242,8 @@ static int search_all(smp_session *c, struct sbatch *sb, size_t nsb)
 	int r;
 
 	for (;;) {
-		for (i = 0; i < nsb && smp_window_may_send(&c->win); i++) {
+		/* asked to stop: unsent searches leave their items to pipe_single, which says so */
+		for (i = 0; i < nsb && smp_window_may_send(&c->win) && !pub_cancelled(c); i++) {
 			if (sb[i].state != 0)
 				continue;
 			r = smp_dir_find_addresses_send(c->dir, sb[i].addrs, sb[i].naddrs,
@@ -411,7 +414,8 @@ void pipe_read(smp_session *c, struct pipe_item **g, size_t n)
 	int r;
 
 	for (;;) {
-		for (; next < n && smp_window_may_send(&c->win) && !c->down; next++) {
+		for (; next < n && smp_window_may_send(&c->win) && !c->down && !pub_cancelled(c);
+		     next++) {
 			if (g[next]->state != PIPE_READ)
 				continue;
 			r = smp_dir_read_send(c->dir, g[next]->dn, &g[next]->msgid, &err);
@@ -458,7 +462,9 @@ lost:
 			break;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (g[i]->state == PIPE_READ)
+		if (g[i]->state == PIPE_READ && pub_cancelled(c))
+			pipe_fail(g[i], SMP_ERR_CANCELLED, PUB_INTERRUPTED_MSG);
+		else if (g[i]->state == PIPE_READ)
 			pipe_fail(g[i], SMP_ERR_UNAVAILABLE, err.msg[0] ? err.msg :
 				  "the directory is unavailable");
 }
@@ -542,6 +548,13 @@ int pipe_write(smp_session *c, struct pipe_item **g, size_t n)
 	struct pipe_item *it;
 	int r;
 
+	if (pub_cancelled(c)) {
+		/* asked to stop before this group: nothing journalled, nothing sent */
+		for (i = 0; i < n; i++)
+			if (g[i]->state == PIPE_PLANNED)
+				pipe_fail(g[i], SMP_ERR_CANCELLED, PUB_INTERRUPTED_MSG);
+		return 0;
+	}
 	if ((r = smp_journal_batch_new(&jb)) != 0)
 		return r;
 	if ((r = journal_group(c, g, n, jb, &err)) != 0) {
@@ -553,7 +566,9 @@ int pipe_write(smp_session *c, struct pipe_item **g, size_t n)
 		return r == SMP_ERR_NOMEM ? r : 0;
 	}
 	for (;;) {
-		for (; next < n && smp_window_may_send(&c->win) && !c->down; next++) {
+		/* asked to stop: no new modify; the ones in flight are waited for below */
+		for (; next < n && smp_window_may_send(&c->win) && !c->down && !pub_cancelled(c);
+		     next++) {
 			it = g[next];
 			if (it->state != PIPE_PLANNED)
 				continue;
@@ -621,12 +636,15 @@ lost:
 		if (c->down)
 			break;
 	}
-	/* the directory stayed away: what was not sent fails, its record voided; what was in
-	   flight fails with its record kept (its outcome is unknown, see journal.h) */
+	/* asked to stop, or the directory stayed away: what was not sent is skipped or fails,
+	   its record voided; what was in flight fails with its record kept (its outcome is
+	   unknown, see journal.h) */
 	for (i = 0; i < n; i++) {
 		if (g[i]->state == PIPE_PLANNED)
 			void_record(c, jb, g[i]->jid);
-		if (g[i]->state == PIPE_PLANNED || g[i]->state == PIPE_SENT)
+		if (g[i]->state == PIPE_PLANNED && pub_cancelled(c))
+			pipe_fail(g[i], SMP_ERR_CANCELLED, PUB_INTERRUPTED_MSG);
+		else if (g[i]->state == PIPE_PLANNED || g[i]->state == PIPE_SENT)
 			pipe_fail(g[i], SMP_ERR_UNAVAILABLE, err.msg);
 	}
 	smp_journal_batch_free(jb);
@@ -665,6 +683,11 @@ int pipe_single(smp_session *c, struct pipe_item *it, pipe_single_fn fn, void *c
 	int r;
 
 	for (int attempt = 0;; attempt++) {
+		if (pub_cancelled(c)) {
+			pipe_item_reset(it);
+			pipe_fail(it, SMP_ERR_CANCELLED, PUB_INTERRUPTED_MSG);
+			return 0;
+		}
 		if (c->down) {
 			pipe_fail(it, SMP_ERR_UNAVAILABLE,
 				  "the directory is unavailable: run the same command again later");

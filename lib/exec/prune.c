@@ -52,6 +52,8 @@ static int report_item(struct prune_run *run, smp_item *it)
 	pub_note_status(run->c, it->status);
 	if (strcmp(it->action, "failed") == 0)
 		run->rep.failed++;
+	else if (strcmp(it->action, "skipped") == 0)
+		run->rep.skipped++;
 	else
 		run->rep.removed++;
 	return run->o->on_item != NULL ? run->o->on_item(it, run->o->ctx) : 0;
@@ -313,6 +315,9 @@ static int walk_one(const smp_entry *e, void *ctx)
 	smp_error err = SMP_ERROR_INIT;
 	int r;
 
+	if (pub_cancelled(run->c))
+		return smp_error_set(&run->err, SMP_ERR_CANCELLED, "interrupted while checking "
+				     "the entries (%zu checked)", run->rep.entries);
 	if (run->eb.pool != NULL)
 		return entry_batches_add(&run->eb, e, &run->err);
 	r = check_entry(run, e, &events, &err);

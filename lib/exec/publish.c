@@ -194,6 +194,11 @@ void pub_failure(struct pub_result *res, int code, const char *message)
 		res->reason = "bad_export";
 		res->status = 65;
 		break;
+	case SMP_ERR_CANCELLED:  /* not a failure of the item: it was not tried */
+		res->action = "skipped";
+		res->reason = "interrupted";
+		res->status = 1;
+		break;
 	case SMP_ERR_NOMEM:
 	case SMP_ERR_INTERNAL:
 		res->reason = "internal_error";

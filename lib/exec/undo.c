@@ -646,6 +646,10 @@ static int run_single(smp_session *c, struct uitem *u)
 {
 	if (u->p.state == PIPE_DONE)
 		return 0;
+	if (pub_cancelled(c)) {
+		pipe_fail(&u->p, SMP_ERR_CANCELLED, PUB_INTERRUPTED_MSG);
+		return 0;
+	}
 	switch (u->ch->op) {
 	case SMP_JOURNAL_MODIFY:
 		return modify_single(c, u);
