@@ -20,6 +20,8 @@ struct cli_opts {
 	smp_conn_options conn;
 	const char *password_file;   /* -y */
 	int prompt_password;         /* -W */
+	int allow_open_password_file; /* --allow-open-password-file: skip the mode check of -y */
+	int reconnects;              /* the command may reconnect: keep the password until close */
 
 	/* trust */
 	smp_trust_options trust;
