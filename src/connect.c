@@ -42,8 +42,10 @@ static ssize_t read_all(int fd, char *buf, int one_line)
 	return (ssize_t)len;
 }
 
+enum pwfile_verdict { PWFILE_OK, PWFILE_OPEN, PWFILE_NOT_A_FILE };
+
 /*
- * Why the password file open as fd may not be used, or NULL. A regular file must not be
+ * Whether the password file open as fd may be used. A regular file must not be
  * open to group or others when it is the caller's own (OpenSSH's rule for private keys,
  * sshkey_perm_ok) and never to others whoever owns it: a file root keeps for a service's
  * group (root:smimepub 0640) is fine, a mode that lets every local user read it is not. A
@@ -51,22 +53,23 @@ static ssize_t read_all(int fd, char *buf, int one_line)
  * other kind (a directory, a device, a socket) is not a password file. Standard input ('-')
  * may also be a terminal.
  */
-static const char *password_file_refusal(int fd, int is_stdin, int allow_open, unsigned *mode)
+static enum pwfile_verdict password_file_check(int fd, int is_stdin, int allow_open,
+					       unsigned *mode)
 {
 	struct stat st;
 
 	if (fstat(fd, &st) != 0)
-		return NULL;  /* read() will say what is wrong */
+		return PWFILE_OK;  /* read() will say what is wrong */
 	*mode = (unsigned)(st.st_mode & 07777);
 	if (S_ISREG(st.st_mode)) {
 		if (!allow_open && ((st.st_mode & 007) != 0 ||
 				    ((st.st_mode & 077) != 0 && st.st_uid == getuid())))
-			return "open";
-		return NULL;
+			return PWFILE_OPEN;
+		return PWFILE_OK;
 	}
 	if (S_ISFIFO(st.st_mode) || (is_stdin && S_ISCHR(st.st_mode)))
-		return NULL;
-	return "kind";
+		return PWFILE_OK;
+	return PWFILE_NOT_A_FILE;
 }
 
 /* Reads the password file: its contents without ONE trailing newline. */
@@ -76,7 +79,7 @@ static int password_from_file(char **out, const char *path, int allow_open, smp_
 	int is_stdin = strcmp(path, "-") == 0;
 	int fd = -1;
 	char *buf = NULL;
-	const char *why;
+	enum pwfile_verdict verdict;
 	unsigned mode = 0;
 	ssize_t got;
 	size_t len;
@@ -88,14 +91,14 @@ static int password_from_file(char **out, const char *path, int allow_open, smp_
 				  strerror(errno));
 		goto out;
 	}
-	why = password_file_refusal(fd, is_stdin, allow_open, &mode);
-	if (why != NULL && strcmp(why, "open") == 0) {
+	verdict = password_file_check(fd, is_stdin, allow_open, &mode);
+	if (verdict == PWFILE_OPEN) {
 		r = smp_error_set(err, SMP_ERR_USAGE, "password file '%s' is accessible by others "
 				  "(mode %04o): make it readable by its owner only (chmod 600), or "
 				  "give --allow-open-password-file", path, mode);
 		goto out;
 	}
-	if (why != NULL) {
+	if (verdict == PWFILE_NOT_A_FILE) {
 		r = smp_error_set(err, SMP_ERR_USAGE, "password file '%s' is not a regular file or "
 				  "a pipe", path);
 		goto out;
