@@ -43,6 +43,7 @@ struct cli_opts {
 	const char *from_ldif;
 	const char *files_from;
 	smp_remove_sel remove;       /* --fingerprint --expired --all */
+	int remove_as_dn;            /* remove --dn: every argument is a DN */
 	int prune_expired_sel;       /* prune: --expired */
 	int prune_untrusted;         /* prune: --untrusted-only */
 	int prune_superseded;        /* prune: --superseded */

@@ -46,6 +46,7 @@ enum {
 	OPT_RECORD,
 	OPT_LIST,
 	OPT_ALLOW_OPEN_PASSWORD_FILE,
+	OPT_DN,
 };
 
 struct opt_def {
@@ -96,6 +97,7 @@ static const struct opt_def opt_defs[] = {
 	{ "fingerprint", 0, 1, OPT_FINGERPRINT, "SHA256", CMD_REMOVE, "remove the certificate with this SHA-256 fingerprint (or SHA-1 thumbprint)" },
 	{ "expired", 0, 0, OPT_EXPIRED, NULL, CMD_REMOVE, "remove every expired certificate" },
 	{ "all", 0, 0, OPT_ALL, NULL, CMD_REMOVE, "remove every certificate" },
+	{ "dn", 0, 0, OPT_DN, NULL, CMD_REMOVE, "take every argument as a DN (default: an argument that is a valid mailbox is an address, even with '=' in it)" },
 	{ "select", 0, 1, OPT_SELECT, "LIST", CMD_PRUNE, "what prune removes: expired,untrusted,superseded (default all three)" },
 	{ "allow-from-mismatch", 0, 0, OPT_ALLOW_FROM_MISMATCH, NULL, CMD_HARVEST, "publish even when the signer's address is not the From address" },
 	{ "jobs", 'j', 1, 'j', "N", CMD_PUBLISH | CMD_HARVEST | CMD_AUDIT | CMD_PRUNE, "publish, harvest, prune: at most N directory operations in flight at once (default: found by measuring, 8 to 256); audit, prune's walk, publish of 64 files or more: also the processes that analyse certificates, never more than the online CPUs (1: in this process)" },
@@ -116,7 +118,7 @@ const struct cli_command cli_commands[] = {
 	{ "lookup", cmd_lookup, CMD_LOOKUP, NEEDS_DIRECTORY, "lookup ADDRESS...",
 	  "show which value Outlook, OWA, gpgsm and Thunderbird take for a recipient and whether each can encrypt (exit 1 when the verdict is critical)" },
 	{ "remove", cmd_remove, CMD_REMOVE, NEEDS_DIRECTORY | WRITES | RECONNECTS,
-	  "remove ADDRESS|DN... --fingerprint SHA256|--expired|--all",
+	  "remove [--dn] ADDRESS|DN... --fingerprint SHA256|--expired|--all",
 	  "remove certificates from the entries named" },
 	{ "audit", cmd_audit, CMD_AUDIT, NEEDS_DIRECTORY | RECONNECTS, "audit [--from-ldif FILE]",
 	  "check every certificate published in the directory (exit 0 clean, 1 warnings, 2 critical, 3 incomplete)" },
@@ -285,6 +287,7 @@ static int apply_option(struct cli_opts *o, int c, char *arg, int *help, int *ve
 	case OPT_FINGERPRINT: o->remove.fingerprint = arg; break;
 	case OPT_EXPIRED: o->remove.expired = 1; break;
 	case OPT_ALL: o->remove.all = 1; break;
+	case OPT_DN: o->remove_as_dn = 1; break;
 	case OPT_LAST: o->undo.last = 1; break;
 	case OPT_SINCE:
 		if (smp_parse_time(&o->undo.since, arg, &err) != 0) {
