@@ -63,7 +63,7 @@ static const struct opt_def opt_defs[] = {
 	{ "uri", 'H', 1, 'H', "URI", CMD_DIRECTORY, "LDAP URI (ldap://, ldaps://, ldapi://); default from ldap.conf" },
 	{ "base", 'b', 1, 'b', "DN", CMD_DIRECTORY, "search base; default from ldap.conf, else the server's naming context" },
 	{ "binddn", 'D', 1, 'D', "DN", CMD_DIRECTORY, "bind DN (AD also takes user@REALM or DOMAIN\\user)" },
-	{ "password-file", 'y', 1, 'y', "FILE", CMD_DIRECTORY, "read the bind password from FILE (or set SMIMEPUB_PASSWORD)" },
+	{ "password-file", 'y', 1, 'y', "FILE", CMD_DIRECTORY, "read the bind password from FILE, readable by its owner only (or set SMIMEPUB_PASSWORD)" },
 	{ "allow-open-password-file", 0, 0, OPT_ALLOW_OPEN_PASSWORD_FILE, NULL, CMD_DIRECTORY, "accept a -y file that group or others may read (refused by default, as ssh refuses such key files)" },
 	{ "prompt", 'W', 0, 'W', NULL, CMD_DIRECTORY, "prompt for the bind password" },
 	{ "sasl-mech", 'Y', 1, 'Y', "MECH", CMD_DIRECTORY, "SASL mechanism: EXTERNAL (ldapi://) or GSSAPI (after kinit)" },
@@ -455,22 +455,20 @@ static size_t long_name_len(const char *arg)
 }
 
 /*
- * Refuses the long option longopts[idx] when it was spelled short of an exact_options name;
- * spelled: the argument that named it. Never prints the value that came with it.
+ * Refuses a long option spelled short of an exact_options name (spelled: the argument that
+ * named it, "--name" or "--name=value"). Never prints the value that came with it.
  */
-static int check_spelling(const struct option *longopts, int idx, const char *spelled,
-			  int config)
+static int check_spelling(const char *spelled, int config)
 {
-	const char *name = longopts[idx].name;
 	size_t n;
 
 	if (spelled == NULL || strncmp(spelled, "--", 2) != 0)
 		return 0;
 	n = long_name_len(spelled);
-	if (n == strlen(name) && strncmp(spelled + 2, name, n) == 0)
-		return 0;
-	for (size_t i = 0; exact_options[i] != NULL; i++) {
-		if (strcmp(name, exact_options[i]) != 0)
+	for (size_t i = 0; n > 0 && exact_options[i] != NULL; i++) {
+		const char *name = exact_options[i];
+
+		if (n >= strlen(name) || strncmp(spelled + 2, name, n) != 0)
 			continue;
 		if (n == strlen("password") && strncmp(spelled + 2, "password", n) == 0)
 			cli_error("%s--password is not accepted: a password on the command line can be "
@@ -502,6 +500,8 @@ static int run_getopt(struct cli_opts *o, int argc, char **argv, int *help, int 
 			int n = strncmp(what, "--", 2) == 0 ? (int)long_name_len(what) + 2
 							   : (int)strlen(what);
 
+			if (c == ':' && check_spelling(what, config) != 0)
+				return -1;  /* '--password' last on the line: the same refusal */
 			if (c == ':')
 				cli_error("%s%.*s needs an argument", config ? "configuration: " : "",
 					  n, what);
@@ -519,7 +519,7 @@ static int run_getopt(struct cli_opts *o, int argc, char **argv, int *help, int 
 					      optind >= 2 && optarg == argv[optind - 1]
 					      ? argv[optind - 2] : argv[optind - 1];
 
-			if (check_spelling(longopts, idx, spelled, config) != 0)
+			if (check_spelling(spelled, config) != 0)
 				return -1;
 		}
 		if (apply_option(o, c, optarg, help, version) != 0)

@@ -95,13 +95,16 @@ class TestSecrets(unittest.TestCase):
     def test_password_option_refused_with_hint(self):
         for args in (["--password", SECRET, "lookup", "a@partner.example"],
                      ["--password=" + SECRET, "lookup", "a@partner.example"],
-                     ["lookup", "a@partner.example", "--password", SECRET]):
+                     ["lookup", "a@partner.example", "--password", SECRET],
+                     ["lookup", "a@partner.example", "--password"]):
             r = self.refused(args, "--password is not accepted")
             self.assertIn("-y/--password-file", r.err)
             self.assertIn("SMIMEPUB_PASSWORD", r.err)
 
     def test_password_file_is_never_abbreviated(self):
         for spelled in ("--passw", "--password-", "--password-fil"):
+            self.refused(["lookup", "a@partner.example", spelled],
+                         "'%s' must be spelled out as --password-file" % spelled)
             self.refused(["-H", FAR, "lookup", "a@partner.example", spelled, SECRET],
                          "'%s' must be spelled out as --password-file" % spelled)
             self.refused(["-H", FAR, "lookup", "a@partner.example", spelled + "=" + SECRET],
