@@ -20,6 +20,8 @@ struct cli_opts {
 	smp_conn_options conn;
 	const char *password_file;   /* -y */
 	int prompt_password;         /* -W */
+	int allow_open_password_file; /* --allow-open-password-file: skip the mode check of -y */
+	int reconnects;              /* the command may reconnect: keep the password until close */
 
 	/* trust */
 	smp_trust_options trust;
@@ -41,6 +43,7 @@ struct cli_opts {
 	const char *from_ldif;
 	const char *files_from;
 	smp_remove_sel remove;       /* --fingerprint --expired --all */
+	int remove_as_dn;            /* remove --dn: every argument is a DN */
 	int prune_expired_sel;       /* prune: --expired */
 	int prune_untrusted;         /* prune: --untrusted-only */
 	int prune_superseded;        /* prune: --superseded */

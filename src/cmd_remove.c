@@ -55,6 +55,7 @@ int cmd_remove(struct cli_opts *o)
 	}
 	if ((r = cli_run_init(&run, o, dir, trust, "remove")) == 0) {
 		ro.sel = o->remove;
+		ro.as_dn = o->remove_as_dn;
 		ro.on_item = remove_item;
 		ro.ctx = &run;
 		if (smp_remove_targets(run.session, &ro, (const char *const *)o->args,

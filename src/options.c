@@ -45,6 +45,8 @@ enum {
 	OPT_SINCE,
 	OPT_RECORD,
 	OPT_LIST,
+	OPT_ALLOW_OPEN_PASSWORD_FILE,
+	OPT_DN,
 };
 
 struct opt_def {
@@ -61,7 +63,8 @@ static const struct opt_def opt_defs[] = {
 	{ "uri", 'H', 1, 'H', "URI", CMD_DIRECTORY, "LDAP URI (ldap://, ldaps://, ldapi://); default from ldap.conf" },
 	{ "base", 'b', 1, 'b', "DN", CMD_DIRECTORY, "search base; default from ldap.conf, else the server's naming context" },
 	{ "binddn", 'D', 1, 'D', "DN", CMD_DIRECTORY, "bind DN (AD also takes user@REALM or DOMAIN\\user)" },
-	{ "password-file", 'y', 1, 'y', "FILE", CMD_DIRECTORY, "read the bind password from FILE (or set SMIMEPUB_PASSWORD)" },
+	{ "password-file", 'y', 1, 'y', "FILE", CMD_DIRECTORY, "read the bind password from FILE, readable by its owner only (or set SMIMEPUB_PASSWORD)" },
+	{ "allow-open-password-file", 0, 0, OPT_ALLOW_OPEN_PASSWORD_FILE, NULL, CMD_DIRECTORY, "accept a -y file that group or others may read (refused by default, as ssh refuses such key files)" },
 	{ "prompt", 'W', 0, 'W', NULL, CMD_DIRECTORY, "prompt for the bind password" },
 	{ "sasl-mech", 'Y', 1, 'Y', "MECH", CMD_DIRECTORY, "SASL mechanism: EXTERNAL (ldapi://) or GSSAPI (after kinit)" },
 	{ "starttls", 'Z', 0, 'Z', NULL, CMD_DIRECTORY, "use StartTLS; -ZZ: require it" },
@@ -94,6 +97,7 @@ static const struct opt_def opt_defs[] = {
 	{ "fingerprint", 0, 1, OPT_FINGERPRINT, "SHA256", CMD_REMOVE, "remove the certificate with this SHA-256 fingerprint (or SHA-1 thumbprint)" },
 	{ "expired", 0, 0, OPT_EXPIRED, NULL, CMD_REMOVE, "remove every expired certificate" },
 	{ "all", 0, 0, OPT_ALL, NULL, CMD_REMOVE, "remove every certificate" },
+	{ "dn", 0, 0, OPT_DN, NULL, CMD_REMOVE, "take every argument as a DN (default: an argument that is a valid mailbox is an address, even with '=' in it)" },
 	{ "select", 0, 1, OPT_SELECT, "LIST", CMD_PRUNE, "what prune removes: expired,untrusted,superseded (default all three)" },
 	{ "allow-from-mismatch", 0, 0, OPT_ALLOW_FROM_MISMATCH, NULL, CMD_HARVEST, "publish even when the signer's address is not the From address" },
 	{ "jobs", 'j', 1, 'j', "N", CMD_PUBLISH | CMD_HARVEST | CMD_AUDIT | CMD_PRUNE, "publish, harvest, prune: at most N directory operations in flight at once (default: found by measuring, 8 to 256); audit, prune's walk, publish of 64 files or more: also the processes that analyse certificates, never more than the online CPUs (1: in this process)" },
@@ -109,20 +113,20 @@ static const struct opt_def opt_defs[] = {
 const struct cli_command cli_commands[] = {
 	{ "inspect", cmd_inspect, CMD_INSPECT, 0, "inspect FILE...",
 	  "read certificates or signed mail and print addresses, validity, purposes, chain status and problems" },
-	{ "publish", cmd_publish, CMD_PUBLISH, NEEDS_DIRECTORY | WRITES, "publish FILE|DIR...",
+	{ "publish", cmd_publish, CMD_PUBLISH, NEEDS_DIRECTORY | WRITES | RECONNECTS, "publish FILE|DIR...",
 	  "publish each certificate onto the entry that matches its mailbox address" },
 	{ "lookup", cmd_lookup, CMD_LOOKUP, NEEDS_DIRECTORY, "lookup ADDRESS...",
 	  "show which value Outlook, OWA, gpgsm and Thunderbird take for a recipient and whether each can encrypt (exit 1 when the verdict is critical)" },
-	{ "remove", cmd_remove, CMD_REMOVE, NEEDS_DIRECTORY | WRITES,
-	  "remove ADDRESS|DN... --fingerprint SHA256|--expired|--all",
+	{ "remove", cmd_remove, CMD_REMOVE, NEEDS_DIRECTORY | WRITES | RECONNECTS,
+	  "remove [--dn] ADDRESS|DN... --fingerprint SHA256|--expired|--all",
 	  "remove certificates from the entries named" },
-	{ "audit", cmd_audit, CMD_AUDIT, NEEDS_DIRECTORY, "audit [--from-ldif FILE]",
+	{ "audit", cmd_audit, CMD_AUDIT, NEEDS_DIRECTORY | RECONNECTS, "audit [--from-ldif FILE]",
 	  "check every certificate published in the directory (exit 0 clean, 1 warnings, 2 critical, 3 incomplete)" },
-	{ "prune", cmd_prune, CMD_PRUNE, NEEDS_DIRECTORY | WRITES, "prune [--select expired,untrusted,superseded]",
+	{ "prune", cmd_prune, CMD_PRUNE, NEEDS_DIRECTORY | WRITES | RECONNECTS, "prune [--select expired,untrusted,superseded]",
 	  "remove expired, untrusted or superseded certificates across the directory" },
-	{ "harvest", cmd_harvest, CMD_HARVEST, NEEDS_DIRECTORY | WRITES, "harvest MESSAGE...",
+	{ "harvest", cmd_harvest, CMD_HARVEST, NEEDS_DIRECTORY | WRITES | RECONNECTS, "harvest MESSAGE...",
 	  "take signer certificates from S/MIME-signed mail (.eml, .p7s, .p7m, mbox, Maildir) and publish them" },
-	{ "undo", cmd_undo, CMD_UNDO, NEEDS_DIRECTORY | WRITES, "undo --last|--since TIME|--record ID...",
+	{ "undo", cmd_undo, CMD_UNDO, NEEDS_DIRECTORY | WRITES | RECONNECTS, "undo --last|--since TIME|--record ID...",
 	  "apply the journal's inverse records, newest first, where the entry is still as the change left it" },
 	{ NULL, NULL, 0, 0, NULL, NULL },
 };
@@ -233,6 +237,7 @@ static int apply_option(struct cli_opts *o, int c, char *arg, int *help, int *ve
 	case 'D': o->conn.binddn = arg; break;
 	case 'y': o->password_file = arg; break;
 	case 'W': o->prompt_password = 1; break;
+	case OPT_ALLOW_OPEN_PASSWORD_FILE: o->allow_open_password_file = 1; break;
 	case 'Y': o->conn.saslmech = arg; break;
 	case 'Z': o->conn.starttls++; break;
 	case OPT_INSECURE: o->conn.insecure = 1; break;
@@ -288,6 +293,7 @@ static int apply_option(struct cli_opts *o, int c, char *arg, int *help, int *ve
 	case OPT_FINGERPRINT: o->remove.fingerprint = arg; break;
 	case OPT_EXPIRED: o->remove.expired = 1; break;
 	case OPT_ALL: o->remove.all = 1; break;
+	case OPT_DN: o->remove_as_dn = 1; break;
 	case OPT_LAST: o->undo.last = 1; break;
 	case OPT_SINCE:
 		if (smp_parse_time(&o->undo.since, arg, &err) != 0) {
@@ -441,29 +447,86 @@ static int config_find_and_load(int argc, char **argv)
 	return config_load(path, 0);
 }
 
+/*
+ * Long options that name where a secret is: getopt_long takes any unambiguous abbreviation,
+ * so '--password hunter2' would read the file 'hunter2' and the error would print it. These
+ * are accepted only as spelled out in full.
+ */
+static const char *const exact_options[] = { "password-file", NULL };
+
+/* The length of the option name in a "--name" or "--name=value" argument. */
+static size_t long_name_len(const char *arg)
+{
+	return strcspn(arg + 2, "=");
+}
+
+/*
+ * Refuses a long option spelled short of an exact_options name (spelled: the argument that
+ * named it, "--name" or "--name=value"). Never prints the value that came with it.
+ */
+static int check_spelling(const char *spelled, int config)
+{
+	size_t n;
+
+	if (spelled == NULL || strncmp(spelled, "--", 2) != 0)
+		return 0;
+	n = long_name_len(spelled);
+	for (size_t i = 0; n > 0 && exact_options[i] != NULL; i++) {
+		const char *name = exact_options[i];
+
+		if (n >= strlen(name) || strncmp(spelled + 2, name, n) != 0)
+			continue;
+		if (n == strlen("password") && strncmp(spelled + 2, "password", n) == 0)
+			cli_error("%s--password is not accepted: a password on the command line can be "
+				  "read by every local user (ps, /proc); use -y/--password-file FILE, "
+				  "-W or SMIMEPUB_PASSWORD", config ? "configuration: " : "");
+		else
+			cli_error("%s'--%.*s' must be spelled out as --%s: an option that names a "
+				  "secret's file takes no abbreviation", config ? "configuration: " : "",
+				  (int)n, spelled + 2, name);
+		return -1;
+	}
+	return 0;
+}
+
 static int run_getopt(struct cli_opts *o, int argc, char **argv, int *help, int *version,
 		      int config)
 {
 	struct option longopts[sizeof(opt_defs) / sizeof(opt_defs[0])];
 	char shortopts[128];
-	int c;
+	int c, idx;
 
 	build_getopt(longopts, shortopts);
 	opterr = 0;
 	optind = 0; /* full reinitialisation of GNU getopt */
-	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+	while ((idx = -1, c = getopt_long(argc, argv, shortopts, longopts, &idx)) != -1) {
 		if (c == '?' || c == ':') {
 			const char *what = argv[optind - 1];
+			/* a long option's name only: what follows '=' may be a secret */
+			int n = strncmp(what, "--", 2) == 0 ? (int)long_name_len(what) + 2
+							   : (int)strlen(what);
+
+			if (c == ':' && check_spelling(what, config) != 0)
+				return -1;  /* '--password' last on the line: the same refusal */
 			if (c == ':')
-				cli_error("%s%s needs an argument", config ? "configuration: " : "",
-					  what);
+				cli_error("%s%.*s needs an argument", config ? "configuration: " : "",
+					  n, what);
 			else if (optopt != 0)
 				cli_error("%sunknown option '-%c'", config ? "configuration: " : "",
 					  optopt);
 			else
-				cli_error("%sunknown option '%s'", config ? "configuration: " : "",
-					  what);
+				cli_error("%sunknown or ambiguous option '%.*s'",
+					  config ? "configuration: " : "", n, what);
 			return -1;
+		}
+		if (idx >= 0) {
+			/* the option's own argument: the last one taken, or the one before its value */
+			const char *spelled = longopts[idx].has_arg != no_argument && optarg != NULL &&
+					      optind >= 2 && optarg == argv[optind - 1]
+					      ? argv[optind - 2] : argv[optind - 1];
+
+			if (check_spelling(spelled, config) != 0)
+				return -1;
 		}
 		if (apply_option(o, c, optarg, help, version) != 0)
 			return -1;
@@ -535,6 +598,7 @@ const struct cli_command *cli_parse(struct cli_opts *o, int argc, char **argv, i
 		print_help(stderr, NULL);
 		return NULL;
 	}
+	o->reconnects = (cmd->flags & RECONNECTS) != 0;
 	o->args = argv + first + 1;
 	o->nargs = argc - first - 1;
 	if (o->conn.starttls > 2)

@@ -23,6 +23,8 @@ enum {
 enum {
 	NEEDS_DIRECTORY = 1 << 0,   /* connects unless --dry-run / --from-ldif allow otherwise */
 	WRITES = 1 << 1,            /* changes the directory: journal, --dry-run */
+	RECONNECTS = 1 << 2,        /* its engine reconnects after a lost connection, so the
+				       password is kept until the end (else cleared after bind) */
 };
 
 struct cli_command {

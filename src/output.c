@@ -97,13 +97,26 @@ static const char *worst_severity(json_t *problems)
 	return worst;
 }
 
+/*
+ * One RFC 4180 field. A cell that begins with '=', '+', '-', '@', a tab or a carriage return
+ * is a formula to Excel, LibreOffice and Google Sheets (CSV injection: a subject or a
+ * directory's mail value is the partner's text, and '=HYPERLINK(...)' or '=cmd|...' would run
+ * when an administrator opens the report): as OWASP advises, it gets a leading single quote,
+ * which spreadsheets show as text and do not display.
+ */
 static void csv_field(FILE *fp, const char *s)
 {
+	int neutralise = *s != '\0' && strchr("=+-@\t\r", *s) != NULL;
+
 	if (strpbrk(s, ",\"\r\n") == NULL) {
+		if (neutralise)
+			fputc('\'', fp);
 		fputs(s, fp);
 		return;
 	}
 	fputc('"', fp);
+	if (neutralise)
+		fputc('\'', fp);
 	for (; *s; s++) {
 		if (*s == '"')
 			fputc('"', fp);

@@ -202,6 +202,15 @@ void smp_dir_close(smp_dir *d);
  */
 int smp_dir_reconnect(smp_dir *d, smp_error *err);
 
+/*
+ * Clears (explicit_bzero) and frees the copy of the bind password that smp_dir_open keeps for
+ * smp_dir_reconnect, as soon as the caller knows no reconnect can need it (smp_dir_close does
+ * it at the latest). Afterwards smp_dir_reconnect of a connection that was bound with a
+ * password fails with SMP_ERR_UNAVAILABLE; the open connection itself is unaffected. The copy
+ * lives in smp_secret_alloc memory (secret.h). Accepts NULL and connections without one.
+ */
+void smp_dir_forget_password(smp_dir *d);
+
 /* ---- Entries ------------------------------------------------------------------------------ */
 
 /*

@@ -205,13 +205,18 @@ typedef struct smp_remove_options {
 	smp_remove_sel sel;          /* fingerprint / expired / all */
 	smp_item_fn on_item;
 	void *ctx;
+	int as_dn;                   /* 1: every target is a DN (--dn), see smp_remove */
 } smp_remove_options;
 
-#define SMP_REMOVE_OPTIONS_INIT { SMP_ENGINE_VERSION, { NULL, 0, 0 }, NULL, NULL }
+#define SMP_REMOVE_OPTIONS_INIT { SMP_ENGINE_VERSION, { NULL, 0, 0 }, NULL, NULL, 0 }
 
 /*
  * Removes the selected certificates from the entry that target names (a DN, or a mail
- * address matching exactly one entry). One item per value removed (the first carries the dry
+ * address matching exactly one entry). A target that is a valid mailbox (smp_address_normalize
+ * and smp_address_check_mailbox accept it) is an address even when it also parses as a DN:
+ * '=' may stand in a local part, so 'cn=alice@partner.example' is the mailbox; any other
+ * target that libldap parses as a DN is a DN. With as_dn every target is a DN, and one that
+ * does not parse as one fails as "bad_dn". One item per value removed (the first carries the dry
  * run's LDIF), or one item saying why nothing was. Returns 0, or SMP_ERR_USAGE for a
  * fingerprint that is not 64 hex digits (nothing reported).
  */

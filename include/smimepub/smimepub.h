@@ -60,6 +60,7 @@
 #include "smimepub/problems.h" /* the one table of problem codes */
 #include "smimepub/clients.h"  /* what each mail client picks from an entry */
 #include "smimepub/lookup.h"   /* a recipient as the clients see it */
+#include "smimepub/secret.h"   /* memory for the bind password: not dumped, swapped or forked */
 
 #ifdef __cplusplus
 extern "C" {

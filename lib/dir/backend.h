@@ -52,6 +52,8 @@ struct smp_dir_ops {
 			   int *msgid, smp_error *err);
 	int (*next_reply)(smp_dir *d, smp_dir_reply *out, smp_error *err);
 	int (*reconnect)(smp_dir *d, smp_error *err);
+	/* clears the password kept for reconnect; NULL: the backend keeps none */
+	void (*forget_password)(smp_dir *d);
 	struct ldap *(*ldap)(smp_dir *d);
 	/* frees d->be (and nothing else of d); NULL be is fine */
 	void (*close)(smp_dir *d);

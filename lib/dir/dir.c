@@ -92,6 +92,12 @@ int smp_dir_reconnect(smp_dir *d, smp_error *err)
 	return d->ops->reconnect(d, err);
 }
 
+void smp_dir_forget_password(smp_dir *d)
+{
+	if (d != NULL && d->ops->forget_password != NULL)
+		d->ops->forget_password(d);
+}
+
 int smp_dir_find_by_address(smp_dir *d, const char *addr, smp_entry ***out, size_t *n,
 			    smp_error *err)
 {

@@ -20,6 +20,7 @@
 #include <sasl/sasl.h>
 
 #include "smimepub/cert.h"
+#include "smimepub/secret.h"
 
 /* What an LDAP connection keeps besides struct smp_dir. */
 struct ldap_be {
@@ -30,6 +31,7 @@ struct ldap_be {
 	char *c_binddn, *c_password, *c_saslmech, *c_tls_cacert;
 	dir_schema *schema;     /* the subschema, read once when first asked */
 	int schema_read;        /* 1 once read (schema NULL: it could not be read) */
+	int password_forgotten; /* smp_dir_forget_password was called: no reconnect */
 };
 
 static struct ldap_be *L(const smp_dir *d)
@@ -282,6 +284,58 @@ static int uri_has_plain(const char *uri)
 	return for_each_uri(uri, uri_is_plain_ldap) == 1;
 }
 
+/*
+ * SASL mechanisms that never put the password itself on the wire (Kerberos, certificates,
+ * challenge-response); "-" marks a family prefix. Anything else given with a password counts
+ * as sending it readable: PLAIN and LOGIN do, and a mechanism not listed here is not trusted
+ * to be better.
+ */
+static const char *const sasl_no_cleartext[] = {
+	"EXTERNAL", "GSSAPI", "GSS-SPNEGO", "GS2-", "SCRAM-", "DIGEST-MD5", "CRAM-MD5", "NTLM",
+	"OTP", "SRP", "ANONYMOUS", NULL,
+};
+
+static int sasl_char(unsigned char c)
+{
+	return isalnum(c) || c == '-' || c == '_';
+}
+
+/*
+ * Whether the mechanism list mechs (-Y) may pick a mechanism that sends the password in
+ * clear. Read as the SASL library reads it: names are split at any character a mechanism
+ * name cannot hold (so "PLAIN ", " plain", "GSSAPI,PLAIN" all name PLAIN) and compared
+ * without regard to case; an empty list lets the server choose, which may be PLAIN.
+ */
+static int sasl_mechs_send_password(const char *mechs)
+{
+	int any = 0;
+
+	for (const char *p = mechs; *p != '\0';) {
+		size_t n = 0;
+		int safe = 0;
+
+		while (*p != '\0' && !sasl_char((unsigned char)*p))
+			p++;
+		while (sasl_char((unsigned char)p[n]))
+			n++;
+		if (n == 0)
+			break;
+		any = 1;
+		for (size_t i = 0; sasl_no_cleartext[i] != NULL && !safe; i++) {
+			size_t k = strlen(sasl_no_cleartext[i]);
+
+			if (sasl_no_cleartext[i][k - 1] == '-')
+				safe = n > k && strncasecmp(p, sasl_no_cleartext[i], k) == 0;
+			else
+				safe = n == k && strncasecmp(p, sasl_no_cleartext[i], k) == 0;
+		}
+		if (!safe)
+			return 1;
+		p += n;
+	}
+	return !any;
+}
+
 /* Whether the bind would send a password readable on the wire. */
 static int bind_sends_password(const smp_conn_options *o)
 {
@@ -289,7 +343,7 @@ static int bind_sends_password(const smp_conn_options *o)
 		return 0;
 	if (o->saslmech == NULL)
 		return o->binddn != NULL;
-	return strcasecmp(o->saslmech, "PLAIN") == 0 || strcasecmp(o->saslmech, "LOGIN") == 0;
+	return sasl_mechs_send_password(o->saslmech);
 }
 
 struct sasl_defaults {
@@ -544,8 +598,13 @@ static int keep_options(smp_dir *d, const smp_conn_options *opts, smp_error *err
 	L(d)->conn = *opts;
 	L(d)->conn.uri = d->uri;
 	L(d)->conn.base = NULL;
+	if (opts->password != NULL) {
+		/* pages of its own: not in a core dump, not swapped, zeroes in a forked worker */
+		if ((L(d)->c_password = smp_secret_strdup(opts->password)) == NULL)
+			return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		L(d)->conn.password = L(d)->c_password;
+	}
 	if ((r = dup_opt(&L(d)->c_binddn, &L(d)->conn.binddn, err)) != 0 ||
-	    (r = dup_opt(&L(d)->c_password, &L(d)->conn.password, err)) != 0 ||
 	    (r = dup_opt(&L(d)->c_saslmech, &L(d)->conn.saslmech, err)) != 0 ||
 	    (r = dup_opt(&L(d)->c_tls_cacert, &L(d)->conn.tls_cacert, err)) != 0)
 		return r;
@@ -586,8 +645,13 @@ int smp_dir_open(smp_dir **out, const smp_conn_options *opts, smp_error *err)
 	if (bind_sends_password(opts) && !opts->insecure && !local && !uri_is_secure(d->uri) &&
 	    opts->starttls < 1) {
 		r = smp_error_set_hint(err, SMP_ERR_USAGE, SMP_HINT_PLAINTEXT_BIND,
-				  "refusing to send the password for '%s' in clear to '%s'",
-				  opts->binddn != NULL ? opts->binddn : "", d->uri);
+				  "refusing to send the password%s%s%s in clear to '%s'%s%s%s",
+				  opts->binddn != NULL ? " for '" : "",
+				  opts->binddn != NULL ? opts->binddn : "",
+				  opts->binddn != NULL ? "'" : "", d->uri,
+				  opts->saslmech != NULL ? " (SASL mechanism '" : "",
+				  opts->saslmech != NULL ? opts->saslmech : "",
+				  opts->saslmech != NULL ? "')" : "");
 		goto out;
 	}
 	L(d)->timeout = opts->timeout > 0 ? opts->timeout : 30;
@@ -645,10 +709,7 @@ static void ld_close(smp_dir *d)
 	if (b->ld != NULL)
 		ldap_unbind_ext_s(b->ld, NULL, NULL);
 	free(b->c_binddn);
-	if (b->c_password != NULL) {
-		explicit_bzero(b->c_password, strlen(b->c_password));
-		free(b->c_password);
-	}
+	smp_secret_free(b->c_password);
 	free(b->c_saslmech);
 	free(b->c_tls_cacert);
 	dir_schema_free(b->schema);
@@ -656,9 +717,24 @@ static void ld_close(smp_dir *d)
 	d->be = NULL;
 }
 
+/* See smp_dir_forget_password: a reconnect after this binds without a password. */
+static void ld_forget_password(smp_dir *d)
+{
+	if (L(d)->c_password == NULL)
+		return;  /* nothing held (SASL EXTERNAL, GSSAPI, anonymous): reconnects stay possible */
+	smp_secret_free(L(d)->c_password);
+	L(d)->c_password = NULL;
+	L(d)->conn.password = NULL;
+	L(d)->password_forgotten = 1;
+}
+
 static int ld_reconnect(smp_dir *d, smp_error *err)
 {
 	int r, encrypted = 0;
+
+	if (L(d)->password_forgotten)
+		return smp_error_set(err, SMP_ERR_UNAVAILABLE, "cannot reconnect to '%s': the "
+				     "password was already cleared from memory", d->uri);
 
 	if (L(d)->ld != NULL)
 		ldap_unbind_ext_s(L(d)->ld, NULL, NULL);
@@ -1468,6 +1544,7 @@ static const struct smp_dir_ops ldap_ops = {
 	.modify_send = ld_modify_send,
 	.next_reply = ld_next_reply,
 	.reconnect = ld_reconnect,
+	.forget_password = ld_forget_password,
 	.ldap = ld_handle,
 	.close = ld_close,
 };

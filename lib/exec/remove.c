@@ -25,6 +25,25 @@ static int looks_like_dn(const char *arg)
 	return ok;
 }
 
+/*
+ * Whether arg names its entry by DN rather than by mail address (see smp_remove): a valid
+ * mailbox is an address, whatever '=' it holds, unless the caller said DN (--dn).
+ */
+static int target_is_dn(const smp_session *c, const char *arg)
+{
+	char *addr = NULL;
+	int mailbox;
+
+	if (c->rm != NULL && c->rm->as_dn)
+		return 1;
+	if (!looks_like_dn(arg))
+		return 0;
+	mailbox = smp_address_normalize(&addr, arg, strlen(arg), NULL) == 0 &&
+		  smp_address_check_mailbox(addr, NULL) == 0;
+	free(addr);
+	return !mailbox;
+}
+
 /* Finds the one entry arg names. Fills res (not_found, ambiguous, failure) when there is none. */
 static int resolve(smp_session *c, const char *arg, smp_entry **entry, struct pub_result *res)
 {
@@ -35,7 +54,16 @@ static int resolve(smp_session *c, const char *arg, smp_entry **entry, struct pu
 	int r;
 
 	*entry = NULL;
-	if (looks_like_dn(arg)) {
+	if (target_is_dn(c, arg) && !looks_like_dn(arg)) {
+		res->action = "failed";
+		res->reason = "bad_dn";
+		res->status = 64;
+		if (asprintf(&res->message, "'%s' is not a DN (--dn takes every argument as one)",
+			     arg) < 0)
+			res->message = NULL;
+		return 0;
+	}
+	if (target_is_dn(c, arg)) {
 		r = smp_dir_read(c->dir, arg, entry, &err);
 		if (r == SMP_ERR_NOTFOUND) {
 			res->action = "failed";
@@ -269,7 +297,9 @@ static int remove_chunk(smp_session *c, const char *const *targets, size_t n)
 	for (i = 0; i < n; i++) {
 		ri[i].arg = targets[i];
 		g[i] = &ri[i].p;
-		if (looks_like_dn(targets[i])) {
+		if (target_is_dn(c, targets[i]) && !looks_like_dn(targets[i])) {
+			ri[i].p.state = PIPE_SINGLE;  /* it says it is not a DN */
+		} else if (target_is_dn(c, targets[i])) {
 			ri[i].p.dn = targets[i];
 			ri[i].p.state = PIPE_READ;
 		} else if (smp_address_normalize(&ri[i].addr, targets[i], strlen(targets[i]),

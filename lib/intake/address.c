@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <glib.h>
 #include <idn2.h>
 
 /* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 when it is not valid. */
@@ -90,6 +91,48 @@ static int ascii_domain_ok(const char *d)
 }
 
 /*
+ * Whether the domain holds a compatibility character: one that NFKC would replace (full-width
+ * 'ｅ' U+FF45, ligatures, circled or superscript letters, the full-width dot U+FF0E ...).
+ * UTS #46, which libidn2's lookup applies, maps these silently, so 'ｅｘａｍｐｌｅ.com' would
+ * become example.com and a certificate for one domain would match entries of another; IDNA2008
+ * itself disallows them. Case is not a compatibility difference: 'BÜCHER' stays accepted.
+ * On a hit, *cp is the first such character and *folded what NFKC makes of the domain
+ * (g_free it).
+ */
+static int has_compat_char(const char *domain, gunichar *cp, char **folded)
+{
+	char *nfc = g_utf8_normalize(domain, -1, G_NORMALIZE_NFC);
+	char *nfkc = g_utf8_normalize(domain, -1, G_NORMALIZE_NFKC);
+	int hit = nfc != NULL && nfkc != NULL && strcmp(nfc, nfkc) != 0;
+
+	*cp = 0;
+	*folded = NULL;
+	for (const char *p = domain; hit && *p != '\0'; p = g_utf8_next_char(p)) {
+		char one[8] = { 0 };
+		char *a, *b;
+		int differs;
+
+		memcpy(one, p, (size_t)(g_utf8_next_char(p) - p));
+		a = g_utf8_normalize(one, -1, G_NORMALIZE_NFC);
+		b = g_utf8_normalize(one, -1, G_NORMALIZE_NFKC);
+		differs = a != NULL && b != NULL && strcmp(a, b) != 0;
+		g_free(a);
+		g_free(b);
+		if (differs) {
+			*cp = g_utf8_get_char(p);
+			break;
+		}
+	}
+	if (hit) {
+		*folded = nfkc;
+		nfkc = NULL;
+	}
+	g_free(nfc);
+	g_free(nfkc);
+	return hit;
+}
+
+/*
  * Normalises a mailbox address (see cert.h): local part kept, domain lower-cased and in
  * A-label form. *out is the caller's to free.
  */
@@ -159,8 +202,17 @@ int smp_address_normalize(char **out, const char *in, size_t len, smp_error *err
 			goto out;
 		}
 	} else {
-		char *tmp = NULL;
+		char *tmp = NULL, *folded = NULL;
+		gunichar cp;
 
+		if (has_compat_char(domain, &cp, &folded)) {
+			r = smp_error_set(err, SMP_ERR_BADINPUT,
+					  "address has a domain with a full-width or other compatibility "
+					  "character (U+%04X): '%s' is not '%s', and is not taken for it",
+					  (unsigned)cp, domain, folded != NULL ? folded : "?");
+			g_free(folded);
+			goto out;
+		}
 		rc = idn2_lookup_u8((const uint8_t *)domain, (uint8_t **)&tmp,
 				    IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
 		if (rc != IDN2_OK) {

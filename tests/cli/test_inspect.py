@@ -3,6 +3,7 @@ import csv
 import io
 import os
 import shutil
+import subprocess
 import tempfile
 import unittest
 
@@ -207,6 +208,36 @@ class TestInspectFormats(unittest.TestCase):
         self.assertEqual(rows[0]["emails"], "alice@partner.example")
         self.assertEqual(rows[1]["problems"], "expired")
         self.assertEqual(rows[0]["key_bits"], "2048")
+
+    def test_csv_cells_that_spreadsheets_take_for_formulas(self):
+        # OWASP CSV injection: a cell that begins with = + - @ (tab, CR) gets a leading quote
+        tmp = tempfile.mkdtemp()
+        try:
+            key = os.path.join(tmp, "k.pem")
+            evil = os.path.join(tmp, "evil.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", evil,
+                            "-subj", "/CN=Evil", "-days", "30",
+                            "-CA", pki("intermediate.pem"), "-CAkey", pki("intermediate.key"),
+                            "-addext", "subjectAltName=email:=1+2@partner.example"],
+                           check=True, capture_output=True)
+            names = ["=HYPERLINK(x).pem", "+x.pem", "-x.pem", "@x.pem", "\tx.pem", "a=b.pem",
+                     "=SUM(1,2).pem"]
+            for n in names:
+                shutil.copy(pki("alice.pem"), os.path.join(tmp, n))
+            proc = subprocess.run([smptest.BIN, "inspect", "--format", "csv"] + TRUST +
+                                  ["evil.pem", "--"] + names, cwd=tmp, capture_output=True,
+                                  text=True)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            rows = list(csv.DictReader(io.StringIO(proc.stdout)))
+            self.assertEqual([r["file"] for r in rows],
+                             ["evil.pem", "'=HYPERLINK(x).pem", "'+x.pem", "'-x.pem", "'@x.pem",
+                              "'\tx.pem", "a=b.pem", "'=SUM(1,2).pem"])
+            self.assertEqual(rows[0]["emails"], "'=1+2@partner.example")
+            # still RFC 4180: a cell that needs double quotes has the single quote inside them
+            self.assertIn('\n"\'=SUM(1,2).pem",', proc.stdout)
+        finally:
+            shutil.rmtree(tmp)
 
     def test_text_tells_what_to_do(self):
         r = run(["inspect", "--format", "text", "--at", T0, "--ca-file", pki("root.pem"),

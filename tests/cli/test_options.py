@@ -69,5 +69,137 @@ class TestOptions(unittest.TestCase):
         self.assertIn("no-such-option", r.err)
 
 
+# An address from TEST-NET-1 (RFC 5737): every test below must refuse before connecting, and no
+# packet is ever sent there (the refusals are decided before libldap opens a socket).
+FAR = "ldap://192.0.2.1"
+SECRET = "hunter2-not-echoed"
+
+
+class TestSecrets(unittest.TestCase):
+    """SPEC §2: a password is never taken on the command line nor from a file others may read."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        self.pwfile = os.path.join(self.tmp, "pw")
+        with open(self.pwfile, "w") as fp:
+            fp.write(SECRET + "\n")
+        os.chmod(self.pwfile, 0o600)
+
+    def refused(self, args, want, env=None, stdin=None, rc=64):
+        r = run(args, env=env, stdin=stdin, timeout=30)
+        self.assertEqual(r.rc, rc, r)
+        self.assertIn(want, r.err)
+        self.assertNotIn(SECRET, r.err + r.out)
+        return r
+
+    def test_password_option_refused_with_hint(self):
+        for args in (["--password", SECRET, "lookup", "a@partner.example"],
+                     ["--password=" + SECRET, "lookup", "a@partner.example"],
+                     ["lookup", "a@partner.example", "--password", SECRET],
+                     ["lookup", "a@partner.example", "--password"]):
+            r = self.refused(args, "--password is not accepted")
+            self.assertIn("-y/--password-file", r.err)
+            self.assertIn("SMIMEPUB_PASSWORD", r.err)
+
+    def test_password_file_is_never_abbreviated(self):
+        for spelled in ("--passw", "--password-", "--password-fil"):
+            self.refused(["lookup", "a@partner.example", spelled],
+                         "'%s' must be spelled out as --password-file" % spelled)
+            self.refused(["-H", FAR, "lookup", "a@partner.example", spelled, SECRET],
+                         "'%s' must be spelled out as --password-file" % spelled)
+            self.refused(["-H", FAR, "lookup", "a@partner.example", spelled + "=" + SECRET],
+                         "'%s' must be spelled out as --password-file" % spelled)
+        # spelled out, it is read (and the file does not exist)
+        self.refused(["-H", FAR, "-D", "cn=x", "--password-file", "/nonexistent/pw", "lookup", "a@b.example"],
+                     "cannot read password file", rc=66)
+        # other options keep their abbreviations
+        r = run(["inspect", pki("alice.pem"), "--form", "json", "--at", T0])
+        self.assertEqual(r.rc, 0, r)
+
+    def test_configuration_file_same_rules(self):
+        conf = os.path.join(self.tmp, "config")
+        for line, want in (("password = %s\n" % SECRET, "--password is not accepted"),
+                           ("passw = %s\n" % SECRET, "must be spelled out as --password-file")):
+            with open(conf, "w") as fp:
+                fp.write(line)
+            r = self.refused(["--config", conf, "lookup", "a@partner.example"], want)
+            self.assertIn("configuration", r.err)
+
+    def test_unknown_option_value_not_echoed(self):
+        r = self.refused(["--no-such-option=" + SECRET, "inspect", pki("alice.pem")],
+                         "unknown or ambiguous option '--no-such-option'")
+        r = self.refused(["--pa=" + SECRET, "inspect", pki("alice.pem")], "'--pa'")
+
+    def conn(self, *extra):
+        return ["-H", FAR, "-D", "cn=admin,dc=example", *extra, "lookup", "a@partner.example"]
+
+    def test_open_password_file_refused(self):
+        for mode in (0o640, 0o604, 0o660, 0o644, 0o620):
+            os.chmod(self.pwfile, mode)
+            r = self.refused(self.conn("-y", self.pwfile), "is accessible by others (mode 0%o)" % mode)
+            self.assertIn("chmod 600", r.err)
+            self.assertIn("--allow-open-password-file", r.err)
+            # allowed on request: it then gets as far as the plaintext-bind guard
+            self.refused(self.conn("-y", self.pwfile, "--allow-open-password-file"),
+                         "refusing to send the password")
+        for mode in (0o600, 0o400):
+            os.chmod(self.pwfile, mode)
+            self.refused(self.conn("-y", self.pwfile), "refusing to send the password")
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to give the file to another owner")
+    def test_open_password_file_of_another_owner(self):
+        # as ssh: a group-readable file someone else owns (root:service 0640) is fine ...
+        os.chown(self.pwfile, 65534, 65534)
+        os.chmod(self.pwfile, 0o640)
+        self.refused(self.conn("-y", self.pwfile), "refusing to send the password")
+        # ... one that every local user can read is not
+        os.chmod(self.pwfile, 0o644)
+        self.refused(self.conn("-y", self.pwfile), "is accessible by others")
+
+    def test_password_file_kinds(self):
+        self.refused(self.conn("-y", self.tmp), "is not a regular file or a pipe")
+        self.refused(self.conn("-y", "/dev/zero"), "is not a regular file or a pipe")
+        # a pipe is fine: standard input, or what <(...) gives
+        self.refused(self.conn("-y", "-"), "refusing to send the password", stdin=SECRET + "\n")
+
+    def test_not_dumpable_while_holding_the_password(self):
+        # smimepub waits on the pipe for the password (-y -), its buffer already allocated;
+        # /proc/PID/ of a process that is not dumpable belongs to root, not to its user
+        import subprocess
+        import time
+        user = {"user": 65534, "group": 65534} if os.geteuid() == 0 else {}
+        env = dict(os.environ, LDAPNOINIT="1", HOME="/nonexistent",
+                   XDG_CONFIG_HOME="/nonexistent", XDG_STATE_HOME="/nonexistent")
+        env.pop("SMIMEPUB_PASSWORD", None)
+        proc = subprocess.Popen([smptest.BIN] + self.conn("-y", "-"), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env, **user)
+        try:
+            owner = None
+            for _ in range(200):
+                with open("/proc/%d/status" % proc.pid) as fp:
+                    status = fp.read()
+                if "smimepub" in status.split("\n", 1)[0] and \
+                        os.stat("/proc/%d/status" % proc.pid).st_uid == 0:
+                    owner = 0
+                    break
+                time.sleep(0.05)
+            self.assertEqual(owner, 0, "/proc/%d is not root's: the process is dumpable"
+                             % proc.pid)
+            out, err = proc.communicate(SECRET + "\n", timeout=30)
+        finally:
+            proc.kill()
+            proc.wait()
+        self.assertIn("refusing to send the password", err)
+
+    def test_plaintext_guard_every_sasl_spelling(self):
+        env = {"SMIMEPUB_PASSWORD": SECRET}
+        for mech in ("PLAIN", "PLAIN ", " plain", "plain", "Login", "LOGIN\t",
+                     "GSSAPI PLAIN", "GSSAPI,plain", "", " ", "XOAUTH2"):
+            r = self.refused(["-H", FAR, "-Y", mech, "lookup", "a@partner.example"],
+                             "refusing to send the password", env=env)
+            self.assertIn("in clear to 'ldap://192.0.2.1", r.err)
+
+
 if __name__ == "__main__":
     smptest.main()

@@ -435,6 +435,29 @@ static void test_server(struct target *t)
 	CHECK(smp_dir_warning(d) == NULL, "no warning");
 	ld = smp_dir_ldap(d);
 
+	/* --- the password kept for smp_dir_reconnect, until smp_dir_forget_password --- */
+	{
+		smp_dir *df = NULL;
+		smp_entry *root = NULL;
+
+		r = open_as(&df, t, t->uri, t->admin_dn, t->admin_pw, NULL, &err);
+		CHECK_ERR(r, 0, err, "second admin bind");
+		if (r == 0) {
+			r = smp_dir_reconnect(df, &err);
+			CHECK_ERR(r, 0, err, "reconnect binds again with the kept password");
+			smp_dir_forget_password(df);
+			r = smp_dir_reconnect(df, &err);
+			CHECK_ERR(r, SMP_ERR_UNAVAILABLE, err, "no reconnect after forget_password");
+			CHECK(strstr(err.msg, "cleared") != NULL, "the refusal says why");
+			r = smp_dir_read(df, t->base, &root, &err);
+			CHECK_ERR(r, 0, err, "the bound connection still works after forget_password");
+			smp_entry_free(root);
+			smp_dir_forget_password(df);  /* twice is harmless */
+		}
+		smp_dir_forget_password(NULL);
+		smp_dir_close(df);
+	}
+
 	snprintf(ouname, sizeof(ouname), "dt%ld", (long)getpid());
 	snprintf(t->ou, sizeof(t->ou), "ou=%s,%s", ouname, t->partners);
 	delete_tree(ld, t->ou);

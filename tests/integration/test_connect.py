@@ -1,6 +1,7 @@
 """Connection options of the real binary against the real slapd and Samba AD (SPEC §2):
 ldap.conf defaults, password sources, SASL EXTERNAL (ldapi) and GSSAPI (Kerberos against the
 Samba DC), and the errors an administrator sees."""
+import json
 import os
 import shutil
 import subprocess
@@ -36,6 +37,7 @@ class ConnectSlapd(unittest.TestCase):
         pw = os.path.join(self.tmp, "pw")
         with open(pw, "w") as fp:
             fp.write(self.d.admin_pw + "\n")
+        os.chmod(pw, 0o600)  # smimepub refuses a password file others may read
         r = self.lookup(["-H", self.d.uri, "-b", self.ou, "-D", self.d.admin_dn, "-y", pw])
         self.assertEqual(r.rc, 0, r)
         self.assertTrue(any(o.get("chosen") for o in r.json()), r)
@@ -205,6 +207,98 @@ class ConnectGSSAPI(unittest.TestCase):
         r = run(["-H", self.d.uri, "-Y", "GSSAPI", "-b", self.ou, "lookup",
                  "alice@partner.example"], env=env)
         self.assertIn(r.rc, (69, 77), r)
+
+
+# Run by smimepub's test hook just before a modify, while it is bound and holds the password:
+# finds the smimepub process among its ancestors and writes what the kernel shows of it.
+PROBE = r"""
+import json, os, sys
+pid = os.getppid()
+while pid > 1:
+    with open("/proc/%d/comm" % pid) as fp:
+        if fp.read().strip() == "smimepub":
+            break
+    with open("/proc/%d/stat" % pid) as fp:
+        pid = int(fp.read().rsplit(")", 1)[1].split()[1])
+with open(sys.argv[2]) as fp:
+    secret = fp.read()
+# mappings both left out of core dumps (dd) and wiped in forked children (wf)
+secret_maps = sum(1 for l in open("/proc/%d/smaps" % pid)
+                  if l.startswith("VmFlags:") and " dd" in l and " wf" in l)
+environ = open("/proc/%d/environ" % pid, "rb").read().decode("latin-1")
+# (the test directory's password is a word that paths hold too: look for the assignment)
+seen = {"secret_maps": secret_maps,
+        "secret_in_environ": ("SMIMEPUB_PASSWORD=" + secret) in environ,
+        "secret_in_hook_env": os.environ.get("SMIMEPUB_PASSWORD") is not None}
+with open(sys.argv[1], "w") as fp:
+    json.dump(seen, fp)
+"""
+
+
+class PasswordInMemory:
+    """While bound, the password kept for reconnecting is in memory left out of core dumps and
+    wiped in forked children, and the password taken from SMIMEPUB_PASSWORD is gone from the
+    process's environment and from the programs it starts. (That the process is not dumpable
+    is checked by tests/cli/test_options.py, which can look at it from another user.)"""
+
+    kind = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Directory(cls.kind)
+        cls.ou = cls.d.make_ou("secret")
+        cls.tmp = tempfile.mkdtemp(prefix="smp-mem-")
+        cls.probe = os.path.join(cls.tmp, "probe.py")
+        with open(cls.probe, "w") as fp:
+            fp.write(PROBE)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.delete_tree(cls.ou)
+        shutil.rmtree(cls.tmp)
+
+    def publish_probed(self, name, args, env):
+        dn = self.d.add_contact(self.ou, name, mail="bob@partner.example")
+        out = os.path.join(self.tmp, name.replace(" ", "-") + ".json")
+        secret = os.path.join(self.tmp, "secret")
+        with open(secret, "w") as fp:
+            fp.write(self.d.admin_pw)  # for the probe: never on a command line
+        env = dict(env, SMIMEPUB_TEST_BEFORE_MODIFY="python3 %s %s %s" % (
+            self.probe, out, secret))
+        if self.d.cacert:
+            env["LDAPTLS_CACERT"] = self.d.cacert
+        try:
+            r = run(["-H", self.d.uri, "-b", dn, "-D", self.d.admin_dn] + args + TRUST +
+                    ["--journal", os.path.join(self.tmp, "journal.ldif"), "--format", "json",
+                     "publish", pki("bob-ec.pem")], env=env)
+            self.assertEqual(r.rc, 0, r)
+            self.assertEqual(self.d.certs(dn), [smptest.der_of("bob-ec.pem")])
+            self.assertTrue(os.path.exists(out), r)
+            with open(out) as fp:
+                return json.load(fp)
+        finally:
+            self.d.delete_tree(dn)
+
+    def test_kept_password_not_dumped_nor_forked(self):
+        pw = os.path.join(self.tmp, "pw")
+        with open(pw, "w") as fp:
+            fp.write(self.d.admin_pw)
+        os.chmod(pw, 0o600)
+        seen = self.publish_probed("Bob File", ["-y", pw], {})
+        self.assertEqual(seen["secret_maps"], 1, seen)  # the connection's copy, only
+
+    def test_environment_password_taken_out_of_the_environment(self):
+        seen = self.publish_probed("Bob Env", [], {"SMIMEPUB_PASSWORD": self.d.admin_pw})
+        self.assertEqual(seen, {"secret_maps": 1, "secret_in_environ": False,
+                                "secret_in_hook_env": False})
+
+
+class PasswordInMemorySlapd(PasswordInMemory, unittest.TestCase):
+    kind = "slapd"
+
+
+class PasswordInMemoryAD(PasswordInMemory, unittest.TestCase):
+    kind = "ad"
 
 
 if __name__ == "__main__":

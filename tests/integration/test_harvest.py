@@ -95,6 +95,7 @@ class HarvestBase:
         pwfile = os.path.join(self.tmp, "pw")
         with open(pwfile, "w") as fp:
             fp.write(self.d.admin_pw)
+        os.chmod(pwfile, 0o600)  # smimepub refuses a password file others may read
         argv = ["-H", self.d.uri, "-b", self.ou, "-D", self.d.admin_dn, "-y", pwfile,
                 "--at", T0, "--ca-file", pki("root.pem"), "--journal", self.journal,
                 "--format", fmt, "harvest"]

@@ -106,6 +106,7 @@ class Base:
         pwfile = os.path.join(self.tmp, "pw-%d" % len(os.listdir(self.tmp)))
         with open(pwfile, "w") as fp:
             fp.write(pw)
+        os.chmod(pwfile, 0o600)  # smimepub refuses a password file others may read
         return ["-H", uri or self.d.uri, "-b", base or self.ou, "-D", dn, "-y", pwfile]
 
     def smp(self, *args, who="admin", uri=None, base=None, fmt="json", env=None, trust=True,

@@ -107,6 +107,43 @@ class RemoveTests(Base):
             self.assertEqual(res.rc, 1, "%s: %r" % (evil, res))
         self.assertEqual(self.certs(dn), [der_of("alice.pem")])
 
+    def test_mailbox_with_equals_sign_is_an_address(self):
+        # '=' is atext: 'cn=eq@partner.example' is a mailbox (and also parses as a DN). It is
+        # the address unless --dn says otherwise; both the single and the batched path
+        eq = "cn=eq@partner.example"
+        dn = self.contact("Eq", mail=eq, certs=["alice.pem", "bob-ec.pem"])
+        other = self.contact("Other", mail="other@partner.example", certs=["alice.pem"])
+        res = self.smp("remove", eq, "--fingerprint", fp("alice.pem"))
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual(self.one(res)["dn"].lower(), dn.lower())
+        self.assertEqual(self.certs(dn), [der_of("bob-ec.pem")])
+        res = self.smp("remove", "--all", eq, other)
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual([r["action"] for r in res.json()], ["removed", "removed"], res)
+        self.assertEqual(self.certs(dn), [])
+        self.assertEqual(self.certs(other), [])
+
+    def test_dn_option_takes_every_argument_as_a_dn(self):
+        eq = "cn=eqdn@partner.example"
+        dn = self.contact("EqDn", mail=eq, certs=["alice.pem"])
+        other = self.contact("OtherDn", mail="otherdn@partner.example", certs=["alice.pem"])
+        for targets in ([eq], [eq, other]):
+            res = self.smp("remove", "--dn", "--all", *targets)
+            self.assertEqual(res.rc, 1, res)
+            rec = res.json()[0]
+            # there is no entry named 'cn=eqdn@partner.example'; the one with that mail stays
+            self.assertEqual(rec["action"], "failed", res)
+            self.assertEqual(self.certs(dn), [der_of("alice.pem")])
+        self.assertEqual(self.certs(other), [])  # named by its DN: done
+        # with --dn an argument that is not a DN is refused as such, whatever else it is
+        for targets in (["eqdn@partner.example"], ["eqdn@partner.example", dn]):
+            res = self.smp("remove", "--dn", "--all", *targets)
+            self.assertEqual(res.rc, 64, res)
+            rec = res.json()[0]
+            self.assertEqual((rec["action"], rec["reason"]), ("failed", "bad_dn"), res)
+            self.assertIn("is not a DN", rec["message"])
+        self.assertEqual(self.certs(dn), [])  # the second run named it by its DN
+
     def test_dry_run(self):
         dn = self.contact("Alice", mail=A, certs=["alice.pem", "alice-old-expired.pem"])
         before = self.snapshot(dn)

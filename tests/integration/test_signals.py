@@ -147,6 +147,7 @@ class SlapdPublishSignals(Stops, test_bulk.BulkBase, unittest.TestCase):
         self.pw = os.path.join(self.tmp, "pw")
         with open(self.pw, "w") as fp:
             fp.write(self.d.admin_pw)
+        os.chmod(self.pw, 0o600)  # smimepub refuses a password file others may read
 
     def tearDown(self):
         test_bulk.N = 200

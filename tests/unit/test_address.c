@@ -116,6 +116,33 @@ static void test_other_refusals(void **state)
 	BAD("alice@a\xe2\x80\xa8" "b.example", "internationalised domain");
 }
 
+/*
+ * Full-width and other compatibility characters after the '@': UTS #46 would fold them into
+ * another domain (example.com); they are reported, saying what was found.
+ */
+static void test_compatibility_characters_in_domain(void **state)
+{
+	(void)state;
+	/* U+FF45.. FULLWIDTH LATIN SMALL LETTERs: 'ｅｘａｍｐｌｅ.com' */
+	BAD("alice@\xef\xbd\x85\xef\xbd\x98\xef\xbd\x81\xef\xbd\x8d\xef\xbd\x90\xef\xbd\x8c"
+	    "\xef\xbd\x85.com", "compatibility character (U+FF45)");
+	BAD("alice@\xef\xbd\x85\xef\xbd\x98\xef\xbd\x81\xef\xbd\x8d\xef\xbd\x90\xef\xbd\x8c"
+	    "\xef\xbd\x85.com", "is not 'example.com'");
+	/* one full-width letter among ASCII ones, and a full-width capital */
+	BAD("alice@partn\xef\xbd\x85r.example", "U+FF45");
+	BAD("alice@\xef\xbc\xa5xample.com", "U+FF25");
+	/* U+FF0E FULLWIDTH FULL STOP between labels */
+	BAD("alice@example\xef\xbc\x8e" "com", "U+FF0E");
+	/* U+FB01 LATIN SMALL LIGATURE FI, U+2460 CIRCLED DIGIT ONE, U+00B2 SUPERSCRIPT TWO */
+	BAD("alice@\xef\xac\x81le.example", "U+FB01");
+	BAD("alice@\xe2\x91\xa0.example", "U+2460");
+	BAD("alice@x\xc2\xb2.example", "U+00B2");
+	/* U+212A KELVIN SIGN is a canonical (not compatibility) twin of 'K': NFC settles it */
+	OK("alice@\xe2\x84\xaa" "ilo.example", "alice@kilo.example");
+	/* decomposed input is fine: u + U+0308 is ü */
+	OK("user@bu\xcc\x88" "cher.example", "user@xn--bcher-kva.example");
+}
+
 static void test_length_is_respected(void **state)
 {
 	(void)state;
@@ -216,6 +243,7 @@ int main(void)
 		cmocka_unit_test(test_invalid_utf8),
 		cmocka_unit_test(test_at_sign),
 		cmocka_unit_test(test_other_refusals),
+		cmocka_unit_test(test_compatibility_characters_in_domain),
 		cmocka_unit_test(test_length_is_respected),
 		cmocka_unit_test(test_equal),
 		cmocka_unit_test(test_unicode_form),
