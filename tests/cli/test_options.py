@@ -167,11 +167,22 @@ class TestSecrets(unittest.TestCase):
         # /proc/PID/ of a process that is not dumpable belongs to root, not to its user
         import subprocess
         import time
+        import shutil
         user = {"user": 65534, "group": 65534} if os.geteuid() == 0 else {}
+        binary = smptest.BIN
+        if user:
+            # as nobody, run a copy nobody can reach: the build tree may sit in a directory
+            # only root may enter (a CI checkout under /root, a mktemp -d)
+            where = tempfile.mkdtemp(prefix="smp-nobody-")
+            os.chmod(where, 0o755)
+            binary = os.path.join(where, "smimepub")
+            shutil.copy(smptest.BIN, binary)
+            os.chmod(binary, 0o755)
+            self.addCleanup(shutil.rmtree, where, True)
         env = dict(os.environ, LDAPNOINIT="1", HOME="/nonexistent",
                    XDG_CONFIG_HOME="/nonexistent", XDG_STATE_HOME="/nonexistent")
         env.pop("SMIMEPUB_PASSWORD", None)
-        proc = subprocess.Popen([smptest.BIN] + self.conn("-y", "-"), stdin=subprocess.PIPE,
+        proc = subprocess.Popen([binary] + self.conn("-y", "-"), stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=env, **user)
         try:
