@@ -1321,7 +1321,7 @@ static int best_grow(smp_session *c)
 /*
  * Judges the chunk's remaining inputs against what earlier chunks put on their addresses: an
  * input the earlier winner beats (or equals: the earlier wins a tie, as within a chunk) is
- * "superseded" by it; one that beats it may replace it (replace_run). Returns 0.
+ * "superseded" by it; one that beats it may replace it (replace_run).
  */
 static void best_against_earlier(smp_session *c, struct pub_item *items, size_t n)
 {
