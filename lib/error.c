@@ -38,6 +38,13 @@ int smp_error_set(smp_error *err, int code, const char *fmt, ...)
 	return code;
 }
 
+int smp_openssl_out_of_memory(void)
+{
+	unsigned long e = ERR_peek_error();
+
+	return e != 0 && ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE;
+}
+
 int smp_error_openssl(smp_error *err, int code, const char *fmt, ...)
 {
 	va_list ap;
@@ -45,6 +52,8 @@ int smp_error_openssl(smp_error *err, int code, const char *fmt, ...)
 	char reason[256];
 	size_t used;
 
+	if (smp_openssl_out_of_memory())
+		code = SMP_ERR_NOMEM;  /* whatever the caller took the failure for */
 	e = ERR_peek_error();
 	if (err != NULL) {
 		va_start(ap, fmt);

@@ -99,6 +99,9 @@ json_t *cli_certinfo_json(const smp_certinfo *ci);
 void cli_out_bytes(struct cli_out *o, const char *data, size_t len);
 
 /* Prints "smimepub: " + message to stderr (unless quiet, for warnings). */
+/* Before any JSON is built: jansson's allocations are watched (see output.c). */
+void cli_json_init(void);
+
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const struct cli_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -126,7 +126,9 @@ static int render(const smp_item *it, FILE *fp, void *ctx)
 	st->out.fp = fp;
 	st->out.csv_header_done = 1;  /* the parent writes the header */
 	st->out.index_legend_done = 1;  /* and the numbering legend */
-	return on_item(it, ctx);
+	on_item(it, ctx);
+	/* a record that could not be built is a batch that failed, not one left out */
+	return cli_stop == CLI_STOP_NOMEM ? SMP_ERR_NOMEM : 0;
 }
 
 /* In the parent: what a worker rendered, in walk order. */

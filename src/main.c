@@ -19,6 +19,7 @@ int main(int argc, char **argv)
 	int status, r;
 
 	setlocale(LC_CTYPE, "");
+	cli_json_init();
 	cmd = cli_parse(&opts, argc, argv, &status);
 	if (cmd == NULL)
 		return status;
@@ -29,7 +30,7 @@ int main(int argc, char **argv)
 	if ((r = smp_compat_fast_key_decode(&err)) != 0) {
 		cli_error_of(&err);
 		OPENSSL_cleanup();
-		return smp_exit_status(r);
+		return cmd->mask == CMD_AUDIT ? 3 : smp_exit_status(r);  /* audit: could not complete */
 	}
 	/*
 	 * No command dies of SIGPIPE (a closed pipe on stdout, a dropped connection): they are

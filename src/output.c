@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -346,14 +347,18 @@ static void json_line(FILE *fp, json_t *obj)
 	char *grown;
 
 	if (n > cap) {
-		if ((grown = realloc(buf, n + 4096)) == NULL)
+		if ((grown = realloc(buf, n + 4096)) == NULL) {
+			cli_stop_no_memory();
 			return;
+		}
 		buf = grown;
 		cap = n + 4096;
 		n = json_dumpb(obj, buf, cap, flags);
 	}
-	if (n == 0 || n > cap)
+	if (n == 0 || n > cap) {
+		cli_stop_no_memory();  /* json_dumpb could not encode it: out of memory */
 		return;
+	}
 	fwrite(buf, 1, n, fp);
 	fputc('\n', fp);
 }
@@ -390,10 +395,35 @@ static void out_check(struct cli_out *o)
 		cli_stop_output_lost();
 }
 
+/*
+ * jansson tells of a failed allocation only by the NULL of the one call that failed, and its
+ * builders (json_object_set_new, json_array_append_new) then leave the value out without a
+ * word: a record would be printed with fields missing. So the allocator notes the failure, and
+ * a record built after it is not printed; the run stops as for a lost output.
+ */
+static bool json_out_of_memory;
+
+static void *json_alloc(size_t n)
+{
+	void *p = malloc(n);
+
+	if (p == NULL)
+		json_out_of_memory = true;
+	return p;
+}
+
+void cli_json_init(void)
+{
+	json_set_alloc_funcs(json_alloc, free);
+}
+
 void cli_out_record(struct cli_out *o, json_t *obj)
 {
-	if (obj == NULL)
+	if (obj == NULL || json_out_of_memory) {  /* the record is not whole */
+		json_decref(obj);
+		cli_stop_no_memory();
 		return;
+	}
 	display_dns(obj);
 	switch (o->format) {
 	case CLI_FMT_JSON:

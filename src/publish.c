@@ -112,8 +112,10 @@ int cli_run_open(struct cli_run *run, smp_dir *dir, const smp_trust *trust, cons
 	so.journal = run->o->journal;
 	so.dry_run = run->o->dry_run;
 	so.command = command;
-	if (dir != NULL && run->actor == NULL)
-		run->actor = smp_dir_identity(dir);
+	if (dir != NULL && run->actor == NULL && (run->actor = smp_dir_identity(dir)) == NULL) {
+		cli_error("out of memory");  /* a journal record must say who made the change */
+		return 1;
+	}
 	so.actor = run->actor;
 	so.notice = run_notice;
 	so.warning = run_warning;
@@ -126,6 +128,8 @@ int cli_run_open(struct cli_run *run, smp_dir *dir, const smp_trust *trust, cons
 		so.reconnect_seconds = atoi(getenv("SMIMEPUB_TEST_RECONNECT_SECONDS"));
 	if ((r = smp_session_new(&run->session, &so, &err)) != 0) {
 		cli_error_of(&err);
+		free(run->actor);
+		run->actor = NULL;
 		return smp_exit_status(r);
 	}
 	smp_session_note_status(run->session, run->status);

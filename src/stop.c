@@ -48,6 +48,12 @@ void cli_stop_output_lost(void)
 		cli_stop = SIGPIPE;
 }
 
+void cli_stop_no_memory(void)
+{
+	if (cli_stop == 0)
+		cli_stop = CLI_STOP_NOMEM;
+}
+
 void cli_stop_count(const smp_item *item)
 {
 	items++;
@@ -60,6 +66,7 @@ static const char *stop_name(int sig)
 	switch (sig) {
 	case SIGINT: return "SIGINT";
 	case SIGTERM: return "SIGTERM";
+	case CLI_STOP_NOMEM: return "lack of memory";
 	default: return "a closed output";
 	}
 }
@@ -81,5 +88,7 @@ int cli_stop_exit(const char *command, int is_audit, int status)
 			interrupted);
 	else
 		fprintf(stderr, "smimepub: %s stopped by %s\n", command, stop_name(sig));
+	if (sig == CLI_STOP_NOMEM)
+		return status != 0 ? status : 1;
 	return 128 + sig;
 }

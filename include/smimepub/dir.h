@@ -250,7 +250,8 @@ void smp_bervals_free(struct berval *v, size_t n);
 
 /*
  * Whether the entry's mail or proxyAddresses (smtp: values) hold addr, case-insensitively.
- * Returns 2 when through mail, 1 through proxyAddresses only, 0 not at all.
+ * Returns 2 when through mail, 1 through proxyAddresses only, 0 not at all, or SMP_ERR_NOMEM
+ * (never a silent "not at all").
  */
 int smp_entry_has_address(const smp_entry *e, const char *addr);
 
@@ -258,7 +259,8 @@ int smp_entry_has_address(const smp_entry *e, const char *addr);
  * Calls fn with each address smp_entry_has_address compares: every mail value (how 2), then
  * every proxyAddresses value with the smtp: prefix (any case) without it (how 1), each
  * normalised by smp_address_normalize (borrowed for the call); values that are not well-formed
- * addresses are skipped. Stops at fn's first non-zero return and returns it, else 0.
+ * addresses are skipped. Stops at fn's first non-zero return and returns it, else 0;
+ * SMP_ERR_NOMEM when a value could not be normalised for lack of memory.
  */
 int smp_entry_each_address(const smp_entry *e, int (*fn)(const char *addr, int how, void *ctx),
 			   void *ctx);

@@ -66,6 +66,13 @@ int smp_error_set(smp_error *err, int code, const char *fmt, ...)
  * Like smp_error_set, then appends ": " and the first reason in OpenSSL's error queue (if any)
  * and empties the queue. Returns code.
  */
+/*
+ * Whether OpenSSL's error queue says that what just failed failed for lack of memory (its
+ * first error is ERR_R_MALLOC_FAILURE): then a decoder's NULL does not mean "not a
+ * certificate" nor a verification's failure "untrusted". Leaves the queue as it is.
+ */
+int smp_openssl_out_of_memory(void);
+
 int smp_error_openssl(smp_error *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

@@ -132,8 +132,12 @@ int smp_entry_each_address(const smp_entry *e, int (*fn)(const char *addr, int h
 			continue;
 		if (how == 1)
 			v += 5;
-		if (smp_address_normalize(&norm, v, strlen(v), NULL) != 0)
+		if ((r = smp_address_normalize(&norm, v, strlen(v), NULL)) != 0) {
+			if (r == SMP_ERR_NOMEM)
+				return r;
+			r = 0;
 			continue;
+		}
 		r = fn(norm, how, ctx);
 		free(norm);
 		norm = NULL;
@@ -165,13 +169,14 @@ int smp_entry_has_address(const smp_entry *e, const char *addr)
 {
 	struct wanted w = { NULL, 0 };
 	char *norm = NULL;
+	int r;
 
 	if (e == NULL || addr == NULL)
 		return 0;
-	if (smp_address_normalize(&norm, addr, strlen(addr), NULL) != 0)
-		return 0;
+	if ((r = smp_address_normalize(&norm, addr, strlen(addr), NULL)) != 0)
+		return r == SMP_ERR_NOMEM ? r : 0;
 	w.addr = norm;
-	smp_entry_each_address(e, is_wanted, &w);
+	r = smp_entry_each_address(e, is_wanted, &w);
 	free(norm);
-	return w.how;
+	return r < 0 ? r : w.how;
 }

@@ -680,6 +680,11 @@ int smp_dir_open(smp_dir **out, const smp_conn_options *opts, smp_error *err)
 		   defbase != NULL && *defbase != '\0') {
 		d->base = strdup(defbase);
 	}
+	if ((opts->base != NULL || defbase != NULL) && d->base == NULL) {
+		/* never NULL for lack of memory: that would search the whole directory */
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
 	d->profile = opts->profile != NULL ? opts->profile : smp_profile_for_schema(opts->schema);
 	r = read_root_dse(d, opts, err);
 	if (r < 0)
@@ -1269,19 +1274,25 @@ out:
 
 /* ---- Walk --------------------------------------------------------------------------------- */
 
-static void report_referrals(smp_dir *d, LDAPMessage *msg,
-			     void (*on_referral)(const char *url, void *ctx), void *ctx)
+/* Returns 0, or an error when the reference could not be read (a referral is never dropped
+ * without a word: it is a part of the directory the walk did not see). */
+static int report_referrals(smp_dir *d, LDAPMessage *msg,
+			    void (*on_referral)(const char *url, void *ctx), void *ctx,
+			    smp_error *err)
 {
 	char **refs = NULL;
 	size_t i;
+	int rc = ldap_parse_reference(L(d)->ld, msg, &refs, NULL, 0);
 
-	if (ldap_parse_reference(L(d)->ld, msg, &refs, NULL, 0) != LDAP_SUCCESS)
-		return;
+	if (rc != LDAP_SUCCESS)
+		return ldap_fail(d, err, rc == LDAP_NO_MEMORY ? SMP_ERR_NOMEM : SMP_ERR_INTERNAL, rc,
+				 NULL, NULL, "cannot read a referral from '%s'", d->uri);
 	for (i = 0; refs != NULL && refs[i] != NULL; i++) {
 		if (on_referral != NULL)
 			on_referral(refs[i], ctx);
 	}
 	ldap_memvfree((void **)refs);
+	return 0;
 }
 
 static int ld_walk(smp_dir *d, int (*fn)(const smp_entry *e, void *ctx),
@@ -1341,9 +1352,11 @@ static int ld_walk(smp_dir *d, int (*fn)(const smp_entry *e, void *ctx),
 				if (r != 0)
 					goto out;
 			} else if (type == LDAP_RES_SEARCH_REFERENCE) {
-				report_referrals(d, msg, on_referral, ctx);
+				r = report_referrals(d, msg, on_referral, ctx, err);
 				ldap_msgfree(msg);
 				msg = NULL;
+				if (r != 0)
+					goto out;
 			} else if (type == LDAP_RES_SEARCH_RESULT) {
 				rc = ldap_parse_result(L(d)->ld, msg, &errcode, &matched, &diag, &refs,
 						       &sctrls, 1);

@@ -774,7 +774,9 @@ static int subject_dn(char **dn, const smp_certinfo *ci, const unsigned char *de
 	*dn = NULL;
 	if (ci->x509 == NULL && der != NULL && len <= SMP_MAX_INPUT)
 		parsed = d2i_X509(NULL, &der, (long)len);
-	if (ci->x509 != NULL || parsed != NULL) {
+	if (ci->x509 == NULL && parsed == NULL && smp_openssl_out_of_memory())
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	else if (ci->x509 != NULL || parsed != NULL) {
 		r = smp_name_to_dn(dn, X509_get_subject_name(ci->x509 != NULL ? ci->x509 : parsed),
 				   err);
 		if (r == SMP_ERR_BADINPUT)
@@ -876,6 +878,9 @@ static int check_addresses(smp_certinfo *ci, const smp_entry *e)
 		return 0;
 	for (size_t i = 0; i < ci->n_emails; i++) {
 		int how = smp_entry_has_address(e, ci->emails[i]);
+
+		if (how < 0)
+			return how;
 		if (how > best)
 			best = how;
 	}

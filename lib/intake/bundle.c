@@ -55,6 +55,10 @@ static int der_failure(const unsigned char *data, size_t len, const char *what, 
 	int tag = 0, cls = 0, ret;
 	unsigned long e;
 
+	if (smp_openssl_out_of_memory()) {
+		ERR_clear_error();
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	}
 	ERR_clear_error();
 	ret = ASN1_get_object(&p, &plen, &tag, &cls, (long)len);
 	e = ERR_peek_last_error();

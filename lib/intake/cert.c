@@ -872,6 +872,13 @@ static int chain_facts(smp_certinfo *ci, X509 *leaf, STACK_OF(X509) *extra,
 	X509_STORE_CTX_set_app_data(ctx, &st);
 	X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
 	ok = X509_verify_cert(ctx);
+	/* a path that could not be built for lack of memory is not an untrusted certificate */
+	if (ok < 0 || smp_openssl_out_of_memory() || st.err == X509_V_ERR_OUT_OF_MEM ||
+	    X509_STORE_CTX_get_error(ctx) == X509_V_ERR_OUT_OF_MEM) {
+		ERR_clear_error();
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
 	ERR_clear_error();
 	ci->chain_ok = ok == 1 && st.err == 0 && !st.revoked;
 	if (st.revoked && (r = report_revoked(ci, leaf, trust)) != 0)
@@ -1090,6 +1097,10 @@ static int parse_der(X509 **out, const unsigned char *der, size_t len, smp_error
 		return smp_error_set(err, SMP_ERR_BADINPUT,
 				     "not a certificate: the value is larger than 16 MiB");
 	x = d2i_X509(NULL, &p, (long)len);
+	if (x == NULL && smp_openssl_out_of_memory()) {
+		ERR_clear_error();
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	}
 	if (x == NULL) {
 		ERR_clear_error();
 		return smp_error_set(err, SMP_ERR_BADINPUT,

@@ -464,11 +464,11 @@ static int entry_batches_flush(struct entry_batches *b, smp_error *err)
 
 	if (b->n == 0)
 		return 0;
-	memcpy(b->batch.p, &(uint32_t){ (uint32_t)b->n }, sizeof(uint32_t));
-	if (b->batch.failed) {
+	if (b->batch.failed) {  /* then b->batch.p may be NULL: the count has nowhere to go */
 		b->failed = 1;
 		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
 	}
+	memcpy(b->batch.p, &(uint32_t){ (uint32_t)b->n }, sizeof(uint32_t));
 	r = workers_submit(b->pool, b->batch.p, b->batch.len, b->on_result, b->ctx, err);
 	b->batch.len = 0;
 	b->n = 0;

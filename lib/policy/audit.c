@@ -146,7 +146,8 @@ static int check_address(smp_audit_value *v, const smp_entry *e, const char *add
 	if (address != NULL && smp_certinfo_has_email(ci, address))
 		return 0;
 	for (size_t k = 0; k < ci->n_emails && !on_entry; k++)
-		on_entry = smp_entry_has_address(e, ci->emails[k]) > 0;
+		if ((on_entry = smp_entry_has_address(e, ci->emails[k])) < 0)
+			return on_entry;
 	if (on_entry && address == NULL)
 		return 0;
 	/* the consequence in the words of the task at hand: whose key mail would go to */
@@ -216,7 +217,10 @@ static int pick_clients(smp_audit_entry *a)
 {
 	const smp_certinfo **smime = NULL, **certs = NULL;
 	smp_client_input in = { 0 };
+	int how = a->address != NULL ? smp_entry_has_address(a->entry, a->address) : 0;
 
+	if (how < 0)
+		return how;
 	if ((a->n_smime > 0 && (smime = calloc(a->n_smime, sizeof(*smime))) == NULL) ||
 	    (a->n_values > 0 && (certs = calloc(a->n_values, sizeof(*certs))) == NULL)) {
 		free(smime);
@@ -231,8 +235,7 @@ static int pick_clients(smp_audit_entry *a)
 	in.certs = certs;
 	in.n_certs = a->n_values;
 	in.address = a->address;
-	in.in_mail = a->address != NULL ? smp_entry_has_address(a->entry, a->address) == 2
-					: a->entry->n_mail > 0;
+	in.in_mail = a->address != NULL ? how == 2 : a->entry->n_mail > 0;
 	smp_clients_pick(a->picks, &in);
 	free(smime);
 	free(certs);
@@ -260,7 +263,9 @@ static int check_entry(smp_audit_entry *a)
 			return r;
 	}
 	if (e->n_certs + e->n_smime > 0 && a->address != NULL &&
-	    smp_entry_has_address(e, a->address) == 1) {
+	    (r = smp_entry_has_address(e, a->address)) < 0)
+		return r;
+	if (e->n_certs + e->n_smime > 0 && a->address != NULL && r == 1) {
 		r = entry_problem(a, "no_mail_attribute",
 				  "'%s' is only in proxyAddresses: gpgsm and Thunderbird look up the "
 				  "mail attribute and will not find the certificate; set mail on the "
