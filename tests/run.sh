@@ -14,9 +14,12 @@ cd "$ROOT"
 
 "$ROOT/scripts/install-deps.sh"
 
+# -Dtorture=true: the fault injection of tests/integration/test_torture.py (lib/torture.h)
 if [ ! -f "$BUILD/build.ninja" ]; then
 	meson setup "$BUILD" --werror -Db_sanitize=address,undefined -Db_lundef=false \
-		-Dbuildtype=debug >/dev/null
+		-Dbuildtype=debug -Dtorture=true >/dev/null
+else
+	meson configure "$BUILD" -Dtorture=true >/dev/null
 fi
 ninja -C "$BUILD"
 

@@ -4,6 +4,7 @@
  */
 #include "backend.h"
 #include "schema.h"
+#include "torture.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -390,6 +391,10 @@ static int set_options(smp_dir *d, const smp_conn_options *o, smp_error *err)
 	    ldap_set_option(L(d)->ld, LDAP_OPT_NETWORK_TIMEOUT, &tv) != LDAP_OPT_SUCCESS ||
 	    ldap_set_option(L(d)->ld, LDAP_OPT_TIMEOUT, &tv) != LDAP_OPT_SUCCESS)
 		return smp_error_set(err, SMP_ERR_INTERNAL, "cannot set LDAP options");
+#ifdef SMP_TORTURE
+	if (smp_torture_ldap(L(d)->ld) != 0)
+		return smp_error_set(err, SMP_ERR_INTERNAL, "cannot set the send fault layer");
+#endif
 	if (o->tls_cacert != NULL &&
 	    ldap_set_option(L(d)->ld, LDAP_OPT_X_TLS_CACERTFILE, o->tls_cacert) != LDAP_OPT_SUCCESS)
 		return smp_error_set(err, SMP_ERR_USAGE, "cannot use CA file '%s'", o->tls_cacert);
