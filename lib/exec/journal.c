@@ -1,6 +1,7 @@
 /* smimepub: journal of inverse changes and LDIF output (SPEC §4). */
 #include "smimepub/journal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -1238,6 +1239,33 @@ static struct berval *copy_values(struct berval **v, size_t n)
 	}
 }
 
+/*
+ * Whether a line of the LDIF text names no attribute (": value", after blanks): libldap 2.5's
+ * ldap_parse_ldif_record dereferences a NULL name when such a line is the first of an add
+ * record's attributes (found by tests/fuzz/fuzz_journal.c), and elsewhere hands it back as an
+ * attribute called "". smimepub never writes one, so the record is refused before libldap
+ * sees it. A line that begins with a space continues the one before; '#' begins a comment.
+ */
+static int has_unnamed_attribute(const char *text, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		const char *nl = memchr(text + i, '\n', len - i);
+		size_t end = nl != NULL ? (size_t)(nl - text) : len, k = i;
+
+		if (text[i] != ' ' && text[i] != '#') {
+			/* libldap skips the blanks isspace names before an attribute's name */
+			while (k < end && isspace((unsigned char)text[k]))
+				k++;
+			if (k < end && text[k] == ':')
+				return 1;
+		}
+		i = end + 1;
+	}
+	return 0;
+}
+
 int smp_journal_parse(smp_journal_change **out, const char *text, size_t len, smp_error *err)
 {
 	smp_journal_change *c = NULL;
@@ -1255,6 +1283,11 @@ int smp_journal_parse(smp_journal_change **out, const char *text, size_t len, sm
 		goto nomem;
 	memcpy(copy, text, len);
 	copy[len] = '\0';
+	if (has_unnamed_attribute(copy, len)) {
+		r = smp_error_set(err, SMP_ERR_BADINPUT,
+				  "journal record has a line that names no attribute");
+		goto out;
+	}
 	bv.bv_val = copy;
 	bv.bv_len = len;
 	parsed = 1;  /* ldap_parse_ldif_record may hold memory even when it fails */

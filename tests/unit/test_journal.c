@@ -749,6 +749,39 @@ static void test_journal_parse_refuses_blind_changes(void **state)
 	smp_journal_change_free(ch);
 }
 
+/*
+ * A line that names no attribute (": value") is refused: as the first attribute of an add
+ * record it crashed libldap 2.5's LDIF parser (NULL type), found by fuzz_journal; elsewhere
+ * libldap gave an attribute called "".
+ */
+static void test_journal_parse_refuses_unnamed_attribute(void **state)
+{
+	static const char *const bad[] = {
+		"dn: cn=a,dc=x\nchangetype: add\n: x\n",
+		"dn: cn=a,dc=x\nchangetype: add\n:: eA==\ncn: a\n",
+		"dn: cn=a,dc=x\nchangetype: add\n#comment\n\t: x\n",
+		"dn: cn=a,dc=x\nchangetype: add\n\r:x\n",
+		"dn: cn=a,dc=x\nchangetype: add\ncn: a\n: x\n",
+		"dn: cn=a,dc=x\nchangetype: modify\nadd: cn\n: x\n-\n",
+	};
+	const char *folded = "dn: cn=a,dc=x\nchangetype: add\ncn: a\ndescription: x\n :y\n";
+	smp_error err = SMP_ERROR_INIT;
+	smp_journal_change *ch = NULL;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(smp_journal_parse(&ch, bad[i], strlen(bad[i]), &err),
+				 SMP_ERR_BADINPUT);
+		assert_null(ch);
+		assert_non_null(strstr(err.msg, "names no attribute"));
+	}
+	/* a folded line that goes on with ':' is part of its value, not a line of its own */
+	assert_int_equal(smp_journal_parse(&ch, folded, strlen(folded), &err), 0);
+	assert_int_equal(ch->n_values, 2);
+	assert_string_equal(ch->values[1].bv_val, "x:y");
+	smp_journal_change_free(ch);
+}
+
 /* A journal whose last record was cut short is closed off at the next open. */
 static void test_journal_torn_tail_is_closed_off(void **state)
 {
@@ -819,6 +852,7 @@ int main(void)
 		cmocka_unit_test(test_journal_cut_anywhere_is_never_ok),
 		cmocka_unit_test(test_journal_reads_legacy_records),
 		cmocka_unit_test(test_journal_parse_refuses_blind_changes),
+		cmocka_unit_test(test_journal_parse_refuses_unnamed_attribute),
 		cmocka_unit_test(test_journal_torn_tail_is_closed_off),
 	};
 
