@@ -85,11 +85,11 @@ done
 max_len() {
 	case $1 in
 	cert) echo 8192 ;;      # certificates and bundles: 3 KiB at the 90th percentile
-	message) echo 16384 ;;  # a signed mail with its chain
+	message) echo 8192 ;;   # a signed mail with its chain: 4 KiB at the 90th percentile
 	ldif) echo 8192 ;;
 	journal) echo 8192 ;;   # a few records of base64 certificate values
-	config) echo 2048 ;;
-	dn) echo 1024 ;;
+	config) echo 8192 ;;    # past the 4096-byte lines the old reader cut in two
+	dn) echo 1024 ;;        # a DN string or DER name: a few hundred bytes
 	*) echo 4096 ;;
 	esac
 }
