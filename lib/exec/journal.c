@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -1240,28 +1241,54 @@ static struct berval *copy_values(struct berval **v, size_t n)
 }
 
 /*
- * Whether a line of the LDIF text names no attribute (": value", after blanks): libldap 2.5's
- * ldap_parse_ldif_record dereferences a NULL name when such a line is the first of an add
- * record's attributes (found by tests/fuzz/fuzz_journal.c), and elsewhere hands it back as an
- * attribute called "". smimepub never writes one, so the record is refused before libldap
- * sees it. A line that begins with a space continues the one before; '#' begins a comment.
+ * Refuses, before ldap_parse_ldif_record sees it, a record with a line smimepub never writes
+ * and libldap 2.5 mishandles:
+ *   - a line that names no attribute (": value"), or a "-" before any add:/delete:/replace:
+ *     line: as an add record's first attribute, libldap dereferences its NULL name (found by
+ *     tests/fuzz/fuzz_journal.c); elsewhere it came back as an attribute called "";
+ *   - a value given by URL ("attr:< file:///..."), which libldap reads from the local file
+ *     (ldif_parse_line2 does, whatever its freeval): undo would send a file's contents to the
+ *     directory, or read /dev/zero without end;
+ *   - a control line, whose value may be such a URL too.
+ * The lines are libldap's own (ldif_getline unfolds them and skips comments); of each, only
+ * what ldif_parse_line2 decides by is looked at: the name, blanks around it, up to the first
+ * ':', and the character after it ('<': a URL). text is a copy, changed in place.
  */
-static int has_unnamed_attribute(const char *text, size_t len)
+static int check_lines(char *text, smp_error *err)
 {
-	size_t i = 0;
+	static const char *const modops[] = { "add", "delete", "replace", "increment" };
+	char *next = text, *line;
+	int modop = 0;
 
-	while (i < len) {
-		const char *nl = memchr(text + i, '\n', len - i);
-		size_t end = nl != NULL ? (size_t)(nl - text) : len, k = i;
+	while ((line = ldif_getline(&next)) != NULL) {
+		char *name = line, *colon;
+		size_t n;
 
-		if (text[i] != ' ' && text[i] != '#') {
-			/* libldap skips the blanks isspace names before an attribute's name */
-			while (k < end && isspace((unsigned char)text[k]))
-				k++;
-			if (k < end && text[k] == ':')
-				return 1;
+		if (strcmp(line, "-") == 0) {
+			if (!modop)
+				return smp_error_set(err, SMP_ERR_BADINPUT, "journal record has a '-' "
+						     "line outside a modification");
+			continue;
 		}
-		i = end + 1;
+		while (isspace((unsigned char)*name))
+			name++;
+		if ((colon = strchr(name, ':')) == NULL)
+			continue;  /* not "name: value": libldap refuses the record itself */
+		n = (size_t)(colon - name);
+		while (n > 0 && isspace((unsigned char)name[n - 1]))
+			n--;
+		if (n == 0)
+			return smp_error_set(err, SMP_ERR_BADINPUT,
+					     "journal record has a line that names no attribute");
+		if (colon[1] == '<')
+			return smp_error_set(err, SMP_ERR_BADINPUT,
+					     "journal record takes a value from a URL");
+		if (n == strlen("control") && strncasecmp(name, "control", n) == 0)
+			return smp_error_set(err, SMP_ERR_BADINPUT,
+					     "journal record has a control line");
+		for (size_t i = 0; i < sizeof(modops) / sizeof(modops[0]); i++)
+			if (n == strlen(modops[i]) && strncasecmp(name, modops[i], n) == 0)
+				modop = 1;
 	}
 	return 0;
 }
@@ -1283,11 +1310,10 @@ int smp_journal_parse(smp_journal_change **out, const char *text, size_t len, sm
 		goto nomem;
 	memcpy(copy, text, len);
 	copy[len] = '\0';
-	if (has_unnamed_attribute(copy, len)) {
-		r = smp_error_set(err, SMP_ERR_BADINPUT,
-				  "journal record has a line that names no attribute");
+	if ((r = check_lines(copy, err)) != 0)
 		goto out;
-	}
+	memcpy(copy, text, len);  /* check_lines worked on it in place */
+	copy[len] = '\0';
 	bv.bv_val = copy;
 	bv.bv_len = len;
 	parsed = 1;  /* ldap_parse_ldif_record may hold memory even when it fails */
