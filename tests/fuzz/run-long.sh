@@ -11,8 +11,8 @@
 #      inputs to a scratch dir only; a crash, leak, timeout or out-of-memory input is kept in
 #      RESULTS/TARGET/ (libFuzzer's artifact_prefix) and named at the end;
 #   3. merges: fuzz_TARGET -merge=1 tests/fuzz/corpus/TARGET SCRATCH, so only the inputs that
-#      add coverage join the saved corpus (named by the SHA-1 of their content, as libFuzzer
-#      names them); commit them, the normal test run replays them (suite 'fuzz');
+#      reach new code (edges) join the saved corpus (named by the SHA-1 of their content, as
+#      libFuzzer names them); commit them, the normal test run replays them (suite 'fuzz');
 #   4. prints one summary line: target, seconds, executions, exec/s, corpus files before and
 #      after the merge; then a table of every target.
 #
@@ -182,8 +182,10 @@ for t in "${targets[@]}"; do
 
 	after=$before
 	if [ "$merge" -eq 1 ]; then
-		# only inputs that add coverage to what the saved corpus already reaches
-		"$exe" -merge=1 -max_len="$len" -timeout=30 -rss_limit_mb=2048 \
+		# only inputs that reach code the saved corpus does not: new edges, not new hit
+		# counts (-use_counters=0); with counts a 300 s fuzz_message run merged 238 inputs
+		# (790 KB) where 23 (50 KB) add every new edge, and a fuzzing run regains the counts
+		"$exe" -merge=1 -use_counters=0 -max_len="$len" -timeout=30 -rss_limit_mb=2048 \
 			-artifact_prefix="$out/artifacts/merge-" "$corpus" "$scratch" \
 			>"$out/merge.log" 2>&1 ||
 			{ echo "!! fuzz_$t: merge failed, see $out/merge.log"; status=1; failed+=("$t-merge"); }
