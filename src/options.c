@@ -2,8 +2,8 @@
 #include "options.h"
 
 #include "advice.h"
+#include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -359,8 +359,7 @@ static int config_argc;
 static int config_load(const char *path, int required)
 {
 	FILE *fp;
-	char line[4096];
-	int lineno = 0;
+	int r;
 
 	fp = fopen(path, "r");
 	if (fp == NULL) {
@@ -370,52 +369,9 @@ static int config_load(const char *path, int required)
 		}
 		return 0;
 	}
-	while (fgets(line, sizeof(line), fp) != NULL) {
-		char *key = line, *value, *end, *arg;
-		char **grown;
-
-		lineno++;
-		while (isspace((unsigned char)*key))
-			key++;
-		if (*key == '#' || *key == ';' || *key == '\0')
-			continue;
-		end = key + strlen(key);
-		while (end > key && isspace((unsigned char)end[-1]))
-			*--end = '\0';
-		value = strchr(key, '=');
-		if (value != NULL) {
-			char *kend = value;
-			*value++ = '\0';
-			while (kend > key && isspace((unsigned char)kend[-1]))
-				*--kend = '\0';
-			while (isspace((unsigned char)*value))
-				value++;
-		}
-		if (*key == '\0' || strchr(key, ' ') != NULL) {
-			cli_error("%s:%d: expected 'option = value'", path, lineno);
-			fclose(fp);
-			return -1;
-		}
-		if (value != NULL && *value != '\0' &&
-		    (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0))
-			value = NULL;
-		if (asprintf(&arg, value != NULL && *value != '\0' ? "--%s=%s" : "--%s", key,
-			     value != NULL ? value : "") < 0) {
-			fclose(fp);
-			return -1;
-		}
-		grown = realloc(config_argv, sizeof(*config_argv) * (size_t)(config_argc + 2));
-		if (grown == NULL) {
-			free(arg);
-			fclose(fp);
-			return -1;
-		}
-		config_argv = grown;
-		config_argv[config_argc++] = arg;
-		config_argv[config_argc] = NULL;
-	}
+	r = cli_config_read(fp, path, &config_argv, &config_argc);
 	fclose(fp);
-	return 0;
+	return r;
 }
 
 static int config_find_and_load(int argc, char **argv)

@@ -1,6 +1,7 @@
 /* smimepub: journal of inverse changes and LDIF output (SPEC §4). */
 #include "smimepub/journal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -8,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -1238,6 +1240,59 @@ static struct berval *copy_values(struct berval **v, size_t n)
 	}
 }
 
+/*
+ * Refuses, before ldap_parse_ldif_record sees it, a record with a line smimepub never writes
+ * and libldap 2.5 mishandles:
+ *   - a line that names no attribute (": value"), or a "-" before any add:/delete:/replace:
+ *     line: as an add record's first attribute, libldap dereferences its NULL name (found by
+ *     tests/fuzz/fuzz_journal.c); elsewhere it came back as an attribute called "";
+ *   - a value given by URL ("attr:< file:///..."), which libldap reads from the local file
+ *     (ldif_parse_line2 does, whatever its freeval): undo would send a file's contents to the
+ *     directory, or read /dev/zero without end;
+ *   - a control line, whose value may be such a URL too.
+ * The lines are libldap's own (ldif_getline unfolds them and skips comments); of each, only
+ * what ldif_parse_line2 decides by is looked at: the name, blanks around it, up to the first
+ * ':', and the character after it ('<': a URL). text is a copy, changed in place.
+ */
+static int check_lines(char *text, smp_error *err)
+{
+	static const char *const modops[] = { "add", "delete", "replace", "increment" };
+	char *next = text, *line;
+	int modop = 0;
+
+	while ((line = ldif_getline(&next)) != NULL) {
+		char *name = line, *colon;
+		size_t n;
+
+		if (strcmp(line, "-") == 0) {
+			if (!modop)
+				return smp_error_set(err, SMP_ERR_BADINPUT, "journal record has a '-' "
+						     "line outside a modification");
+			continue;
+		}
+		while (isspace((unsigned char)*name))
+			name++;
+		if ((colon = strchr(name, ':')) == NULL)
+			continue;  /* not "name: value": libldap refuses the record itself */
+		n = (size_t)(colon - name);
+		while (n > 0 && isspace((unsigned char)name[n - 1]))
+			n--;
+		if (n == 0)
+			return smp_error_set(err, SMP_ERR_BADINPUT,
+					     "journal record has a line that names no attribute");
+		if (colon[1] == '<')
+			return smp_error_set(err, SMP_ERR_BADINPUT,
+					     "journal record takes a value from a URL");
+		if (n == strlen("control") && strncasecmp(name, "control", n) == 0)
+			return smp_error_set(err, SMP_ERR_BADINPUT,
+					     "journal record has a control line");
+		for (size_t i = 0; i < sizeof(modops) / sizeof(modops[0]); i++)
+			if (n == strlen(modops[i]) && strncasecmp(name, modops[i], n) == 0)
+				modop = 1;
+	}
+	return 0;
+}
+
 int smp_journal_parse(smp_journal_change **out, const char *text, size_t len, smp_error *err)
 {
 	smp_journal_change *c = NULL;
@@ -1254,6 +1309,10 @@ int smp_journal_parse(smp_journal_change **out, const char *text, size_t len, sm
 	if (c == NULL || copy == NULL)
 		goto nomem;
 	memcpy(copy, text, len);
+	copy[len] = '\0';
+	if ((r = check_lines(copy, err)) != 0)
+		goto out;
+	memcpy(copy, text, len);  /* check_lines worked on it in place */
 	copy[len] = '\0';
 	bv.bv_val = copy;
 	bv.bv_len = len;

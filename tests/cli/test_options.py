@@ -59,6 +59,23 @@ class TestOptions(unittest.TestCase):
         r = run(["inspect", pki("alice.pem")], env={"XDG_CONFIG_HOME": tmp})
         self.assertEqual(r.json()[0]["problems"], [])
 
+    def test_config_long_line_is_one_line(self):
+        # a line longer than any buffer stays one line: the tail of a commented-out line is
+        # not read as an option of its own, and a long value reaches its option whole
+        tmp = tempfile.mkdtemp()
+        conf = os.path.join(tmp, "config")
+        for pad in (4093, 4094, 8189, 20000):
+            with open(conf, "w") as fp:
+                fp.write("# " + "x" * pad + "format=json\n")
+            r = run(["--config", conf, "inspect", pki("alice.pem")])
+            self.assertEqual(r.rc, 0, r)
+            self.assertFalse(r.out.startswith("{"), (pad, r.out[:80]))
+        with open(conf, "w") as fp:
+            fp.write("format = csv\nat = %s%s\n" % (T0, " " * 5000))
+        r = run(["--config", conf, "inspect", pki("alice.pem")])
+        self.assertEqual(r.rc, 0, r)
+        self.assertTrue(r.out.startswith("file,"), r)
+
     def test_bad_config_is_usage_error(self):
         tmp = tempfile.mkdtemp()
         conf = os.path.join(tmp, "config")

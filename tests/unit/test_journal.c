@@ -749,6 +749,51 @@ static void test_journal_parse_refuses_blind_changes(void **state)
 	smp_journal_change_free(ch);
 }
 
+/*
+ * Lines smimepub never writes and libldap 2.5 mishandles are refused before it parses them:
+ * a line that names no attribute, or a '-' as an add record's first attribute, crashed its
+ * LDIF parser (NULL name; found by fuzz_journal), and a value or control taken from a URL
+ * ("attr:< file:///...") made it read a local file into the change undo would send.
+ */
+static void test_journal_parse_refuses_lines_libldap_mishandles(void **state)
+{
+	static const struct {
+		const char *text, *why;
+	} bad[] = {
+		{ "dn: cn=a,dc=x\nchangetype: add\n: x\n", "names no attribute" },
+		{ "dn: cn=a,dc=x\nchangetype: add\n:: eA==\ncn: a\n", "names no attribute" },
+		{ "dn: cn=a,dc=x\nchangetype: add\n#comment\n\t: x\n", "names no attribute" },
+		{ "dn: cn=a,dc=x\nchangetype: add\n\r:x\n", "names no attribute" },
+		{ "dn: cn=a,dc=x\nchangetype: add\ncn: a\n: x\n", "names no attribute" },
+		{ "dn: cn=a,dc=x\nchangetype: modify\nadd: cn\n: x\n-\n", "names no attribute" },
+		{ "dn: cn=a,dc=x\nchangetype: add\n-\ncn: a\n", "outside a modification" },
+		{ "dn: cn=a,dc=x\nchangetype: add\ncn:< file:///etc/hostname\n", "URL" },
+		{ "dn: cn=a,dc=x\nchangetype: modify\ndelete: userCertificate;binary\n"
+		  "userCertificate;binary:< file:///dev/zero\n-\n", "URL" },
+		{ "dn: cn=a,dc=x\nchangetype: modify\ndelete: mail\nmail:<\n file:///etc/passwd\n-\n",
+		  "URL" },
+		{ "dn: cn=a,dc=x\ncontrol: 1.2.3 true :< file:///etc/hostname\nchangetype: delete\n",
+		  "control" },
+	};
+	const char *folded = "dn: cn=a,dc=x\nchangetype: add\ncn: a\ndescription: x\n :y\n";
+	smp_error err = SMP_ERROR_INIT;
+	smp_journal_change *ch = NULL;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (smp_journal_parse(&ch, bad[i].text, strlen(bad[i].text), &err) != SMP_ERR_BADINPUT)
+			fail_msg("record %zu is not refused", i);
+		assert_null(ch);
+		if (strstr(err.msg, bad[i].why) == NULL)
+			fail_msg("record %zu: '%s' does not say '%s'", i, err.msg, bad[i].why);
+	}
+	/* a folded line that goes on with ':' is part of its value, not a line of its own */
+	assert_int_equal(smp_journal_parse(&ch, folded, strlen(folded), &err), 0);
+	assert_int_equal(ch->n_values, 2);
+	assert_string_equal(ch->values[1].bv_val, "x:y");
+	smp_journal_change_free(ch);
+}
+
 /* A journal whose last record was cut short is closed off at the next open. */
 static void test_journal_torn_tail_is_closed_off(void **state)
 {
@@ -819,6 +864,7 @@ int main(void)
 		cmocka_unit_test(test_journal_cut_anywhere_is_never_ok),
 		cmocka_unit_test(test_journal_reads_legacy_records),
 		cmocka_unit_test(test_journal_parse_refuses_blind_changes),
+		cmocka_unit_test(test_journal_parse_refuses_lines_libldap_mishandles),
 		cmocka_unit_test(test_journal_torn_tail_is_closed_off),
 	};
 
