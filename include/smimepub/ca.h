@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include <lber.h>
+#include <openssl/x509.h>
 
 #include "smimepub/dir.h"
 #include "smimepub/error.h"
@@ -88,6 +89,89 @@ typedef struct smp_ca_value {
  */
 int smp_dir_ca_walk(smp_dir *d, const smp_ca_containers *c,
 		    int (*fn)(const smp_ca_value *v, void *ctx), void *ctx, smp_error *err);
+
+
+/* ---- Pure decisions (lib/policy/ca.c) ------------------------------------------------------ */
+
+/* What a CA certificate is, for where it goes. */
+typedef enum smp_ca_kind {
+	SMP_CA_NOT_CA = 0,       /* no basicConstraints cA (or an X.509 v1 certificate) */
+	SMP_CA_ROOT,             /* self-issued and self-signed: a trust anchor */
+	SMP_CA_INTERMEDIATE,     /* issued by another CA */
+	SMP_CA_CROSS             /* issued by another CA to a CA that is also a root (the same
+				    subject and key as a self-signed certificate known) */
+} smp_ca_kind;
+
+/* "root", "intermediate", "cross", "not_ca" (static). */
+const char *smp_ca_kind_name(smp_ca_kind kind);
+
+/*
+ * What x is. known (may be NULL) are the other certificates in view -- the inputs of the
+ * run and what the directory already distributes -- against which a certificate issued by
+ * another CA is recognised as a cross-certificate: a self-signed certificate in known has
+ * its subject and public key. Pure: no I/O, OpenSSL's error queue left empty.
+ */
+smp_ca_kind smp_ca_classify(X509 *x, STACK_OF(X509) *known);
+
+/*
+ * The sanitised short name of MS-WCCE 3.1.1.4.1.1 for name (UTF-8): each disallowed
+ * character becomes '!' and its UTF-16 code unit as four lower-case hex digits; a result of
+ * more than 51 characters is cut at 51 (never inside a "!xxxx"), and '-' and the 5-digit
+ * decimal hash of what was cut (3.1.1.4.1.1.1) are appended. Returns 0 and *out (caller
+ * frees); SMP_ERR_BADINPUT for a name that is empty or not UTF-8; SMP_ERR_NOMEM.
+ */
+int smp_ca_sanitised_name(char **out, const char *name);
+
+/*
+ * The common name of the CA x (the last CN of its subject; without one, the subject's last
+ * attribute value) as UTF-8. Returns 0 and *out (caller frees); SMP_ERR_BADINPUT when the
+ * subject is empty; SMP_ERR_NOMEM.
+ */
+int smp_ca_common_name(char **out, X509 *x);
+
+/* What a publish of one CA certificate does to its entry. */
+typedef enum smp_ca_write {
+	SMP_CA_WRITE_NONE = 0,   /* the value is there already: unchanged */
+	SMP_CA_WRITE_CREATE,     /* no entry: create it holding the value */
+	SMP_CA_WRITE_ADD         /* the entry exists (a renewed CA of the same name): add the
+				    value beside the others */
+} smp_ca_write;
+
+typedef struct smp_ca_plan {
+	smp_ca_write write;
+	char *dn;                /* the entry (malloc'd) */
+	const char *container;   /* borrowed from the containers */
+	const char *attr;        /* the attribute the value goes in (the profile's, static) */
+	char *name;              /* the entry's RDN value: the CA name, sanitised where the
+				    profile names entries so (malloc'd) */
+} smp_ca_plan;
+
+/*
+ * Where and how the CA certificate x of kind (not SMP_CA_NOT_CA) goes on a directory of
+ * profile p with containers c: roots in c->roots, the rest in c->intermediates; a
+ * cross-certificate in p->ca_cross_attr where the profile has one; entries named
+ * "cn=<name>" (RFC 4514 escaped by libldap) with the name sanitised when
+ * p->ca_sanitised_names. exists / values[0..n): whether that entry exists and the values it
+ * holds in plan->attr (see smp_ca_plan_dn to learn the DN first). Returns 0 and fills plan
+ * (release with smp_ca_plan_release); SMP_ERR_BADINPUT for a name that cannot be used;
+ * SMP_ERR_NOMEM.
+ */
+int smp_ca_plan_publish(smp_ca_plan *plan, const smp_profile *p, const smp_ca_containers *c,
+			X509 *x, const struct berval *der, smp_ca_kind kind, int exists,
+			const struct berval *values, size_t n, smp_error *err);
+
+void smp_ca_plan_release(smp_ca_plan *plan);
+
+/*
+ * The attributes and values of a new CA entry for plan holding der, in the order written:
+ * the profile's classes, cn, the certificate in plan->attr and each required attribute the
+ * class needs besides (p->ca_extra_attrs; on AD also cACertificate when the certificate goes
+ * into crossCertificatePair) with the value certutil -dspublish writes there: one zero byte.
+ * attrs[i] are static, values[i] borrow der or static bytes. Returns the count (at most max).
+ */
+size_t smp_ca_entry_values(const smp_profile *p, const smp_ca_plan *plan,
+			   const struct berval *der, const char **attrs, struct berval *values,
+			   size_t max);
 
 #ifdef __cplusplus
 }
