@@ -26,6 +26,7 @@
 #include <ldap.h>
 #include <openssl/evp.h>
 
+#include "smimepub/ca.h"
 #include "smimepub/journal.h"
 #include "pipeline.h"
 
@@ -181,6 +182,8 @@ struct uitem {
 	struct berval *del, *add; /* plan's arrays (owned, values borrowed) */
 	int serial;               /* after the bulk: an earlier item has the same entry, or the
 				     record is not a modify */
+	int ca;                   /* MODIFY of a CA entry's certificates (ca publish / remove):
+				     undone one by one by ca_modify_single */
 	int reported;
 };
 
@@ -224,6 +227,13 @@ static int is_cert_attr(const char *attr)
 
 	return strncasecmp(attr, "userCertificate", n) == 0 &&
 	       (attr[n] == '\0' || attr[n] == ';');
+}
+
+/* The attributes ca publish and ca remove change on a CA entry (SPEC §6). */
+static int is_ca_attr(const char *attr)
+{
+	return strncasecmp(attr, "cACertificate", 13) == 0 ||
+	       strncasecmp(attr, "crossCertificatePair", 20) == 0;
 }
 
 static int has_value(const struct berval *v, size_t n, const struct berval *x)
@@ -316,6 +326,11 @@ static int plan_of(struct uitem *u)
 	const smp_journal_change *ch = u->ch;
 	size_t nd = 0, na = 0;
 
+	for (size_t i = 0; i < ch->n_changes && ch->n_changes == 1; i++)
+		if (is_ca_attr(ch->changes[i].attr)) {
+			u->ca = 1;
+			return 0;
+		}
 	for (size_t i = 0; i < ch->n_changes; i++) {
 		if (!is_cert_attr(ch->changes[i].attr)) {
 			set_result(u, "failed", "malformed", 65,
@@ -412,6 +427,62 @@ static int decide_modify(smp_session *c, struct uitem *u)
 	return pipe_planned(c, &u->p, &u->plan);
 }
 
+/*
+ * A MODIFY record of a CA entry's certificates: applied while the entry holds every value the
+ * change added and none it removed, as exec_modify (journalled itself, naming the record).
+ */
+static int ca_modify_single(smp_session *c, struct uitem *u)
+{
+	const smp_change *ch = &u->ch->changes[0];
+	smp_error err = SMP_ERROR_INIT;
+	struct berval *have = NULL;
+	char *ldif = NULL;
+	size_t n = 0;
+	int exists = 0, r;
+
+	if ((r = smp_dir_ca_read(c->dir, u->ch->dn, ch->attr, &exists, &have, &n, &err)) != 0)
+		goto fail;
+	if (!exists) {
+		set_result(u, "skipped", "gone", 1, "the entry no longer exists");
+		goto out;
+	}
+	for (size_t i = 0; i < ch->n_del; i++)
+		if (!has_value(have, n, &ch->del[i])) {
+			set_result(u, "skipped", "conflict", 1, "the entry changed since: the CA "
+				   "certificate the change added is no longer on it; left as it is");
+			goto out;
+		}
+	for (size_t i = 0; i < ch->n_add; i++)
+		if (has_value(have, n, &ch->add[i])) {
+			set_result(u, "skipped", "conflict", 1, "the entry changed since: the CA "
+				   "certificate the change removed is on it again; left as it is");
+			goto out;
+		}
+	if (c->o.dry_run) {
+		would_undo(c, u);
+		goto out;
+	}
+	c->undoes = u->rec->id;
+	r = exec_modify(c, u->ch->dn, ch, 1, NULL, &ldif, NULL, NULL, &err);
+	c->undoes = NULL;
+	if (r != 0)
+		goto fail;
+	set_result(u, "undone", NULL, 0, "the entry's CA certificates are as they were before the "
+		   "change (this undo is journal record %s)", c->record);
+	snprintf(u->p.record, sizeof(u->p.record), "%s", c->record);
+	goto out;
+fail:
+	pipe_fail(&u->p, r, err.msg);
+	r = r == SMP_ERR_NOMEM ? r : 0;
+	smp_bervals_free(have, n);
+	free(ldif);
+	return r;
+out:
+	smp_bervals_free(have, n);
+	free(ldif);
+	return 0;
+}
+
 /* A MODIFY record the one-at-a-time way: read, check, write through pipe_write of one. */
 static int modify_single(smp_session *c, struct uitem *u)
 {
@@ -470,9 +541,51 @@ static char *parent_dn(const char *dn)
 }
 
 /* Undoes a creation: deletes the contact, if it holds no certificate any more. */
+/*
+ * A CA entry (or the container) that ca publish created, as it is now: into *k what
+ * re-creates it (its classes, name and values; attrs borrow *names, freed by the caller with
+ * smp_dir_values_free). Returns how many CA certificates it holds (the undo deletes it only
+ * while that is at most the one it was created with), or an error.
+ */
+static int ca_entry_recreation(smp_session *c, struct uitem *u, smp_contact **k,
+			       char ***names, size_t *n, smp_error *err)
+{
+	char *attrs[] = { "objectClass", "cn", "ou", "cACertificate", "cACertificate;binary",
+			  "crossCertificatePair", "certificateRevocationList",
+			  "authorityRevocationList", NULL };
+	struct berval *v = NULL;
+	int exists = 0, held = 0, r;
+
+	if ((r = smp_dir_read_values(c->dir, u->ch->dn, attrs, &exists, names, &v, n, err)) != 0)
+		return r;
+	if ((*k = calloc(1, sizeof(**k))) == NULL || ((*k)->dn = strdup(u->ch->dn)) == NULL) {
+		smp_bervals_free(v, *n);
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	}
+	(*k)->exchange = -1;
+	for (size_t i = 0; i < *n; i++) {
+		if ((strncasecmp((*names)[i], "cACertificate", 13) == 0 ||
+		     strncasecmp((*names)[i], "crossCertificatePair", 20) == 0) &&
+		    !smp_ca_value_is_placeholder(&v[i]))
+			held++;
+		if ((*k)->n < SMP_CONTACT_MAX_VALUES) {
+			(*k)->attrs[(*k)->n] = (*names)[i];
+			(*k)->values[(*k)->n] = v[i];  /* moved: smp_contact_free frees it */
+			(*k)->n++;
+		} else {
+			free(v[i].bv_val);
+		}
+	}
+	free(v);
+	return held;
+}
+
 static int delete_single(smp_session *c, struct uitem *u)
 {
 	smp_error err = SMP_ERROR_INIT;
+	const char *what = "contact";
+	char **ca_names = NULL;
+	size_t ca_n = 0;
 	smp_journal_batch *jb = NULL;
 	smp_contact *k = NULL;
 	smp_entry *e = NULL;
@@ -486,7 +599,7 @@ static int delete_single(smp_session *c, struct uitem *u)
 		r = read_entry(c, u->ch->dn, &e, &err);
 		if (r == SMP_ERR_NOTFOUND) {
 			if (sent)
-				set_result(u, "undone", NULL, 0, "deleted the contact the change created");
+				set_result(u, "undone", NULL, 0, "deleted the %s the change created", what);
 			else
 				set_result(u, "unchanged", "gone", 0, "the contact no longer exists");
 			r = 0;
@@ -506,6 +619,30 @@ static int delete_single(smp_session *c, struct uitem *u)
 			would_undo(c, u);
 			r = 0;
 			goto out;
+		}
+		if (k == NULL && e->n_mail == 0) {
+			/* no mail: a CA entry or the CA container ca publish created (SPEC §6) */
+			int held = ca_entry_recreation(c, u, &k, &ca_names, &ca_n, &err);
+
+			if (held < 0) {
+				r = held;
+				goto fail;
+			}
+			if (held > 1) {
+				set_result(u, "skipped", "conflict", 1,
+					   "the entry holds %d CA certificates now: remove the others "
+					   "first; left as it is", held);
+				r = 0;
+				goto out;
+			}
+			what = "entry";
+			if ((r = pub_journal_ready(c, &err)) != 0 ||
+			    (r = smp_journal_batch_new(&jb)) != 0 ||
+			    (r = smp_journal_batch_add_deletion(jb, c->journal, u->ch->dn,
+								k->attrs, k->values, k->n,
+								u->rec->id, &jid, &err)) != 0 ||
+			    (r = smp_journal_batch_commit(c->journal, jb, &err)) != 0)
+				goto fail;
 		}
 		if (k == NULL) {
 			/* what re-creates it: the contact smimepub writes for its name and mail */
@@ -531,7 +668,7 @@ static int delete_single(smp_session *c, struct uitem *u)
 		if (r == 0) {
 			const char *id = smp_journal_batch_record_id(jb, jid);
 
-			set_result(u, "undone", NULL, 0, "deleted the contact the change created");
+			set_result(u, "undone", NULL, 0, "deleted the %s the change created", what);
 			snprintf(u->p.record, sizeof(u->p.record), "%s", id != NULL ? id : "");
 			goto out;
 		}
@@ -556,6 +693,7 @@ fail:
 out:
 	smp_entry_free(e);
 	smp_contact_free(k);
+	smp_dir_values_free(ca_names, NULL, ca_n);
 	smp_journal_batch_free(jb);
 	free(parent);
 	return r;
@@ -652,7 +790,7 @@ static int run_single(smp_session *c, struct uitem *u)
 	}
 	switch (u->ch->op) {
 	case SMP_JOURNAL_MODIFY:
-		return modify_single(c, u);
+		return u->ca ? ca_modify_single(c, u) : modify_single(c, u);
 	case SMP_JOURNAL_DELETE:
 		return delete_single(c, u);
 	case SMP_JOURNAL_ADD:
@@ -722,7 +860,7 @@ static int undo_chunk(smp_session *c, const smp_undo_options *o, struct recs *rs
 		for (size_t k = 0; k < i && !u[i].serial; k++)
 			if (u[k].ch != NULL && strcasecmp(u[k].ch->dn, u[i].ch->dn) == 0)
 				u[i].serial = 1;
-		if (u[i].ch->op != SMP_JOURNAL_MODIFY)
+		if (u[i].ch->op != SMP_JOURNAL_MODIFY || u[i].ca)
 			u[i].serial = 1;
 		if (!u[i].serial)
 			g[ng++] = &u[i].p;
