@@ -65,6 +65,26 @@ typedef struct smp_profile {
 						      marker is there, each only where
 						      contact_class may hold it; ends with a
 						      NULL attr. NULL: none */
+	/* Partner CAs (SPEC §6, ca.h). Where clients take them from: */
+	const char *ca_root_dse_attr;  /* the root DSE attribute naming the partition the CA
+					  containers are in ("configurationNamingContext"),
+					  or NULL: both containers are the --ca-base */
+	const char *ca_roots_rdns;     /* the roots' container relative to that partition */
+	const char *ca_intermediates_rdns; /* the intermediates' and cross-certificates' */
+	const char *ca_default_base_rdn; /* without ca_root_dse_attr: the --ca-base default,
+					    this RDN above the search base ("ou=CAs") */
+	const char *ca_cert_attr;      /* attribute written: "cACertificate" (AD) /
+					  "cACertificate;binary" (OpenLDAP requires it) */
+	const char *ca_cross_attr;     /* where a cross-certificate goes ("crossCertificatePair"),
+					  or NULL: with the other CA certificates */
+	const char *const *ca_classes; /* objectClass values of a CA entry, NULL-terminated */
+	const char *const *ca_extra_attrs; /* attributes the class requires besides cn and the
+					      certificate, written once with an empty-CRL
+					      value (see smp_ca_entry_plan), NULL-terminated,
+					      or NULL */
+	int ca_sanitised_names;        /* 1: entries named by the sanitised short CA name of
+					  MS-WCCE 3.1.1.4.1.1 (smp_ca_sanitised_name); 0: by
+					  the CA's common name as it is */
 } smp_profile;
 
 extern const smp_profile smp_profile_ad;

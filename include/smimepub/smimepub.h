@@ -51,6 +51,7 @@
 #include "smimepub/cert.h"    /* intake, trust, facts and problems of a certificate, addresses */
 #include "smimepub/message.h" /* signed mail as an input */
 #include "smimepub/dir.h"     /* connections, profiles, entries, exact-value writes */
+#include "smimepub/ca.h"      /* partner CA containers and their certificates */
 #include "smimepub/ldif_in.h" /* reading LDIF exports */
 #include "smimepub/plan.h"    /* publish / remove decisions */
 #include "smimepub/audit.h"   /* findings on entries, summary of a run, prune selection */

@@ -17,6 +17,10 @@
 
 #include "smimepub/dir.h"
 
+/* What search_values hands out: one value, borrowed for the call. */
+typedef int (*dir_value_fn)(const char *dn, const char *attr, size_t index,
+			    const struct berval *v, void *ctx);
+
 struct smp_dir_ops {
 	/* for refusals: "cannot <what>: <name> '<uri>' <refusal>" */
 	const char *name;        /* "the LDIF export" */
@@ -43,6 +47,13 @@ struct smp_dir_ops {
 	   0, or -1 when the search failed (no base is no entries) */
 	int (*find_dns)(smp_dir *d, const char *base, const char *filter, char ***out,
 			size_t *n);
+	/* every value of the attributes attrs (NULL-terminated; as the server names them in
+	   its answer) of the entries at scope (LDAP_SCOPE_*) of base matching filter, to fn in
+	   the server's order with the entry's DN and the value's place among the entry's
+	   values of that attribute; a missing base holds no entries. Stops when fn returns
+	   non-zero and returns that */
+	int (*search_values)(smp_dir *d, const char *base, int scope, const char *filter,
+			     char **attrs, dir_value_fn fn, void *ctx, smp_error *err);
 	int (*walk)(smp_dir *d, int (*fn)(const smp_entry *e, void *ctx),
 		    void (*on_referral)(const char *url, void *ctx), void *ctx, smp_error *err);
 	/* filter: the OR of every address's smp_dir_address_filter */
@@ -73,6 +84,14 @@ struct smp_dir {
 	size_t n_address_lists;
 	int address_lists_read;
 };
+
+/*
+ * The backend's search_values, or SMP_ERR_USAGE ("cannot <what>: the LDIF export ... is
+ * read-only") when it has none.
+ */
+int dir_search_values(smp_dir *d, const char *what, const char *base, int scope,
+		      const char *filter, char **attrs, dir_value_fn fn, void *ctx,
+		      smp_error *err);
 
 /* A zeroed smp_dir for ops (be NULL), or NULL when out of memory. */
 smp_dir *smp_dir_new(const struct smp_dir_ops *ops);

@@ -124,6 +124,15 @@ int smp_dir_modify(smp_dir *d, const char *dn, const smp_change *changes, size_t
 	return d->ops->modify(d, dn, changes, n, err);
 }
 
+int dir_search_values(smp_dir *d, const char *what, const char *base, int scope,
+		      const char *filter, char **attrs, dir_value_fn fn, void *ctx,
+		      smp_error *err)
+{
+	if (d->ops->search_values == NULL)
+		return refuse(d, what, err);
+	return d->ops->search_values(d, base, scope, filter, attrs, fn, ctx, err);
+}
+
 int smp_dir_walk(smp_dir *d, int (*fn)(const smp_entry *e, void *ctx),
 		 void (*on_referral)(const char *url, void *ctx), void *ctx, smp_error *err)
 {

@@ -1277,6 +1277,58 @@ out:
 	return r;
 }
 
+/*
+ * See backend.h. One search without paging: the CA containers it is for hold a handful of
+ * entries, far below any server's size limit. Referrals are not followed (a CA container
+ * refers nowhere).
+ */
+static int ld_search_values(smp_dir *d, const char *base, int scope, const char *filter,
+			    char **attrs, dir_value_fn fn, void *ctx, smp_error *err)
+{
+	LDAPMessage *res = NULL, *e;
+	BerElement *ber = NULL;
+	struct berval **v = NULL;
+	char *dn = NULL, *a = NULL;
+	int rc, r;
+
+	rc = ldap_search_ext_s(L(d)->ld, base, scope, filter, attrs, 0, NULL, NULL, NULL, 0, &res);
+	d->last_rc = rc;
+	if (rc == LDAP_NO_SUCH_OBJECT) {
+		r = 0;
+		goto out;
+	}
+	if (rc != LDAP_SUCCESS) {
+		r = ldap_fail(d, err, map_rc(rc), rc, NULL, NULL, "cannot search '%s'", base);
+		goto out;
+	}
+	r = 0;
+	for (e = ldap_first_entry(L(d)->ld, res); e != NULL && r == 0;
+	     e = ldap_next_entry(L(d)->ld, e)) {
+		if ((dn = ldap_get_dn(L(d)->ld, e)) == NULL) {
+			r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+			break;
+		}
+		for (a = ldap_first_attribute(L(d)->ld, e, &ber); a != NULL && r == 0;
+		     a = ldap_next_attribute(L(d)->ld, e, ber)) {
+			v = ldap_get_values_len(L(d)->ld, e, a);
+			for (size_t i = 0; v != NULL && v[i] != NULL && r == 0; i++)
+				r = fn(dn, a, i, v[i], ctx);
+			ldap_value_free_len(v);
+			v = NULL;
+			ldap_memfree(a);
+		}
+		ldap_memfree(a);
+		a = NULL;
+		ber_free(ber, 0);
+		ber = NULL;
+		ldap_memfree(dn);
+		dn = NULL;
+	}
+out:
+	ldap_msgfree(res);
+	return r;
+}
+
 /* ---- Walk --------------------------------------------------------------------------------- */
 
 /* Returns 0, or an error when the reference could not be read (a referral is never dropped
@@ -1556,6 +1608,7 @@ static const struct smp_dir_ops ldap_ops = {
 	.class_may_hold = ld_class_may_hold,
 	.root_dse_value = ld_root_dse_value,
 	.find_dns = ld_find_dns,
+	.search_values = ld_search_values,
 	.walk = ld_walk,
 	.find_addresses_send = ld_find_addresses_send,
 	.read_send = ld_read_send,

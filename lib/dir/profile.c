@@ -43,6 +43,14 @@ static const smp_recipient_attr ad_recipient_attrs[] = {
 	{ NULL, SMP_RECIPIENT_CONSTANT, NULL }
 };
 
+/* certutil -dspublish: certificationAuthority must hold cn, cACertificate and both lists. */
+static const char *const ad_ca_classes[] = { "top", "certificationAuthority", NULL };
+static const char *const ad_ca_extra[] = {
+	"certificateRevocationList", "authorityRevocationList", NULL
+};
+/* RFC 4523's pkiCA is auxiliary; applicationProcess is core.schema's structural class. */
+static const char *const rfc_ca_classes[] = { "top", "applicationProcess", "pkiCA", NULL };
+
 const smp_profile smp_profile_ad = {
 	.name = "ad",
 	.cert_attr = "userCertificate",
@@ -62,6 +70,15 @@ const smp_profile smp_profile_ad = {
 	.recipientless_partitions = ad_partitions,
 	.recipient_marker = "msExchRecipientTypeDetails",
 	.recipient_attrs = ad_recipient_attrs,
+	.ca_root_dse_attr = "configurationNamingContext",
+	.ca_roots_rdns = "CN=Certification Authorities,CN=Public Key Services,CN=Services",
+	.ca_intermediates_rdns = "CN=AIA,CN=Public Key Services,CN=Services",
+	.ca_default_base_rdn = NULL,
+	.ca_cert_attr = "cACertificate",
+	.ca_cross_attr = "crossCertificatePair",
+	.ca_classes = ad_ca_classes,
+	.ca_extra_attrs = ad_ca_extra,
+	.ca_sanitised_names = 1,
 };
 
 /*
@@ -87,6 +104,15 @@ const smp_profile smp_profile_rfc = {
 	.recipientless_partitions = NULL,
 	.recipient_marker = NULL,
 	.recipient_attrs = NULL,
+	.ca_root_dse_attr = NULL,
+	.ca_roots_rdns = NULL,
+	.ca_intermediates_rdns = NULL,
+	.ca_default_base_rdn = "ou=CAs",
+	.ca_cert_attr = "cACertificate;binary",
+	.ca_cross_attr = NULL,
+	.ca_classes = rfc_ca_classes,
+	.ca_extra_attrs = NULL,
+	.ca_sanitised_names = 0,
 };
 
 const smp_profile *const smp_profiles[] = { &smp_profile_ad, &smp_profile_rfc, NULL };

@@ -1,0 +1,170 @@
+/*
+ * smimepub: where a directory keeps partner CA certificates (SPEC §6, ca.h), and the reader
+ * that walks them. The layout is the profile's data: Active Directory's containers hang
+ * below the partition its root DSE names, OpenLDAP's below --ca-base.
+ */
+#include "backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ldap.h>
+
+#include "smimepub/ca.h"
+
+void smp_ca_containers_release(smp_ca_containers *c)
+{
+	if (c == NULL)
+		return;
+	free(c->roots);
+	free(c->intermediates);
+	c->roots = c->intermediates = NULL;
+}
+
+/* rdns (may be NULL) above parent, normalised by libldap; NULL when not a DN or no memory. */
+static char *join_dn(const char *rdns, const char *parent)
+{
+	LDAPDN dn = NULL;
+	char *joined = NULL, *norm = NULL, *out = NULL;
+
+	if (rdns != NULL && rdns[0] != '\0') {
+		if (asprintf(&joined, "%s,%s", rdns, parent) < 0)
+			return NULL;
+	} else if ((joined = strdup(parent)) == NULL) {
+		return NULL;
+	}
+	if (ldap_str2dn(joined, &dn, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS && dn != NULL &&
+	    ldap_dn2str(dn, &norm, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS && norm != NULL)
+		out = strdup(norm);
+	ldap_memfree(norm);
+	ldap_dnfree(dn);
+	free(joined);
+	return out;
+}
+
+int smp_ca_containers_for(smp_ca_containers *out, const smp_profile *p, const char *partition,
+			  const char *base, const char *ca_base, smp_error *err)
+{
+	smp_ca_containers c = SMP_CA_CONTAINERS_INIT;
+	const char *parent, *what;
+	int r = SMP_ERR_NOMEM;
+
+	memset(out, 0, sizeof(*out));
+	if (p->ca_root_dse_attr != NULL) {
+		if (partition == NULL || partition[0] == '\0')
+			return smp_error_set(err, SMP_ERR_USAGE, "the directory does not name its "
+					     "'%s'", p->ca_root_dse_attr);
+		if ((c.roots = join_dn(p->ca_roots_rdns, partition)) == NULL ||
+		    (c.intermediates = join_dn(p->ca_intermediates_rdns, partition)) == NULL) {
+			smp_ca_containers_release(&c);
+			return smp_error_set(err, SMP_ERR_USAGE, "the CA containers below '%s' "
+					     "cannot be named: not a DN", partition);
+		}
+		*out = c;
+		return 0;
+	}
+	if (ca_base != NULL) {
+		parent = ca_base;
+		what = "the CA base";
+		c.roots = join_dn(NULL, ca_base);
+	} else {
+		if (base == NULL || base[0] == '\0')
+			return smp_error_set(err, SMP_ERR_USAGE, "no CA base: name the container "
+					     "for CA certificates or a search base");
+		parent = base;
+		what = "the search base";
+		c.roots = join_dn(p->ca_default_base_rdn, base);
+	}
+	if (c.roots == NULL) {
+		r = smp_error_set(err, SMP_ERR_USAGE, "%s is not a DN: '%s'", what, parent);
+		goto out;
+	}
+	if ((c.intermediates = strdup(c.roots)) == NULL) {
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	*out = c;
+	memset(&c, 0, sizeof(c));
+	r = 0;
+out:
+	smp_ca_containers_release(&c);
+	return r;
+}
+
+int smp_dir_ca_containers(smp_ca_containers *out, smp_dir *d, const char *ca_base,
+			  smp_error *err)
+{
+	const smp_profile *p = smp_dir_profile(d);
+	char *partition = NULL;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (p->ca_root_dse_attr != NULL) {
+		if (d->ops->root_dse_value == NULL ||
+		    (partition = d->ops->root_dse_value(d, p->ca_root_dse_attr)) == NULL)
+			return smp_error_set(err, SMP_ERR_NOTFOUND, "the root DSE of '%s' names no "
+					     "'%s': cannot find the CA containers",
+					     d->uri != NULL ? d->uri : "", p->ca_root_dse_attr);
+	}
+	r = smp_ca_containers_for(out, p, partition, smp_dir_base(d), ca_base, err);
+	free(partition);
+	return r;
+}
+
+struct walk_ctx {
+	const smp_ca_containers *c;
+	const char *container;
+	smp_ca_container_kind in;
+	int (*fn)(const smp_ca_value *v, void *ctx);
+	void *ctx;
+};
+
+/* "cACertificate;binary" is cACertificate: the type before any option, case-insensitively. */
+static int type_is(const char *desc, const char *type)
+{
+	size_t n = strlen(type);
+
+	return strncasecmp(desc, type, n) == 0 && (desc[n] == '\0' || desc[n] == ';');
+}
+
+static int one_value(const char *dn, const char *attr, size_t index, const struct berval *v,
+		     void *ctx)
+{
+	struct walk_ctx *w = ctx;
+	smp_ca_value cv;
+
+	memset(&cv, 0, sizeof(cv));
+	cv.cross = type_is(attr, "crossCertificatePair");
+	if (!cv.cross && !type_is(attr, "cACertificate"))
+		return 0;
+	cv.dn = dn;
+	cv.container = w->container;
+	cv.in = w->in;
+	cv.attr = attr;
+	cv.der = v;
+	cv.index = index;
+	return w->fn(&cv, w->ctx);
+}
+
+int smp_dir_ca_walk(smp_dir *d, const smp_ca_containers *c,
+		    int (*fn)(const smp_ca_value *v, void *ctx), void *ctx, smp_error *err)
+{
+	/* both forms: OpenLDAP answers cACertificate;binary, Active Directory cACertificate */
+	char *attrs[] = { "cACertificate", "cACertificate;binary", "crossCertificatePair",
+			  "crossCertificatePair;binary", NULL };
+	struct walk_ctx w = { c, NULL, SMP_CA_IN_BOTH, fn, ctx };
+	int same = strcasecmp(c->roots, c->intermediates) == 0, r;
+
+	w.container = c->roots;
+	w.in = same ? SMP_CA_IN_BOTH : SMP_CA_IN_ROOTS;
+	r = dir_search_values(d, "read the CA certificates", c->roots, LDAP_SCOPE_ONELEVEL,
+			      "(objectClass=*)", attrs, one_value, &w, err);
+	if (r != 0 || same)
+		return r;
+	w.container = c->intermediates;
+	w.in = SMP_CA_IN_INTERMEDIATES;
+	return dir_search_values(d, "read the CA certificates", c->intermediates,
+				 LDAP_SCOPE_ONELEVEL, "(objectClass=*)", attrs, one_value, &w, err);
+}
