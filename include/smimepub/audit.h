@@ -172,6 +172,17 @@ int smp_audit_summary_add_code(smp_audit_summary *s, const char *code, size_t co
 int smp_audit_summary_add_expiry(smp_audit_summary *s, const smp_audit_expiry *x,
 				 smp_error *err);
 
+/*
+ * smp_audit_summary_add_code for count findings of code at severity sev -- which is not the
+ * table's where the finding lowered it (issuer_not_distributed from a local anchor file),
+ * so that a folded summary's severity counts and exit status are the same as unfolded.
+ */
+int smp_audit_summary_add_code_at(smp_audit_summary *s, const char *code, smp_severity sev,
+				  size_t count, smp_error *err);
+
+/* How many of code i's findings (smp_audit_summary_code) were of severity sev. */
+size_t smp_audit_summary_code_severity(const smp_audit_summary *s, size_t i, smp_severity sev);
+
 size_t smp_audit_summary_entries(const smp_audit_summary *s);
 
 /* Values seen (certificates and values that are not certificates). */

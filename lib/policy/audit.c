@@ -659,6 +659,7 @@ out:
 struct code_count {
 	char *code;
 	size_t count;
+	size_t by_severity[3];  /* the same, by the severity found at (a caller may lower it) */
 };
 
 struct smp_audit_summary {
@@ -685,11 +686,16 @@ static int count_problem(smp_audit_summary *s, const smp_problem *p)
 	struct code_count *nv;
 	char *code;
 
-	if (p->severity >= SMP_SEV_NONE && p->severity <= SMP_SEV_CRITICAL)
-		s->by_severity[p->severity]++;
+	int sev = p->severity >= SMP_SEV_NONE && p->severity <= SMP_SEV_CRITICAL ? (int)p->severity
+									       : -1;
+
+	if (sev >= 0)
+		s->by_severity[sev]++;
 	for (size_t i = 0; i < s->n_codes; i++) {
 		if (strcmp(s->codes[i].code, p->code) == 0) {
 			s->codes[i].count++;
+			if (sev >= 0)
+				s->codes[i].by_severity[sev]++;
 			return 0;
 		}
 	}
@@ -704,6 +710,9 @@ static int count_problem(smp_audit_summary *s, const smp_problem *p)
 	s->codes = nv;
 	nv[s->n_codes].code = code;
 	nv[s->n_codes].count = 1;
+	memset(nv[s->n_codes].by_severity, 0, sizeof(nv[s->n_codes].by_severity));
+	if (sev >= 0)
+		nv[s->n_codes].by_severity[sev] = 1;
 	s->n_codes++;
 	return 0;
 }
@@ -777,18 +786,37 @@ void smp_audit_summary_add_counts(smp_audit_summary *s, size_t entries, size_t v
 int smp_audit_summary_add_code(smp_audit_summary *s, const char *code, size_t count,
 			       smp_error *err)
 {
-	smp_problem p = { code, smp_problem_severity(code), NULL, SMP_REMEDY_NONE, NULL, NULL, 0 };
+	return smp_audit_summary_add_code_at(s, code, smp_problem_severity(code), count, err);
+}
+
+/* See audit.h. */
+int smp_audit_summary_add_code_at(smp_audit_summary *s, const char *code, smp_severity sev,
+				  size_t count, smp_error *err)
+{
+	smp_problem p = { code, sev, NULL, SMP_REMEDY_NONE, NULL, NULL, 0 };
 
 	if (count == 0)
 		return 0;
 	if (count_problem(s, &p) != 0)
 		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
-	for (size_t i = 0; i < s->n_codes; i++)
-		if (strcmp(s->codes[i].code, code) == 0)
-			s->codes[i].count += count - 1;
-	if (p.severity >= SMP_SEV_NONE && p.severity <= SMP_SEV_CRITICAL)
-		s->by_severity[p.severity] += count - 1;
+	for (size_t i = 0; i < s->n_codes; i++) {
+		if (strcmp(s->codes[i].code, code) != 0)
+			continue;
+		s->codes[i].count += count - 1;
+		if (sev >= SMP_SEV_NONE && sev <= SMP_SEV_CRITICAL)
+			s->codes[i].by_severity[sev] += count - 1;
+	}
+	if (sev >= SMP_SEV_NONE && sev <= SMP_SEV_CRITICAL)
+		s->by_severity[sev] += count - 1;
 	return 0;
+}
+
+/* See audit.h. */
+size_t smp_audit_summary_code_severity(const smp_audit_summary *s, size_t i, smp_severity sev)
+{
+	if (i >= s->n_codes || sev < SMP_SEV_NONE || sev > SMP_SEV_CRITICAL)
+		return 0;
+	return s->codes[i].by_severity[sev];
 }
 
 /* See audit.h. */

@@ -272,6 +272,35 @@ static void test_carried_intermediate_is_provided(void **state)
 	smp_trust_free(t);
 }
 
+/*
+ * A summary folded from workers keeps the severity a finding was lowered to: a run whose only
+ * finding is the local-file warning exits 1, not 2.
+ */
+static void test_summary_keeps_lowered_severity(void **state)
+{
+	smp_audit_summary *s = NULL;
+	smp_error err = SMP_ERROR_INIT;
+
+	(void)state;
+	assert_int_equal(smp_audit_summary_new(&s, &err), 0);
+	assert_int_equal(smp_audit_summary_add_code_at(s, "issuer_not_distributed",
+						       SMP_SEV_WARNING, 2, &err), 0);
+	assert_int_equal(smp_audit_summary_count(s, "issuer_not_distributed"), 2);
+	assert_int_equal(smp_audit_summary_severity_count(s, SMP_SEV_WARNING), 2);
+	assert_int_equal(smp_audit_summary_severity_count(s, SMP_SEV_CRITICAL), 0);
+	assert_int_equal(smp_audit_summary_code_severity(s, 0, SMP_SEV_WARNING), 2);
+	assert_int_equal(smp_audit_summary_exit_status(s), 1);
+	assert_int_equal(smp_audit_summary_add_code_at(s, "issuer_not_distributed",
+						       SMP_SEV_CRITICAL, 1, &err), 0);
+	assert_int_equal(smp_audit_summary_count(s, "issuer_not_distributed"), 3);
+	assert_int_equal(smp_audit_summary_code_severity(s, 0, SMP_SEV_CRITICAL), 1);
+	assert_int_equal(smp_audit_summary_exit_status(s), 2);
+	/* the table's severity when none is said */
+	assert_int_equal(smp_audit_summary_add_code(s, "expiring", 1, &err), 0);
+	assert_int_equal(smp_audit_summary_code_severity(s, 1, SMP_SEV_WARNING), 1);
+	smp_audit_summary_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -281,6 +310,7 @@ int main(void)
 		cmocka_unit_test(test_not_distributed_severities),
 		cmocka_unit_test(test_no_finding_without_directory),
 		cmocka_unit_test(test_carried_intermediate_is_provided),
+		cmocka_unit_test(test_summary_keeps_lowered_severity),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
