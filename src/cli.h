@@ -54,6 +54,8 @@ struct cli_opts {
 	const char **undo_records;   /* --record, each (argv strings) */
 	size_t n_undo_records;
 	int undo_list;               /* --list */
+	int ca_root;                 /* ca publish --root */
+	const char *ca_base;         /* --ca-base */
 
 	/* positional arguments after the command name */
 	char **args;
@@ -69,7 +71,11 @@ struct cli_out {
 	int verbose;
 	int hold;                    /* set: cli_out_record does not flush; the caller does */
 	int index_legend_done;       /* text: CLI_INDEX_LEGEND was printed */
+	const char *const *columns;  /* CSV columns, or NULL: the common ones */
 };
+
+/* The CSV columns of ca publish / list / remove: the common ones and the CA's place. */
+extern const char *const cli_ca_csv_columns[];
 
 /*
  * How every command and format numbers an entry's values (lookup, audit, prune, remove;
@@ -141,5 +147,6 @@ int cmd_audit(struct cli_opts *o);
 int cmd_prune(struct cli_opts *o);
 int cmd_harvest(struct cli_opts *o);
 int cmd_undo(struct cli_opts *o);
+int cmd_ca(struct cli_opts *o);
 
 #endif

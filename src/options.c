@@ -48,6 +48,8 @@ enum {
 	OPT_ALLOW_OPEN_PASSWORD_FILE,
 	OPT_DN,
 	OPT_TRUST,
+	OPT_ROOT,
+	OPT_CA_BASE,
 };
 
 struct opt_def {
@@ -81,8 +83,8 @@ static const struct opt_def opt_defs[] = {
 	{ "at", 0, 1, OPT_AT, "TIME", CMD_ALL, "judge validity at TIME (RFC 3339 or YYYY-MM-DD) instead of now" },
 	{ "warn-days", 0, 1, OPT_WARN_DAYS, "N", CMD_ALL, "warn about certificates expiring within N days (default 30)" },
 	{ "format", 0, 1, OPT_FORMAT, "text|json|csv", CMD_ALL, "output format (default text; json is JSON Lines)" },
-	{ "dry-run", 'n', 0, 'n', NULL, CMD_PUBLISH | CMD_REMOVE | CMD_PRUNE | CMD_HARVEST | CMD_UNDO, "print the LDIF that would be applied; change nothing" },
-	{ "journal", 0, 1, OPT_JOURNAL, "FILE", CMD_PUBLISH | CMD_REMOVE | CMD_PRUNE | CMD_HARVEST | CMD_UNDO, "undo journal (default $XDG_STATE_HOME/smimepub/journal.ldif)" },
+	{ "dry-run", 'n', 0, 'n', NULL, CMD_PUBLISH | CMD_REMOVE | CMD_PRUNE | CMD_HARVEST | CMD_UNDO | CMD_CA, "print the LDIF that would be applied; change nothing" },
+	{ "journal", 0, 1, OPT_JOURNAL, "FILE", CMD_PUBLISH | CMD_REMOVE | CMD_PRUNE | CMD_HARVEST | CMD_UNDO | CMD_CA, "undo journal (default $XDG_STATE_HOME/smimepub/journal.ldif)" },
 	{ "last", 0, 0, OPT_LAST, NULL, CMD_UNDO, "undo the changes of the newest run that has any left to undo" },
 	{ "since", 0, 1, OPT_SINCE, "TIME", CMD_UNDO, "undo every change made at or after TIME (RFC 3339 or YYYY-MM-DD)" },
 	{ "record", 0, 1, OPT_RECORD, "ID", CMD_UNDO, "undo the journal record ID (repeatable; an undo's own records too)" },
@@ -91,12 +93,14 @@ static const struct opt_def opt_defs[] = {
 	{ "add", 0, 0, OPT_ADD, NULL, CMD_PUBLISH | CMD_HARVEST, "keep the entry's other certificates and add this one" },
 	{ "replace", 0, 0, OPT_REPLACE, NULL, CMD_PUBLISH | CMD_HARVEST, "replace the entry's certificates for the same address, atomically" },
 	{ "prune-expired", 0, 0, OPT_PRUNE_EXPIRED, NULL, CMD_PUBLISH | CMD_HARVEST, "also remove the entry's expired certificates for the address" },
-	{ "force", 0, 0, OPT_FORCE, NULL, CMD_PUBLISH | CMD_HARVEST, "publish despite critical problems (they are still printed)" },
+	{ "force", 0, 0, OPT_FORCE, NULL, CMD_PUBLISH | CMD_HARVEST | CMD_CA, "publish despite critical problems (they are still printed); ca publish: also an expired CA; ca remove: even while published certificates chain to it" },
 	{ "create-contact", 0, 0, OPT_CREATE_CONTACT, NULL, CMD_PUBLISH | CMD_HARVEST, "create a mail-enabled contact when no entry matches (an Exchange mail contact where the schema has Exchange's attributes)" },
 	{ "ou", 0, 1, OPT_OU, "DN", CMD_PUBLISH | CMD_HARVEST, "where --create-contact creates contacts (default: the base)" },
 	{ "from-ldif", 0, 1, OPT_FROM_LDIF, "FILE", CMD_AUDIT | CMD_PUBLISH | CMD_HARVEST, "read the directory from an LDIF export instead of a server (publish, harvest: with --dry-run only)" },
 	{ "files-from", 0, 1, OPT_FILES_FROM, "FILE", CMD_PUBLISH | CMD_INSPECT | CMD_HARVEST, "read input file names from FILE, one per line ('-' = stdin)" },
-	{ "fingerprint", 0, 1, OPT_FINGERPRINT, "SHA256", CMD_REMOVE, "remove the certificate with this SHA-256 fingerprint (or SHA-1 thumbprint)" },
+	{ "fingerprint", 0, 1, OPT_FINGERPRINT, "SHA256", CMD_REMOVE | CMD_CA, "remove the certificate with this SHA-256 fingerprint (or SHA-1 thumbprint); ca publish --root: the SHA-256 of the root you mean to publish; ca remove: of the CA certificate" },
+	{ "root", 0, 0, OPT_ROOT, NULL, CMD_CA, "ca publish: also publish roots (with --fingerprint, or confirmed at a terminal): every domain member then trusts them for every purpose" },
+	{ "ca-base", 0, 1, OPT_CA_BASE, "DN", CMD_CA, "ca: OpenLDAP's container for CA certificates (default ou=CAs above the base; Active Directory: the configuration partition's Public Key Services)" },
 	{ "expired", 0, 0, OPT_EXPIRED, NULL, CMD_REMOVE, "remove every expired certificate" },
 	{ "all", 0, 0, OPT_ALL, NULL, CMD_REMOVE, "remove every certificate" },
 	{ "dn", 0, 0, OPT_DN, NULL, CMD_REMOVE, "take every argument as a DN (default: an argument that is a valid mailbox is an address, even with '=' in it)" },
@@ -130,6 +134,8 @@ const struct cli_command cli_commands[] = {
 	  "take signer certificates from S/MIME-signed mail (.eml, .p7s, .p7m, mbox, Maildir) and publish them" },
 	{ "undo", cmd_undo, CMD_UNDO, NEEDS_DIRECTORY | WRITES | RECONNECTS, "undo --last|--since TIME|--record ID...",
 	  "apply the journal's inverse records, newest first, where the entry is still as the change left it" },
+	{ "ca", cmd_ca, CMD_CA, NEEDS_DIRECTORY | WRITES, "ca publish FILE... [--root --fingerprint SHA256] | ca list | ca remove --fingerprint SHA256",
+	  "partner CA certificates where clients take their trust from (AD: Public Key Services; OpenLDAP: --ca-base)" },
 	{ NULL, NULL, 0, 0, NULL, NULL },
 };
 
@@ -327,6 +333,8 @@ static int apply_option(struct cli_opts *o, int c, char *arg, int *help, int *ve
 	case OPT_EXPIRED: o->remove.expired = 1; break;
 	case OPT_ALL: o->remove.all = 1; break;
 	case OPT_DN: o->remove_as_dn = 1; break;
+	case OPT_ROOT: o->ca_root = 1; break;
+	case OPT_CA_BASE: o->ca_base = arg; break;
 	case OPT_LAST: o->undo.last = 1; break;
 	case OPT_SINCE:
 		if (smp_parse_time(&o->undo.since, arg, &err) != 0) {

@@ -14,9 +14,10 @@ enum {
 	CMD_PRUNE = 1 << 5,
 	CMD_HARVEST = 1 << 6,
 	CMD_UNDO = 1 << 7,
+	CMD_CA = 1 << 8,
 	CMD_DIRECTORY = CMD_PUBLISH | CMD_LOOKUP | CMD_REMOVE | CMD_AUDIT | CMD_PRUNE | CMD_HARVEST |
-			CMD_UNDO,
-	CMD_ALL = 0xff,
+			CMD_UNDO | CMD_CA,
+	CMD_ALL = 0x1ff,
 };
 
 /* Command flags: what setup a command needs. */

@@ -116,6 +116,14 @@ static const char *const csv_columns[] = {
 	"encrypt", "sign", "is_ca", "severity", "problems", "message", NULL,
 };
 
+/* ca: the same columns and where the CA is, what it is, what chains to it. */
+const char *const cli_ca_csv_columns[] = {
+	"file", "dn", "index", "attribute", "action", "reason", "subject", "issuer", "serial",
+	"sha256", "emails", "not_before", "not_after", "key_type", "key_bits", "signature",
+	"encrypt", "sign", "is_ca", "severity", "problems", "message", "container", "ca_kind",
+	"chained", NULL,
+};
+
 /* The worst severity among a record's problems: "critical", "warning" or "". */
 static const char *worst_severity(json_t *problems)
 {
@@ -190,11 +198,13 @@ static char *join_array(json_t *arr, const char *key)
 /* The header line, once per output. */
 static void csv_header(struct cli_out *o)
 {
+	const char *const *cols = o->columns != NULL ? o->columns : csv_columns;
+
 	if (!o->csv_header_done) {
-		for (size_t i = 0; csv_columns[i]; i++) {
+		for (size_t i = 0; cols[i]; i++) {
 			if (i)
 				fputc(',', o->fp);
-			fputs(csv_columns[i], o->fp);
+			fputs(cols[i], o->fp);
 		}
 		fputs("\r\n", o->fp);
 		o->csv_header_done = 1;
@@ -203,11 +213,12 @@ static void csv_header(struct cli_out *o)
 
 static void csv_record(struct cli_out *o, json_t *obj)
 {
+	const char *const *cols = o->columns != NULL ? o->columns : csv_columns;
 	char buf[64];
 
 	csv_header(o);
-	for (size_t i = 0; csv_columns[i]; i++) {
-		const char *col = csv_columns[i];
+	for (size_t i = 0; cols[i]; i++) {
+		const char *col = cols[i];
 		json_t *v;
 		char *joined = NULL;
 		const char *text = "";

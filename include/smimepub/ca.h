@@ -18,6 +18,7 @@
 #include <openssl/x509.h>
 
 #include "smimepub/dir.h"
+#include "smimepub/engine.h"
 #include "smimepub/error.h"
 
 #ifdef __cplusplus
@@ -90,6 +91,28 @@ typedef struct smp_ca_value {
 int smp_dir_ca_walk(smp_dir *d, const smp_ca_containers *c,
 		    int (*fn)(const smp_ca_value *v, void *ctx), void *ctx, smp_error *err);
 
+
+/*
+ * Whether the entry dn exists and its values of attr (either form: "cACertificate" reads
+ * "cACertificate;binary" too), deep-copied into *values (smp_bervals_free). Returns 0 (a
+ * missing entry: *exists 0, no values), or an error as smp_dir_ca_walk.
+ */
+int smp_dir_ca_read(smp_dir *d, const char *dn, const char *attr, int *exists,
+		    struct berval **values, size_t *n, smp_error *err);
+
+/*
+ * Every value of attrs (NULL-terminated) the entry dn holds, in the server's order, each
+ * with the attribute's name as the server gave it (names[i], values[i]; free both with
+ * smp_dir_values_free): what re-creates a CA entry as it is. A missing entry: *exists 0.
+ * Returns 0 or an error as smp_dir_ca_walk.
+ */
+int smp_dir_read_values(smp_dir *d, const char *dn, char **attrs, int *exists, char ***names,
+			struct berval **values, size_t *n, smp_error *err);
+
+void smp_dir_values_free(char **names, struct berval *values, size_t n);
+
+/* A value that only holds a place (the one zero byte certutil writes), not a certificate. */
+int smp_ca_value_is_placeholder(const struct berval *v);
 
 /* ---- Pure decisions (lib/policy/ca.c) ------------------------------------------------------ */
 
@@ -172,6 +195,82 @@ void smp_ca_plan_release(smp_ca_plan *plan);
 size_t smp_ca_entry_values(const smp_profile *p, const smp_ca_plan *plan,
 			   const struct berval *der, const char **attrs, struct berval *values,
 			   size_t max);
+
+/*
+ * Marks in marks[0..n) the CAs of cas[0..n) that cert's issuer chain passes through: its
+ * issuer (name and signature checked), that one's issuer and so on up to a self-signed one
+ * (at most 16 steps). Returns the number marked. Pure.
+ */
+size_t smp_ca_chain_marks(X509 *cert, X509 *const *cas, size_t n, unsigned char *marks);
+
+/* ---- Engine (lib/exec/ca.c) -------------------------------------------------------------- */
+
+typedef struct smp_ca_publish_options {
+	unsigned version;            /* SMP_ENGINE_VERSION */
+	const char *ca_base;         /* OpenLDAP: the container (NULL: ou=CAs above the base) */
+	int root;                    /* roots may be published ... */
+	const char *const *root_fingerprints; /* ... each only when its SHA-256 is one of these
+						 (hex, colons allowed) ... */
+	size_t n_root_fingerprints;
+	/* ... or when this says yes (a terminal prompt: 1 yes, 0 no), or NULL */
+	int (*confirm_root)(const smp_certinfo *ci, const char *warning, void *ctx);
+	int force;                   /* publish despite expiry or critical problems */
+	smp_item_fn on_item;
+	void *ctx;                   /* for on_item and confirm_root */
+} smp_ca_publish_options;
+
+#define SMP_CA_PUBLISH_OPTIONS_INIT { SMP_ENGINE_VERSION, NULL, 0, NULL, 0, NULL, 0, NULL, NULL }
+
+/*
+ * Publishes every CA certificate in the files at paths[0..n) (certificate files and
+ * PKCS#7 bundles: every certificate in them; signed mail: the CA certificates it carries)
+ * where clients take their trust from (SPEC §6): classified (smp_ca_classify against the
+ * inputs and what the directory distributes), planned (smp_ca_plan_publish), journalled and
+ * written through the engine's one apply path; OpenLDAP's container is created when missing.
+ * One item per certificate: action "published" / "unchanged" / "would_publish" / "skipped" /
+ * "failed", reason "not_ca", "critical_problem", "root_not_confirmed",
+ * "insufficient_access" (status 77, nothing written) ... A root's item carries the warning
+ * that every member trusts it for every purpose. Returns 0, or an error that stopped the run
+ * (the containers cannot be found: err says why).
+ */
+int smp_ca_publish_paths(smp_session *s, const smp_ca_publish_options *o,
+			 const char *const *paths, size_t n, smp_error *err);
+
+typedef struct smp_ca_list_options {
+	unsigned version;            /* SMP_ENGINE_VERSION */
+	const char *ca_base;
+	smp_item_fn on_item;         /* one item per CA certificate: action "listed", dn,
+					container, cert, ca_kind, chained, attribute */
+	void *ctx;
+} smp_ca_list_options;
+
+#define SMP_CA_LIST_OPTIONS_INIT { SMP_ENGINE_VERSION, NULL, NULL, NULL }
+
+/*
+ * Lists the CA certificates the directory distributes, each with how many published contact
+ * certificates chain through it (every entry holding a certificate is walked, as audit
+ * does). Returns 0 or the error that stopped it.
+ */
+int smp_ca_list(smp_session *s, const smp_ca_list_options *o, smp_error *err);
+
+typedef struct smp_ca_remove_options {
+	unsigned version;            /* SMP_ENGINE_VERSION */
+	const char *ca_base;
+	const char *fingerprint;     /* SHA-256 of the CA certificate (hex, colons allowed) */
+	int force;                   /* remove even while published certificates chain to it */
+	smp_item_fn on_item;
+	void *ctx;
+} smp_ca_remove_options;
+
+#define SMP_CA_REMOVE_OPTIONS_INIT { SMP_ENGINE_VERSION, NULL, NULL, 0, NULL, NULL }
+
+/*
+ * Removes the CA certificate with that fingerprint from every entry holding it (the exact
+ * value; the entry itself when it was its only certificate), journalled. Refused (skipped,
+ * "still_used") while published contact certificates chain to it, unless force. Returns 0,
+ * SMP_ERR_USAGE for a fingerprint that is not 64 hex digits, or an error that stopped it.
+ */
+int smp_ca_remove(smp_session *s, const smp_ca_remove_options *o, smp_error *err);
 
 #ifdef __cplusplus
 }

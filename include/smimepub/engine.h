@@ -92,6 +92,11 @@ typedef struct smp_item {
 	const char *exchange_command; /* the Exchange Management Shell line for it: 1,
 					 Update-Recipient; 0, New-MailContact (dry run, to run
 					 instead) or Enable-MailContact (it exists); else NULL */
+	/* ca publish / list / remove (ca.h), else NULL / 0: */
+	const char *container;       /* the CA container the entry is in */
+	const char *ca_kind;         /* "root", "intermediate", "cross", "not_ca" */
+	long chained;                /* published contact certificates whose chain passes
+					through this CA (list, remove; only with ca_kind) */
 } smp_item;
 
 /* Called once per item, in input order. A non-zero return stops the operation. */

@@ -31,6 +31,9 @@ int smp_ldif_write_add(FILE *fp, const char *dn, const char *const *attrs,
 		       const struct berval *const *values, size_t n, const char *comment,
 		       smp_error *err);
 
+/* The LDIF delete record of dn (comment, may be NULL, above it as a '#' line). */
+int smp_ldif_write_delete(FILE *fp, const char *dn, const char *comment, smp_error *err);
+
 /*
  * The journal: an LDIF file of change records, each of which undoes one directory write.
  * To undo, apply the records NEWEST FIRST (`smimepub undo`, or `ldapmodify -c -f` of the

@@ -168,3 +168,139 @@ int smp_dir_ca_walk(smp_dir *d, const smp_ca_containers *c,
 	return dir_search_values(d, "read the CA certificates", c->intermediates,
 				 LDAP_SCOPE_ONELEVEL, "(objectClass=*)", attrs, one_value, &w, err);
 }
+
+int smp_ca_value_is_placeholder(const struct berval *v)
+{
+	return v->bv_len == 1 && v->bv_val[0] == '\0';
+}
+
+struct read_ctx {
+	const char *type;
+	struct berval *v;
+	size_t n;
+	int exists;
+	int nomem;
+};
+
+static int read_value(const char *dn, const char *attr, size_t index, const struct berval *v,
+		      void *ctx)
+{
+	struct read_ctx *rc = ctx;
+	struct berval *grown;
+
+	(void)dn;
+	(void)index;
+	rc->exists = 1;
+	if (!type_is(attr, rc->type))
+		return 0;
+	if ((grown = realloc(rc->v, (rc->n + 2) * sizeof(*grown))) == NULL ||
+	    (grown[rc->n].bv_val = malloc(v->bv_len + 1)) == NULL) {
+		if (grown != NULL)
+			rc->v = grown;
+		rc->nomem = 1;
+		return SMP_ERR_NOMEM;
+	}
+	rc->v = grown;
+	memcpy(grown[rc->n].bv_val, v->bv_val, v->bv_len);
+	grown[rc->n].bv_val[v->bv_len] = '\0';
+	grown[rc->n].bv_len = v->bv_len;
+	rc->n++;
+	memset(&grown[rc->n], 0, sizeof(grown[rc->n]));
+	return 0;
+}
+
+int smp_dir_ca_read(smp_dir *d, const char *dn, const char *attr, int *exists,
+		    struct berval **values, size_t *n, smp_error *err)
+{
+	char type[64], binary[80];
+	char *attrs[] = { type, binary, "objectClass", NULL };
+	struct read_ctx rc;
+	int r;
+
+	memset(&rc, 0, sizeof(rc));
+	*exists = 0;
+	*values = NULL;
+	*n = 0;
+	snprintf(type, sizeof(type), "%.*s", (int)strcspn(attr, ";"), attr);
+	snprintf(binary, sizeof(binary), "%s;binary", type);
+	rc.type = type;
+	r = dir_search_values(d, "read a CA entry", dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs,
+			      read_value, &rc, err);
+	if (r != 0) {
+		smp_bervals_free(rc.v, rc.n);
+		return rc.nomem ? smp_error_set(err, SMP_ERR_NOMEM, "out of memory") : r;
+	}
+	*exists = rc.exists;
+	*values = rc.v;
+	*n = rc.n;
+	return 0;
+}
+
+struct values_ctx {
+	char **names;
+	struct berval *v;
+	size_t n;
+	int exists;
+};
+
+static int one_of_entry(const char *dn, const char *attr, size_t index, const struct berval *v,
+			void *ctx)
+{
+	struct values_ctx *vc = ctx;
+	char **nn;
+	struct berval *nv;
+
+	(void)dn;
+	(void)index;
+	vc->exists = 1;
+	if ((nn = realloc(vc->names, (vc->n + 1) * sizeof(*nn))) == NULL)
+		return SMP_ERR_NOMEM;
+	vc->names = nn;
+	if ((nv = realloc(vc->v, (vc->n + 2) * sizeof(*nv))) == NULL)
+		return SMP_ERR_NOMEM;
+	vc->v = nv;
+	if ((nn[vc->n] = strdup(attr)) == NULL)
+		return SMP_ERR_NOMEM;
+	if ((nv[vc->n].bv_val = malloc(v->bv_len + 1)) == NULL) {
+		free(nn[vc->n]);
+		return SMP_ERR_NOMEM;
+	}
+	memcpy(nv[vc->n].bv_val, v->bv_val, v->bv_len);
+	nv[vc->n].bv_val[v->bv_len] = '\0';
+	nv[vc->n].bv_len = v->bv_len;
+	vc->n++;
+	memset(&nv[vc->n], 0, sizeof(nv[vc->n]));
+	return 0;
+}
+
+int smp_dir_read_values(smp_dir *d, const char *dn, char **attrs, int *exists, char ***names,
+			struct berval **values, size_t *n, smp_error *err)
+{
+	struct values_ctx vc;
+	int r;
+
+	memset(&vc, 0, sizeof(vc));
+	*exists = 0;
+	*names = NULL;
+	*values = NULL;
+	*n = 0;
+	r = dir_search_values(d, "read an entry", dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs,
+			      one_of_entry, &vc, err);
+	if (r != 0) {
+		smp_dir_values_free(vc.names, vc.v, vc.n);
+		return r == SMP_ERR_NOMEM ? smp_error_set(err, r, "out of memory") : r;
+	}
+	*exists = vc.exists;
+	*names = vc.names;
+	*values = vc.v;
+	*n = vc.n;
+	return 0;
+}
+
+void smp_dir_values_free(char **names, struct berval *values, size_t n)
+{
+	for (size_t i = 0; names != NULL && i < n; i++)
+		free(names[i]);
+	free(names);
+	smp_bervals_free(values, n);
+}

@@ -167,6 +167,36 @@ int pub_apply(smp_session *c, const smp_entry *e, const smp_plan *plan, const ch
 	      char **ldif, smp_error *err);
 
 /*
+ * The one apply path of a modify: in a dry run appends the LDIF of changes to dn to *ldif
+ * (comment may be NULL); otherwise journals their inverse (fsync), sends ONE modify and, when
+ * the server refuses it, voids the record. c->record gets the record's id when it was applied.
+ * When the connection went away before the answer (SMP_ERR_UNAVAILABLE), the outcome is
+ * unknown: with jb_out the batch holding the record (the caller's to free) and its id go
+ * out for settling. Returns 0 or the modify's error.
+ */
+int exec_modify(smp_session *c, const char *dn, const smp_change *changes, size_t n,
+		const char *comment, char **ldif, smp_journal_batch **jb_out, size_t *jid_out,
+		smp_error *err);
+
+/*
+ * The one apply path of a new entry k: in a dry run appends its LDIF add record (comment
+ * above it) to *ldif; otherwise journals the delete that undoes it (fsync), adds it, and
+ * voids the record when the server refused. c->record gets the record's id. Returns 0 or
+ * smp_dir_add_contact's error.
+ */
+int exec_create(smp_session *c, const smp_contact *k, const char *comment, char **ldif,
+		smp_error *err);
+
+/*
+ * The one apply path of deleting the entry dn, which holds attrs[i] = values[i] (i < n): in
+ * a dry run its LDIF delete record; otherwise journals the add that re-creates it, deletes
+ * it, voids the record when refused. Returns 0 or smp_dir_delete's error.
+ */
+int exec_delete(smp_session *c, const char *dn, const char *const *attrs,
+		const struct berval *values, size_t n, const char *comment, char **ldif,
+		smp_error *err);
+
+/*
  * The exact-value changes that carry out plan on e, as pub_apply sends them (deletions in the
  * attribute each value was read from, additions in the profile's certificate attribute; the
  * additions borrow plan->add). For pipelines that journal and send them themselves. Free
@@ -181,6 +211,13 @@ void pub_failure(struct pub_result *res, int code, const char *message);
 
 /* "would_publish" for "published" and so on in a dry run; name itself otherwise. */
 const char *pub_action_name(const smp_session *c, smp_action a);
+
+/*
+ * Whether the input at path (data/len its first bytes, or NULL before it is read) is mail
+ * (.eml, .p7s, .p7m, mbox, Maildir, headers with Content-Type) rather than certificates: how
+ * inspect and ca publish tell the two apart.
+ */
+int pub_looks_like_mail(const char *path, const unsigned char *data, size_t len);
 
 /* ---- reconnecting and settling (pipeline.c) ------------------------------------------- */
 

@@ -91,7 +91,7 @@ static int has_suffix(const char *path, const char *suffix)
  * file by name, an mbox, or text that starts with RFC 5322 header fields and has a MIME
  * Content-Type.
  */
-static int looks_like_mail(const char *path, const unsigned char *data, size_t len)
+int pub_looks_like_mail(const char *path, const unsigned char *data, size_t len)
 {
 	struct stat sb;
 	size_t head = len < 8192 ? len : 8192;
@@ -211,7 +211,7 @@ static void inspect_path(struct inspect_run *st, const char *path)
 	smp_error err = SMP_ERROR_INIT;
 	int r;
 
-	if (looks_like_mail(path, NULL, 0)) {
+	if (pub_looks_like_mail(path, NULL, 0)) {
 		if ((r = smp_messages_read(path, inspect_message, st, &err)) != 0 && st->stop == 0)
 			emit_failure(st, path, r, "%s", err.msg);
 		return;
@@ -220,7 +220,7 @@ static void inspect_path(struct inspect_run *st, const char *path)
 		emit_failure(st, path, err.code, "%s", err.msg);
 		return;
 	}
-	if (!looks_like_mail(path, data, len))
+	if (!pub_looks_like_mail(path, data, len))
 		inspect_certificates(st, path, data, len);
 	else if ((r = smp_messages_parse(data, len, path, inspect_message, st, &err)) != 0 &&
 		 st->stop == 0)

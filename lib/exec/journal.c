@@ -239,6 +239,17 @@ out:
 	return r;
 }
 
+int smp_ldif_write_delete(FILE *fp, const char *dn, const char *comment, smp_error *err)
+{
+	int r;
+
+	if ((r = put_dn(fp, dn, comment, "delete", err)) != 0 || (r = put_raw(fp, "\n", err)) != 0)
+		return r;
+	if (ferror(fp))
+		return smp_error_set(err, SMP_ERR_INTERNAL, "cannot write LDIF record for '%s'", dn);
+	return 0;
+}
+
 /* Creates every missing directory above the file path, mode 0700. */
 static int mkdir_parents(const char *path, smp_error *err)
 {

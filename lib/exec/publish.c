@@ -422,6 +422,133 @@ void pub_unknown_release(struct pub_unknown *u)
 	memset(u, 0, sizeof(*u));
 }
 
+static int ldif_contact(char **ldif, const smp_contact *k, const char *comment,
+			smp_error *err);
+
+int exec_modify(smp_session *c, const char *dn, const smp_change *changes, size_t n,
+		const char *comment, char **ldif, smp_journal_batch **jb_out, size_t *jid_out,
+		smp_error *err)
+{
+	smp_journal_batch *jb = NULL;
+	size_t jid = 0;
+	int r;
+
+	c->record[0] = '\0';
+	if (jb_out != NULL)
+		*jb_out = NULL;
+	if (c->o.dry_run)
+		return ldif_capture_modify(ldif, dn, changes, n, comment, err);
+	if ((r = pub_journal_ready(c, err)) != 0)
+		return r;
+	/* a record that can be voided in place wherever it ends up in the file */
+	if ((r = smp_journal_batch_new(&jb)) != 0)
+		return smp_error_set(err, r, "out of memory");
+	if ((r = smp_journal_batch_add_undo(jb, c->journal, dn, changes, n, c->undoes, &jid,
+					      err)) != 0 ||
+	    (r = smp_journal_batch_commit(c->journal, jb, err)) != 0)
+		goto out;
+	pub_before_modify(c, dn);
+	r = smp_dir_modify(c->dir, dn, changes, n, err);
+	if (r == 0)
+		snprintf(c->record, sizeof(c->record), "%s",
+			 smp_journal_batch_record_id(jb, jid) != NULL ? smp_journal_batch_record_id(jb, jid) : "");
+	if (r != 0 && r != SMP_ERR_UNAVAILABLE) {
+		/* refused: the modify is atomic, it did not happen, its undo must not either */
+		smp_error verr = SMP_ERROR_INIT;
+
+		smp_journal_batch_void(c->journal, jb, jid, &verr);
+	}
+	if (r == SMP_ERR_UNAVAILABLE && jb_out != NULL) {
+		/* outcome unknown: the caller settles it and keeps the record */
+		*jb_out = jb;
+		*jid_out = jid;
+		jb = NULL;
+	}
+out:
+	smp_journal_batch_free(jb);
+	return r;
+}
+
+int exec_create(smp_session *c, const smp_contact *k, const char *comment, char **ldif,
+		smp_error *err)
+{
+	smp_journal_batch *jb = NULL;
+	size_t jid = 0;
+	int r;
+
+	c->record[0] = '\0';
+	if (c->o.dry_run)
+		return ldif_contact(ldif, k, comment, err);
+	/* the undo is on disk before the entry exists, like every change's (SPEC §4) */
+	if ((r = pub_journal_ready(c, err)) != 0)
+		return r;
+	if ((r = smp_journal_batch_new(&jb)) != 0)
+		return smp_error_set(err, r, "out of memory");
+	if ((r = smp_journal_batch_add_creation(jb, c->journal, k->dn, c->undoes, &jid,
+						 err)) != 0 ||
+	    (r = smp_journal_batch_commit(c->journal, jb, err)) != 0)
+		goto out;
+	if ((r = smp_dir_add_contact(c->dir, k, err)) != 0) {
+		/* refused: nothing was created, so its record is voided in place; a lost
+		   answer keeps the record (see journal.h) */
+		smp_error verr = SMP_ERROR_INIT;
+
+		if (r != SMP_ERR_UNAVAILABLE)
+			smp_journal_batch_void(c->journal, jb, jid, &verr);
+		goto out;
+	}
+	snprintf(c->record, sizeof(c->record), "%s",
+		 smp_journal_batch_record_id(jb, jid) != NULL ? smp_journal_batch_record_id(jb, jid) : "");
+out:
+	smp_journal_batch_free(jb);
+	return r;
+}
+
+int exec_delete(smp_session *c, const char *dn, const char *const *attrs,
+		const struct berval *values, size_t n, const char *comment, char **ldif,
+		smp_error *err)
+{
+	smp_journal_batch *jb = NULL;
+	size_t jid = 0;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *fp;
+	int r;
+
+	c->record[0] = '\0';
+	if (c->o.dry_run) {
+		if ((fp = open_memstream(&text, &len)) == NULL)
+			return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		r = smp_ldif_write_delete(fp, dn, comment, err);
+		fclose(fp);
+		if (r == 0 && append_text(ldif, text, len) != 0)
+			r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		free(text);
+		return r;
+	}
+	if ((r = pub_journal_ready(c, err)) != 0)
+		return r;
+	if ((r = smp_journal_batch_new(&jb)) != 0)
+		return smp_error_set(err, r, "out of memory");
+	if ((r = smp_journal_batch_add_deletion(jb, c->journal, dn, attrs, values, n, c->undoes,
+						 &jid, err)) != 0 ||
+	    (r = smp_journal_batch_commit(c->journal, jb, err)) != 0)
+		goto out;
+	pub_before_modify(c, dn);
+	if ((r = smp_dir_delete(c->dir, dn, err)) != 0) {
+		smp_error verr = SMP_ERROR_INIT;
+
+		if (r != SMP_ERR_UNAVAILABLE)
+			smp_journal_batch_void(c->journal, jb, jid, &verr);
+		goto out;
+	}
+	snprintf(c->record, sizeof(c->record), "%s",
+		 smp_journal_batch_record_id(jb, jid) != NULL ? smp_journal_batch_record_id(jb, jid) : "");
+out:
+	smp_journal_batch_free(jb);
+	return r;
+}
+
 int pub_apply(smp_session *c, const smp_entry *e, const smp_plan *plan, const char *comment,
 	      char **ldif, smp_error *err)
 {
@@ -436,27 +563,8 @@ int pub_apply(smp_session *c, const smp_entry *e, const smp_plan *plan, const ch
 		return 0;
 	if ((r = build_changes(prof, e, plan, &changes, &n, err)) != 0)
 		goto out;
-	if (c->o.dry_run) {
-		r = ldif_capture_modify(ldif, e->dn, changes, n, comment, err);
-		goto out;
-	}
-	if ((r = pub_journal_ready(c, err)) != 0)
-		goto out;
-	/* a record that can be voided in place wherever it ends up in the file */
-	if ((r = smp_journal_batch_new(&jb)) != 0) {
-		smp_error_set(err, r, "out of memory");
-		goto out;
-	}
-	if ((r = smp_journal_batch_add_undo(jb, c->journal, e->dn, changes, n, c->undoes, &jid,
-					      err)) != 0 ||
-	    (r = smp_journal_batch_commit(c->journal, jb, err)) != 0)
-		goto out;
-	pub_before_modify(c, e->dn);
-	r = smp_dir_modify(c->dir, e->dn, changes, n, err);
-	if (r == 0)
-		snprintf(c->record, sizeof(c->record), "%s",
-			 smp_journal_batch_record_id(jb, jid) != NULL ? smp_journal_batch_record_id(jb, jid) : "");
-	if (r == SMP_ERR_UNAVAILABLE) {
+	r = exec_modify(c, e->dn, changes, n, comment, ldif, &jb, &jid, err);
+	if (r == SMP_ERR_UNAVAILABLE && jb != NULL) {
 		/* outcome unknown: pipe_single re-reads after reconnecting and decides */
 		struct pub_unknown *u = &c->unknown;
 
@@ -473,11 +581,6 @@ int pub_apply(smp_session *c, const smp_entry *e, const smp_plan *plan, const ch
 		u->jid = jid;
 		jb = NULL;
 		u->set = u->dn != NULL && u->before != NULL && u->del != NULL && u->add != NULL;
-	} else if (r != 0) {
-		/* refused: the modify is atomic, it did not happen, its undo must not either */
-		smp_error verr = SMP_ERROR_INIT;
-
-		smp_journal_batch_void(c->journal, jb, jid, &verr);
 	}
 out:
 	smp_journal_batch_free(jb);
@@ -568,7 +671,7 @@ out:
 }
 
 /* The LDIF add record of contact k: what a dry run prints instead of adding it. */
-static int ldif_contact(char **ldif, const smp_contact *k, smp_error *err)
+static int ldif_contact(char **ldif, const smp_contact *k, const char *comment, smp_error *err)
 {
 	const struct berval *pv[SMP_CONTACT_MAX_VALUES];
 	char *text = NULL;
@@ -580,8 +683,7 @@ static int ldif_contact(char **ldif, const smp_contact *k, smp_error *err)
 		pv[i] = &k->values[i];
 	if ((fp = open_memstream(&text, &len)) == NULL)
 		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
-	r = smp_ldif_write_add(fp, k->dn, k->attrs, pv, k->n, "smimepub: would create a contact",
-			       err);
+	r = smp_ldif_write_add(fp, k->dn, k->attrs, pv, k->n, comment, err);
 	fclose(fp);
 	if (r == 0 && append_text(ldif, text, len) != 0)
 		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
@@ -694,8 +796,6 @@ static int create_contact(smp_session *c, const smp_certinfo *ci, const unsigned
 	char *cn = subject_cn(ci, der, len);
 	smp_contact *k = NULL;
 	smp_entry *e = NULL;
-	smp_journal_batch *jb = NULL;
-	size_t jid = 0;
 	int r = SMP_ERR_INTERNAL;
 
 	*entry = NULL;
@@ -711,9 +811,9 @@ static int create_contact(smp_session *c, const smp_certinfo *ci, const unsigned
 		smp_error_set(err, r, "out of memory");
 		goto out;
 	}
+	if ((r = exec_create(c, k, "smimepub: would create a contact", &res->ldif, err)) != 0)
+		goto out;
 	if (c->o.dry_run) {
-		if ((r = ldif_contact(&res->ldif, k, err)) != 0)
-			goto out;
 		/* what the contact will hold that matching looks at */
 		if ((e = calloc(1, sizeof(*e))) == NULL || (e->dn = strdup(k->dn)) == NULL ||
 		    (e->mail = calloc(2, sizeof(*e->mail))) == NULL ||
@@ -722,28 +822,8 @@ static int create_contact(smp_session *c, const smp_certinfo *ci, const unsigned
 			goto out;
 		}
 		e->n_mail = 1;
-	} else {
-		/* the undo is on disk before the contact exists, like every change's (SPEC §4) */
-		if ((r = pub_journal_ready(c, err)) != 0)
-			goto out;
-		if ((r = smp_journal_batch_new(&jb)) != 0) {
-			smp_error_set(err, r, "out of memory");
-			goto out;
-		}
-		if ((r = smp_journal_batch_add_creation(jb, c->journal, k->dn, NULL, &jid, err)) != 0 ||
-		    (r = smp_journal_batch_commit(c->journal, jb, err)) != 0)
-			goto out;
-		if ((r = smp_dir_add_contact(c->dir, k, err)) != 0) {
-			/* refused: nothing was created, so its record is voided in place; a lost
-			   answer keeps the record (see journal.h) */
-			smp_error verr = SMP_ERROR_INIT;
-
-			if (r != SMP_ERR_UNAVAILABLE)
-				smp_journal_batch_void(c->journal, jb, jid, &verr);
-			goto out;
-		}
-		if ((r = smp_dir_read(c->dir, k->dn, &e, err)) != 0)
-			goto out;
+	} else if ((r = smp_dir_read(c->dir, k->dn, &e, err)) != 0) {
+		goto out;
 	}
 	res->created = 1;
 	free(res->dn);
@@ -754,7 +834,6 @@ static int create_contact(smp_session *c, const smp_certinfo *ci, const unsigned
 	r = 0;
 out:
 	smp_entry_free(e);
-	smp_journal_batch_free(jb);
 	smp_contact_free(k);
 	free(cn);
 	return r;

@@ -26,6 +26,7 @@
 #include <ldap.h>
 #include <openssl/evp.h>
 
+#include "smimepub/ca.h"
 #include "smimepub/journal.h"
 #include "pipeline.h"
 
@@ -470,9 +471,51 @@ static char *parent_dn(const char *dn)
 }
 
 /* Undoes a creation: deletes the contact, if it holds no certificate any more. */
+/*
+ * A CA entry (or the container) that ca publish created, as it is now: into *k what
+ * re-creates it (its classes, name and values; attrs borrow *names, freed by the caller with
+ * smp_dir_values_free). Returns how many CA certificates it holds (the undo deletes it only
+ * while that is at most the one it was created with), or an error.
+ */
+static int ca_entry_recreation(smp_session *c, struct uitem *u, smp_contact **k,
+			       char ***names, size_t *n, smp_error *err)
+{
+	char *attrs[] = { "objectClass", "cn", "ou", "cACertificate", "cACertificate;binary",
+			  "crossCertificatePair", "certificateRevocationList",
+			  "authorityRevocationList", NULL };
+	struct berval *v = NULL;
+	int exists = 0, held = 0, r;
+
+	if ((r = smp_dir_read_values(c->dir, u->ch->dn, attrs, &exists, names, &v, n, err)) != 0)
+		return r;
+	if ((*k = calloc(1, sizeof(**k))) == NULL || ((*k)->dn = strdup(u->ch->dn)) == NULL) {
+		smp_bervals_free(v, *n);
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	}
+	(*k)->exchange = -1;
+	for (size_t i = 0; i < *n; i++) {
+		if ((strncasecmp((*names)[i], "cACertificate", 13) == 0 ||
+		     strncasecmp((*names)[i], "crossCertificatePair", 20) == 0) &&
+		    !smp_ca_value_is_placeholder(&v[i]))
+			held++;
+		if ((*k)->n < SMP_CONTACT_MAX_VALUES) {
+			(*k)->attrs[(*k)->n] = (*names)[i];
+			(*k)->values[(*k)->n] = v[i];  /* moved: smp_contact_free frees it */
+			(*k)->n++;
+		} else {
+			free(v[i].bv_val);
+		}
+	}
+	free(v);
+	return held;
+}
+
 static int delete_single(smp_session *c, struct uitem *u)
 {
 	smp_error err = SMP_ERROR_INIT;
+	const char *what = "contact";
+	char **ca_names = NULL;
+	size_t ca_n = 0;
 	smp_journal_batch *jb = NULL;
 	smp_contact *k = NULL;
 	smp_entry *e = NULL;
@@ -486,7 +529,7 @@ static int delete_single(smp_session *c, struct uitem *u)
 		r = read_entry(c, u->ch->dn, &e, &err);
 		if (r == SMP_ERR_NOTFOUND) {
 			if (sent)
-				set_result(u, "undone", NULL, 0, "deleted the contact the change created");
+				set_result(u, "undone", NULL, 0, "deleted the %s the change created", what);
 			else
 				set_result(u, "unchanged", "gone", 0, "the contact no longer exists");
 			r = 0;
@@ -506,6 +549,30 @@ static int delete_single(smp_session *c, struct uitem *u)
 			would_undo(c, u);
 			r = 0;
 			goto out;
+		}
+		if (k == NULL && e->n_mail == 0) {
+			/* no mail: a CA entry or the CA container ca publish created (SPEC §6) */
+			int held = ca_entry_recreation(c, u, &k, &ca_names, &ca_n, &err);
+
+			if (held < 0) {
+				r = held;
+				goto fail;
+			}
+			if (held > 1) {
+				set_result(u, "skipped", "conflict", 1,
+					   "the entry holds %d CA certificates now: remove the others "
+					   "first; left as it is", held);
+				r = 0;
+				goto out;
+			}
+			what = "entry";
+			if ((r = pub_journal_ready(c, &err)) != 0 ||
+			    (r = smp_journal_batch_new(&jb)) != 0 ||
+			    (r = smp_journal_batch_add_deletion(jb, c->journal, u->ch->dn,
+								k->attrs, k->values, k->n,
+								u->rec->id, &jid, &err)) != 0 ||
+			    (r = smp_journal_batch_commit(c->journal, jb, &err)) != 0)
+				goto fail;
 		}
 		if (k == NULL) {
 			/* what re-creates it: the contact smimepub writes for its name and mail */
@@ -531,7 +598,7 @@ static int delete_single(smp_session *c, struct uitem *u)
 		if (r == 0) {
 			const char *id = smp_journal_batch_record_id(jb, jid);
 
-			set_result(u, "undone", NULL, 0, "deleted the contact the change created");
+			set_result(u, "undone", NULL, 0, "deleted the %s the change created", what);
 			snprintf(u->p.record, sizeof(u->p.record), "%s", id != NULL ? id : "");
 			goto out;
 		}
@@ -556,6 +623,7 @@ fail:
 out:
 	smp_entry_free(e);
 	smp_contact_free(k);
+	smp_dir_values_free(ca_names, NULL, ca_n);
 	smp_journal_batch_free(jb);
 	free(parent);
 	return r;

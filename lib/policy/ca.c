@@ -287,3 +287,31 @@ size_t smp_ca_entry_values(const smp_profile *p, const smp_ca_plan *plan,
 #undef PUT
 	return n;
 }
+
+size_t smp_ca_chain_marks(X509 *cert, X509 *const *cas, size_t n, unsigned char *marks)
+{
+	X509 *at = cert;
+	size_t marked = 0;
+
+	for (int depth = 0; depth < 16 && at != NULL; depth++) {
+		X509 *next = NULL;
+
+		if (at != cert && X509_self_signed(at, 0) == 1)
+			break;
+		for (size_t i = 0; i < n && next == NULL; i++) {
+			if (cas[i] == at || cas[i] == NULL)
+				continue;
+			/* the name matches and the signature verifies with that CA's key */
+			if (X509_check_issued(cas[i], at) == X509_V_OK &&
+			    X509_verify(at, X509_get0_pubkey(cas[i])) == 1) {
+				if (!marks[i])
+					marked++;
+				marks[i] = 1;
+				next = cas[i];
+			}
+		}
+		at = next;
+	}
+	ERR_clear_error();
+	return marked;
+}
