@@ -561,8 +561,8 @@ int cli_trust_directory(smp_trust *t, smp_dir *d, const struct cli_opts *o, smp_
 	if (d == NULL)
 		return smp_error_set_hint(err, SMP_ERR_USAGE, SMP_HINT_NO_URI, "--trust directory "
 					  "needs a directory to read the CA certificates from");
-	/* the CA base of OpenLDAP: the default ou=CAs above the base (ca.h) */
-	if ((r = smp_trust_load_directory(t, d, NULL, &rep, err)) != 0)
+	/* OpenLDAP's container is --ca-base, as ca publish writes it (ca.h) */
+	if ((r = smp_trust_load_directory(t, d, o->ca_base, &rep, err)) != 0)
 		return r;
 	if (o->verbose)
 		fprintf(stderr, "smimepub: trust: %zu root(s) and %zu intermediate(s) from the "

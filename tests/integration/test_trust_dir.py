@@ -11,6 +11,7 @@ what it put there.
 import base64
 import os
 import re
+import shlex
 import subprocess
 import sys
 import unittest
@@ -50,6 +51,14 @@ class TrustDirTests(Base):
             for dn in self.seeded:
                 subprocess.run(["ldapdelete", "-x", "-H", self.d.uri, "-D", self.d.admin_dn,
                                 "-w", self.d.admin_pw, dn], capture_output=True)
+            # what smimepub ca publish put there: the entries holding a test PKI CA
+            ders = {der_of(n) for n in ("root.pem", "intermediate.pem", "other-root.pem",
+                                        "other-intermediate.pem")}
+            for c in (self.roots, self.aia):
+                for dn, attrs in self.d.search(c, scope="one", filt="(cn=*)",
+                                               attrs=["cACertificate"]).items():
+                    if ders & set(attrs.get("cacertificate", [])):
+                        self.d.delete_tree(dn)
         super().tearDown()
 
     # ---- seeding the directory's CA containers -----------------------------------------------
@@ -67,7 +76,7 @@ class TrustDirTests(Base):
         else:
             if not self.d.search(self.roots):
                 self.ldapmodify_text("dn: %s\nchangetype: add\nobjectClass: organizationalUnit\n"
-                                     "ou: CAs\n" % self.roots)
+                                     "ou: %s\n" % (self.roots, self.roots.split(",")[0][3:]))
             dn = "cn=%s,%s" % (name, self.roots)
             ldif = ("dn: %s\nchangetype: add\nobjectClass: applicationProcess\nobjectClass: "
                     "pkiCA\ncn: %s\ncACertificate;binary:: %s\n" % (dn, name, b64))
@@ -169,6 +178,41 @@ class TrustDirTests(Base):
         # and the root too: nothing left
         self.seed(self.tag("root"), "root.pem", True)
         res = self.audit(*trust)
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual(self.problems(res, dn), [])
+
+    def test_advice_line_fixes_it(self):
+        """The ca publish line the finding names, run as it is printed, is the fix."""
+        dn = self.contact("Alice", mail=ALICE, certs=["alice.pem"])
+        trust = ["--trust", "directory,file", "--ca-file", pki("root.pem"), "--untrusted",
+                 pki("intermediate.pem")]
+        res = self.audit(*trust)
+        lines = [p["message"].split(": smimepub ", 1)[1]
+                 for p in self.problems(res, dn, "issuer_not_distributed")]
+        self.assertEqual(len(lines), 2, res)
+        for line in lines:
+            argv = shlex.split(line)
+            self.assertEqual(argv[:2], ["ca", "publish"])
+            pub = self.run_trust(*argv)
+            self.assertEqual(pub.rc, 0, pub)
+            self.assertEqual(self.one(pub)["action"], "published", pub)
+        res = self.audit(*trust)
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual(self.problems(res, dn), [])
+        rec = [r for r in res.json() if r.get("type") == "certificate"][0]
+        self.assertIn("directory", rec["chain"][0]["sources"])
+        self.assertIn("directory", rec["chain"][1]["sources"])
+
+    def test_ca_base(self):
+        """OpenLDAP's container is --ca-base, as for ca publish."""
+        if self.kind == "ad":
+            self.skipTest("Active Directory's containers are fixed by its configuration "
+                          "partition")
+        dn = self.contact("Partner", mail=PARTNER, certs=["untrusted.pem"])
+        self.roots = self.aia = "ou=PKI," + self.ou
+        self.seed_partner()
+        self.assertEqual(self.audit("--trust", "directory").rc, 2)
+        res = self.audit("--trust", "directory", "--ca-base", self.roots)
         self.assertEqual(res.rc, 0, res)
         self.assertEqual(self.problems(res, dn), [])
 
