@@ -146,6 +146,42 @@ class TrustDirTests(Base):
         self.assertEqual(ins.json()[0]["problems"], [])
         self.assertEqual(ins.json()[0]["chain"][1]["sha256"], sha256_of("other-root.pem"))
 
+    def test_prune_and_harvest_judge_by_the_directory(self):
+        dn = self.contact("Partner", mail=PARTNER, certs=["untrusted.pem"])
+        # a signed mail from the partner that carries its intermediate, not its root
+        body = os.path.join(self.tmp, "body.txt")
+        with open(body, "w") as fp:
+            fp.write("hello\n")
+        mail = os.path.join(self.tmp, "partner.eml")
+        subprocess.run(["openssl", "cms", "-sign", "-in", body, "-from", PARTNER, "-to",
+                        "admin@example.org", "-subject", "signed", "-out", mail, "-signer",
+                        pki("untrusted.pem"), "-inkey", pki("untrusted.key"), "-certfile",
+                        pki("other-intermediate.pem")], check=True, capture_output=True,
+                       env=dict(os.environ, OPENSSL_CONF="/dev/null"))
+        # (with the intermediate given, the value is untrusted, which is what prune removes)
+        inter = ["--untrusted", pki("other-intermediate.pem")]
+        prune = self.run_trust("prune", "--trust", "directory", "--select", "untrusted", "-n",
+                               *inter)
+        self.assertEqual(prune.rc, 0, prune)
+        acts = [r for r in prune.json() if r.get("action") == "would_remove"]
+        self.assertEqual([a["reason"] for a in acts], ["untrusted"], prune)
+        harvest = self.run_trust("harvest", "--trust", "directory", "--replace", "-n", mail)
+        self.assertEqual(harvest.rc, 1, harvest)
+
+        # the root alone is enough: the mail carries the intermediate
+        self.seed(self.tag("root"), "other-root.pem", True)
+        harvest = self.run_trust("harvest", "--trust", "directory", "--replace", "-n", mail)
+        self.assertEqual(harvest.rc, 0, harvest)
+        rec = [r for r in harvest.json() if r.get("sha256") == sha256_of("untrusted.pem")][0]
+        self.assertNotIn("issuer_not_distributed", self.codes(rec))
+        self.assertEqual(rec["chain"][0]["sources"], ["carried"])
+        # and prune no longer takes the value for untrusted
+        prune = self.run_trust("prune", "--trust", "directory", "--select", "untrusted", "-n",
+                               *inter)
+        self.assertEqual(prune.rc, 0, prune)
+        self.assertEqual([r for r in prune.json() if r.get("action") == "would_remove"], [])
+        self.assertEqual(self.certs(dn), [der_of("untrusted.pem")])
+
     def test_issuer_not_distributed_critical_and_warning(self):
         dn = self.contact("Alice", mail=ALICE, certs=["alice.pem"])
         trust = ["--trust", "directory,file", "--ca-file", pki("root.pem"), "--untrusted",
