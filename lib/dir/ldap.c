@@ -1122,7 +1122,7 @@ static int ld_add_contact(smp_dir *d, const smp_contact *c, smp_error *err)
 	d->last_rc = rc;
 	if (rc != LDAP_SUCCESS)
 		return ldap_fail(d, err, rc == LDAP_ALREADY_EXISTS ? SMP_ERR_CONFLICT : map_rc(rc), rc,
-				 NULL, NULL, "cannot create contact '%s'", c->dn);
+				 NULL, NULL, "cannot create '%s'", c->dn);
 	return 0;
 }
 

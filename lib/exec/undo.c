@@ -182,6 +182,8 @@ struct uitem {
 	struct berval *del, *add; /* plan's arrays (owned, values borrowed) */
 	int serial;               /* after the bulk: an earlier item has the same entry, or the
 				     record is not a modify */
+	int ca;                   /* MODIFY of a CA entry's certificates (ca publish / remove):
+				     undone one by one by ca_modify_single */
 	int reported;
 };
 
@@ -225,6 +227,13 @@ static int is_cert_attr(const char *attr)
 
 	return strncasecmp(attr, "userCertificate", n) == 0 &&
 	       (attr[n] == '\0' || attr[n] == ';');
+}
+
+/* The attributes ca publish and ca remove change on a CA entry (SPEC §6). */
+static int is_ca_attr(const char *attr)
+{
+	return strncasecmp(attr, "cACertificate", 13) == 0 ||
+	       strncasecmp(attr, "crossCertificatePair", 20) == 0;
 }
 
 static int has_value(const struct berval *v, size_t n, const struct berval *x)
@@ -317,6 +326,11 @@ static int plan_of(struct uitem *u)
 	const smp_journal_change *ch = u->ch;
 	size_t nd = 0, na = 0;
 
+	for (size_t i = 0; i < ch->n_changes && ch->n_changes == 1; i++)
+		if (is_ca_attr(ch->changes[i].attr)) {
+			u->ca = 1;
+			return 0;
+		}
 	for (size_t i = 0; i < ch->n_changes; i++) {
 		if (!is_cert_attr(ch->changes[i].attr)) {
 			set_result(u, "failed", "malformed", 65,
@@ -411,6 +425,62 @@ static int decide_modify(smp_session *c, struct uitem *u)
 		return 0;
 	}
 	return pipe_planned(c, &u->p, &u->plan);
+}
+
+/*
+ * A MODIFY record of a CA entry's certificates: applied while the entry holds every value the
+ * change added and none it removed, as exec_modify (journalled itself, naming the record).
+ */
+static int ca_modify_single(smp_session *c, struct uitem *u)
+{
+	const smp_change *ch = &u->ch->changes[0];
+	smp_error err = SMP_ERROR_INIT;
+	struct berval *have = NULL;
+	char *ldif = NULL;
+	size_t n = 0;
+	int exists = 0, r;
+
+	if ((r = smp_dir_ca_read(c->dir, u->ch->dn, ch->attr, &exists, &have, &n, &err)) != 0)
+		goto fail;
+	if (!exists) {
+		set_result(u, "skipped", "gone", 1, "the entry no longer exists");
+		goto out;
+	}
+	for (size_t i = 0; i < ch->n_del; i++)
+		if (!has_value(have, n, &ch->del[i])) {
+			set_result(u, "skipped", "conflict", 1, "the entry changed since: the CA "
+				   "certificate the change added is no longer on it; left as it is");
+			goto out;
+		}
+	for (size_t i = 0; i < ch->n_add; i++)
+		if (has_value(have, n, &ch->add[i])) {
+			set_result(u, "skipped", "conflict", 1, "the entry changed since: the CA "
+				   "certificate the change removed is on it again; left as it is");
+			goto out;
+		}
+	if (c->o.dry_run) {
+		would_undo(c, u);
+		goto out;
+	}
+	c->undoes = u->rec->id;
+	r = exec_modify(c, u->ch->dn, ch, 1, NULL, &ldif, NULL, NULL, &err);
+	c->undoes = NULL;
+	if (r != 0)
+		goto fail;
+	set_result(u, "undone", NULL, 0, "the entry's CA certificates are as they were before the "
+		   "change (this undo is journal record %s)", c->record);
+	snprintf(u->p.record, sizeof(u->p.record), "%s", c->record);
+	goto out;
+fail:
+	pipe_fail(&u->p, r, err.msg);
+	r = r == SMP_ERR_NOMEM ? r : 0;
+	smp_bervals_free(have, n);
+	free(ldif);
+	return r;
+out:
+	smp_bervals_free(have, n);
+	free(ldif);
+	return 0;
 }
 
 /* A MODIFY record the one-at-a-time way: read, check, write through pipe_write of one. */
@@ -720,7 +790,7 @@ static int run_single(smp_session *c, struct uitem *u)
 	}
 	switch (u->ch->op) {
 	case SMP_JOURNAL_MODIFY:
-		return modify_single(c, u);
+		return u->ca ? ca_modify_single(c, u) : modify_single(c, u);
 	case SMP_JOURNAL_DELETE:
 		return delete_single(c, u);
 	case SMP_JOURNAL_ADD:
@@ -790,7 +860,7 @@ static int undo_chunk(smp_session *c, const smp_undo_options *o, struct recs *rs
 		for (size_t k = 0; k < i && !u[i].serial; k++)
 			if (u[k].ch != NULL && strcasecmp(u[k].ch->dn, u[i].ch->dn) == 0)
 				u[i].serial = 1;
-		if (u[i].ch->op != SMP_JOURNAL_MODIFY)
+		if (u[i].ch->op != SMP_JOURNAL_MODIFY || u[i].ca)
 			u[i].serial = 1;
 		if (!u[i].serial)
 			g[ng++] = &u[i].p;

@@ -191,6 +191,10 @@ class CATests(Base):
         self.assertEqual(res.rc, 1, res)
         self.assertEqual(sorted((r["ca_kind"], r["action"]) for r in res.json()),
                          [("intermediate", "unchanged"), ("root", "skipped")])
+        # the renewal is undone through the journal: the first value alone again
+        res = self.smp("undo", "--last")
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual(self.cacerts(self.entry(self.inters, self.tag + " Issuing")), [inter[2]])
 
     def test_names_escaped_and_shortened(self):
         root = make_ca(self.tag + " Root")
