@@ -109,7 +109,9 @@ int cmd_inspect(struct cli_opts *o)
 		if (dir != NULL)
 			smp_dir_close(dir);
 		if (r != 0) {
-			cli_error_of(&err);
+			/* say why inspect, which reads only files otherwise, went to a directory */
+			cli_error("--trust directory: cannot read the directory's CA certificates: "
+				  "%s%s", err.msg, cli_hint(err.hint));
 			smp_trust_free(trust);
 			return smp_exit_status(r);
 		}

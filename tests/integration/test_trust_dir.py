@@ -296,6 +296,7 @@ class TrustDirTests(Base):
         ins = smptest.run(["-H", "ldap://127.0.0.1:1", "--at", T0, "inspect", "--trust",
                            "directory", pki("alice.pem")])
         self.assertEqual(ins.rc, 69, ins)
+        self.assertIn("--trust directory: cannot read the directory's CA certificates", ins.err)
         # an export has no CA containers: audit cannot start (3)
         ldif = os.path.join(self.tmp, "export.ldif")
         with open(ldif, "wb") as fp:
