@@ -2,6 +2,7 @@
 #include "smimepub/cert.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,15 @@ struct smp_trust {
 	X509_STORE *system;         /* the system store alone, to tell what it provides; NULL
 				       unless SMP_TRUST_SYSTEM */
 	X509_STORE *ca_dir;         /* the --ca-dir anchors alone, or NULL */
+	/*
+	 * What the two stores above said about a CA already asked: a store lookup of a name it
+	 * does not hold reads its hashed directory again every time (0.5 ms a chain for the
+	 * system store), and a run meets the same few CAs on every certificate. Guarded: the
+	 * context is shared, const, by everything that judges.
+	 */
+	pthread_mutex_t asked_lock;
+	struct ca_rec *asked;       /* file unused; sources: SMP_SOURCE_FILE / SYSTEM found */
+	size_t n_asked;
 	STACK_OF(X509_CRL) *crls;   /* owned references, NULL when no CRL was given */
 	time_t at;
 	int warn_days;
@@ -151,6 +161,38 @@ static int store_has(X509_STORE *store, X509 *x)
 	return has;
 }
 
+/* SMP_SOURCE_FILE / SYSTEM for x from t's --ca-dir and system stores, asked once per CA. */
+static unsigned stores_have(smp_trust *t, X509 *x)
+{
+	struct ca_rec *nv;
+	unsigned src = 0;
+
+	pthread_mutex_lock(&t->asked_lock);
+	for (size_t i = 0; i < t->n_asked; i++) {
+		if (X509_cmp(t->asked[i].x, x) == 0) {
+			src = t->asked[i].sources;
+			pthread_mutex_unlock(&t->asked_lock);
+			return src;
+		}
+	}
+	if (t->ca_dir != NULL && store_has(t->ca_dir, x))
+		src |= SMP_SOURCE_FILE;
+	if (t->system != NULL && store_has(t->system, x))
+		src |= SMP_SOURCE_SYSTEM;
+	/* out of memory only costs the next lookup */
+	if ((nv = realloc(t->asked, (t->n_asked + 1) * sizeof(*nv))) != NULL) {
+		t->asked = nv;
+		if (X509_up_ref(x)) {
+			nv[t->n_asked].x = x;
+			nv[t->n_asked].sources = src;
+			nv[t->n_asked].file = NULL;
+			t->n_asked++;
+		}
+	}
+	pthread_mutex_unlock(&t->asked_lock);
+	return src;
+}
+
 /* See cert.h. */
 unsigned smp_trust_source_of(const smp_trust *t, X509 *x, const char **file)
 {
@@ -168,11 +210,9 @@ unsigned smp_trust_source_of(const smp_trust *t, X509 *x, const char **file)
 			*file = t->recs[i].file;
 		break;
 	}
-	if (t->ca_dir != NULL && store_has(t->ca_dir, x))
-		src |= SMP_SOURCE_FILE;
-	if (t->system != NULL && store_has(t->system, x))
-		src |= SMP_SOURCE_SYSTEM;
-	return src;
+	if (t->ca_dir == NULL && t->system == NULL)
+		return src;
+	return src | stores_have((smp_trust *)t, x);
 }
 
 /* See cert.h. */
@@ -264,7 +304,10 @@ int smp_trust_new(smp_trust **out, const smp_trust_options *opts, smp_error *err
 		*out = NULL;
 	if (out == NULL || opts == NULL)
 		return smp_error_set(err, SMP_ERR_INTERNAL, "smp_trust_new: null argument");
-	if ((t = calloc(1, sizeof(*t))) == NULL || (t->store = X509_STORE_new()) == NULL ||
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	pthread_mutex_init(&t->asked_lock, NULL);
+	if ((t->store = X509_STORE_new()) == NULL ||
 	    (t->untrusted = sk_X509_new_null()) == NULL) {
 		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
 		goto out;
@@ -377,6 +420,10 @@ void smp_trust_free(smp_trust *t)
 		free(t->recs[i].file);
 	}
 	free(t->recs);
+	for (size_t i = 0; i < t->n_asked; i++)
+		X509_free(t->asked[i].x);
+	free(t->asked);
+	pthread_mutex_destroy(&t->asked_lock);
 	sk_X509_pop_free(t->untrusted, X509_free);
 	sk_X509_CRL_pop_free(t->crls, X509_CRL_free);
 	free(t);
