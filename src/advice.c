@@ -37,13 +37,73 @@ const char *cli_advice(const smp_problem *p)
 	}
 }
 
+/*
+ * path as one word a POSIX shell reads back as it is: unchanged when it holds only
+ * characters no shell treats specially, else in single quotes (each ' as '\''), so that the
+ * advice line can be pasted. The caller frees; NULL when out of memory.
+ */
+static char *shell_word(const char *path)
+{
+	size_t n = 3;
+	char *out, *o;
+
+	if (path[0] != '\0' && strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				      "0123456789_./+-:@%,=") == strlen(path))
+		return strdup(path);
+	for (const char *c = path; *c; c++)
+		n += *c == '\'' ? 4 : 1;
+	if ((out = malloc(n)) == NULL)
+		return NULL;
+	o = out;
+	*o++ = '\'';
+	for (const char *c = path; *c; c++) {
+		if (*c == '\'') {
+			memcpy(o, "'\\''", 4);
+			o += 4;
+		} else {
+			*o++ = *c;
+		}
+	}
+	*o++ = '\'';
+	*o = '\0';
+	return out;
+}
+
+/*
+ * The ca publish line for the CA an issuer_not_distributed names: its file when known (else
+ * FILE, the CA's certificate once obtained), and for a root the explicit confirmation that
+ * ca publish asks for (SPEC §6).
+ */
+static char *publish_ca_advice(const smp_problem *p)
+{
+	char *word = p->ca_file != NULL ? shell_word(p->ca_file) : strdup("FILE");
+	char *s = NULL;
+
+	if (word == NULL)
+		return NULL;
+	if (asprintf(&s, "%s: smimepub ca publish %s%s%s%s", p->ca_file == NULL
+		     ? " (get that CA's certificate from the partner and check it with them)" : "",
+		     word, p->ca_root ? " --root --fingerprint " : "",
+		     p->ca_root && p->ca_sha256 != NULL ? p->ca_sha256 : "", "") < 0)
+		s = NULL;
+	free(word);
+	return s;
+}
+
 /* See advice.h. */
 char *cli_problem_text(const smp_problem *p)
 {
-	char *s = NULL;
+	char *s = NULL, *extra = NULL;
+	const char *advice = cli_advice(p);
 
-	if (asprintf(&s, "%s%s", p->message != NULL ? p->message : "", cli_advice(p)) < 0)
-		return NULL;
+	if (p->remedy == SMP_REMEDY_PUBLISH_CA) {
+		if ((extra = publish_ca_advice(p)) == NULL)
+			return NULL;
+		advice = extra;
+	}
+	if (asprintf(&s, "%s%s", p->message != NULL ? p->message : "", advice) < 0)
+		s = NULL;
+	free(extra);
 	return s;
 }
 
@@ -83,6 +143,11 @@ const char *cli_hint(smp_hint hint)
 		return " (give -D and -W, -y FILE or SMIMEPUB_PASSWORD)";
 	case SMP_HINT_CA_DIR:
 		return " (--ca-dir wants a directory of hashed certificates; use --ca-file for a file)";
+	case SMP_HINT_TRUST_NO_FILE:
+		return ": give --ca-file or --ca-dir, or leave file out of --trust";
+	case SMP_HINT_TRUST_UNUSED_FILE:
+		return ": add file to --trust (e.g. --trust directory,file), or leave out --ca-file "
+		       "and --ca-dir";
 	case SMP_HINT_NONE:
 	default:
 		return "";

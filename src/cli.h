@@ -130,6 +130,14 @@ int cli_connect(smp_dir **out, const struct cli_opts *o, smp_error *err);
 /* Builds the trust context from the options (--ca-file, --at, ...). */
 int cli_trust(smp_trust **out, const struct cli_opts *o, smp_error *err);
 
+/*
+ * With --trust directory: reads the CA certificates directory d distributes into t, once,
+ * right after the connection is made (before anything is judged); -v says how many, a
+ * directory without roots gets a warning. Nothing without directory in --trust. d NULL (no
+ * directory to read): SMP_ERR_USAGE. Returns 0 or the error.
+ */
+int cli_trust_directory(smp_trust *t, smp_dir *d, const struct cli_opts *o, smp_error *err);
+
 /* Commands. Each returns the process exit status. */
 int cmd_inspect(struct cli_opts *o);
 int cmd_publish(struct cli_opts *o);

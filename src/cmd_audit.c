@@ -297,7 +297,8 @@ int cmd_audit(struct cli_opts *o)
 	ao.on_output = on_output;
 	ao.ctx = &st;
 	cli_progress_start(&st.progress, o, "audit");
-	if ((r = open_directory(&dir, o, &err)) == 0) {
+	if ((r = open_directory(&dir, o, &err)) == 0 &&
+	    (r = cli_trust_directory(trust, dir, o, &err)) == 0) {
 		so.dir = dir;
 		if ((r = smp_session_new(&s, &so, &err)) == 0)
 			r = smp_audit(s, &ao, &summary, &err);

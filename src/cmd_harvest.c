@@ -207,6 +207,12 @@ int cmd_harvest(struct cli_opts *o)
 			goto out;
 		}
 	}
+	/* before any message is judged; offline, there is no directory to take trust from */
+	if ((r = cli_trust_directory(trust, dir, o, &err)) != 0) {
+		cli_error_of(&err);
+		status = smp_exit_status(r);
+		goto out;
+	}
 	if ((status = cli_run_open(&h.run, dir, trust, "harvest")) != 0)
 		goto out;
 

@@ -97,6 +97,25 @@ int cmd_inspect(struct cli_opts *o)
 		cli_error_of(&err);
 		return smp_exit_status(r);
 	}
+	/*
+	 * --trust directory: inspect connects as the other commands do (-H/-b or ldap.conf),
+	 * reads the CAs once and closes the connection again: judging needs nothing more.
+	 */
+	if (smp_trust_sources(trust) & SMP_TRUST_DIRECTORY) {
+		smp_dir *dir = NULL;
+
+		if ((r = cli_connect(&dir, o, &err)) == 0)
+			r = cli_trust_directory(trust, dir, o, &err);
+		if (dir != NULL)
+			smp_dir_close(dir);
+		if (r != 0) {
+			/* say why inspect, which reads only files otherwise, went to a directory */
+			cli_error("--trust directory: cannot read the directory's CA certificates: "
+				  "%s%s", err.msg, cli_hint(err.hint));
+			smp_trust_free(trust);
+			return smp_exit_status(r);
+		}
+	}
 	so.trust = trust;
 	io.on_item = on_item;
 	io.ctx = &st;

@@ -451,8 +451,11 @@ int cmd_lookup(struct cli_opts *o)
 		cli_error_of(&err);
 		return smp_exit_status(r);
 	}
-	if ((r = cli_connect(&st.dir, o, &err)) != 0) {
+	if ((r = cli_connect(&st.dir, o, &err)) != 0 ||
+	    (r = cli_trust_directory(trust, st.dir, o, &err)) != 0) {
 		cli_error_of(&err);
+		if (st.dir != NULL)
+			smp_dir_close(st.dir);
 		smp_trust_free(trust);
 		return smp_exit_status(r);
 	}

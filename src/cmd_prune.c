@@ -166,8 +166,11 @@ int cmd_prune(struct cli_opts *o)
 		cli_error_of(&err);
 		return smp_exit_status(r);
 	}
-	if ((r = cli_connect(&dir, o, &err)) != 0) {
+	if ((r = cli_connect(&dir, o, &err)) != 0 ||
+	    (r = cli_trust_directory(trust, dir, o, &err)) != 0) {
 		cli_error_of(&err);
+		if (dir != NULL)
+			smp_dir_close(dir);
 		smp_trust_free(trust);
 		return smp_exit_status(r);
 	}

@@ -40,7 +40,8 @@ int cmd_publish(struct cli_opts *o)
 		status = smp_exit_status(r);
 		goto out;
 	}
-	if ((r = pub_open_dir(&dir, o, &err)) != 0) {
+	if ((r = pub_open_dir(&dir, o, &err)) != 0 ||
+	    (r = cli_trust_directory(trust, dir, o, &err)) != 0) {
 		cli_error_of(&err);
 		status = smp_exit_status(r);
 		goto out;

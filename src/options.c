@@ -47,6 +47,7 @@ enum {
 	OPT_LIST,
 	OPT_ALLOW_OPEN_PASSWORD_FILE,
 	OPT_DN,
+	OPT_TRUST,
 	OPT_ROOT,
 	OPT_CA_BASE,
 };
@@ -74,6 +75,7 @@ static const struct opt_def opt_defs[] = {
 	{ "schema", 0, 1, OPT_SCHEMA, "auto|ad|rfc", CMD_DIRECTORY, "directory profile (default auto: read the root DSE)" },
 	{ "page-size", 0, 1, OPT_PAGE_SIZE, "N", CMD_AUDIT | CMD_PRUNE, "entries per page of a paged search (default 500, AD at most 1000)" },
 	{ "timeout", 0, 1, OPT_TIMEOUT, "SECONDS", CMD_DIRECTORY, "network timeout (default 30)" },
+	{ "trust", 0, 1, OPT_TRUST, "LIST", CMD_INSPECT | CMD_PUBLISH | CMD_LOOKUP | CMD_AUDIT | CMD_PRUNE | CMD_HARVEST, "anchor sources that judge chains, any of directory,system,file: directory = the roots and intermediates the directory distributes (AD: Certification Authorities and AIA; OpenLDAP: pkiCA entries under --ca-base), read once after connecting (inspect then connects too); system = the system store; file = --ca-file/--ca-dir. Default: file when --ca-file/--ca-dir is given, else system" },
 	{ "ca-file", 0, 1, OPT_CA_FILE, "FILE", CMD_ALL, "trust anchors (PEM); default: the system store" },
 	{ "ca-dir", 0, 1, OPT_CA_DIR, "DIR", CMD_ALL, "directory of hashed trust anchors" },
 	{ "untrusted", 0, 1, OPT_UNTRUSTED, "FILE", CMD_ALL, "extra intermediate certificates" },
@@ -98,7 +100,7 @@ static const struct opt_def opt_defs[] = {
 	{ "files-from", 0, 1, OPT_FILES_FROM, "FILE", CMD_PUBLISH | CMD_INSPECT | CMD_HARVEST, "read input file names from FILE, one per line ('-' = stdin)" },
 	{ "fingerprint", 0, 1, OPT_FINGERPRINT, "SHA256", CMD_REMOVE | CMD_CA, "remove the certificate with this SHA-256 fingerprint (or SHA-1 thumbprint); ca publish --root: the SHA-256 of the root you mean to publish; ca remove: of the CA certificate" },
 	{ "root", 0, 0, OPT_ROOT, NULL, CMD_CA, "ca publish: also publish roots (with --fingerprint, or confirmed at a terminal): every domain member then trusts them for every purpose" },
-	{ "ca-base", 0, 1, OPT_CA_BASE, "DN", CMD_CA, "ca: OpenLDAP's container for CA certificates (default ou=CAs above the base; Active Directory: the configuration partition's Public Key Services)" },
+	{ "ca-base", 0, 1, OPT_CA_BASE, "DN", CMD_CA | CMD_INSPECT | CMD_PUBLISH | CMD_LOOKUP | CMD_AUDIT | CMD_PRUNE | CMD_HARVEST, "ca, and --trust directory: OpenLDAP's container for CA certificates (default ou=CAs above the base; Active Directory: the configuration partition's Public Key Services)" },
 	{ "expired", 0, 0, OPT_EXPIRED, NULL, CMD_REMOVE, "remove every expired certificate" },
 	{ "all", 0, 0, OPT_ALL, NULL, CMD_REMOVE, "remove every certificate" },
 	{ "dn", 0, 0, OPT_DN, NULL, CMD_REMOVE, "take every argument as a DN (default: an argument that is a valid mailbox is an address, even with '=' in it)" },
@@ -233,6 +235,36 @@ static int parse_select(struct cli_opts *o, const char *text)
 	return 0;
 }
 
+/* --trust LIST: directory, system, file, comma-separated, each at most once. */
+static int parse_trust(struct cli_opts *o, const char *text)
+{
+	static const struct { const char *name; unsigned bit; } names[] = {
+		{ "directory", SMP_TRUST_DIRECTORY }, { "system", SMP_TRUST_SYSTEM },
+		{ "file", SMP_TRUST_FILE },
+	};
+	unsigned bits = 0;
+	const char *p = text;
+
+	while (1) {
+		size_t n = strcspn(p, ","), i;
+
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (n == strlen(names[i].name) && strncmp(p, names[i].name, n) == 0)
+				break;
+		if (i == sizeof(names) / sizeof(names[0])) {
+			cli_error("invalid --trust '%s': use directory, system, file or a list of "
+				  "them (directory,system)", text);
+			return -1;
+		}
+		bits |= names[i].bit;
+		if (p[n] == '\0')
+			break;
+		p += n + 1;
+	}
+	o->trust.sources = bits;
+	return 0;
+}
+
 static int apply_option(struct cli_opts *o, int c, char *arg, int *help, int *version)
 {
 	smp_error err = SMP_ERROR_INIT;
@@ -261,6 +293,7 @@ static int apply_option(struct cli_opts *o, int c, char *arg, int *help, int *ve
 		break;
 	case OPT_PAGE_SIZE: return parse_int(&o->conn.page_size, arg, "--page-size", 1, 100000);
 	case OPT_TIMEOUT: return parse_int(&o->conn.timeout, arg, "--timeout", 1, 86400);
+	case OPT_TRUST: return parse_trust(o, arg);
 	case OPT_CA_FILE: o->trust.ca_file = arg; break;
 	case OPT_CA_DIR: o->trust.ca_dir = arg; break;
 	case OPT_UNTRUSTED: o->trust.untrusted_file = arg; break;

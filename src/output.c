@@ -39,6 +39,40 @@ void cli_warn(const struct cli_opts *o, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+/* The SMP_SOURCE_* names, in --trust's words where there is one. */
+static json_t *sources_json(unsigned sources)
+{
+	static const struct { unsigned bit; const char *name; } names[] = {
+		{ SMP_SOURCE_DIRECTORY, "directory" }, { SMP_SOURCE_SYSTEM, "system" },
+		{ SMP_SOURCE_FILE, "file" }, { SMP_SOURCE_UNTRUSTED, "untrusted" },
+		{ SMP_SOURCE_CARRIED, "carried" },
+	};
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (sources & names[i].bit)
+			json_array_append_new(a, json_string(names[i].name));
+	return a;
+}
+
+/* The verified chain's CAs, issuer first, and where each came from. */
+static json_t *chain_json(const smp_certinfo *ci)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < ci->n_chain; i++) {
+		const smp_chain_ca *c = &ci->chain[i];
+
+		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:b, s:b, s:o, s:s?}",
+						   "subject", c->subject, "name", c->name,
+						   "sha256", c->sha256, "root", c->root,
+						   "anchor", c->anchor,
+						   "sources", sources_json(c->sources),
+						   "file", c->file));
+	}
+	return a;
+}
+
 json_t *cli_certinfo_json(const smp_certinfo *ci)
 {
 	json_t *obj, *emails, *problems;
@@ -60,6 +94,8 @@ json_t *cli_certinfo_json(const smp_certinfo *ci)
 			"signature", ci->signature,
 			"purposes", "encrypt", ci->can_encrypt, "sign", ci->can_sign,
 			"is_ca", ci->is_ca, "chain_ok", ci->chain_ok, "problems", problems);
+	if (obj != NULL && ci->n_chain > 0)
+		json_object_set_new(obj, "chain", chain_json(ci));
 	return obj;
 }
 
@@ -513,4 +549,34 @@ void cli_progress_end(struct cli_progress *p)
 int cli_trust(smp_trust **out, const struct cli_opts *o, smp_error *err)
 {
 	return smp_trust_new(out, &o->trust, err);
+}
+
+int cli_trust_directory(smp_trust *t, smp_dir *d, const struct cli_opts *o, smp_error *err)
+{
+	smp_trust_dir_report rep;
+	int r;
+
+	if (!(smp_trust_sources(t) & SMP_TRUST_DIRECTORY))
+		return 0;
+	if (d == NULL)
+		return smp_error_set_hint(err, SMP_ERR_USAGE, SMP_HINT_NO_URI, "--trust directory "
+					  "needs a directory to read the CA certificates from");
+	/* OpenLDAP's container is --ca-base, as ca publish writes it (ca.h) */
+	if ((r = smp_trust_load_directory(t, d, o->ca_base, &rep, err)) != 0)
+		return r;
+	if (o->verbose)
+		fprintf(stderr, "smimepub: trust: %zu root(s) and %zu intermediate(s) from the "
+			"directory (%s%s%s)\n", rep.anchors, rep.intermediates, rep.roots_dn,
+			strcmp(rep.roots_dn, rep.intermediates_dn) != 0 ? ", " : "",
+			strcmp(rep.roots_dn, rep.intermediates_dn) != 0 ? rep.intermediates_dn : "");
+	if (rep.skipped > 0)
+		cli_warn(o, "%zu value(s) in the directory's CA containers are not CA certificates: "
+			 "ignored", rep.skipped);
+	if (rep.anchors == 0 && !(smp_trust_sources(t) & (SMP_TRUST_SYSTEM | SMP_TRUST_FILE)))
+		cli_warn(o, "the directory distributes no root CA (looked in '%s'): with --trust "
+			 "directory alone no chain can be trusted; publish the partner's root with "
+			 "'smimepub ca publish --root', or add system or file to --trust",
+			 rep.roots_dn);
+	smp_trust_dir_report_release(&rep);
+	return 0;
 }

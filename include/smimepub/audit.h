@@ -47,7 +47,7 @@ typedef struct smp_audit_entry {
 /*
  * Analyses every certificate value of e with smp_cert_analyze_der judged by t, and adds the
  * directory-side problems: address_mismatch, duplicate, superseded, too_large, first_unusable,
- * malformed (on values) and too_many_values, no_mail_attribute, smime_attr_shadows (on the
+ * malformed, issuer_not_distributed (with --trust directory; on values) and too_many_values, no_mail_attribute, smime_attr_shadows (on the
  * entry). Findings are data, not errors. Returns 0 and a result the caller frees with
  * smp_audit_entry_free (it borrows e), or SMP_ERR_NOMEM / SMP_ERR_INTERNAL.
  */
@@ -64,6 +64,30 @@ int smp_audit_entry_run(smp_audit_entry **out, const smp_entry *e, const smp_tru
  */
 int smp_audit_entry_for(smp_audit_entry **out, const smp_entry *e, const char *address,
 			const smp_trust *t, smp_error *err);
+
+/* ---- What the directory distributes (issuer_not_distributed, SPEC §6) ------------------- */
+
+/* What it means for clients that one CA of a verified chain comes from where it does. */
+typedef enum smp_distribution {
+	SMP_DIST_OK = 0,      /* the directory distributes it, the system store holds it, or it
+				 travels with the certificate: clients have it */
+	SMP_DIST_LOCAL_ONLY,  /* only a local anchor file (ca_file / ca_dir) has it: a warning,
+				 for it may reach the clients some other way (a GPO) */
+	SMP_DIST_MISSING      /* nothing the clients read has it (at most the local
+				 untrusted_file): critical */
+} smp_distribution;
+
+/* The decision for one chain CA by its SMP_SOURCE_* bits. Pure. */
+smp_distribution smp_chain_ca_distribution(unsigned sources);
+
+/*
+ * Adds issuer_not_distributed to ci for every CA of its verified chain (ci->chain) whose
+ * smp_chain_ca_distribution is not SMP_DIST_OK -- a warning for SMP_DIST_LOCAL_ONLY -- with
+ * the remedy SMP_REMEDY_PUBLISH_CA and the CA's fingerprint, file and rootness in the
+ * problem's ca_* fields. Nothing when trust_sources (smp_trust_sources) leaves out
+ * SMP_TRUST_DIRECTORY or the chain did not verify. Returns 0 or SMP_ERR_NOMEM.
+ */
+int smp_audit_check_distribution(smp_certinfo *ci, unsigned trust_sources);
 
 /* The problems of value v (info's when it is a certificate); sets *problems, returns the count. */
 size_t smp_audit_value_problems(const smp_audit_value *v, const smp_problem **problems);
@@ -147,6 +171,17 @@ int smp_audit_summary_add_code(smp_audit_summary *s, const char *code, size_t co
 			       smp_error *err);
 int smp_audit_summary_add_expiry(smp_audit_summary *s, const smp_audit_expiry *x,
 				 smp_error *err);
+
+/*
+ * smp_audit_summary_add_code for count findings of code at severity sev -- which is not the
+ * table's where the finding lowered it (issuer_not_distributed from a local anchor file),
+ * so that a folded summary's severity counts and exit status are the same as unfolded.
+ */
+int smp_audit_summary_add_code_at(smp_audit_summary *s, const char *code, smp_severity sev,
+				  size_t count, smp_error *err);
+
+/* How many of code i's findings (smp_audit_summary_code) were of severity sev. */
+size_t smp_audit_summary_code_severity(const smp_audit_summary *s, size_t i, smp_severity sev);
 
 size_t smp_audit_summary_entries(const smp_audit_summary *s);
 

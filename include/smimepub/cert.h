@@ -79,18 +79,88 @@ typedef struct smp_trust_options {
 	time_t at;                /* the moment to judge validity at; 0 = now */
 	int warn_days;            /* `expiring` window in days */
 	int use_system_store;     /* when no ca_file/ca_dir: 1 = OpenSSL default paths */
+	unsigned sources;         /* SMP_TRUST_* bits: which anchor sources judge chains
+				     (--trust); 0 = as before there was a choice: ca_file /
+				     ca_dir when given, else the system store */
 } smp_trust_options;
 
-#define SMP_TRUST_OPTIONS_INIT { NULL, NULL, NULL, NULL, 0, 30, 1 }
+#define SMP_TRUST_OPTIONS_INIT { NULL, NULL, NULL, NULL, 0, 30, 1, 0 }
+
+/* Anchor sources (smp_trust_options.sources, --trust directory,system,file). */
+#define SMP_TRUST_SYSTEM 0x1u     /* the system store (OpenSSL's default paths) */
+#define SMP_TRUST_FILE 0x2u       /* ca_file / ca_dir */
+#define SMP_TRUST_DIRECTORY 0x4u  /* what the directory distributes (smp_trust_load_directory) */
+
+/*
+ * Where one CA certificate came from (bits; a certificate can come from several). The
+ * directory's and the local files' are remembered per certificate; the system store's is
+ * asked when a chain is built.
+ */
+#define SMP_SOURCE_DIRECTORY 0x01u  /* the directory distributes it (a root or an intermediate) */
+#define SMP_SOURCE_SYSTEM 0x02u     /* the system store holds it */
+#define SMP_SOURCE_FILE 0x04u       /* a local anchor: ca_file or ca_dir */
+#define SMP_SOURCE_UNTRUSTED 0x08u  /* the local untrusted_file of intermediates */
+#define SMP_SOURCE_CARRIED 0x10u    /* it came with the certificate judged (a bundle, a signed
+				       message, a userSMIMECertificate PKCS#7) */
 
 /* Anchors, intermediates, CRLs and the evaluation time. Opaque. */
 typedef struct smp_trust smp_trust;
 
 /*
- * Loads what options names. Returns 0, SMP_ERR_NOFILE when a named file is missing, or
- * SMP_ERR_BADINPUT when it cannot be read as certificates / CRLs.
+ * Loads what options names. With SMP_TRUST_DIRECTORY in opts->sources, the directory's CAs
+ * come later, from smp_trust_load_directory once a connection is made. Returns 0,
+ * SMP_ERR_NOFILE when a named file is missing, SMP_ERR_BADINPUT when it cannot be read as
+ * certificates / CRLs, or SMP_ERR_USAGE when sources names file without ca_file / ca_dir,
+ * or ca_file / ca_dir are given and sources leaves file out (they would be silently unused).
  */
 int smp_trust_new(smp_trust **out, const smp_trust_options *opts, smp_error *err);
+
+/* The SMP_TRUST_* sources that judge chains (the default resolved). */
+unsigned smp_trust_sources(const smp_trust *t);
+
+/*
+ * Adds the CA certificate x (a reference is taken) from source (one SMP_SOURCE_* bit) to t:
+ * as a trust anchor when anchor, else as an untrusted intermediate for path building. file:
+ * the local file it was read from (copied; NULL when none). Remembered for
+ * smp_trust_source_of. Returns 0 or SMP_ERR_NOMEM.
+ */
+int smp_trust_add_ca(smp_trust *t, X509 *x, unsigned source, int anchor, const char *file,
+		     smp_error *err);
+
+/*
+ * Every SMP_SOURCE_* that provides x to t (0 when none): the directory's and the local
+ * files' as added, the system store when it is one of t's sources and holds x. *file (may
+ * be NULL) is set to the local file it was read from, borrowed from t, or NULL.
+ */
+unsigned smp_trust_source_of(const smp_trust *t, X509 *x, const char **file);
+
+/* What smp_trust_load_directory found. */
+typedef struct smp_trust_dir_report {
+	size_t anchors;        /* roots taken as trust anchors */
+	size_t intermediates;  /* intermediates and cross-certificates for path building */
+	size_t skipped;        /* values that are not certificates, or not CA certificates */
+	char *roots_dn;        /* the containers read (malloc'd; the same DN twice on OpenLDAP) */
+	char *intermediates_dn;
+} smp_trust_dir_report;
+
+/* Frees the report's strings and clears it. */
+void smp_trust_dir_report_release(smp_trust_dir_report *rep);
+
+struct smp_dir;
+
+/*
+ * Reads the CA certificates the directory d distributes (ca.h: smp_dir_ca_containers with
+ * ca_base, smp_dir_ca_walk) into t as SMP_SOURCE_DIRECTORY: on Active Directory each value
+ * in the roots' container (Certification Authorities) is a trust anchor -- Windows puts them
+ * into every member's Trusted Root store -- and each in the intermediates' (AIA) an
+ * untrusted intermediate; where one container holds both (OpenLDAP's pkiCA entries), a
+ * self-signed CA certificate is an anchor and any other an intermediate. A value that is
+ * not a CA certificate is skipped and counted. rep (may be NULL) says what was found
+ * (release it). Returns 0; SMP_ERR_USAGE when d cannot search (an LDIF export) or the
+ * containers cannot be named; SMP_ERR_ACCESS, SMP_ERR_NOMEM or the directory's error.
+ */
+int smp_trust_load_directory(smp_trust *t, struct smp_dir *d, const char *ca_base,
+			     smp_trust_dir_report *rep, smp_error *err);
 
 /* The moment findings are judged at (options' `at`, or the time smp_trust_new ran). */
 time_t smp_trust_time(const smp_trust *t);
@@ -123,6 +193,17 @@ void smp_format_time(char *buf, size_t size, time_t t);
 
 /* ---- Facts about one certificate ---------------------------------------------------------- */
 
+/* One CA of a verified chain and where it came from. */
+typedef struct smp_chain_ca {
+	char *subject;          /* RFC 2253 form */
+	char *name;             /* its CN, or the whole subject when it has none */
+	char sha256[65];        /* lower-case hex of the DER */
+	int root;               /* self-signed (the chain's anchor is one, or a partial anchor) */
+	int anchor;             /* the chain's last certificate: the trust anchor */
+	unsigned sources;       /* SMP_SOURCE_* bits */
+	char *file;             /* the local file it came from (ca_file, untrusted_file), or NULL */
+} smp_chain_ca;
+
 typedef struct smp_certinfo {
 	X509 *x509;             /* owned reference */
 	char *subject;          /* RFC 2253 form */
@@ -146,6 +227,9 @@ typedef struct smp_certinfo {
 	char *aia_ca_issuers;   /* first AIA caIssuers URL, or NULL */
 	smp_problem *problems;
 	size_t n_problems;
+	smp_chain_ca *chain;    /* when chain_ok: the CAs of the verified path, the issuer first
+				   and the anchor last, each with where it came from */
+	size_t n_chain;
 } smp_certinfo;
 
 /*

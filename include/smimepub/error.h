@@ -47,6 +47,8 @@ typedef enum smp_hint {
 	SMP_HINT_CA_DIR,          /* a hashed directory of anchors was wanted, not a file */
 	SMP_HINT_SCHEMA_AD,       /* say the export is Active Directory's, if it is */
 	SMP_HINT_BIND,            /* bind as an account (the directory refuses anonymous) */
+	SMP_HINT_TRUST_NO_FILE,   /* trust sources name file: give the file of anchors */
+	SMP_HINT_TRUST_UNUSED_FILE, /* anchors given that the trust sources leave out */
 } smp_hint;
 
 /* Where a failing function leaves its message. Never a global: callers own it. */

@@ -48,9 +48,11 @@ typedef enum smp_remedy {
 	SMP_REMEDY_CHECK_SENDER,       /* from_mismatch refused: confirm with the sender */
 	SMP_REMEDY_SENDER_ALLOWED,     /* from_mismatch accepted because the operator said so */
 	SMP_REMEDY_OVERRIDE,           /* the front end's way to go ahead anyway (--force) */
+	SMP_REMEDY_PUBLISH_CA,         /* publish the CA the problem's ca_* fields name in the
+					  directory (the front end's ca publish) */
 } smp_remedy;
 
-#define SMP_REMEDY_LAST SMP_REMEDY_OVERRIDE
+#define SMP_REMEDY_LAST SMP_REMEDY_PUBLISH_CA
 
 /* One finding: a stable code (SPEC §3), its severity, what is wrong, and the remedy. */
 typedef struct smp_problem {
@@ -59,6 +61,11 @@ typedef struct smp_problem {
 	char *message;          /* owned: what is wrong in plain words with the facts (names,
 				   dates, URLs) and what to ask for; never a command-line flag */
 	smp_remedy remedy;      /* what the front end adds after the message */
+	/* SMP_REMEDY_PUBLISH_CA: the CA to publish (else all NULL / 0) */
+	char *ca_sha256;        /* owned: its SHA-256, lower-case hex */
+	char *ca_file;          /* owned: the local file it was found in, or NULL when unknown */
+	int ca_root;            /* it is a self-signed root (publishing it needs the explicit
+				   root confirmation) */
 } smp_problem;
 
 /* One row of the table. */
@@ -94,6 +101,12 @@ const char *smp_scope_name(smp_scope scope);
  */
 int smp_problems_vadd(smp_problem **v, size_t *n, const char *code, smp_remedy remedy,
 		      const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+
+/*
+ * Sets the ca_* fields of problem p (copies sha256 and file, which may be NULL). Returns 0 or
+ * SMP_ERR_NOMEM (p unchanged).
+ */
+int smp_problem_set_ca(smp_problem *p, const char *sha256, const char *file, int root);
 
 /* Frees the messages of n problems and the array (NULL is fine). */
 void smp_problems_free(smp_problem *v, size_t n);

@@ -71,7 +71,9 @@ static void buf_summary(struct buf *b, const smp_audit_summary *sum)
 	buf_u32(b, (uint32_t)smp_audit_summary_n_codes(sum));
 	for (size_t i = 0; i < smp_audit_summary_n_codes(sum); i++) {
 		buf_str(b, smp_audit_summary_code(sum, i, &count));
-		buf_u64(b, count);
+		/* by severity: a finding may be lower than its code's (issuer_not_distributed) */
+		for (int sev = SMP_SEV_NONE; sev <= SMP_SEV_CRITICAL; sev++)
+			buf_u64(b, smp_audit_summary_code_severity(sum, i, (smp_severity)sev));
 	}
 	buf_u32(b, (uint32_t)smp_audit_summary_n_soonest(sum));
 	for (size_t i = 0; i < smp_audit_summary_n_soonest(sum); i++) {
@@ -100,10 +102,13 @@ static int rd_summary(struct audit_run *st, struct rd *in)
 	n = rd_u32(in);
 	for (size_t i = 0; i < n && !in->bad; i++) {
 		code = rd_str(in);
-		count = rd_u64(in);
-		if (code != NULL && !in->bad &&
-		    (r = smp_audit_summary_add_code(st->summary, code, count, &st->err)) != 0)
-			return r;
+		for (int sev = SMP_SEV_NONE; sev <= SMP_SEV_CRITICAL; sev++) {
+			count = rd_u64(in);
+			if (code != NULL && !in->bad &&
+			    (r = smp_audit_summary_add_code_at(st->summary, code, (smp_severity)sev,
+							       count, &st->err)) != 0)
+				return r;
+		}
 	}
 	n = rd_u32(in);
 	for (size_t i = 0; i < n && !in->bad; i++) {

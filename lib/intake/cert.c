@@ -105,6 +105,12 @@ void smp_certinfo_free(smp_certinfo *ci)
 	free(ci->signature);
 	free(ci->aia_ca_issuers);
 	smp_problems_free(ci->problems, ci->n_problems);
+	for (size_t i = 0; i < ci->n_chain; i++) {
+		free(ci->chain[i].subject);
+		free(ci->chain[i].name);
+		free(ci->chain[i].file);
+	}
+	free(ci->chain);
 	free(ci);
 }
 
@@ -828,6 +834,61 @@ out:
 	return r;
 }
 
+static void hex_digest(char out[65], const unsigned char md[32]);
+
+static int in_stack(STACK_OF(X509) *certs, X509 *x)
+{
+	for (int i = 0; i < sk_X509_num(certs); i++)
+		if (X509_cmp(sk_X509_value(certs, i), x) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * The CAs of the verified chain (index 1 on) into ci->chain, each with the sources that
+ * provide it, so that a result can say where each came from and audit can tell what the
+ * directory does not distribute. Returns 0 or SMP_ERR_NOMEM.
+ */
+static int chain_sources(smp_certinfo *ci, STACK_OF(X509) *chain, STACK_OF(X509) *extra,
+			 const smp_trust *trust)
+{
+	const EVP_MD *sha = smp_trust_sha256(trust);
+	int n = sk_X509_num(chain);
+
+	if (n < 2)
+		return 0;
+	if ((ci->chain = calloc((size_t)n - 1, sizeof(*ci->chain))) == NULL)
+		return SMP_ERR_NOMEM;
+	for (int i = 1; i < n; i++) {
+		X509 *x = sk_X509_value(chain, i);
+		smp_chain_ca *c = &ci->chain[ci->n_chain];
+		unsigned char md[EVP_MAX_MD_SIZE];
+		unsigned int mdlen = 0;
+		const char *file = NULL;
+
+		ci->n_chain++;
+		c->subject = name_text(X509_get_subject_name(x));
+		c->name = name_cn(X509_get_subject_name(x));
+		if (c->name == NULL && c->subject != NULL)
+			c->name = strdup(c->subject);
+		if (c->subject == NULL || c->name == NULL)
+			return SMP_ERR_NOMEM;
+		if (!X509_digest(x, sha != NULL ? sha : EVP_sha256(), md, &mdlen) || mdlen != 32) {
+			ERR_clear_error();
+			return SMP_ERR_NOMEM;
+		}
+		hex_digest(c->sha256, md);
+		c->root = X509_self_signed(x, 0) == 1;
+		c->anchor = i == n - 1;
+		c->sources = smp_trust_source_of(trust, x, &file) |
+			     (in_stack(extra, x) ? SMP_SOURCE_CARRIED : 0);
+		if (file != NULL && (c->file = strdup(file)) == NULL)
+			return SMP_ERR_NOMEM;
+	}
+	ERR_clear_error();
+	return 0;
+}
+
 static int chain_facts(smp_certinfo *ci, X509 *leaf, STACK_OF(X509) *extra,
 		       const smp_trust *trust, smp_error *err)
 {
@@ -881,6 +942,11 @@ static int chain_facts(smp_certinfo *ci, X509 *leaf, STACK_OF(X509) *extra,
 	}
 	ERR_clear_error();
 	ci->chain_ok = ok == 1 && st.err == 0 && !st.revoked;
+	if (ci->chain_ok &&
+	    chain_sources(ci, X509_STORE_CTX_get0_chain(ctx), extra, trust) != 0) {
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
 	if (st.revoked && (r = report_revoked(ci, leaf, trust)) != 0)
 		goto out;
 	if (ok != 1 || st.err != 0) {

@@ -156,6 +156,9 @@ static void buf_problem(struct buf *b, const smp_problem *p)
 	buf_u32(b, (uint32_t)p->severity);
 	buf_str(b, p->message);
 	buf_u32(b, (uint32_t)p->remedy);
+	buf_str(b, p->ca_sha256);
+	buf_str(b, p->ca_file);
+	buf_u32(b, (uint32_t)p->ca_root);
 }
 
 /* Appends the fields of ci (see frame.h). */
@@ -184,6 +187,17 @@ void buf_certinfo(struct buf *b, const smp_certinfo *ci)
 	buf_u32(b, (uint32_t)ci->n_problems);
 	for (size_t i = 0; i < ci->n_problems; i++)
 		buf_problem(b, &ci->problems[i]);
+	buf_u32(b, (uint32_t)ci->n_chain);
+	for (size_t i = 0; i < ci->n_chain; i++) {
+		const smp_chain_ca *c = &ci->chain[i];
+
+		buf_str(b, c->subject);
+		buf_str(b, c->name);
+		buf_str(b, c->sha256);
+		buf_u32(b, (uint32_t)((c->root ? 1 : 0) | (c->anchor ? 2 : 0)));
+		buf_u32(b, c->sources);
+		buf_str(b, c->file);
+	}
 }
 
 /* A copy of a string read from the frame into *dst (NULL stays NULL). Returns 0 or NOMEM. */
@@ -224,6 +238,9 @@ static int rd_problem(struct rd *r, smp_problem **v, size_t *n)
 	uint32_t severity = rd_u32(r);
 	const char *message = rd_str(r);
 	uint32_t remedy = rd_u32(r);
+	const char *ca_sha256 = rd_str(r);
+	const char *ca_file = rd_str(r);
+	uint32_t ca_root = rd_u32(r);
 	smp_problem *p;
 	int rc;
 
@@ -243,6 +260,9 @@ static int rd_problem(struct rd *r, smp_problem **v, size_t *n)
 		p->code = "malformed";  /* not interned: never leave a pointer into the frame */
 		return SMP_ERR_INTERNAL;
 	}
+	if ((ca_sha256 != NULL || ca_file != NULL) &&
+	    smp_problem_set_ca(p, ca_sha256, ca_file, ca_root != 0) != 0)
+		return SMP_ERR_NOMEM;
 	return 0;
 }
 
@@ -299,6 +319,32 @@ int rd_certinfo(struct rd *r, smp_certinfo **out)
 	for (uint32_t i = 0; i < n; i++)
 		if ((rc = rd_problem(r, &ci->problems, &ci->n_problems)) != 0)
 			goto out;
+	n = rd_u32(r);
+	rc = SMP_ERR_INTERNAL;
+	if (r->bad || n > r->len - r->off)
+		goto out;
+	if (n > 0 && (ci->chain = calloc(n, sizeof(*ci->chain))) == NULL) {
+		rc = SMP_ERR_NOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		smp_chain_ca *c = &ci->chain[i];
+		uint32_t bits;
+
+		ci->n_chain++;
+		if ((rc = rd_strdup(r, &c->subject)) != 0 || (rc = rd_strdup(r, &c->name)) != 0)
+			goto out;
+		rc = SMP_ERR_INTERNAL;
+		if ((s = rd_str(r)) == NULL || strlen(s) >= sizeof(c->sha256))
+			goto out;
+		memcpy(c->sha256, s, strlen(s) + 1);
+		bits = rd_u32(r);
+		c->root = (bits & 1) != 0;
+		c->anchor = (bits & 2) != 0;
+		c->sources = rd_u32(r);
+		if ((rc = rd_strdup(r, &c->file)) != 0)
+			goto out;
+	}
 	rc = r->bad ? SMP_ERR_INTERNAL : 0;
 out:
 	if (rc == SMP_ERR_INTERNAL)

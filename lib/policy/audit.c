@@ -353,6 +353,57 @@ static int check_values(smp_audit_entry *a)
 }
 
 /* See audit.h. */
+smp_distribution smp_chain_ca_distribution(unsigned sources)
+{
+	/* what travels with the certificate reaches the client with it (a PKCS#7 value) */
+	if (sources & (SMP_SOURCE_DIRECTORY | SMP_SOURCE_SYSTEM | SMP_SOURCE_CARRIED))
+		return SMP_DIST_OK;
+	if (sources & SMP_SOURCE_FILE)
+		return SMP_DIST_LOCAL_ONLY;
+	return SMP_DIST_MISSING;
+}
+
+/* See audit.h. */
+int smp_audit_check_distribution(smp_certinfo *ci, unsigned trust_sources)
+{
+	if (ci == NULL || !ci->chain_ok || !(trust_sources & SMP_TRUST_DIRECTORY))
+		return 0;
+	for (size_t i = 0; i < ci->n_chain; i++) {
+		const smp_chain_ca *c = &ci->chain[i];
+		smp_distribution d = smp_chain_ca_distribution(c->sources);
+		const char *what = c->root ? "root" : "intermediate CA";
+		int r;
+
+		if (d == SMP_DIST_OK)
+			continue;
+		if (d == SMP_DIST_LOCAL_ONLY)
+			r = smp_certinfo_add_problem_with(
+				ci, "issuer_not_distributed", SMP_REMEDY_PUBLISH_CA,
+				"the chain needs the %s '%s' (sha256 %s), which only the local "
+				"file%s%s%s provides: the directory does not distribute it, so "
+				"clients that do not already trust it will reject this "
+				"certificate; publish it in the directory", what, c->name,
+				c->sha256, c->file ? " '" : " of trust anchors",
+				c->file ? c->file : "", c->file ? "'" : "");
+		else
+			r = smp_certinfo_add_problem_with(
+				ci, "issuer_not_distributed", SMP_REMEDY_PUBLISH_CA,
+				"the chain needs the %s '%s' (sha256 %s), which neither the "
+				"directory nor the system store provides: clients cannot build the "
+				"chain and will reject this certificate; publish it in the "
+				"directory", what, c->name, c->sha256);
+		if (r != 0)
+			return r;
+		if (smp_problem_set_ca(&ci->problems[ci->n_problems - 1], c->sha256, c->file,
+				       c->root) != 0)
+			return SMP_ERR_NOMEM;
+		if (d == SMP_DIST_LOCAL_ONLY)
+			ci->problems[ci->n_problems - 1].severity = SMP_SEV_WARNING;
+	}
+	return 0;
+}
+
+/* See audit.h. */
 int smp_audit_entry_run(smp_audit_entry **out, const smp_entry *e, const smp_trust *t,
 			smp_error *err)
 {
@@ -402,6 +453,8 @@ int smp_audit_entry_for(smp_audit_entry **out, const smp_entry *e, const char *a
 		}
 		if (r != 0)
 			goto nomem;
+		if (smp_audit_check_distribution(v->info, smp_trust_sources(t)) != 0)
+			goto nomem;
 	}
 	if (e->n_smime > 0) {
 		a->smime = calloc(e->n_smime, sizeof(*a->smime));
@@ -415,6 +468,8 @@ int smp_audit_entry_for(smp_audit_entry **out, const smp_entry *e, const char *a
 			goto nomem;
 		if (r != 0)
 			goto out;
+		if (smp_audit_check_distribution(a->smime[i].info, smp_trust_sources(t)) != 0)
+			goto nomem;
 	}
 	r = check_values(a);
 	if (r == SMP_ERR_NOMEM)
@@ -604,6 +659,7 @@ out:
 struct code_count {
 	char *code;
 	size_t count;
+	size_t by_severity[3];  /* the same, by the severity found at (a caller may lower it) */
 };
 
 struct smp_audit_summary {
@@ -630,11 +686,16 @@ static int count_problem(smp_audit_summary *s, const smp_problem *p)
 	struct code_count *nv;
 	char *code;
 
-	if (p->severity >= SMP_SEV_NONE && p->severity <= SMP_SEV_CRITICAL)
-		s->by_severity[p->severity]++;
+	int sev = p->severity >= SMP_SEV_NONE && p->severity <= SMP_SEV_CRITICAL ? (int)p->severity
+									       : -1;
+
+	if (sev >= 0)
+		s->by_severity[sev]++;
 	for (size_t i = 0; i < s->n_codes; i++) {
 		if (strcmp(s->codes[i].code, p->code) == 0) {
 			s->codes[i].count++;
+			if (sev >= 0)
+				s->codes[i].by_severity[sev]++;
 			return 0;
 		}
 	}
@@ -649,6 +710,9 @@ static int count_problem(smp_audit_summary *s, const smp_problem *p)
 	s->codes = nv;
 	nv[s->n_codes].code = code;
 	nv[s->n_codes].count = 1;
+	memset(nv[s->n_codes].by_severity, 0, sizeof(nv[s->n_codes].by_severity));
+	if (sev >= 0)
+		nv[s->n_codes].by_severity[sev] = 1;
 	s->n_codes++;
 	return 0;
 }
@@ -722,18 +786,37 @@ void smp_audit_summary_add_counts(smp_audit_summary *s, size_t entries, size_t v
 int smp_audit_summary_add_code(smp_audit_summary *s, const char *code, size_t count,
 			       smp_error *err)
 {
-	smp_problem p = { code, smp_problem_severity(code), NULL, SMP_REMEDY_NONE };
+	return smp_audit_summary_add_code_at(s, code, smp_problem_severity(code), count, err);
+}
+
+/* See audit.h. */
+int smp_audit_summary_add_code_at(smp_audit_summary *s, const char *code, smp_severity sev,
+				  size_t count, smp_error *err)
+{
+	smp_problem p = { code, sev, NULL, SMP_REMEDY_NONE, NULL, NULL, 0 };
 
 	if (count == 0)
 		return 0;
 	if (count_problem(s, &p) != 0)
 		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
-	for (size_t i = 0; i < s->n_codes; i++)
-		if (strcmp(s->codes[i].code, code) == 0)
-			s->codes[i].count += count - 1;
-	if (p.severity >= SMP_SEV_NONE && p.severity <= SMP_SEV_CRITICAL)
-		s->by_severity[p.severity] += count - 1;
+	for (size_t i = 0; i < s->n_codes; i++) {
+		if (strcmp(s->codes[i].code, code) != 0)
+			continue;
+		s->codes[i].count += count - 1;
+		if (sev >= SMP_SEV_NONE && sev <= SMP_SEV_CRITICAL)
+			s->codes[i].by_severity[sev] += count - 1;
+	}
+	if (sev >= SMP_SEV_NONE && sev <= SMP_SEV_CRITICAL)
+		s->by_severity[sev] += count - 1;
 	return 0;
+}
+
+/* See audit.h. */
+size_t smp_audit_summary_code_severity(const smp_audit_summary *s, size_t i, smp_severity sev)
+{
+	if (i >= s->n_codes || sev < SMP_SEV_NONE || sev > SMP_SEV_CRITICAL)
+		return 0;
+	return s->codes[i].by_severity[sev];
 }
 
 /* See audit.h. */

@@ -95,7 +95,7 @@ int smp_lookup_entry(smp_lookup_result **out, const smp_entry *e, const char *ad
 {
 	smp_lookup_result *res = NULL;
 	smp_audit_entry *a;
-	smp_problem ambiguous = { "ambiguous", SMP_SEV_CRITICAL, NULL, SMP_REMEDY_NONE };
+	smp_problem ambiguous = { "ambiguous", SMP_SEV_CRITICAL, NULL, SMP_REMEDY_NONE, NULL, NULL, 0 };
 	int r = SMP_ERR_INTERNAL;
 
 	*out = NULL;

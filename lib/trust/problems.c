@@ -70,6 +70,10 @@ static const smp_problem_def table[] = {
 	  "clear userSMIMECertificate" },
 	{ "first_unusable", C, ENTRY, "the entry's first value is not usable and OWA and gpgsm take the first",
 	  "put a usable certificate first, or remove the first value" },
+	{ "issuer_not_distributed", C, CERT,
+	  "the chain to a trust anchor needs a CA that the directory does not distribute",
+	  "publish that CA certificate in the directory, where domain members take their trust "
+	  "from (a warning when only a local anchor file provides it)" },
 	{ "ambiguous", C, ENTRY, "several entries have the address",
 	  "give each entry a distinct address, or remove the duplicate" },
 	/* the message a certificate came in */
@@ -170,14 +174,38 @@ int smp_problems_vadd(smp_problem **v, size_t *n, const char *code, smp_remedy r
 	nv[*n].severity = smp_problem_severity(code);
 	nv[*n].message = msg;
 	nv[*n].remedy = remedy;
+	nv[*n].ca_sha256 = NULL;
+	nv[*n].ca_file = NULL;
+	nv[*n].ca_root = 0;
 	(*n)++;
+	return 0;
+}
+
+/* See problems.h. */
+int smp_problem_set_ca(smp_problem *p, const char *sha256, const char *file, int root)
+{
+	char *s = NULL, *f = NULL;
+
+	if ((sha256 != NULL && (s = strdup(sha256)) == NULL) ||
+	    (file != NULL && (f = strdup(file)) == NULL)) {
+		free(s);
+		return SMP_ERR_NOMEM;
+	}
+	free(p->ca_sha256);
+	free(p->ca_file);
+	p->ca_sha256 = s;
+	p->ca_file = f;
+	p->ca_root = root;
 	return 0;
 }
 
 /* See problems.h. */
 void smp_problems_free(smp_problem *v, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		free(v[i].message);
+		free(v[i].ca_sha256);
+		free(v[i].ca_file);
+	}
 	free(v);
 }

@@ -2,6 +2,7 @@
 #include "smimepub/cert.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,16 +14,96 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+/* One CA certificate t was given, and where from (for smp_trust_source_of). */
+struct ca_rec {
+	X509 *x;            /* owned reference */
+	unsigned sources;   /* SMP_SOURCE_* */
+	char *file;         /* owned, or NULL */
+};
+
 struct smp_trust {
 	X509_STORE *store;
 	STACK_OF(X509) *untrusted;  /* owned references */
+	unsigned sources;           /* SMP_TRUST_*, the default resolved */
+	struct ca_rec *recs;        /* every CA added from a file or the directory */
+	size_t n_recs;
+	X509_STORE *system;         /* the system store alone, to tell what it provides; NULL
+				       unless SMP_TRUST_SYSTEM */
+	X509_STORE *ca_dir;         /* the --ca-dir anchors alone, or NULL */
+	/*
+	 * What the two stores above said about a CA already asked: a store lookup of a name it
+	 * does not hold reads its hashed directory again every time (0.5 ms a chain for the
+	 * system store), and a run meets the same few CAs on every certificate. Guarded: the
+	 * context is shared, const, by everything that judges.
+	 */
+	pthread_mutex_t asked_lock;
+	struct ca_rec *asked;       /* file unused; sources: SMP_SOURCE_FILE / SYSTEM found */
+	size_t n_asked;
 	STACK_OF(X509_CRL) *crls;   /* owned references, NULL when no CRL was given */
 	time_t at;
 	int warn_days;
 	EVP_MD *sha256;             /* fetched once: EVP_sha256() looks it up on every use */
 };
 
-static int load_ca_file(X509_STORE *store, const char *path, smp_error *err)
+/* Remembers that source provides x (read from file, may be NULL). 0 or SMP_ERR_NOMEM. */
+static int remember(smp_trust *t, X509 *x, unsigned source, const char *file)
+{
+	struct ca_rec *nv;
+	char *f = NULL;
+
+	for (size_t i = 0; i < t->n_recs; i++) {
+		if (X509_cmp(t->recs[i].x, x) != 0)
+			continue;
+		/* the first file named stays: it is the one the advice names */
+		if (t->recs[i].file == NULL && file != NULL &&
+		    (t->recs[i].file = strdup(file)) == NULL)
+			return SMP_ERR_NOMEM;
+		t->recs[i].sources |= source;
+		return 0;
+	}
+	if (file != NULL && (f = strdup(file)) == NULL)
+		return SMP_ERR_NOMEM;
+	if ((nv = realloc(t->recs, (t->n_recs + 1) * sizeof(*nv))) == NULL) {
+		free(f);
+		return SMP_ERR_NOMEM;
+	}
+	t->recs = nv;
+	if (!X509_up_ref(x)) {
+		free(f);
+		return SMP_ERR_NOMEM;
+	}
+	nv[t->n_recs].x = x;
+	nv[t->n_recs].sources = source;
+	nv[t->n_recs].file = f;
+	t->n_recs++;
+	return 0;
+}
+
+/* See cert.h. */
+int smp_trust_add_ca(smp_trust *t, X509 *x, unsigned source, int anchor, const char *file,
+		     smp_error *err)
+{
+	if (t == NULL || x == NULL)
+		return smp_error_set(err, SMP_ERR_INTERNAL, "smp_trust_add_ca: null argument");
+	if (anchor) {
+		if (!X509_STORE_add_cert(t->store, x)) {
+			ERR_clear_error();
+			return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		}
+	} else {
+		if (!X509_up_ref(x))
+			return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		if (sk_X509_push(t->untrusted, x) <= 0) {
+			X509_free(x);
+			return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		}
+	}
+	if (remember(t, x, source, file) != 0)
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+static int load_ca_file(smp_trust *t, const char *path, smp_error *err)
 {
 	smp_bundle *b = NULL;
 	STACK_OF(X509) *all;
@@ -32,9 +113,13 @@ static int load_ca_file(X509_STORE *store, const char *path, smp_error *err)
 		return r;
 	all = smp_bundle_all(b);
 	for (int i = 0; i < sk_X509_num(all); i++) {
-		if (!X509_STORE_add_cert(store, sk_X509_value(all, i))) {
+		if (!X509_STORE_add_cert(t->store, sk_X509_value(all, i))) {
 			r = smp_error_openssl(err, SMP_ERR_BADINPUT,
 					      "cannot use '%s' as trust anchors", path);
+			break;
+		}
+		if (remember(t, sk_X509_value(all, i), SMP_SOURCE_FILE, path) != 0) {
+			r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
 			break;
 		}
 	}
@@ -42,7 +127,7 @@ static int load_ca_file(X509_STORE *store, const char *path, smp_error *err)
 	return r;
 }
 
-static int load_untrusted(STACK_OF(X509) *dst, const char *path, smp_error *err)
+static int load_untrusted(smp_trust *t, const char *path, smp_error *err)
 {
 	smp_bundle *b = NULL;
 	STACK_OF(X509) *all;
@@ -51,21 +136,111 @@ static int load_untrusted(STACK_OF(X509) *dst, const char *path, smp_error *err)
 	if ((r = smp_bundle_read_file(&b, path, err)) != 0)
 		return r;
 	all = smp_bundle_all(b);
-	for (int i = 0; i < sk_X509_num(all); i++) {
-		X509 *x = sk_X509_value(all, i);
-
-		if (!X509_up_ref(x)) {
-			r = smp_error_set(err, SMP_ERR_INTERNAL, "cannot take a reference");
-			break;
-		}
-		if (sk_X509_push(dst, x) <= 0) {
-			X509_free(x);
-			r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
-			break;
-		}
-	}
+	for (int i = 0; i < sk_X509_num(all) && r == 0; i++)
+		r = smp_trust_add_ca(t, sk_X509_value(all, i), SMP_SOURCE_UNTRUSTED, 0, path, err);
 	smp_bundle_free(b);
 	return r;
+}
+
+/* Whether store holds x itself (by subject, then the exact certificate). */
+static int store_has(X509_STORE *store, X509 *x)
+{
+	X509_STORE_CTX *ctx = NULL;
+	STACK_OF(X509) *found = NULL;
+	int has = 0;
+
+	if (store == NULL || (ctx = X509_STORE_CTX_new()) == NULL)
+		return 0;
+	if (X509_STORE_CTX_init(ctx, store, NULL, NULL) &&
+	    (found = X509_STORE_CTX_get1_certs(ctx, X509_get_subject_name(x))) != NULL)
+		for (int i = 0; i < sk_X509_num(found) && !has; i++)
+			has = X509_cmp(sk_X509_value(found, i), x) == 0;
+	sk_X509_pop_free(found, X509_free);
+	X509_STORE_CTX_free(ctx);
+	ERR_clear_error();
+	return has;
+}
+
+/* SMP_SOURCE_FILE / SYSTEM for x from t's --ca-dir and system stores, asked once per CA. */
+static unsigned stores_have(smp_trust *t, X509 *x)
+{
+	struct ca_rec *nv;
+	unsigned src = 0;
+
+	pthread_mutex_lock(&t->asked_lock);
+	for (size_t i = 0; i < t->n_asked; i++) {
+		if (X509_cmp(t->asked[i].x, x) == 0) {
+			src = t->asked[i].sources;
+			pthread_mutex_unlock(&t->asked_lock);
+			return src;
+		}
+	}
+	if (t->ca_dir != NULL && store_has(t->ca_dir, x))
+		src |= SMP_SOURCE_FILE;
+	if (t->system != NULL && store_has(t->system, x))
+		src |= SMP_SOURCE_SYSTEM;
+	/* out of memory only costs the next lookup */
+	if ((nv = realloc(t->asked, (t->n_asked + 1) * sizeof(*nv))) != NULL) {
+		t->asked = nv;
+		if (X509_up_ref(x)) {
+			nv[t->n_asked].x = x;
+			nv[t->n_asked].sources = src;
+			nv[t->n_asked].file = NULL;
+			t->n_asked++;
+		}
+	}
+	pthread_mutex_unlock(&t->asked_lock);
+	return src;
+}
+
+/* See cert.h. */
+unsigned smp_trust_source_of(const smp_trust *t, X509 *x, const char **file)
+{
+	unsigned src = 0;
+
+	if (file != NULL)
+		*file = NULL;
+	if (t == NULL || x == NULL)
+		return 0;
+	for (size_t i = 0; i < t->n_recs; i++) {
+		if (X509_cmp(t->recs[i].x, x) != 0)
+			continue;
+		src |= t->recs[i].sources;
+		if (file != NULL)
+			*file = t->recs[i].file;
+		break;
+	}
+	if (t->ca_dir == NULL && t->system == NULL)
+		return src;
+	return src | stores_have((smp_trust *)t, x);
+}
+
+/* See cert.h. */
+unsigned smp_trust_sources(const smp_trust *t)
+{
+	return t == NULL ? 0 : t->sources;
+}
+
+/* The sources opts choose: as given, or the default of before --trust existed. */
+static int resolve_sources(unsigned *out, const smp_trust_options *opts, smp_error *err)
+{
+	int files = opts->ca_file != NULL || opts->ca_dir != NULL;
+
+	*out = opts->sources;
+	if (opts->sources == 0) {
+		*out = files ? SMP_TRUST_FILE : opts->use_system_store ? SMP_TRUST_SYSTEM : 0;
+		return 0;
+	}
+	if ((opts->sources & SMP_TRUST_FILE) && !files)
+		return smp_error_set_hint(err, SMP_ERR_USAGE, SMP_HINT_TRUST_NO_FILE,
+					  "the trust sources name file, but no file of trust "
+					  "anchors is given");
+	if (!(opts->sources & SMP_TRUST_FILE) && files)
+		return smp_error_set_hint(err, SMP_ERR_USAGE, SMP_HINT_TRUST_UNUSED_FILE,
+					  "trust anchors '%s' are given, but the trust sources "
+					  "leave file out",
+					  opts->ca_file != NULL ? opts->ca_file : opts->ca_dir);
+	return 0;
 }
 
 static int load_crls(STACK_OF(X509_CRL) *dst, const char *path, smp_error *err)
@@ -129,7 +304,10 @@ int smp_trust_new(smp_trust **out, const smp_trust_options *opts, smp_error *err
 		*out = NULL;
 	if (out == NULL || opts == NULL)
 		return smp_error_set(err, SMP_ERR_INTERNAL, "smp_trust_new: null argument");
-	if ((t = calloc(1, sizeof(*t))) == NULL || (t->store = X509_STORE_new()) == NULL ||
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	pthread_mutex_init(&t->asked_lock, NULL);
+	if ((t->store = X509_STORE_new()) == NULL ||
 	    (t->untrusted = sk_X509_new_null()) == NULL) {
 		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
 		goto out;
@@ -140,7 +318,9 @@ int smp_trust_new(smp_trust **out, const smp_trust_options *opts, smp_error *err
 	}
 	t->at = opts->at != 0 ? opts->at : time(NULL);
 	t->warn_days = opts->warn_days < 0 ? 0 : opts->warn_days;
-	if (opts->ca_file != NULL && (r = load_ca_file(t->store, opts->ca_file, err)) != 0)
+	if ((r = resolve_sources(&t->sources, opts, err)) != 0)
+		goto out;
+	if (opts->ca_file != NULL && (r = load_ca_file(t, opts->ca_file, err)) != 0)
 		goto out;
 	if (opts->ca_dir != NULL) {
 		if (stat(opts->ca_dir, &st) != 0) {
@@ -154,19 +334,24 @@ int smp_trust_new(smp_trust **out, const smp_trust_options *opts, smp_error *err
 					  opts->ca_dir);
 			goto out;
 		}
-		if (!X509_STORE_load_path(t->store, opts->ca_dir)) {
+		/* a second store of the directory alone tells which anchors came from it */
+		if (!X509_STORE_load_path(t->store, opts->ca_dir) ||
+		    (t->ca_dir = X509_STORE_new()) == NULL ||
+		    !X509_STORE_load_path(t->ca_dir, opts->ca_dir)) {
 			r = smp_error_openssl(err, SMP_ERR_BADINPUT, "cannot use '%s' as trust anchors",
 					      opts->ca_dir);
 			goto out;
 		}
 	}
-	if (opts->ca_file == NULL && opts->ca_dir == NULL && opts->use_system_store &&
-	    !X509_STORE_set_default_paths(t->store)) {
+	/* the same for the system store: a chain can then say which of its CAs it provided */
+	if ((t->sources & SMP_TRUST_SYSTEM) &&
+	    (!X509_STORE_set_default_paths(t->store) || (t->system = X509_STORE_new()) == NULL ||
+	     !X509_STORE_set_default_paths(t->system))) {
 		r = smp_error_openssl(err, SMP_ERR_INTERNAL, "cannot load the system trust store");
 		goto out;
 	}
 	if (opts->untrusted_file != NULL &&
-	    (r = load_untrusted(t->untrusted, opts->untrusted_file, err)) != 0)
+	    (r = load_untrusted(t, opts->untrusted_file, err)) != 0)
 		goto out;
 	if (opts->crl_file != NULL) {
 		if ((t->crls = sk_X509_CRL_new_null()) == NULL) {
@@ -228,6 +413,17 @@ void smp_trust_free(smp_trust *t)
 		return;
 	EVP_MD_free(t->sha256);
 	X509_STORE_free(t->store);
+	X509_STORE_free(t->system);
+	X509_STORE_free(t->ca_dir);
+	for (size_t i = 0; i < t->n_recs; i++) {
+		X509_free(t->recs[i].x);
+		free(t->recs[i].file);
+	}
+	free(t->recs);
+	for (size_t i = 0; i < t->n_asked; i++)
+		X509_free(t->asked[i].x);
+	free(t->asked);
+	pthread_mutex_destroy(&t->asked_lock);
 	sk_X509_pop_free(t->untrusted, X509_free);
 	sk_X509_CRL_pop_free(t->crls, X509_CRL_free);
 	free(t);

@@ -59,6 +59,34 @@ class TestOptions(unittest.TestCase):
         r = run(["inspect", pki("alice.pem")], env={"XDG_CONFIG_HOME": tmp})
         self.assertEqual(r.json()[0]["problems"], [])
 
+    def test_trust_option_and_config_key(self):
+        # file as a source with its anchors: as the default; file without them, anchors the
+        # list leaves out, or an unknown source: usage errors before anything is read
+        ok = run(["--at", T0, "--format", "json", "--trust", "file", "--ca-file",
+                  pki("root.pem"), "--untrusted", pki("intermediate.pem"), "inspect",
+                  pki("alice.pem")])
+        self.assertEqual(ok.rc, 0, ok)
+        self.assertEqual(ok.json()[0]["problems"], [])
+        self.assertEqual([c["sources"] for c in ok.json()[0]["chain"]],
+                         [["untrusted"], ["file"]])
+        for args, words in ((["--trust", "file"], "give --ca-file or --ca-dir"),
+                            (["--trust", "system", "--ca-file", pki("root.pem")],
+                             "add file to --trust"),
+                            (["--trust", "directory,,file"], "invalid --trust")):
+            r = run(args + ["inspect", pki("alice.pem")])
+            self.assertEqual(r.rc, 64, r)
+            self.assertIn(words, r.err)
+        # the configuration key is trust; a directory source makes inspect connect
+        tmp = tempfile.mkdtemp()
+        conf = os.path.join(tmp, "config")
+        with open(conf, "w") as fp:
+            fp.write("trust = directory\nuri = ldap://127.0.0.1:1\n")
+        r = run(["--config", conf, "inspect", pki("alice.pem")])
+        self.assertEqual(r.rc, 69, r)
+        helptext = run(["inspect", "--help"]).out
+        self.assertIn("--trust LIST", helptext)
+        self.assertIn("--ca-base DN", helptext)
+
     def test_config_long_line_is_one_line(self):
         # a line longer than any buffer stays one line: the tail of a commented-out line is
         # not read as an option of its own, and a long value reaches its option whole

@@ -92,6 +92,19 @@ static void assert_certinfo_same(const smp_certinfo *a, const smp_certinfo *b)
 		assert_int_equal(a->problems[i].severity, b->problems[i].severity);
 		assert_int_equal(a->problems[i].remedy, b->problems[i].remedy);
 		assert_str_same(a->problems[i].message, b->problems[i].message);
+		assert_str_same(a->problems[i].ca_sha256, b->problems[i].ca_sha256);
+		assert_str_same(a->problems[i].ca_file, b->problems[i].ca_file);
+		assert_int_equal(a->problems[i].ca_root, b->problems[i].ca_root);
+	}
+	assert_int_equal(a->n_chain, b->n_chain);
+	for (size_t i = 0; i < a->n_chain; i++) {
+		assert_str_same(a->chain[i].subject, b->chain[i].subject);
+		assert_str_same(a->chain[i].name, b->chain[i].name);
+		assert_string_equal(a->chain[i].sha256, b->chain[i].sha256);
+		assert_int_equal(a->chain[i].root, b->chain[i].root);
+		assert_int_equal(a->chain[i].anchor, b->chain[i].anchor);
+		assert_int_equal(a->chain[i].sources, b->chain[i].sources);
+		assert_str_same(a->chain[i].file, b->chain[i].file);
 	}
 	assert_int_equal(smp_certinfo_worst(a), smp_certinfo_worst(b));
 }
@@ -193,6 +206,23 @@ static void test_round_trip_entry_problems(void **state)
 	assert_int_equal(smp_certinfo_add_problem(ci, "no_mail_attribute", "m"), 0);
 	free(ci->problems[ci->n_problems - 1].message);
 	ci->problems[ci->n_problems - 1].message = NULL;
+	round_trip(ci);
+	smp_certinfo_free(ci);
+}
+
+/* A worker's verdict on distribution: the chain's sources and the CA to publish survive. */
+static void test_round_trip_chain_and_distribution(void **state)
+{
+	smp_certinfo *ci = analyse("alice.pem", "intermediate.pem");
+
+	(void)state;
+	if (ci == NULL) {
+		skip();
+		return;
+	}
+	assert_int_equal(ci->n_chain, 2);
+	assert_int_equal(smp_audit_check_distribution(ci, SMP_TRUST_DIRECTORY | SMP_TRUST_FILE), 0);
+	assert_non_null(smp_certinfo_problem(ci, "issuer_not_distributed"));
 	round_trip(ci);
 	smp_certinfo_free(ci);
 }
@@ -390,6 +420,7 @@ int main(void)
 		cmocka_unit_test(test_primitives),
 		cmocka_unit_test(test_round_trip_pki),
 		cmocka_unit_test(test_round_trip_entry_problems),
+		cmocka_unit_test(test_round_trip_chain_and_distribution),
 		cmocka_unit_test(test_unknown_problem_code_refused),
 		cmocka_unit_test(test_truncation_and_bitflips),
 		cmocka_unit_test(test_audit_entry_round_trip),
