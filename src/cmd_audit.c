@@ -220,8 +220,10 @@ static void report_summary(struct audit_state *st, const smp_audit_summary *s, i
 		     smp_audit_summary_entries(s), smp_audit_summary_values(s),
 		     smp_audit_summary_severity_count(s, SMP_SEV_CRITICAL),
 		     smp_audit_summary_severity_count(s, SMP_SEV_WARNING), unfollowed_note(st),
-		     status == AUDIT_INCOMPLETE ? " (incomplete)" : "") < 0)
+		     status == AUDIT_INCOMPLETE ? " (incomplete)" : "") < 0) {
 		msg = NULL;
+		cli_stop_no_memory();  /* the record would not be whole */
+	}
 	obj = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:I, s:b, s:s?}",
 			"type", "summary", "status", status_name(status),
 			"entries", (json_int_t)smp_audit_summary_entries(s),

@@ -19,6 +19,7 @@
 
 #include "advice.h"
 #include "cli.h"
+#include "stop.h"
 #include "inputs.h"
 #include "publish.h"
 #include "signer.h"
@@ -183,8 +184,10 @@ int cmd_harvest(struct cli_opts *o)
 			char *msg = NULL;
 
 			if (asprintf(&msg, "cannot read '%s': no such file or directory",
-				     in.paths[i]) < 0)
+				     in.paths[i]) < 0) {
 				msg = NULL;
+				cli_stop_no_memory();  /* the record would not be whole */
+			}
 			memset(&it, 0, sizeof(it));
 			it.source = in.paths[i];
 			it.action = "failed";

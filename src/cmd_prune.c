@@ -4,6 +4,7 @@
 
 #include "advice.h"
 #include "cli.h"
+#include "stop.h"
 #include "publish.h"
 #include "smimepub/engine.h"
 
@@ -111,8 +112,10 @@ static void prune_summary(struct cli_run *run, const smp_prune_report *rep)
 		snprintf(skipped, sizeof(skipped), ", %zu not done (interrupted)", rep->skipped);
 	if (asprintf(&msg, "%zu entries checked, %zu certificates %s, %zu entries failed%s",
 		     rep->entries, rep->removed, run->o->dry_run ? "would be removed" : "removed",
-		     rep->failed, skipped) < 0)
+		     rep->failed, skipped) < 0) {
 		msg = NULL;
+		cli_stop_no_memory();  /* the record would not be whole */
+	}
 	if (run->out.format != CLI_FMT_JSON) {
 		/* a dry run's stdout stays a file ldapmodify accepts; CSV holds only rows of
 		   values, so its summary goes to stderr */

@@ -8,6 +8,7 @@
 
 #include "advice.h"
 #include "cli.h"
+#include "stop.h"
 #include "publish.h"
 
 /* --list: one record per journal record (the item's source is the command that wrote it). */
@@ -24,8 +25,10 @@ static int list_item(const smp_item *it, void *ctx)
 	json_object_set_new(obj, "reason", it->reason != NULL ? json_string(it->reason)
 							    : json_null());
 	if (asprintf(&msg, "%s by %s", it->source != NULL && *it->source ? it->source : "change",
-		     it->message != NULL && *it->message ? it->message : "unknown") < 0)
+		     it->message != NULL && *it->message ? it->message : "unknown") < 0) {
 		msg = NULL;
+		cli_stop_no_memory();  /* the record would not be whole */
+	}
 	json_object_set_new(obj, "message", json_string(msg != NULL ? msg : ""));
 	free(msg);
 	json_object_set_new(obj, "command", json_string(it->source != NULL ? it->source : ""));

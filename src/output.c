@@ -466,7 +466,7 @@ void cli_json_init(void)
 
 void cli_out_record(struct cli_out *o, json_t *obj)
 {
-	if (obj == NULL || json_out_of_memory) {  /* the record is not whole */
+	if (obj == NULL || json_out_of_memory || cli_stop == CLI_STOP_NOMEM) {  /* not whole */
 		json_decref(obj);
 		cli_stop_no_memory();
 		return;

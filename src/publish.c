@@ -183,8 +183,10 @@ json_t *cli_item_json(const smp_item *it)
 	if (more != NULL && *it->message != '\0') {
 		char *m = NULL;
 
-		if (asprintf(&m, "%s%s", it->message, more) < 0)
+		if (asprintf(&m, "%s%s", it->message, more) < 0) {
 			m = NULL;
+			cli_stop_no_memory();  /* the record would not be whole */
+		}
 		json_object_set_new(obj, "message", json_string(m != NULL ? m : it->message));
 		free(m);
 	} else {
