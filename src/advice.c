@@ -174,6 +174,18 @@ const char *cli_reason_advice(const smp_item *it)
 		return ": fix them, or use --force to publish anyway";
 	if (strcmp(it->reason, "from_mismatch") == 0)
 		return " (--allow-from-mismatch publishes it)";
+	if (strcmp(it->reason, "root_from_mail") == 0 && it->cert != NULL) {
+		/* one item at a time: the buffer is read before the next call */
+		static char buf[256 + SMP_ERROR_MSG_MAX];
+
+		snprintf(buf, sizeof(buf), ": check its SHA-256 fingerprint with the partner, then "
+			 "smimepub ca publish --root --fingerprint %s '%s'", it->cert->sha256,
+			 it->source != NULL ? it->source : "FILE");
+		return buf;
+	}
+	if (strcmp(it->reason, "untrusted_ca") == 0)
+		return ": publish the root it chains to first (smimepub ca publish --root), or "
+		       "give the anchor with --ca-file";
 	if (strcmp(it->reason, "not_found") == 0 && it->cert != NULL && it->cert->n_emails > 0)
 		return ": create the contact first or use --create-contact";
 	return NULL;

@@ -48,6 +48,7 @@ struct cli_opts {
 	int prune_untrusted;         /* prune: --untrusted-only */
 	int prune_superseded;        /* prune: --superseded */
 	int allow_from_mismatch;     /* harvest */
+	int publish_intermediates;   /* harvest */
 	int jobs;                    /* operations in flight for bulk publish */
 	int jobs_set;                /* --jobs given: it bounds the adaptive window */
 	smp_undo_options undo;       /* --last --since --record */

@@ -18,22 +18,8 @@ static int ca_item(const smp_item *item, void *ctx)
 	struct cli_run *run = ctx;
 	json_t *record = cli_item_json(item);
 
-	if (record != NULL) {
-		if (item->attribute != NULL) {
-			json_object_set_new(record, "attribute", json_string(item->attribute));
-			json_object_set_new(record, "index",
-					    json_integer((json_int_t)item->value_index));
-		}
-		if (item->container != NULL)
-			json_object_set_new(record, "container", json_string(item->container));
-		if (item->ca_kind != NULL)
-			json_object_set_new(record, "ca_kind", json_string(item->ca_kind));
-		if (item->ca_kind != NULL && strcmp(item->action, "listed") == 0)
-			json_object_set_new(record, "chained", json_integer(item->chained));
-		else if (item->ca_kind != NULL && item->reason != NULL &&
-			 strcmp(item->reason, "still_used") == 0)
-			json_object_set_new(record, "chained", json_integer(item->chained));
-	}
+	if (record != NULL)
+		cli_ca_fields(record, item);
 	cli_emit(run, item, record);
 	return 0;
 }

@@ -82,6 +82,15 @@ static int harvest_item(const smp_item *it, void *ctx)
 		report_message(h, it);
 		return 0;
 	}
+	if (it->ca_kind != NULL) {
+		/* --publish-intermediates: a CA the message carries, as ca publish reports it */
+		if ((obj = cli_item_json(it)) != NULL) {
+			cli_ca_fields(obj, it);
+			cli_message_fields(obj, it->mail);
+		}
+		cli_emit(&h->run, it, obj);
+		return 0;
+	}
 	if ((obj = cli_item_json(it)) != NULL) {
 		if (h->offline)
 			json_object_del(obj, "dn");
@@ -129,6 +138,11 @@ static int check_usage(const struct cli_opts *o)
 	if (o->nargs == 0 && o->files_from == NULL) {
 		cli_error("harvest needs at least one MESSAGE (.eml, .p7s, .p7m, mbox, Maildir; "
 			  "'-' reads standard input)");
+		return 64;
+	}
+	if (o->publish_intermediates && o->from_ldif != NULL) {
+		cli_error("harvest --publish-intermediates: the CA containers are read from a "
+			  "server, not from an LDIF export");
 		return 64;
 	}
 	return pub_check_policy(o, "harvest");
@@ -203,6 +217,12 @@ int cmd_harvest(struct cli_opts *o)
 		goto out;
 	}
 	h.offline = o->dry_run && o->from_ldif == NULL && no_directory_named(o);
+	if (h.offline && o->publish_intermediates) {
+		cli_error("harvest --publish-intermediates needs a directory (-H): the CA "
+			  "containers are read from it, even in a dry run");
+		status = 64;
+		goto out;
+	}
 	if (!h.offline) {
 		if ((r = pub_open_dir(&dir, o, &err)) != 0) {
 			cli_error_of(&err);
@@ -233,13 +253,16 @@ int cmd_harvest(struct cli_opts *o)
 					paths[k++] = in.paths[i];
 			cli_publish_options(&ho.publish, &h.run);
 			ho.allow_from_mismatch = o->allow_from_mismatch;
+			ho.publish_intermediates = o->publish_intermediates;
+			ho.ca_base = o->ca_base;
 			ho.on_item = harvest_item;
 			ho.on_progress = cli_item_progress;
 			ho.ctx = &h;
 			cli_progress_start(&h.run.progress, o, "harvest");
-			if (smp_harvest_paths(h.run.session, &ho, paths, k, &err) != 0) {
+			if ((r = smp_harvest_paths(h.run.session, &ho, paths, k, &err)) != 0) {
 				cli_error_of(&err);
-				smp_session_note_status(h.run.session, 1);
+				smp_session_note_status(h.run.session, r == SMP_ERR_NOMEM ? 1 :
+							smp_exit_status(r));
 			}
 			cli_progress_end(&h.run.progress);
 			free(paths);

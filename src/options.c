@@ -37,6 +37,7 @@ enum {
 	OPT_ALL,
 	OPT_SELECT,
 	OPT_ALLOW_FROM_MISMATCH,
+	OPT_PUBLISH_INTERMEDIATES,
 	OPT_JOBS,
 	OPT_CONFIG,
 	OPT_TIMEOUT,
@@ -106,6 +107,7 @@ static const struct opt_def opt_defs[] = {
 	{ "dn", 0, 0, OPT_DN, NULL, CMD_REMOVE, "take every argument as a DN (default: an argument that is a valid mailbox is an address, even with '=' in it)" },
 	{ "select", 0, 1, OPT_SELECT, "LIST", CMD_PRUNE, "what prune removes: expired,untrusted,superseded (default all three)" },
 	{ "allow-from-mismatch", 0, 0, OPT_ALLOW_FROM_MISMATCH, NULL, CMD_HARVEST, "publish even when the signer's address is not the From address" },
+	{ "publish-intermediates", 0, 0, OPT_PUBLISH_INTERMEDIATES, NULL, CMD_HARVEST, "also publish the intermediate CA certificates the mail carries where clients take their trust from (as ca publish does), only those that chain to an anchor already trusted; a root never" },
 	{ "jobs", 'j', 1, 'j', "N", CMD_PUBLISH | CMD_HARVEST | CMD_AUDIT | CMD_PRUNE, "publish, harvest, prune: at most N directory operations in flight at once (default: found by measuring, 8 to 256); audit, prune's walk, publish of 64 files or more: also the processes that analyse certificates, never more than the online CPUs (1: in this process)" },
 	{ "config", 0, 1, OPT_CONFIG, "FILE", CMD_ALL, "configuration file (default $XDG_CONFIG_HOME/smimepub/config, /etc/smimepub/config)" },
 	{ "quiet", 'q', 0, 'q', NULL, CMD_ALL, "print only what failed or needs action" },
@@ -358,6 +360,7 @@ static int apply_option(struct cli_opts *o, int c, char *arg, int *help, int *ve
 	case OPT_LIST: o->undo_list = 1; break;
 	case OPT_SELECT: return parse_select(o, arg);
 	case OPT_ALLOW_FROM_MISMATCH: o->allow_from_mismatch = 1; break;
+	case OPT_PUBLISH_INTERMEDIATES: o->publish_intermediates = 1; break;
 	case 'j': o->jobs_set = 1; return parse_int(&o->jobs, arg, "--jobs", 1, 256);
 	case OPT_CONFIG: break; /* handled before parsing */
 	case 'q': o->quiet = 1; break;

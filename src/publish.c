@@ -216,6 +216,22 @@ json_t *cli_item_json(const smp_item *it)
 	return obj;
 }
 
+void cli_ca_fields(json_t *record, const smp_item *item)
+{
+	if (item->attribute != NULL) {
+		json_object_set_new(record, "attribute", json_string(item->attribute));
+		json_object_set_new(record, "index", json_integer((json_int_t)item->value_index));
+	}
+	if (item->container != NULL)
+		json_object_set_new(record, "container", json_string(item->container));
+	if (item->ca_kind == NULL)
+		return;
+	json_object_set_new(record, "ca_kind", json_string(item->ca_kind));
+	if (strcmp(item->action, "listed") == 0 ||
+	    (item->reason != NULL && strcmp(item->reason, "still_used") == 0))
+		json_object_set_new(record, "chained", json_integer(item->chained));
+}
+
 /* Writes text to fp with "# " in front of every line. */
 static void print_commented(FILE *fp, const char *text, size_t len)
 {

@@ -63,6 +63,10 @@ void cli_publish_options(smp_publish_options *po, struct cli_run *run);
  */
 json_t *cli_item_json(const smp_item *it);
 
+/* A CA item's fields (ca.h) added to record: attribute and index, container, ca_kind, and for
+   ca list and a CA still in use, chained. Nothing for an item that is not about a CA. */
+void cli_ca_fields(json_t *record, const smp_item *item);
+
 /*
  * Prints record (ownership taken) for item: text format in a dry run writes a file ldapmodify
  * accepts (the record as '#' comment lines, then the LDIF); JSON carries the LDIF in the

@@ -283,10 +283,15 @@ typedef struct smp_harvest_options {
 	smp_item_fn on_item;
 	smp_progress_fn on_progress; /* after each input: (inputs done, inputs) */
 	void *ctx;
+	/* also publish the intermediate CA certificates the mail carries where clients take
+	   their trust from (ca.h), each once per run and only when it chains to an anchor the
+	   session already trusts; never a root. Needs a directory. */
+	int publish_intermediates;
+	const char *ca_base;         /* OpenLDAP's CA container (NULL: ou=CAs above the base) */
 } smp_harvest_options;
 
 #define SMP_HARVEST_OPTIONS_INIT { SMP_ENGINE_VERSION, SMP_PUBLISH_OPTIONS_INIT, 0, NULL, NULL, \
-				   NULL }
+				   NULL, 0, NULL }
 
 /*
  * Takes the signer certificates of the signed mail in paths[0..n) (.eml, mbox, Maildir, .p7s,
@@ -296,7 +301,11 @@ typedef struct smp_harvest_options {
  * certificate is judged alone (would_publish, or skipped for a critical problem). One item
  * per signer (mail, signer, preference and signer_cert set), per message without a
  * certificate to take (cert NULL: malformed, encrypted, unsigned, no_signer_certificate,
- * unreadable) and per input that cannot be read (mail NULL). Returns 0 or SMP_ERR_NOMEM.
+ * unreadable) and per input that cannot be read (mail NULL). With publish_intermediates,
+ * also one item per CA certificate carried (ca_kind set; before the signers of the first
+ * message that carries it): as smp_ca_publish_paths reports, or skipped "root_from_mail"
+ * (status 0) / "untrusted_ca". Returns 0, SMP_ERR_NOMEM, or with publish_intermediates the
+ * error that kept the CA containers from being read (then nothing was harvested).
  */
 int smp_harvest_paths(smp_session *s, const smp_harvest_options *opts,
 		      const char *const *paths, size_t n, smp_error *err);

@@ -441,7 +441,9 @@ struct pub_run {
 	smp_session *c;
 	const smp_ca_publish_options *o;
 	smp_ca_containers k;
-	STACK_OF(X509) *known;
+	struct dir_cas cs;          /* what the directory distributed when the run began */
+	STACK_OF(X509) *known;      /* cs and the run's inputs: cross-certificates and chains */
+	const smp_message *mail;    /* harvest: the message the CA came in, else NULL */
 	int container_made;
 };
 
@@ -489,6 +491,7 @@ static int publish_one(struct pub_run *pr, X509 *x, const char *source)
 	memset(&k, 0, sizeof(k));
 	memset(&it, 0, sizeof(it));
 	it.source = source;
+	it.mail = pr->mail;
 	kind = smp_ca_classify(x, pr->known);
 	it.ca_kind = smp_ca_kind_name(kind);
 	if ((r = smp_cert_analyze(&ci, x, pr->known, c->trust, &err)) != 0)
@@ -618,55 +621,223 @@ out:
 	return r;
 }
 
+/* Reads the containers and what they hold; pr is released with pub_run_end in any case. */
+static int pub_run_begin(struct pub_run *pr, smp_session *c, const smp_ca_publish_options *o,
+			 smp_error *err)
+{
+	int r;
+
+	memset(pr, 0, sizeof(*pr));
+	pr->c = c;
+	pr->o = o;
+	if (o == NULL || o->version != SMP_ENGINE_VERSION)
+		return smp_error_set(err, SMP_ERR_USAGE, "ca publish options of version %u: this "
+				     "library knows version %u", o != NULL ? o->version : 0,
+				     SMP_ENGINE_VERSION);
+	if ((r = smp_dir_ca_containers(&pr->k, c->dir, o->ca_base, err)) != 0 ||
+	    (r = read_dir_cas(c, &pr->k, &pr->cs, err)) != 0)
+		return r;
+	if ((pr->known = sk_X509_new_null()) == NULL)
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < pr->cs.n; i++)
+		if (sk_X509_push(pr->known, pr->cs.v[i].x) <= 0)
+			return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+static void pub_run_end(struct pub_run *pr)
+{
+	sk_X509_free(pr->known);
+	dir_cas_release(&pr->cs);
+	smp_ca_containers_release(&pr->k);
+	memset(pr, 0, sizeof(*pr));
+}
+
 int smp_ca_publish_paths(smp_session *c, const smp_ca_publish_options *o,
 			 const char *const *paths, size_t n, smp_error *err)
 {
 	struct pub_run pr;
 	struct inputs in;
-	struct dir_cas cs;
 	int r;
 
-	if (o == NULL || o->version != SMP_ENGINE_VERSION)
-		return smp_error_set(err, SMP_ERR_USAGE, "ca publish options of version %u: this "
-				     "library knows version %u", o != NULL ? o->version : 0,
-				     SMP_ENGINE_VERSION);
-	memset(&pr, 0, sizeof(pr));
 	memset(&in, 0, sizeof(in));
-	memset(&cs, 0, sizeof(cs));
-	pr.c = c;
-	pr.o = o;
 	in.c = c;
 	in.o = o;
-	if ((r = smp_dir_ca_containers(&pr.k, c->dir, o->ca_base, err)) != 0)
-		goto out;
-	if ((r = read_dir_cas(c, &pr.k, &cs, err)) != 0)
+	if ((r = pub_run_begin(&pr, c, o, err)) != 0)
 		goto out;
 	if ((r = read_inputs(&in, paths, n)) != 0) {
 		smp_error_set(err, r, "out of memory");
 		goto out;
 	}
 	/* what a cross-certificate is recognised against: the run's inputs and the directory */
-	if ((pr.known = sk_X509_new_null()) == NULL) {
-		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
-		goto out;
-	}
 	for (size_t i = 0; i < in.n; i++)
-		sk_X509_push(pr.known, in.v[i].x);
-	for (size_t i = 0; i < cs.n; i++)
-		sk_X509_push(pr.known, cs.v[i].x);
+		if (sk_X509_push(pr.known, in.v[i].x) <= 0) {
+			r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+			goto out;
+		}
 	for (size_t i = 0; i < in.n && r == 0 && !pub_cancelled(c); i++)
 		r = publish_one(&pr, in.v[i].x, in.v[i].source);
 	if (r != 0)
 		smp_error_set(err, r, "out of memory");
 out:
-	sk_X509_free(pr.known);
+	pub_run_end(&pr);
 	for (size_t i = 0; i < in.n; i++) {
 		X509_free(in.v[i].x);
 		free(in.v[i].source);
 	}
 	free(in.v);
-	dir_cas_release(&cs);
-	smp_ca_containers_release(&pr.k);
+	return r;
+}
+
+/* ---- harvest --publish-intermediates (exec.h) -------------------------------------------- */
+
+struct ca_harvest {
+	struct pub_run pr;
+	smp_ca_publish_options o;
+	char (*seen)[65];           /* SHA-256 of every CA certificate judged in this run */
+	size_t n_seen;
+};
+
+int ca_harvest_begin(struct ca_harvest **out, smp_session *c, const char *ca_base,
+		     smp_item_fn on_item, void *ctx, smp_error *err)
+{
+	struct ca_harvest *h = calloc(1, sizeof(*h));
+	int r;
+
+	*out = NULL;
+	if (h == NULL)
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	h->o = (smp_ca_publish_options)SMP_CA_PUBLISH_OPTIONS_INIT;
+	h->o.ca_base = ca_base;
+	h->o.on_item = on_item;
+	h->o.ctx = ctx;
+	/* never a root (o.root 0), never forced: what mail carries is only as good as the
+	   anchors it chains to */
+	if ((r = pub_run_begin(&h->pr, c, &h->o, err)) != 0) {
+		ca_harvest_free(h);
+		return r;
+	}
+	*out = h;
+	return 0;
+}
+
+void ca_harvest_free(struct ca_harvest *h)
+{
+	if (h == NULL)
+		return;
+	pub_run_end(&h->pr);
+	free(h->seen);
+	free(h);
+}
+
+/* Whether x was judged in this run already; records it when not. -1: out of memory. */
+static int ca_seen(struct ca_harvest *h, X509 *x, int record)
+{
+	unsigned char md[32];
+	char hex[65];
+	unsigned int len = 0;
+
+	if (X509_digest(x, EVP_sha256(), md, &len) != 1 || len != 32)
+		return -1;
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	for (size_t i = 0; i < h->n_seen; i++)
+		if (memcmp(h->seen[i], hex, 65) == 0)
+			return 1;
+	if (record) {
+		char (*grown)[65] = realloc(h->seen, (h->n_seen + 1) * sizeof(*grown));
+
+		if (grown == NULL)
+			return -1;
+		h->seen = grown;
+		memcpy(h->seen[h->n_seen++], hex, 65);
+	}
+	return 0;
+}
+
+int ca_harvest_pending(struct ca_harvest *h, const smp_message *m)
+{
+	for (int i = 0; m->carried != NULL && i < sk_X509_num(m->carried); i++) {
+		X509 *x = sk_X509_value(m->carried, i);
+
+		if (X509_check_ca(x) != 0 && ca_seen(h, x, 0) != 1)
+			return 1;
+	}
+	return 0;
+}
+
+/* A CA certificate from mail that is not published, with why. */
+static void ca_harvest_skip(struct ca_harvest *h, const smp_message *m, const smp_certinfo *ci,
+			    smp_ca_kind kind, const char *reason, int status, const char *message)
+{
+	smp_item it;
+
+	memset(&it, 0, sizeof(it));
+	it.source = m->file;
+	it.mail = m;
+	it.cert = ci;
+	it.ca_kind = smp_ca_kind_name(kind);
+	it.action = "skipped";
+	it.reason = reason;
+	it.status = status;
+	it.message = message;
+	emit(h->pr.c, &it, h->o.on_item, h->o.ctx);
+}
+
+int ca_harvest_message(struct ca_harvest *h, const smp_message *m)
+{
+	smp_session *c = h->pr.c;
+	STACK_OF(X509) *view = NULL;
+	int r = 0;
+
+	if (m->carried == NULL || sk_X509_num(m->carried) == 0)
+		return 0;
+	/* the message's certificates beside the directory's: chains and cross-certificates */
+	if ((view = sk_X509_dup(h->pr.known)) == NULL)
+		return SMP_ERR_NOMEM;
+	for (int i = 0; i < sk_X509_num(m->carried); i++)
+		if (sk_X509_push(view, sk_X509_value(m->carried, i)) <= 0) {
+			sk_X509_free(view);
+			return SMP_ERR_NOMEM;
+		}
+	for (int i = 0; i < sk_X509_num(m->carried) && r == 0 && !pub_cancelled(c); i++) {
+		X509 *x = sk_X509_value(m->carried, i);
+		smp_error err = SMP_ERROR_INIT;
+		smp_certinfo *ci = NULL;
+		smp_ca_kind kind;
+		int seen;
+
+		if (X509_check_ca(x) == 0)
+			continue;  /* a person's certificate: the signer's part of harvest */
+		if ((seen = ca_seen(h, x, 1)) != 0) {
+			r = seen < 0 ? SMP_ERR_NOMEM : 0;
+			continue;
+		}
+		kind = smp_ca_classify(x, view);
+		if ((r = smp_cert_analyze(&ci, x, view, c->trust, &err)) != 0) {
+			r = r == SMP_ERR_NOMEM ? r : 0;  /* unreadable: nothing to publish */
+			continue;
+		}
+		drop_leaf_problems(ci);
+		if (kind == SMP_CA_ROOT) {
+			ca_harvest_skip(h, m, ci, kind, "root_from_mail", 0, "a root is never "
+					"published from mail: anyone can put a root in a message");
+		} else if (smp_certinfo_problem(ci, "untrusted") != NULL ||
+			   smp_certinfo_problem(ci, "missing_intermediate") != NULL) {
+			ca_harvest_skip(h, m, ci, kind, "untrusted_ca", 1, "the intermediate "
+					"does not chain to a trust anchor here: not published");
+		} else {
+			STACK_OF(X509) *known = h->pr.known;
+
+			h->pr.mail = m;
+			h->pr.known = view;  /* chains through the message's certificates too */
+			r = publish_one(&h->pr, x, m->file);
+			h->pr.known = known;
+			h->pr.mail = NULL;
+		}
+		smp_certinfo_free(ci);
+	}
+	sk_X509_free(view);
 	return r;
 }
 

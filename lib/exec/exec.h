@@ -11,6 +11,7 @@
 
 #include "smimepub/engine.h"
 #include "smimepub/journal.h"
+#include "smimepub/message.h"
 #include "window.h"
 
 /* Analysis processes when the caller names no number (never more than the CPUs). */
@@ -257,5 +258,28 @@ void pub_progress(smp_session *c, size_t done);
 
 /* Reports a lost connection's reconnect through the session's notice callback. */
 void pub_notice(smp_session *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * harvest --publish-intermediates (lib/exec/ca.c): the CA certificates signed mail carries,
+ * published as `ca publish` would, each once per run, only when it chains to an anchor
+ * already trusted (c->trust) and never a root. Begin reads the containers and what they
+ * hold (an error there stops the harvest before anything is read); free is NULL-safe.
+ */
+struct ca_harvest;
+int ca_harvest_begin(struct ca_harvest **out, smp_session *c, const char *ca_base,
+		     smp_item_fn on_item, void *ctx, smp_error *err);
+void ca_harvest_free(struct ca_harvest *h);
+
+/* Whether m carries a CA certificate this run has not judged yet (then flush what is
+   pending first, so that items stay in message order). */
+int ca_harvest_pending(struct ca_harvest *h, const smp_message *m);
+
+/*
+ * Judges and publishes the CA certificates m carries that this run has not seen, one item
+ * each (mail set; ca_kind; skipped "root_from_mail" with status 0, skipped "untrusted_ca",
+ * or as ca publish reports). Call only for a message whose signature verified. Returns 0 or
+ * SMP_ERR_NOMEM.
+ */
+int ca_harvest_message(struct ca_harvest *h, const smp_message *m);
 
 #endif

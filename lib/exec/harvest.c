@@ -56,6 +56,7 @@ struct harvest_run {
 	size_t nrecs, emitted;
 	struct pub_item *items;
 	size_t nitems;
+	struct ca_harvest *ca;    /* --publish-intermediates, else NULL */
 };
 
 static void hrec_release(struct hrec *r)
@@ -320,6 +321,14 @@ out:
 	return r;
 }
 
+static int any_signature_ok(const smp_message *m)
+{
+	for (size_t i = 0; i < m->n_signers; i++)
+		if (m->signers[i].signature_ok)
+			return 1;
+	return 0;
+}
+
 /* The records of one message. Returns 0 or SMP_ERR_NOMEM. */
 static int message_records(struct harvest_run *h, const smp_message *m)
 {
@@ -342,6 +351,12 @@ static int message_records(struct harvest_run *h, const smp_message *m)
 	if (m->n_signers == 0)
 		return message_item(h, m, SIZE_MAX, "skipped", "unsigned", 0,
 				    "no signer in the signature");
+	if (h->ca != NULL && any_signature_ok(m) && ca_harvest_pending(h->ca, m)) {
+		/* its CAs are reported (and written) now: what came before goes first */
+		harvest_flush(h);
+		if (h->nomem || ca_harvest_message(h->ca, m) != 0)
+			return SMP_ERR_NOMEM;
+	}
 	for (size_t i = 0; i < m->n_signers && r == 0; i++) {
 		if (m->signers[i].cert == NULL)
 			r = message_item(h, m, i, "failed", "no_signer_certificate", 1,
@@ -386,6 +401,17 @@ int smp_harvest_paths(smp_session *c, const smp_harvest_options *opts,
 	h.pub.on_progress = NULL;
 	if ((h.items = calloc(HARVEST_CHUNK, sizeof(*h.items))) == NULL)
 		return smp_error_set(err, SMP_ERR_NOMEM, "cannot harvest: out of memory");
+	if (opts->publish_intermediates) {
+		int r = c->dir == NULL ?
+			smp_error_set(err, SMP_ERR_USAGE, "publishing intermediates needs a "
+				      "directory: its CA containers are read first") :
+			ca_harvest_begin(&h.ca, c, opts->ca_base, opts->on_item, opts->ctx, err);
+
+		if (r != 0) {
+			free(h.items);
+			return r;
+		}
+	}
 	/* a server that goes away mid-write must be an error to reconnect from, not SIGPIPE */
 	signal(SIGPIPE, SIG_IGN);
 	smp_window_init(&c->win, opts->publish.jobs > 0 ? (unsigned)opts->publish.jobs : 0,
@@ -409,7 +435,9 @@ int smp_harvest_paths(smp_session *c, const smp_harvest_options *opts,
 				     "of it) was read";
 			it.status = 1;
 			pub_emit_item(c, &it, opts->on_item, opts->ctx, NULL);
-		} else if (r == SMP_ERR_NOFILE || r == SMP_ERR_BADINPUT) {
+		} else if (r == SMP_ERR_NOMEM) {
+			h.nomem = 1;  /* the message cannot be judged: the run stops, said below */
+		} else if (r != 0 && !h.nomem) {
 			int status = smp_exit_status(r);
 			smp_item it;
 
@@ -421,8 +449,6 @@ int smp_harvest_paths(smp_session *c, const smp_harvest_options *opts,
 			it.message = rerr.msg;
 			it.status = status;
 			pub_emit_item(c, &it, opts->on_item, opts->ctx, NULL);
-		} else if (r != 0 && !h.nomem) {
-			pub_note_status(c, smp_exit_status(r));
 		}
 		if (opts->on_progress != NULL)
 			opts->on_progress(i + 1, n, opts->ctx);
@@ -435,6 +461,7 @@ int smp_harvest_paths(smp_session *c, const smp_harvest_options *opts,
 		pub_item_release(&h.items[i]);
 	free(h.recs);
 	free(h.items);
+	ca_harvest_free(h.ca);
 	if (h.nomem)
 		return smp_error_set(err, SMP_ERR_NOMEM, "cannot harvest: out of memory");
 	return 0;

@@ -192,6 +192,20 @@ class TestUsage(unittest.TestCase):
         r = harvest("--dry-run", "--add", "--replace", mail("smime-lf.eml"))
         self.assertEqual(r.rc, 64, r)
 
+    def test_publish_intermediates_needs_a_server(self):
+        # the CA containers are read before anything is judged: offline and an export refused
+        r = harvest("--dry-run", "--publish-intermediates", mail("smime-lf.eml"))
+        self.assertEqual(r.rc, 64, r)
+        self.assertIn("--publish-intermediates needs a directory", r.err)
+        self.assertEqual(r.out, "")
+        path = os.path.join(_TMP, "export.ldif")
+        with open(path, "w") as fp:
+            fp.write("dn: cn=x,dc=example\ncn: x\n")
+        r = harvest("--dry-run", "--publish-intermediates", "--from-ldif", path,
+                    mail("smime-lf.eml"))
+        self.assertEqual(r.rc, 64, r)
+        self.assertIn("not from an LDIF export", r.err)
+
     def test_ou_without_create_contact(self):
         r = harvest("--dry-run", "--ou", "ou=x", mail("smime-lf.eml"))
         self.assertEqual(r.rc, 64, r)

@@ -24,6 +24,7 @@ check.
 import json
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -202,6 +203,68 @@ class Torture(Base):
                                          sorted(set(got) - set(want))[:3]), r)
         self.assert_no_problems()
         self.assertEqual((self.snapshot(self.alice), self.snapshot(self.bob)), dump)
+
+
+    # ---- harvest --publish-intermediates ------------------------------------------------------
+
+    def ca_state(self):
+        """Every CA entry holding the test PKI's intermediate (AD: forest-wide AIA) and the
+        OpenLDAP container, as ldapsearch shows them."""
+        if self.kind == "ad":
+            aia = "CN=AIA,CN=Public Key Services,CN=Services,CN=Configuration," + self.d.base
+        else:
+            aia = "ou=CAs," + self.ou
+        inter = der_of(pki("intermediate.pem"))
+        found = self.d.search(aia, scope="sub", filt="(objectClass=*)", attrs=["*"])
+        return {dn: {k: v for k, v in attrs.items() if k not in self.VOLATILE}
+                for dn, attrs in found.items()
+                if self.kind == "slapd" or inter in attrs.get("cacertificate", [])}
+
+    def remove_ca(self):
+        for dn in sorted(self.ca_state(), key=len, reverse=True):
+            self.d.delete_tree(dn)
+
+    def test_harvest_intermediates_under_every_fault(self):
+        """The intermediate and the signer's certificate, two changes of one run: each
+        either not made, or made with its record; undo of the run's journal gives back both."""
+        self.addCleanup(self.remove_ca)
+        self.remove_ca()
+        body, msg = os.path.join(self.tmp, "body.txt"), os.path.join(self.tmp, "alice.eml")
+        with open(body, "w") as fp:
+            fp.write("my certificate\n")
+        subprocess.run(["openssl", "cms", "-sign", "-in", body, "-from", A, "-subject", "cert",
+                        "-signer", pki("alice.pem"), "-inkey", pki("alice.key"), "-certfile",
+                        pki("intermediate.pem"), "-out", msg], check=True, capture_output=True)
+        args = ("harvest", "--replace", "--publish-intermediates", msg)
+        journal = self.journal
+        before = (self.snapshot(self.alice), self.ca_state())
+        r, counts = self.counts(*args)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual([x.get("ca_kind") for x in r.json()], ["intermediate", None], r)
+        after = (self.snapshot(self.alice), self.ca_state())
+        self.assertNotEqual(after[1], before[1])
+        self.assertEqual(self.smp("undo", "--since", "2000-01-01").rc, 0)
+        self.assertEqual((self.snapshot(self.alice), self.ca_state()), before)
+        self.report("harvest --publish-intermediates", counts)
+        for kind in KINDS:
+            for n in self.walk(kind, counts[kind]):
+                spec = "%s:%d" % (kind, n)
+                self.journal = os.path.join(self.tmp, "journal-%s-%d.ldif" % (kind, n))
+                r, _, _ = self.tortured(spec, *args)
+                self.clean(r, spec)
+                self.check(r.rc in DOCUMENTED, spec, "exit status %d" % r.rc, r)
+                now = (self.snapshot(self.alice), self.ca_state())
+                if r.rc == 0:
+                    self.check(now == after, spec, "said it published, did not", r)
+                if now != before:
+                    u = self.smp("undo", "--since", "2000-01-01")
+                    if not self.check((self.snapshot(self.alice), self.ca_state()) == before,
+                                      spec, "a change without its journal record (undo: %r)"
+                                      % u, r):
+                        self.d.ldapmodify(self.restore_text())
+                        self.remove_ca()
+        self.journal = journal
+        self.assert_no_problems()
 
 
 class SlapdTorture(Torture, unittest.TestCase):

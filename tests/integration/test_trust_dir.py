@@ -182,6 +182,115 @@ class TrustDirTests(Base):
         self.assertEqual([r for r in prune.json() if r.get("action") == "would_remove"], [])
         self.assertEqual(self.certs(dn), [der_of("untrusted.pem")])
 
+    def partner_mail(self, name, certfiles):
+        """A signed mail from the partner carrying certfiles besides the signer's own."""
+        body = os.path.join(self.tmp, "body.txt")
+        with open(body, "w") as fp:
+            fp.write("my certificate\n")
+        chain = os.path.join(self.tmp, name + ".chain.pem")
+        with open(chain, "w") as fp:
+            for f in certfiles:
+                fp.write(open(pki(f)).read())
+        mail = os.path.join(self.tmp, name + ".eml")
+        subprocess.run(["openssl", "cms", "-sign", "-in", body, "-from", PARTNER, "-to",
+                        "admin@example.org", "-subject", "signed", "-out", mail, "-signer",
+                        pki("untrusted.pem"), "-inkey", pki("untrusted.key"), "-certfile",
+                        chain], check=True, capture_output=True,
+                       env=dict(os.environ, OPENSSL_CONF="/dev/null"))
+        return mail
+
+    def aia_entries(self, container=None):
+        """The DER values of cACertificate on the entries of the intermediates' container."""
+        return [v for attrs in self.d.search(container or self.aia, scope="one",
+                                             filt="(objectClass=*)",
+                                             attrs=["cACertificate"]).values()
+                for k, vs in attrs.items() if k.split(";")[0] == "cacertificate" for v in vs]
+
+    def distributed(self):
+        """Every CA value of both containers (one, on slapd)."""
+        return self.aia_entries() + (self.aia_entries(self.roots) if self.roots != self.aia
+                                     else [])
+
+    def test_harvest_publishes_intermediates(self):
+        dn = self.contact("Partner", mail=PARTNER)
+        # what partners' clients send: the signer, its issuing CA and often the root too
+        mail = self.partner_mail("partner", ["other-intermediate.pem", "other-root.pem"])
+        again = self.partner_mail("again", ["other-intermediate.pem"])
+        inter, root = der_of("other-intermediate.pem"), der_of("other-root.pem")
+        harvest = ["harvest", "--trust", "directory", "--publish-intermediates", "--ca-base",
+                   self.aia, mail, again]
+
+        def ca_items(res):
+            """(kind, action, reason) of the CA records, intermediate first (within a
+            message they come in the order the signature carries them)"""
+            return sorted(((r["ca_kind"], r["action"], r["reason"]) for r in res.json()
+                           if "ca_kind" in r), key=lambda t: t[0] != "intermediate")
+
+        # nothing the intermediate chains to is trusted yet: neither it nor the signer goes in
+        res = self.run_trust(*harvest)
+        self.assertEqual(res.rc, 1, res)
+        self.assertEqual(ca_items(res), [("intermediate", "skipped", "untrusted_ca"),
+                                         ("root", "skipped", "root_from_mail")], res)
+        self.assertNotIn(inter, self.aia_entries())
+        self.assertEqual(self.certs(dn), [])
+        # the root from the mail is refused with the line that publishes it knowingly
+        rootrec = [r for r in res.json() if r.get("ca_kind") == "root"][0]
+        self.assertEqual(rootrec["sha256"], sha256_of("other-root.pem"))
+        self.assertIn("ca publish --root --fingerprint " + sha256_of("other-root.pem"),
+                      rootrec["message"])
+
+        # the root distributed by the directory: the intermediate chains to it
+        self.seed(self.tag("root"), "other-root.pem", True)
+        # a message whose signature does not verify gives nothing, not even its CAs
+        tampered = os.path.join(self.tmp, "tampered.eml")
+        with open(mail) as src, open(tampered, "w") as dst:
+            dst.write(src.read().replace("my certificate", "my CERTIFICATE"))
+        bad = self.run_trust("harvest", "--trust", "directory", "--publish-intermediates",
+                             "--ca-base", self.aia, tampered)
+        self.assertEqual(bad.rc, 1, bad)
+        self.assertEqual([r["reason"] for r in bad.json()], ["bad_signature"], bad)
+        self.assertNotIn(inter, self.aia_entries())
+        dry = self.run_trust("-n", *harvest)
+        self.assertEqual(dry.rc, 0, dry)
+        self.assertEqual(ca_items(dry), [("intermediate", "would_publish", None),
+                                         ("root", "skipped", "root_from_mail")], dry)
+        self.assertIn("cACertificate", [r for r in dry.json()
+                                        if r.get("ca_kind") == "intermediate"][0]["ldif"])
+        self.assertNotIn(inter, self.aia_entries())
+
+        res = self.run_trust(*harvest)
+        self.assertEqual(res.rc, 0, res)
+        recs = res.json()
+        # once per run (two messages carry it), reported before the first message's signer
+        self.assertEqual(ca_items(res), [("intermediate", "published", None),
+                                         ("root", "skipped", "root_from_mail")], res)
+        self.assertEqual(sorted(r.get("ca_kind", "signer") for r in recs[:2]),
+                         ["intermediate", "root"], res)
+        self.assertEqual(recs[2].get("source"), "signer", res)
+        interrec = [r for r in recs if r.get("ca_kind") == "intermediate"][0]
+        self.assertEqual(interrec["container"].lower(), self.aia.lower())
+        self.assertEqual(interrec["file"], mail)
+        self.assertEqual(interrec["from"], PARTNER)
+        self.assertIn(inter, self.aia_entries())
+        # the root only where the test put it
+        self.assertEqual(self.distributed().count(root), 1)
+        self.assertEqual(self.distributed().count(inter), 1)
+        self.assertEqual(self.certs(dn), [der_of("untrusted.pem")])
+        # the directory now distributes both: audit judges the partner's certificate ok
+        audit = self.audit("--trust", "directory", "--ca-base", self.aia)
+        self.assertEqual(audit.rc, 0, audit)
+        # a rerun writes nothing
+        res = self.run_trust(*harvest)
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual(ca_items(res)[0], ("intermediate", "unchanged", "already_published"))
+        # and the journal undoes the intermediate like any change
+        undo = self.smp("undo", "--last")
+        self.assertEqual(undo.rc, 0, undo)
+        self.assertEqual(self.certs(dn), [])
+        undo = self.smp("undo", "--last")
+        self.assertEqual(undo.rc, 0, undo)
+        self.assertNotIn(inter, self.aia_entries())
+
     def test_issuer_not_distributed_critical_and_warning(self):
         dn = self.contact("Alice", mail=ALICE, certs=["alice.pem"])
         trust = ["--trust", "directory,file", "--ca-file", pki("root.pem"), "--untrusted",
