@@ -93,6 +93,26 @@ def make_leaf(issuer, addr):
                           capture_output=True).stdout
 
 
+def make_cross(subject_ca, issuer):
+    """A cross-certificate: the CA issuer (pem, key) certifies subject_ca's (pem, key) subject
+    and public key. Returns (pem, der, sha256)."""
+    d = tempfile.mkdtemp(prefix="cross-", dir=_TMP)
+    req, out = os.path.join(d, "r.pem"), os.path.join(d, "c.pem")
+    subj = subprocess.run(["openssl", "x509", "-in", subject_ca[0], "-noout", "-subject",
+                           "-nameopt", "compat"], check=True, capture_output=True,
+                          text=True).stdout.split("=", 1)[1].strip()
+    subprocess.run(["openssl", "req", "-new", "-key", subject_ca[1], "-out", req, "-subj", subj,
+                    "-utf8"], check=True, capture_output=True)
+    cnf = ca_cnf(d, "basicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign")
+    subprocess.run(["openssl", "ca", "-batch", "-config", cnf, "-in", req, "-out", out,
+                    "-startdate", "20200101000000Z", "-enddate", "20350101000000Z", "-notext",
+                    "-utf8", "-cert", issuer[0], "-keyfile", issuer[1]], check=True,
+                   capture_output=True)
+    der = subprocess.run(["openssl", "x509", "-in", out, "-outform", "DER"], check=True,
+                         capture_output=True).stdout
+    return out, der, hashlib.sha256(der).hexdigest()
+
+
 class CATests(Base):
     prefix = "ca"
 
@@ -215,6 +235,38 @@ class CATests(Base):
         if self.kind == "ad":
             self.assertIn("!0028", wcce(odd))
             self.assertRegex(wcce(long), r"-\d{5}$")
+
+    def test_cross_certificate(self):
+        """A partner root certified by another root: recognised as a cross-certificate by the
+        partner's root beside it, and on AD written as certutil -dspublish CrossCA does, into
+        AIA's crossCertificatePair."""
+        partner = make_ca(self.tag + " Partner Root")
+        ours = make_ca(self.tag + " Bridge Root")
+        cross = make_cross(partner[:2], ours[:2])
+        res = self.ca("publish", "--root", "--fingerprint", partner[3], partner[0], cross[0])
+        self.assertEqual(res.rc, 0, res)
+        kinds = {r["sha256"]: (r["ca_kind"], r["action"]) for r in res.json()}
+        self.assertEqual(kinds, {partner[3]: ("root", "published"),
+                                 cross[2]: ("cross", "published")}, res)
+        rec = [r for r in res.json() if r["ca_kind"] == "cross"][0]
+        self.assertEqual(rec["container"].lower(), self.inters.lower())
+        e = self.entry(self.inters, self.tag + " Partner Root")
+        if self.kind == "ad":
+            self.assertEqual(rec["attribute"], "crossCertificatePair")
+            self.assertEqual(e["crosscertificatepair"], [cross[1]])
+            # the class's required cACertificate holds certutil's placeholder, not the root
+            self.assertEqual(self.cacerts(e), [b"\x00"])
+        else:
+            # one container: the cross-certificate beside the root on its entry
+            self.assertEqual(sorted(self.cacerts(e)), sorted([partner[2], cross[1]]))
+        # a rerun: both unchanged; ca list names it a cross-certificate
+        res = self.ca("publish", "--root", "--fingerprint", partner[3], partner[0], cross[0])
+        self.assertEqual({r["action"] for r in res.json()}, {"unchanged"}, res)
+        listed = {r["sha256"]: r["ca_kind"] for r in self.ca("list").json()}
+        self.assertEqual(listed.get(cross[2]), "cross")
+        # alone, with the partner's root in the directory, it is still a cross-certificate
+        res = self.ca("publish", "-n", cross[0])
+        self.assertEqual((res.rc, self.one(res)["ca_kind"]), (0, "cross"), res)
 
     def test_non_ca_and_expired_refused(self):
         res = self.ca("publish", smptest.pki("alice.pem"))
