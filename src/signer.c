@@ -15,8 +15,9 @@ void cli_message_fields(json_t *obj, const smp_message *m)
 	json_object_set_new(obj, "message_id",
 			    m->message_id != NULL ? json_string(m->message_id) : json_null());
 	json_object_set_new(obj, "from", m->from != NULL ? json_string(m->from) : json_null());
+	/* not "subject": that is the certificate's (SPEC §5), which this must not overwrite */
 	if (m->subject != NULL)
-		json_object_set_new(obj, "subject", json_string(m->subject));
+		json_object_set_new(obj, "message_subject", json_string(m->subject));
 	json_object_set_new(obj, "kind", json_string(smp_msg_kind_name(m->kind)));
 }
 

@@ -307,6 +307,10 @@ class TestInspectMail(unittest.TestCase):
         self.assertEqual(o["message_id"], "smime@test.example")
         self.assertEqual(o["from"], "alice@partner.example")
         self.assertTrue(o["file"].endswith("smime-lf.eml"))
+        # the message's Subject beside the certificate's subject, never in its place
+        self.assertEqual(o["message_subject"], "Signed x")
+        self.assertIn("CN=", o["subject"])
+        self.assertIn("alice", o["subject"].lower())
 
     def test_tampered_is_bad(self):
         o = self.inspect("tampered-body.eml").json()[0]
