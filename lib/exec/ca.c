@@ -214,6 +214,42 @@ out:
 	return r;
 }
 
+/* What every ca subcommand starts from: the containers, the CAs in them, those as a stack. */
+struct dir_view {
+	smp_ca_containers k;
+	struct dir_cas cs;
+	STACK_OF(X509) *all;        /* cs's certificates (borrowed from cs) */
+	long *counts;               /* with count: contact certificates chaining through each */
+};
+
+static void dir_view_release(struct dir_view *v)
+{
+	sk_X509_free(v->all);
+	free(v->counts);
+	dir_cas_release(&v->cs);
+	smp_ca_containers_release(&v->k);
+	memset(v, 0, sizeof(*v));
+}
+
+/* Reads v (cleared first; release it in any case); count: also walk the contacts. */
+static int dir_view_load(struct dir_view *v, smp_session *c, const char *ca_base, int count,
+			 smp_error *err)
+{
+	int r;
+
+	memset(v, 0, sizeof(*v));
+	if ((r = smp_dir_ca_containers(&v->k, c->dir, ca_base, err)) != 0 ||
+	    (r = read_dir_cas(c, &v->k, &v->cs, err)) != 0 ||
+	    (count && (r = count_chained(c, &v->cs, &v->counts, err)) != 0))
+		return r;
+	if ((v->all = sk_X509_new_null()) == NULL)
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < v->cs.n; i++)
+		if (sk_X509_push(v->all, v->cs.v[i].x) <= 0)
+			return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	return 0;
+}
+
 /* ---- publish ----------------------------------------------------------------------------- */
 
 /* One input certificate and where it came from. */
@@ -440,9 +476,10 @@ static int ensure_container(smp_session *c, const char *container, char **ldif, 
 struct pub_run {
 	smp_session *c;
 	const smp_ca_publish_options *o;
-	smp_ca_containers k;
-	struct dir_cas cs;          /* what the directory distributed when the run began */
-	STACK_OF(X509) *known;      /* cs and the run's inputs: cross-certificates and chains */
+	struct dir_view v;          /* what the directory distributed when the run began; v.all
+				       grows by the run's inputs */
+	STACK_OF(X509) *known;      /* v.all, or for a message v.all and what it carries:
+				       cross-certificates and chains */
 	const smp_message *mail;    /* harvest: the message the CA came in, else NULL */
 	int container_made;
 };
@@ -529,13 +566,13 @@ static int publish_one(struct pub_run *pr, X509 *x, const char *source)
 		it.message = words;
 		goto emit;
 	}
-	if ((r = smp_ca_plan_publish(&plan, p, &pr->k, x, &der, kind, 0, NULL, 0, &err)) != 0 ||
+	if ((r = smp_ca_plan_publish(&plan, p, &pr->v.k, x, &der, kind, 0, NULL, 0, &err)) != 0 ||
 	    (r = smp_dir_ca_read(c->dir, plan.dn, plan.attr, &exists, &have, &n_have, &err)) != 0)
 		goto failed;
 	{
 		smp_ca_plan again;
 
-		if ((r = smp_ca_plan_publish(&again, p, &pr->k, x, &der, kind, exists, have, n_have,
+		if ((r = smp_ca_plan_publish(&again, p, &pr->v.k, x, &der, kind, exists, have, n_have,
 					     &err)) != 0)
 			goto failed;
 		smp_ca_plan_release(&plan);
@@ -593,7 +630,7 @@ failed:
 		char *who = smp_dir_identity(c->dir);
 
 		access_message(words, sizeof(words), p, plan.container != NULL ? plan.container :
-			       pr->k.intermediates, who != NULL ? who : "this account", err.msg);
+			       pr->v.k.intermediates, who != NULL ? who : "this account", err.msg);
 		free(who);
 		it.reason = "insufficient_access";
 		it.message = words;
@@ -634,22 +671,15 @@ static int pub_run_begin(struct pub_run *pr, smp_session *c, const smp_ca_publis
 		return smp_error_set(err, SMP_ERR_USAGE, "ca publish options of version %u: this "
 				     "library knows version %u", o != NULL ? o->version : 0,
 				     SMP_ENGINE_VERSION);
-	if ((r = smp_dir_ca_containers(&pr->k, c->dir, o->ca_base, err)) != 0 ||
-	    (r = read_dir_cas(c, &pr->k, &pr->cs, err)) != 0)
+	if ((r = dir_view_load(&pr->v, c, o->ca_base, 0, err)) != 0)
 		return r;
-	if ((pr->known = sk_X509_new_null()) == NULL)
-		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
-	for (size_t i = 0; i < pr->cs.n; i++)
-		if (sk_X509_push(pr->known, pr->cs.v[i].x) <= 0)
-			return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	pr->known = pr->v.all;
 	return 0;
 }
 
 static void pub_run_end(struct pub_run *pr)
 {
-	sk_X509_free(pr->known);
-	dir_cas_release(&pr->cs);
-	smp_ca_containers_release(&pr->k);
+	dir_view_release(&pr->v);
 	memset(pr, 0, sizeof(*pr));
 }
 
@@ -857,50 +887,37 @@ static smp_ca_kind dir_kind(const struct dir_cas *cs, size_t i, STACK_OF(X509) *
 
 int smp_ca_list(smp_session *c, const smp_ca_list_options *o, smp_error *err)
 {
-	smp_ca_containers k = SMP_CA_CONTAINERS_INIT;
-	struct dir_cas cs;
-	STACK_OF(X509) *all = NULL;
-	long *counts = NULL;
+	struct dir_view v;
+	const struct dir_cas *cs = &v.cs;
 	int r;
 
 	if (o == NULL || o->version != SMP_ENGINE_VERSION)
 		return smp_error_set(err, SMP_ERR_USAGE, "ca list options of version %u: this "
 				     "library knows version %u", o != NULL ? o->version : 0,
 				     SMP_ENGINE_VERSION);
-	memset(&cs, 0, sizeof(cs));
-	if ((r = smp_dir_ca_containers(&k, c->dir, o->ca_base, err)) != 0 ||
-	    (r = read_dir_cas(c, &k, &cs, err)) != 0 || (r = count_chained(c, &cs, &counts, err)) != 0)
+	if ((r = dir_view_load(&v, c, o->ca_base, 1, err)) != 0)
 		goto out;
-	if ((all = sk_X509_new_null()) == NULL) {
-		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < cs.n; i++)
-		sk_X509_push(all, cs.v[i].x);
-	for (size_t i = 0; i < cs.n; i++) {
+	for (size_t i = 0; i < cs->n; i++) {
 		smp_certinfo *ci = NULL;
 		smp_item it;
 
-		if ((r = smp_cert_analyze(&ci, cs.v[i].x, all, c->trust, err)) != 0)
+		if ((r = smp_cert_analyze(&ci, cs->v[i].x, v.all, c->trust, err)) != 0)
 			goto out;
 		drop_leaf_problems(ci);
 		memset(&it, 0, sizeof(it));
 		it.action = "listed";
-		it.dn = cs.v[i].dn;
-		it.container = cs.v[i].container;
-		it.attribute = cs.v[i].attr;
-		it.value_index = cs.v[i].index;
+		it.dn = cs->v[i].dn;
+		it.container = cs->v[i].container;
+		it.attribute = cs->v[i].attr;
+		it.value_index = cs->v[i].index;
 		it.cert = ci;
-		it.ca_kind = smp_ca_kind_name(dir_kind(&cs, i, all));
-		it.chained = counts[i];
+		it.ca_kind = smp_ca_kind_name(dir_kind(cs, i, v.all));
+		it.chained = v.counts[i];
 		emit(c, &it, o->on_item, o->ctx);
 		smp_certinfo_free(ci);
 	}
 out:
-	sk_X509_free(all);
-	free(counts);
-	dir_cas_release(&cs);
-	smp_ca_containers_release(&k);
+	dir_view_release(&v);
 	return r;
 }
 
@@ -932,10 +949,8 @@ static size_t values_on(const struct dir_cas *cs, const char *dn)
 int smp_ca_remove(smp_session *c, const smp_ca_remove_options *o, smp_error *err)
 {
 	const smp_profile *p = smp_dir_profile(c->dir);
-	smp_ca_containers k = SMP_CA_CONTAINERS_INIT;
-	struct dir_cas cs;
-	STACK_OF(X509) *all = NULL;
-	long *counts = NULL;
+	struct dir_view v;
+	const struct dir_cas *cs = &v.cs;
 	char want[65], words[2 * SMP_ERROR_MSG_MAX];
 	size_t found = 0;
 	int r;
@@ -947,25 +962,17 @@ int smp_ca_remove(smp_session *c, const smp_ca_remove_options *o, smp_error *err
 	if (norm_fingerprint(want, o->fingerprint) != 0)
 		return smp_error_set(err, SMP_ERR_USAGE, "not a SHA-256 fingerprint: '%s'",
 				     o->fingerprint != NULL ? o->fingerprint : "");
-	memset(&cs, 0, sizeof(cs));
-	if ((r = smp_dir_ca_containers(&k, c->dir, o->ca_base, err)) != 0 ||
-	    (r = read_dir_cas(c, &k, &cs, err)) != 0 || (r = count_chained(c, &cs, &counts, err)) != 0)
+	if ((r = dir_view_load(&v, c, o->ca_base, 1, err)) != 0)
 		goto out;
-	if ((all = sk_X509_new_null()) == NULL) {
-		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < cs.n; i++)
-		sk_X509_push(all, cs.v[i].x);
-	for (size_t i = 0; i < cs.n; i++) {
+	for (size_t i = 0; i < cs->n; i++) {
 		smp_error e2 = SMP_ERROR_INIT;
 		smp_certinfo *ci = NULL;
 		char *ldif = NULL, *msg = NULL, *name = NULL;
 		smp_item it;
 
-		if ((r = smp_cert_analyze_encoded(&ci, cs.v[i].x, all,
-						  (const unsigned char *)cs.v[i].der.bv_val,
-						  cs.v[i].der.bv_len, c->trust, err)) != 0)
+		if ((r = smp_cert_analyze_encoded(&ci, cs->v[i].x, v.all,
+						  (const unsigned char *)cs->v[i].der.bv_val,
+						  cs->v[i].der.bv_len, c->trust, err)) != 0)
 			goto out;
 		if (strcmp(ci->sha256, want) != 0) {
 			smp_certinfo_free(ci);
@@ -974,22 +981,22 @@ int smp_ca_remove(smp_session *c, const smp_ca_remove_options *o, smp_error *err
 		found++;
 		drop_leaf_problems(ci);
 		memset(&it, 0, sizeof(it));
-		it.dn = cs.v[i].dn;
-		it.container = cs.v[i].container;
-		it.attribute = cs.v[i].attr;
-		it.value_index = cs.v[i].index;
+		it.dn = cs->v[i].dn;
+		it.container = cs->v[i].container;
+		it.attribute = cs->v[i].attr;
+		it.value_index = cs->v[i].index;
 		it.cert = ci;
-		it.ca_kind = smp_ca_kind_name(dir_kind(&cs, i, all));
-		it.chained = counts[i];
-		if (counts[i] > 0 && !o->force) {
+		it.ca_kind = smp_ca_kind_name(dir_kind(cs, i, v.all));
+		it.chained = v.counts[i];
+		if (v.counts[i] > 0 && !o->force) {
 			it.action = "skipped";
 			it.reason = "still_used";
 			it.status = 1;
 			snprintf(words, sizeof(words), "%ld published certificate%s chain%s to this "
 				 "CA: clients would no longer find their issuer; nothing removed",
-				 counts[i], counts[i] == 1 ? "" : "s", counts[i] == 1 ? "s" : "");
+				 v.counts[i], v.counts[i] == 1 ? "" : "s", v.counts[i] == 1 ? "s" : "");
 			it.message = words;
-		} else if (values_on(&cs, cs.v[i].dn) == 1) {
+		} else if (values_on(cs, cs->v[i].dn) == 1) {
 			/* its only certificate: the entry goes, and its undo re-creates it as
 			   ca publish would have */
 			smp_ca_plan plan;
@@ -998,22 +1005,22 @@ int smp_ca_remove(smp_session *c, const smp_ca_remove_options *o, smp_error *err
 			size_t nv;
 
 			memset(&plan, 0, sizeof(plan));
-			name = rdn_value(cs.v[i].dn);
+			name = rdn_value(cs->v[i].dn);
 			plan.name = name != NULL ? name : (char *)"";
-			plan.attr = strncasecmp(cs.v[i].attr, "crossCertificatePair", 20) == 0 &&
+			plan.attr = strncasecmp(cs->v[i].attr, "crossCertificatePair", 20) == 0 &&
 				    p->ca_cross_attr != NULL ? p->ca_cross_attr : p->ca_cert_attr;
-			nv = smp_ca_entry_values(p, &plan, &cs.v[i].der, attrs, vals,
+			nv = smp_ca_entry_values(p, &plan, &cs->v[i].der, attrs, vals,
 						 SMP_CONTACT_MAX_VALUES);
-			r = exec_delete(c, cs.v[i].dn, attrs, vals, nv,
+			r = exec_delete(c, cs->v[i].dn, attrs, vals, nv,
 					"smimepub: would remove a CA certificate", &ldif, &e2);
 		} else {
 			smp_change ch;
 
 			memset(&ch, 0, sizeof(ch));
-			ch.attr = cs.v[i].attr;
-			ch.del = &cs.v[i].der;
+			ch.attr = cs->v[i].attr;
+			ch.del = &cs->v[i].der;
 			ch.n_del = 1;
-			r = exec_modify(c, cs.v[i].dn, &ch, 1,
+			r = exec_modify(c, cs->v[i].dn, &ch, 1,
 					"smimepub: would remove a CA certificate", &ldif, NULL, NULL,
 					&e2);
 		}
@@ -1022,7 +1029,7 @@ int smp_ca_remove(smp_session *c, const smp_ca_remove_options *o, smp_error *err
 			it.ldif = ldif;
 			it.record = c->o.dry_run || c->record[0] == '\0' ? NULL : c->record;
 			if (asprintf(&msg, "%s the CA certificate from '%s'", c->o.dry_run ?
-				     "would remove" : "removed", cs.v[i].dn) < 0)
+				     "would remove" : "removed", cs->v[i].dn) < 0)
 				msg = NULL;
 			it.message = msg;
 		} else if (it.action == NULL) {
@@ -1057,9 +1064,6 @@ int smp_ca_remove(smp_session *c, const smp_ca_remove_options *o, smp_error *err
 		emit(c, &it, o->on_item, o->ctx);
 	}
 out:
-	sk_X509_free(all);
-	free(counts);
-	dir_cas_release(&cs);
-	smp_ca_containers_release(&k);
+	dir_view_release(&v);
 	return r;
 }
