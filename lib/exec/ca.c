@@ -1005,14 +1005,21 @@ int smp_ca_remove(smp_session *c, const smp_ca_remove_options *o, smp_error *err
 			size_t nv;
 
 			memset(&plan, 0, sizeof(plan));
-			name = rdn_value(cs->v[i].dn);
-			plan.name = name != NULL ? name : (char *)"";
-			plan.attr = strncasecmp(cs->v[i].attr, "crossCertificatePair", 20) == 0 &&
-				    p->ca_cross_attr != NULL ? p->ca_cross_attr : p->ca_cert_attr;
-			nv = smp_ca_entry_values(p, &plan, &cs->v[i].der, attrs, vals,
-						 SMP_CONTACT_MAX_VALUES);
-			r = exec_delete(c, cs->v[i].dn, attrs, vals, nv,
-					"smimepub: would remove a CA certificate", &ldif, &e2);
+			/* the entry's name is in its undo record: without it nothing is removed */
+			if ((name = rdn_value(cs->v[i].dn)) == NULL) {
+				r = smp_error_set(&e2, SMP_ERR_NOMEM, "cannot remove the CA "
+						  "certificate from '%s': out of memory",
+						  cs->v[i].dn);
+			} else {
+				plan.name = name;
+				plan.attr = strncasecmp(cs->v[i].attr, "crossCertificatePair",
+							20) == 0 && p->ca_cross_attr != NULL ?
+					    p->ca_cross_attr : p->ca_cert_attr;
+				nv = smp_ca_entry_values(p, &plan, &cs->v[i].der, attrs, vals,
+							 SMP_CONTACT_MAX_VALUES);
+				r = exec_delete(c, cs->v[i].dn, attrs, vals, nv, "smimepub: would "
+						"remove a CA certificate", &ldif, &e2);
+			}
 		} else {
 			smp_change ch;
 

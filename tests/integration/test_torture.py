@@ -216,9 +216,22 @@ class Torture(Base):
             aia = "ou=CAs," + self.ou
         inter = der_of(pki("intermediate.pem"))
         found = self.d.search(aia, scope="sub", filt="(objectClass=*)", attrs=["*"])
-        return {dn: {k: v for k, v in attrs.items() if k not in self.VOLATILE}
+        # what AD gives each entry it creates: another value every time one is made
+        made = self.VOLATILE | {"objectguid", "usncreated", "whencreated"}
+        return {dn: {k: v for k, v in attrs.items() if k not in made}
                 for dn, attrs in found.items()
                 if self.kind == "slapd" or inter in attrs.get("cacertificate", [])}
+
+    @staticmethod
+    def differences(want, got):
+        """What differs between two (entry, CA entries) states, attribute by attribute."""
+        out = []
+        for (w, g) in ((want[0], got[0]), *[(want[1].get(dn, {}), got[1].get(dn, {}))
+                                            for dn in set(want[1]) | set(got[1])]):
+            for k in set(w) | set(g):
+                if w.get(k) != g.get(k):
+                    out.append("%s: want %r, got %r" % (k, w.get(k), g.get(k)))
+        return "; ".join(out)[:2000]
 
     def remove_ca(self):
         for dn in sorted(self.ca_state(), key=len, reverse=True):
@@ -255,7 +268,8 @@ class Torture(Base):
                 self.check(r.rc in DOCUMENTED, spec, "exit status %d" % r.rc, r)
                 now = (self.snapshot(self.alice), self.ca_state())
                 if r.rc == 0:
-                    self.check(now == after, spec, "said it published, did not", r)
+                    self.check(now == after, spec, "said it published, did not (%s)" %
+                               self.differences(after, now), r)
                 if now != before:
                     u = self.smp("undo", "--since", "2000-01-01")
                     if not self.check((self.snapshot(self.alice), self.ca_state()) == before,
@@ -264,6 +278,52 @@ class Torture(Base):
                         self.d.ldapmodify(self.restore_text())
                         self.remove_ca()
         self.journal = journal
+        self.assert_no_problems()
+
+
+    def test_ca_remove_and_list_under_every_fault(self):
+        """ca remove takes the CA with its record or leaves it; ca list ends cleanly."""
+        self.addCleanup(self.remove_ca)
+        self.remove_ca()
+        pub = self.smp("ca", "publish", pki("intermediate.pem"))
+        self.assertEqual(pub.rc, 0, pub)
+        fp = pub.json()[0]["sha256"]
+        remove = ("ca", "remove", "--force", "--fingerprint", fp)
+        journal = self.journal
+        before = self.ca_state()
+        self.assertTrue(before)
+        r, counts = self.counts(*remove)
+        self.assertEqual((r.rc, r.json()[0]["action"]), (0, "removed"), r)
+        after = self.ca_state()
+        self.assertEqual(self.smp("undo", "--last").rc, 0)
+        self.assertEqual(self.ca_state(), before)
+        r, list_counts = self.counts("ca", "list")
+        self.assertEqual(r.rc, 0, r)
+        self.report("ca remove", counts)
+        self.report("ca list", list_counts)
+        for kind in KINDS:
+            for n in self.walk(kind, counts[kind]):
+                spec = "%s:%d" % (kind, n)
+                self.journal = os.path.join(self.tmp, "journal-%s-%d.ldif" % (kind, n))
+                r, _, _ = self.tortured(spec, *remove)
+                self.clean(r, spec)
+                self.check(r.rc in DOCUMENTED, spec, "exit status %d" % r.rc, r)
+                now = self.ca_state()
+                if r.rc == 0:
+                    self.check(now == after, spec, "said it removed, did not", r)
+                if now != before:
+                    u = self.smp("undo", "--last")
+                    if not self.check(self.ca_state() == before, spec,
+                                      "a change without its journal record (undo: %r)" % u, r):
+                        self.remove_ca()
+                        self.smp("ca", "publish", pki("intermediate.pem"))
+            for n in self.walk(kind, list_counts[kind]):
+                spec = "%s:%d" % (kind, n)
+                r, _, _ = self.tortured(spec, "ca", "list")
+                self.clean(r, spec)
+                self.check(r.rc in DOCUMENTED, spec, "exit status %d" % r.rc, r)
+        self.journal = journal
+        self.assertEqual(self.ca_state(), before)
         self.assert_no_problems()
 
 
