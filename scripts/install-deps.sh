@@ -7,7 +7,8 @@ PKGS="meson ninja-build pkg-config gcc g++ libc6-dev binutils python3 openssl
 libssl-dev libldap-dev libsasl2-dev libgmime-3.0-dev libjansson-dev libidn2-dev libcmocka-dev
 ldap-utils gpgsm libsasl2-modules krb5-user libsasl2-modules-gssapi-mit"
 # the Debian package's build and check (tests/integration/test_package.py)
-PKGS="$PKGS dpkg-dev debhelper lintian"
+# (systemd and man-db: systemd-analyze verify of contrib/systemd/, which runs man)
+PKGS="$PKGS dpkg-dev debhelper lintian systemd man-db"
 DIRS="slapd samba samba-ad-dc samba-ad-provision samba-dsdb-modules ldb-tools util-linux"
 [ "${1:-}" = "--no-directories" ] || PKGS="$PKGS $DIRS"
 

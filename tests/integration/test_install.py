@@ -115,6 +115,9 @@ class Layout(unittest.TestCase):
         self.assertTrue(any(p.endswith("/bin/smimepub") and os.access(p, os.X_OK)
                             for p in find("smimepub")))
         self.assertTrue(any(p.endswith("/share/man/man1/smimepub.1") for p in find("smimepub.1")))
+        # the hourly audit's units, in systemd's unit directory (-Dsystemdunitdir)
+        for unit in ("smimepub-audit.service", "smimepub-audit.timer"):
+            self.assertTrue(any(p.endswith("/systemd/system/" + unit) for p in find(unit)), unit)
         self.assertTrue(os.path.isfile(inst["lib"]), inst["lib"])
         libdir = inst["libdir"]
         self.assertEqual(os.readlink(os.path.join(libdir, "libsmimepub.so.0")),

@@ -1,8 +1,8 @@
 """The Debian package (debian/): built from a copy of the source tree with
 `dpkg-buildpackage -us -uc -b`, checked with lintian (no error, no warning from groff about the
 man page), the contents of each .deb checked, then installed on this machine with dpkg (CI runs
-as root) and used: `smimepub --version` and `pkg-config --modversion smimepub`, after which the
-packages are purged again.
+as root) and used: `smimepub --version`, `pkg-config --modversion smimepub`, and the systemd
+units checked by `systemd-analyze verify` and `security`, after which the packages are purged.
 """
 import os
 import re
@@ -82,6 +82,8 @@ class DebianPackage(unittest.TestCase):
         files = {p: self.contents(p) for p in PACKAGES}
         self.assertIn("/usr/bin/smimepub", files["smimepub"])
         self.assertIn("/usr/share/man/man1/smimepub.1.gz", files["smimepub"])
+        for unit in ("smimepub-audit.service", "smimepub-audit.timer"):
+            self.assertIn("/lib/systemd/system/" + unit, files["smimepub"])
         so = [f for f in files["libsmimepub0"] if re.search(r"/libsmimepub\.so\.0[.\d]*$", f)]
         self.assertTrue(so, files["libsmimepub0"])
         dev = files["libsmimepub-dev"]
@@ -112,6 +114,23 @@ class DebianPackage(unittest.TestCase):
                              text=True, env={k: v for k, v in os.environ.items()
                                              if not k.startswith("PKG_CONFIG")})
         self.assertEqual((mod.returncode, mod.stdout.strip()), (0, self.version), mod)
+        # the units as installed: systemd finds nothing wrong (the binary, man page and every
+        # directive), the timer is not enabled by the package, and the service's exposure
+        # (systemd-analyze security) stays "OK" or better: at most 3.9 of 10
+        units = ["/lib/systemd/system/smimepub-audit.service",
+                 "/lib/systemd/system/smimepub-audit.timer"]
+        res = subprocess.run(["systemd-analyze", "verify"] + units, capture_output=True,
+                             text=True)
+        self.assertEqual((res.returncode, res.stdout + res.stderr), (0, ""), res)
+        self.assertFalse(os.path.exists("/etc/systemd/system/timers.target.wants/"
+                                        "smimepub-audit.timer"))
+        res = subprocess.run(["systemd-analyze", "security", "--offline=yes", units[0]],
+                             capture_output=True, text=True)
+        level = re.search(r"Overall exposure level for \S+: ([\d.]+)", res.stdout)
+        self.assertIsNotNone(level, res)
+        self.assertLess(float(level.group(1)), 4.0, res.stdout)
+        for must in ("ProtectSystem=strict", "NoNewPrivileges=yes", "ProtectHome=yes"):
+            self.assertIn(must, open(units[0]).read())
 
 
 if __name__ == "__main__":
