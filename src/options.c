@@ -42,6 +42,7 @@ enum {
 	OPT_CONFIG,
 	OPT_TIMEOUT,
 	OPT_LIST_OPTIONS,
+	OPT_BASH_COMPLETION,
 	OPT_LAST,
 	OPT_SINCE,
 	OPT_RECORD,
@@ -51,16 +52,6 @@ enum {
 	OPT_TRUST,
 	OPT_ROOT,
 	OPT_CA_BASE,
-};
-
-struct opt_def {
-	const char *name;   /* long name */
-	int shortopt;       /* 0 when none */
-	int has_arg;
-	int val;
-	const char *arg;    /* argument name for help */
-	unsigned cmds;
-	const char *help;
 };
 
 static const struct opt_def opt_defs[] = {
@@ -115,6 +106,7 @@ static const struct opt_def opt_defs[] = {
 	{ "help", 'h', 0, 'h', NULL, CMD_ALL, "show help (after a command: that command's help)" },
 	{ "version", 'V', 0, 'V', NULL, CMD_ALL, "show the version" },
 	{ "list-options", 0, 0, OPT_LIST_OPTIONS, NULL, 0, NULL },
+	{ "bash-completion", 0, 0, OPT_BASH_COMPLETION, NULL, CMD_ALL, "print the bash completion script (generated from this option table) and exit" },
 	{ NULL, 0, 0, 0, NULL, 0, NULL },
 };
 
@@ -186,6 +178,11 @@ static void print_help(FILE *fp, const struct cli_command *cmd)
 	fprintf(fp, "\noptions (any option may stand before or after the command; -- ends them):\n");
 	print_options(fp, CMD_ALL);
 	fprintf(fp, "\n'smimepub COMMAND --help' shows one command's options.\n%s", exit_codes_help);
+}
+
+const struct opt_def *cli_option_table(void)
+{
+	return opt_defs;
 }
 
 /* Every long option, one per line: lets a test check that the man page documents them all. */
@@ -368,6 +365,7 @@ static int apply_option(struct cli_opts *o, int c, char *arg, int *help, int *ve
 	case 'h': *help = 1; break;
 	case 'V': *version = 1; break;
 	case OPT_LIST_OPTIONS: list_options(); *version = 2; break;
+	case OPT_BASH_COMPLETION: cli_print_bash_completion(stdout); *version = 2; break;
 	default:
 		return -1;
 	}

@@ -2,6 +2,8 @@
 #ifndef SMIMEPUB_OPTIONS_H
 #define SMIMEPUB_OPTIONS_H
 
+#include <stdio.h>
+
 #include "cli.h"
 
 /* Which commands an option applies to (for per-command --help). */
@@ -36,6 +38,24 @@ struct cli_command {
 	const char *usage;
 	const char *summary;
 };
+
+/* One option. */
+struct opt_def {
+	const char *name;   /* long name */
+	int shortopt;       /* 0 when none */
+	int has_arg;
+	int val;
+	const char *arg;    /* argument name for help: FILE and DIR complete as paths, a
+			       "a|b|c" list as those words (src/completion.c) */
+	unsigned cmds;      /* CMD_* it applies to */
+	const char *help;   /* NULL: not shown (internal) */
+};
+
+/* The option table (NULL-name terminated). */
+const struct opt_def *cli_option_table(void);
+
+/* Writes the bash completion script generated from the two tables (src/completion.c). */
+void cli_print_bash_completion(FILE *fp);
 
 /* The command table (NULL-name terminated). */
 extern const struct cli_command cli_commands[];

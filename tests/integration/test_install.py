@@ -118,6 +118,12 @@ class Layout(unittest.TestCase):
         # the hourly audit's units, in systemd's unit directory (-Dsystemdunitdir)
         for unit in ("smimepub-audit.service", "smimepub-audit.timer"):
             self.assertTrue(any(p.endswith("/systemd/system/" + unit) for p in find(unit)), unit)
+        # the bash completion the program wrote from its option table
+        comp = find("smimepub.bash")
+        self.assertTrue(any(p.endswith("/bash-completion/completions/smimepub.bash")
+                            for p in comp), comp)
+        with open(comp[0]) as fp:
+            self.assertIn("complete -F _smimepub smimepub", fp.read())
         self.assertTrue(os.path.isfile(inst["lib"]), inst["lib"])
         libdir = inst["libdir"]
         self.assertEqual(os.readlink(os.path.join(libdir, "libsmimepub.so.0")),

@@ -84,6 +84,7 @@ class DebianPackage(unittest.TestCase):
         self.assertIn("/usr/share/man/man1/smimepub.1.gz", files["smimepub"])
         for unit in ("smimepub-audit.service", "smimepub-audit.timer"):
             self.assertIn("/lib/systemd/system/" + unit, files["smimepub"])
+        self.assertIn("/usr/share/bash-completion/completions/smimepub.bash", files["smimepub"])
         so = [f for f in files["libsmimepub0"] if re.search(r"/libsmimepub\.so\.0[.\d]*$", f)]
         self.assertTrue(so, files["libsmimepub0"])
         dev = files["libsmimepub-dev"]
