@@ -1,16 +1,26 @@
 #!/bin/sh
 # Installs what smimepub needs to build, test and run its demo on Debian 12 (apt-get).
-# Usage: scripts/install-deps.sh [--no-directories]   (the latter skips slapd and Samba)
+# Usage: scripts/install-deps.sh [--no-directories] [--tests]
+#   --no-directories skips slapd and Samba; --tests adds what only the test suite uses (the
+#   Debian package's tools, systemd-analyze, chromium and playwright-core from
+#   tests/browser/package-lock.json)
 set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TESTS=0
+for a in "$@"; do [ "$a" = "--tests" ] && TESTS=1; done
 
 PKGS="meson ninja-build pkg-config gcc g++ libc6-dev binutils python3 openssl
 libssl-dev libldap-dev libsasl2-dev libgmime-3.0-dev libjansson-dev libidn2-dev libcmocka-dev
 ldap-utils gpgsm libsasl2-modules krb5-user libsasl2-modules-gssapi-mit"
-# the Debian package's build and check (tests/integration/test_package.py)
-# (systemd and man-db: systemd-analyze verify of contrib/systemd/, which runs man)
-PKGS="$PKGS dpkg-dev debhelper lintian systemd man-db"
 DIRS="slapd samba samba-ad-dc samba-ad-provision samba-dsdb-modules ldb-tools util-linux"
-[ "${1:-}" = "--no-directories" ] || PKGS="$PKGS $DIRS"
+case " $* " in *" --no-directories "*) ;; *) PKGS="$PKGS $DIRS" ;; esac
+if [ "$TESTS" = 1 ]; then
+	# the Debian package's build and check (tests/integration/test_package.py; systemd and
+	# man-db: systemd-analyze verify of contrib/systemd/, which runs man); the HTML report in
+	# a real browser (tests/browser/)
+	PKGS="$PKGS dpkg-dev debhelper lintian systemd man-db chromium"
+	command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
+fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -25,5 +35,11 @@ if dpkg-query -W -f='${Status}\n' $PKGS 2>/dev/null | grep -qv "install ok insta
 	$SUDO apt-get update -qq
 	# shellcheck disable=SC2086
 	$SUDO apt-get install -y -qq --no-install-recommends $PKGS >/dev/null
+fi
+if [ "$TESTS" = 1 ] && ! (cd "$ROOT/tests/browser" && node -e "process.exit(require( \
+	'./node_modules/playwright-core/package.json').version === require('./package-lock.json') \
+	.packages['node_modules/playwright-core'].version ? 0 : 1)" 2>/dev/null); then
+	# exactly the lock file's versions; playwright-core drives Debian's chromium (no download)
+	(cd "$ROOT/tests/browser" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 echo "install-deps: all packages present"

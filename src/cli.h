@@ -12,7 +12,7 @@
 #include "smimepub/error.h"
 #include "smimepub/plan.h"
 
-enum cli_format { CLI_FMT_TEXT = 0, CLI_FMT_JSON, CLI_FMT_CSV };
+enum cli_format { CLI_FMT_TEXT = 0, CLI_FMT_JSON, CLI_FMT_CSV, CLI_FMT_HTML };
 
 /* Everything the command line and the configuration file said. Strings borrowed from argv/config. */
 struct cli_opts {
@@ -29,6 +29,7 @@ struct cli_opts {
 	/* output */
 	enum cli_format format;
 	int format_set;
+	const char *output;          /* --output: audit's report file */
 	int quiet;
 	int verbose;
 	int progress;                /* stderr is a terminal and not -q */
@@ -104,6 +105,14 @@ json_t *cli_certinfo_json(const smp_certinfo *ci);
  * for CSV, the header first when none was written yet. Flushes.
  */
 void cli_out_bytes(struct cli_out *o, const char *data, size_t len);
+
+/*
+ * Replaces path whole: write_fn writes into a temporary file beside it (mode as a new file
+ * under the umask), which is flushed to disk and renamed over path, so that a reader (a
+ * scrape, a browser) sees the old file or the new one, never half of one. 0, or -1 after
+ * saying why (the temporary file removed, path untouched).
+ */
+int cli_replace_file(const char *path, int (*write_fn)(FILE *fp, void *ctx), void *ctx);
 
 /* Prints "smimepub: " + message to stderr (unless quiet, for warnings). */
 /* Before any JSON is built: jansson's allocations are watched (see output.c). */

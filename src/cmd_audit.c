@@ -7,6 +7,7 @@
 
 #include "advice.h"
 #include "cli.h"
+#include "report_html.h"
 #include "stop.h"
 
 /* Monitoring-plugin status when the audit could not complete. */
@@ -38,8 +39,8 @@ static void report_value(struct audit_state *st, const smp_audit_entry *a,
 	json_t *obj;
 	char role[96];
 
-	if (st->o->quiet && n == 0)
-		return;
+	if (st->out.quiet && n == 0)
+		return;  /* -q: only what needs action (not for the page: its chart counts all) */
 	obj = json_pack("{s:s, s:s, s:I, s:I, s:s?, s:I}", "type", "certificate", "dn",
 			a->entry->dn ? a->entry->dn : "", "index", (json_int_t)v->index,
 			"values", (json_int_t)a->n_values, "attribute", v->attr,
@@ -253,6 +254,30 @@ static void summary_out(struct audit_state *st, const smp_audit_summary *s, int 
 	}
 }
 
+static int write_html(FILE *fp, void *ctx)
+{
+	return html_report_write(ctx, fp);
+}
+
+/*
+ * --format html: the records go, as JSON, into the report's sink instead of stdout, and the
+ * page is written to --output at the end (also for an audit that could not complete: its
+ * status says so). Returns the audit's status, or 3 when the page could not be written.
+ */
+static int html_finish(struct audit_state *st, struct html_report *report, int status)
+{
+	if (st->out.fp != NULL && fclose(st->out.fp) != 0 && status != AUDIT_INCOMPLETE) {
+		cli_error("audit could not complete: the report ran out of memory");
+		status = AUDIT_INCOMPLETE;
+	}
+	st->out.fp = NULL;
+	if (cli_replace_file(st->o->output, write_html, report) != 0)
+		return AUDIT_INCOMPLETE;
+	if (st->o->verbose)
+		fprintf(stderr, "smimepub: wrote the report '%s'\n", st->o->output);
+	return status;
+}
+
 /* The directory, or the export streamed (no index): walked the same way. */
 static int open_directory(smp_dir **out, const struct cli_opts *o, smp_error *err)
 {
@@ -276,6 +301,7 @@ int cmd_audit(struct cli_opts *o)
 	smp_trust *trust = NULL;
 	smp_dir *dir = NULL;
 	smp_error err = SMP_ERROR_INIT;
+	struct html_report *report = NULL;
 	int r, status;
 
 	memset(&st, 0, sizeof(st));
@@ -285,6 +311,23 @@ int cmd_audit(struct cli_opts *o)
 		cli_error("audit takes no arguments (unexpected '%s'): use --from-ldif FILE for "
 			  "an export", o->args[0]);
 		return 64;
+	}
+	if ((o->format == CLI_FMT_HTML) != (o->output != NULL)) {
+		cli_error(o->output == NULL ? "audit --format html needs --output FILE (the page is "
+			  "one file)" : "--output is for audit --format html");
+		return 64;
+	}
+	if (o->format == CLI_FMT_HTML) {
+		/* the chart's months start at --at, as every judgement of the run does */
+		if ((report = html_report_new(o->trust.at != 0 ? o->trust.at : time(NULL),
+					      "smimepub audit")) == NULL ||
+		    (st.out.fp = html_report_sink(report)) == NULL) {
+			cli_error("audit could not start: out of memory");
+			html_report_free(report);
+			return AUDIT_INCOMPLETE;
+		}
+		st.out.format = CLI_FMT_JSON;
+		st.out.quiet = 0;
 	}
 	if ((r = cli_trust(&trust, o, &err)) != 0) {
 		cli_error("audit could not start: %s", err.msg);
@@ -329,12 +372,17 @@ int cmd_audit(struct cli_opts *o)
 		if (st.referrals > st.ad_partition_referrals)
 			status = smp_status_worse(status, 1);
 	}
-	if (o->quiet || (status == AUDIT_INCOMPLETE && smp_audit_summary_entries(summary) == 0 &&
-			 o->format == CLI_FMT_TEXT))
+	if (report != NULL)
+		summary_out(&st, summary, status);  /* the page always has its summary */
+	else if (o->quiet || (status == AUDIT_INCOMPLETE &&
+			      smp_audit_summary_entries(summary) == 0 && o->format == CLI_FMT_TEXT))
 		;  /* nothing to sum up */
 	else
 		summary_out(&st, summary, status);
 out:
+	if (report != NULL)
+		status = html_finish(&st, report, status);
+	html_report_free(report);
 	smp_audit_summary_free(summary);
 	smp_session_free(s);
 	if (dir != NULL)

@@ -22,6 +22,7 @@ enum {
 	OPT_AT,
 	OPT_WARN_DAYS,
 	OPT_FORMAT,
+	OPT_OUTPUT,
 	OPT_JOURNAL,
 	OPT_STRICT,
 	OPT_ADD,
@@ -74,7 +75,8 @@ static const struct opt_def opt_defs[] = {
 	{ "crl", 0, 1, OPT_CRL, "FILE", CMD_ALL, "certificate revocation list(s); enables 'revoked'" },
 	{ "at", 0, 1, OPT_AT, "TIME", CMD_ALL, "judge validity at TIME (RFC 3339 or YYYY-MM-DD) instead of now" },
 	{ "warn-days", 0, 1, OPT_WARN_DAYS, "N", CMD_ALL, "warn about certificates expiring within N days (default 30)" },
-	{ "format", 0, 1, OPT_FORMAT, "text|json|csv", CMD_ALL, "output format (default text; json is JSON Lines)" },
+	{ "format", 0, 1, OPT_FORMAT, "text|json|csv|html", CMD_ALL, "output format (default text; json is JSON Lines; html: audit's report page, with --output)" },
+	{ "output", 0, 1, OPT_OUTPUT, "FILE", CMD_AUDIT, "audit --format html: write the report to FILE (through a temporary file in its directory, renamed into place)" },
 	{ "dry-run", 'n', 0, 'n', NULL, CMD_PUBLISH | CMD_REMOVE | CMD_PRUNE | CMD_HARVEST | CMD_UNDO | CMD_CA, "print the LDIF that would be applied; change nothing" },
 	{ "journal", 0, 1, OPT_JOURNAL, "FILE", CMD_PUBLISH | CMD_REMOVE | CMD_PRUNE | CMD_HARVEST | CMD_UNDO | CMD_CA, "undo journal (default $XDG_STATE_HOME/smimepub/journal.ldif)" },
 	{ "last", 0, 0, OPT_LAST, NULL, CMD_UNDO, "undo the changes of the newest run that has any left to undo" },
@@ -304,6 +306,7 @@ static int apply_option(struct cli_opts *o, int c, char *arg, int *help, int *ve
 		}
 		break;
 	case OPT_WARN_DAYS: return parse_int(&o->trust.warn_days, arg, "--warn-days", 0, 3650);
+	case OPT_OUTPUT: o->output = arg; break;
 	case OPT_FORMAT:
 		if (strcmp(arg, "text") == 0)
 			o->format = CLI_FMT_TEXT;
@@ -311,8 +314,10 @@ static int apply_option(struct cli_opts *o, int c, char *arg, int *help, int *ve
 			o->format = CLI_FMT_JSON;
 		else if (strcmp(arg, "csv") == 0)
 			o->format = CLI_FMT_CSV;
+		else if (strcmp(arg, "html") == 0)
+			o->format = CLI_FMT_HTML;
 		else {
-			cli_error("invalid --format '%s': use text, json or csv", arg);
+			cli_error("invalid --format '%s': use text, json, csv or html", arg);
 			return -1;
 		}
 		o->format_set = 1;
@@ -603,6 +608,11 @@ const struct cli_command *cli_parse(struct cli_opts *o, int argc, char **argv, i
 		o->conn.starttls = 2;
 	if (!o->format_set)
 		o->format = CLI_FMT_TEXT;
+	if (o->format == CLI_FMT_HTML && strcmp(cmd->name, "audit") != 0) {
+		cli_error("--format html is audit's report: %s writes text, json or csv", cmd->name);
+		*status = 64;
+		return NULL;
+	}
 	o->progress = !o->quiet && isatty(STDERR_FILENO);
 	*status = 0;
 	return cmd;

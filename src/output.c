@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -499,6 +500,56 @@ void cli_out_bytes(struct cli_out *o, const char *data, size_t len)
 	fwrite(data, 1, len, o->fp);
 	fflush(o->fp);
 	out_check(o);
+}
+
+/* ---- Report files ------------------------------------------------------------------------ */
+
+int cli_replace_file(const char *path, int (*write_fn)(FILE *fp, void *ctx), void *ctx)
+{
+	char *tmp = NULL;
+	FILE *fp = NULL;
+	mode_t mask;
+	int fd = -1, r = -1, saved;
+
+	if (asprintf(&tmp, "%s.XXXXXX", path) < 0) {
+		cli_error("cannot write '%s': out of memory", path);
+		return -1;
+	}
+	if ((fd = mkstemp(tmp)) < 0) {
+		cli_error("cannot write '%s': cannot create a file beside it: %s", path,
+			  strerror(errno));
+		free(tmp);
+		return -1;
+	}
+	/* what a plain open(2) would give it: the report is for others to read */
+	mask = umask(0);
+	umask(mask);
+	if (fchmod(fd, 0666 & ~mask) != 0 || (fp = fdopen(fd, "w")) == NULL)
+		goto fail;
+	fd = -1;
+	if (write_fn(fp, ctx) != 0 || fflush(fp) != 0 || ferror(fp) || fsync(fileno(fp)) != 0)
+		goto fail;
+	if (fclose(fp) != 0) {
+		fp = NULL;
+		goto fail;
+	}
+	fp = NULL;
+	if (rename(tmp, path) != 0)
+		goto fail;
+	r = 0;
+	goto out;
+fail:
+	saved = errno;
+	cli_error("cannot write '%s': %s (the previous file, if any, is unchanged)", path,
+		  saved != 0 ? strerror(saved) : "write failed");
+	if (fp != NULL)
+		fclose(fp);
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+out:
+	free(tmp);
+	return r;
 }
 
 /* ---- Progress ---------------------------------------------------------------------------- */

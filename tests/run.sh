@@ -12,7 +12,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$ROOT/build-test}
 cd "$ROOT"
 
-"$ROOT/scripts/install-deps.sh"
+"$ROOT/scripts/install-deps.sh" --tests
 
 # -Dtorture=true: the fault injection of tests/integration/test_torture.py (lib/torture.h)
 if [ ! -f "$BUILD/build.ninja" ]; then
