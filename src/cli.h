@@ -12,7 +12,7 @@
 #include "smimepub/error.h"
 #include "smimepub/plan.h"
 
-enum cli_format { CLI_FMT_TEXT = 0, CLI_FMT_JSON, CLI_FMT_CSV, CLI_FMT_HTML };
+enum cli_format { CLI_FMT_TEXT = 0, CLI_FMT_JSON, CLI_FMT_CSV, CLI_FMT_HTML, CLI_FMT_NAGIOS };
 
 /* Everything the command line and the configuration file said. Strings borrowed from argv/config. */
 struct cli_opts {
@@ -30,6 +30,8 @@ struct cli_opts {
 	enum cli_format format;
 	int format_set;
 	const char *output;          /* --output: audit's report file */
+	int nagios_short;            /* -w or -c given (only with --format nagios) */
+	int crit_days_set;           /* --crit-days given (audit's default is 7) */
 	int quiet;
 	int verbose;
 	int progress;                /* stderr is a terminal and not -q */

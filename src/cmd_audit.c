@@ -264,13 +264,22 @@ static int write_html(FILE *fp, void *ctx)
  * page is written to --output at the end (also for an audit that could not complete: its
  * status says so). Returns the audit's status, or 3 when the page could not be written.
  */
-static int html_finish(struct audit_state *st, struct html_report *report, int status)
+static int html_finish(struct audit_state *st, struct html_report *report, int status,
+		       const char *why)
 {
 	if (st->out.fp != NULL && fclose(st->out.fp) != 0 && status != AUDIT_INCOMPLETE) {
 		cli_error("audit could not complete: the report ran out of memory");
 		status = AUDIT_INCOMPLETE;
+		why = "out of memory";
 	}
 	st->out.fp = NULL;
+	if (st->o->format == CLI_FMT_NAGIOS) {
+		/* the plugin's output: stdout, its status the exit code */
+		html_report_write_nagios(report, stdout, status, st->o->trust.at != 0 ?
+					 st->o->trust.at : time(NULL), st->o->trust.warn_days,
+					 st->o->trust.crit_days, why);
+		return status;
+	}
 	if (cli_replace_file(st->o->output, write_html, report) != 0)
 		return AUDIT_INCOMPLETE;
 	if (st->o->verbose)
@@ -317,7 +326,7 @@ int cmd_audit(struct cli_opts *o)
 			  "one file)" : "--output is for audit --format html");
 		return 64;
 	}
-	if (o->format == CLI_FMT_HTML) {
+	if (o->format == CLI_FMT_HTML || o->format == CLI_FMT_NAGIOS) {
 		/* the chart's months start at --at, as every judgement of the run does */
 		if ((report = html_report_new(o->trust.at != 0 ? o->trust.at : time(NULL),
 					      "smimepub audit")) == NULL ||
@@ -331,7 +340,8 @@ int cmd_audit(struct cli_opts *o)
 	}
 	if ((r = cli_trust(&trust, o, &err)) != 0) {
 		cli_error("audit could not start: %s", err.msg);
-		return AUDIT_INCOMPLETE;
+		status = AUDIT_INCOMPLETE;
+		goto out;  /* a page or a plugin line still says so */
 	}
 	so.trust = trust;
 	so.cancel = &cli_stop;  /* SIGINT, SIGTERM, a closed output: the walk stops (status 3) */
@@ -381,7 +391,8 @@ int cmd_audit(struct cli_opts *o)
 		summary_out(&st, summary, status);
 out:
 	if (report != NULL)
-		status = html_finish(&st, report, status);
+		status = html_finish(&st, report, status, status == AUDIT_INCOMPLETE ?
+				     (err.msg[0] != '\0' ? err.msg : "interrupted") : NULL);
 	html_report_free(report);
 	smp_audit_summary_free(summary);
 	smp_session_free(s);

@@ -23,6 +23,7 @@ enum {
 	OPT_WARN_DAYS,
 	OPT_FORMAT,
 	OPT_OUTPUT,
+	OPT_CRIT_DAYS,
 	OPT_JOURNAL,
 	OPT_STRICT,
 	OPT_ADD,
@@ -74,8 +75,9 @@ static const struct opt_def opt_defs[] = {
 	{ "untrusted", 0, 1, OPT_UNTRUSTED, "FILE", CMD_ALL, "extra intermediate certificates" },
 	{ "crl", 0, 1, OPT_CRL, "FILE", CMD_ALL, "certificate revocation list(s); enables 'revoked'" },
 	{ "at", 0, 1, OPT_AT, "TIME", CMD_ALL, "judge validity at TIME (RFC 3339 or YYYY-MM-DD) instead of now" },
-	{ "warn-days", 0, 1, OPT_WARN_DAYS, "N", CMD_ALL, "warn about certificates expiring within N days (default 30)" },
-	{ "format", 0, 1, OPT_FORMAT, "text|json|csv|html", CMD_ALL, "output format (default text; json is JSON Lines; html: audit's report page, with --output)" },
+	{ "warn-days", 'w', 1, OPT_WARN_DAYS, "N", CMD_ALL, "warn about certificates expiring within N days (default 30; -w only with audit --format nagios)" },
+	{ "crit-days", 'c', 1, OPT_CRIT_DAYS, "N", CMD_AUDIT, "audit: a certificate expiring within N days is the critical expiring_soon (default 7; 0: never; -c only with --format nagios)" },
+	{ "format", 0, 1, OPT_FORMAT, "text|json|csv|html|nagios", CMD_ALL, "output format (default text; json is JSON Lines; html: audit's report page, with --output; nagios: audit as a monitoring plugin)" },
 	{ "output", 0, 1, OPT_OUTPUT, "FILE", CMD_AUDIT, "audit --format html: write the report to FILE (through a temporary file in its directory, renamed into place)" },
 	{ "dry-run", 'n', 0, 'n', NULL, CMD_PUBLISH | CMD_REMOVE | CMD_PRUNE | CMD_HARVEST | CMD_UNDO | CMD_CA, "print the LDIF that would be applied; change nothing" },
 	{ "journal", 0, 1, OPT_JOURNAL, "FILE", CMD_PUBLISH | CMD_REMOVE | CMD_PRUNE | CMD_HARVEST | CMD_UNDO | CMD_CA, "undo journal (default $XDG_STATE_HOME/smimepub/journal.ldif)" },
@@ -305,7 +307,16 @@ static int apply_option(struct cli_opts *o, int c, char *arg, int *help, int *ve
 			return -1;
 		}
 		break;
+	case 'w':
+		o->nagios_short = 1;
+		/* fall through */
 	case OPT_WARN_DAYS: return parse_int(&o->trust.warn_days, arg, "--warn-days", 0, 3650);
+	case 'c':
+		o->nagios_short = 1;
+		/* fall through */
+	case OPT_CRIT_DAYS:
+		o->crit_days_set = 1;
+		return parse_int(&o->trust.crit_days, arg, "--crit-days", 0, 3650);
 	case OPT_OUTPUT: o->output = arg; break;
 	case OPT_FORMAT:
 		if (strcmp(arg, "text") == 0)
@@ -316,8 +327,10 @@ static int apply_option(struct cli_opts *o, int c, char *arg, int *help, int *ve
 			o->format = CLI_FMT_CSV;
 		else if (strcmp(arg, "html") == 0)
 			o->format = CLI_FMT_HTML;
+		else if (strcmp(arg, "nagios") == 0)
+			o->format = CLI_FMT_NAGIOS;
 		else {
-			cli_error("invalid --format '%s': use text, json, csv or html", arg);
+			cli_error("invalid --format '%s': use text, json, csv, html or nagios", arg);
 			return -1;
 		}
 		o->format_set = 1;
@@ -608,11 +621,22 @@ const struct cli_command *cli_parse(struct cli_opts *o, int argc, char **argv, i
 		o->conn.starttls = 2;
 	if (!o->format_set)
 		o->format = CLI_FMT_TEXT;
-	if (o->format == CLI_FMT_HTML && strcmp(cmd->name, "audit") != 0) {
-		cli_error("--format html is audit's report: %s writes text, json or csv", cmd->name);
+	if ((o->format == CLI_FMT_HTML || o->format == CLI_FMT_NAGIOS) &&
+	    strcmp(cmd->name, "audit") != 0) {
+		cli_error("--format %s is audit's: %s writes text, json or csv",
+			  o->format == CLI_FMT_HTML ? "html" : "nagios", cmd->name);
 		*status = 64;
 		return NULL;
 	}
+	if (o->nagios_short && o->format != CLI_FMT_NAGIOS) {
+		/* the monitoring plugin convention only; elsewhere spelled out */
+		cli_error("-w and -c are the thresholds of audit --format nagios: use --warn-days "
+			  "and --crit-days");
+		*status = 64;
+		return NULL;
+	}
+	if (strcmp(cmd->name, "audit") == 0 && !o->crit_days_set)
+		o->trust.crit_days = 7;
 	o->progress = !o->quiet && isatty(STDERR_FILENO);
 	*status = 0;
 	return cmd;

@@ -259,6 +259,80 @@ FILE *html_report_sink(struct html_report *r)
 	return fopencookie(r, "w", io);
 }
 
+static long summary_int(const struct html_report *r, const char *key);
+
+/* An RFC 3339 UTC time ("2026-06-15T00:00:00Z") as time_t, or -1. */
+static time_t utc_time(const char *s)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm) == NULL)
+		return (time_t)-1;
+	return timegm(&tm);
+}
+
+/* perfdata text is one token: no space, '|', '=' or quote inside a row's words */
+static void put_plain(FILE *fp, const char *s)
+{
+	for (; s != NULL && *s != '\0'; s++)
+		fputc(*s == '\n' || *s == '\r' || *s == '|' ? ' ' : *s, fp);
+}
+
+int html_report_write_nagios(const struct html_report *r, FILE *fp, int status, time_t now,
+			     int warn_days, int crit_days, const char *why)
+{
+	static const char *const names[] = { "OK", "WARNING", "CRITICAL", "UNKNOWN" };
+	const json_t *s = r->summary;
+	const json_t *soonest = json_array_get(json_object_get(s, "soonest_expiries"), 0);
+	long expiring = (long)json_integer_value(json_object_get(json_object_get(s, "counts"),
+								 "expiring"));
+	time_t first = soonest != NULL ? utc_time(str(soonest, "not_after")) : (time_t)-1;
+	size_t shown = 0;
+
+	if (status < 0 || status > 3)
+		status = 3;
+	fprintf(fp, "SMIMEPUB AUDIT %s - ", names[status]);
+	if (why != NULL) {
+		fputs("audit could not complete: ", fp);
+		put_plain(fp, why);
+		fputs("; ", fp);
+	}
+	fprintf(fp, "%ld entries, %ld certificates, %ld critical, %ld warnings",
+		summary_int(r, "entries"), summary_int(r, "certificates"),
+		summary_int(r, "critical"), summary_int(r, "warnings"));
+	fprintf(fp, " | entries=%ld;;;0 certificates=%ld;;;0 critical=%ld;;1;0 warnings=%ld;1;;0 "
+		    "expiring=%ld;;;0 ", summary_int(r, "entries"), summary_int(r, "certificates"),
+		summary_int(r, "critical"), summary_int(r, "warnings"), expiring);
+	if (first != (time_t)-1) {
+		long long d = (long long)(first - now);
+
+		/* whole days left, rounded down; negative: expired that many days ago */
+		fprintf(fp, "soonest_expiry_days=%lld;%d;%d\n", d >= 0 ? d / 86400 : -((-d + 86399)
+			/ 86400), warn_days, crit_days);
+	} else {
+		fprintf(fp, "soonest_expiry_days=U;%d;%d\n", warn_days, crit_days);
+	}
+	/* the worst first: every critical row, then warnings, ten in all */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < r->nrows && shown < 10; i++) {
+			const struct row *w = &r->rows[i];
+
+			if ((strcmp(w->severity, "critical") == 0) != (pass == 0))
+				continue;
+			fprintf(fp, "%s ", pass == 0 ? "CRITICAL" : "WARNING");
+			put_plain(fp, w->dn);
+			if (w->index >= 0)
+				fprintf(fp, " value %ld", w->index);
+			fputs(": ", fp);
+			put_plain(fp, w->codes);
+			fputc('\n', fp);
+			shown++;
+		}
+	fflush(fp);
+	return ferror(fp) ? -1 : 0;
+}
+
 static long summary_int(const struct html_report *r, const char *key)
 {
 	return (long)json_integer_value(json_object_get(r->summary, key));

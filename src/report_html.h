@@ -31,6 +31,15 @@ int html_report_write(const struct html_report *r, FILE *fp);
  */
 FILE *html_report_sink(struct html_report *r);
 
+/*
+ * The same aggregates as a monitoring plugin's output (Monitoring Plugins guidelines, SPEC
+ * §7): "SMIMEPUB AUDIT <STATUS> - <text> | <perfdata>", then up to 10 of the worst rows.
+ * status is audit's (0-3), why the reason an audit could not complete (or NULL); warn_days
+ * and crit_days the thresholds of soonest_expiry_days. 0, or -1 when writing failed.
+ */
+int html_report_write_nagios(const struct html_report *r, FILE *fp, int status, time_t now,
+			     int warn_days, int crit_days, const char *why);
+
 void html_report_free(struct html_report *r);
 
 #endif

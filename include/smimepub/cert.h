@@ -82,9 +82,10 @@ typedef struct smp_trust_options {
 	unsigned sources;         /* SMP_TRUST_* bits: which anchor sources judge chains
 				     (--trust); 0 = as before there was a choice: ca_file /
 				     ca_dir when given, else the system store */
+	int crit_days;            /* `expiring_soon` (critical) window in days; 0 = none */
 } smp_trust_options;
 
-#define SMP_TRUST_OPTIONS_INIT { NULL, NULL, NULL, NULL, 0, 30, 1, 0 }
+#define SMP_TRUST_OPTIONS_INIT { NULL, NULL, NULL, NULL, 0, 30, 1, 0, 0 }
 
 /* Anchor sources (smp_trust_options.sources, --trust directory,system,file). */
 #define SMP_TRUST_SYSTEM 0x1u     /* the system store (OpenSSL's default paths) */
@@ -167,6 +168,9 @@ time_t smp_trust_time(const smp_trust *t);
 
 /* The `expiring` window in days. */
 int smp_trust_warn_days(const smp_trust *t);
+
+/* The `expiring_soon` window in days (0: none). */
+int smp_trust_crit_days(const smp_trust *t);
 
 /* The trust anchors, borrowed (e.g. for CMS signature verification). */
 X509_STORE *smp_trust_store(const smp_trust *t);

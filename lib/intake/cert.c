@@ -577,6 +577,7 @@ static int validity_facts(smp_certinfo *ci, X509 *x, const smp_trust *trust)
 {
 	time_t now = smp_trust_time(trust);
 	long long warn = (long long)smp_trust_warn_days(trust) * 86400;
+	long long crit = (long long)smp_trust_crit_days(trust) * 86400;
 	char b1[32];
 	int ok_nb, ok_na;
 
@@ -595,6 +596,13 @@ static int validity_facts(smp_certinfo *ci, X509 *x, const smp_trust *trust)
 						"certificate is not valid before %s: publish it then, "
 						"or ask the partner whether it was issued with a wrong "
 						"date", fmt_time(b1, ci->not_before));
+	/* days from now, as the monitoring thresholds count them */
+	if (crit > 0 && (long long)(ci->not_after - now) < crit)
+		return smp_certinfo_add_problem(ci, "expiring_soon",
+						"certificate expires on %s (in %lld days): replace it "
+						"now, ask the partner for its successor",
+						fmt_time(b1, ci->not_after),
+						(long long)(ci->not_after - now) / 86400);
 	if (warn > 0 && (long long)(ci->not_after - now) < warn)
 		return smp_certinfo_add_problem(ci, "expiring",
 						"certificate expires on %s (in %lld days): ask the "

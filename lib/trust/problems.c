@@ -47,6 +47,8 @@ static const smp_problem_def table[] = {
 	  "do not use it; ask the partner for a new certificate" },
 	{ "expiring", W, CERT, "the certificate expires soon",
 	  "ask the partner for its successor" },
+	{ "expiring_soon", C, CERT, "the certificate expires within the critical window of days",
+	  "replace it now: ask the partner for its successor" },
 	{ "malformed", C, CERT, "the value is not a (well-formed) certificate",
 	  "remove it, or ask the partner for a correctly issued certificate" },
 	/* a certificate where it is published, or the entry as a whole */

@@ -42,6 +42,7 @@ struct smp_trust {
 	STACK_OF(X509_CRL) *crls;   /* owned references, NULL when no CRL was given */
 	time_t at;
 	int warn_days;
+	int crit_days;
 	EVP_MD *sha256;             /* fetched once: EVP_sha256() looks it up on every use */
 };
 
@@ -318,6 +319,7 @@ int smp_trust_new(smp_trust **out, const smp_trust_options *opts, smp_error *err
 	}
 	t->at = opts->at != 0 ? opts->at : time(NULL);
 	t->warn_days = opts->warn_days < 0 ? 0 : opts->warn_days;
+	t->crit_days = opts->crit_days < 0 ? 0 : opts->crit_days;
 	if ((r = resolve_sources(&t->sources, opts, err)) != 0)
 		goto out;
 	if (opts->ca_file != NULL && (r = load_ca_file(t, opts->ca_file, err)) != 0)
@@ -380,6 +382,11 @@ time_t smp_trust_time(const smp_trust *t)
 int smp_trust_warn_days(const smp_trust *t)
 {
 	return t == NULL ? 0 : t->warn_days;
+}
+
+int smp_trust_crit_days(const smp_trust *t)
+{
+	return t == NULL ? 0 : t->crit_days;
 }
 
 /* The trust anchors, borrowed. */

@@ -79,7 +79,8 @@ class Completion(unittest.TestCase):
 
     def test_argument_words_from_the_table(self):
         # the words --help shows for --format (text|json|csv|...), whatever they are now
-        shown = re.search(r"--format ([\w|]+)", run(["--help"]).out).group(1).split("|")
+        shown = re.search(r"^\s+--format ([\w|]+) ", run(["--help"]).out,
+                          re.M).group(1).split("|")
         self.assertIn("json", shown)
         self.assertEqual(complete("audit", "--format", ""), sorted(shown))
         self.assertEqual(complete("--schema", "a"), ["ad", "auto"])

@@ -30,6 +30,7 @@ static const char *const spec_codes[] = {
 	"weak_signature", "is_ca", "revoked", "expiring", "duplicate", "superseded", "malformed",
 	"address_from_cn", "too_many_values", "too_large", "no_mail_attribute",
 	"smime_attr_shadows", "first_unusable", "bad_signature", "from_mismatch",
+	"expiring_soon",  /* SPEC §7 */
 };
 
 static int is_spec_warning(const char *code)
