@@ -3,7 +3,7 @@
 # Usage: scripts/install-deps.sh [--no-directories] [--tests]
 #   --no-directories skips slapd and Samba; --tests adds what only the test suite uses (the
 #   Debian package's tools, systemd-analyze, chromium and playwright-core from
-#   tests/browser/package-lock.json)
+#   tests/browser/package-lock.json, promtool from Debian's prometheus)
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TESTS=0
@@ -41,5 +41,18 @@ if [ "$TESTS" = 1 ] && ! (cd "$ROOT/tests/browser" && node -e "process.exit(requ
 	.packages['node_modules/playwright-core'].version ? 0 : 1)" 2>/dev/null); then
 	# exactly the lock file's versions; playwright-core drives Debian's chromium (no download)
 	(cd "$ROOT/tests/browser" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+if [ "$TESTS" = 1 ] && ! command -v promtool >/dev/null 2>&1; then
+	# Prometheus' promtool checks audit's textfile (tests/cli/test_prometheus.py). Only the
+	# tool is taken from Debian's prometheus package: installing the package would also set up
+	# (and on some machines start) a Prometheus server listening on every address.
+	tmp=$(mktemp -d)
+	sandbox=""  # as root, apt's _apt user could not write into the 0700 temporary directory
+	[ "$(id -u)" -ne 0 ] || sandbox="-o APT::Sandbox::User=root"
+	# shellcheck disable=SC2086
+	(cd "$tmp" && apt-get download -qq $sandbox prometheus >/dev/null && dpkg-deb -x prometheus_*.deb x) ||
+		{ rm -rf "$tmp"; echo "install-deps: cannot get promtool from Debian's prometheus" >&2; exit 1; }
+	$SUDO install -m 0755 "$tmp/x/usr/bin/promtool" /usr/local/bin/promtool
+	rm -rf "$tmp"
 fi
 echo "install-deps: all packages present"

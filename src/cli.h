@@ -12,7 +12,10 @@
 #include "smimepub/error.h"
 #include "smimepub/plan.h"
 
-enum cli_format { CLI_FMT_TEXT = 0, CLI_FMT_JSON, CLI_FMT_CSV, CLI_FMT_HTML, CLI_FMT_NAGIOS };
+/* audit's own formats come after CSV */
+enum cli_format {
+	CLI_FMT_TEXT = 0, CLI_FMT_JSON, CLI_FMT_CSV, CLI_FMT_HTML, CLI_FMT_NAGIOS, CLI_FMT_PROMETHEUS
+};
 
 /* Everything the command line and the configuration file said. Strings borrowed from argv/config. */
 struct cli_opts {
@@ -30,6 +33,7 @@ struct cli_opts {
 	enum cli_format format;
 	int format_set;
 	const char *output;          /* --output: audit's report file */
+	int per_certificate;         /* --per-certificate: audit's expiry series per value */
 	int nagios_short;            /* -w or -c given (only with --format nagios) */
 	int crit_days_set;           /* --crit-days given (audit's default is 7) */
 	int quiet;
@@ -119,6 +123,9 @@ int cli_replace_file(const char *path, int (*write_fn)(FILE *fp, void *ctx), voi
 /* Prints "smimepub: " + message to stderr (unless quiet, for warnings). */
 /* Before any JSON is built: jansson's allocations are watched (see output.c). */
 void cli_json_init(void);
+
+/* The --format spelling of f. */
+const char *cli_format_name(enum cli_format f);
 
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const struct cli_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

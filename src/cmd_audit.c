@@ -1,13 +1,14 @@
 /* smimepub audit: check every certificate in the directory or an LDIF export (SPEC §2, §3). */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "smimepub/engine.h"
 #include "smimepub/ldif_in.h"
 
 #include "advice.h"
 #include "cli.h"
-#include "report_html.h"
+#include "report.h"
 #include "stop.h"
 
 /* Monitoring-plugin status when the audit could not complete. */
@@ -19,6 +20,7 @@ struct audit_state {
 	struct cli_progress progress;
 	size_t referrals;    /* every referral reported */
 	size_t ad_partition_referrals;  /* of those, to AD partitions that hold no recipients */
+	struct timespec started, started_mono;  /* for the textfile's time and duration */
 };
 
 static json_t *problems_json(const smp_problem *p, size_t n)
@@ -256,34 +258,83 @@ static void summary_out(struct audit_state *st, const smp_audit_summary *s, int 
 
 static int write_html(FILE *fp, void *ctx)
 {
-	return html_report_write(ctx, fp);
+	return report_write_html(ctx, fp);
+}
+
+struct prom_file {
+	struct report *report;
+	struct report_run run;
+};
+
+static int write_prom(FILE *fp, void *ctx)
+{
+	struct prom_file *p = ctx;
+
+	return report_write_prometheus(p->report, fp, &p->run);
+}
+
+/* When the latest completed audit ran, from the file this one replaces; 0 when unknown. */
+static double previous_success(const char *path)
+{
+	const size_t max = 64 * 1024;  /* the sample comes before the per-certificate series */
+	char *buf = malloc(max);
+	FILE *fp = buf != NULL ? fopen(path, "r") : NULL;
+	double v = 0;
+
+	if (fp != NULL) {
+		if (report_prom_last_success(buf, fread(buf, 1, max, fp), &v) != 0)
+			v = 0;
+		fclose(fp);
+	}
+	free(buf);
+	return v;
+}
+
+static double seconds(const struct timespec *t)
+{
+	return (double)t->tv_sec + (double)t->tv_nsec / 1e9;
 }
 
 /*
- * --format html: the records go, as JSON, into the report's sink instead of stdout, and the
- * page is written to --output at the end (also for an audit that could not complete: its
- * status says so). Returns the audit's status, or 3 when the page could not be written.
+ * The report formats: the records went, as JSON, into the report's sink instead of stdout;
+ * the plugin's output goes to stdout, the page and the textfile to --output at the end (also
+ * for an audit that could not complete: they say so). Returns the audit's status, or 3 when
+ * the file could not be written.
  */
-static int html_finish(struct audit_state *st, struct html_report *report, int status,
-		       const char *why)
+static int report_finish(struct audit_state *st, struct report *report, int status,
+			 const char *why)
 {
+	const struct cli_opts *o = st->o;
+	struct prom_file prom = { report, { status, seconds(&st->started), 0, 0 } };
+	struct timespec end;
+	int r;
+
 	if (st->out.fp != NULL && fclose(st->out.fp) != 0 && status != AUDIT_INCOMPLETE) {
 		cli_error("audit could not complete: the report ran out of memory");
-		status = AUDIT_INCOMPLETE;
+		status = prom.run.status = AUDIT_INCOMPLETE;
 		why = "out of memory";
 	}
 	st->out.fp = NULL;
-	if (st->o->format == CLI_FMT_NAGIOS) {
+	switch (o->format) {
+	case CLI_FMT_NAGIOS:
 		/* the plugin's output: stdout, its status the exit code */
-		html_report_write_nagios(report, stdout, status, st->o->trust.at != 0 ?
-					 st->o->trust.at : time(NULL), st->o->trust.warn_days,
-					 st->o->trust.crit_days, why);
+		report_write_nagios(report, stdout, status, o->trust.at != 0 ? o->trust.at :
+				    time(NULL), o->trust.warn_days, o->trust.crit_days, why);
 		return status;
+	case CLI_FMT_PROMETHEUS:
+		clock_gettime(CLOCK_MONOTONIC, &end);
+		prom.run.duration = seconds(&end) - seconds(&st->started_mono);
+		prom.run.last_success = status != AUDIT_INCOMPLETE ? prom.run.started
+								   : previous_success(o->output);
+		r = cli_replace_file(o->output, write_prom, &prom);
+		break;
+	default:
+		r = cli_replace_file(o->output, write_html, report);
 	}
-	if (cli_replace_file(st->o->output, write_html, report) != 0)
+	if (r != 0)
 		return AUDIT_INCOMPLETE;
-	if (st->o->verbose)
-		fprintf(stderr, "smimepub: wrote the report '%s'\n", st->o->output);
+	if (o->verbose)
+		fprintf(stderr, "smimepub: wrote the report '%s'\n", o->output);
 	return status;
 }
 
@@ -310,29 +361,41 @@ int cmd_audit(struct cli_opts *o)
 	smp_trust *trust = NULL;
 	smp_dir *dir = NULL;
 	smp_error err = SMP_ERROR_INIT;
-	struct html_report *report = NULL;
+	struct report *report = NULL;
+	int to_file = o->format == CLI_FMT_HTML || o->format == CLI_FMT_PROMETHEUS;
 	int r, status;
 
 	memset(&st, 0, sizeof(st));
 	st.o = o;
+	clock_gettime(CLOCK_REALTIME, &st.started);
+	clock_gettime(CLOCK_MONOTONIC, &st.started_mono);
 	cli_out_init(&st.out, o, stdout);
 	if (o->nargs > 0) {
 		cli_error("audit takes no arguments (unexpected '%s'): use --from-ldif FILE for "
 			  "an export", o->args[0]);
 		return 64;
 	}
-	if ((o->format == CLI_FMT_HTML) != (o->output != NULL)) {
-		cli_error(o->output == NULL ? "audit --format html needs --output FILE (the page is "
-			  "one file)" : "--output is for audit --format html");
+	if (to_file != (o->output != NULL)) {
+		cli_error(o->output == NULL ? "audit --format %s needs --output FILE (the report is "
+			  "one file)" : "--output is for audit --format html or prometheus",
+			  cli_format_name(o->format));
 		return 64;
 	}
-	if (o->format == CLI_FMT_HTML || o->format == CLI_FMT_NAGIOS) {
+	if (o->per_certificate && o->format != CLI_FMT_PROMETHEUS) {
+		cli_error("--per-certificate is for audit --format prometheus");
+		return 64;
+	}
+	if (o->format >= CLI_FMT_HTML) {
 		/* the chart's months start at --at, as every judgement of the run does */
-		if ((report = html_report_new(o->trust.at != 0 ? o->trust.at : time(NULL),
-					      "smimepub audit")) == NULL ||
-		    (st.out.fp = html_report_sink(report)) == NULL) {
-			cli_error("audit could not start: out of memory");
-			html_report_free(report);
+		if ((report = report_new(o->trust.at != 0 ? o->trust.at : time(NULL),
+					 "smimepub audit")) == NULL ||
+		    (st.out.fp = report_sink(report)) == NULL ||
+		    (o->per_certificate && report_keep_series(report) != 0)) {
+			cli_error("audit could not start: %s", report != NULL && st.out.fp != NULL
+				  ? "cannot create a temporary file for the series" : "out of memory");
+			if (st.out.fp != NULL)
+				fclose(st.out.fp);
+			report_free(report);
 			return AUDIT_INCOMPLETE;
 		}
 		st.out.format = CLI_FMT_JSON;
@@ -391,9 +454,9 @@ int cmd_audit(struct cli_opts *o)
 		summary_out(&st, summary, status);
 out:
 	if (report != NULL)
-		status = html_finish(&st, report, status, status == AUDIT_INCOMPLETE ?
+		status = report_finish(&st, report, status, status == AUDIT_INCOMPLETE ?
 				     (err.msg[0] != '\0' ? err.msg : "interrupted") : NULL);
-	html_report_free(report);
+	report_free(report);
 	smp_audit_summary_free(summary);
 	smp_session_free(s);
 	if (dir != NULL)

@@ -23,6 +23,7 @@ enum {
 	OPT_WARN_DAYS,
 	OPT_FORMAT,
 	OPT_OUTPUT,
+	OPT_PER_CERTIFICATE,
 	OPT_CRIT_DAYS,
 	OPT_JOURNAL,
 	OPT_STRICT,
@@ -77,8 +78,9 @@ static const struct opt_def opt_defs[] = {
 	{ "at", 0, 1, OPT_AT, "TIME", CMD_ALL, "judge validity at TIME (RFC 3339 or YYYY-MM-DD) instead of now" },
 	{ "warn-days", 'w', 1, OPT_WARN_DAYS, "N", CMD_ALL, "warn about certificates expiring within N days (default 30; -w only with audit --format nagios)" },
 	{ "crit-days", 'c', 1, OPT_CRIT_DAYS, "N", CMD_AUDIT, "audit: a certificate expiring within N days is the critical expiring_soon (default 7; 0: never; -c only with --format nagios)" },
-	{ "format", 0, 1, OPT_FORMAT, "text|json|csv|html|nagios", CMD_ALL, "output format (default text; json is JSON Lines; html: audit's report page, with --output; nagios: audit as a monitoring plugin)" },
-	{ "output", 0, 1, OPT_OUTPUT, "FILE", CMD_AUDIT, "audit --format html: write the report to FILE (through a temporary file in its directory, renamed into place)" },
+	{ "format", 0, 1, OPT_FORMAT, "text|json|csv|html|nagios|prometheus", CMD_ALL, "output format: text (default), json (JSON Lines) or csv; audit also html (the report page, with --output), nagios (a monitoring plugin's output) and prometheus (node_exporter's textfile, with --output)" },
+	{ "output", 0, 1, OPT_OUTPUT, "FILE", CMD_AUDIT, "audit --format html|prometheus: write the report to FILE (through a temporary file in its directory, renamed into place, so a reader never sees half of it)" },
+	{ "per-certificate", 0, 0, OPT_PER_CERTIFICATE, NULL, CMD_AUDIT, "audit --format prometheus: also one expiry series per published certificate, labelled with its entry's DN, address and SHA-256 (one series each: mind the directory's size)" },
 	{ "dry-run", 'n', 0, 'n', NULL, CMD_PUBLISH | CMD_REMOVE | CMD_PRUNE | CMD_HARVEST | CMD_UNDO | CMD_CA, "print the LDIF that would be applied; change nothing" },
 	{ "journal", 0, 1, OPT_JOURNAL, "FILE", CMD_PUBLISH | CMD_REMOVE | CMD_PRUNE | CMD_HARVEST | CMD_UNDO | CMD_CA, "undo journal (default $XDG_STATE_HOME/smimepub/journal.ldif)" },
 	{ "last", 0, 0, OPT_LAST, NULL, CMD_UNDO, "undo the changes of the newest run that has any left to undo" },
@@ -150,7 +152,7 @@ static const char *exit_codes_help =
 
 static void print_options(FILE *fp, unsigned mask)
 {
-	char left[64];
+	char left[96];
 
 	for (const struct opt_def *d = opt_defs; d->name != NULL; d++) {
 		if (d->help == NULL || (d->cmds & mask) == 0)
@@ -161,7 +163,10 @@ static void print_options(FILE *fp, unsigned mask)
 		else
 			snprintf(left, sizeof(left), "    --%s%s%s", d->name, d->arg ? " " : "",
 				 d->arg ? d->arg : "");
-		fprintf(fp, "  %-32s %s\n", left, d->help);
+		if (strlen(left) > 32)  /* a long word list: the text starts below it */
+			fprintf(fp, "  %s\n  %-32s %s\n", left, "", d->help);
+		else
+			fprintf(fp, "  %-32s %s\n", left, d->help);
 	}
 }
 
@@ -195,6 +200,14 @@ static void list_options(void)
 	for (const struct opt_def *d = opt_defs; d->name != NULL; d++)
 		if (d->help != NULL)
 			printf("--%s\n", d->name);
+}
+
+const char *cli_format_name(enum cli_format f)
+{
+	static const char *const names[] = { "text", "json", "csv", "html", "nagios",
+					     "prometheus" };
+
+	return f >= CLI_FMT_TEXT && f <= CLI_FMT_PROMETHEUS ? names[f] : "?";
 }
 
 static int parse_int(int *out, const char *text, const char *what, int min, int max)
@@ -318,19 +331,14 @@ static int apply_option(struct cli_opts *o, int c, char *arg, int *help, int *ve
 		o->crit_days_set = 1;
 		return parse_int(&o->trust.crit_days, arg, "--crit-days", 0, 3650);
 	case OPT_OUTPUT: o->output = arg; break;
+	case OPT_PER_CERTIFICATE: o->per_certificate = 1; break;
 	case OPT_FORMAT:
-		if (strcmp(arg, "text") == 0)
-			o->format = CLI_FMT_TEXT;
-		else if (strcmp(arg, "json") == 0)
-			o->format = CLI_FMT_JSON;
-		else if (strcmp(arg, "csv") == 0)
-			o->format = CLI_FMT_CSV;
-		else if (strcmp(arg, "html") == 0)
-			o->format = CLI_FMT_HTML;
-		else if (strcmp(arg, "nagios") == 0)
-			o->format = CLI_FMT_NAGIOS;
-		else {
-			cli_error("invalid --format '%s': use text, json, csv, html or nagios", arg);
+		for (o->format = CLI_FMT_TEXT; o->format <= CLI_FMT_PROMETHEUS; o->format++)
+			if (strcmp(arg, cli_format_name(o->format)) == 0)
+				break;
+		if (o->format > CLI_FMT_PROMETHEUS) {
+			cli_error("invalid --format '%s': use text, json, csv, html, nagios or prometheus",
+				  arg);
 			return -1;
 		}
 		o->format_set = 1;
@@ -621,10 +629,9 @@ const struct cli_command *cli_parse(struct cli_opts *o, int argc, char **argv, i
 		o->conn.starttls = 2;
 	if (!o->format_set)
 		o->format = CLI_FMT_TEXT;
-	if ((o->format == CLI_FMT_HTML || o->format == CLI_FMT_NAGIOS) &&
-	    strcmp(cmd->name, "audit") != 0) {
+	if (o->format >= CLI_FMT_HTML && strcmp(cmd->name, "audit") != 0) {
 		cli_error("--format %s is audit's: %s writes text, json or csv",
-			  o->format == CLI_FMT_HTML ? "html" : "nagios", cmd->name);
+			  cli_format_name(o->format), cmd->name);
 		*status = 64;
 		return NULL;
 	}

@@ -294,6 +294,14 @@ def ldapsearch_style(entries):
     return "\n".join(lines).encode()
 
 
+def write_export(directory, name, entries):
+    """An ldapsearch-style export of entries as DIRECTORY/NAME.ldif; returns its path."""
+    path = os.path.join(directory, name + ".ldif")
+    with open(path, "wb") as fp:
+        fp.write(ldapsearch_style(list(entries)))
+    return path
+
+
 def ldifde_dn(dn):
     """A DN as ldifde spells it: upper-case attribute types."""
     return dn.replace("cn=", "CN=").replace("ou=", "OU=").replace("dc=", "DC=")

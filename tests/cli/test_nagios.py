@@ -11,7 +11,7 @@ import tempfile
 import unittest
 
 import smptest
-from smptest import T0, LdifEntry, ldapsearch_style, pki, run
+from smptest import T0, LdifEntry, pki, run
 
 _TMP = tempfile.mkdtemp(prefix="smp-nagios-")
 TRUST = ["--at", T0, "--ca-file", pki("root.pem"), "--untrusted", pki("intermediate.pem")]
@@ -32,10 +32,7 @@ def tearDownModule():
 
 
 def export(name, *entries):
-    path = os.path.join(_TMP, name + ".ldif")
-    with open(path, "wb") as fp:
-        fp.write(ldapsearch_style(list(entries)))
-    return path
+    return smptest.write_export(_TMP, name, entries)
 
 
 def nagios(path, *extra):

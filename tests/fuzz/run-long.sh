@@ -90,6 +90,7 @@ max_len() {
 	journal) echo 8192 ;;   # a few records of base64 certificate values
 	config) echo 8192 ;;    # past the 4096-byte lines the old reader cut in two
 	dn) echo 1024 ;;        # a DN string or DER name: a few hundred bytes
+	prom) echo 4096 ;;      # the head of an earlier textfile
 	*) echo 4096 ;;
 	esac
 }
