@@ -378,6 +378,43 @@ def audit_findings(records):
     return {k: sorted(v) for k, v in out.items()}
 
 
+# name{labels} value, as the text format has it (labels: k="v" with \\, \" and \n escapes)
+_PROM_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)'
+                          r'(?:\{((?:[a-zA-Z_]\w*="(?:[^"\\\n]|\\[\\"n])*",?)*)\})? (\S+)$')
+_PROM_LABEL = re.compile(r'([a-zA-Z_]\w*)="((?:[^"\\\n]|\\[\\"n])*)"')
+
+
+def prom_samples(text):
+    """{(name, frozenset(labels.items())): value} of a Prometheus textfile; every line must be
+    # HELP, # TYPE or a sample, and no series may repeat (AssertionError otherwise)."""
+    def unescape(v):
+        return re.sub(r'\\(.)', lambda m: "\n" if m.group(1) == "n" else m.group(1), v)
+
+    samples = {}
+    for line in text.splitlines():
+        if line.startswith("# HELP ") or line.startswith("# TYPE "):
+            continue
+        m = _PROM_SAMPLE.match(line)
+        assert m, "not a sample line: %r" % line
+        labels = frozenset((k, unescape(v)) for k, v in _PROM_LABEL.findall(m.group(2) or ""))
+        key = (m.group(1), labels)
+        assert key not in samples, "repeated series: %r" % line
+        samples[key] = float(m.group(3))
+    return samples
+
+
+def promtool_check(test, path):
+    """`promtool check metrics` on a textfile must exit 0 and say nothing (no lint problem);
+    returns its samples (prom_samples)."""
+    with open(path, "rb") as fp:
+        chk = subprocess.run(["promtool", "check", "metrics"], stdin=fp, capture_output=True,
+                             text=True)
+    with open(path) as fp:
+        text = fp.read()
+    test.assertEqual((chk.returncode, chk.stdout + chk.stderr), (0, ""), text)
+    return prom_samples(text)
+
+
 def audit_summary(records):
     """The one summary record of an audit run."""
     s = [r for r in records if r.get("type") == "summary"]

@@ -19,10 +19,6 @@ from smptest import T0, LdifEntry, pki, run
 
 _TMP = tempfile.mkdtemp(prefix="smp-prom-")
 TRUST = ["--at", T0, "--ca-file", pki("root.pem"), "--untrusted", pki("intermediate.pem")]
-PROMTOOL = shutil.which("promtool")
-# name{labels} value, as the text format has it (labels: "k=\"v\"" with \\, \" and \n escapes)
-SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:[a-zA-Z_]\w*="(?:[^"\\\n]|\\[\\"n])*",?)*)\})? (\S+)$')
-LABEL = re.compile(r'([a-zA-Z_]\w*)="((?:[^"\\\n]|\\[\\"n])*)"')
 
 
 def tearDownModule():
@@ -33,24 +29,7 @@ def export(name, *entries):
     return smptest.write_export(_TMP, name, entries)
 
 
-def unescape(v):
-    return re.sub(r'\\(.)', lambda m: "\n" if m.group(1) == "n" else m.group(1), v)
-
-
-def parse(text):
-    """{(name, frozenset(labels.items())): value} of a textfile; every line must be a comment
-    (# HELP / # TYPE) or a sample."""
-    samples = {}
-    for line in text.splitlines():
-        if line.startswith("# HELP ") or line.startswith("# TYPE "):
-            continue
-        m = SAMPLE.match(line)
-        assert m, "not a sample line: %r" % line
-        labels = frozenset((k, unescape(v)) for k, v in LABEL.findall(m.group(2) or ""))
-        key = (m.group(1), labels)
-        assert key not in samples, "repeated series: %r" % line
-        samples[key] = float(m.group(3))
-    return samples
+parse = smptest.prom_samples
 
 
 def get(samples, name, **labels):
@@ -83,7 +62,7 @@ class Prometheus(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         # a missing promtool fails the suite: scripts/install-deps.sh --tests installs it
-        assert PROMTOOL is not None, "promtool not found (Debian package prometheus)"
+        assert shutil.which("promtool"), "promtool not found (Debian package prometheus)"
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(dir=_TMP)
@@ -98,14 +77,7 @@ class Prometheus(unittest.TestCase):
         return res
 
     def promtool(self):
-        """promtool check metrics on the file: exit 0 and nothing to say (no lint problem)."""
-        with open(self.out, "rb") as fp:
-            chk = subprocess.run([PROMTOOL, "check", "metrics"], stdin=fp,
-                                 capture_output=True, text=True)
-        self.assertEqual((chk.returncode, chk.stdout + chk.stderr), (0, ""),
-                         open(self.out).read())
-        with open(self.out) as fp:
-            return parse(fp.read())
+        return smptest.promtool_check(self, self.out)
 
     def test_a_complete_audit(self):
         res = self.audit("--from-ldif", export("crit", ALICE, EXPIRING, BOB), expect=2)

@@ -4,6 +4,8 @@ The same test class runs once per directory kind. Each test builds its entries u
 OU below the partners OU (-b is set to it, so only those entries are audited) and removes it.
 """
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -226,6 +228,39 @@ class AuditCases:
         a, b = summary(live.json()), summary(offline.json())
         self.assertEqual((a["entries"], a["certificates"], a["counts"]),
                          (b["entries"], b["certificates"], b["counts"]))
+
+    def test_the_systemd_units_textfile(self):
+        """contrib/systemd's own ExecStart, with a test configuration and output: the file
+        passes promtool and says what the JSON audit says."""
+        ou = self.ou("textfile")
+        self.contact(ou, "Alice", "alice@partner.example", ["alice.pem"])
+        self.contact(ou, "Bob", "bob@partner.example", ["expiring.pem", "expired.pem"])
+        unit = os.path.join(smptest.SRCDIR, "contrib", "systemd", "smimepub-audit.service")
+        with open(unit) as fp:
+            lines = fp.read().splitlines()
+        argv = shlex.split([l for l in lines if l.startswith("ExecStart=")][0][10:])
+        ok = {0} | {int(c) for l in lines if l.startswith("SuccessExitStatus=")
+                    for c in l.split("=", 1)[1].split()}
+        tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        conf, out = os.path.join(tmp, "config"), os.path.join(tmp, "smimepub.prom")
+        with open(conf, "w") as fp:
+            fp.write("uri = %s\nbinddn = %s\npassword-file = %s\nbase = %s\nat = %s\n"
+                     "ca-file = %s\nuntrusted = %s\n" % (self.d.uri, self.d.admin_dn, self.pw,
+                                                        ou, T0, pki("root.pem"),
+                                                        pki("intermediate.pem")))
+        self.assertEqual((argv[0], argv[1:3], argv[-2]),
+                         ("/usr/bin/smimepub", ["--config", "/etc/smimepub/config"], "--output"))
+        res = run(["--config", conf] + argv[3:-1] + [out])
+        self.assertIn(res.rc, ok, res)
+        self.assertEqual(res.rc, 2, res)  # expired.pem is on Bob's entry
+        s = smptest.promtool_check(self, out)
+        live = self.audit(ou)
+        counts = summary(live.json())["counts"]
+        got = {dict(k[1])["code"]: v for k, v in s.items() if k[0] == "smimepub_findings"}
+        self.assertEqual(got, counts)
+        self.assertEqual(s[("smimepub_entries", frozenset())], 2)
+        self.assertEqual(s[("smimepub_audit_success", frozenset())], 1)
 
     def test_unreachable_exit_3(self):
         res = run(["-H", "ldap://127.0.0.1:1", "-b", "dc=example,dc=test"] + TRUST +
