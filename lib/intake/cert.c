@@ -1,6 +1,7 @@
 /* The facts and problems of one certificate (SPEC §3): addresses, purposes, key, chain. */
 #include "smimepub/cert.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -178,15 +179,65 @@ static char *escape_name(const unsigned char *s, size_t n)
 	return escape_text(s, n, 1);
 }
 
+/*
+ * What a thread keeps between certificates: a memory BIO for names and the last issuer's texts
+ * (issuer_texts). Freed when the thread ends (a server's request thread does, unlike the
+ * command's one thread), hence a key with a destructor rather than __thread variables.
+ */
+struct thread_cache {
+	BIO *bio;
+	unsigned char *der;
+	size_t len;
+	char *text, *cn;
+};
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static int cache_key_ok;
+
+static void cache_free(void *p)
+{
+	struct thread_cache *c = p;
+
+	BIO_free(c->bio);
+	free(c->der);
+	free(c->text);
+	free(c->cn);
+	free(c);
+}
+
+static void cache_key_make(void)
+{
+	cache_key_ok = pthread_key_create(&cache_key, cache_free) == 0;
+}
+
+/* This thread's cache, or NULL when there is no memory for one. */
+static struct thread_cache *thread_cache(void)
+{
+	struct thread_cache *c;
+
+	if (pthread_once(&cache_once, cache_key_make) != 0 || !cache_key_ok)
+		return NULL;
+	if ((c = pthread_getspecific(cache_key)) != NULL)
+		return c;
+	if ((c = calloc(1, sizeof(*c))) != NULL && pthread_setspecific(cache_key, c) != 0) {
+		free(c);
+		c = NULL;
+	}
+	return c;
+}
+
 /* Name in RFC 2253 form, UTF-8 kept, or NULL. One memory BIO per thread, emptied each time. */
 static char *name_text(const X509_NAME *name)
 {
-	static __thread BIO *bio;
+	struct thread_cache *c = thread_cache();
 	char *data = NULL, *res = NULL;
+	BIO *bio;
 	long n;
 
-	if (name == NULL || (bio == NULL && (bio = BIO_new(BIO_s_mem())) == NULL))
+	if (name == NULL || c == NULL || (c->bio == NULL && (c->bio = BIO_new(BIO_s_mem())) == NULL))
 		return NULL;
+	bio = c->bio;
 	(void)BIO_reset(bio);
 	if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0 &&
 	    (n = BIO_get_mem_data(bio, &data)) >= 0)
@@ -996,18 +1047,17 @@ static void hex_digest(char out[65], const unsigned char md[32])
  */
 static int issuer_texts(const X509_NAME *name, char **text, char **cn)
 {
-	static __thread struct {
-		unsigned char *der;
-		size_t len;
-		char *text, *cn;
-	} last;
+	struct thread_cache *last = thread_cache();
 	const unsigned char *der = NULL;
 	size_t len = 0;
 
 	*text = *cn = NULL;
+	if (last == NULL)
+		return SMP_ERR_NOMEM;
 	if (!X509_NAME_get0_der(name, &der, &len))
 		der = NULL;
-	if (der == NULL || last.der == NULL || len != last.len || memcmp(der, last.der, len) != 0) {
+	if (der == NULL || last->der == NULL || len != last->len ||
+	    memcmp(der, last->der, len) != 0) {
 		char *t = name_text(name), *c = name_cn(name);
 		unsigned char *d = der != NULL ? malloc(len > 0 ? len : 1) : NULL;
 
@@ -1018,16 +1068,16 @@ static int issuer_texts(const X509_NAME *name, char **text, char **cn)
 			return t == NULL ? SMP_ERR_NOMEM : 0;
 		}
 		memcpy(d, der, len);
-		free(last.der);
-		free(last.text);
-		free(last.cn);
-		last.der = d;
-		last.len = len;
-		last.text = t;
-		last.cn = c;
+		free(last->der);
+		free(last->text);
+		free(last->cn);
+		last->der = d;
+		last->len = len;
+		last->text = t;
+		last->cn = c;
 	}
-	if ((*text = strdup(last.text)) == NULL ||
-	    (last.cn != NULL && (*cn = strdup(last.cn)) == NULL))
+	if ((*text = strdup(last->text)) == NULL ||
+	    (last->cn != NULL && (*cn = strdup(last->cn)) == NULL))
 		return SMP_ERR_NOMEM;
 	return 0;
 }
