@@ -34,6 +34,10 @@ struct cli_opts {
 	int format_set;
 	const char *output;          /* --output: audit's report file */
 	int per_certificate;         /* --per-certificate: audit's expiry series per value */
+	/* serve */
+	const char *listen;          /* --listen ADDRESS:PORT */
+	const char *tls_cert, *tls_key;
+	int idle_timeout;            /* --idle-timeout: seconds (default 900) */
 	int nagios_short;            /* -w or -c given (only with --format nagios) */
 	int crit_days_set;           /* --crit-days given (audit's default is 7) */
 	int quiet;
@@ -167,5 +171,18 @@ int cmd_prune(struct cli_opts *o);
 int cmd_harvest(struct cli_opts *o);
 int cmd_undo(struct cli_opts *o);
 int cmd_ca(struct cli_opts *o);
+int cmd_serve(struct cli_opts *o);
+
+/*
+ * The commands' work for one request, shared by the command line and serve: the records
+ * --format json would print go to out. cli_lookup_run: one address, on dir (the session's).
+ * cli_inspect_run: the files; *critical set when a certificate had a critical problem;
+ * failure NULL: a failed input is said on stderr, else its message (the first, malloc'd) is
+ * kept there. Both return 0 or a negative smp_err code.
+ */
+int cli_lookup_run(smp_session *s, smp_dir *dir, struct cli_out *out, const char *address,
+		   smp_error *err);
+int cli_inspect_run(smp_session *s, struct cli_out *out, const char *const *paths, size_t n,
+		    int *critical, char **failure, smp_error *err);
 
 #endif

@@ -13,6 +13,7 @@
 struct inspect_state {
 	struct cli_out out;
 	int critical;     /* a certificate had a critical problem */
+	char **failure;   /* where to keep the first failed input's message, or NULL: stderr */
 };
 
 /* The record for a message without a certificate to take (unsigned, encrypted, malformed). */
@@ -47,8 +48,10 @@ static int on_item(const smp_item *it, void *ctx)
 	struct inspect_state *st = ctx;
 	json_t *obj;
 
-	if (strcmp(it->action, "failed") == 0)
+	if (strcmp(it->action, "failed") == 0 && st->failure == NULL)
 		cli_error("%s", it->message);
+	else if (strcmp(it->action, "failed") == 0 && *st->failure == NULL)
+		*st->failure = strdup(it->message);
 	if (it->cert != NULL) {
 		if (smp_certinfo_worst(it->cert) == SMP_SEV_CRITICAL)
 			st->critical = 1;
@@ -75,20 +78,35 @@ static int on_item(const smp_item *it, void *ctx)
 	return cli_stop != 0;  /* the output went away: nothing more can be reported */
 }
 
-int cmd_inspect(struct cli_opts *o)
+int cli_inspect_run(smp_session *s, struct cli_out *out, const char *const *paths, size_t n,
+		    int *critical, char **failure, smp_error *err)
 {
 	struct inspect_state st;
-	struct cli_inputs in;
-	smp_session_options so = SMP_SESSION_OPTIONS_INIT;
 	smp_inspect_options io = SMP_INSPECT_OPTIONS_INIT;
+	int r;
+
+	memset(&st, 0, sizeof(st));
+	st.out = *out;
+	st.failure = failure;
+	io.on_item = on_item;
+	io.ctx = &st;
+	r = smp_inspect_paths(s, &io, paths, n, err);
+	*critical = st.critical;
+	return r;
+}
+
+int cmd_inspect(struct cli_opts *o)
+{
+	struct cli_inputs in;
+	struct cli_out out;
+	smp_session_options so = SMP_SESSION_OPTIONS_INIT;
 	smp_session *s = NULL;
 	smp_trust *trust = NULL;
 	smp_error err = SMP_ERROR_INIT;
-	int r, status;
+	int r, status, critical = 0;
 
-	memset(&st, 0, sizeof(st));
 	memset(&in, 0, sizeof(in));
-	cli_out_init(&st.out, o, stdout);
+	cli_out_init(&out, o, stdout);
 	if (o->nargs == 0 && o->files_from == NULL) {
 		cli_error("inspect needs at least one FILE ('-' reads standard input)");
 		return 64;
@@ -117,15 +135,14 @@ int cmd_inspect(struct cli_opts *o)
 		}
 	}
 	so.trust = trust;
-	io.on_item = on_item;
-	io.ctx = &st;
 	if ((r = cli_inputs_collect(&in, o, 1, &err)) != 0 ||
 	    (r = smp_session_new(&s, &so, &err)) != 0 ||
-	    (r = smp_inspect_paths(s, &io, (const char *const *)in.paths, in.n, &err)) != 0) {
+	    (r = cli_inspect_run(s, &out, (const char *const *)in.paths, in.n, &critical, NULL,
+				 &err)) != 0) {
 		cli_error_of(&err);
 		status = smp_exit_status(r);
 	} else {
-		status = smp_status_worse(smp_session_status(s), o->strict && st.critical ? 1 : 0);
+		status = smp_status_worse(smp_session_status(s), o->strict && critical ? 1 : 0);
 	}
 	smp_session_free(s);
 	cli_inputs_release(&in);

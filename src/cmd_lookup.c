@@ -431,11 +431,28 @@ static int on_item(const smp_item *it, void *ctx)
 	return 0;
 }
 
+int cli_lookup_run(smp_session *s, smp_dir *dir, struct cli_out *out, const char *address,
+		   smp_error *err)
+{
+	struct lookup_state st;
+	smp_lookup_options lo = SMP_LOOKUP_OPTIONS_INIT;
+	int r;
+
+	memset(&st, 0, sizeof(st));
+	st.out = *out;
+	st.dir = dir;
+	lo.on_item = on_item;
+	lo.ctx = &st;
+	r = smp_lookup(s, &lo, address, err);
+	out->csv_header_done = st.out.csv_header_done;
+	out->index_legend_done = st.out.index_legend_done;
+	return r;
+}
+
 int cmd_lookup(struct cli_opts *o)
 {
 	struct lookup_state st;
 	smp_session_options so = SMP_SESSION_OPTIONS_INIT;
-	smp_lookup_options lo = SMP_LOOKUP_OPTIONS_INIT;
 	smp_session *s = NULL;
 	smp_trust *trust = NULL;
 	smp_error err = SMP_ERROR_INIT;
@@ -461,8 +478,6 @@ int cmd_lookup(struct cli_opts *o)
 	}
 	so.dir = st.dir;
 	so.trust = trust;
-	lo.on_item = on_item;
-	lo.ctx = &st;
 	if ((r = smp_session_new(&s, &so, &err)) != 0) {
 		cli_error_of(&err);
 		status = smp_exit_status(r);
@@ -470,7 +485,7 @@ int cmd_lookup(struct cli_opts *o)
 	}
 	/* cli_stop: the output went away, nothing more can be reported */
 	for (int i = 0; i < o->nargs && r == 0 && cli_stop == 0; i++)
-		r = smp_lookup(s, &lo, o->args[i], &err);
+		r = cli_lookup_run(s, st.dir, &st.out, o->args[i], &err);
 	if (r != 0) {
 		cli_error_of(&err);
 		smp_session_note_status(s, smp_exit_status(r));

@@ -37,9 +37,11 @@ int main(int argc, char **argv)
 	 * errors the code sees. The commands that write, and audit, stop between changes on
 	 * SIGINT or SIGTERM; the read-only others end at once, as by default.
 	 */
-	cli_stop_install((cmd->flags & WRITES) || cmd->mask == CMD_AUDIT);
+	cli_stop_install((cmd->flags & WRITES) || cmd->mask == CMD_AUDIT || cmd->mask == CMD_SERVE);
 	status = cmd->fn(&opts);
-	status = cli_stop_exit(cmd->name, cmd->mask == CMD_AUDIT, status);
+	/* a server's SIGTERM is how it is stopped, not an interrupted run */
+	if (cmd->mask != CMD_SERVE)
+		status = cli_stop_exit(cmd->name, cmd->mask == CMD_AUDIT, status);
 	free(opts.undo_records);
 	OPENSSL_cleanup();
 	return status;

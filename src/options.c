@@ -24,6 +24,10 @@ enum {
 	OPT_FORMAT,
 	OPT_OUTPUT,
 	OPT_PER_CERTIFICATE,
+	OPT_LISTEN,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_IDLE_TIMEOUT,
 	OPT_CRIT_DAYS,
 	OPT_JOURNAL,
 	OPT_STRICT,
@@ -60,17 +64,17 @@ enum {
 static const struct opt_def opt_defs[] = {
 	{ "uri", 'H', 1, 'H', "URI", CMD_DIRECTORY, "LDAP URI (ldap://, ldaps://, ldapi://); default from ldap.conf" },
 	{ "base", 'b', 1, 'b', "DN", CMD_DIRECTORY, "search base; default from ldap.conf, else the server's naming context" },
-	{ "binddn", 'D', 1, 'D', "DN", CMD_DIRECTORY, "bind DN (AD also takes user@REALM or DOMAIN\\user)" },
-	{ "password-file", 'y', 1, 'y', "FILE", CMD_DIRECTORY, "read the bind password from FILE, readable by its owner only (or set SMIMEPUB_PASSWORD)" },
-	{ "allow-open-password-file", 0, 0, OPT_ALLOW_OPEN_PASSWORD_FILE, NULL, CMD_DIRECTORY, "accept a -y file that group or others may read (refused by default, as ssh refuses such key files)" },
-	{ "prompt", 'W', 0, 'W', NULL, CMD_DIRECTORY, "prompt for the bind password" },
+	{ "binddn", 'D', 1, 'D', "DN", CMD_BINDS, "bind DN (AD also takes user@REALM or DOMAIN\\user)" },
+	{ "password-file", 'y', 1, 'y', "FILE", CMD_BINDS, "read the bind password from FILE, readable by its owner only (or set SMIMEPUB_PASSWORD)" },
+	{ "allow-open-password-file", 0, 0, OPT_ALLOW_OPEN_PASSWORD_FILE, NULL, CMD_BINDS, "accept a -y file that group or others may read (refused by default, as ssh refuses such key files)" },
+	{ "prompt", 'W', 0, 'W', NULL, CMD_BINDS, "prompt for the bind password" },
 	{ "sasl-mech", 'Y', 1, 'Y', "MECH", CMD_DIRECTORY, "SASL mechanism: EXTERNAL (ldapi://) or GSSAPI (after kinit)" },
 	{ "starttls", 'Z', 0, 'Z', NULL, CMD_DIRECTORY, "use StartTLS; -ZZ: require it" },
 	{ "insecure", 0, 0, OPT_INSECURE, NULL, CMD_DIRECTORY, "allow a password bind in clear text to a non-loopback host" },
 	{ "schema", 0, 1, OPT_SCHEMA, "auto|ad|rfc", CMD_DIRECTORY, "directory profile (default auto: read the root DSE)" },
 	{ "page-size", 0, 1, OPT_PAGE_SIZE, "N", CMD_AUDIT | CMD_PRUNE, "entries per page of a paged search (default 500, AD at most 1000)" },
 	{ "timeout", 0, 1, OPT_TIMEOUT, "SECONDS", CMD_DIRECTORY, "network timeout (default 30)" },
-	{ "trust", 0, 1, OPT_TRUST, "LIST", CMD_INSPECT | CMD_PUBLISH | CMD_LOOKUP | CMD_AUDIT | CMD_PRUNE | CMD_HARVEST, "anchor sources that judge chains, any of directory,system,file: directory = the roots and intermediates the directory distributes (AD: Certification Authorities and AIA; OpenLDAP: pkiCA entries under --ca-base), read once after connecting (inspect then connects too); system = the system store; file = --ca-file/--ca-dir. Default: file when --ca-file/--ca-dir is given, else system" },
+	{ "trust", 0, 1, OPT_TRUST, "LIST", CMD_INSPECT | CMD_PUBLISH | CMD_LOOKUP | CMD_AUDIT | CMD_PRUNE | CMD_HARVEST | CMD_SERVE, "anchor sources that judge chains, any of directory,system,file: directory = the roots and intermediates the directory distributes (AD: Certification Authorities and AIA; OpenLDAP: pkiCA entries under --ca-base), read once after connecting (inspect then connects too); system = the system store; file = --ca-file/--ca-dir. Default: file when --ca-file/--ca-dir is given, else system" },
 	{ "ca-file", 0, 1, OPT_CA_FILE, "FILE", CMD_ALL, "trust anchors (PEM); default: the system store" },
 	{ "ca-dir", 0, 1, OPT_CA_DIR, "DIR", CMD_ALL, "directory of hashed trust anchors" },
 	{ "untrusted", 0, 1, OPT_UNTRUSTED, "FILE", CMD_ALL, "extra intermediate certificates" },
@@ -112,6 +116,10 @@ static const struct opt_def opt_defs[] = {
 	{ "help", 'h', 0, 'h', NULL, CMD_ALL, "show help (after a command: that command's help)" },
 	{ "version", 'V', 0, 'V', NULL, CMD_ALL, "show the version" },
 	{ "list-options", 0, 0, OPT_LIST_OPTIONS, NULL, 0, NULL },
+	{ "listen", 0, 1, OPT_LISTEN, "ADDRESS:PORT", CMD_SERVE, "serve: where to listen (default 127.0.0.1:8443; [::1]:PORT for IPv6); without --tls-cert only a loopback address, unless --insecure" },
+	{ "tls-cert", 0, 1, OPT_TLS_CERT, "FILE", CMD_SERVE, "serve: HTTPS with this certificate (PEM, with its chain), and --tls-key" },
+	{ "tls-key", 0, 1, OPT_TLS_KEY, "FILE", CMD_SERVE, "serve: the private key of --tls-cert (PEM)" },
+	{ "idle-timeout", 0, 1, OPT_IDLE_TIMEOUT, "SECONDS", CMD_SERVE, "serve: a session unused this long ends, and its directory connection closes (default 900)" },
 	{ "bash-completion", 0, 0, OPT_BASH_COMPLETION, NULL, CMD_ALL, "print the bash completion script (generated from this option table) and exit" },
 	{ NULL, 0, 0, 0, NULL, 0, NULL },
 };
@@ -136,6 +144,8 @@ const struct cli_command cli_commands[] = {
 	  "apply the journal's inverse records, newest first, where the entry is still as the change left it" },
 	{ "ca", cmd_ca, CMD_CA, NEEDS_DIRECTORY | WRITES, "ca publish FILE... [--root --fingerprint SHA256] | ca list | ca remove --fingerprint SHA256",
 	  "partner CA certificates where clients take their trust from (AD: Public Key Services; OpenLDAP: --ca-base)" },
+	{ "serve", cmd_serve, CMD_SERVE, NEEDS_DIRECTORY, "serve [--listen ADDRESS:PORT] [--tls-cert FILE --tls-key FILE]",
+	  "the helpdesk's HTTP API: people log in with their own directory account (SPEC section 8)" },
 	{ NULL, NULL, 0, 0, NULL, NULL },
 };
 
@@ -332,6 +342,10 @@ static int apply_option(struct cli_opts *o, int c, char *arg, int *help, int *ve
 		return parse_int(&o->trust.crit_days, arg, "--crit-days", 0, 3650);
 	case OPT_OUTPUT: o->output = arg; break;
 	case OPT_PER_CERTIFICATE: o->per_certificate = 1; break;
+	case OPT_LISTEN: o->listen = arg; break;
+	case OPT_TLS_CERT: o->tls_cert = arg; break;
+	case OPT_TLS_KEY: o->tls_key = arg; break;
+	case OPT_IDLE_TIMEOUT: return parse_int(&o->idle_timeout, arg, "--idle-timeout", 1, 86400);
 	case OPT_FORMAT:
 		for (o->format = CLI_FMT_TEXT; o->format <= CLI_FMT_PROMETHEUS; o->format++)
 			if (strcmp(arg, cli_format_name(o->format)) == 0)

@@ -17,9 +17,11 @@ enum {
 	CMD_HARVEST = 1 << 6,
 	CMD_UNDO = 1 << 7,
 	CMD_CA = 1 << 8,
+	CMD_SERVE = 1 << 9,
 	CMD_DIRECTORY = CMD_PUBLISH | CMD_LOOKUP | CMD_REMOVE | CMD_AUDIT | CMD_PRUNE | CMD_HARVEST |
-			CMD_UNDO | CMD_CA,
-	CMD_ALL = 0x1ff,
+			CMD_UNDO | CMD_CA | CMD_SERVE,
+	CMD_BINDS = CMD_DIRECTORY & ~CMD_SERVE,  /* serve binds as each person who logs in */
+	CMD_ALL = 0x3ff,
 };
 
 /* Command flags: what setup a command needs. */

@@ -1,0 +1,737 @@
+/*
+ * smimepub serve: the helpdesk's HTTP API (SPEC §8) on libmicrohttpd.
+ *
+ * Everything that arrives is hostile until checked: bodies are cut at 1 MiB (413), a login
+ * binds to the directory as the person (no service password: the directory's own permissions
+ * and audit log apply) and failed logins are counted per client address (429), sessions are
+ * 256-bit random ids in an HttpOnly, SameSite=Strict cookie that expire when idle, and every
+ * POST or DELETE of a session must carry its CSRF token in a header. Every response carries a
+ * Content-Security-Policy that allows no inline script and no other origin.
+ *
+ * libmicrohttpd runs every request in its one polling thread, so the sessions, their directory
+ * connections and the shared trust store are only ever used by that thread; the main thread
+ * waits for SIGINT/SIGTERM and stops the daemon.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "smimepub/engine.h"
+#include "smimepub/secret.h"
+
+#include "advice.h"
+#include "cli.h"
+#include "stop.h"
+
+#define BODY_MAX (1024 * 1024)       /* SPEC §8: bodies over 1 MiB are 413 */
+#define DISCARD_MAX (16 * 1024 * 1024)  /* of a body too large, read and dropped at most */
+#define LOGIN_BODY_MAX 8192
+#define SESSIONS_MAX 256
+#define FAILURES_MAX 5               /* failed logins per client address ... */
+#define FAILURE_WINDOW 300           /* ... within this many seconds, then 429 */
+#define CLIENTS_MAX 1024             /* addresses whose failures are remembered */
+#define COOKIE "smp_session"
+
+#define SECURITY_POLICY "default-src 'none'; script-src 'self'; style-src 'self'; " \
+	"img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; " \
+	"frame-ancestors 'none'"
+
+struct web_session {
+	char id[65];          /* hex of 32 random bytes */
+	char csrf[65];
+	char *user;
+	smp_dir *dir;         /* bound as the person */
+	smp_session *s;
+	time_t last_used;
+};
+
+struct failures {
+	char addr[INET6_ADDRSTRLEN];
+	int count;
+	time_t first;
+};
+
+struct server {
+	const struct cli_opts *o;
+	smp_trust *trust;
+	int tls;
+	char *updir;          /* private directory for uploads being read */
+	struct web_session *sessions[SESSIONS_MAX];
+	struct failures fails[CLIENTS_MAX];
+};
+
+struct request {
+	char *body;
+	size_t len;       /* of the body, or what was dropped of it when too_large */
+	int too_large;    /* it grew past BODY_MAX: the rest is dropped, then 413 */
+	int answered;     /* a response is queued already */
+};
+
+static void free_json_text(char *text)
+{
+	json_malloc_t m;
+	json_free_t f;
+
+	json_get_alloc_funcs(&m, &f);
+	f(text);
+}
+
+static void security_headers(struct MHD_Response *resp)
+{
+	MHD_add_response_header(resp, "Content-Security-Policy", SECURITY_POLICY);
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+}
+
+/* Queues body (taken) as the JSON response; cookie: a Set-Cookie value, or NULL. */
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, json_t *body,
+			     const char *cookie)
+{
+	char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	json_decref(body);
+	if (text == NULL)
+		return MHD_NO;  /* out of memory: drop the connection */
+	resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_COPY);
+	free_json_text(text);
+	if (resp == NULL)
+		return MHD_NO;
+	security_headers(resp);
+	MHD_add_response_header(resp, "Content-Type", "application/json; charset=utf-8");
+	if (cookie != NULL)
+		MHD_add_response_header(resp, "Set-Cookie", cookie);
+	ret = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result error_reply(struct MHD_Connection *c, unsigned status, const char *code,
+				   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static enum MHD_Result error_reply(struct MHD_Connection *c, unsigned status, const char *code,
+				   const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return reply(c, status, json_pack("{s:s, s:s}", "error", code, "message", msg), NULL);
+}
+
+static int random_hex(char out[65])
+{
+	unsigned char raw[32];
+
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		return -1;
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(out + 2 * i, 3, "%02x", raw[i]);
+	OPENSSL_cleanse(raw, sizeof(raw));
+	return 0;
+}
+
+static void session_free(struct web_session *ws)
+{
+	if (ws == NULL)
+		return;
+	smp_session_free(ws->s);
+	if (ws->dir != NULL)
+		smp_dir_close(ws->dir);  /* logout closes the person's directory connection */
+	free(ws->user);
+	OPENSSL_cleanse(ws, sizeof(*ws));
+	free(ws);
+}
+
+/* The session the request's cookie names (compared in constant time), idle ones dropped. */
+static struct web_session *find_session(struct server *sv, struct MHD_Connection *c)
+{
+	const char *id = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, COOKIE);
+	time_t now = time(NULL);
+	struct web_session *found = NULL;
+
+	for (int i = 0; i < SESSIONS_MAX; i++) {
+		struct web_session *ws = sv->sessions[i];
+
+		if (ws == NULL)
+			continue;
+		if (now - ws->last_used > sv->o->idle_timeout) {
+			session_free(ws);
+			sv->sessions[i] = NULL;
+			continue;
+		}
+		if (id != NULL && strlen(id) == 64 && CRYPTO_memcmp(id, ws->id, 64) == 0)
+			found = ws;
+	}
+	if (found != NULL)
+		found->last_used = now;
+	return found;
+}
+
+static void client_address(struct MHD_Connection *c, char out[INET6_ADDRSTRLEN])
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+
+	snprintf(out, INET6_ADDRSTRLEN, "?");
+	if (sa != NULL && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out,
+			  INET6_ADDRSTRLEN);
+	else if (sa != NULL && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+			  INET6_ADDRSTRLEN);
+}
+
+/* The failure count of addr within the window (its slot, or a free or the oldest one). */
+static struct failures *failures_of(struct server *sv, const char *addr)
+{
+	struct failures *oldest = &sv->fails[0];
+	time_t now = time(NULL);
+
+	for (int i = 0; i < CLIENTS_MAX; i++) {
+		struct failures *f = &sv->fails[i];
+
+		if (f->count > 0 && now - f->first > FAILURE_WINDOW)
+			f->count = 0;
+		if (f->count > 0 && strcmp(f->addr, addr) == 0)
+			return f;
+		if (f->count == 0 || f->first < oldest->first)
+			oldest = f;
+	}
+	if (oldest->count == 0 || strcmp(oldest->addr, addr) != 0) {
+		snprintf(oldest->addr, sizeof(oldest->addr), "%s", addr);
+		oldest->count = 0;
+		oldest->first = now;
+	}
+	return oldest;
+}
+
+static int add_session(struct server *sv, struct web_session *ws)
+{
+	for (int i = 0; i < SESSIONS_MAX; i++)
+		if (sv->sessions[i] == NULL) {
+			sv->sessions[i] = ws;
+			return 0;
+		}
+	return -1;
+}
+
+/* POST /api/session {"user", "password"}: a bind as the person. */
+static enum MHD_Result login(struct server *sv, struct MHD_Connection *c, struct request *rq)
+{
+	const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+	smp_conn_options conn = sv->o->conn;
+	smp_session_options so = SMP_SESSION_OPTIONS_INIT;
+	smp_error err = SMP_ERROR_INIT;
+	struct web_session *ws = NULL;
+	char addr[INET6_ADDRSTRLEN], cookie[160];
+	struct failures *f;
+	const char *user, *pwtext;
+	char *pw = NULL;
+	json_t *in;
+	int r, status;
+
+	client_address(c, addr);
+	f = failures_of(sv, addr);
+	if (f->count >= FAILURES_MAX)
+		return error_reply(c, 429, "too_many_failures", "too many failed logins from %s: "
+				   "wait %d minutes", addr, FAILURE_WINDOW / 60);
+	/* a form another site posts cannot set this type without the browser asking first */
+	if (type == NULL || strncmp(type, "application/json", 16) != 0)
+		return error_reply(c, 415, "bad_request", "a login is a JSON body "
+				   "(Content-Type: application/json)");
+	if (rq->len > LOGIN_BODY_MAX)
+		return error_reply(c, 413, "too_large", "a login body is at most %d bytes",
+				   LOGIN_BODY_MAX);
+	in = json_loadb(rq->body != NULL ? rq->body : "", rq->len, 0, NULL);
+	if (rq->body != NULL)
+		explicit_bzero(rq->body, rq->len);
+	user = json_string_value(json_object_get(in, "user"));
+	pwtext = json_string_value(json_object_get(in, "password"));
+	if (user == NULL || *user == '\0' || pwtext == NULL) {
+		json_decref(in);
+		return error_reply(c, 400, "bad_request", "a login needs \"user\" and \"password\"");
+	}
+	if (*pwtext == '\0') {
+		/* an empty password is an unauthenticated bind, which the directory may accept */
+		json_decref(in);
+		f->count++;
+		return error_reply(c, 401, "bind_refused", "an empty password is refused");
+	}
+	pw = smp_secret_strdup(pwtext);
+	explicit_bzero((char *)pwtext, strlen(pwtext));
+	if (pw == NULL || (ws = calloc(1, sizeof(*ws))) == NULL ||
+	    (ws->user = strdup(user)) == NULL) {
+		json_decref(in);
+		smp_secret_free(pw);
+		session_free(ws);
+		return error_reply(c, 500, "internal", "out of memory");
+	}
+	json_decref(in);
+	conn.binddn = ws->user;
+	conn.password = pw;
+	r = smp_dir_open(&ws->dir, &conn, &err);
+	smp_secret_free(pw);  /* no reconnect: the session ends with its connection */
+	if (r == 0) {
+		smp_dir_forget_password(ws->dir);
+		so.dir = ws->dir;
+		so.trust = sv->trust;
+		r = smp_session_new(&ws->s, &so, &err);
+	}
+	if (r != 0) {
+		status = smp_exit_status(r);
+		session_free(ws);
+		if (status == 77) {
+			f->count++;
+			return error_reply(c, 401, "bind_refused", "%s", err.msg);
+		}
+		return error_reply(c, status == 69 ? 503 : 500, status == 69
+				   ? "directory_unavailable" : "internal", "%s", err.msg);
+	}
+	if (random_hex(ws->id) != 0 || random_hex(ws->csrf) != 0 || add_session(sv, ws) != 0) {
+		session_free(ws);
+		return error_reply(c, 503, "too_many_sessions", "no room for another session");
+	}
+	ws->last_used = time(NULL);
+	snprintf(cookie, sizeof(cookie), COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict%s", ws->id,
+		 sv->tls ? "; Secure" : "");
+	if (sv->o->verbose)
+		fprintf(stderr, "smimepub: %s logged in from %s\n", ws->user, addr);
+	return reply(c, 200, json_pack("{s:s, s:s}", "user", ws->user, "csrf", ws->csrf), cookie);
+}
+
+static enum MHD_Result logout(struct server *sv, struct MHD_Connection *c,
+			      struct web_session *ws)
+{
+	for (int i = 0; i < SESSIONS_MAX; i++)
+		if (sv->sessions[i] == ws)
+			sv->sessions[i] = NULL;
+	session_free(ws);
+	return reply(c, 200, json_object(),
+		     COOKIE "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
+}
+
+/* The records a runner wrote as JSON Lines into text[0..len), as one array. */
+static json_t *records_array(const char *text, size_t len)
+{
+	json_t *arr = json_array();
+	size_t at = 0;
+
+	while (arr != NULL && at < len) {
+		const char *nl = memchr(text + at, '\n', len - at);
+		size_t n = nl != NULL ? (size_t)(nl - (text + at)) : len - at;
+		json_t *rec = n > 0 ? json_loadb(text + at, n, 0, NULL) : NULL;
+
+		if (rec != NULL)
+			json_array_append_new(arr, rec);
+		at += n + 1;
+	}
+	return arr;
+}
+
+/* A JSON-format output into a memory stream: what --format json would print. */
+static FILE *json_out(struct cli_out *out, const struct cli_opts *o, char **text, size_t *len)
+{
+	FILE *fp = open_memstream(text, len);
+
+	cli_out_init(out, o, fp);
+	out->format = CLI_FMT_JSON;
+	out->quiet = 0;
+	return fp;
+}
+
+/* GET /api/lookup?address=A */
+static enum MHD_Result api_lookup(struct server *sv, struct MHD_Connection *c,
+				  struct web_session *ws)
+{
+	const char *address = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "address");
+	smp_error err = SMP_ERROR_INIT;
+	struct cli_out out;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *fp;
+	json_t *results;
+	int r;
+
+	if (address == NULL || *address == '\0')
+		return error_reply(c, 400, "bad_request", "lookup needs ?address=");
+	if ((fp = json_out(&out, sv->o, &text, &len)) == NULL)
+		return error_reply(c, 500, "internal", "out of memory");
+	r = cli_lookup_run(ws->s, ws->dir, &out, address, &err);
+	fclose(fp);
+	if (r != 0) {
+		free(text);
+		return error_reply(c, smp_exit_status(r) == 69 ? 503 : 500,
+				   smp_exit_status(r) == 69 ? "directory_unavailable" : "internal",
+				   "%s", err.msg);
+	}
+	results = records_array(text, len);
+	free(text);
+	return reply(c, 200, json_pack("{s:o}", "results", results), NULL);
+}
+
+/* POST /api/inspect, the body a file in any form inspect reads. */
+static enum MHD_Result api_inspect(struct server *sv, struct MHD_Connection *c,
+				   struct web_session *ws, struct request *rq)
+{
+	smp_error err = SMP_ERROR_INIT;
+	struct cli_out out;
+	char *path = NULL, *text = NULL, *failure = NULL;
+	size_t len = 0, i;
+	FILE *fp = NULL;
+	json_t *results, *rec;
+	int fd, r, critical = 0;
+	enum MHD_Result ret;
+
+	if (rq->len == 0)
+		return error_reply(c, 400, "bad_request", "inspect needs the file as the body");
+	if (asprintf(&path, "%s/upload.XXXXXX", sv->updir) < 0)
+		return error_reply(c, 500, "internal", "out of memory");
+	if ((fd = mkstemp(path)) < 0 || write(fd, rq->body, rq->len) != (ssize_t)rq->len) {
+		if (fd >= 0) {
+			close(fd);
+			unlink(path);
+		}
+		free(path);
+		return error_reply(c, 500, "internal", "cannot keep the upload: %s",
+				   strerror(errno));
+	}
+	close(fd);
+	if ((fp = json_out(&out, sv->o, &text, &len)) == NULL) {
+		r = SMP_ERR_NOMEM;
+	} else {
+		const char *paths[1] = { path };
+
+		r = cli_inspect_run(ws->s, &out, paths, 1, &critical, &failure, &err);
+		fclose(fp);
+	}
+	unlink(path);
+	free(path);
+	if (r != 0) {
+		free(text);
+		free(failure);
+		return error_reply(c, 500, "internal", "%s", err.msg);
+	}
+	results = records_array(text, len);
+	free(text);
+	if (json_array_size(results) == 0) {
+		json_decref(results);
+		ret = error_reply(c, 422, "bad_input", "%s", failure != NULL ? failure
+				  : "no certificate or message found in the upload");
+		free(failure);
+		return ret;
+	}
+	free(failure);
+	json_array_foreach(results, i, rec)
+		if (json_object_get(rec, "file") != NULL)
+			json_object_set_new(rec, "file", json_string("upload"));
+	return reply(c, 200, json_pack("{s:o}", "results", results), NULL);
+}
+
+static enum MHD_Result route(struct server *sv, struct MHD_Connection *c, const char *url,
+			     const char *method, struct request *rq)
+{
+	int post = strcmp(method, "POST") == 0, del = strcmp(method, "DELETE") == 0;
+	int get = strcmp(method, "GET") == 0;
+	const char *token;
+	struct web_session *ws;
+
+	if (strncmp(url, "/api/", 5) != 0)
+		return error_reply(c, 404, "not_found", "no such page");
+	ws = find_session(sv, c);
+	if (strcmp(url, "/api/session") == 0 && post)
+		return login(sv, c, rq);
+	if (ws == NULL)
+		return error_reply(c, 401, "no_session", "log in first (POST /api/session)");
+	if (!get) {
+		/* a session's every change carries its token: another site's page cannot */
+		token = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token");
+		if (token == NULL || strlen(token) != 64 || CRYPTO_memcmp(token, ws->csrf, 64) != 0)
+			return error_reply(c, 403, "csrf", "the X-CSRF-Token header is missing or "
+					   "wrong");
+	}
+	if (strcmp(url, "/api/session") == 0 && del)
+		return logout(sv, c, ws);
+	if (strcmp(url, "/api/lookup") == 0 && get)
+		return api_lookup(sv, c, ws);
+	if (strcmp(url, "/api/inspect") == 0 && post)
+		return api_inspect(sv, c, ws, rq);
+	if (strcmp(url, "/api/lookup") == 0 || strcmp(url, "/api/inspect") == 0 ||
+	    strcmp(url, "/api/session") == 0)
+		return error_reply(c, 405, "method_not_allowed", "%s is not allowed on %s", method,
+				   url);
+	return error_reply(c, 404, "not_found", "no such API: %s", url);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+			      const char *method, const char *version, const char *upload,
+			      size_t *upload_size, void **con_cls)
+{
+	struct server *sv = cls;
+	struct request *rq = *con_cls;
+	const char *length;
+
+	(void)version;
+	if (rq == NULL) {
+		if ((rq = calloc(1, sizeof(*rq))) == NULL)
+			return MHD_NO;
+		*con_cls = rq;
+		length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+		if (length != NULL && strtoull(length, NULL, 10) > BODY_MAX) {
+			/* refused before a byte of it is read; MHD then closes the connection */
+			rq->answered = 1;
+			return error_reply(c, 413, "too_large", "the body is over the %d-byte limit",
+					   BODY_MAX);
+		}
+		return MHD_YES;
+	}
+	if (rq->answered) {
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		char *grown;
+
+		if (rq->too_large || rq->len + *upload_size > BODY_MAX) {
+			/*
+			 * A body without a length (chunked) that grows past the limit: the rest is
+			 * read and dropped, so that the 413 reaches the client (closing with its data
+			 * unread would reset the connection), but not without end.
+			 */
+			if (!rq->too_large) {
+				explicit_bzero(rq->body, rq->len);
+				free(rq->body);
+				rq->body = NULL;
+				rq->too_large = 1;
+			}
+			rq->len += *upload_size;
+			*upload_size = 0;
+			return rq->len > DISCARD_MAX ? MHD_NO : MHD_YES;
+		}
+		if ((grown = realloc(rq->body, rq->len + *upload_size)) == NULL)
+			return MHD_NO;
+		memcpy(grown + rq->len, upload, *upload_size);
+		rq->body = grown;
+		rq->len += *upload_size;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (rq->too_large)
+		return error_reply(c, 413, "too_large", "the body is over the %d-byte limit",
+				   BODY_MAX);
+	return route(sv, c, url, method, rq);
+}
+
+static void request_done(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct request *rq = *con_cls;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (rq == NULL)
+		return;
+	if (rq->body != NULL)
+		explicit_bzero(rq->body, rq->len);  /* a login's password */
+	free(rq->body);
+	free(rq);
+	*con_cls = NULL;
+}
+
+/* "ADDR:PORT" or "[ADDR6]:PORT", numeric only. */
+static int parse_listen(const char *spec, struct addrinfo **ai)
+{
+	struct addrinfo hints;
+	char host[64];
+	const char *colon = strrchr(spec, ':');
+	size_t n;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	hints.ai_socktype = SOCK_STREAM;
+	if (colon == NULL || colon == spec || colon[1] == '\0')
+		return -1;
+	n = (size_t)(colon - spec);
+	if (spec[0] == '[') {
+		if (n < 3 || spec[n - 1] != ']')
+			return -1;
+		spec++;
+		n -= 2;
+	}
+	if (n >= sizeof(host))
+		return -1;
+	memcpy(host, spec, n);
+	host[n] = '\0';
+	return getaddrinfo(host, colon + 1, &hints, ai) == 0 ? 0 : -1;
+}
+
+static int is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+	return 0;
+}
+
+/* The whole of a small file (TLS key or certificate), NUL-terminated, or NULL. */
+static char *slurp(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0;
+	int ch;
+
+	if (fp == NULL)
+		return NULL;
+	if ((buf = malloc(65537)) != NULL) {
+		while (len < 65536 && (ch = fgetc(fp)) != EOF)
+			buf[len++] = (char)ch;
+		buf[len] = '\0';
+		if (len == 65536 || ferror(fp)) {
+			explicit_bzero(buf, len);
+			free(buf);
+			buf = NULL;
+		}
+	}
+	fclose(fp);
+	return buf;
+}
+
+int cmd_serve(struct cli_opts *o)
+{
+	struct server *sv = NULL;
+	struct MHD_Daemon *d = NULL;
+	struct addrinfo *ai = NULL;
+	smp_error err = SMP_ERROR_INIT;
+	const union MHD_DaemonInfo *info;
+	char *key = NULL, *cert = NULL, tmpl[] = "/tmp/smimepub-serve.XXXXXX";
+	const char *listen = o->listen != NULL ? o->listen : "127.0.0.1:8443";
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	int status = 1, r;
+
+	if (o->idle_timeout == 0)
+		o->idle_timeout = 900;
+	if (o->nargs > 0) {
+		cli_error("serve takes no arguments (unexpected '%s')", o->args[0]);
+		return 64;
+	}
+	if (o->conn.binddn != NULL || o->password_file != NULL || o->prompt_password) {
+		cli_error("serve binds as each person who logs in: -D, -y and -W are not for it");
+		return 64;
+	}
+	if ((o->tls_cert == NULL) != (o->tls_key == NULL)) {
+		cli_error("--tls-cert and --tls-key go together");
+		return 64;
+	}
+	if (parse_listen(listen, &ai) != 0) {
+		cli_error("invalid --listen '%s': use ADDRESS:PORT (127.0.0.1:8443, [::1]:8443)",
+			  listen);
+		return 64;
+	}
+	if (o->tls_cert == NULL && !is_loopback(ai->ai_addr) && !o->conn.insecure) {
+		cli_error("--listen %s: without --tls-cert and --tls-key serve listens on loopback "
+			  "only (behind a reverse proxy); --insecure allows passwords in clear on "
+			  "the network", listen);
+		freeaddrinfo(ai);
+		return 64;
+	}
+	if ((sv = calloc(1, sizeof(*sv))) == NULL) {
+		cli_error("serve: out of memory");
+		goto out;
+	}
+	sv->o = o;
+	if ((r = cli_trust(&sv->trust, o, &err)) != 0) {
+		cli_error_of(&err);
+		status = smp_exit_status(r);
+		goto out;
+	}
+	if (smp_trust_sources(sv->trust) & SMP_TRUST_DIRECTORY) {
+		cli_error("serve: --trust directory is not supported yet: use --ca-file or the "
+			  "system store");
+		status = 64;
+		goto out;
+	}
+	if (o->tls_cert != NULL) {
+		if ((cert = slurp(o->tls_cert)) == NULL || (key = slurp(o->tls_key)) == NULL) {
+			cli_error("cannot read '%s': %s", cert == NULL ? o->tls_cert : o->tls_key,
+				  errno != 0 ? strerror(errno) : "too large");
+			status = 66;
+			goto out;
+		}
+		flags |= MHD_USE_TLS;
+		sv->tls = 1;
+	}
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	if (mkdtemp(tmpl) == NULL || (sv->updir = strdup(tmpl)) == NULL) {
+		cli_error("serve: cannot create a directory for uploads: %s", strerror(errno));
+		goto out;
+	}
+	d = MHD_start_daemon(flags, 0, NULL, NULL, handle, sv,
+			     MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+			     MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
+			     MHD_OPTION_CONNECTION_LIMIT, (unsigned)128,
+			     MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)32,
+			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+			     /* without TLS the list ends here */
+			     sv->tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, key,
+			     MHD_OPTION_HTTPS_MEM_CERT, cert,
+			     MHD_OPTION_END);
+	if (d == NULL) {
+		cli_error("serve: cannot listen on %s: %s", listen, strerror(errno));
+		status = 69;
+		goto out;
+	}
+	/* the port the system chose for :0, which the tests use */
+	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	fprintf(stderr, "smimepub: serving on %s://%.*s:%u/\n", sv->tls ? "https" : "http",
+		(int)(strrchr(listen, ':') - listen), listen,
+		info != NULL ? (unsigned)info->port : 0);
+	fflush(stderr);
+	while (cli_stop == 0) {
+		struct timespec t = { 0, 200 * 1000 * 1000 };
+
+		nanosleep(&t, NULL);
+	}
+	fprintf(stderr, "smimepub: stopping (signal %d)\n", (int)cli_stop);
+	status = 0;
+out:
+	if (d != NULL)
+		MHD_stop_daemon(d);
+	if (sv != NULL) {
+		for (int i = 0; i < SESSIONS_MAX; i++)
+			session_free(sv->sessions[i]);
+		if (sv->updir != NULL)
+			rmdir(sv->updir);
+		free(sv->updir);
+		smp_trust_free(sv->trust);
+		free(sv);
+	}
+	if (key != NULL)
+		explicit_bzero(key, strlen(key));
+	free(key);
+	free(cert);
+	if (ai != NULL)
+		freeaddrinfo(ai);
+	return status;
+}

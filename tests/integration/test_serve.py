@@ -1,0 +1,382 @@
+"""smimepub serve (SPEC section 8) against the real slapd and Samba AD: the HTTP API as a
+ticket system or the page would call it, over real sockets on loopback.
+
+Each class starts its own server (--listen 127.0.0.1:0, the port read from what it prints),
+logs in as the directory's administrator, and checks what a helpdesk relies on and what an
+attacker would try: login as a bind (wrong and empty passwords refused, failures limited per
+address), the session cookie's attributes, CSRF tokens, 401 without a session, 413 over the
+body limit, the security headers on every response, idle expiry, logout, and that lookup and
+inspect answer with exactly the objects `--format json` prints. Twenty sessions at once each
+see only their own answers.
+"""
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import smptest  # noqa: E402
+from smptest import Directory, der_of, pki, run, T0  # noqa: E402
+
+TRUST = ["--at", T0, "--ca-file", pki("root.pem"), "--untrusted", pki("intermediate.pem")]
+
+
+def read(path):
+    with open(path, "rb") as fp:
+        return fp.read()
+
+
+ALICE_PEM = read(pki("alice.pem"))
+
+
+class Server:
+    """A `smimepub serve` on 127.0.0.1 and a port the system picks."""
+
+    def __init__(self, d, *extra):
+        self.proc = subprocess.Popen(
+            [smptest.BIN, "-H", d.uri, "-b", d.base] + TRUST +
+            ["serve", "--listen", "127.0.0.1:0"] + list(extra),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stderr.readline()
+        m = re.search(r"serving on http://127\.0\.0\.1:(\d+)/", line)
+        if not m:
+            self.proc.kill()
+            raise AssertionError("serve did not start: %r %s" % (line, self.proc.stderr.read()))
+        self.port = int(m.group(1))
+
+    def stop(self):
+        """SIGTERM: the server stops and exits 0; returns its stderr after the first line."""
+        self.proc.send_signal(signal.SIGTERM)
+        out, err = self.proc.communicate(timeout=30)
+        # a sanitizer report (a leak at exit too) fails whichever test stops the server
+        assert "Sanitizer" not in err and "runtime error" not in err, err
+        return self.proc.returncode, err
+
+    def request(self, method, path, body=None, headers=None, session=None):
+        """(status, headers dict with lower-case names, parsed JSON body)."""
+        h = dict(headers or {})
+        if session is not None:
+            h["Cookie"] = "smp_session=" + session["id"]
+            h.setdefault("X-CSRF-Token", session["csrf"])
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            if isinstance(body, (dict, list)):
+                body = json.dumps(body).encode()
+                h.setdefault("Content-Type", "application/json")
+            c.request(method, path, body=body, headers=h)
+            r = c.getresponse()
+            data = r.read()
+            hdrs = {k.lower(): v for k, v in r.getheaders()}
+            return r.status, hdrs, json.loads(data) if data else None
+        finally:
+            c.close()
+
+    def login(self, user, password):
+        status, h, body = self.request("POST", "/api/session",
+                                       {"user": user, "password": password})
+        assert status == 200, (status, body)
+        m = re.match(r"smp_session=([0-9a-f]{64});", h["set-cookie"])
+        return {"id": m.group(1), "csrf": body["csrf"], "user": body["user"],
+                "cookie": h["set-cookie"]}
+
+
+class ServeCases:
+    kind = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Directory(cls.kind)
+        cls.ou = cls.d.make_ou("smpserve")
+        cls.alice = cls.d.add_contact(cls.ou, "Alice", mail="alice@partner.example",
+                                      certs=[der_of("alice.pem")])
+        cls.srv = Server(cls.d)
+        cls.admin = cls.srv.login(cls.d.admin_dn, cls.d.admin_pw)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.delete_tree(cls.ou)
+        rc, err = cls.srv.stop()
+        assert rc == 0, err
+
+    def cli(self, *args):
+        pw = self.d.pwfile()
+        try:
+            return run(["-H", self.d.uri, "-b", self.d.base, "-D", self.d.admin_dn, "-y", pw] +
+                       TRUST + list(args))
+        finally:
+            os.unlink(pw)
+
+    def assert_security_headers(self, h):
+        csp = h.get("content-security-policy", "")
+        self.assertIn("default-src 'none'", csp)
+        self.assertIn("frame-ancestors 'none'", csp)
+        self.assertNotIn("unsafe-inline", csp)
+        self.assertNotIn("http", csp)  # no other origin
+        for src in re.findall(r"(\w+-src) ([^;]+)", csp):
+            self.assertIn(src[1].split()[0], ("'self'", "'none'"), csp)
+        self.assertEqual(h.get("x-content-type-options"), "nosniff")
+        self.assertEqual(h.get("referrer-policy"), "no-referrer")
+
+    # ---- sessions --------------------------------------------------------------------------
+
+    def test_login_sets_a_strict_cookie_and_a_token(self):
+        self.assertRegex(self.admin["cookie"], r"^smp_session=[0-9a-f]{64}; Path=/; HttpOnly; "
+                                               r"SameSite=Strict$")  # no Secure without TLS
+        self.assertRegex(self.admin["csrf"], r"^[0-9a-f]{64}$")
+        self.assertEqual(self.admin["user"], self.d.admin_dn)
+        other = self.srv.login(self.d.admin_dn, self.d.admin_pw)
+        self.assertNotEqual(other["id"], self.admin["id"])
+        self.assertNotEqual(other["csrf"], self.admin["csrf"])
+
+    def test_wrong_and_empty_passwords_are_refused(self):
+        for pw in ("wrong-password", ""):
+            status, h, body = self.srv.request("POST", "/api/session",
+                                               {"user": self.d.admin_dn, "password": pw})
+            self.assertEqual(status, 401, body)
+            self.assertEqual(body["error"], "bind_refused")
+            self.assertNotIn("set-cookie", h)
+            self.assert_security_headers(h)
+
+    def test_login_needs_json(self):
+        status, _, body = self.srv.request(
+            "POST", "/api/session", body=b"user=x&password=y",
+            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(status, 415, body)
+        status, _, body = self.srv.request("POST", "/api/session", {"user": "x"})
+        self.assertEqual(status, 400, body)
+
+    def test_no_session_is_401(self):
+        for method, path in (("GET", "/api/lookup?address=alice@partner.example"),
+                             ("POST", "/api/inspect"), ("DELETE", "/api/session")):
+            status, h, body = self.srv.request(method, path, body=b"x" if method == "POST"
+                                               else None)
+            self.assertEqual(status, 401, (method, path, body))
+            self.assertEqual(body["error"], "no_session")
+            self.assert_security_headers(h)
+        # a made-up or a guessed id is no session either
+        fake = {"id": "0" * 64, "csrf": "0" * 64}
+        status, _, _ = self.srv.request("GET", "/api/lookup?address=a@b.example", session=fake)
+        self.assertEqual(status, 401)
+
+    def test_changes_need_the_csrf_token(self):
+        pem = ALICE_PEM
+        for token in (None, "", "0" * 64, self.admin["csrf"][:-1]):
+            headers = {} if token is None else {"X-CSRF-Token": token}
+            sess = {"id": self.admin["id"], "csrf": None}
+            h = {"Cookie": "smp_session=" + sess["id"]}
+            h.update(headers)
+            status, rh, body = self.srv.request("POST", "/api/inspect", body=pem, headers=h)
+            self.assertEqual(status, 403, (token, body))
+            self.assertEqual(body["error"], "csrf")
+            self.assert_security_headers(rh)
+        status, _, body = self.srv.request("POST", "/api/inspect", body=pem, session=self.admin)
+        self.assertEqual(status, 200, body)
+
+    def test_logout_closes_the_session(self):
+        s = self.srv.login(self.d.admin_dn, self.d.admin_pw)
+        status, h, _ = self.srv.request("DELETE", "/api/session", session=s)
+        self.assertEqual(status, 200)
+        self.assertIn("Max-Age=0", h["set-cookie"])
+        status, _, _ = self.srv.request("GET", "/api/lookup?address=alice@partner.example",
+                                        session=s)
+        self.assertEqual(status, 401)
+
+    # ---- limits and headers ----------------------------------------------------------------
+
+    def post_big(self, size, chunked):
+        """POSTs size bytes to /api/inspect as the admin, with a Content-Length or chunked;
+        the server may answer and stop reading before the end. Returns the status."""
+        c = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=60)
+        try:
+            c.putrequest("POST", "/api/inspect")
+            c.putheader("Cookie", "smp_session=" + self.admin["id"])
+            c.putheader("X-CSRF-Token", self.admin["csrf"])
+            if chunked:
+                c.putheader("Transfer-Encoding", "chunked")
+            else:
+                c.putheader("Content-Length", str(size))
+            c.endheaders()
+            try:
+                sent = 0
+                while sent < size:
+                    chunk = b"B" * min(65536, size - sent)
+                    c.send(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+                    sent += len(chunk)
+                if chunked:
+                    c.send(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # it answered before the end
+            r = c.getresponse()
+            body = json.loads(r.read() or b"null")
+            if r.status == 413:
+                self.assertEqual(body["error"], "too_large")
+                self.assert_security_headers({k.lower(): v for k, v in r.getheaders()})
+            return r.status
+        finally:
+            c.close()
+
+    def test_body_over_the_limit_is_413(self):
+        limit = 1024 * 1024
+        self.assertEqual(self.post_big(limit + 1, chunked=False), 413)
+        self.assertEqual(self.post_big(limit + 1, chunked=True), 413)
+        # at the limit it is read (and is not a certificate)
+        self.assertEqual(self.post_big(limit, chunked=False), 422)
+        # and the session still works
+        status, _, _ = self.srv.request("GET", "/api/lookup?address=alice@partner.example",
+                                        session=self.admin)
+        self.assertEqual(status, 200)
+
+    def test_unknown_paths_and_methods(self):
+        status, h, body = self.srv.request("GET", "/api/nothing", session=self.admin)
+        self.assertEqual((status, body["error"]), (404, "not_found"))
+        self.assert_security_headers(h)
+        status, _, body = self.srv.request("PUT", "/api/lookup", session=self.admin)
+        self.assertEqual(status, 405, body)
+        status, h, _ = self.srv.request("GET", "/")
+        self.assertEqual(status, 404)
+        self.assert_security_headers(h)
+
+    # ---- the API answers what --format json prints -----------------------------------------
+
+    def test_lookup_is_the_commands_json(self):
+        status, h, body = self.srv.request("GET", "/api/lookup?address=alice%40partner.example",
+                                           session=self.admin)
+        self.assertEqual(status, 200, body)
+        self.assertTrue(h["content-type"].startswith("application/json"))
+        self.assert_security_headers(h)
+        cli = self.cli("lookup", "--format", "json", "alice@partner.example")
+        self.assertEqual(body["results"], cli.json())
+        self.assertTrue(any(r.get("dn", "").lower() == self.alice.lower()
+                            for r in body["results"]), body)
+        status, _, body = self.srv.request("GET", "/api/lookup", session=self.admin)
+        self.assertEqual(status, 400, body)
+
+    def test_lookup_of_a_filter_injection_finds_nothing(self):
+        status, _, body = self.srv.request("GET", "/api/lookup?address=%2A%29%28mail%3D%2A",
+                                           session=self.admin)
+        self.assertEqual(status, 200, body)
+        self.assertFalse([r for r in body["results"] if r.get("dn")], body)
+
+    def test_inspect_is_the_commands_json(self):
+        for name in ("alice.pem", "bob-ec.pem"):
+            data = read(pki(name))
+            status, _, body = self.srv.request("POST", "/api/inspect", body=data,
+                                               session=self.admin)
+            self.assertEqual(status, 200, body)
+            cli = run(TRUST + ["inspect", "--format", "json", pki(name)]).json()
+            for r in cli:
+                r["file"] = "upload"
+            self.assertEqual(body["results"], cli)
+        # DER too, and bad input is 422 with inspect's message
+        status, _, body = self.srv.request("POST", "/api/inspect", body=der_of("alice.pem"),
+                                           session=self.admin)
+        self.assertEqual((status, body["results"][0]["emails"]),
+                         (200, ["alice@partner.example"]))
+        status, _, body = self.srv.request("POST", "/api/inspect", body=b"not a certificate",
+                                           session=self.admin)
+        self.assertEqual(status, 422, body)
+        self.assertEqual(body["error"], "bad_input")
+        self.assertIn("certificate", body["message"])
+
+    def test_twenty_sessions_at_once(self):
+        mails = ["p%02d@partner.example" % i for i in range(20)]
+        dns = {m: self.d.add_contact(self.ou, "P%02d" % i, mail=m, certs=[der_of("alice.pem")])
+               for i, m in enumerate(mails)}
+        sessions = [self.srv.login(self.d.admin_dn, self.d.admin_pw) for _ in mails]
+        got, errors = {}, []
+
+        def work(mail, sess):
+            try:
+                for _ in range(3):
+                    status, _, body = self.srv.request("GET", "/api/lookup?address=" + mail,
+                                                       session=sess)
+                    assert status == 200, (status, body)
+                    found = {r["dn"].lower() for r in body["results"] if r.get("dn")}
+                    assert found == {dns[mail].lower()}, (mail, found)
+                    status, _, body = self.srv.request(
+                        "POST", "/api/inspect", body=ALICE_PEM,
+                        session=sess)
+                    assert status == 200 and body["results"][0]["emails"] == [
+                        "alice@partner.example"], body
+                got[mail] = True
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=work, args=(m, s)) for m, s in zip(mails, sessions)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(errors, [])
+        self.assertEqual(sorted(got), mails)
+        for s in sessions:
+            self.srv.request("DELETE", "/api/session", session=s)
+
+
+class Lifecycle:
+    """Servers of their own: the failure limit, idle expiry, the listen rules, stopping."""
+    kind = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Directory(cls.kind)
+
+    def test_failed_logins_are_limited_per_address(self):
+        srv = Server(self.d)
+        try:
+            for _ in range(5):
+                status, _, _ = srv.request("POST", "/api/session",
+                                           {"user": self.d.admin_dn, "password": "wrong"})
+                self.assertEqual(status, 401)
+            # the sixth, even with the right password, is not tried
+            status, _, body = srv.request("POST", "/api/session",
+                                          {"user": self.d.admin_dn, "password": self.d.admin_pw})
+            self.assertEqual(status, 429, body)
+            self.assertEqual(body["error"], "too_many_failures")
+        finally:
+            srv.stop()
+
+    def test_an_idle_session_ends(self):
+        srv = Server(self.d, "--idle-timeout", "1")
+        try:
+            s = srv.login(self.d.admin_dn, self.d.admin_pw)
+            status, _, _ = srv.request("GET", "/api/lookup?address=x@partner.example", session=s)
+            self.assertEqual(status, 200)
+            time.sleep(2.5)
+            status, _, _ = srv.request("GET", "/api/lookup?address=x@partner.example", session=s)
+            self.assertEqual(status, 401)
+        finally:
+            srv.stop()
+
+    def test_stops_on_sigterm(self):
+        srv = Server(self.d)
+        srv.login(self.d.admin_dn, self.d.admin_pw)
+        rc, err = srv.stop()
+        self.assertEqual(rc, 0, err)
+        self.assertIn("stopping", err)
+
+
+class SlapdServe(ServeCases, unittest.TestCase):
+    kind = "slapd"
+
+
+class SambaADServe(ServeCases, unittest.TestCase):
+    kind = "ad"
+
+
+class SlapdLifecycle(Lifecycle, unittest.TestCase):
+    kind = "slapd"
+
+
+class SambaADLifecycle(Lifecycle, unittest.TestCase):
+    kind = "ad"
+
+
+if __name__ == "__main__":
+    smptest.main()
