@@ -5,8 +5,7 @@
 #include "cli.h"
 #include "publish.h"
 
-/* As cli_item_print, with where each removed value was (numbered as audit and lookup do). */
-static int remove_item(const smp_item *item, void *ctx)
+int cli_remove_item(const smp_item *item, void *ctx)
 {
 	struct cli_run *run = ctx;
 	json_t *record = cli_item_json(item);
@@ -56,7 +55,7 @@ int cmd_remove(struct cli_opts *o)
 	if ((r = cli_run_init(&run, o, dir, trust, "remove")) == 0) {
 		ro.sel = o->remove;
 		ro.as_dn = o->remove_as_dn;
-		ro.on_item = remove_item;
+		ro.on_item = cli_remove_item;
 		ro.ctx = &run;
 		if (smp_remove_targets(run.session, &ro, (const char *const *)o->args,
 				       (size_t)o->nargs, &err) != 0) {

@@ -33,6 +33,7 @@
 
 #include "advice.h"
 #include "cli.h"
+#include "publish.h"
 #include "stop.h"
 
 #define BODY_MAX (1024 * 1024)       /* SPEC §8: bodies over 1 MiB are 413 */
@@ -52,6 +53,7 @@ struct web_session {
 	char id[65];          /* hex of 32 random bytes */
 	char csrf[65];
 	char *user;
+	char *who;            /* the bind identity, as the journal's records name it */
 	smp_dir *dir;         /* bound as the person */
 	smp_session *s;
 	time_t last_used;
@@ -156,6 +158,7 @@ static void session_free(struct web_session *ws)
 	if (ws->dir != NULL)
 		smp_dir_close(ws->dir);  /* logout closes the person's directory connection */
 	free(ws->user);
+	free(ws->who);
 	OPENSSL_cleanse(ws, sizeof(*ws));
 	free(ws);
 }
@@ -295,6 +298,8 @@ static enum MHD_Result login(struct server *sv, struct MHD_Connection *c, struct
 		so.dir = ws->dir;
 		so.trust = sv->trust;
 		r = smp_session_new(&ws->s, &so, &err);
+		if (r == 0 && (ws->who = smp_dir_identity(ws->dir)) == NULL)
+			r = smp_error_set(&err, SMP_ERR_NOMEM, "out of memory");
 	}
 	if (r != 0) {
 		status = smp_exit_status(r);
@@ -388,6 +393,28 @@ static enum MHD_Result api_lookup(struct server *sv, struct MHD_Connection *c,
 	return reply(c, 200, json_pack("{s:o}", "results", results), NULL);
 }
 
+/* The body in a new file of the upload directory (the engine reads files); its path, or NULL. */
+static char *upload_file(const struct server *sv, const struct request *rq)
+{
+	char *path = NULL;
+	int fd;
+
+	if (asprintf(&path, "%s/upload.XXXXXX", sv->updir) < 0)
+		return NULL;
+	if ((fd = mkstemp(path)) < 0) {
+		free(path);
+		return NULL;
+	}
+	if (write(fd, rq->body, rq->len) != (ssize_t)rq->len) {
+		close(fd);
+		unlink(path);
+		free(path);
+		return NULL;
+	}
+	close(fd);
+	return path;
+}
+
 /* POST /api/inspect, the body a file in any form inspect reads. */
 static enum MHD_Result api_inspect(struct server *sv, struct MHD_Connection *c,
 				   struct web_session *ws, struct request *rq)
@@ -398,23 +425,14 @@ static enum MHD_Result api_inspect(struct server *sv, struct MHD_Connection *c,
 	size_t len = 0, i;
 	FILE *fp = NULL;
 	json_t *results, *rec;
-	int fd, r, critical = 0;
+	int r, critical = 0;
 	enum MHD_Result ret;
 
 	if (rq->len == 0)
 		return error_reply(c, 400, "bad_request", "inspect needs the file as the body");
-	if (asprintf(&path, "%s/upload.XXXXXX", sv->updir) < 0)
-		return error_reply(c, 500, "internal", "out of memory");
-	if ((fd = mkstemp(path)) < 0 || write(fd, rq->body, rq->len) != (ssize_t)rq->len) {
-		if (fd >= 0) {
-			close(fd);
-			unlink(path);
-		}
-		free(path);
+	if ((path = upload_file(sv, rq)) == NULL)
 		return error_reply(c, 500, "internal", "cannot keep the upload: %s",
 				   strerror(errno));
-	}
-	close(fd);
 	if ((fp = json_out(&out, sv->o, &text, &len)) == NULL) {
 		r = SMP_ERR_NOMEM;
 	} else {
@@ -446,6 +464,286 @@ static enum MHD_Result api_inspect(struct server *sv, struct MHD_Connection *c,
 	return reply(c, 200, json_pack("{s:o}", "results", results), NULL);
 }
 
+/* A query flag: "1" is set, "0" or absent is dflt's; anything else -1. */
+static int query_flag(struct MHD_Connection *c, const char *name, int dflt)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+
+	if (v == NULL)
+		return dflt;
+	if (strcmp(v, "1") == 0)
+		return 1;
+	return strcmp(v, "0") == 0 ? 0 : -1;
+}
+
+/*
+ * One request's run of a writing command (publish, remove, undo) over the person's
+ * connection: a session of its own with the server's journal, whose records name the person
+ * (the bind identity), and the records --format json would print in a memory stream.
+ */
+struct api_run {
+	struct cli_opts o;
+	struct cli_run run;
+	FILE *fp;
+	char *text;
+	size_t len;
+};
+
+/* The server's options for a->o, which the caller may change before api_run_open. */
+static void api_run_init(struct api_run *a, const struct server *sv)
+{
+	a->o = *sv->o;
+	a->o.format = CLI_FMT_JSON;
+	a->o.quiet = 0;
+	a->o.dry_run = 0;
+}
+
+static int api_run_open(struct api_run *a, const struct server *sv, smp_dir *dir,
+			const char *command)
+{
+	a->text = NULL;
+	a->len = 0;
+	cli_run_start(&a->run, &a->o);
+	if ((a->fp = open_memstream(&a->text, &a->len)) == NULL)
+		return -1;
+	a->run.out.fp = a->fp;
+	if (cli_run_open(&a->run, dir, sv->trust, command) != 0) {
+		fclose(a->fp);
+		free(a->text);
+		return -1;
+	}
+	return 0;
+}
+
+/* The run's records (a new array) and its status; the run released. */
+static json_t *api_run_close(struct api_run *a, int *status)
+{
+	json_t *results;
+
+	*status = cli_run_release(&a->run);
+	fclose(a->fp);
+	results = records_array(a->text, a->len);
+	free(a->text);
+	return results;
+}
+
+static enum MHD_Result run_reply(struct MHD_Connection *c, json_t *results, int status)
+{
+	if (results == NULL)
+		return error_reply(c, 500, "internal", "out of memory");
+	return reply(c, 200, json_pack("{s:o, s:i}", "results", results, "status", status), NULL);
+}
+
+/* POST /api/publish?dry_run=1|0[&add=1|&replace=1][&force=1], the body the file. */
+static enum MHD_Result api_publish(struct server *sv, struct MHD_Connection *c,
+				   struct web_session *ws, struct request *rq)
+{
+	int dry = query_flag(c, "dry_run", 1), add = query_flag(c, "add", 0);
+	int replace = query_flag(c, "replace", 0), force = query_flag(c, "force", 0);
+	smp_publish_options po;
+	smp_error err = SMP_ERROR_INIT;
+	struct api_run a;
+	const char *paths[1];
+	char *path;
+	json_t *results, *rec;
+	size_t i;
+	int status;
+
+	if (dry < 0 || add < 0 || replace < 0 || force < 0 || (add && replace))
+		return error_reply(c, 400, "bad_request", "publish takes dry_run=0|1 and at most one "
+				   "of add=1 and replace=1, and force=1");
+	if (rq->len == 0)
+		return error_reply(c, 400, "bad_request", "publish needs the file as the body");
+	if ((path = upload_file(sv, rq)) == NULL)
+		return error_reply(c, 500, "internal", "cannot keep the upload: %s",
+				   strerror(errno));
+	api_run_init(&a, sv);
+	a.o.dry_run = dry;
+	a.o.policy.add = add;
+	a.o.policy.replace = replace;
+	a.o.policy.force = force;
+	a.o.create_contact = 0;
+	if (api_run_open(&a, sv, ws->dir, "publish") != 0) {
+		unlink(path);
+		free(path);
+		return error_reply(c, 500, "internal", "cannot start the run");
+	}
+	cli_publish_options(&po, &a.run);
+	po.on_progress = NULL;
+	paths[0] = path;
+	if (smp_publish_paths(a.run.session, &po, paths, 1, &err) != 0) {
+		cli_error_of(&err);
+		smp_session_note_status(a.run.session, 1);
+	}
+	results = api_run_close(&a, &status);
+	unlink(path);
+	free(path);
+	json_array_foreach(results, i, rec)
+		if (json_object_get(rec, "file") != NULL)
+			json_object_set_new(rec, "file", json_string("upload"));
+	return run_reply(c, results, status);
+}
+
+/* POST /api/remove {"address" | "dn", "fingerprint"}[?dry_run=1] */
+static enum MHD_Result api_remove(struct server *sv, struct MHD_Connection *c,
+				  struct web_session *ws, struct request *rq)
+{
+	smp_remove_options ro = SMP_REMOVE_OPTIONS_INIT;
+	smp_existing none = { NULL, NULL, 0 };
+	smp_error err = SMP_ERROR_INIT;
+	smp_plan *probe = NULL;
+	int dry = query_flag(c, "dry_run", 0), status;
+	json_t *in = json_loadb(rq->body != NULL ? rq->body : "", rq->len, 0, NULL), *results;
+	const char *address = json_string_value(json_object_get(in, "address"));
+	const char *dn = json_string_value(json_object_get(in, "dn"));
+	const char *fp = json_string_value(json_object_get(in, "fingerprint"));
+	const char *target = address != NULL ? address : dn;
+	struct api_run a;
+
+	if (dry < 0 || fp == NULL || (address == NULL) == (dn == NULL) || *target == '\0') {
+		json_decref(in);
+		return error_reply(c, 400, "bad_request", "remove takes {\"address\" or \"dn\", "
+				   "\"fingerprint\"}");
+	}
+	ro.sel.fingerprint = fp;
+	if (smp_plan_remove(&probe, &none, &ro.sel) == SMP_ERR_USAGE) {
+		json_decref(in);
+		return error_reply(c, 400, "bad_request", "the fingerprint is not a SHA-256 (64 hex "
+				   "digits) nor a SHA-1 thumbprint (40)");
+	}
+	smp_plan_free(probe);
+	api_run_init(&a, sv);
+	a.o.dry_run = dry;
+	if (api_run_open(&a, sv, ws->dir, "remove") != 0) {
+		json_decref(in);
+		return error_reply(c, 500, "internal", "cannot start the run");
+	}
+	ro.as_dn = dn != NULL;
+	ro.on_item = cli_remove_item;
+	ro.ctx = &a.run;
+	if (smp_remove(a.run.session, &ro, target, &err) != 0) {
+		cli_error_of(&err);
+		smp_session_note_status(a.run.session, smp_exit_status(err.code));
+	}
+	json_decref(in);
+	results = api_run_close(&a, &status);
+	return run_reply(c, results, status);
+}
+
+struct journal_filter {
+	struct cli_run *run;
+	const char *who;
+	size_t shown, max;
+	const char *record;   /* api_undo: the record looked for, or NULL */
+	int found;
+};
+
+/* The person's own records only, newest first, at most max. */
+static int journal_mine(const smp_item *it, void *ctx)
+{
+	struct journal_filter *f = ctx;
+
+	if (it->message == NULL || strcmp(it->message, f->who) != 0)
+		return 0;
+	if (f->record != NULL) {
+		f->found |= it->record != NULL && strcmp(it->record, f->record) == 0;
+		return 0;
+	}
+	if (f->shown++ >= f->max)
+		return 1;
+	return cli_journal_item(it, f->run);
+}
+
+/* Walks the journal as the person through filter f; 0 or -1 with err set. */
+static int journal_walk(struct api_run *a, struct journal_filter *f, smp_error *err)
+{
+	f->run = &a->run;
+	return smp_journal_list(a->run.session, journal_mine, f, err);
+}
+
+/* GET /api/journal: the person's own records, newest first (?limit=, default 50). */
+static enum MHD_Result api_journal(struct server *sv, struct MHD_Connection *c,
+				   struct web_session *ws)
+{
+	const char *limit = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+	struct journal_filter f = { NULL, NULL, 0, 50, NULL, 0 };
+	smp_error err = SMP_ERROR_INIT;
+	struct api_run a;
+	json_t *results;
+	int status;
+
+	if (limit != NULL && (atoi(limit) < 1 || atoi(limit) > 1000))
+		return error_reply(c, 400, "bad_request", "limit is 1 to 1000");
+	if (limit != NULL)
+		f.max = (size_t)atoi(limit);
+	api_run_init(&a, sv);
+	if (api_run_open(&a, sv, NULL, "undo") != 0)
+		return error_reply(c, 500, "internal", "cannot start the run");
+	f.who = ws->who;
+	if (journal_walk(&a, &f, &err) != 0) {
+		cli_error_of(&err);
+		smp_session_note_status(a.run.session, smp_exit_status(err.code));
+	}
+	results = api_run_close(&a, &status);
+	return run_reply(c, results, status);
+}
+
+/* POST /api/undo {"record": ID}: one of the person's own records. */
+static enum MHD_Result api_undo(struct server *sv, struct MHD_Connection *c,
+				struct web_session *ws, struct request *rq)
+{
+	json_t *in = json_loadb(rq->body != NULL ? rq->body : "", rq->len, 0, NULL), *results;
+	const char *id = json_string_value(json_object_get(in, "record"));
+	struct journal_filter f = { NULL, NULL, 0, 0, NULL, 0 };
+	smp_undo_options uo = SMP_UNDO_OPTIONS_INIT;
+	smp_error err = SMP_ERROR_INIT;
+	struct api_run a;
+	int status;
+
+	if (id == NULL || *id == '\0') {
+		json_decref(in);
+		return error_reply(c, 400, "bad_request", "undo takes {\"record\": ID}");
+	}
+	api_run_init(&a, sv);
+	if (api_run_open(&a, sv, ws->dir, "undo") != 0) {
+		json_decref(in);
+		return error_reply(c, 500, "internal", "cannot start the run");
+	}
+	f.who = ws->who;
+	f.record = id;
+	if (journal_walk(&a, &f, &err) != 0 || !f.found) {
+		enum MHD_Result ret = error_reply(c, 404, "no_such_record", "no record '%s' of yours "
+						  "in the journal", id);
+
+		json_decref(api_run_close(&a, &status));
+		json_decref(in);
+		return ret;
+	}
+	uo.records = &id;
+	uo.n_records = 1;
+	uo.on_item = cli_item_print;
+	uo.ctx = &a.run;
+	if (smp_undo(a.run.session, &uo, &err) != 0) {
+		cli_error_of(&err);
+		smp_session_note_status(a.run.session, smp_exit_status(err.code));
+	}
+	results = api_run_close(&a, &status);
+	json_decref(in);
+	return run_reply(c, results, status);
+}
+
+static int is_api(const char *url)
+{
+	static const char *const apis[] = { "/api/session", "/api/lookup", "/api/inspect",
+					    "/api/publish", "/api/remove", "/api/journal",
+					    "/api/undo" };
+
+	for (size_t i = 0; i < sizeof(apis) / sizeof(apis[0]); i++)
+		if (strcmp(url, apis[i]) == 0)
+			return 1;
+	return 0;
+}
+
 static enum MHD_Result route(struct server *sv, struct MHD_Connection *c, const char *url,
 			     const char *method, struct request *rq)
 {
@@ -474,8 +772,15 @@ static enum MHD_Result route(struct server *sv, struct MHD_Connection *c, const 
 		return api_lookup(sv, c, ws);
 	if (strcmp(url, "/api/inspect") == 0 && post)
 		return api_inspect(sv, c, ws, rq);
-	if (strcmp(url, "/api/lookup") == 0 || strcmp(url, "/api/inspect") == 0 ||
-	    strcmp(url, "/api/session") == 0)
+	if (strcmp(url, "/api/publish") == 0 && post)
+		return api_publish(sv, c, ws, rq);
+	if (strcmp(url, "/api/remove") == 0 && post)
+		return api_remove(sv, c, ws, rq);
+	if (strcmp(url, "/api/journal") == 0 && get)
+		return api_journal(sv, c, ws);
+	if (strcmp(url, "/api/undo") == 0 && post)
+		return api_undo(sv, c, ws, rq);
+	if (is_api(url))
 		return error_reply(c, 405, "method_not_allowed", "%s is not allowed on %s", method,
 				   url);
 	return error_reply(c, 404, "not_found", "no such API: %s", url);

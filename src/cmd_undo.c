@@ -11,8 +11,7 @@
 #include "stop.h"
 #include "publish.h"
 
-/* --list: one record per journal record (the item's source is the command that wrote it). */
-static int list_item(const smp_item *it, void *ctx)
+int cli_journal_item(const smp_item *it, void *ctx)
 {
 	struct cli_run *run = ctx;
 	json_t *obj = json_object();
@@ -58,7 +57,7 @@ int cmd_undo(struct cli_opts *o)
 		cli_run_start(&run, o);
 		if ((r = cli_run_open(&run, NULL, NULL, "undo")) != 0)
 			return r;
-		if ((r = smp_journal_list(run.session, list_item, &run, &err)) != 0) {
+		if ((r = smp_journal_list(run.session, cli_journal_item, &run, &err)) != 0) {
 			cli_error_of(&err);
 			smp_session_note_status(run.session, smp_exit_status(r));
 		}

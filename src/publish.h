@@ -77,6 +77,14 @@ void cli_emit(struct cli_run *run, const smp_item *item, json_t *record);
 /* smp_item_fn that renders each item as cli_emit does (ctx: the struct cli_run). */
 int cli_item_print(const smp_item *item, void *ctx);
 
+/* smp_item_fn of remove: as cli_item_print, with where each removed value was (index and
+   attribute, numbered as audit and lookup do). */
+int cli_remove_item(const smp_item *item, void *ctx);
+
+/* smp_item_fn of undo --list: one record per journal record (command, by, record,
+   record_time; the item's source is the command that wrote it, its message who). */
+int cli_journal_item(const smp_item *it, void *ctx);
+
 /* smp_progress_fn for the run's progress line (ctx: the struct cli_run). */
 void cli_item_progress(size_t done, size_t total, void *ctx);
 

@@ -284,6 +284,108 @@ class ServeCases:
         self.assertEqual(body["error"], "bad_input")
         self.assertIn("certificate", body["message"])
 
+    # ---- changes: publish, remove, the journal, undo -----------------------------------------
+
+    def fingerprint(self, name):
+        return run(["inspect", "--format", "json", pki(name)] + TRUST).json()[0]["sha256"]
+
+    def test_publish_preview_publish_remove_undo(self):
+        dn = self.d.add_contact(self.ou, "Carol", mail="carol@partner.example")
+        pem = read(pki("carol-sanonly.pem"))
+        # the preview: the exact change, nothing written
+        status, _, body = self.srv.request("POST", "/api/publish?dry_run=1", body=pem,
+                                           session=self.admin)
+        self.assertEqual(status, 200, body)
+        (item,) = body["results"]
+        self.assertEqual((item["action"], item["dn"].lower(), item["file"]),
+                         ("would_publish", dn.lower(), "upload"))
+        self.assertIn("changetype: modify", item["ldif"])
+        self.assertEqual(self.d.certs(dn), [])
+        # the same without dry_run as the default: still a preview
+        status, _, body = self.srv.request("POST", "/api/publish", body=pem, session=self.admin)
+        self.assertEqual(body["results"][0]["action"], "would_publish")
+        self.assertEqual(self.d.certs(dn), [])
+        # published, journalled with the person's identity
+        status, _, body = self.srv.request("POST", "/api/publish?dry_run=0", body=pem,
+                                           session=self.admin)
+        self.assertEqual((status, body["results"][0]["action"]), (200, "published"), body)
+        self.assertEqual(self.d.certs(dn), [der_of("carol-sanonly.pem")])
+        status, _, body = self.srv.request("GET", "/api/lookup?address=carol@partner.example",
+                                           session=self.admin)
+        self.assertTrue(any(r.get("sha256") == self.fingerprint("carol-sanonly.pem")
+                            for r in body["results"]), body)
+        status, _, body = self.srv.request("GET", "/api/journal", session=self.admin)
+        self.assertEqual(status, 200, body)
+        newest = body["results"][0]
+        self.assertEqual((newest["dn"].lower(), newest["command"]), (dn.lower(), "publish"))
+        self.assertEqual(newest["by"].lower(), self.admin_identity().lower())
+        # removed by fingerprint, then the removal undone
+        status, _, body = self.srv.request(
+            "POST", "/api/remove", {"address": "carol@partner.example",
+                                    "fingerprint": self.fingerprint("carol-sanonly.pem")},
+            session=self.admin)
+        self.assertEqual((status, body["results"][0]["action"]), (200, "removed"), body)
+        self.assertEqual(self.d.certs(dn), [])
+        status, _, body = self.srv.request("GET", "/api/journal?limit=1", session=self.admin)
+        (rec,) = body["results"]
+        self.assertEqual(rec["command"], "remove")
+        status, _, body = self.srv.request("POST", "/api/undo", {"record": rec["record"]},
+                                           session=self.admin)
+        self.assertEqual((status, body["results"][0]["action"]), (200, "undone"), body)
+        self.assertEqual(self.d.certs(dn), [der_of("carol-sanonly.pem")])
+        # a record that is not there (or not the person's) is 404
+        status, _, body = self.srv.request("POST", "/api/undo", {"record": "no-such-id"},
+                                           session=self.admin)
+        self.assertEqual((status, body["error"]), (404, "no_such_record"))
+
+    def admin_identity(self):
+        """The bind identity the journal names for the admin (as `undo --list` shows it)."""
+        status, _, body = self.srv.request("GET", "/api/journal?limit=1", session=self.admin)
+        return body["results"][0]["by"] if body["results"] else self.d.admin_dn
+
+    def test_publish_refused_and_bad_requests(self):
+        dn = self.d.add_contact(self.ou, "Dora", mail="alice@partner.example")
+        for query in ("?dry_run=2", "?add=1&replace=1", "?force=yes"):
+            status, _, body = self.srv.request("POST", "/api/publish" + query,
+                                               body=ALICE_PEM, session=self.admin)
+            self.assertEqual(status, 400, (query, body))
+        status, _, body = self.srv.request("POST", "/api/remove", {"address": "x@y.example"},
+                                           session=self.admin)
+        self.assertEqual(status, 400, body)
+        status, _, body = self.srv.request(
+            "POST", "/api/remove", {"address": "x@y.example", "fingerprint": "zz"},
+            session=self.admin)
+        self.assertEqual(status, 400, body)
+        # two entries for alice's address now: ambiguous, nothing written
+        status, _, body = self.srv.request("POST", "/api/publish?dry_run=0&replace=1",
+                                           body=ALICE_PEM, session=self.admin)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["results"][0]["action"], "failed", body)
+        self.assertEqual(body["results"][0]["reason"], "ambiguous", body)
+        self.assertEqual(body["status"], 1)
+        self.assertEqual(self.d.certs(dn), [])
+        self.d.delete_tree(dn)
+
+    def test_a_reader_gets_the_directorys_refusal(self):
+        user, pw = self.d.reader
+        if user is None:
+            self.skipTest("no read-only account in this directory")
+        dn = self.d.add_contact(self.ou, "Bob", mail="bob@partner.example")
+        reader = self.srv.login(user, pw)
+        status, _, body = self.srv.request("POST", "/api/publish?dry_run=0",
+                                           body=read(pki("bob-ec.pem")), session=reader)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.d.certs(dn), [])
+        item = body["results"][0]
+        self.assertEqual((item["dn"].lower(), item["action"]), (dn.lower(), "failed"), body)
+        # the directory's refusal in plain words (rc 50, insufficient access)
+        self.assertEqual(item["reason"], "insufficient_access")
+        self.assertIn("Insufficient access", item["message"])
+        self.assertEqual(body["status"], 77, body)  # the command's exit status for it
+        # and it left no journal record in the reader's name
+        status, _, body = self.srv.request("GET", "/api/journal", session=reader)
+        self.assertEqual([r for r in body["results"] if r["action"] == "record"], [], body)
+
     def test_twenty_sessions_at_once(self):
         mails = ["p%02d@partner.example" % i for i in range(20)]
         dns = {m: self.d.add_contact(self.ou, "P%02d" % i, mail=m, certs=[der_of("alice.pem")])
