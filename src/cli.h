@@ -185,4 +185,9 @@ int cli_lookup_run(smp_session *s, smp_dir *dir, struct cli_out *out, const char
 int cli_inspect_run(smp_session *s, struct cli_out *out, const char *const *paths, size_t n,
 		    int *critical, char **failure, smp_error *err);
 
+/* The audit of dir with trust, in this process: its JSON records and then its summary record
+   into fp. Returns audit's status (0-3; 3 with err set: it could not complete). */
+int cli_audit_run(const struct cli_opts *o, smp_dir *dir, smp_trust *trust, FILE *fp,
+		  smp_error *err);
+
 #endif

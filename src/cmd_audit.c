@@ -351,6 +351,42 @@ static int open_directory(smp_dir **out, const struct cli_opts *o, smp_error *er
 	return cli_connect(out, o, err);
 }
 
+int cli_audit_run(const struct cli_opts *o, smp_dir *dir, smp_trust *trust, FILE *fp,
+		  smp_error *err)
+{
+	struct audit_state st;
+	smp_session_options so = SMP_SESSION_OPTIONS_INIT;
+	smp_audit_options ao = SMP_AUDIT_OPTIONS_INIT;
+	smp_audit_summary *summary = NULL;
+	smp_session *s = NULL;
+	int r, status;
+
+	memset(&st, 0, sizeof(st));
+	st.o = (struct cli_opts *)o;
+	cli_out_init(&st.out, o, fp);
+	st.out.format = CLI_FMT_JSON;
+	st.out.quiet = 0;
+	so.dir = dir;
+	so.trust = trust;
+	so.cancel = &cli_stop;
+	ao.jobs = 1;  /* in process: a server's threads are no place to fork workers from */
+	ao.on_item = on_item;
+	ao.ctx = &st;
+	if ((r = smp_session_new(&s, &so, err)) == 0)
+		r = smp_audit(s, &ao, &summary, err);
+	if (summary != NULL) {
+		status = r != 0 ? AUDIT_INCOMPLETE : smp_audit_summary_exit_status(summary);
+		if (r == 0 && st.referrals > st.ad_partition_referrals)
+			status = smp_status_worse(status, 1);
+		report_summary(&st, summary, status);
+	} else {
+		status = AUDIT_INCOMPLETE;
+	}
+	smp_audit_summary_free(summary);
+	smp_session_free(s);
+	return status;
+}
+
 int cmd_audit(struct cli_opts *o)
 {
 	struct audit_state st;

@@ -34,6 +34,7 @@
 #include "advice.h"
 #include "cli.h"
 #include "publish.h"
+#include "report.h"
 #include "stop.h"
 
 #define BODY_MAX (1024 * 1024)       /* SPEC §8: bodies over 1 MiB are 413 */
@@ -732,11 +733,109 @@ static enum MHD_Result api_undo(struct server *sv, struct MHD_Connection *c,
 	return run_reply(c, results, status);
 }
 
+struct audit_page {
+	size_t offset, limit, total;
+	json_t *findings;
+	json_t *summary;
+};
+
+/* Keeps the summary and the findings (records with problems) of the page asked for. */
+static int audit_record(const json_t *rec, void *ctx)
+{
+	struct audit_page *p = ctx;
+	const char *type = report_str(rec, "type");
+
+	if (strcmp(type, "summary") == 0) {
+		json_decref(p->summary);
+		p->summary = json_deep_copy(rec);
+		return p->summary != NULL ? 0 : -1;
+	}
+	if (json_array_size(json_object_get(rec, "problems")) == 0 &&
+	    strcmp(type, "referral") != 0)
+		return 0;
+	if (p->total++ >= p->offset && json_array_size(p->findings) < p->limit)
+		return json_array_append(p->findings, (json_t *)rec);
+	return 0;
+}
+
+/* Query number name in [0, max], dflt when absent; -1 when not a number in range. */
+static long query_number(struct MHD_Connection *c, const char *name, long dflt, long max)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+	char *end;
+	long n;
+
+	if (v == NULL)
+		return dflt;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	return errno == 0 && end != v && *end == '\0' && n >= 0 && n <= max ? n : -1;
+}
+
+/*
+ * GET /api/audit?offset=&limit=: the directory audited as the person, {summary, findings:
+ * [the records with problems, offset..offset+limit], total, expiry: [{month, count}...] for
+ * the chart}. The records stream through the report's aggregator; only the page is kept.
+ */
+static enum MHD_Result api_audit(struct server *sv, struct MHD_Connection *c,
+				 struct web_session *ws)
+{
+	long offset = query_number(c, "offset", 0, 100000000), limit = query_number(c, "limit",
+										   100, 1000);
+	struct audit_page page = { 0, 0, 0, NULL, NULL };
+	smp_error err = SMP_ERROR_INIT;
+	struct report *r = NULL;
+	json_t *months = NULL;
+	FILE *fp = NULL;
+	int status;
+
+	if (offset < 0 || limit < 1)
+		return error_reply(c, 400, "bad_request", "offset is 0 or more, limit 1 to 1000");
+	page.offset = (size_t)offset;
+	page.limit = (size_t)limit;
+	if ((page.findings = json_array()) == NULL || (months = json_array()) == NULL ||
+	    (r = report_new(sv->o->trust.at != 0 ? sv->o->trust.at : time(NULL), NULL)) == NULL ||
+	    (fp = report_sink(r)) == NULL) {
+		status = -1;
+		goto out;
+	}
+	r->on_record = audit_record;
+	r->on_record_ctx = &page;
+	status = cli_audit_run(sv->o, ws->dir, sv->trust, fp, &err);
+	if (fclose(fp) != 0)
+		status = -1;
+	fp = NULL;
+	for (int k = 0; status >= 0 && k < REPORT_CHART_MONTHS; k++) {
+		char month[16];
+
+		snprintf(month, sizeof(month), "%04d-%02d", r->year + (r->month - 1 + k) / 12,
+			 (r->month - 1 + k) % 12 + 1);
+		json_array_append_new(months, json_pack("{s:s, s:I}", "month", month, "count",
+							(json_int_t)r->months[k]));
+	}
+out:
+	if (fp != NULL)
+		fclose(fp);
+	report_free(r);
+	if (status < 0 || page.summary == NULL) {
+		json_decref(page.findings);
+		json_decref(page.summary);
+		json_decref(months);
+		if (status == 3)
+			return error_reply(c, 503, "incomplete", "the audit could not complete: %s",
+					   err.msg);
+		return error_reply(c, 500, "internal", "out of memory");
+	}
+	return reply(c, 200, json_pack("{s:o, s:o, s:I, s:o, s:i}", "summary", page.summary,
+				       "findings", page.findings, "total", (json_int_t)page.total,
+				       "expiry", months, "status", status), NULL);
+}
+
 static int is_api(const char *url)
 {
 	static const char *const apis[] = { "/api/session", "/api/lookup", "/api/inspect",
 					    "/api/publish", "/api/remove", "/api/journal",
-					    "/api/undo" };
+					    "/api/undo", "/api/audit" };
 
 	for (size_t i = 0; i < sizeof(apis) / sizeof(apis[0]); i++)
 		if (strcmp(url, apis[i]) == 0)
@@ -778,6 +877,8 @@ static enum MHD_Result route(struct server *sv, struct MHD_Connection *c, const 
 		return api_remove(sv, c, ws, rq);
 	if (strcmp(url, "/api/journal") == 0 && get)
 		return api_journal(sv, c, ws);
+	if (strcmp(url, "/api/audit") == 0 && get)
+		return api_audit(sv, c, ws);
 	if (strcmp(url, "/api/undo") == 0 && post)
 		return api_undo(sv, c, ws, rq);
 	if (is_api(url))

@@ -264,6 +264,9 @@ static int sink_line(struct report *r, const char *s, size_t n)
 	json_t *rec = json_loadb(s, n, 0, NULL);
 	int rc = json_is_object(rec) ? report_add(r, rec) : -1;
 
+	if (rc == 0 && r->on_record != NULL)
+		rc = r->on_record(rec, r->on_record_ctx);
+
 	json_decref(rec);
 	return rc;
 }

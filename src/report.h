@@ -50,6 +50,10 @@ struct report {
 	char *series_dn;  /* the entry whose values the series file holds last */
 	char **series_seen;  /* their sha256, so a duplicate value is one series */
 	size_t n_seen;
+	/* also called with each record the sink takes, when set (serve's audit pages); a
+	   non-zero return fails the write */
+	int (*on_record)(const json_t *record, void *ctx);
+	void *on_record_ctx;
 };
 
 /* A report whose expiry chart covers the 18 months from the month of now. NULL: no memory. */

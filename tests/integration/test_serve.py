@@ -386,6 +386,32 @@ class ServeCases:
         status, _, body = self.srv.request("GET", "/api/journal", session=reader)
         self.assertEqual([r for r in body["results"] if r["action"] == "record"], [], body)
 
+    def test_audit_is_the_commands_audit(self):
+        status, h, body = self.srv.request("GET", "/api/audit?limit=1000", session=self.admin)
+        self.assertEqual(status, 200, body)
+        self.assert_security_headers(h)
+        cli = self.cli("audit", "--format", "json")
+        recs = cli.json()
+        summary = [r for r in recs if r.get("type") == "summary"][0]
+        self.assertEqual(body["summary"], summary)
+        self.assertEqual(body["status"], cli.rc)
+        with_problems = [r for r in recs if r.get("problems") or r.get("type") == "referral"]
+        self.assertEqual(body["findings"], with_problems[:1000])
+        self.assertEqual(body["total"], len(with_problems))
+        self.assertEqual(len(body["expiry"]), 18)
+        self.assertEqual(body["expiry"][0]["month"], T0[:7])
+        # alice.pem expires in 2027-01, 7 months after T0: counted in that month's bar
+        jan = [m for m in body["expiry"] if m["month"] == "2027-01"][0]
+        self.assertGreaterEqual(jan["count"], 1)
+        # paged
+        if body["total"] >= 2:
+            status, _, page = self.srv.request("GET", "/api/audit?offset=1&limit=1",
+                                               session=self.admin)
+            self.assertEqual(page["findings"], with_problems[1:2])
+        for q in ("?limit=0", "?limit=1001", "?offset=-1", "?offset=x"):
+            status, _, body = self.srv.request("GET", "/api/audit" + q, session=self.admin)
+            self.assertEqual(status, 400, (q, body))
+
     def test_twenty_sessions_at_once(self):
         mails = ["p%02d@partner.example" % i for i in range(20)]
         dns = {m: self.d.add_contact(self.ou, "P%02d" % i, mail=m, certs=[der_of("alice.pem")])
