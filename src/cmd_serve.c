@@ -36,6 +36,7 @@
 #include "publish.h"
 #include "report.h"
 #include "stop.h"
+#include "web.h"
 
 #define BODY_MAX (1024 * 1024)       /* SPEC §8: bodies over 1 MiB are 413 */
 #define DISCARD_MAX (16 * 1024 * 1024)  /* of a body too large, read and dropped at most */
@@ -416,6 +417,37 @@ static char *upload_file(const struct server *sv, const struct request *rq)
 	return path;
 }
 
+/* text with the upload's path (the first time it appears) as "upload"; NULL: no memory. */
+static char *without_path(const char *text, const char *path)
+{
+	const char *at = strstr(text, path);
+	char *out = NULL;
+
+	if (at == NULL)
+		return strdup(text);
+	if (asprintf(&out, "%.*supload%s", (int)(at - text), text, at + strlen(path)) < 0)
+		return NULL;
+	return out;
+}
+
+/* The upload's name in a record is "upload": file, and in the LDIF's comment. 0 or -1. */
+static int scrub_upload(json_t *rec, const char *path)
+{
+	const char *ldif = json_string_value(json_object_get(rec, "ldif"));
+	char *fixed;
+	int r = 0;
+
+	if (json_object_get(rec, "file") != NULL)
+		r |= json_object_set_new(rec, "file", json_string("upload"));
+	if (ldif != NULL) {
+		if ((fixed = without_path(ldif, path)) == NULL)
+			return -1;
+		r |= json_object_set_new(rec, "ldif", json_string(fixed));
+		free(fixed);
+	}
+	return r != 0 ? -1 : 0;
+}
+
 /* POST /api/inspect, the body a file in any form inspect reads. */
 static enum MHD_Result api_inspect(struct server *sv, struct MHD_Connection *c,
 				   struct web_session *ws, struct request *rq)
@@ -443,8 +475,8 @@ static enum MHD_Result api_inspect(struct server *sv, struct MHD_Connection *c,
 		fclose(fp);
 	}
 	unlink(path);
-	free(path);
 	if (r != 0) {
+		free(path);
 		free(text);
 		free(failure);
 		return error_reply(c, 500, "internal", "%s", err.msg);
@@ -452,16 +484,24 @@ static enum MHD_Result api_inspect(struct server *sv, struct MHD_Connection *c,
 	results = records_array(text, len);
 	free(text);
 	if (json_array_size(results) == 0) {
+		char *said = failure != NULL ? without_path(failure, path) : NULL;
+
 		json_decref(results);
-		ret = error_reply(c, 422, "bad_input", "%s", failure != NULL ? failure
+		ret = error_reply(c, 422, "bad_input", "%s", said != NULL ? said
 				  : "no certificate or message found in the upload");
+		free(said);
 		free(failure);
+		free(path);
 		return ret;
 	}
 	free(failure);
 	json_array_foreach(results, i, rec)
-		if (json_object_get(rec, "file") != NULL)
-			json_object_set_new(rec, "file", json_string("upload"));
+		if (scrub_upload(rec, path) != 0) {
+			free(path);
+			json_decref(results);
+			return error_reply(c, 500, "internal", "out of memory");
+		}
+	free(path);
 	return reply(c, 200, json_pack("{s:o}", "results", results), NULL);
 }
 
@@ -578,10 +618,13 @@ static enum MHD_Result api_publish(struct server *sv, struct MHD_Connection *c,
 	}
 	results = api_run_close(&a, &status);
 	unlink(path);
-	free(path);
 	json_array_foreach(results, i, rec)
-		if (json_object_get(rec, "file") != NULL)
-			json_object_set_new(rec, "file", json_string("upload"));
+		if (scrub_upload(rec, path) != 0) {
+			json_decref(results);
+			results = NULL;
+			break;
+		}
+	free(path);
 	return run_reply(c, results, status);
 }
 
@@ -843,6 +886,30 @@ static int is_api(const char *url)
 	return 0;
 }
 
+/* GET of the page's files: "/" is index.html. */
+static enum MHD_Result page_file(struct MHD_Connection *c, const char *url)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	if (strcmp(url, "/") == 0)
+		url = "/index.html";
+	for (const struct web_file *f = web_files; f->path != NULL; f++) {
+		if (strcmp(url, f->path) != 0)
+			continue;
+		resp = MHD_create_response_from_buffer(f->len, (void *)f->data,
+						       MHD_RESPMEM_PERSISTENT);
+		if (resp == NULL)
+			return MHD_NO;
+		security_headers(resp);
+		MHD_add_response_header(resp, "Content-Type", f->type);
+		ret = MHD_queue_response(c, 200, resp);
+		MHD_destroy_response(resp);
+		return ret;
+	}
+	return error_reply(c, 404, "not_found", "no such page");
+}
+
 static enum MHD_Result route(struct server *sv, struct MHD_Connection *c, const char *url,
 			     const char *method, struct request *rq)
 {
@@ -852,10 +919,13 @@ static enum MHD_Result route(struct server *sv, struct MHD_Connection *c, const 
 	struct web_session *ws;
 
 	if (strncmp(url, "/api/", 5) != 0)
-		return error_reply(c, 404, "not_found", "no such page");
+		return get ? page_file(c, url) : error_reply(c, 405, "method_not_allowed",
+							      "%s is not allowed on %s", method, url);
 	ws = find_session(sv, c);
 	if (strcmp(url, "/api/session") == 0 && post)
 		return login(sv, c, rq);
+	if (strcmp(url, "/api/session") == 0 && get && ws == NULL)
+		return reply(c, 200, json_pack("{s:n}", "user"), NULL);  /* who am I: nobody */
 	if (ws == NULL)
 		return error_reply(c, 401, "no_session", "log in first (POST /api/session)");
 	if (!get) {
@@ -867,6 +937,9 @@ static enum MHD_Result route(struct server *sv, struct MHD_Connection *c, const 
 	}
 	if (strcmp(url, "/api/session") == 0 && del)
 		return logout(sv, c, ws);
+	if (strcmp(url, "/api/session") == 0 && get)  /* the page, reloaded: who am I */
+		return reply(c, 200, json_pack("{s:s, s:s}", "user", ws->user, "csrf", ws->csrf),
+			     NULL);
 	if (strcmp(url, "/api/lookup") == 0 && get)
 		return api_lookup(sv, c, ws);
 	if (strcmp(url, "/api/inspect") == 0 && post)

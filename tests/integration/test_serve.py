@@ -13,9 +13,11 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -238,9 +240,34 @@ class ServeCases:
         self.assert_security_headers(h)
         status, _, body = self.srv.request("PUT", "/api/lookup", session=self.admin)
         self.assertEqual(status, 405, body)
-        status, h, _ = self.srv.request("GET", "/")
+        # the page: its own files only, under the same headers
+        status, h, _ = self.srv.request("GET", "/nothing.html")
         self.assertEqual(status, 404)
         self.assert_security_headers(h)
+        status, _, _ = self.srv.request("POST", "/", body=b"x")
+        self.assertEqual(status, 405)
+
+    def test_the_page_is_built_in(self):
+        for path, kind in (("/", "text/html"), ("/app.js", "text/javascript"),
+                           ("/app.css", "text/css")):
+            c = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=60)
+            c.request("GET", path)
+            r = c.getresponse()
+            data = r.read()
+            c.close()
+            self.assertEqual(r.status, 200, path)
+            self.assertTrue(r.getheader("Content-Type").startswith(kind), path)
+            self.assert_security_headers({k.lower(): v for k, v in r.getheaders()})
+            src = os.path.join(smptest.SRCDIR, "src", "web", "index.html" if path == "/"
+                               else path[1:])
+            self.assertEqual(data, read(src), path)
+        page = read(os.path.join(smptest.SRCDIR, "src", "web", "index.html")).decode()
+        # no inline script or style and nothing from elsewhere: what the CSP enforces
+        m = re.search(r"<script>|<script [^>]*>[^<]|\sstyle=|\son\w+=|https?://", page)
+        self.assertIsNone(m, m and m.group(0))
+        script = read(os.path.join(smptest.SRCDIR, "src", "web", "app.js")).decode()
+        m = re.search(r"\.innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(", script)
+        self.assertIsNone(m, m and m.group(0))
 
     # ---- the API answers what --format json prints -----------------------------------------
 
@@ -283,6 +310,7 @@ class ServeCases:
         self.assertEqual(status, 422, body)
         self.assertEqual(body["error"], "bad_input")
         self.assertIn("certificate", body["message"])
+        self.assertNotIn("/tmp", body["message"])  # the upload, not a path of the server's
 
     # ---- changes: publish, remove, the journal, undo -----------------------------------------
 
@@ -447,6 +475,68 @@ class ServeCases:
             self.srv.request("DELETE", "/api/session", session=s)
 
 
+BROWSER_DIR = os.path.join(smptest.SRCDIR, "tests", "browser")
+ARTIFACTS = os.path.join(os.environ.get("SMIMEPUB_BUILDDIR", tempfile.gettempdir()), "tests",
+                         "browser-artifacts")
+
+
+class BrowserCases:
+    """The page in headless chromium (tests/browser/serve.mjs): the whole round a helpdesk
+    person makes, then the directory checked with ldapsearch. Screenshots of every step are
+    kept under the build directory (tests/browser-artifacts/serve-KIND/)."""
+    kind = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Directory(cls.kind)
+        cls.ou = cls.d.make_ou("smpbrowser")
+        cls.tmp = tempfile.mkdtemp(prefix="smp-serve-")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.delete_tree(cls.ou)
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_login_lookup_publish_remove_undo_in_a_browser(self):
+        dn = self.d.add_contact(self.ou, "Carol", mail="carol@partner.example")
+        xss, _ = smptest.make_named_cert([[("CN", "<img src=x onerror=alert(1)>")]], self.tmp)
+        fp = run(["inspect", "--format", "json", pki("carol-sanonly.pem")] + TRUST).json()[0][
+            "sha256"]
+        shots = os.path.join(ARTIFACTS, "serve-" + self.kind)
+        os.makedirs(shots, exist_ok=True)
+        srv = Server(self.d, "-b", self.ou)
+        try:
+            proc = subprocess.run(
+                ["node", os.path.join(BROWSER_DIR, "serve.mjs"), "http://127.0.0.1:%d/" % srv.port,
+                 self.d.admin_dn, self.d.admin_pw, "carol@partner.example",
+                 pki("carol-sanonly.pem"), xss, fp, shots],
+                cwd=BROWSER_DIR, capture_output=True, text=True, timeout=300)
+        finally:
+            rc, err = srv.stop()
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        seen = json.loads(proc.stdout.splitlines()[-1])
+        self.assertEqual(seen["errors"], [], seen)
+        self.assertEqual(seen["foreign"], [], "the page fetched from elsewhere")
+        self.assertEqual(seen["who"], self.d.admin_dn)
+        # the tag in a CN is text on the page, not an element
+        self.assertRegex(seen["checkSubject"], r"CN=\\?<img src=x onerror=alert\(1\)\\?>")
+        self.assertEqual(seen["images"], 0)
+        self.assertEqual(seen["preview"], ["would_publish"])
+        self.assertIn("changetype: modify", seen["previewLdif"])
+        self.assertNotIn("/tmp", seen["previewLdif"])  # no path of the server's
+        self.assertEqual(seen["published"], ["published"])
+        self.assertIn(fp, seen["lookupAfter"])
+        self.assertEqual((seen["removePreview"], seen["removed"]), (["would_remove"], ["removed"]))
+        self.assertEqual([row[0] for row in seen["journal"][:2]], ["remove", "publish"])
+        self.assertIn("undone", seen["undo"])
+        self.assertEqual(len(seen["bars"]), 18)
+        self.assertTrue(seen.get("loggedOut"))
+        # what the directory holds at the end: the removal undone, the certificate back
+        self.assertEqual(self.d.certs(dn), [der_of("carol-sanonly.pem")])
+        for name in ("01-login", "04-publish-preview", "09-audit"):
+            self.assertTrue(os.path.getsize(os.path.join(shots, name + ".png")) > 1000)
+
+
 class Lifecycle:
     """Servers of their own: the failure limit, idle expiry, the listen rules, stopping."""
     kind = None
@@ -495,6 +585,14 @@ class SlapdServe(ServeCases, unittest.TestCase):
 
 
 class SambaADServe(ServeCases, unittest.TestCase):
+    kind = "ad"
+
+
+class SlapdBrowser(BrowserCases, unittest.TestCase):
+    kind = "slapd"
+
+
+class SambaADBrowser(BrowserCases, unittest.TestCase):
     kind = "ad"
 
 
