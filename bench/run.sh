@@ -20,6 +20,9 @@
 #                              fewer, its time is extrapolated to N and the output says so)
 #   bench/run.sh all [N]       publish N, audit 10000 and audit 100000 (or N and 10*N when N is
 #                              given), the audit's RSS growth between the two sizes, and wan N
+#   bench/run.sh serve [N]     lookups per second and latency percentiles through serve's API
+#                              against N entries (default 100000), next to one smimepub lookup
+#                              process and one ldapsearch process per address
 #   bench/run.sh profile [N]   perf record -g of an audit of N certificates (default 10000)
 #   bench/run.sh callgrind [N] valgrind --tool=callgrind of an audit of N certificates (default
 #                              2000): inclusive costs by function, readable without debug symbols
@@ -581,11 +584,56 @@ bench_callgrind() {
     log "full profile: callgrind_annotate --inclusive=yes --tree=caller $WORK/audit.callgrind"
 }
 
+# serve N: lookups through `smimepub serve`'s API against N entries (default 100000), from
+# SERVE_CLIENTS sessions at once (default 4) for SERVE_SECONDS (default 30): lookups per second
+# and latency percentiles; next to them what a ticket system would do without the server,
+# one `smimepub lookup` process per address and one ldapsearch process per address (SUBSET of
+# each, per second), and the ratios.
+bench_serve() {
+    local n=$1 port=$((PORT + 7)) pid line t rate_cli rate_ls i k
+    local clients=${SERVE_CLIENTS:-4} seconds=${SERVE_SECONDS:-30} sample=${SUBSET:-500}
+    ((sample <= 200)) || sample=200
+    log "serve: lookups against $n entries; $clients clients for $seconds s"
+    audit_setup "$n"
+    "$SMIMEPUB" -H "$SLAPD_URI" --ca-file "$DATA/root.pem" --at "$AT" serve \
+        --listen "127.0.0.1:$port" 2>"$WORK/serve.err" &
+    pid=$!
+    for ((k = 0; k < 100; k++)); do
+        grep -q 'serving on' "$WORK/serve.err" 2>/dev/null && break
+        sleep 0.1
+    done
+    line=$(python3 "$HERE/serve_load.py" "http://127.0.0.1:$port/" "$SLAPD_ROOTDN" "$(cat "$WORK/pw")" \
+        "$n" "$clients" "$seconds") || { kill "$pid"; die "serve load failed"; }
+    kill -TERM "$pid"
+    wait "$pid" || true
+    echo "serve $n entries: $line"
+    local rate_api
+    rate_api=$(sed -E 's/.*: ([0-9]+)\/s.*/\1/' <<<"$line")
+    t=$(now)
+    for ((i = 1; i <= sample; i++)); do
+        k=$(( (i * 7919) % n + 1 ))
+        "$SMIMEPUB" -H "$SLAPD_URI" -D "$SLAPD_ROOTDN" -y "$WORK/pw" --ca-file "$DATA/root.pem" \
+            --at "$AT" --format json lookup "user$k@bench.example" >/dev/null 2>&1 || true
+    done
+    rate_cli=$(calc "$sample / ($(now) - $t)")
+    t=$(now)
+    for ((i = 1; i <= sample; i++)); do
+        k=$(( (i * 7919) % n + 1 ))
+        ldapsearch -x -H "$SLAPD_URI" -D "$SLAPD_ROOTDN" -y "$WORK/pw" -b "$SLAPD_BASE" -LLL \
+            "(|(mail=user$k@bench.example)(proxyAddresses=smtp:user$k@bench.example))" \
+            userCertificate 'userCertificate;binary' userSMIMECertificate mail >/dev/null 2>&1 || true
+    done
+    rate_ls=$(calc "$sample / ($(now) - $t)")
+    slapd_stop
+    echo "  one smimepub lookup process per address: $rate_cli/s; API / that = $(calc "$rate_api / $rate_cli")"
+    echo "  one ldapsearch process per address (no judgement): $rate_ls/s; API / that = $(calc "$rate_api / $rate_ls")"
+}
+
 main() {
     local what=${1:-all} n=${2:-} small big rss_small
     case $what in
-        publish | audit | prune | wan | all | profile | callgrind) ;;
-        *) echo "usage: bench/run.sh [publish|audit|prune|wan|all|profile|callgrind] [N]" >&2; exit 2 ;;
+        publish | audit | prune | wan | all | profile | callgrind | serve) ;;
+        *) echo "usage: bench/run.sh [publish|audit|prune|wan|all|profile|callgrind|serve] [N]" >&2; exit 2 ;;
     esac
     if [[ -n $n && ! $n =~ ^[1-9][0-9]*$ ]]; then die "bad N: $n"; fi
     build
@@ -598,6 +646,7 @@ main() {
         wan) bench_wan "${n:-10000}" ;;
         profile) bench_profile "${n:-10000}" ;;
         callgrind) bench_callgrind "${n:-2000}" ;;
+        serve) bench_serve "${n:-100000}" ;;
         all)
             bench_publish "${n:-10000}"
             small=${n:-10000}

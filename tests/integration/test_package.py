@@ -82,7 +82,7 @@ class DebianPackage(unittest.TestCase):
         files = {p: self.contents(p) for p in PACKAGES}
         self.assertIn("/usr/bin/smimepub", files["smimepub"])
         self.assertIn("/usr/share/man/man1/smimepub.1.gz", files["smimepub"])
-        for unit in ("smimepub-audit.service", "smimepub-audit.timer"):
+        for unit in ("smimepub-audit.service", "smimepub-audit.timer", "smimepub-serve.service"):
             self.assertIn("/lib/systemd/system/" + unit, files["smimepub"])
         self.assertIn("/usr/share/bash-completion/completions/smimepub.bash", files["smimepub"])
         so = [f for f in files["libsmimepub0"] if re.search(r"/libsmimepub\.so\.0[.\d]*$", f)]
@@ -119,19 +119,25 @@ class DebianPackage(unittest.TestCase):
         # directive), the timer is not enabled by the package, and the service's exposure
         # (systemd-analyze security) stays "OK" or better: at most 3.9 of 10
         units = ["/lib/systemd/system/smimepub-audit.service",
-                 "/lib/systemd/system/smimepub-audit.timer"]
+                 "/lib/systemd/system/smimepub-audit.timer",
+                 "/lib/systemd/system/smimepub-serve.service"]
         res = subprocess.run(["systemd-analyze", "verify"] + units, capture_output=True,
                              text=True)
         self.assertEqual((res.returncode, res.stdout + res.stderr), (0, ""), res)
         self.assertFalse(os.path.exists("/etc/systemd/system/timers.target.wants/"
                                         "smimepub-audit.timer"))
-        res = subprocess.run(["systemd-analyze", "security", "--offline=yes", units[0]],
-                             capture_output=True, text=True)
-        level = re.search(r"Overall exposure level for \S+: ([\d.]+)", res.stdout)
-        self.assertIsNotNone(level, res)
-        self.assertLess(float(level.group(1)), 4.0, res.stdout)
-        for must in ("ProtectSystem=strict", "NoNewPrivileges=yes", "ProtectHome=yes"):
-            self.assertIn(must, open(units[0]).read())
+        self.assertFalse(os.path.exists("/etc/systemd/system/multi-user.target.wants/"
+                                        "smimepub-serve.service"))
+        for service, most in ((units[0], 4.0), (units[2], 2.0)):
+            res = subprocess.run(["systemd-analyze", "security", "--offline=yes", service],
+                                 capture_output=True, text=True)
+            level = re.search(r"Overall exposure level for \S+: ([\d.]+)", res.stdout)
+            self.assertIsNotNone(level, res)
+            self.assertLess(float(level.group(1)), most, res.stdout)
+            with open(service) as fp:
+                text = fp.read()
+            for must in ("ProtectSystem=strict", "NoNewPrivileges=yes", "ProtectHome=yes"):
+                self.assertIn(must, text)
 
 
 if __name__ == "__main__":
