@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -40,13 +41,14 @@ ALICE_PEM = read(pki("alice.pem"))
 class Server:
     """A `smimepub serve` on 127.0.0.1 and a port the system picks."""
 
-    def __init__(self, d, *extra):
+    def __init__(self, d, *extra, tls_ca=None):
+        self.tls_ca = tls_ca
         self.proc = subprocess.Popen(
             [smptest.BIN, "-H", d.uri, "-b", d.base] + TRUST +
             ["serve", "--listen", "127.0.0.1:0"] + list(extra),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stderr.readline()
-        m = re.search(r"serving on http://127\.0\.0\.1:(\d+)/", line)
+        m = re.search(r"serving on https?://127\.0\.0\.1:(\d+)/", line)
         if not m:
             self.proc.kill()
             raise AssertionError("serve did not start: %r %s" % (line, self.proc.stderr.read()))
@@ -66,7 +68,11 @@ class Server:
         if session is not None:
             h["Cookie"] = "smp_session=" + session["id"]
             h.setdefault("X-CSRF-Token", session["csrf"])
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        if self.tls_ca is not None:
+            ctx = ssl.create_default_context(cafile=self.tls_ca)
+            c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=60, context=ctx)
+        else:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
             if isinstance(body, (dict, list)):
                 body = json.dumps(body).encode()
@@ -441,23 +447,38 @@ class ServeCases:
             self.assertEqual(status, 400, (q, body))
 
     def test_twenty_sessions_at_once(self):
+        """Twenty sessions publish and look up at once, each its own certificate onto its own
+        contact: every answer is the session's own, and the directory ends as they said."""
+        tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
         mails = ["p%02d@partner.example" % i for i in range(20)]
-        dns = {m: self.d.add_contact(self.ou, "P%02d" % i, mail=m, certs=[der_of("alice.pem")])
-               for i, m in enumerate(mails)}
+        dns = {m: self.d.add_contact(self.ou, "P%02d" % i, mail=m) for i, m in enumerate(mails)}
+        certs = {m: smptest.make_named_cert([[("CN", "P%02d" % i)], [("emailAddress", m)]], tmp)
+                 for i, m in enumerate(mails)}
+        fps = {m: run(["inspect", "--format", "json", certs[m][0]]).json()[0]["sha256"]
+               for m in mails}
         sessions = [self.srv.login(self.d.admin_dn, self.d.admin_pw) for _ in mails]
         got, errors = {}, []
 
         def work(mail, sess):
             try:
+                # its validity starts today, after --at: not yet valid, hence force
+                status, _, body = self.srv.request("POST", "/api/publish?dry_run=0&force=1",
+                                                   body=read(certs[mail][0]), session=sess)
+                assert status == 200, (status, body)
+                (item,) = body["results"]
+                assert (item["action"], item["dn"].lower(), item["sha256"]) == (
+                    "published", dns[mail].lower(), fps[mail]), (mail, item)
                 for _ in range(3):
                     status, _, body = self.srv.request("GET", "/api/lookup?address=" + mail,
                                                        session=sess)
                     assert status == 200, (status, body)
                     found = {r["dn"].lower() for r in body["results"] if r.get("dn")}
                     assert found == {dns[mail].lower()}, (mail, found)
-                    status, _, body = self.srv.request(
-                        "POST", "/api/inspect", body=ALICE_PEM,
-                        session=sess)
+                    shas = {r.get("sha256") for r in body["results"] if r.get("sha256")}
+                    assert shas == {fps[mail]}, (mail, shas)
+                    status, _, body = self.srv.request("POST", "/api/inspect", body=ALICE_PEM,
+                                                       session=sess)
                     assert status == 200 and body["results"][0]["emails"] == [
                         "alice@partner.example"], body
                 got[mail] = True
@@ -468,9 +489,11 @@ class ServeCases:
         for t in threads:
             t.start()
         for t in threads:
-            t.join(120)
+            t.join(180)
         self.assertEqual(errors, [])
         self.assertEqual(sorted(got), mails)
+        for m in mails:
+            self.assertEqual(self.d.certs(dns[m]), [certs[m][1]], m)
         for s in sessions:
             self.srv.request("DELETE", "/api/session", session=s)
 
@@ -569,6 +592,46 @@ class Lifecycle:
             time.sleep(2.5)
             status, _, _ = srv.request("GET", "/api/lookup?address=x@partner.example", session=s)
             self.assertEqual(status, 401)
+        finally:
+            srv.stop()
+
+    def test_listen_rules(self):
+        """Without TLS a loopback address only (checked before anything listens)."""
+        for listen in ("0.0.0.0:0", "[::]:0", "192.0.2.1:8443"):
+            res = run(["-H", self.d.uri, "serve", "--listen", listen])
+            self.assertEqual(res.rc, 64, res)
+            self.assertIn("loopback only", res.err)
+        for bad in ("8443", "127.0.0.1", "localhost:8443", "[::1:8443", "127.0.0.1:x"):
+            res = run(["-H", self.d.uri, "serve", "--listen", bad])
+            self.assertEqual(res.rc, 64, res)
+            self.assertIn("invalid --listen", res.err)
+        res = run(["-H", self.d.uri, "-D", self.d.admin_dn, "serve"])
+        self.assertEqual(res.rc, 64, res)
+        res = run(["-H", self.d.uri, "serve", "--tls-cert", pki("alice.pem")])
+        self.assertEqual(res.rc, 64, res)
+        self.assertIn("go together", res.err)
+
+    def test_https_and_a_secure_cookie(self):
+        tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        key, cert = os.path.join(tmp, "k.pem"), os.path.join(tmp, "c.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
+                        "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+        srv = Server(self.d, "--tls-cert", cert, "--tls-key", key, tls_ca=cert)
+        try:
+            s = srv.login(self.d.admin_dn, self.d.admin_pw)
+            self.assertTrue(s["cookie"].endswith("; Secure"), s["cookie"])
+            status, h, body = srv.request("GET", "/api/lookup?address=x@partner.example",
+                                          session=s)
+            self.assertEqual(status, 200, body)
+            # plain HTTP on the TLS port gets no answer a browser would take
+            c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+            with self.assertRaises((http.client.HTTPException, OSError)):
+                c.request("GET", "/api/session")
+                c.getresponse()
+            c.close()
         finally:
             srv.stop()
 
