@@ -38,6 +38,7 @@ struct cli_opts {
 	const char *listen;          /* --listen ADDRESS:PORT */
 	const char *tls_cert, *tls_key;
 	int idle_timeout;            /* --idle-timeout: seconds (default 900) */
+	const char *login_attribute; /* --login-attribute: names that are not DNs, looked up */
 	int nagios_short;            /* -w or -c given (only with --format nagios) */
 	int crit_days_set;           /* --crit-days given (audit's default is 7) */
 	int quiet;

@@ -239,6 +239,25 @@ static int add_session(struct server *sv, struct web_session *ws)
 	return -1;
 }
 
+/*
+ * --login-attribute: the DN whose attribute is the name given ("jdoe" as uid), found on an
+ * anonymous connection (serve keeps no password of its own to search with).
+ */
+static int find_login(const struct server *sv, const char *name, char **dn, smp_error *err)
+{
+	smp_conn_options conn = sv->o->conn;
+	smp_dir *anon = NULL;
+	int r;
+
+	conn.binddn = NULL;
+	conn.password = NULL;
+	if ((r = smp_dir_open(&anon, &conn, err)) != 0)
+		return r;
+	r = smp_dir_find_login(anon, sv->o->login_attribute, name, dn, err);
+	smp_dir_close(anon);
+	return r;
+}
+
 /* POST /api/session {"user", "password"}: a bind as the person. */
 static enum MHD_Result login(struct server *sv, struct MHD_Connection *c, struct request *rq)
 {
@@ -250,9 +269,9 @@ static enum MHD_Result login(struct server *sv, struct MHD_Connection *c, struct
 	char addr[INET6_ADDRSTRLEN], cookie[160];
 	struct failures *f;
 	const char *user, *pwtext;
-	char *pw = NULL;
+	char *pw = NULL, *dn = NULL;
 	json_t *in;
-	int r, status;
+	int r, status, by_name;
 
 	client_address(c, addr);
 	f = failures_of(sv, addr);
@@ -292,8 +311,22 @@ static enum MHD_Result login(struct server *sv, struct MHD_Connection *c, struct
 	}
 	json_decref(in);
 	conn.binddn = ws->user;
+	if (sv->o->login_attribute != NULL && strchr(ws->user, '=') == NULL &&
+	    (r = find_login(sv, ws->user, &dn, &err)) != 0) {
+		smp_secret_free(pw);
+		session_free(ws);
+		if (smp_exit_status(r) == 69)
+			return error_reply(c, 503, "directory_unavailable", "%s", err.msg);
+		f->count++;
+		return error_reply(c, 401, "bind_refused", "%s", r == SMP_ERR_ACCESS
+				   ? "unknown user or wrong password" : err.msg);
+	}
+	if (dn != NULL)
+		conn.binddn = dn;
 	conn.password = pw;
 	r = smp_dir_open(&ws->dir, &conn, &err);
+	by_name = dn != NULL;
+	free(dn);
 	smp_secret_free(pw);  /* no reconnect: the session ends with its connection */
 	if (r == 0) {
 		smp_dir_forget_password(ws->dir);
@@ -308,7 +341,9 @@ static enum MHD_Result login(struct server *sv, struct MHD_Connection *c, struct
 		session_free(ws);
 		if (status == 77) {
 			f->count++;
-			return error_reply(c, 401, "bind_refused", "%s", err.msg);
+			/* a name looked up: the same words as for a name that is not there */
+			return error_reply(c, 401, "bind_refused", "%s", by_name
+					   ? "unknown user or wrong password" : err.msg);
 		}
 		return error_reply(c, status == 69 ? 503 : 500, status == 69
 				   ? "directory_unavailable" : "internal", "%s", err.msg);

@@ -28,6 +28,7 @@ enum {
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
 	OPT_IDLE_TIMEOUT,
+	OPT_LOGIN_ATTRIBUTE,
 	OPT_CRIT_DAYS,
 	OPT_JOURNAL,
 	OPT_STRICT,
@@ -119,6 +120,7 @@ static const struct opt_def opt_defs[] = {
 	{ "listen", 0, 1, OPT_LISTEN, "ADDRESS:PORT", CMD_SERVE, "serve: where to listen (default 127.0.0.1:8443; [::1]:PORT for IPv6); without --tls-cert only a loopback address, unless --insecure" },
 	{ "tls-cert", 0, 1, OPT_TLS_CERT, "FILE", CMD_SERVE, "serve: HTTPS with this certificate (PEM, with its chain), and --tls-key" },
 	{ "tls-key", 0, 1, OPT_TLS_KEY, "FILE", CMD_SERVE, "serve: the private key of --tls-cert (PEM)" },
+	{ "login-attribute", 0, 1, OPT_LOGIN_ATTRIBUTE, "ATTR", CMD_SERVE, "serve: a login name that is not a DN is looked up as ATTR below the base, anonymously (OpenLDAP: uid), and its entry bound as" },
 	{ "idle-timeout", 0, 1, OPT_IDLE_TIMEOUT, "SECONDS", CMD_SERVE, "serve: a session unused this long ends, and its directory connection closes (default 900)" },
 	{ "bash-completion", 0, 0, OPT_BASH_COMPLETION, NULL, CMD_ALL, "print the bash completion script (generated from this option table) and exit" },
 	{ NULL, 0, 0, 0, NULL, 0, NULL },
@@ -345,6 +347,7 @@ static int apply_option(struct cli_opts *o, int c, char *arg, int *help, int *ve
 	case OPT_LISTEN: o->listen = arg; break;
 	case OPT_TLS_CERT: o->tls_cert = arg; break;
 	case OPT_TLS_KEY: o->tls_key = arg; break;
+	case OPT_LOGIN_ATTRIBUTE: o->login_attribute = arg; break;
 	case OPT_IDLE_TIMEOUT: return parse_int(&o->idle_timeout, arg, "--idle-timeout", 1, 86400);
 	case OPT_FORMAT:
 		for (o->format = CLI_FMT_TEXT; o->format <= CLI_FMT_PROMETHEUS; o->format++)

@@ -387,6 +387,16 @@ int smp_dir_delete(smp_dir *d, const char *dn, smp_error *err);
 char *smp_dir_identity(smp_dir *d);
 
 /*
+ * The DN of the one entry below the base whose attr equals value (RFC 4515 escaped): how a
+ * login name that is not a DN ("jdoe" with attr "uid") becomes one to bind as, on a
+ * connection that may be anonymous. 0 and *dn (malloc'd); SMP_ERR_ACCESS when none or several
+ * match or the search is refused (one answer for all, as a login should give), SMP_ERR_USAGE
+ * when attr is not an attribute name, SMP_ERR_NOMEM.
+ */
+int smp_dir_find_login(smp_dir *d, const char *attr, const char *value, char **dn,
+		       smp_error *err);
+
+/*
  * smp_dir_contact_new + smp_dir_add_contact. Returns 0 and, when dn_out is not NULL, *dn_out
  * (caller frees); SMP_ERR_CONFLICT when the DN exists.
  */

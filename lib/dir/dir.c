@@ -218,6 +218,51 @@ static int escaped(char **out, const char *value, smp_error *err)
 	return 0;
 }
 
+/* See dir.h. */
+int smp_dir_find_login(smp_dir *d, const char *attr, const char *value, char **dn,
+		       smp_error *err)
+{
+	char *esc = NULL, *filter = NULL, **dns = NULL;
+	size_t n = 0;
+	int r;
+
+	*dn = NULL;
+	if (attr == NULL || *attr == '\0' || strspn(attr, "abcdefghijklmnopqrstuvwxyz"
+			"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != strlen(attr))
+		return smp_error_set(err, SMP_ERR_USAGE, "'%s' is not an attribute name",
+				     attr != NULL ? attr : "");
+	if (d->ops->find_dns == NULL)
+		return refuse(d, "find a login", err);
+	if ((r = escaped(&esc, value, err)) != 0)
+		return r;
+	if (asprintf(&filter, "(%s=%s)", attr, esc) < 0) {
+		filter = NULL;
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (d->ops->find_dns(d, smp_dir_base(d) != NULL ? smp_dir_base(d) : "", filter, &dns,
+			     &n) != 0) {
+		r = smp_error_set(err, SMP_ERR_ACCESS, "cannot search for %s", filter);
+		goto out;
+	}
+	if (n != 1) {
+		/* the same answer for none and several: a login says no more than that */
+		r = smp_error_set(err, SMP_ERR_ACCESS, "no single entry has %s", filter);
+		goto out;
+	}
+	if ((*dn = strdup(dns[0])) == NULL)
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	else
+		r = 0;
+out:
+	for (size_t i = 0; i < n; i++)
+		free(dns[i]);
+	free(dns);
+	free(filter);
+	ber_memfree(esc);
+	return r;
+}
+
 /* See backend.h. */
 int smp_dir_address_filter(char **out, const smp_profile *p, const char *addr, smp_error *err)
 {

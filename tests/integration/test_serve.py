@@ -662,6 +662,31 @@ class SambaADBrowser(BrowserCases, unittest.TestCase):
 class SlapdLifecycle(Lifecycle, unittest.TestCase):
     kind = "slapd"
 
+    def test_login_by_name(self):
+        """--login-attribute: a name that is not a DN is looked up (anonymously, where the
+        directory allows it: Samba AD refuses anonymous searches, and AD logins are
+        user@REALM) and its entry bound as; unknown names and wrong passwords get the same
+        answer."""
+        user, pw = self.d.writer
+        name = re.match(r"cn=([^,]+),", user).group(1)
+        srv = Server(self.d, "--login-attribute", "cn")
+        try:
+            s = srv.login(name, pw)
+            self.assertEqual(s["user"], name)
+            status, _, body = srv.request("GET", "/api/journal", session=s)
+            self.assertEqual(status, 200, body)
+            answers = set()
+            # a wrong password, a name that is not there, and filter tricks (escaped)
+            for who, password in ((name, "wrong"), ("nobody-" + name, pw), ("*", pw),
+                                  ("c*)(objectClass", pw)):
+                status, _, body = srv.request("POST", "/api/session",
+                                              {"user": who, "password": password})
+                self.assertEqual(status, 401, (who, body))
+                answers.add(body["message"])
+            self.assertEqual(answers, {"unknown user or wrong password"})
+        finally:
+            srv.stop()
+
 
 class SambaADLifecycle(Lifecycle, unittest.TestCase):
     kind = "ad"
