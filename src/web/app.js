@@ -236,6 +236,10 @@ async function runAudit() {
   const s = r.data.summary;
   $('audit-summary').replaceChildren(el('p', { class: severityClass(s.status), id: 'audit-status' }, s.message || s.status));
   $('audit-chart').replaceChildren(chart(r.data.expiry));
+  const codes = Object.entries(s.counts || {}).sort((a, b) => b[1] - a[1]);
+  $('audit-codes').replaceChildren(codes.length ? el('table', { id: 'audit-codes-table' },
+    el('thead', {}, el('tr', {}, el('th', {}, 'finding'), el('th', {}, 'how many'))),
+    el('tbody', {}, ...codes.map(([code, n]) => el('tr', {}, el('td', {}, code), el('td', {}, n))))) : null);
   const rows = r.data.findings.map((f) => el('tr', {},
     el('td', {}, f.dn || f.url || ''), el('td', {}, f.subject || ''),
     el('td', {}, (f.problems || []).map((p) => p.code).join(', ')),

@@ -93,6 +93,8 @@ try {
   await page.click('#audit-run');
   await page.waitForSelector('svg.chart g.month');
   seen.bars = await page.$$eval('svg.chart g.month', (gs) => gs.map((g) => [g.dataset.month, Number(g.dataset.count)]));
+  seen.codes = await page.$$eval('#audit-codes-table tbody tr', (trs) => trs.map((tr) =>
+    [...tr.querySelectorAll('td')].map((td) => td.textContent)));
   await shot('09-audit');
   await page.setViewportSize({ width: 390, height: 844 });
   await shot('10-audit-phone');

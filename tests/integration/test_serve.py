@@ -553,6 +553,14 @@ class BrowserCases:
         self.assertEqual([row[0] for row in seen["journal"][:2]], ["remove", "publish"])
         self.assertIn("undone", seen["undo"])
         self.assertEqual(len(seen["bars"]), 18)
+        # carol's certificate is back after the undo: one in 2027-01, as audit counts it
+        self.assertIn(["2027-01", 1], seen["bars"])
+        pw = self.d.pwfile()
+        self.addCleanup(os.unlink, pw)
+        audit = run(["-H", self.d.uri, "-b", self.ou, "-D", self.d.admin_dn, "-y", pw] + TRUST +
+                    ["audit", "--format", "json"]).json()
+        counts = [r for r in audit if r.get("type") == "summary"][0]["counts"]
+        self.assertEqual({c: int(n) for c, n in seen["codes"]}, counts)
         self.assertTrue(seen.get("loggedOut"))
         # what the directory holds at the end: the removal undone, the certificate back
         self.assertEqual(self.d.certs(dn), [der_of("carol-sanonly.pem")])
