@@ -699,6 +699,24 @@ class SlapdLifecycle(Lifecycle, unittest.TestCase):
 class SambaADLifecycle(Lifecycle, unittest.TestCase):
     kind = "ad"
 
+    def test_ad_login_forms(self):
+        """AD logins as people type them: user@REALM and DOMAIN\\user, besides the DN."""
+        realm = self.d.env["AD_REALM"]
+        domain = realm.split(".")[0]
+        srv = Server(self.d)
+        try:
+            for user in ("Administrator@" + realm, domain + "\\Administrator"):
+                s = srv.login(user, self.d.admin_pw)
+                self.assertEqual(s["user"], user)
+                status, _, body = srv.request("GET", "/api/lookup?address=x@partner.example",
+                                              session=s)
+                self.assertEqual(status, 200, (user, body))
+            status, _, body = srv.request("POST", "/api/session",
+                                          {"user": "Administrator@" + realm, "password": "no"})
+            self.assertEqual(status, 401, body)
+        finally:
+            srv.stop()
+
 
 if __name__ == "__main__":
     smptest.main()
