@@ -160,11 +160,36 @@ void cli_error_of(const smp_error *err)
 	cli_error("%s%s", err->msg, cli_hint(err->hint));
 }
 
+/* serve's page: advice names its choices, not flags */
+static int for_page;
+
+/* See advice.h. */
+void cli_advice_for_page(void)
+{
+	for_page = 1;
+}
+
+/* The page's words for the reasons it can act on (cli_reason_advice), or NULL. */
+static const char *page_advice(const char *reason)
+{
+	if (strcmp(reason, "already_has_certificate") == 0)
+		return ": choose 'keep both' or 'replace the ones for the same address'";
+	if (strcmp(reason, "downgrade") == 0)
+		return ": keep it, or publish despite the problems to replace it anyway";
+	if (strcmp(reason, "critical_problem") == 0)
+		return ": fix them, or publish despite the problems";
+	if (strcmp(reason, "not_found") == 0)
+		return ": the recipient needs a contact in the directory first";
+	return NULL;
+}
+
 /* See advice.h. */
 const char *cli_reason_advice(const smp_item *it)
 {
 	if (it->reason == NULL)
 		return NULL;
+	if (for_page)
+		return page_advice(it->reason);
 	if (strcmp(it->reason, "already_has_certificate") == 0)
 		return ": use --add to keep both or --replace to replace the ones for the same "
 		       "address";

@@ -27,6 +27,12 @@ json_t *cli_problem_json(const smp_problem *p, const char *scope);
  */
 const char *cli_reason_advice(const smp_item *it);
 
+/*
+ * From now on cli_reason_advice speaks to the helpdesk page's user (serve): its choices
+ * ("keep both", "replace", "publish despite the problems") instead of the command's flags.
+ */
+void cli_advice_for_page(void);
+
 /* What to do about an error with that hint, in this tool's flags ("" for none). */
 const char *cli_hint(smp_hint hint);
 

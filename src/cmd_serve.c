@@ -1157,6 +1157,7 @@ int cmd_serve(struct cli_opts *o)
 		cli_error("--tls-cert and --tls-key go together");
 		return 64;
 	}
+	cli_advice_for_page();
 	if (parse_listen(listen, &ai) != 0) {
 		cli_error("invalid --listen '%s': use ADDRESS:PORT (127.0.0.1:8443, [::1]:8443)",
 			  listen);

@@ -400,6 +400,16 @@ class ServeCases:
         self.assertEqual(self.d.certs(dn), [])
         self.d.delete_tree(dn)
 
+    def test_advice_names_the_pages_choices(self):
+        # Alice holds alice.pem: another certificate for her is refused with the choices
+        status, _, body = self.srv.request("POST", "/api/publish?dry_run=1",
+                                           body=read(pki("alice-new.pem")), session=self.admin)
+        (item,) = body["results"]
+        self.assertEqual(item["reason"], "already_has_certificate", body)
+        self.assertIn("choose 'keep both' or 'replace the ones for the same address'",
+                      item["message"])
+        self.assertNotIn("--", item["message"])  # no command-line flag on the page
+
     def test_a_reader_gets_the_directorys_refusal(self):
         user, pw = self.d.reader
         if user is None:
