@@ -208,7 +208,7 @@ static void client_address(struct MHD_Connection *c, char out[INET6_ADDRSTRLEN])
 /* The failure count of addr within the window (its slot, or a free or the oldest one). */
 static struct failures *failures_of(struct server *sv, const char *addr)
 {
-	struct failures *oldest = &sv->fails[0];
+	struct failures *free_slot = NULL, *oldest = &sv->fails[0], *slot;
 	time_t now = time(NULL);
 
 	for (int i = 0; i < CLIENTS_MAX; i++) {
@@ -218,15 +218,17 @@ static struct failures *failures_of(struct server *sv, const char *addr)
 			f->count = 0;
 		if (f->count > 0 && strcmp(f->addr, addr) == 0)
 			return f;
-		if (f->count == 0 || f->first < oldest->first)
+		if (f->count == 0 && free_slot == NULL)
+			free_slot = f;
+		if (f->first < oldest->first)
 			oldest = f;
 	}
-	if (oldest->count == 0 || strcmp(oldest->addr, addr) != 0) {
-		snprintf(oldest->addr, sizeof(oldest->addr), "%s", addr);
-		oldest->count = 0;
-		oldest->first = now;
-	}
-	return oldest;
+	/* a new address: a free slot, or (the table full) the oldest address's */
+	slot = free_slot != NULL ? free_slot : oldest;
+	snprintf(slot->addr, sizeof(slot->addr), "%s", addr);
+	slot->count = 0;
+	slot->first = now;
+	return slot;
 }
 
 static int add_session(struct server *sv, struct web_session *ws)
