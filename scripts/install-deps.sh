@@ -11,7 +11,7 @@ for a in "$@"; do [ "$a" = "--tests" ] && TESTS=1; done
 
 PKGS="meson ninja-build pkg-config gcc g++ libc6-dev binutils python3 openssl
 libssl-dev libldap-dev libsasl2-dev libgmime-3.0-dev libjansson-dev libidn2-dev libcmocka-dev
-libmicrohttpd-dev
+libmicrohttpd-dev libcurl4-openssl-dev
 ldap-utils gpgsm libsasl2-modules krb5-user libsasl2-modules-gssapi-mit"
 DIRS="slapd samba samba-ad-dc samba-ad-provision samba-dsdb-modules ldb-tools util-linux"
 case " $* " in *" --no-directories "*) ;; *) PKGS="$PKGS $DIRS" ;; esac

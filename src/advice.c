@@ -148,6 +148,13 @@ const char *cli_hint(smp_hint hint)
 	case SMP_HINT_TRUST_UNUSED_FILE:
 		return ": add file to --trust (e.g. --trust directory,file), or leave out --ca-file "
 		       "and --ca-dir";
+	case SMP_HINT_IMAP_CA:
+		return ": give its CA with --imap-ca-file (default: the system store)";
+	case SMP_HINT_IMAP_STARTTLS:
+		return ": use imaps://, or give --insecure";
+	case SMP_HINT_IMAP_KEYWORD:
+		return ": give --done-folder and --failed-folder, so that a processed message leaves "
+		       "the mailbox";
 	case SMP_HINT_NONE:
 	default:
 		return "";

@@ -61,6 +61,12 @@ struct cli_opts {
 	int prune_superseded;        /* prune: --superseded */
 	int allow_from_mismatch;     /* harvest */
 	int publish_intermediates;   /* harvest */
+	const char *imap_password_file; /* harvest imap[s]:// (SPEC §9) */
+	const char *imap_token_file;
+	const char *imap_ca_file;
+	const char *done_folder, *failed_folder;
+	int watch;                   /* --watch SECONDS, 0: once */
+	size_t max_message_size;     /* 0: SMP_IMAP_MAX_SIZE_DEFAULT */
 	int jobs;                    /* operations in flight for bulk publish */
 	int jobs_set;                /* --jobs given: it bounds the adaptive window */
 	smp_undo_options undo;       /* --last --since --record */
@@ -150,6 +156,13 @@ void cli_progress_end(struct cli_progress *p);
 
 /* Connects and binds per the connection options, reading the password (-y, -W, SMIMEPUB_PASSWORD). */
 int cli_connect(smp_dir **out, const struct cli_opts *o, smp_error *err);
+
+/*
+ * A password from path (as -y reads it: owner-only unless allow_open, one line), else from the
+ * environment variable env (then cleared and removed), in secret memory (smp_secret_free).
+ * Returns 0 with *out, NULL when neither gave one; or an error.
+ */
+int cli_secret(char **out, const char *path, const char *env, int allow_open, smp_error *err);
 
 /* Builds the trust context from the options (--ca-file, --at, ...). */
 int cli_trust(smp_trust **out, const struct cli_opts *o, smp_error *err);

@@ -19,15 +19,11 @@
 
 #include "advice.h"
 #include "cli.h"
-#include "stop.h"
+#include "harvest.h"
 #include "inputs.h"
 #include "publish.h"
 #include "signer.h"
-
-struct harvest {
-	struct cli_run run;
-	int offline;              /* dry run without a directory: no matching */
-};
+#include "stop.h"
 
 /* Prints a record that carries no certificate (ownership taken) for item. */
 static void emit_plain(struct harvest *h, const smp_item *item, json_t *obj)
@@ -69,7 +65,7 @@ static void report_message(struct harvest *h, const smp_item *it)
 }
 
 /* What the engine reports: an input, a message, or a signer's certificate and its outcome. */
-static int harvest_item(const smp_item *it, void *ctx)
+int cli_harvest_item(const smp_item *it, void *ctx)
 {
 	struct harvest *h = ctx;
 	json_t *obj;
@@ -108,8 +104,27 @@ static int harvest_item(const smp_item *it, void *ctx)
 	return 0;
 }
 
-/* Whether a dry run may go without a directory: no -H and no URI configured for libldap. */
-static int no_directory_named(const struct cli_opts *o)
+int cli_is_imap_url(const char *arg)
+{
+	return strncasecmp(arg, "imap://", 7) == 0 || strncasecmp(arg, "imaps://", 8) == 0;
+}
+
+void cli_harvest_options(smp_harvest_options *ho, struct harvest *h)
+{
+	smp_harvest_options init = SMP_HARVEST_OPTIONS_INIT;
+	const struct cli_opts *o = h->run.o;
+
+	*ho = init;
+	cli_publish_options(&ho->publish, &h->run);
+	ho->allow_from_mismatch = o->allow_from_mismatch;
+	ho->publish_intermediates = o->publish_intermediates;
+	ho->ca_base = o->ca_base;
+	ho->on_item = cli_harvest_item;
+	ho->on_progress = cli_item_progress;
+	ho->ctx = h;
+}
+
+int cli_harvest_offline(const struct cli_opts *o)
 {
 	char *uri = NULL;
 	LDAPURLDesc *lud = NULL;
@@ -135,11 +150,28 @@ static int no_directory_named(const struct cli_opts *o)
 /* Refuses option combinations that make no sense for harvest. Returns 0 or 64. */
 static int check_usage(const struct cli_opts *o)
 {
+	const struct {
+		const char *name;
+		int given;
+	} imap_only[] = { { "--imap-password-file", o->imap_password_file != NULL },
+			  { "--imap-oauth2-token-file", o->imap_token_file != NULL },
+			  { "--imap-ca-file", o->imap_ca_file != NULL },
+			  { "--done-folder", o->done_folder != NULL },
+			  { "--failed-folder", o->failed_folder != NULL },
+			  { "--watch", o->watch > 0 },
+			  { "--max-message-size", o->max_message_size > 0 } };
+
 	if (o->nargs == 0 && o->files_from == NULL) {
 		cli_error("harvest needs at least one MESSAGE (.eml, .p7s, .p7m, mbox, Maildir; "
-			  "'-' reads standard input)");
+			  "'-' reads standard input) or an IMAP mailbox (imaps://USER@HOST/MAILBOX)");
 		return 64;
 	}
+	for (size_t i = 0; i < sizeof(imap_only) / sizeof(*imap_only); i++)
+		if (imap_only[i].given) {
+			cli_error("harvest %s is for an IMAP mailbox (imaps://USER@HOST/MAILBOX), "
+				  "not for files", imap_only[i].name);
+			return 64;
+		}
 	if (o->publish_intermediates && o->from_ldif != NULL) {
 		cli_error("harvest --publish-intermediates: the CA containers are read from a "
 			  "server, not from an LDIF export");
@@ -161,6 +193,16 @@ int cmd_harvest(struct cli_opts *o)
 
 	memset(&in, 0, sizeof(in));
 	memset(&h, 0, sizeof(h));
+	for (int i = 0; i < o->nargs; i++) {
+		if (!cli_is_imap_url(o->args[i]))
+			continue;
+		if (o->nargs > 1 || o->files_from != NULL) {
+			cli_error("harvest takes one IMAP mailbox alone, without files: run it once "
+				  "per mailbox");
+			return 64;
+		}
+		return cli_harvest_imap(o, o->args[i]);
+	}
 	if ((status = check_usage(o)) != 0)
 		return status;
 	if ((r = cli_trust(&trust, o, &err)) != 0) {
@@ -216,7 +258,7 @@ int cmd_harvest(struct cli_opts *o)
 		status = h.run.status != 0 ? h.run.status : 66;
 		goto out;
 	}
-	h.offline = o->dry_run && o->from_ldif == NULL && no_directory_named(o);
+	h.offline = o->dry_run && o->from_ldif == NULL && cli_harvest_offline(o);
 	if (h.offline && o->publish_intermediates) {
 		cli_error("harvest --publish-intermediates needs a directory (-H): the CA "
 			  "containers are read from it, even in a dry run");
@@ -240,7 +282,7 @@ int cmd_harvest(struct cli_opts *o)
 		goto out;
 
 	{
-		smp_harvest_options ho = SMP_HARVEST_OPTIONS_INIT;
+		smp_harvest_options ho;
 		const char **paths = calloc(n_present + 1, sizeof(*paths));
 		size_t k = 0;
 
@@ -251,13 +293,7 @@ int cmd_harvest(struct cli_opts *o)
 			for (size_t i = 0; i < in.n; i++)
 				if (present[i])
 					paths[k++] = in.paths[i];
-			cli_publish_options(&ho.publish, &h.run);
-			ho.allow_from_mismatch = o->allow_from_mismatch;
-			ho.publish_intermediates = o->publish_intermediates;
-			ho.ca_base = o->ca_base;
-			ho.on_item = harvest_item;
-			ho.on_progress = cli_item_progress;
-			ho.ctx = &h;
+			cli_harvest_options(&ho, &h);
 			cli_progress_start(&h.run.progress, o, "harvest");
 			if ((r = smp_harvest_paths(h.run.session, &ho, paths, k, &err)) != 0) {
 				cli_error_of(&err);

@@ -206,9 +206,9 @@ out:
  * variable removed, so neither a forked worker, /proc/PID/environ nor a program run later
  * sees it.
  */
-static int password_from_env(char **out, smp_error *err)
+static int password_from_env(char **out, const char *name, smp_error *err)
 {
-	char *env = getenv("SMIMEPUB_PASSWORD");
+	char *env = getenv(name);
 
 	*out = NULL;
 	if (env == NULL || *env == '\0')
@@ -216,8 +216,15 @@ static int password_from_env(char **out, smp_error *err)
 	if ((*out = smp_secret_strdup(env)) == NULL)
 		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
 	explicit_bzero(env, strlen(env));
-	unsetenv("SMIMEPUB_PASSWORD");
+	unsetenv(name);
 	return 0;
+}
+
+int cli_secret(char **out, const char *path, const char *env, int allow_open, smp_error *err)
+{
+	if (path != NULL)
+		return password_from_file(out, path, allow_open, err);
+	return password_from_env(out, env, err);
 }
 
 int cli_connect(smp_dir **out, const struct cli_opts *o, smp_error *err)
@@ -240,7 +247,7 @@ int cli_connect(smp_dir **out, const struct cli_opts *o, smp_error *err)
 		r = password_from_tty(&pw, err);
 		if (r < 0)
 			goto out;
-	} else if ((r = password_from_env(&pw, err)) < 0) {
+	} else if ((r = password_from_env(&pw, "SMIMEPUB_PASSWORD", err)) < 0) {
 		goto out;
 	}
 	conn.password = pw;

@@ -60,6 +60,13 @@ enum {
 	OPT_TRUST,
 	OPT_ROOT,
 	OPT_CA_BASE,
+	OPT_IMAP_PASSWORD_FILE,
+	OPT_IMAP_TOKEN_FILE,
+	OPT_IMAP_CA_FILE,
+	OPT_DONE_FOLDER,
+	OPT_FAILED_FOLDER,
+	OPT_WATCH,
+	OPT_MAX_MESSAGE_SIZE,
 };
 
 static const struct opt_def opt_defs[] = {
@@ -110,6 +117,13 @@ static const struct opt_def opt_defs[] = {
 	{ "select", 0, 1, OPT_SELECT, "LIST", CMD_PRUNE, "what prune removes: expired,untrusted,superseded (default all three)" },
 	{ "allow-from-mismatch", 0, 0, OPT_ALLOW_FROM_MISMATCH, NULL, CMD_HARVEST, "publish even when the signer's address is not the From address" },
 	{ "publish-intermediates", 0, 0, OPT_PUBLISH_INTERMEDIATES, NULL, CMD_HARVEST, "also publish the intermediate CA certificates the mail carries where clients take their trust from (as ca publish does), only those that chain to an anchor already trusted; a root never" },
+	{ "imap-password-file", 0, 1, OPT_IMAP_PASSWORD_FILE, "FILE", CMD_HARVEST, "harvest imap[s]://: the mailbox's password, from FILE readable by its owner only (or set SMIMEPUB_IMAP_PASSWORD)" },
+	{ "imap-oauth2-token-file", 0, 1, OPT_IMAP_TOKEN_FILE, "FILE", CMD_HARVEST, "harvest imap[s]://: log in with the OAuth2 access token in FILE (SASL OAUTHBEARER or XOAUTH2: Exchange Online), read again before every request so that an outside refresher can replace it" },
+	{ "imap-ca-file", 0, 1, OPT_IMAP_CA_FILE, "FILE", CMD_HARVEST, "harvest imap[s]://: the CA certificates that vouch for the IMAP server's certificate (default: the system store)" },
+	{ "done-folder", 0, 1, OPT_DONE_FOLDER, "FOLDER", CMD_HARVEST, "harvest imap[s]://: move a message whose certificate was taken into FOLDER (created when missing)" },
+	{ "failed-folder", 0, 1, OPT_FAILED_FOLDER, "FOLDER", CMD_HARVEST, "harvest imap[s]://: move a message that gave no certificate (unsigned, tampered, refused) into FOLDER (created when missing)" },
+	{ "watch", 0, 1, OPT_WATCH, "SECONDS", CMD_HARVEST, "harvest imap[s]://: keep going as a service: look for new messages every SECONDS, reconnect after a lost connection to either server (backing off up to SECONDS), stop between messages on SIGTERM (exit 0)" },
+	{ "max-message-size", 0, 1, OPT_MAX_MESSAGE_SIZE, "BYTES", CMD_HARVEST, "harvest imap[s]://: a message larger than this is not fetched but filed as failed (too_large); K, M suffixes (default 10M)" },
 	{ "jobs", 'j', 1, 'j', "N", CMD_PUBLISH | CMD_HARVEST | CMD_AUDIT | CMD_PRUNE, "publish, harvest, prune: at most N directory operations in flight at once (default: found by measuring, 8 to 256); audit, prune's walk, publish of 64 files or more: also the processes that analyse certificates, never more than the online CPUs (1: in this process)" },
 	{ "config", 0, 1, OPT_CONFIG, "FILE", CMD_ALL, "configuration file (default $XDG_CONFIG_HOME/smimepub/config, /etc/smimepub/config)" },
 	{ "quiet", 'q', 0, 'q', NULL, CMD_ALL, "print only what failed or needs action" },
@@ -140,8 +154,8 @@ const struct cli_command cli_commands[] = {
 	  "check every certificate published in the directory (exit 0 clean, 1 warnings, 2 critical, 3 incomplete)" },
 	{ "prune", cmd_prune, CMD_PRUNE, NEEDS_DIRECTORY | WRITES | RECONNECTS, "prune [--select expired,untrusted,superseded]",
 	  "remove expired, untrusted or superseded certificates across the directory" },
-	{ "harvest", cmd_harvest, CMD_HARVEST, NEEDS_DIRECTORY | WRITES | RECONNECTS, "harvest MESSAGE...",
-	  "take signer certificates from S/MIME-signed mail (.eml, .p7s, .p7m, mbox, Maildir) and publish them" },
+	{ "harvest", cmd_harvest, CMD_HARVEST, NEEDS_DIRECTORY | WRITES | RECONNECTS, "harvest MESSAGE...|imaps://USER@HOST/MAILBOX",
+	  "take signer certificates from S/MIME-signed mail (.eml, .p7s, .p7m, mbox, Maildir, an IMAP mailbox) and publish them" },
 	{ "undo", cmd_undo, CMD_UNDO, NEEDS_DIRECTORY | WRITES | RECONNECTS, "undo --last|--since TIME|--record ID...",
 	  "apply the journal's inverse records, newest first, where the entry is still as the change left it" },
 	{ "ca", cmd_ca, CMD_CA, NEEDS_DIRECTORY | WRITES, "ca publish FILE... [--root --fingerprint SHA256] | ca list | ca remove --fingerprint SHA256",
@@ -234,6 +248,30 @@ static int parse_int(int *out, const char *text, const char *what, int min, int 
 		return -1;
 	}
 	*out = (int)v;
+	return 0;
+}
+
+/* A size in bytes, with an optional K or M (KiB, MiB) suffix: 1 KiB to 1 GiB. */
+static int parse_size(size_t *out, const char *text, const char *what)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno == 0 && end != text && text[0] != '-') {
+		if (*end == 'K' || *end == 'k')
+			v *= 1024, end++;
+		else if (*end == 'M' || *end == 'm')
+			v *= 1024 * 1024, end++;
+	}
+	if (errno != 0 || end == text || *end != '\0' || text[0] == '-' || v < 1024 ||
+	    v > 1024ULL * 1024 * 1024) {
+		cli_error("invalid %s '%s': expected bytes from 1K to 1024M (K, M suffixes)", what,
+			  text);
+		return -1;
+	}
+	*out = (size_t)v;
 	return 0;
 }
 
@@ -401,6 +439,13 @@ static int apply_option(struct cli_opts *o, int c, char *arg, int *help, int *ve
 	case OPT_SELECT: return parse_select(o, arg);
 	case OPT_ALLOW_FROM_MISMATCH: o->allow_from_mismatch = 1; break;
 	case OPT_PUBLISH_INTERMEDIATES: o->publish_intermediates = 1; break;
+	case OPT_IMAP_PASSWORD_FILE: o->imap_password_file = arg; break;
+	case OPT_IMAP_TOKEN_FILE: o->imap_token_file = arg; break;
+	case OPT_IMAP_CA_FILE: o->imap_ca_file = arg; break;
+	case OPT_DONE_FOLDER: o->done_folder = arg; break;
+	case OPT_FAILED_FOLDER: o->failed_folder = arg; break;
+	case OPT_WATCH: return parse_int(&o->watch, arg, "--watch", 1, 86400);
+	case OPT_MAX_MESSAGE_SIZE: return parse_size(&o->max_message_size, arg, "--max-message-size");
 	case 'j': o->jobs_set = 1; return parse_int(&o->jobs, arg, "--jobs", 1, 256);
 	case OPT_CONFIG: break; /* handled before parsing */
 	case 'q': o->quiet = 1; break;

@@ -310,6 +310,40 @@ typedef struct smp_harvest_options {
 int smp_harvest_paths(smp_session *s, const smp_harvest_options *opts,
 		      const char *const *paths, size_t n, smp_error *err);
 
+/*
+ * The same run fed one message at a time, for a mailbox (IMAP) where each message is filed by
+ * its outcome. smp_harvest_begin: as smp_harvest_paths starts (the CA containers read with
+ * publish_intermediates); returns 0 and *out (free with smp_harvest_end), or the error.
+ */
+typedef struct smp_harvest smp_harvest;
+
+typedef enum smp_harvest_result {
+	SMP_HARVEST_DONE = 0,     /* a certificate was taken (published, or already there)
+				     and nothing about the message failed */
+	SMP_HARVEST_FAILED,       /* definitely nothing to take, or refused: unsigned, bad or
+				     missing signature, From mismatch, a critical problem, no
+				     entry, an entry that holds another certificate ... */
+	SMP_HARVEST_UNSETTLED,    /* says nothing about the message: the directory or the
+				     journal was unavailable, access was refused, the run was
+				     stopped. Leave it for the next run. */
+} smp_harvest_result;
+
+int smp_harvest_begin(smp_harvest **out, smp_session *s, const smp_harvest_options *opts,
+		      smp_error *err);
+
+/*
+ * Harvests one RFC 5322 message of len bytes (never taken for an mbox), its items reported
+ * through the options' on_item with label as their file, all before this returns.
+ * *result: what the items came to. Returns 0, SMP_ERR_NOMEM (the run cannot go on) or
+ * SMP_ERR_CANCELLED (the session was cancelled first: nothing was read); *result is then
+ * SMP_HARVEST_UNSETTLED.
+ */
+int smp_harvest_data(smp_harvest *h, const unsigned char *data, size_t len, const char *label,
+		     smp_harvest_result *result, smp_error *err);
+
+/* Reports what is left and frees h (NULL: nothing). */
+void smp_harvest_end(smp_harvest *h);
+
 /* ---- prune -------------------------------------------------------------------------------- */
 
 typedef struct smp_prune_options {

@@ -49,6 +49,9 @@ typedef enum smp_hint {
 	SMP_HINT_BIND,            /* bind as an account (the directory refuses anonymous) */
 	SMP_HINT_TRUST_NO_FILE,   /* trust sources name file: give the file of anchors */
 	SMP_HINT_TRUST_UNUSED_FILE, /* anchors given that the trust sources leave out */
+	SMP_HINT_IMAP_CA,         /* give the anchor of the IMAP server's certificate */
+	SMP_HINT_IMAP_STARTTLS,   /* use imaps://, or allow clear text */
+	SMP_HINT_IMAP_KEYWORD,    /* file processed messages into folders instead */
 } smp_hint;
 
 /* Where a failing function leaves its message. Never a global: callers own it. */

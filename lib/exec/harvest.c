@@ -57,7 +57,27 @@ struct harvest_run {
 	struct pub_item *items;
 	size_t nitems;
 	struct ca_harvest *ca;    /* --publish-intermediates, else NULL */
+	/* smp_harvest_data: what the items of the message at hand came to */
+	size_t taken;             /* certificates published, or already there */
+	int worst, unsettled;
 };
+
+/*
+ * Outcomes that say nothing about the message itself: the directory or the journal went away,
+ * the run was stopped, access was refused, the entry changed meanwhile. Its next run decides.
+ */
+static int outcome_unsettled(const smp_item *it)
+{
+	static const char *const reasons[] = { "unavailable", "insufficient_access", "interrupted",
+					       "conflict", "journal_unavailable", "internal_error" };
+
+	if (it->status == 69 || it->status == 77)
+		return 1;
+	for (size_t i = 0; it->reason != NULL && i < sizeof(reasons) / sizeof(*reasons); i++)
+		if (strcmp(it->reason, reasons[i]) == 0)
+			return 1;
+	return 0;
+}
 
 static void hrec_release(struct hrec *r)
 {
@@ -111,6 +131,12 @@ static void hrec_emit(struct harvest_run *h, const struct hrec *r, const struct 
 	}
 	it.mail = r->m;
 	it.signer = r->s;
+	if (outcome_unsettled(&it))
+		h->unsettled = 1;
+	if (it.status > h->worst)
+		h->worst = it.status;
+	if (r->kind != HR_MESSAGE && it.status == 0 && strcmp(it.action, "skipped") != 0)
+		h->taken++;
 	pub_emit_item(h->c, &it, h->o->on_item, h->o->ctx, NULL);
 }
 
@@ -385,30 +411,42 @@ static int harvest_message(const smp_message *m, void *arg)
 	return h->nomem ? SMP_ERR_NOMEM : 0;
 }
 
-int smp_harvest_paths(smp_session *c, const smp_harvest_options *opts,
-		      const char *const *paths, size_t n, smp_error *err)
-{
+/* smp_harvest is the run: one per front end's run, fed by paths or by messages */
+struct smp_harvest {
 	struct harvest_run h;
+};
 
+int smp_harvest_begin(smp_harvest **out, smp_session *c, const smp_harvest_options *opts,
+		      smp_error *err)
+{
+	struct smp_harvest *hv;
+	struct harvest_run *h;
+
+	*out = NULL;
 	if (opts == NULL || opts->version != SMP_ENGINE_VERSION ||
 	    opts->publish.version != SMP_ENGINE_VERSION)
 		return smp_error_set(err, SMP_ERR_USAGE, "harvest options of an unknown version");
-	memset(&h, 0, sizeof(h));
-	h.c = c;
-	h.o = opts;
-	h.pub = opts->publish;
-	h.pub.on_item = NULL;
-	h.pub.on_progress = NULL;
-	if ((h.items = calloc(HARVEST_CHUNK, sizeof(*h.items))) == NULL)
+	if ((hv = calloc(1, sizeof(*hv))) == NULL)
 		return smp_error_set(err, SMP_ERR_NOMEM, "cannot harvest: out of memory");
+	h = &hv->h;
+	h->c = c;
+	h->o = opts;
+	h->pub = opts->publish;
+	h->pub.on_item = NULL;
+	h->pub.on_progress = NULL;
+	if ((h->items = calloc(HARVEST_CHUNK, sizeof(*h->items))) == NULL) {
+		free(hv);
+		return smp_error_set(err, SMP_ERR_NOMEM, "cannot harvest: out of memory");
+	}
 	if (opts->publish_intermediates) {
 		int r = c->dir == NULL ?
 			smp_error_set(err, SMP_ERR_USAGE, "publishing intermediates needs a "
 				      "directory: its CA containers are read first") :
-			ca_harvest_begin(&h.ca, c, opts->ca_base, opts->on_item, opts->ctx, err);
+			ca_harvest_begin(&h->ca, c, opts->ca_base, opts->on_item, opts->ctx, err);
 
 		if (r != 0) {
-			free(h.items);
+			free(h->items);
+			free(hv);
 			return r;
 		}
 	}
@@ -416,17 +454,84 @@ int smp_harvest_paths(smp_session *c, const smp_harvest_options *opts,
 	signal(SIGPIPE, SIG_IGN);
 	smp_window_init(&c->win, opts->publish.jobs > 0 ? (unsigned)opts->publish.jobs : 0,
 			smp_window_clock());
-	for (size_t i = 0; i < n && !h.nomem; i++) {
-		smp_error rerr = SMP_ERROR_INIT;
-		int r = pub_cancelled(c) ? SMP_ERR_CANCELLED
-					 : smp_messages_read(paths[i], harvest_message, &h, &rerr);
+	*out = hv;
+	return 0;
+}
 
+int smp_harvest_data(smp_harvest *hv, const unsigned char *data, size_t len, const char *label,
+		     smp_harvest_result *result, smp_error *err)
+{
+	struct harvest_run *h = &hv->h;
+	smp_message *m = NULL;
+	int r;
+
+	*result = SMP_HARVEST_UNSETTLED;
+	if (h->nomem)
+		return smp_error_set(err, SMP_ERR_NOMEM, "cannot harvest: out of memory");
+	h->taken = 0;
+	h->worst = 0;
+	h->unsettled = 0;
+	if (pub_cancelled(h->c))
+		return smp_error_set(err, SMP_ERR_CANCELLED, "harvest was interrupted");
+	/* one message, never an mbox: a message that begins with "From " is still one */
+	if ((r = smp_message_parse(&m, data, len, label, err)) != 0) {
+		if (r == SMP_ERR_NOMEM)
+			h->nomem = 1;
+		return r;
+	}
+	r = harvest_message(m, h);
+	smp_message_free(m);
+	if (r == 0 && !h->nomem)
+		harvest_flush(h);
+	if (h->nomem)
+		return smp_error_set(err, SMP_ERR_NOMEM, "cannot harvest: out of memory");
+	if (r != 0)
+		return smp_error_set(err, r, "harvest was interrupted");
+	*result = h->unsettled ? SMP_HARVEST_UNSETTLED :
+		  h->taken > 0 && h->worst == 0 ? SMP_HARVEST_DONE : SMP_HARVEST_FAILED;
+	return 0;
+}
+
+void smp_harvest_end(smp_harvest *hv)
+{
+	struct harvest_run *h;
+
+	if (hv == NULL)
+		return;
+	h = &hv->h;
+	if (!h->nomem)
+		harvest_flush(h);
+	for (size_t i = 0; i < h->nrecs; i++)
+		hrec_release(&h->recs[i]);
+	for (size_t i = 0; i < h->nitems; i++)
+		pub_item_release(&h->items[i]);
+	free(h->recs);
+	free(h->items);
+	ca_harvest_free(h->ca);
+	free(hv);
+}
+
+int smp_harvest_paths(smp_session *c, const smp_harvest_options *opts,
+		      const char *const *paths, size_t n, smp_error *err)
+{
+	smp_harvest *hv = NULL;
+	struct harvest_run *h;
+	int r, nomem;
+
+	if ((r = smp_harvest_begin(&hv, c, opts, err)) != 0)
+		return r;
+	h = &hv->h;
+	for (size_t i = 0; i < n && !h->nomem; i++) {
+		smp_error rerr = SMP_ERROR_INIT;
+
+		r = pub_cancelled(c) ? SMP_ERR_CANCELLED
+				     : smp_messages_read(paths[i], harvest_message, h, &rerr);
 		if (r == SMP_ERR_CANCELLED) {
 			/* asked to stop: what was read is reported (its changes not sent are
 			   skipped, see pipeline.h), then each input, or its rest, as not done */
 			smp_item it;
 
-			harvest_flush(&h);
+			harvest_flush(h);
 			memset(&it, 0, sizeof(it));
 			it.source = paths[i];
 			it.action = "skipped";
@@ -436,12 +541,12 @@ int smp_harvest_paths(smp_session *c, const smp_harvest_options *opts,
 			it.status = 1;
 			pub_emit_item(c, &it, opts->on_item, opts->ctx, NULL);
 		} else if (r == SMP_ERR_NOMEM) {
-			h.nomem = 1;  /* the message cannot be judged: the run stops, said below */
-		} else if (r != 0 && !h.nomem) {
+			h->nomem = 1;  /* the message cannot be judged: the run stops, said below */
+		} else if (r != 0 && !h->nomem) {
 			int status = smp_exit_status(r);
 			smp_item it;
 
-			harvest_flush(&h);  /* what came before is reported before */
+			harvest_flush(h);  /* what came before is reported before */
 			memset(&it, 0, sizeof(it));
 			it.source = paths[i];
 			it.action = "failed";
@@ -453,16 +558,9 @@ int smp_harvest_paths(smp_session *c, const smp_harvest_options *opts,
 		if (opts->on_progress != NULL)
 			opts->on_progress(i + 1, n, opts->ctx);
 	}
-	if (!h.nomem)
-		harvest_flush(&h);
-	for (size_t i = 0; i < h.nrecs; i++)
-		hrec_release(&h.recs[i]);
-	for (size_t i = 0; i < h.nitems; i++)
-		pub_item_release(&h.items[i]);
-	free(h.recs);
-	free(h.items);
-	ca_harvest_free(h.ca);
-	if (h.nomem)
+	nomem = h->nomem;
+	smp_harvest_end(hv);
+	if (nomem)
 		return smp_error_set(err, SMP_ERR_NOMEM, "cannot harvest: out of memory");
 	return 0;
 }
