@@ -13,7 +13,8 @@ PKGS="meson ninja-build pkg-config gcc g++ libc6-dev binutils python3 openssl
 libssl-dev libldap-dev libsasl2-dev libgmime-3.0-dev libjansson-dev libidn2-dev libcmocka-dev
 libmicrohttpd-dev libcurl4-openssl-dev
 ldap-utils gpgsm libsasl2-modules krb5-user libsasl2-modules-gssapi-mit"
-DIRS="slapd samba samba-ad-dc samba-ad-provision samba-dsdb-modules ldb-tools util-linux"
+DIRS="slapd samba samba-ad-dc samba-ad-provision samba-dsdb-modules ldb-tools util-linux
+dovecot-imapd"
 case " $* " in *" --no-directories "*) ;; *) PKGS="$PKGS $DIRS" ;; esac
 if [ "$TESTS" = 1 ]; then
 	# the Debian package's build and check (tests/integration/test_package.py; systemd and
@@ -34,8 +35,18 @@ if dpkg-query -W -f='${Status}\n' $PKGS 2>/dev/null | grep -qv "install ok insta
    [ "$(dpkg-query -W -f='${Status}\n' $PKGS 2>/dev/null | wc -l)" -ne "$(echo $PKGS | wc -w)" ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	$SUDO apt-get update -qq
+	# the servers (slapd, samba, dovecot) are for the tests' own instances on loopback: no
+	# package may start its system service on every address while it is installed
+	guard=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+		$SUDO chmod 755 /usr/sbin/policy-rc.d
+		guard=1
+	fi
 	# shellcheck disable=SC2086
-	$SUDO apt-get install -y -qq --no-install-recommends $PKGS >/dev/null
+	$SUDO apt-get install -y -qq --no-install-recommends $PKGS >/dev/null || {
+		[ -z "$guard" ] || $SUDO rm -f /usr/sbin/policy-rc.d; exit 1; }
+	[ -z "$guard" ] || $SUDO rm -f /usr/sbin/policy-rc.d
 fi
 if [ "$TESTS" = 1 ] && ! (cd "$ROOT/tests/browser" && node -e "process.exit(require( \
 	'./node_modules/playwright-core/package.json').version === require('./package-lock.json') \

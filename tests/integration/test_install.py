@@ -116,7 +116,8 @@ class Layout(unittest.TestCase):
                             for p in find("smimepub")))
         self.assertTrue(any(p.endswith("/share/man/man1/smimepub.1") for p in find("smimepub.1")))
         # the hourly audit's units, in systemd's unit directory (-Dsystemdunitdir)
-        for unit in ("smimepub-audit.service", "smimepub-audit.timer", "smimepub-serve.service"):
+        for unit in ("smimepub-audit.service", "smimepub-audit.timer", "smimepub-serve.service",
+                     "smimepub-harvest.service"):
             self.assertTrue(any(p.endswith("/systemd/system/" + unit) for p in find(unit)), unit)
         # the bash completion the program wrote from its option table
         comp = find("smimepub.bash")

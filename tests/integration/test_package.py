@@ -82,7 +82,8 @@ class DebianPackage(unittest.TestCase):
         files = {p: self.contents(p) for p in PACKAGES}
         self.assertIn("/usr/bin/smimepub", files["smimepub"])
         self.assertIn("/usr/share/man/man1/smimepub.1.gz", files["smimepub"])
-        for unit in ("smimepub-audit.service", "smimepub-audit.timer", "smimepub-serve.service"):
+        for unit in ("smimepub-audit.service", "smimepub-audit.timer", "smimepub-serve.service",
+                     "smimepub-harvest.service"):
             self.assertIn("/lib/systemd/system/" + unit, files["smimepub"])
         self.assertIn("/usr/share/bash-completion/completions/smimepub.bash", files["smimepub"])
         so = [f for f in files["libsmimepub0"] if re.search(r"/libsmimepub\.so\.0[.\d]*$", f)]
@@ -120,15 +121,16 @@ class DebianPackage(unittest.TestCase):
         # (systemd-analyze security) stays "OK" or better: at most 3.9 of 10
         units = ["/lib/systemd/system/smimepub-audit.service",
                  "/lib/systemd/system/smimepub-audit.timer",
-                 "/lib/systemd/system/smimepub-serve.service"]
+                 "/lib/systemd/system/smimepub-serve.service",
+                 "/lib/systemd/system/smimepub-harvest.service"]
         res = subprocess.run(["systemd-analyze", "verify"] + units, capture_output=True,
                              text=True)
         self.assertEqual((res.returncode, res.stdout + res.stderr), (0, ""), res)
         self.assertFalse(os.path.exists("/etc/systemd/system/timers.target.wants/"
                                         "smimepub-audit.timer"))
-        self.assertFalse(os.path.exists("/etc/systemd/system/multi-user.target.wants/"
-                                        "smimepub-serve.service"))
-        for service, most in ((units[0], 4.0), (units[2], 2.0)):
+        for name in ("smimepub-serve.service", "smimepub-harvest.service"):
+            self.assertFalse(os.path.exists("/etc/systemd/system/multi-user.target.wants/" + name))
+        for service, most in ((units[0], 4.0), (units[2], 2.0), (units[3], 2.0)):
             res = subprocess.run(["systemd-analyze", "security", "--offline=yes", service],
                                  capture_output=True, text=True)
             level = re.search(r"Overall exposure level for \S+: ([\d.]+)", res.stdout)

@@ -14,7 +14,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/cms.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "smimepub/engine.h"
 
@@ -212,6 +214,121 @@ static void test_lookup(void **state)
 	smp_dir_close(d);
 }
 
+/* A message from `from`, signed (multipart/signed) by the test PKI's name (NULL: unsigned). */
+static char *signed_mail(const char *name, const char *from, size_t *len)
+{
+	static const char body[] = "Content-Type: text/plain\r\n\r\nhere is my certificate\r\n";
+	BIO *out = BIO_new(BIO_s_mem()), *in = BIO_new_mem_buf(body, (int)sizeof(body) - 1);
+	char *mail = NULL, *data;
+	long n;
+
+	assert_non_null(out);
+	BIO_printf(out, "From: %s\r\nTo: certificates@example.org\r\nMessage-ID: <%s@t>\r\n"
+		   "Subject: cert\r\nMIME-Version: 1.0\r\n", from, name ? name : "plain");
+	if (name != NULL) {
+		char *cp = pki_path(name), *kp = NULL;
+		FILE *fp = fopen(cp, "r");
+		X509 *cert;
+		EVP_PKEY *key;
+		CMS_ContentInfo *cms;
+
+		assert_non_null(fp);
+		cert = PEM_read_X509(fp, NULL, NULL, NULL);
+		fclose(fp);
+		assert_true(asprintf(&kp, "%.*s.key", (int)(strlen(cp) - 4), cp) > 0);
+		fp = fopen(kp, "r");
+		assert_non_null(fp);
+		key = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
+		fclose(fp);
+		cms = CMS_sign(cert, key, NULL, in, CMS_DETACHED | CMS_STREAM);
+		assert_non_null(cms);
+		assert_int_equal(SMIME_write_CMS(out, cms, in, CMS_DETACHED | CMS_STREAM), 1);
+		CMS_ContentInfo_free(cms);
+		X509_free(cert);
+		EVP_PKEY_free(key);
+		free(cp);
+		free(kp);
+	} else {
+		BIO_write(out, body, (int)sizeof(body) - 1);
+	}
+	n = BIO_get_mem_data(out, &data);
+	assert_true(n > 0);
+	mail = malloc((size_t)n);
+	memcpy(mail, data, (size_t)n);
+	*len = (size_t)n;
+	BIO_free(in);
+	BIO_free(out);
+	return mail;
+}
+
+/*
+ * The mailbox harvester's engine call: one message at a time, each told done, failed or
+ * unsettled (a dry run against the export: Alice's certificate is already there).
+ */
+static void test_harvest_data(void **state)
+{
+	static const struct {
+		const char *signer, *from;
+		smp_harvest_result want;
+		const char *line;
+	} cases[] = {
+		{ "alice.pem", "alice@partner.example", SMP_HARVEST_DONE, "unchanged already_published cn=Alice," },
+		{ NULL, "alice@partner.example", SMP_HARVEST_FAILED, "skipped unsigned" },
+		{ "alice.pem", "mallory@partner.example", SMP_HARVEST_FAILED,
+		  "skipped from_mismatch" },
+		{ "bob-ec.pem", "Bob@partner.example", SMP_HARVEST_FAILED, "failed not_found" },
+	};
+	smp_harvest_options ho = SMP_HARVEST_OPTIONS_INIT;
+	smp_session_options so = SMP_SESSION_OPTIONS_INIT;
+	smp_error err = SMP_ERROR_INIT;
+	volatile sig_atomic_t cancel = 0;
+	smp_harvest_result res;
+	smp_harvest *h = NULL;
+	smp_session *s = NULL;
+	smp_dir *d = NULL;
+
+	(void)state;
+	assert_int_equal(smp_dir_open_ldif(&d, export_path, SMP_SCHEMA_RFC, NULL, &err), 0);
+	so.dir = d;
+	so.trust = trust;
+	so.dry_run = 1;
+	so.cancel = &cancel;
+	assert_int_equal(smp_session_new(&s, &so, &err), 0);
+	ho.on_item = collect;
+	assert_int_equal(smp_harvest_begin(&h, s, &ho, &err), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		struct seen seen = { .n = 0 };
+		size_t len;
+		char *m = signed_mail(cases[i].signer, cases[i].from, &len);
+
+		ho.ctx = &seen;  /* the options are the caller's: read at each item */
+		assert_int_equal(smp_harvest_data(h, (unsigned char *)m, len, "imap://x/;UID=1", &res,
+						  &err), 0);
+		assert_int_equal(seen.n, 1);
+		if (strncmp(seen.lines[0], cases[i].line, strlen(cases[i].line)) != 0)
+			fail_msg("case %zu: %s", i, seen.lines[0]);
+		assert_int_equal(res, cases[i].want);
+		free(m);
+	}
+	/* stopped before the message: nothing read, unsettled */
+	cancel = 1;
+	{
+		struct seen seen = { .n = 0 };
+		size_t len;
+		char *m = signed_mail("alice.pem", "alice@partner.example", &len);
+
+		ho.ctx = &seen;
+		assert_int_equal(smp_harvest_data(h, (unsigned char *)m, len, "x", &res, &err),
+				 SMP_ERR_CANCELLED);
+		assert_int_equal(res, SMP_HARVEST_UNSETTLED);
+		assert_int_equal(seen.n, 0);
+		free(m);
+	}
+	smp_harvest_end(h);
+	smp_session_free(s);
+	smp_dir_close(d);
+}
+
 /* Audits the export with jobs analysis processes; the items into seen. */
 static smp_audit_summary *audit(int jobs, struct seen *seen)
 {
@@ -345,6 +462,7 @@ int main(void)
 		cmocka_unit_test(test_lookup),
 		cmocka_unit_test(test_audit),
 		cmocka_unit_test(test_audit_rendered),
+		cmocka_unit_test(test_harvest_data),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
