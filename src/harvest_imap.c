@@ -344,8 +344,14 @@ static void nap(int seconds)
 }
 
 /* Refuses what cannot work before anything is connected. 0 or 64. */
-static int check_imap_usage(const struct cli_opts *o)
+static int check_imap_usage(const struct cli_opts *o, const char *url)
 {
+	smp_error err = SMP_ERROR_INIT;
+
+	if (smp_imap_check_url(url, &err) != 0) {
+		cli_error_of(&err);
+		return 64;
+	}
 	if (o->imap_password_file != NULL && o->imap_token_file != NULL) {
 		cli_error("give --imap-password-file or --imap-oauth2-token-file, not both");
 		return 64;
@@ -376,7 +382,7 @@ int cli_harvest_imap(struct cli_opts *o, const char *url)
 
 	memset(&r, 0, sizeof(r));
 	r.o = o;
-	if ((status = check_imap_usage(o)) != 0)
+	if ((status = check_imap_usage(o, url)) != 0)
 		return status;
 	if (o->imap_token_file == NULL) {
 		if ((rc = cli_secret(&r.password, o->imap_password_file, "SMIMEPUB_IMAP_PASSWORD",

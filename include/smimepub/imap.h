@@ -56,6 +56,9 @@ typedef struct smp_imap smp_imap;
  */
 int smp_imap_open(smp_imap **out, const smp_imap_options *o, smp_error *err);
 
+/* The URL check of smp_imap_open alone, before anything else is read: 0 or SMP_ERR_USAGE. */
+int smp_imap_check_url(const char *url, smp_error *err);
+
 /* "imaps://user@host:port/MAILBOX" (static in m): how messages and logs name the mailbox. */
 const char *smp_imap_label(const smp_imap *m);
 

@@ -341,6 +341,19 @@ out:
 	return r;
 }
 
+int smp_imap_check_url(const char *url, smp_error *err)
+{
+	smp_imap m;
+	int r;
+
+	memset(&m, 0, sizeof(m));
+	r = parse_url(&m, url, err);
+	free(m.mailbox_url);
+	free(m.label);
+	free(m.user);
+	return r;
+}
+
 int smp_imap_open(smp_imap **out, const smp_imap_options *o, smp_error *err)
 {
 	smp_imap *m = NULL;

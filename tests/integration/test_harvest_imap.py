@@ -1,0 +1,616 @@
+"""Integration tests for `smimepub harvest imap[s]://` (SPEC section 9): the real binary against
+a real Dovecot (tests/dirs/dovecot.sh, started here on loopback) and the real slapd and Samba AD.
+
+Messages go in with IMAP APPEND (Python's imaplib) and every result is read back over IMAP:
+the keyword $SmimeHarvested, the done and failed folders, \\Seen. The directory side is read with
+ldapsearch. The test class is written once and runs for both directories; each test works in its
+own OU and starts from an empty mailbox.
+"""
+import hashlib
+import http.server
+import imaplib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import smptest  # noqa: E402
+from smptest import Directory, T0, der_of, pki, run  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_harvest import cms_sign, MAIL  # noqa: E402
+import test_harvest  # noqa: E402
+
+A = "alice@partner.example"
+B = "bob@partner.example"
+KEYWORD = "$SmimeHarvested"
+DOVECOT = os.path.join(smptest.SRCDIR, "tests", "dirs", "dovecot.sh")
+STUB = os.path.join(smptest.SRCDIR, "tests", "dirs", "oauth2-stub.py")
+_TMP = tempfile.mkdtemp(prefix="smp-imap-")
+os.chmod(_TMP, 0o755)   # Dovecot's own processes (dovecot, nobody) read below it
+_DIRS = {}
+SERVERS = {}   # name -> env dict of a running Dovecot
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def load(path):
+    env = {}
+    with open(path) as fp:
+        for line in fp:
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                k, v = line.split("=", 1)
+                env[k] = v.strip("'")
+    return env
+
+
+def start_dovecot(name, port, **knobs):
+    d = os.path.join(_TMP, name)
+    env = dict(os.environ, **knobs)
+    subprocess.run(["bash", DOVECOT, "start", d, str(port)], check=True, capture_output=True,
+                   env=env, timeout=60)
+    SERVERS[name] = dict(load(os.path.join(d, "env")), DIR=d)
+    return SERVERS[name]
+
+
+def stop_dovecot(name):
+    srv = SERVERS.pop(name, None)
+    if srv:
+        subprocess.run(["bash", DOVECOT, "stop", srv["DIR"]], capture_output=True, timeout=60)
+
+
+class TokenStub:
+    """tests/dirs/oauth2-stub.py on a free loopback port, checking tokens listed in a file."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.tokens = os.path.join(_TMP, "tokens")
+        with open(self.tokens, "w") as fp:
+            fp.write("token-one\n")
+        self.proc = subprocess.Popen([sys.executable, STUB, "--port", str(self.port),
+                                      "--tokens", self.tokens],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+    def url(self):
+        return "http://127.0.0.1:%d/introspect" % self.port
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+STUB_PROC = None
+
+
+def setUpModule():
+    global STUB_PROC
+    test_harvest.setUpModule()   # the signed mail of test_harvest, made from the test PKI
+    STUB_PROC = TokenStub()
+    start_dovecot("main", free_port(), DOVECOT_OAUTH2_URL=STUB_PROC.url())
+
+
+def tearDownModule():
+    for name in list(SERVERS):
+        stop_dovecot(name)
+    if STUB_PROC:
+        STUB_PROC.stop()
+    test_harvest.tearDownModule()
+    shutil.rmtree(_TMP, ignore_errors=True)
+
+
+def directory(kind):
+    if kind not in _DIRS:
+        _DIRS[kind] = Directory(kind)
+    return _DIRS[kind]
+
+
+def mail(name):
+    return os.path.join(MAIL, name)
+
+
+class Mailbox:
+    """The test's side of the mailbox: imaplib over STARTTLS, verified against the test CA."""
+
+    def __init__(self, srv):
+        self.srv = srv
+
+    def connect(self):
+        ctx = ssl.create_default_context(cafile=self.srv["DOVECOT_CACERT"]) \
+            if self.srv.get("DOVECOT_CACERT") and self.srv.get("DOVECOT_IMAPS_PORT") else None
+        m = imaplib.IMAP4(self.srv["DOVECOT_HOST"], int(self.srv["DOVECOT_PORT"]))
+        if ctx is not None:
+            m.starttls(ctx)
+        m.login(self.srv["DOVECOT_USER"], self.srv["DOVECOT_PASSWORD"])
+        return m
+
+    def reset(self):
+        m = self.connect()
+        typ, boxes = m.list()
+        for line in boxes or []:
+            name = line.decode().rsplit(" ", 1)[-1].strip('"')
+            if name.upper() != "INBOX":
+                m.delete('"%s"' % name)
+        m.select("INBOX")
+        m.store("1:*", "+FLAGS.SILENT", "(\\Deleted)") if self.count("INBOX", m) else None
+        m.expunge()
+        m.logout()
+
+    def append(self, *paths, data=None):
+        m = self.connect()
+        for p in paths:
+            with open(p, "rb") as fp:
+                m.append("INBOX", None, None, fp.read())
+        if data is not None:
+            m.append("INBOX", None, None, data)
+        m.logout()
+
+    def count(self, box, m=None):
+        own = m is None
+        m = m or self.connect()
+        typ, data = m.status('"%s"' % box, "(MESSAGES)")
+        if own:
+            m.logout()
+        if typ != "OK":
+            return None   # no such folder
+        return int(re.search(rb"MESSAGES (\d+)", data[0]).group(1))
+
+    def flags(self, box):
+        """{message-id: set of flags} of every message in box."""
+        m = self.connect()
+        out = {}
+        typ, _ = m.select('"%s"' % box, readonly=True)
+        if typ != "OK":
+            m.logout()
+            return None
+        typ, data = m.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+        for item in data or []:
+            if not isinstance(item, tuple):
+                continue
+            flags = set(re.search(rb"FLAGS \(([^)]*)\)", item[0]).group(1).decode().split())
+            flags.discard("\\Recent")   # which session saw it first: not ours to judge
+            mid = re.search(rb"<([^>]*)>", item[1])
+            out[mid.group(1).decode() if mid else "?"] = flags
+        m.logout()
+        return out
+
+    def folders(self):
+        m = self.connect()
+        typ, boxes = m.list()
+        m.logout()
+        return sorted(line.decode().rsplit(" ", 1)[-1].strip('"') for line in boxes or [])
+
+
+class ImapBase:
+    """Mixin: set `kind` ('slapd' or 'ad') in the concrete TestCase."""
+
+    kind = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = directory(cls.kind)
+        cls.srv = SERVERS["main"]
+        cls.box = Mailbox(cls.srv)
+
+    def setUp(self):
+        name = re.sub(r"[^a-z0-9]", "", self._testMethodName.lower().replace("test_", ""))[:40]
+        self.ou = self.d.make_ou("im-" + name)
+        self.tmp = tempfile.mkdtemp(prefix="t-", dir=_TMP)
+        self.journal = os.path.join(self.tmp, "journal.ldif")
+        self.box.reset()
+        self.imap_pw = os.path.join(self.tmp, "imap-pw")
+        with open(self.imap_pw, "w") as fp:
+            fp.write(self.srv["DOVECOT_PASSWORD"] + "\n")
+        os.chmod(self.imap_pw, 0o600)
+
+    def tearDown(self):
+        self.d.delete_tree(self.ou)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def url(self, srv=None, imaps=False, user=None):
+        srv = srv or self.srv
+        if imaps:
+            return "imaps://%s@127.0.0.1:%s/INBOX" % (user or srv["DOVECOT_USER"],
+                                                       srv["DOVECOT_IMAPS_PORT"])
+        return "imap://%s@127.0.0.1:%s/INBOX" % (user or srv["DOVECOT_USER"], srv["DOVECOT_PORT"])
+
+    def argv(self, *args, url=None, login=None, fmt="json", folders=True, uri=None):
+        pwfile = os.path.join(self.tmp, "pw")
+        with open(pwfile, "w") as fp:
+            fp.write(self.d.admin_pw)
+        os.chmod(pwfile, 0o600)
+        argv = ["-H", uri or self.d.uri, "-b", self.ou, "-D", self.d.admin_dn, "-y", pwfile,
+                "--at", T0, "--ca-file", pki("root.pem"), "--journal", self.journal,
+                "--format", fmt, "harvest", url or self.url(),
+                "--imap-ca-file", self.srv["DOVECOT_CACERT"]]
+        argv += login if login is not None else ["--imap-password-file", self.imap_pw]
+        if folders:
+            argv += ["--done-folder", "Done", "--failed-folder", "Failed"]
+        return argv + list(args)
+
+    def smp(self, *args, **kw):
+        env = kw.pop("env", None)
+        return run(self.argv(*args, **kw), env=env)
+
+    def contact(self, cn, mail_addr, certs=()):
+        return self.d.add_contact(self.ou, cn, mail=mail_addr, proxies=["SMTP:" + mail_addr],
+                                  certs=[der_of(c) for c in certs])
+
+    def records(self, res):
+        return res.json()
+
+    def journal_records(self):
+        if not os.path.exists(self.journal):
+            return 0
+        with open(self.journal) as fp:
+            return sum(1 for line in fp if line.startswith("# smimepub record "))
+
+    # ---- tests ----------------------------------------------------------------------------
+
+    def test_signed_messages_published_and_filed(self):
+        dn = self.contact("Alice", A)
+        bob = self.contact("Bob", B)
+        cms_sign(os.path.join(self.tmp, "bob.eml"), ["bob-ec"], B, ["-nodetach"])
+        self.box.append(mail("smime-crlf.eml"), os.path.join(self.tmp, "bob.eml"))
+        res = self.smp()
+        self.assertEqual(res.rc, 0, res)
+        recs = self.records(res)
+        self.assertEqual([r["action"] for r in recs], ["published", "published"], res)
+        self.assertRegex(recs[0]["file"], "^" + re.escape(self.url()) + r"/;UID=\d+$")
+        uid = recs[0]["file"].rsplit("=", 1)[1]
+        self.assertEqual(recs[0]["message_id"], "smime@test.example")
+        self.assertEqual(recs[0]["from"], A)
+        self.assertEqual(self.d.certs(dn), [der_of("alice.pem")])
+        self.assertEqual(self.d.certs(bob), [der_of("bob-ec.pem")])
+        # filed: gone from INBOX, in Done with the keyword; nothing in Failed
+        self.assertEqual(self.box.count("INBOX"), 0)
+        done = self.box.flags("Done")
+        self.assertEqual(len(done), 2, done)
+        for flags in done.values():
+            self.assertIn(KEYWORD, flags)
+        self.assertEqual(self.box.count("Failed"), 0)
+        # the log: one line per message, with Message-ID, From, signer and action
+        log = [ln for ln in res.err.splitlines() if "harvest: UID" in ln]
+        self.assertEqual(len(log), 2, res.err)
+        self.assertRegex(log[0], r"UID " + uid + r" message-id=smime@test\.example from=alice@partner\."
+                                 r"example signer=alice@partner\.example action=published -> Done")
+
+    def test_failures_filed_as_failed(self):
+        self.contact("Alice", A)
+        self.contact("Bob", B)
+        self.box.append(mail("unsigned.eml"), mail("tampered-body.eml"),
+                        mail("h-bob-as-alice.eml"))
+        res = self.smp()
+        self.assertEqual(res.rc, 1, res)
+        reasons = [r["reason"] for r in self.records(res)]
+        self.assertEqual(reasons, ["unsigned", "bad_signature", "from_mismatch"], res)
+        self.assertEqual(self.box.count("INBOX"), 0)
+        failed = self.box.flags("Failed")
+        self.assertEqual(len(failed), 3, failed)
+        self.assertTrue(all(KEYWORD in f for f in failed.values()))
+        self.assertEqual(self.box.count("Done"), 0)
+        self.assertEqual(self.journal_records(), 0)   # nothing written to the directory
+
+    def test_encryption_certificate_preferred(self):
+        dn = self.contact("Alice", A)
+        self.box.append(mail("h-pref.eml"))
+        res = self.smp()
+        self.assertEqual(res.rc, 0, res)
+        rec = self.records(res)[0]
+        self.assertEqual(rec["action"], "published")
+        self.assertEqual(rec["sha256"], hashlib.sha256(der_of("alice-new.pem")).hexdigest())
+        self.assertEqual(self.d.certs(dn), [der_of("alice-new.pem")])
+
+    def test_rerun_processes_nothing(self):
+        self.contact("Alice", A)
+        self.box.append(mail("smime-crlf.eml"))
+        # without folders the keyword alone tells a processed message
+        self.assertEqual(self.smp(folders=False).rc, 0)
+        self.assertEqual(self.box.flags("INBOX"), {"smime@test.example": {"\\Seen", KEYWORD}})
+        before = self.journal_records()
+        res = self.smp(folders=False)
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual(res.out.strip(), "")
+        self.assertEqual(self.journal_records(), before)
+
+    def test_over_size_limit_not_fetched(self):
+        self.contact("Alice", A)
+        big = b"From: alice@partner.example\r\nMessage-ID: <big@test.example>\r\n" \
+              b"Subject: big\r\n\r\n" + (b"x" * 76 + b"\r\n") * (20 * 1024 * 1024 // 78 + 1)
+        self.box.append(mail("smime-crlf.eml"), data=big)
+        res = self.smp()
+        self.assertEqual(res.rc, 65, res)
+        recs = self.records(res)
+        self.assertEqual([r["action"] for r in recs], ["published", "failed"], res)
+        self.assertEqual(recs[1]["reason"], "too_large")
+        self.assertIn("over the limit of 10485760", recs[1]["message"])
+        failed = self.box.flags("Failed")
+        # never fetched: its body was not read, so it is not \Seen
+        self.assertEqual(failed, {"big@test.example": {KEYWORD}}, failed)
+        # a limit of its own
+        self.box.append(mail("cms-crlf.eml"))
+        res = self.smp("--max-message-size", "1K")
+        self.assertEqual(res.rc, 65, res)
+        self.assertEqual(self.records(res)[0]["reason"], "too_large")
+
+    def test_dry_run_changes_nothing(self):
+        dn = self.contact("Alice", A)
+        self.box.append(mail("smime-crlf.eml"), mail("unsigned.eml"))
+        before = self.box.flags("INBOX")
+        res = self.smp("--dry-run")
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual([r["action"] for r in self.records(res)],
+                         ["would_publish", "skipped"], res)
+        self.assertEqual(self.box.flags("INBOX"), before)   # not even \Seen
+        self.assertEqual(self.box.folders(), ["INBOX"])    # no folder made
+        self.assertEqual(self.d.certs(dn), [])
+        self.assertFalse(os.path.exists(self.journal))
+
+    def test_directory_unreachable_leaves_messages(self):
+        self.contact("Alice", A)
+        self.box.append(mail("smime-crlf.eml"))
+        res = self.smp(uri="ldap://127.0.0.1:%d" % free_port())
+        self.assertEqual(res.rc, 69, res)
+        # not even fetched: the directory is opened before a message is read
+        self.assertEqual(self.box.flags("INBOX"), {"smime@test.example": set()})
+        res = self.smp()
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual(self.box.count("Done"), 1)
+
+    def test_imaps_verified_and_unknown_certificate_refused(self):
+        dn = self.contact("Alice", A)
+        self.box.append(mail("smime-crlf.eml"))
+        argv = self.argv(url=self.url(imaps=True))
+        i = argv.index("--imap-ca-file")
+        del argv[i:i + 2]
+        # the system store does not know the test server's CA: refused, nothing touched
+        res = run(argv)
+        self.assertEqual(res.rc, 69, res)
+        self.assertIn("cannot verify the IMAP server's certificate", res.err)
+        self.assertIn("--imap-ca-file", res.err)
+        self.assertEqual(self.box.count("INBOX"), 1)
+        self.assertEqual(self.d.certs(dn), [])
+        res = self.smp(url=self.url(imaps=True))
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual(self.d.certs(dn), [der_of("alice.pem")])
+        self.assertEqual(self.box.count("Done"), 1)
+
+    def test_wrong_password(self):
+        self.box.append(mail("smime-crlf.eml"))
+        with open(self.imap_pw, "w") as fp:
+            fp.write("not-the-password\n")
+        res = self.smp()
+        self.assertEqual(res.rc, 77, res)
+        self.assertIn("the IMAP server refused the login of 'certs'", res.err)
+        self.assertEqual(res.out.strip(), "")
+        self.assertEqual(self.box.count("INBOX"), 1)
+        # the password from the environment instead of a file
+        res = self.smp(login=[], env=dict(os.environ,
+                                          SMIMEPUB_IMAP_PASSWORD=self.srv["DOVECOT_PASSWORD"]))
+        self.assertEqual(res.rc, 1, res)   # signed, but there is no entry for Alice
+        self.assertEqual(self.records(res)[0]["reason"], "not_found")
+        self.assertEqual(self.box.count("Failed"), 1)
+
+    def test_oauth2_token(self):
+        dn = self.contact("Alice", A)
+        self.box.append(mail("smime-crlf.eml"))
+        tok = os.path.join(self.tmp, "token")
+        with open(tok, "w") as fp:
+            fp.write("token-one\n")
+        res = self.smp(login=["--imap-oauth2-token-file", tok])
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual(self.d.certs(dn), [der_of("alice.pem")])
+        # the refresher replaced the token: the file is read again, the old one is dead
+        with open(STUB_PROC.tokens, "w") as fp:
+            fp.write("token-two\n")
+        self.box.append(mail("cms-crlf.eml"))
+        res = self.smp(login=["--imap-oauth2-token-file", tok])
+        self.assertEqual(res.rc, 77, res)
+        self.assertIn("refused the login", res.err)
+        with open(tok, "w") as fp:
+            fp.write("token-two\n")
+        res = self.smp(login=["--imap-oauth2-token-file", tok])
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual(self.records(res)[0]["action"], "unchanged")
+        with open(STUB_PROC.tokens, "w") as fp:
+            fp.write("token-one\n")
+
+    def test_dovecot_stopped_mid_run(self):
+        dn = self.contact("Alice", A)
+        self.contact("Bob", B)
+        cms_sign(os.path.join(self.tmp, "bob.eml"), ["bob-ec"], B, ["-nodetach"])
+        srv = start_dovecot("mid", free_port())
+        box = Mailbox(srv)
+        box.append(mail("smime-crlf.eml"), os.path.join(self.tmp, "bob.eml"),
+                   mail("unsigned.eml"))
+        pidfile = os.path.join(self.tmp, "dovecot.pid")
+        with open(pidfile, "w") as fp:
+            fp.write(srv["DOVECOT_PID"])
+        pw = os.path.join(self.tmp, "pw-mid")
+        with open(pw, "w") as fp:
+            fp.write(srv["DOVECOT_PASSWORD"])
+        os.chmod(pw, 0o600)
+        url = self.url(srv)
+        argv = self.argv(url=url, login=["--imap-password-file", pw])
+        argv[argv.index("--imap-ca-file") + 1] = srv["DOVECOT_CACERT"]
+        # before the first change reaches the directory, Dovecot goes away (by its PID)
+        # (its process group: the master and the imap process serving us)
+        hook = "kill -- -$(cat %s); while kill -0 $(cat %s) 2>/dev/null; do sleep 0.1; done" \
+            % (pidfile, pidfile)
+        try:
+            res = run(argv, env=dict(os.environ, SMIMEPUB_TEST_BEFORE_MODIFY=hook))
+            self.assertEqual(res.rc, 69, res)
+            self.assertIn("unavailable", res.err)
+            self.assertEqual(self.d.certs(dn), [der_of("alice.pem")])   # it was published
+            self.assertEqual(self.journal_records(), 1)
+            # Dovecot back with the same mail: nothing was filed, nothing lost
+            subprocess.run(["bash", DOVECOT, "restart", srv["DIR"]], check=True,
+                           capture_output=True, timeout=60)
+            srv.update(load(os.path.join(srv["DIR"], "env")))
+            self.assertEqual(box.count("INBOX"), 3)
+            self.assertEqual(box.count("Done"), 0)
+            res = run(argv)
+            self.assertEqual(res.rc, 0, res)   # unsigned is skipped, not an error
+            self.assertEqual([r["action"] for r in res.json()],
+                             ["unchanged", "published", "skipped"], res)
+            self.assertEqual(self.journal_records(), 2)   # Alice's change once, Bob's once
+            self.assertEqual(box.count("INBOX"), 0)
+            self.assertEqual(box.count("Done"), 2)
+            self.assertEqual(box.count("Failed"), 1)
+        finally:
+            stop_dovecot("mid")
+
+    def test_watch_service(self):
+        dn = self.contact("Alice", A)
+        bob = self.contact("Bob", B)
+        cms_sign(os.path.join(self.tmp, "bob.eml"), ["bob-ec"], B, ["-nodetach"])
+        srv = start_dovecot("watch", free_port())
+        box = Mailbox(srv)
+        pw = os.path.join(self.tmp, "pw-watch")
+        with open(pw, "w") as fp:
+            fp.write(srv["DOVECOT_PASSWORD"])
+        os.chmod(pw, 0o600)
+        argv = self.argv("--watch", "1", url=self.url(srv), login=["--imap-password-file", pw])
+        argv[argv.index("--imap-ca-file") + 1] = srv["DOVECOT_CACERT"]
+        env = dict(os.environ, LDAPNOINIT="1",
+                   XDG_STATE_HOME=os.environ.get("SMIMEPUB_TEST_STATE", tempfile.gettempdir()))
+        proc = subprocess.Popen([smptest.BIN] + argv, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env)
+        lines = []
+
+        def read_err():
+            for line in proc.stderr:
+                lines.append(line)
+        t = threading.Thread(target=read_err, daemon=True)
+        t.start()
+
+        def wait_for(pattern, timeout=30):
+            end = time.time() + timeout
+            while time.time() < end:
+                if any(re.search(pattern, ln) for ln in lines):
+                    return
+                time.sleep(0.1)
+            self.fail("no %r in %r" % (pattern, lines))
+        try:
+            box.append(mail("smime-crlf.eml"))
+            wait_for(r"UID 1 .* -> Done")
+            self.assertEqual(self.d.certs(dn), [der_of("alice.pem")])
+            # the IMAP server goes away and comes back: the service reconnects by itself
+            subprocess.run(["bash", DOVECOT, "restart", srv["DIR"]], check=True,
+                           capture_output=True, timeout=60)
+            box.append(os.path.join(self.tmp, "bob.eml"))
+            wait_for(r"UID 2 .* -> Done", timeout=60)
+            self.assertEqual(self.d.certs(bob), [der_of("bob-ec.pem")])
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(30), 0, lines)
+            t.join(5)
+            self.assertTrue(any("2 done, 0 failed, 0 left" in ln for ln in lines), lines)
+            self.assertEqual(box.count("INBOX"), 0)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+            stop_dovecot("watch")
+
+    def test_without_move_copies_and_expunges(self):
+        self.contact("Alice", A)
+        srv = start_dovecot("nomove", free_port(), DOVECOT_NO_MOVE="1")
+        box = Mailbox(srv)
+        try:
+            box.append(mail("smime-crlf.eml"), mail("unsigned.eml"))
+            pw = os.path.join(self.tmp, "pw-nomove")
+            with open(pw, "w") as fp:
+                fp.write(srv["DOVECOT_PASSWORD"])
+            os.chmod(pw, 0o600)
+            argv = self.argv(url=self.url(srv), login=["--imap-password-file", pw])
+            argv[argv.index("--imap-ca-file") + 1] = srv["DOVECOT_CACERT"]
+            res = run(argv)
+            self.assertEqual(res.rc, 0, res)
+            self.assertEqual(box.count("INBOX"), 0)   # UID EXPUNGE took them
+            self.assertEqual(box.count("Done"), 1)
+            self.assertEqual(box.count("Failed"), 1)
+        finally:
+            stop_dovecot("nomove")
+
+    def test_starttls_required(self):
+        self.contact("Alice", A)
+        srv = start_dovecot("plain", free_port(), DOVECOT_SSL="no")
+        box = Mailbox(srv)
+        try:
+            box.append(mail("smime-crlf.eml"))
+            pw = os.path.join(self.tmp, "pw-plain")
+            with open(pw, "w") as fp:
+                fp.write(srv["DOVECOT_PASSWORD"])
+            os.chmod(pw, 0o600)
+            argv = self.argv(url=self.url(srv), login=["--imap-password-file", pw])
+            res = run(argv)
+            self.assertEqual(res.rc, 69, res)
+            self.assertIn("does not offer STARTTLS", res.err)
+            self.assertIn("--insecure", res.err)
+            self.assertEqual(box.count("INBOX"), 1)
+            res = run(argv + ["--insecure"])
+            self.assertEqual(res.rc, 0, res)
+            self.assertEqual(box.count("Done"), 1)
+        finally:
+            stop_dovecot("plain")
+
+
+class SlapdImap(ImapBase, unittest.TestCase):
+    kind = "slapd"
+
+
+@unittest.skipUnless(os.environ.get("SMIMEPUB_AD_ENV"), "no Samba AD DC (SMIMEPUB_AD_ENV)")
+class AdImap(ImapBase, unittest.TestCase):
+    kind = "ad"
+
+
+class Usage(unittest.TestCase):
+    """What is refused before anything is connected: exit 64, a clear message."""
+
+    def test_refused(self):
+        cases = [
+            (["harvest", "imaps://certs:pw@127.0.0.1/INBOX"], "holds a password"),
+            (["harvest", "imaps://127.0.0.1/INBOX"], "names no user"),
+            (["harvest", "imaps://c@127.0.0.1/INBOX", "x.eml"], "one IMAP mailbox alone"),
+            (["harvest", "x.eml", "--done-folder", "D"], "is for an IMAP mailbox"),
+            (["harvest", "imaps://c@127.0.0.1/INBOX", "--imap-password-file", "a",
+              "--imap-oauth2-token-file", "b"], "not both"),
+            (["harvest", "imaps://c@127.0.0.1/INBOX", "--done-folder", "a\"b"],
+             "invalid --done-folder"),
+            (["harvest", "imaps://c@127.0.0.1/INBOX", "--watch", "0"], "invalid --watch"),
+            (["harvest", "imaps://c@127.0.0.1/INBOX", "--max-message-size", "12x"],
+             "invalid --max-message-size"),
+            (["harvest", "imaps://c@127.0.0.1/INBOX"], "needs a password"),
+        ]
+        env = {"SMIMEPUB_IMAP_PASSWORD": None}
+        for argv, text in cases:
+            res = run(argv, env=env)
+            self.assertEqual(res.rc, 64, (argv, res))
+            self.assertIn(text, res.err, argv)
+
+
+if __name__ == "__main__":
+    smptest.main()
