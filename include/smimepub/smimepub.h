@@ -62,6 +62,7 @@
 #include "smimepub/clients.h"  /* what each mail client picks from an entry */
 #include "smimepub/lookup.h"   /* a recipient as the clients see it */
 #include "smimepub/secret.h"   /* memory for the bind password: not dumped, swapped or forked */
+#include "smimepub/imap.h"     /* a mailbox of signed mail over IMAP (the harvester's input) */
 
 #ifdef __cplusplus
 extern "C" {
