@@ -341,7 +341,8 @@ int smp_harvest_begin(smp_harvest **out, smp_session *s, const smp_harvest_optio
 int smp_harvest_data(smp_harvest *h, const unsigned char *data, size_t len, const char *label,
 		     smp_harvest_result *result, smp_error *err);
 
-/* Reports what is left and frees h (NULL: nothing). */
+/* Frees h (NULL: nothing). Nothing is left to report: smp_harvest_data reports each message's
+ * items before it returns. */
 void smp_harvest_end(smp_harvest *h);
 
 /* ---- prune -------------------------------------------------------------------------------- */

@@ -499,8 +499,6 @@ void smp_harvest_end(smp_harvest *hv)
 	if (hv == NULL)
 		return;
 	h = &hv->h;
-	if (!h->nomem)
-		harvest_flush(h);
 	for (size_t i = 0; i < h->nrecs; i++)
 		hrec_release(&h->recs[i]);
 	for (size_t i = 0; i < h->nitems; i++)
@@ -558,6 +556,10 @@ int smp_harvest_paths(smp_session *c, const smp_harvest_options *opts,
 		if (opts->on_progress != NULL)
 			opts->on_progress(i + 1, n, opts->ctx);
 	}
+	/* the last chunk: its failure must be read after it, not before (a write the
+	   pipeline could not make for want of memory is said, never dropped) */
+	if (!h->nomem)
+		harvest_flush(h);
 	nomem = h->nomem;
 	smp_harvest_end(hv);
 	if (nomem)

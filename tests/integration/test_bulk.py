@@ -223,6 +223,24 @@ class BulkTests(BulkBase):
         self.undo_journal(self.journal)
         self.assertTrue(all(v == [] for v in self.entries().values()))
 
+    def wait_records(self, proc, start, target):
+        """Until the journal holds target records past byte start (or proc ended)."""
+        seen, pos, tail = 0, start, b""
+        deadline = time.time() + 120
+        while seen < target and proc.poll() is None and time.time() < deadline:
+            try:
+                with open(self.journal, "rb") as fp:
+                    fp.seek(pos)
+                    data = fp.read()
+            except FileNotFoundError:
+                data = b""
+            pos += len(data)
+            text = tail + data
+            seen += text.count(b"\ndn:")  # a record's first line (the journal opens with a
+            tail = text[-3:]                # comment): 3 bytes kept cannot hold a whole one
+            if not data:
+                time.sleep(0.0005)
+
     def dump(self):
         """Every entry of the OU, all attributes (values in order), but the server's own
         change counters: what "exactly as before" is compared on."""
@@ -258,9 +276,17 @@ class BulkTests(BulkBase):
         rounds = 10 if self.d.kind == "slapd" else 4  # Samba writes slower: fewer, same check
         for k in range(rounds):
             src = self.certdir if k % 2 == 0 else other
+            # the kill point is set by the run's progress, not by a clock (a fast machine
+            # finishes 200 entries before any fixed delay): after a random number of this
+            # round's journal records, plus up to 3 ms, so it lands in a group commit,
+            # between two, or in the modifies
+            start = os.path.getsize(self.journal) if os.path.exists(self.journal) else 0
+            target = rnd.randint(0, N - 1)
+            extra = rnd.uniform(0, 0.003)
             proc = subprocess.Popen(self.publish_argv(src), stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL, env=env)
-            time.sleep(rnd.uniform(0.05, 1.5))
+            self.wait_records(proc, start, target)
+            time.sleep(extra)
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             killed += proc.returncode == -9
