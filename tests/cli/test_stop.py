@@ -59,7 +59,11 @@ class Stop(unittest.TestCase):
                                   self.ldif])
             proc.stdout.readline()  # the walk is under way; the full pipe holds it there
             proc.send_signal(sig)
-            out, err = proc.communicate(timeout=120)
+            # through the same file objects: communicate() reads the pipe itself and misses
+            # what readline() already buffered, leaving the output to start mid-line
+            out = proc.stdout.read()
+            err = proc.stderr.read()
+            proc.wait(timeout=120)
             self.assertEqual(proc.returncode, 3, err)
             summary = [x for x in smptest.Result(subprocess.CompletedProcess(
                 proc.args, 3, out, err)).json() if x.get("type") == "summary"][0]

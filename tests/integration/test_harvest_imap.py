@@ -202,6 +202,126 @@ class Mailbox:
         return sorted(line.decode().rsplit(" ", 1)[-1].strip('"') for line in boxes or [])
 
 
+class Watch:
+    """smimepub harvest --watch in the background, its log lines collected as they come."""
+
+    def __init__(self, test, argv, **extra_env):
+        self.test = test
+        env = dict(os.environ, LDAPNOINIT="1", **extra_env)
+        env.update(XDG_STATE_HOME=os.environ.get("SMIMEPUB_TEST_STATE", tempfile.gettempdir()))
+        self.proc = subprocess.Popen([smptest.BIN] + argv, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env=env)
+        self.lines = []
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        t0 = time.time()
+        for line in self.proc.stderr:
+            self.lines.append("[%5.1f s] %s" % (time.time() - t0, line))
+
+    def wait_for(self, pattern, timeout=30, joined=False):
+        """Until a line (or with joined, the lines together) matches pattern."""
+        end = time.time() + timeout
+        while time.time() < end:
+            if (re.search(pattern, "".join(self.lines)) if joined else
+                    any(re.search(pattern, ln) for ln in self.lines)):
+                return
+            time.sleep(0.1)
+        self.test.fail("no %r in %r" % (pattern, self.lines))
+
+    def stop(self):
+        """SIGTERM, as systemd stops it; its exit status."""
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(30)
+        self.thread.join(5)
+        return rc
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+class Relay:
+    """A loopback TCP relay in front of the directory that the test can cut (every connection
+    closed, new ones refused: as when the network to a domain controller goes) and restore on
+    the same port."""
+
+    def __init__(self, uri):
+        m = re.match(r"ldap://([^:/]+):?(\d*)", uri)
+        self.target = (m.group(1), int(m.group(2) or 389))
+        self.port = free_port()
+        self.uri = "ldap://127.0.0.1:%d" % self.port
+        self.lock = threading.Lock()
+        self.socks = []
+        self.listener = None
+        self.restore()
+
+    def restore(self):
+        ls = socket.socket()
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind(("127.0.0.1", self.port))
+        ls.listen(16)
+        self.listener = ls
+        threading.Thread(target=self._accept, args=(ls,), daemon=True).start()
+
+    def _accept(self, ls):
+        while True:
+            try:
+                c, _ = ls.accept()
+            except OSError:
+                return
+            try:
+                u = socket.create_connection(self.target, 5)
+            except OSError:
+                c.close()
+                continue
+            with self.lock:
+                self.socks += [c, u]
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self):
+        if self.listener is not None:
+            try:
+                # a close alone leaves the socket listening while accept() blocks in it
+                self.listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.listener.close()
+            self.listener = None
+        with self.lock:
+            socks, self.socks = self.socks, []
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def close(self):
+        self.cut()
+
+
 class ImapBase:
     """Mixin: set `kind` ('slapd' or 'ad') in the concrete TestCase."""
 
@@ -487,53 +607,75 @@ class ImapBase:
         cms_sign(os.path.join(self.tmp, "bob.eml"), ["bob-ec"], B, ["-nodetach"])
         srv = start_dovecot("watch", free_port())
         box = Mailbox(srv)
-        pw = os.path.join(self.tmp, "pw-watch")
-        with open(pw, "w") as fp:
-            fp.write(srv["DOVECOT_PASSWORD"])
-        os.chmod(pw, 0o600)
-        argv = self.argv("--watch", "1", url=self.url(srv), login=["--imap-password-file", pw])
-        argv[argv.index("--imap-ca-file") + 1] = srv["DOVECOT_CACERT"]
-        env = dict(os.environ, LDAPNOINIT="1",
-                   XDG_STATE_HOME=os.environ.get("SMIMEPUB_TEST_STATE", tempfile.gettempdir()))
-        proc = subprocess.Popen([smptest.BIN] + argv, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=env)
-        lines = []
-
-        def read_err():
-            for line in proc.stderr:
-                lines.append(line)
-        t = threading.Thread(target=read_err, daemon=True)
-        t.start()
-
-        def wait_for(pattern, timeout=30):
-            end = time.time() + timeout
-            while time.time() < end:
-                if any(re.search(pattern, ln) for ln in lines):
-                    return
-                time.sleep(0.1)
-            self.fail("no %r in %r" % (pattern, lines))
+        w = Watch(self, self.watch_argv(srv))
         try:
             box.append(mail("smime-crlf.eml"))
-            wait_for(r"UID 1 .* -> Done")
+            w.wait_for(r"UID 1 .* -> Done")
             self.assertEqual(self.d.certs(dn), [der_of("alice.pem")])
             # the IMAP server goes away and comes back: the service reconnects by itself
             subprocess.run(["bash", DOVECOT, "restart", srv["DIR"]], check=True,
                            capture_output=True, timeout=60)
             box.append(os.path.join(self.tmp, "bob.eml"))
-            wait_for(r"UID 2 .* -> Done", timeout=60)
+            w.wait_for(r"UID 2 .* -> Done", timeout=60)
             self.assertEqual(self.d.certs(bob), [der_of("bob-ec.pem")])
-            proc.send_signal(signal.SIGTERM)
-            self.assertEqual(proc.wait(30), 0, lines)
-            t.join(5)
-            self.assertTrue(any("2 done, 0 failed, 0 left" in ln for ln in lines), lines)
+            self.assertEqual(w.stop(), 0, w.lines)
+            self.assertTrue(any("2 done, 0 failed, 0 left" in ln for ln in w.lines), w.lines)
             self.assertEqual(box.count("INBOX"), 0)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            proc.stdout.close()
-            proc.stderr.close()
+            w.kill()
             stop_dovecot("watch")
+
+    def test_watch_directory_lost_and_back(self):
+        """The directory's connection is cut under the service (a loopback relay the test
+        closes): the message that came meanwhile stays new in the mailbox, the service tries
+        again with backoff, and once the directory is back it is processed, once."""
+        dn = self.contact("Alice", A)
+        bob = self.contact("Bob", B)
+        cms_sign(os.path.join(self.tmp, "bob.eml"), ["bob-ec"], B, ["-nodetach"])
+        srv = start_dovecot("dirlost", free_port())
+        box = Mailbox(srv)
+        relay = Relay(self.d.uri)
+        # the engine's reconnect window (a minute) made short: the same path, sooner
+        w = Watch(self, self.watch_argv(srv, uri=relay.uri), SMIMEPUB_TEST_RECONNECT_SECONDS="3")
+        try:
+            box.append(mail("smime-crlf.eml"))
+            w.wait_for(r"UID 1 .* -> Done")
+            self.assertEqual(self.d.certs(dn), [der_of("alice.pem")])
+            relay.cut()
+            box.append(os.path.join(self.tmp, "bob.eml"))
+            w.wait_for(r"UID 2 .* left for the next run", timeout=90)
+            w.wait_for(r"trying again in \d+ s", timeout=30)
+            # and again while it stays away: the directory cannot even be opened now
+            w.wait_for(r"(?s)trying again.*trying again", timeout=30, joined=True)
+            # still new: no keyword, not filed, nothing written
+            self.assertNotIn(KEYWORD, set().union(*box.flags("INBOX").values()))
+            self.assertEqual(box.count("INBOX"), 1)
+            self.assertEqual(self.d.certs(bob), [])
+            relay.restore()
+            w.wait_for(r"UID 2 .* -> Done", timeout=90)
+            self.assertEqual(self.d.certs(bob), [der_of("bob-ec.pem")])
+            self.assertEqual(w.stop(), 0, w.lines)
+            self.assertEqual(len([ln for ln in w.lines if "-> Done" in ln]), 2, w.lines)
+            self.assertTrue(any("2 done, 0 failed" in ln for ln in w.lines), w.lines)
+            self.assertEqual(box.count("INBOX"), 0)
+            self.assertEqual(box.count("Done"), 2)
+            # one change per certificate: nothing was published twice
+            self.assertEqual(self.journal_records(), 2)
+        finally:
+            w.kill()
+            relay.close()
+            stop_dovecot("dirlost")
+
+    def watch_argv(self, srv, uri=None):
+        """A --watch 1 run on Dovecot srv (its own password and CA)."""
+        pw = os.path.join(self.tmp, "pw-" + os.path.basename(srv["DIR"]))
+        with open(pw, "w") as fp:
+            fp.write(srv["DOVECOT_PASSWORD"])
+        os.chmod(pw, 0o600)
+        argv = self.argv("--watch", "1", url=self.url(srv), uri=uri,
+                         login=["--imap-password-file", pw])
+        argv[argv.index("--imap-ca-file") + 1] = srv["DOVECOT_CACERT"]
+        return argv
 
     def test_without_move_copies_and_expunges(self):
         self.contact("Alice", A)
