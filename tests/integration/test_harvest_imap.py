@@ -742,6 +742,9 @@ class Usage(unittest.TestCase):
               "--imap-oauth2-token-file", "b"], "not both"),
             (["harvest", "imaps://c@127.0.0.1/INBOX", "--done-folder", "a\"b"],
              "invalid --done-folder"),
+            # no modified UTF-7 (RFC 3501 5.1.3) yet: said before connecting, never sent raw
+            (["harvest", "imaps://c@127.0.0.1/INBOX", "--failed-folder", "Fehlgeschlagen\u2717"],
+             "invalid --failed-folder"),
             (["harvest", "imaps://c@127.0.0.1/INBOX", "--watch", "0"], "invalid --watch"),
             (["harvest", "imaps://c@127.0.0.1/INBOX", "--max-message-size", "12x"],
              "invalid --max-message-size"),
