@@ -11,6 +11,7 @@ import http.server
 import imaplib
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -60,11 +61,51 @@ def load(path):
     return env
 
 
-def start_dovecot(name, port, **knobs):
+def _bindable(port):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def _port_pair():
+    """A port P with P and P+1 both free, below the kernel's ephemeral range: Dovecot listens
+    on P (imap) and P+1 (imaps), and a port the kernel may hand to any outgoing connection of a
+    test running beside this one (meson runs them in parallel) could be taken before Dovecot
+    binds it, or while it is stopped for a restart."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as fp:
+            low = int(fp.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    low = max(low, 12000)
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(10000, low - 2)
+        if _bindable(port) and _bindable(port + 1):
+            return port
+    raise RuntimeError("no free pair of loopback ports below %d" % low)
+
+
+def start_dovecot(name, port=None, **knobs):
+    """Starts Dovecot as NAME; without PORT on a fresh free pair, tried again on another pair
+    if the first is taken in the meantime."""
     d = os.path.join(_TMP, name)
     env = dict(os.environ, **knobs)
-    subprocess.run(["bash", DOVECOT, "start", d, str(port)], check=True, capture_output=True,
-                   env=env, timeout=60)
+    tries = 1 if port is not None else 4
+    for attempt in range(tries):
+        p = port if port is not None else _port_pair()
+        res = subprocess.run(["bash", DOVECOT, "start", d, str(p)], capture_output=True,
+                             text=True, env=env, timeout=60)
+        if res.returncode == 0:
+            break
+        if attempt == tries - 1:
+            raise RuntimeError("dovecot.sh start %s %d failed (%d):\n%s%s"
+                               % (d, p, res.returncode, res.stdout, res.stderr))
     SERVERS[name] = dict(load(os.path.join(d, "env")), DIR=d)
     return SERVERS[name]
 
@@ -108,7 +149,7 @@ def setUpModule():
     global STUB_PROC
     test_harvest.setUpModule()   # the signed mail of test_harvest, made from the test PKI
     STUB_PROC = TokenStub()
-    start_dovecot("main", free_port(), DOVECOT_OAUTH2_URL=STUB_PROC.url())
+    start_dovecot("main", DOVECOT_OAUTH2_URL=STUB_PROC.url())
 
 
 def tearDownModule():
@@ -560,7 +601,7 @@ class ImapBase:
         dn = self.contact("Alice", A)
         self.contact("Bob", B)
         cms_sign(os.path.join(self.tmp, "bob.eml"), ["bob-ec"], B, ["-nodetach"])
-        srv = start_dovecot("mid", free_port())
+        srv = start_dovecot("mid")
         box = Mailbox(srv)
         box.append(mail("smime-crlf.eml"), os.path.join(self.tmp, "bob.eml"),
                    mail("unsigned.eml"))
@@ -605,7 +646,7 @@ class ImapBase:
         dn = self.contact("Alice", A)
         bob = self.contact("Bob", B)
         cms_sign(os.path.join(self.tmp, "bob.eml"), ["bob-ec"], B, ["-nodetach"])
-        srv = start_dovecot("watch", free_port())
+        srv = start_dovecot("watch")
         box = Mailbox(srv)
         w = Watch(self, self.watch_argv(srv))
         try:
@@ -632,7 +673,7 @@ class ImapBase:
         dn = self.contact("Alice", A)
         bob = self.contact("Bob", B)
         cms_sign(os.path.join(self.tmp, "bob.eml"), ["bob-ec"], B, ["-nodetach"])
-        srv = start_dovecot("dirlost", free_port())
+        srv = start_dovecot("dirlost")
         box = Mailbox(srv)
         relay = Relay(self.d.uri)
         # the engine's reconnect window (a minute) made short: the same path, sooner
@@ -679,7 +720,7 @@ class ImapBase:
 
     def test_without_move_copies_and_expunges(self):
         self.contact("Alice", A)
-        srv = start_dovecot("nomove", free_port(), DOVECOT_NO_MOVE="1")
+        srv = start_dovecot("nomove", DOVECOT_NO_MOVE="1")
         box = Mailbox(srv)
         try:
             box.append(mail("smime-crlf.eml"), mail("unsigned.eml"))
@@ -699,7 +740,7 @@ class ImapBase:
 
     def test_starttls_required(self):
         self.contact("Alice", A)
-        srv = start_dovecot("plain", free_port(), DOVECOT_SSL="no")
+        srv = start_dovecot("plain", DOVECOT_SSL="no")
         box = Mailbox(srv)
         try:
             box.append(mail("smime-crlf.eml"))
