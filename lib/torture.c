@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <lber.h>
 #include <ldap.h>
+#include <curl/curl.h>
 #include <openssl/crypto.h>
 
 static const char *const kind_names[SMP_TORTURE_KINDS] = { "alloc", "crypto", "write", "send" };
@@ -113,6 +114,40 @@ static void *ber_realloc_fn(void *p, ber_len_t n, void *ctx)
 static void ber_free_fn(void *p, void *ctx)
 {
 	free(p);
+}
+
+/* libcurl's allocator (the IMAP client's): the program's, counted as alloc */
+static void *curl_malloc_fn(size_t n)
+{
+	return smp_torture_fails(SMP_TORTURE_ALLOC) ? NULL : HOOKED(malloc(n));
+}
+
+static void *curl_calloc_fn(size_t n, size_t size)
+{
+	return smp_torture_fails(SMP_TORTURE_ALLOC) ? NULL : HOOKED(calloc(n, size));
+}
+
+static void *curl_realloc_fn(void *p, size_t n)
+{
+	return smp_torture_fails(SMP_TORTURE_ALLOC) ? NULL : HOOKED(realloc(p, n));
+}
+
+static char *curl_strdup_fn(const char *s)
+{
+	return smp_torture_fails(SMP_TORTURE_ALLOC) ? NULL : HOOKED(strdup(s));
+}
+
+static void curl_free_fn(void *p)
+{
+	free(p);
+}
+
+int smp_torture_curl_init(void)
+{
+	if (!t.on)
+		return curl_global_init(CURL_GLOBAL_DEFAULT);
+	return curl_global_init_mem(CURL_GLOBAL_DEFAULT, curl_malloc_fn, curl_free_fn,
+				    curl_realloc_fn, curl_strdup_fn, curl_calloc_fn);
 }
 
 __attribute__((constructor)) static void torture_init(void)

@@ -7,7 +7,7 @@
  * where inconsistent state would show):
  *   alloc  malloc/calloc/realloc/strdup/... by smimepub's own code (linked with --wrap, see
  *          src/torture.c; jansson's too, through the program's allocator for it) and lber's
- *          (libldap's); fails with NULL / ENOMEM
+ *          (libldap's) and libcurl's (smp_torture_curl_init); fails with NULL / ENOMEM
  *   crypto OpenSSL's allocator (CRYPTO_malloc/CRYPTO_realloc). Apart from alloc because there
  *          are about fifty times as many, nearly all OpenSSL's own start-up (providers,
  *          algorithm tables): a test walks them with a stride where alloc is walked whole
@@ -40,6 +40,10 @@ enum smp_torture_kind {
 
 /* Counts one event of kind k; true when it is the one to fail. */
 bool smp_torture_fails(enum smp_torture_kind k);
+
+/* curl_global_init, with libcurl's allocations counted as alloc while torture is on: a
+ * CURLcode. */
+int smp_torture_curl_init(void);
 
 /* Adds the send fault layer to every connection ld makes. Returns 0, or -1 when libldap
  * refuses the callback. */

@@ -315,7 +315,12 @@ static int pass(struct imap_run *r)
 
 	if ((rc = open_mailbox(r)) != 0)
 		return rc;
-	if ((rc = smp_imap_new_messages(r->imap, &uids, &n, &err)) != 0) {
+	/* with both folders a message still here is not filed yet, whatever its keyword says
+	   (its move failed after the keyword): judged again (a publish made is found made) and
+	   filed */
+	if ((rc = (r->o->done_folder != NULL && r->o->failed_folder != NULL
+		   ? smp_imap_unfiled_messages : smp_imap_new_messages)(r->imap, &uids, &n,
+									  &err)) != 0) {
 		cli_error_of(&err);
 		goto out;
 	}
@@ -361,13 +366,13 @@ static int check_imap_usage(const struct cli_opts *o, const char *url)
 		return 64;
 	}
 	if (o->done_folder != NULL && !smp_imap_folder_ok(o->done_folder)) {
-		cli_error("invalid --done-folder '%s': a folder name of printable ASCII without '\"' "
-			  "or '\\'", o->done_folder);
+		cli_error("invalid --done-folder '%s': a folder name is UTF-8 of at most 200 bytes, "
+			  "without control characters, '\"' or '\\'", o->done_folder);
 		return 64;
 	}
 	if (o->failed_folder != NULL && !smp_imap_folder_ok(o->failed_folder)) {
-		cli_error("invalid --failed-folder '%s': a folder name of printable ASCII without "
-			  "'\"' or '\\'", o->failed_folder);
+		cli_error("invalid --failed-folder '%s': a folder name is UTF-8 of at most 200 bytes, "
+			  "without control characters, '\"' or '\\'", o->failed_folder);
 		return 64;
 	}
 	return pub_check_policy(o, "harvest");

@@ -282,7 +282,8 @@ const smp_problem *smp_certinfo_problem(const smp_certinfo *ci, const char *code
 /* Highest severity among the problems (SMP_SEV_NONE when there are none). */
 smp_severity smp_certinfo_worst(const smp_certinfo *ci);
 
-/* Whether ci lists addr (normalised comparison). */
+/* Whether ci lists addr (normalised comparison): 1, 0, or -1 when out of memory (an
+ * allocation failure is not a mismatch). */
 int smp_certinfo_has_email(const smp_certinfo *ci, const char *addr);
 
 void smp_certinfo_free(smp_certinfo *ci);

@@ -63,12 +63,15 @@ int smp_imap_check_url(const char *url, smp_error *err);
 const char *smp_imap_label(const smp_imap *m);
 
 /*
- * Makes sure folder exists (LIST, then CREATE). folder: printable ASCII without '"' and '\'
+ * Makes sure folder exists (LIST, then CREATE). folder: UTF-8, sent in modified UTF-7
  * (checked by smp_imap_folder_ok). Returns 0 or an error.
  */
 int smp_imap_ensure_folder(smp_imap *m, const char *folder, smp_error *err);
 
-/* Whether folder is a name this client can quote (printable ASCII, no '"' or '\'): 1 or 0. */
+/*
+ * Whether folder is a name this client can send: valid UTF-8 of at most 200 bytes without
+ * control characters, '"' or '\' (modified UTF-7 on the wire, RFC 3501 5.1.3): 1 or 0.
+ */
 int smp_imap_folder_ok(const char *folder);
 
 /*
@@ -76,6 +79,13 @@ int smp_imap_folder_ok(const char *folder);
  * ascending order, into *uids (caller frees) and *n. Returns 0 or an error.
  */
 int smp_imap_new_messages(smp_imap *m, uint32_t **uids, size_t *n, smp_error *err);
+
+/*
+ * As smp_imap_new_messages, but every message not \Deleted, keyword or not: for a run that
+ * files every message into a folder, where one still here was not filed (its move failed
+ * after the keyword was set) and must be judged and filed again.
+ */
+int smp_imap_unfiled_messages(smp_imap *m, uint32_t **uids, size_t *n, smp_error *err);
 
 /*
  * One message's size and whether it is \Seen, without its body. Returns 0, SMP_ERR_NOTFOUND

@@ -266,7 +266,7 @@ static X509 *carried_encryption_cert(struct harvest_run *h, const smp_message *m
 		    smp_cert_analyze(&ci, x, m->carried, h->c->trust, &err) != 0)
 			continue;
 		for (size_t k = 0; k < own->n_emails && !shares; k++)
-			shares = smp_certinfo_has_email(ci, own->emails[k]);
+			shares = smp_certinfo_has_email(ci, own->emails[k]) > 0;
 		if (shares && !ci->is_ca && smp_cert_usable(ci) &&
 		    (best_ci == NULL || smp_plan_better(ci, best_ci))) {
 			smp_certinfo_free(best_ci);

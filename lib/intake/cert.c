@@ -74,16 +74,16 @@ smp_severity smp_certinfo_worst(const smp_certinfo *ci)
 	return w;
 }
 
-/* Whether ci lists addr. */
+/* Whether ci lists addr: 1, 0 or -1 (out of memory). */
 int smp_certinfo_has_email(const smp_certinfo *ci, const char *addr)
 {
 	char *norm = NULL;
-	int found = 0;
+	int found = 0, r;
 
 	if (ci == NULL || addr == NULL)
 		return 0;
-	if (smp_address_normalize(&norm, addr, strlen(addr), NULL) != 0)
-		return 0;
+	if ((r = smp_address_normalize(&norm, addr, strlen(addr), NULL)) != 0)
+		return r == SMP_ERR_NOMEM ? -1 : 0;
 	for (size_t i = 0; i < ci->n_emails && !found; i++)
 		found = smp_address_equal(ci->emails[i], norm);
 	free(norm);

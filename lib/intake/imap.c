@@ -22,10 +22,13 @@
 
 #include "imap_reply.h"
 #include "smimepub/secret.h"
+#include "torture.h"
 
 /* Replies to our own commands: a SEARCH of every UID of a large mailbox is the longest */
 #define REPLY_MAX (64u * 1024 * 1024)
 #define TOKEN_MAX 16384  /* Entra ID access tokens are 1.5–3 KiB */
+#define FOLDER_MAX 200   /* bytes of UTF-8 */
+#define FOLDER_WIRE_MAX 1024  /* its modified UTF-7: at most twice as long, "&" as "&-" */
 
 struct buf {
 	char *data;
@@ -160,7 +163,11 @@ static int reload_token(smp_imap *m, smp_error *err)
 		/* a new token: libcurl will not reuse a connection logged in with another */
 		smp_secret_free(m->token);
 		m->token = tok;
-		curl_easy_setopt(m->curl, CURLOPT_XOAUTH2_BEARER, m->token);
+		if (curl_easy_setopt(m->curl, CURLOPT_XOAUTH2_BEARER, m->token) != CURLE_OK) {
+			smp_secret_free(m->token);
+			m->token = NULL;  /* set again by the next request */
+			return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		}
 	} else {
 		smp_secret_free(tok);
 	}
@@ -225,8 +232,9 @@ static int request(smp_imap *m, const char *url, const char *command, struct buf
 		return r;
 	m->errbuf[0] = '\0';
 	m->last_line[0] = '\0';
-	curl_easy_setopt(m->curl, CURLOPT_URL, url != NULL ? url : m->mailbox_url);
-	curl_easy_setopt(m->curl, CURLOPT_CUSTOMREQUEST, command);
+	if (curl_easy_setopt(m->curl, CURLOPT_URL, url != NULL ? url : m->mailbox_url) != CURLE_OK ||
+	    curl_easy_setopt(m->curl, CURLOPT_CUSTOMREQUEST, command) != CURLE_OK)
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
 	curl_easy_setopt(m->curl, CURLOPT_WRITEDATA, out);
 	rc = curl_easy_perform(m->curl);
 	if (rc == CURLE_OK)
@@ -244,7 +252,7 @@ static int command(smp_imap *m, struct buf *out, smp_error *err, const char *fmt
 
 static int command(smp_imap *m, struct buf *out, smp_error *err, const char *fmt, ...)
 {
-	char cmd[512];
+	char cmd[1024];
 	va_list ap;
 	int n;
 
@@ -263,12 +271,75 @@ const char *smp_imap_label(const smp_imap *m)
 
 int smp_imap_folder_ok(const char *folder)
 {
-	if (folder == NULL || *folder == '\0' || strlen(folder) > 200)
+	char wire[FOLDER_WIRE_MAX];
+
+	if (folder == NULL || *folder == '\0' || strlen(folder) > FOLDER_MAX)
 		return 0;
 	for (const char *p = folder; *p; p++)
-		if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\')
+		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
 			return 0;
-	return 1;
+	return imap_mailbox_name(folder, strlen(folder), wire, sizeof(wire)) == 0;
+}
+
+/* The folder's name on the wire into wire (FOLDER_WIRE_MAX), or an error naming it. */
+static int folder_wire(const char *folder, char *wire, smp_error *err)
+{
+	int r;
+
+	if (!smp_imap_folder_ok(folder))
+		return smp_error_set(err, SMP_ERR_USAGE, "folder name '%s' is not one this client "
+				     "can name: UTF-8 of at most %d bytes, without control "
+				     "characters, '\"' and '\\'", folder, FOLDER_MAX);
+	if ((r = imap_mailbox_name(folder, strlen(folder), wire, FOLDER_WIRE_MAX)) != 0)
+		return smp_error_set(err, r, "folder name '%s': cannot write it in IMAP's "
+				     "modified UTF-7", folder);
+	return 0;
+}
+
+/*
+ * The mailbox of the URL's path (percent-decoded, UTF-8) as a URL path libcurl decodes back
+ * to the name the server knows (modified UTF-7, each '/'-separated part URL-escaped by libcurl).
+ */
+static int mailbox_path(const char *url, const char *decoded, char **out, smp_error *err)
+{
+	char wire[FOLDER_WIRE_MAX * 2];
+	size_t len = strlen(decoded), cap, n = 0;
+	char *path;
+	int r;
+
+	while (len > 0 && decoded[len - 1] == '/')
+		len--;
+	if (len > FOLDER_MAX * 2)
+		return smp_error_set(err, SMP_ERR_USAGE, "'%s': the mailbox name is longer than "
+				     "%d bytes", url, FOLDER_MAX * 2);
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)decoded[i] < 0x20 || decoded[i] == 0x7f)
+			return smp_error_set(err, SMP_ERR_USAGE, "'%s': the mailbox name holds a "
+					     "control character", url);
+	if ((r = imap_mailbox_name(decoded, len, wire, sizeof(wire))) == SMP_ERR_NOMEM)
+		return smp_error_set(err, r, "out of memory");
+	if (r != 0)
+		return smp_error_set(err, SMP_ERR_USAGE, "'%s': the mailbox name %s", url,
+				     r == SMP_ERR_USAGE ? "is not ASCII and this system's iconv "
+				     "cannot write IMAP's modified UTF-7" : "is not valid UTF-8");
+	cap = strlen(wire) * 3 + 2;
+	if ((path = malloc(cap)) == NULL)
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	for (const char *p = wire;; p += strcspn(p, "/") + 1) {
+		size_t part = strcspn(p, "/");
+		char *esc = curl_easy_escape(NULL, p, (int)part);
+
+		if (esc == NULL) {
+			free(path);
+			return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		}
+		n += (size_t)snprintf(path + n, cap - n, "/%s", esc);
+		curl_free(esc);
+		if (p[part] == '\0')
+			break;
+	}
+	*out = path;
+	return 0;
 }
 
 /* Takes the URL apart: checks it, and keeps the mailbox's URL, the label and the user. */
@@ -276,7 +347,7 @@ static int parse_url(smp_imap *m, const char *url, smp_error *err)
 {
 	CURLU *u = curl_url();
 	char *scheme = NULL, *user = NULL, *pass = NULL, *host = NULL, *port = NULL, *path = NULL,
-	     *query = NULL, *frag = NULL, *ruser = NULL;
+	     *query = NULL, *frag = NULL, *ruser = NULL, *dpath = NULL, *wpath = NULL;
 	int r = SMP_ERR_USAGE;
 
 	if (u == NULL)
@@ -293,6 +364,7 @@ static int parse_url(smp_imap *m, const char *url, smp_error *err)
 	curl_url_get(u, CURLUPART_HOST, &host, 0);
 	curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
 	curl_url_get(u, CURLUPART_PATH, &path, 0);
+	curl_url_get(u, CURLUPART_PATH, &dpath, CURLU_URLDECODE);
 	curl_url_get(u, CURLUPART_QUERY, &query, 0);
 	curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0);
 	if (scheme == NULL || (strcasecmp(scheme, "imap") != 0 && strcasecmp(scheme, "imaps") != 0))
@@ -308,6 +380,8 @@ static int parse_url(smp_imap *m, const char *url, smp_error *err)
 	else if (query != NULL || frag != NULL || (path != NULL && strchr(path, ';') != NULL))
 		smp_error_set(err, r, "'%s' names more than a mailbox (a ;UID=, a search, a "
 			      "fragment): give imaps://USER@HOST/MAILBOX", url);
+	else if (dpath == NULL)
+		smp_error_set(err, r, "'%s' names a mailbox that is not a name (a %%00)", url);
 	else
 		r = 0;
 	if (r != 0)
@@ -318,7 +392,10 @@ static int parse_url(smp_imap *m, const char *url, smp_error *err)
 
 		while (ml > 1 && mbox[ml - 1] == '/')
 			ml--;
-		if (asprintf(&m->mailbox_url, "%s://%s:%s%.*s", scheme, host, port, (int)ml, mbox) < 0 ||
+		if ((r = mailbox_path(url, strcmp(dpath, "/") != 0 ? dpath + 1 : "INBOX", &wpath,
+				      err)) != 0)
+			goto out;
+		if (asprintf(&m->mailbox_url, "%s://%s:%s%s", scheme, host, port, wpath) < 0 ||
 		    asprintf(&m->label, "%s://%s@%s:%s%.*s", scheme, ruser, host, port, (int)ml,
 			     mbox) < 0 ||
 		    (m->user = strdup(user)) == NULL) {
@@ -335,6 +412,8 @@ out:
 	curl_free(host);
 	curl_free(port);
 	curl_free(path);
+	curl_free(dpath);
+	free(wpath);
 	curl_free(query);
 	curl_free(frag);
 	curl_url_cleanup(u);
@@ -359,6 +438,7 @@ int smp_imap_open(smp_imap **out, const smp_imap_options *o, smp_error *err)
 	smp_imap *m = NULL;
 	struct buf reply = { 0 };
 	long timeout;
+	CURLcode cc;
 	int r;
 
 	*out = NULL;
@@ -367,8 +447,16 @@ int smp_imap_open(smp_imap **out, const smp_imap_options *o, smp_error *err)
 	if ((o->password == NULL) == (o->token_file == NULL))
 		return smp_error_set(err, SMP_ERR_USAGE, "an IMAP login needs a password or an "
 				     "OAuth2 token file (one of them)");
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return smp_error_set(err, SMP_ERR_INTERNAL, "cannot start libcurl");
+#ifdef SMP_TORTURE
+	cc = (CURLcode)smp_torture_curl_init();
+#else
+	cc = curl_global_init(CURL_GLOBAL_DEFAULT);
+#endif
+	if (cc == CURLE_OUT_OF_MEMORY)
+		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+	if (cc != CURLE_OK)
+		return smp_error_set(err, SMP_ERR_INTERNAL, "cannot start libcurl: %s",
+				     curl_easy_strerror(cc));
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		return smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
 	if ((r = parse_url(m, o->url, err)) != 0)
@@ -384,23 +472,31 @@ int smp_imap_open(smp_imap **out, const smp_imap_options *o, smp_error *err)
 		goto fail;
 	}
 	timeout = o->timeout > 0 ? o->timeout : 30;
-	curl_easy_setopt(m->curl, CURLOPT_PROTOCOLS_STR, "imap,imaps");
+	/* the options libcurl copies can fail for want of memory, and one left unset would not
+	   be noticed (no protocol limit, the system's CAs, another command) */
+	if (curl_easy_setopt(m->curl, CURLOPT_PROTOCOLS_STR, "imap,imaps") != CURLE_OK ||
+	    curl_easy_setopt(m->curl, CURLOPT_USERNAME, m->user) != CURLE_OK ||
+	    (m->password != NULL &&
+	     curl_easy_setopt(m->curl, CURLOPT_PASSWORD, m->password) != CURLE_OK) ||
+	    (o->ca_file != NULL &&
+	     curl_easy_setopt(m->curl, CURLOPT_CAINFO, o->ca_file) != CURLE_OK)) {
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
 	curl_easy_setopt(m->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(m->curl, CURLOPT_ERRORBUFFER, m->errbuf);
 	curl_easy_setopt(m->curl, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(m->curl, CURLOPT_DEBUGFUNCTION, on_debug);
 	curl_easy_setopt(m->curl, CURLOPT_DEBUGDATA, m);
 	curl_easy_setopt(m->curl, CURLOPT_VERBOSE, 1L);  /* for on_debug only: nothing printed */
-	curl_easy_setopt(m->curl, CURLOPT_USERNAME, m->user);
-	if (m->password != NULL)
-		curl_easy_setopt(m->curl, CURLOPT_PASSWORD, m->password);
 	/* imap://: STARTTLS or nothing, unless clear text was allowed */
 	curl_easy_setopt(m->curl, CURLOPT_USE_SSL, o->insecure ? (long)CURLUSESSL_TRY
 							       : (long)CURLUSESSL_ALL);
 	curl_easy_setopt(m->curl, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(m->curl, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (o->ca_file != NULL)
-		curl_easy_setopt(m->curl, CURLOPT_CAINFO, o->ca_file);
+	/* one connection, kept: resuming a TLS session saves little, and libcurl 7.88's session
+	   cache frees twice when an allocation in it fails (tests: TortureImap, alloc) */
+	curl_easy_setopt(m->curl, CURLOPT_SSL_SESSIONID_CACHE, 0L);
 	curl_easy_setopt(m->curl, CURLOPT_CONNECTTIMEOUT, timeout);
 	/* a server that stops answering mid-transfer: no more than a byte in timeout seconds */
 	curl_easy_setopt(m->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
@@ -409,6 +505,12 @@ int smp_imap_open(smp_imap **out, const smp_imap_options *o, smp_error *err)
 	/* logs in and SELECTs the mailbox, then asks what the server can do once logged in */
 	if ((r = request(m, NULL, "CAPABILITY", &reply, REPLY_MAX, err)) != 0)
 		goto fail;
+	if (!imap_reply_has(reply.data, reply.len, "CAPABILITY")) {
+		/* without it MOVE and UIDPLUS would look absent: messages copied, left \Deleted */
+		r = smp_error_set(err, SMP_ERR_UNAVAILABLE, "the IMAP server at '%s' answered "
+				  "CAPABILITY without its capabilities", m->label);
+		goto fail;
+	}
 	m->caps = imap_reply_caps(reply.data, reply.len);
 	free(reply.data);
 	*out = m;
@@ -422,32 +524,42 @@ fail:
 int smp_imap_ensure_folder(smp_imap *m, const char *folder, smp_error *err)
 {
 	struct buf reply = { 0 };
+	char wire[FOLDER_WIRE_MAX];
 	int r;
 
-	if (!smp_imap_folder_ok(folder))
-		return smp_error_set(err, SMP_ERR_USAGE, "folder name '%s' is not printable ASCII "
-				     "without '\"' and '\\'", folder);
-	if ((r = command(m, &reply, err, "LIST \"\" \"%s\"", folder)) == 0 &&
+	if ((r = folder_wire(folder, wire, err)) != 0)
+		return r;
+	if ((r = command(m, &reply, err, "LIST \"\" \"%s\"", wire)) == 0 &&
 	    !imap_reply_has(reply.data, reply.len, "LIST"))
-		r = command(m, &reply, err, "CREATE \"%s\"", folder);
+		r = command(m, &reply, err, "CREATE \"%s\"", wire);
 	free(reply.data);
 	return r;
 }
 
-int smp_imap_new_messages(smp_imap *m, uint32_t **uids, size_t *n, smp_error *err)
+static int search(smp_imap *m, const char *criteria, uint32_t **uids, size_t *n, smp_error *err)
 {
 	struct buf reply = { 0 };
 	int r;
 
 	*uids = NULL;
 	*n = 0;
-	if ((r = command(m, &reply, err, "UID SEARCH UNDELETED UNKEYWORD %s", SMP_IMAP_KEYWORD)) == 0 &&
+	if ((r = command(m, &reply, err, "UID SEARCH %s", criteria)) == 0 &&
 	    (r = imap_reply_search(reply.data, reply.len, uids, n)) != 0)
 		r = r == SMP_ERR_NOMEM ? smp_error_set(err, r, "out of memory")
 				       : smp_error_set(err, r, "the IMAP server's SEARCH reply is "
 						       "not a list of UIDs");
 	free(reply.data);
 	return r;
+}
+
+int smp_imap_new_messages(smp_imap *m, uint32_t **uids, size_t *n, smp_error *err)
+{
+	return search(m, "UNDELETED UNKEYWORD " SMP_IMAP_KEYWORD, uids, n, err);
+}
+
+int smp_imap_unfiled_messages(smp_imap *m, uint32_t **uids, size_t *n, smp_error *err)
+{
+	return search(m, "UNDELETED", uids, n, err);
 }
 
 int smp_imap_probe(smp_imap *m, uint32_t uid, uint64_t *size, int *seen, smp_error *err)
@@ -531,16 +643,16 @@ out:
 int smp_imap_move(smp_imap *m, uint32_t uid, const char *folder, int *left, smp_error *err)
 {
 	struct buf reply = { 0 };
+	char wire[FOLDER_WIRE_MAX];
 	int r;
 
 	if (left != NULL)
 		*left = 0;
-	if (!smp_imap_folder_ok(folder))
-		return smp_error_set(err, SMP_ERR_USAGE, "folder name '%s' is not printable ASCII "
-				     "without '\"' and '\\'", folder);
+	if ((r = folder_wire(folder, wire, err)) != 0)
+		return r;
 	if (m->caps & IMAP_CAP_MOVE) {
-		r = command(m, &reply, err, "UID MOVE %u \"%s\"", uid, folder);
-	} else if ((r = command(m, &reply, err, "UID COPY %u \"%s\"", uid, folder)) == 0 &&
+		r = command(m, &reply, err, "UID MOVE %u \"%s\"", uid, wire);
+	} else if ((r = command(m, &reply, err, "UID COPY %u \"%s\"", uid, wire)) == 0 &&
 		   (r = command(m, &reply, err, "UID STORE %u +FLAGS.SILENT (\\Deleted)", uid)) == 0) {
 		/* UID EXPUNGE removes this message alone; a plain EXPUNGE would take every
 		   message another client flagged \Deleted too */

@@ -1,10 +1,13 @@
 /*
  * smimepub intake: the untagged replies of the harvester's own IMAP commands (imap_reply.h).
  * libcurl frames them (it reads a literal by its announced length); what is left is a line of
- * atoms, numbers and parenthesised lists, read here token by token and never past len.
+ * atoms, numbers and parenthesised lists, read here token by token and never past len. And
+ * the one thing of ours printf cannot write: a mailbox name in modified UTF-7.
  */
 #include "imap_reply.h"
 
+#include <errno.h>
+#include <iconv.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -270,5 +273,35 @@ int imap_reply_has(const char *reply, size_t len, const char *word)
 	while (next_line(reply, len, &pos, &line))
 		if (untagged(&line, word) && (line.p == line.end || *line.p == ' ' || *line.p == '('))
 			return 1;
+	return 0;
+}
+
+/* A mailbox name in modified UTF-7: plain ASCII without '&' is the same bytes. */
+int imap_mailbox_name(const char *name, size_t len, char *out, size_t outsz)
+{
+	iconv_t cd;
+	char *in = (char *)name, *o = out;
+	size_t inleft = len, outleft = outsz - 1;
+	int plain = 1;
+
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)name[i] >= 0x7f || name[i] == '&')
+			plain = 0;
+	if (plain) {
+		if (len >= outsz)
+			return SMP_ERR_BADINPUT;
+		memcpy(out, name, len);
+		out[len] = '\0';
+		return 0;
+	}
+	if ((cd = iconv_open("UTF-7-IMAP", "UTF-8")) == (iconv_t)-1)
+		return errno == ENOMEM ? SMP_ERR_NOMEM : SMP_ERR_USAGE;
+	if (iconv(cd, &in, &inleft, &o, &outleft) == (size_t)-1 ||
+	    iconv(cd, NULL, NULL, &o, &outleft) == (size_t)-1) {
+		iconv_close(cd);
+		return SMP_ERR_BADINPUT;
+	}
+	iconv_close(cd);
+	*o = '\0';
 	return 0;
 }

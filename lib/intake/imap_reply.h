@@ -2,7 +2,8 @@
  * The untagged replies of the IMAP commands the harvester sends itself (libcurl passes them on
  * as they came): SEARCH, CAPABILITY, FETCH of FLAGS and RFC822.SIZE, LIST. Only the server
  * writes these lines, never a message's content (no body is fetched this way), but they are
- * parsed as untrusted bytes anyway: tests/fuzz/fuzz_imap.c. Pure functions.
+ * parsed as untrusted bytes anyway: tests/fuzz/fuzz_imap.c. And the mailbox names the client
+ * writes, in modified UTF-7. Pure functions.
  */
 #ifndef SMIMEPUB_IMAP_REPLY_H
 #define SMIMEPUB_IMAP_REPLY_H
@@ -37,5 +38,13 @@ int imap_reply_probe(const char *reply, size_t len, uint32_t uid, uint64_t *size
 
 /* Whether some line of reply begins with "* " + word + " " (case-insensitive): 1 or 0. */
 int imap_reply_has(const char *reply, size_t len, const char *word);
+
+/*
+ * A mailbox name name[0..len) of UTF-8 as IMAP writes it, in modified UTF-7 (RFC 3501 5.1.3:
+ * "Entwürfe" is "Entw&APw-rfe", "&" is "&-"), into out (NUL-ended), through iconv's
+ * UTF-7-IMAP (glibc 2.36). Returns 0, SMP_ERR_BADINPUT (not valid UTF-8, or longer than out),
+ * SMP_ERR_USAGE (not plain ASCII and this system's iconv has no UTF-7-IMAP) or SMP_ERR_NOMEM.
+ */
+int imap_mailbox_name(const char *name, size_t len, char *out, size_t outsz);
 
 #endif

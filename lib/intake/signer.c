@@ -30,11 +30,15 @@ int smp_signer_problems(smp_certinfo *ci, X509 *cert, const smp_message *m,
 {
 	const char *from = smp_signer_from(m, s);
 	smp_certinfo *sci = NULL;
-	int mismatch = 0, r = SMP_ERR_INTERNAL;
+	int mismatch = 0, has = 1, r = SMP_ERR_INTERNAL;
 
 	if (signer_ci != NULL)
 		*signer_ci = NULL;
-	if (from != NULL && !smp_certinfo_has_email(ci, from)) {
+	if (from != NULL && (has = smp_certinfo_has_email(ci, from)) < 0) {
+		r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (!has) {
 		mismatch = 1;
 		if ((r = add_mismatch(ci, allow_mismatch, "the certificate is not for the message's "
 				      "From address '%s': someone else's certificate may be "
@@ -45,7 +49,11 @@ int smp_signer_problems(smp_certinfo *ci, X509 *cert, const smp_message *m,
 		/* the signer vouches for the encryption certificate: it must be the sender too */
 		if ((r = smp_cert_analyze(&sci, s->cert, m->carried, trust, err)) != 0)
 			goto out;
-		if (from != NULL && !smp_certinfo_has_email(sci, from)) {
+		if (from != NULL && (has = smp_certinfo_has_email(sci, from)) < 0) {
+			r = smp_error_set(err, SMP_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		if (!has) {
 			mismatch = 1;
 			if ((r = add_mismatch(ci, allow_mismatch, "the signing certificate is not for "
 					      "the message's From address '%s', so nothing ties this "

@@ -95,7 +95,7 @@ static int superseded_by_others(const smp_audit_entry *a, size_t vi, const int *
 
 			if (w == vi || (keep != NULL && !keep[w]) || !value_good(wv) ||
 			    wv->info->not_after <= ci->not_after ||
-			    !smp_certinfo_has_email(wv->info, ci->emails[k]))
+			    smp_certinfo_has_email(wv->info, ci->emails[k]) <= 0)
 				continue;
 			covered = 1;
 			if (by != NULL)
@@ -143,7 +143,7 @@ static int check_address(smp_audit_value *v, const smp_entry *e, const char *add
 
 	if (ci == NULL || ci->n_emails == 0)
 		return 0;
-	if (address != NULL && smp_certinfo_has_email(ci, address))
+	if (address != NULL && smp_certinfo_has_email(ci, address) > 0)
 		return 0;
 	for (size_t k = 0; k < ci->n_emails && !on_entry; k++)
 		if ((on_entry = smp_entry_has_address(e, ci->emails[k])) < 0)

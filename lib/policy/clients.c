@@ -23,7 +23,7 @@ int smp_cert_usable_for(const smp_certinfo *ci, const char *address)
 		return 0;
 	if (address == NULL)
 		return smp_certinfo_problem(ci, "address_mismatch") == NULL;
-	return smp_certinfo_has_email(ci, address);
+	return smp_certinfo_has_email(ci, address) > 0;
 }
 
 /* See clients.h. */

@@ -121,7 +121,33 @@ static void folder_names(void **state)
 	assert_false(smp_imap_folder_ok("a\"b"));
 	assert_false(smp_imap_folder_ok("a\\b"));
 	assert_false(smp_imap_folder_ok("a\r\nA1 DELETE INBOX"));
-	assert_false(smp_imap_folder_ok("Erledigt\xc3\xa4"));  /* would need modified UTF-7 */
+	assert_true(smp_imap_folder_ok("Erledigt \xe2\x9c\x93 & gepr\xc3\xbc" "ft"));
+	assert_false(smp_imap_folder_ok("Erledigt\xc3"));      /* cut UTF-8 */
+	assert_false(smp_imap_folder_ok("a\xc0\xaf" "b"));        /* overlong '/' */
+	assert_false(smp_imap_folder_ok("a\x7f"));
+}
+
+/* Mailbox names on the wire: RFC 3501 5.1.3's modified UTF-7, checked against its examples. */
+static void mailbox_names(void **state)
+{
+	char out[64];
+
+	(void)state;
+	assert_int_equal(imap_mailbox_name(S("INBOX.Done"), out, sizeof(out)), 0);
+	assert_string_equal(out, "INBOX.Done");
+	assert_int_equal(imap_mailbox_name(S("Entw\xc3\xbcrfe"), out, sizeof(out)), 0);
+	assert_string_equal(out, "Entw&APw-rfe");
+	assert_int_equal(imap_mailbox_name(S("Certs & Keys"), out, sizeof(out)), 0);
+	assert_string_equal(out, "Certs &- Keys");
+	/* RFC 3501's own: "~peter/mail/" + Japanese + "/" + Chinese */
+	assert_int_equal(imap_mailbox_name(S("~peter/mail/\xe5\x8f\xb0\xe5\x8c\x97/"
+					     "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e"),
+					   out, sizeof(out)), 0);
+	assert_string_equal(out, "~peter/mail/&U,BTFw-/&ZeVnLIqe-");
+	assert_int_equal(imap_mailbox_name(S("x\xffy"), out, sizeof(out)), SMP_ERR_BADINPUT);
+	assert_int_equal(imap_mailbox_name(S("\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4"), out, 8),
+			 SMP_ERR_BADINPUT);  /* "&AOQA5ADkAOQ-" does not fit */
+	assert_int_equal(imap_mailbox_name(S("12345678"), out, 8), SMP_ERR_BADINPUT);
 }
 
 static void urls_refused_before_connecting(void **state)
@@ -133,6 +159,9 @@ static void urls_refused_before_connecting(void **state)
 		"imaps://certs@127.0.0.1/INBOX/;UID=5",
 		"imaps://certs@127.0.0.1/INBOX?SUBJECT%20x",
 		"not a url",
+		"imaps://certs@127.0.0.1/Zertifikate%FF",         /* not UTF-8 */
+		"imaps://certs@127.0.0.1/INBOX%0D%0AA1%20LOGOUT",  /* a line of its own */
+		"imaps://certs@127.0.0.1/IN%00BOX",
 	};
 	smp_imap_options o = SMP_IMAP_OPTIONS_INIT;
 	smp_error err = SMP_ERROR_INIT;
@@ -153,6 +182,11 @@ static void urls_refused_before_connecting(void **state)
 	o.password = NULL;
 	o.token_file = NULL;
 	assert_int_equal(smp_imap_open(&m, &o, &err), SMP_ERR_USAGE);
+	/* a mailbox in UTF-8, as typed or percent-encoded, is a name */
+	assert_int_equal(smp_imap_check_url("imaps://certs@127.0.0.1/Zertifikate/Eing\xc3\xa4"
+					    "nge", &err), 0);
+	assert_int_equal(smp_imap_check_url("imaps://certs@127.0.0.1/Eing%C3%A4nge%20%26%20Co",
+					    &err), 0);
 }
 
 int main(void)
@@ -164,6 +198,7 @@ int main(void)
 		cmocka_unit_test(probe),
 		cmocka_unit_test(has),
 		cmocka_unit_test(folder_names),
+		cmocka_unit_test(mailbox_names),
 		cmocka_unit_test(urls_refused_before_connecting),
 	};
 
