@@ -201,11 +201,11 @@ class Mailbox:
         m.expunge()
         m.logout()
 
-    def append(self, *paths, data=None, box="INBOX"):
+    def append(self, *paths, data=None, box="INBOX", flags=None):
         m = self.connect()
         for p in paths:
             with open(p, "rb") as fp:
-                m.append('"%s"' % box, None, None, fp.read())
+                m.append('"%s"' % box, flags, None, fp.read())
         if data is not None:
             m.append('"%s"' % box, None, None, data)
         m.logout()
@@ -504,6 +504,22 @@ class ImapBase(ImapHelpers):
         self.assertEqual(res.rc, 0, res)
         self.assertEqual(res.out.strip(), "")
         self.assertEqual(self.journal_records(), before)
+
+    def test_unfiled_message_with_keyword_is_filed(self):
+        """A message whose move failed after its keyword was set (TortureImap found it): with
+        both folders the next run judges it again and files it; without folders the keyword
+        alone says processed."""
+        self.contact("Alice", A)
+        self.box.append(mail("smime-crlf.eml"), flags="(%s)" % KEYWORD)
+        res = self.smp(folders=False)
+        self.assertEqual((res.rc, res.out.strip()), (0, ""), res)
+        self.assertEqual(self.box.count("INBOX"), 1)
+        res = self.smp()
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual([r["action"] for r in self.records(res)], ["published"], res)
+        self.assertEqual(self.box.count("INBOX"), 0)
+        self.assertEqual(self.box.flags("Done"), {"smime@test.example": {"\\Seen", KEYWORD}})
+        self.assertEqual(self.smp().out.strip(), "")   # and then nothing is left to do
 
     def test_folder_names_in_utf8(self):
         """Folder names as an administrator writes them (UTF-8, an '&') reach the server in
