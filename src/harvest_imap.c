@@ -365,15 +365,15 @@ static int check_imap_usage(const struct cli_opts *o, const char *url)
 		cli_error("harvest of a mailbox publishes into a directory: --from-ldif is for files");
 		return 64;
 	}
-	if (o->done_folder != NULL && !smp_imap_folder_ok(o->done_folder)) {
-		cli_error("invalid --done-folder '%s': a folder name is UTF-8 of at most 200 bytes, "
-			  "without control characters, '\"' or '\\'", o->done_folder);
-		return 64;
-	}
-	if (o->failed_folder != NULL && !smp_imap_folder_ok(o->failed_folder)) {
-		cli_error("invalid --failed-folder '%s': a folder name is UTF-8 of at most 200 bytes, "
-			  "without control characters, '\"' or '\\'", o->failed_folder);
-		return 64;
+	for (int i = 0; i < 2; i++) {
+		const char *folder = i == 0 ? o->done_folder : o->failed_folder;
+
+		if (folder != NULL && !smp_imap_folder_ok(folder)) {
+			cli_error("invalid --%s-folder '%s': a folder name is UTF-8 of at most %d "
+				  "bytes, without control characters, '\"' or '\\'",
+				  i == 0 ? "done" : "failed", folder, SMP_IMAP_FOLDER_MAX);
+			return 64;
+		}
 	}
 	return pub_check_policy(o, "harvest");
 }

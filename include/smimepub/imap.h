@@ -68,9 +68,13 @@ const char *smp_imap_label(const smp_imap *m);
  */
 int smp_imap_ensure_folder(smp_imap *m, const char *folder, smp_error *err);
 
+/* The longest folder name smp_imap_folder_ok takes, in bytes of UTF-8. */
+#define SMP_IMAP_FOLDER_MAX 200
+
 /*
- * Whether folder is a name this client can send: valid UTF-8 of at most 200 bytes without
- * control characters, '"' or '\' (modified UTF-7 on the wire, RFC 3501 5.1.3): 1 or 0.
+ * Whether folder is a name this client can send: valid UTF-8 of at most SMP_IMAP_FOLDER_MAX
+ * bytes without control characters, '"' or '\' (modified UTF-7 on the wire, RFC 3501
+ * 5.1.3): 1 or 0.
  */
 int smp_imap_folder_ok(const char *folder);
 

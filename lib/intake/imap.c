@@ -27,7 +27,6 @@
 /* Replies to our own commands: a SEARCH of every UID of a large mailbox is the longest */
 #define REPLY_MAX (64u * 1024 * 1024)
 #define TOKEN_MAX 16384  /* Entra ID access tokens are 1.5–3 KiB */
-#define FOLDER_MAX 200   /* bytes of UTF-8 */
 #define FOLDER_WIRE_MAX 1024  /* its modified UTF-7: at most twice as long, "&" as "&-" */
 
 struct buf {
@@ -269,30 +268,36 @@ const char *smp_imap_label(const smp_imap *m)
 	return m->label;
 }
 
+/* Checks folder and writes its name on the wire into wire (FOLDER_WIRE_MAX): 0, or the
+ * imap_mailbox_name error (SMP_ERR_BADINPUT for a name this client will not send). */
+static int folder_name(const char *folder, char *wire)
+{
+	if (folder == NULL || *folder == '\0' || strlen(folder) > SMP_IMAP_FOLDER_MAX)
+		return SMP_ERR_BADINPUT;
+	for (const char *p = folder; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
+			return SMP_ERR_BADINPUT;
+	return imap_mailbox_name(folder, strlen(folder), wire, FOLDER_WIRE_MAX);
+}
+
 int smp_imap_folder_ok(const char *folder)
 {
 	char wire[FOLDER_WIRE_MAX];
 
-	if (folder == NULL || *folder == '\0' || strlen(folder) > FOLDER_MAX)
-		return 0;
-	for (const char *p = folder; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
-			return 0;
-	return imap_mailbox_name(folder, strlen(folder), wire, sizeof(wire)) == 0;
+	return folder_name(folder, wire) == 0;
 }
 
 /* The folder's name on the wire into wire (FOLDER_WIRE_MAX), or an error naming it. */
 static int folder_wire(const char *folder, char *wire, smp_error *err)
 {
-	int r;
+	int r = folder_name(folder, wire);
 
-	if (!smp_imap_folder_ok(folder))
+	if (r == SMP_ERR_NOMEM)
+		return smp_error_set(err, r, "out of memory");
+	if (r != 0)
 		return smp_error_set(err, SMP_ERR_USAGE, "folder name '%s' is not one this client "
 				     "can name: UTF-8 of at most %d bytes, without control "
-				     "characters, '\"' and '\\'", folder, FOLDER_MAX);
-	if ((r = imap_mailbox_name(folder, strlen(folder), wire, FOLDER_WIRE_MAX)) != 0)
-		return smp_error_set(err, r, "folder name '%s': cannot write it in IMAP's "
-				     "modified UTF-7", folder);
+				     "characters, '\"' and '\\'", folder, SMP_IMAP_FOLDER_MAX);
 	return 0;
 }
 
@@ -309,9 +314,9 @@ static int mailbox_path(const char *url, const char *decoded, char **out, smp_er
 
 	while (len > 0 && decoded[len - 1] == '/')
 		len--;
-	if (len > FOLDER_MAX * 2)
+	if (len > SMP_IMAP_FOLDER_MAX * 2)
 		return smp_error_set(err, SMP_ERR_USAGE, "'%s': the mailbox name is longer than "
-				     "%d bytes", url, FOLDER_MAX * 2);
+				     "%d bytes", url, SMP_IMAP_FOLDER_MAX * 2);
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)decoded[i] < 0x20 || decoded[i] == 0x7f)
 			return smp_error_set(err, SMP_ERR_USAGE, "'%s': the mailbox name holds a "

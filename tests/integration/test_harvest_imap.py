@@ -30,6 +30,7 @@ from smptest import Directory, T0, der_of, pki, run  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_harvest import cms_sign, MAIL  # noqa: E402
 import test_harvest  # noqa: E402
+from test_torture import DOCUMENTED, SANITIZER, read_counts  # noqa: E402
 
 A = "alice@partner.example"
 B = "bob@partner.example"
@@ -841,9 +842,6 @@ class TortureImap(ImapHelpers, unittest.TestCase):
 
     def setUp(self):
         super().setUp()
-        import test_torture
-        self.sanitizer = test_torture.SANITIZER
-        self.documented = test_torture.DOCUMENTED
         self.dn = self.contact("Alice", A)
         self.countfile = os.path.join(self.tmp, "torture-count")
         self.problems = {}
@@ -859,14 +857,7 @@ class TortureImap(ImapHelpers, unittest.TestCase):
         if os.environ.get("SMIMEPUB_TORTURE_IMAP_ONLY"):
             env["SMIMEPUB_TORTURE_TRACE"] = "1"
         r = self.smp(env=env)
-        counts = {}
-        if os.path.exists(self.countfile):
-            with open(self.countfile) as fp:
-                for line in fp:
-                    f = line.split()
-                    if f[0] != "failed":
-                        counts[f[0]] = int(f[1])
-        return r, counts
+        return r, read_counts(self.countfile)[0]
 
     def where(self):
         """{message-id: (folder, flags)} of every message in the three folders."""
@@ -909,9 +900,9 @@ class TortureImap(ImapHelpers, unittest.TestCase):
                 self.journal = os.path.join(self.tmp, "journal-%s-%d.ldif" % (kind, n))
                 first = self.journal
                 r, _ = self.tortured(spec)
-                if self.sanitizer.search(r.err) or r.rc < 0:
+                if SANITIZER.search(r.err) or r.rc < 0:
                     self.problem(spec, "a sanitizer report or a signal", r)
-                if r.rc not in self.documented:
+                if r.rc not in DOCUMENTED:
                     self.problem(spec, "exit status %d" % r.rc, r)
                 if r.rc != 0 and not r.err.strip():
                     self.problem(spec, "failed silently", r)

@@ -43,6 +43,20 @@ STRIDE = {"crypto": int(os.environ.get("SMIMEPUB_TORTURE_CRYPTO_STRIDE", "37"))}
 B = "bob@partner.example"
 
 
+def read_counts(path):
+    """SMIMEPUB_TORTURE_COUNT's file: ({kind: events}, (kind, n) of the fault met, or None)."""
+    counts, failed = {}, None
+    if os.path.exists(path):
+        with open(path) as fp:
+            for line in fp:
+                f = line.split()
+                if f[0] == "failed":
+                    failed = (f[1], int(f[2]))
+                else:
+                    counts[f[0]] = int(f[1])
+    return counts, failed
+
+
 class Torture(Base):
     prefix = "tor"
 
@@ -65,16 +79,7 @@ class Torture(Base):
         if spec.startswith("crypto:"):
             env["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
         r = self.smp(*args, env=env)
-        counts, failed = {}, None
-        if os.path.exists(self.countfile):
-            with open(self.countfile) as fp:
-                for line in fp:
-                    f = line.split()
-                    if f[0] == "failed":
-                        failed = (f[1], int(f[2]))
-                    else:
-                        counts[f[0]] = int(f[1])
-        return r, counts, failed
+        return (r,) + read_counts(self.countfile)
 
     def counts(self, *args):
         r, counts, _ = self.tortured("count", *args)
